@@ -1,0 +1,56 @@
+"""Typed errors. ``app.py`` maps each class to an HTTP status in one place.
+
+Every error carries a stable machine-readable ``code`` (returned to the caller
+and logged) and a human ``message`` that never contains request data.
+"""
+
+from __future__ import annotations
+
+
+class WebhookError(Exception):
+    """Base class for every error the function answers deliberately."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RequestRejected(WebhookError):
+    """The request itself is bad; Stripe retrying it unchanged cannot help (4xx)."""
+
+
+class SignatureError(RequestRejected):
+    """Missing, malformed, stale or non-matching ``Stripe-Signature``."""
+
+
+class InvalidPayload(RequestRejected):
+    """A verified body that is not UTF-8 JSON or not a Stripe event object."""
+
+
+class PayloadTooLarge(RequestRejected):
+    """The body is larger than the configured cap; rejected before any work."""
+
+
+class EventInProgress(WebhookError):
+    """Another delivery of the same event holds the processing lease (retryable)."""
+
+
+class RetryableFailure(WebhookError):
+    """Something we depend on failed; answer 5xx so Stripe delivers again."""
+
+
+class StorageError(RetryableFailure):
+    """DynamoDB could not be read or written."""
+
+
+class PublishError(RetryableFailure):
+    """SNS did not accept the message."""
+
+
+class ConfigurationError(RetryableFailure):
+    """Settings or signing secrets are missing, malformed or unreachable."""
+
+
+class HandlerError(RetryableFailure):
+    """A resource handler raised; the event was not claimed, so a redelivery retries it."""

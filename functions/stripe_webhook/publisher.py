@@ -1,0 +1,83 @@
+"""SNS adapter: publish each event once, with the attributes consumers filter on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stripe_webhook import aws
+from stripe_webhook.errors import PublishError
+from stripe_webhook.events import StripeEvent
+
+SNS_MAX_MESSAGE_BYTES = 262_144
+"""SNS's limit for the message body plus all attribute names, types and values."""
+
+
+def message_attributes(event: StripeEvent) -> dict[str, dict[str, str]]:
+    values = {
+        "event_type": event.type,
+        "event_id": event.id,
+        "object_type": event.object_type,
+        "livemode": "true" if event.livemode else "false",
+    }
+    if event.account:
+        values["account"] = event.account
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
+
+
+def reference_message(event: StripeEvent) -> str:
+    """What consumers get when the event is too big for SNS; the full event stays in the event log."""
+    return json.dumps(
+        {
+            "id": event.id,
+            "object": "event",
+            "type": event.type,
+            "created": event.created,
+            "livemode": event.livemode,
+            "account": event.account,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "truncated": True,
+        },
+        separators=(",", ":"),
+    )
+
+
+def message_body(event: StripeEvent, attributes: dict[str, dict[str, str]]) -> str:
+    attribute_bytes = sum(
+        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+        for name, value in attributes.items()
+    )
+    if len(event.raw) + attribute_bytes <= SNS_MAX_MESSAGE_BYTES:
+        return event.raw.decode("utf-8")
+    return reference_message(event)
+
+
+class SnsPublisher:
+    def __init__(self, topic_arn: str, *, client: Any | None = None) -> None:
+        self._topic_arn = topic_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("sns")
+        return self._client
+
+    def publish(self, event: StripeEvent) -> str:
+        """Publish the event; return SNS's message id or raise ``PublishError``."""
+        attributes = message_attributes(event)
+        try:
+            response = self.client.publish(
+                TopicArn=self._topic_arn,
+                Message=message_body(event, attributes),
+                MessageAttributes=attributes,
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            raise PublishError("publish_failed", f"SNS rejected the publish: {code}") from error
+        except BotoCoreError as error:
+            raise PublishError("publish_unreachable", "SNS could not be reached") from error
+        return str(response["MessageId"])

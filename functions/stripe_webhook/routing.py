@@ -1,0 +1,59 @@
+"""Map Stripe event types to handlers: exact types, or families such as ``charge.dispute.*``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record
+
+Handler = Callable[[StripeEvent], list[Record]]
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    family: str
+    handler: Handler
+
+
+class Registry:
+    """Event type → handler. An exact type wins over a family; a longer family wins over a shorter."""
+
+    def __init__(self) -> None:
+        self._exact: dict[str, Route] = {}
+        self._families: dict[str, Route] = {}
+
+    def register(self, *patterns: str, family: str) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            for pattern in patterns:
+                self.add(pattern, family, handler)
+            return handler
+
+        return decorate
+
+    def add(self, pattern: str, family: str, handler: Handler) -> None:
+        route = Route(pattern, family, handler)
+        if pattern.endswith(".*"):
+            table, key = self._families, pattern[:-1]
+        else:
+            table, key = self._exact, pattern
+        if key in table:
+            raise ValueError(f"{pattern} is registered twice")
+        table[key] = route
+
+    def resolve(self, event_type: str) -> Route | None:
+        route = self._exact.get(event_type)
+        if route is not None:
+            return route
+        matches = [prefix for prefix in self._families if event_type.startswith(prefix)]
+        return self._families[max(matches, key=len)] if matches else None
+
+    def patterns(self) -> list[str]:
+        """Every registered type or family, sorted (for endpoint registration and docs)."""
+        return sorted([route.pattern for route in (*self._exact.values(), *self._families.values())])
+
+
+registry = Registry()
+"""The registry the deployed function uses; handler modules register on import."""

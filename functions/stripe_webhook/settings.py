@@ -1,0 +1,74 @@
+"""Configuration: read and validated once per container, lazily. Nothing else reads ``os.environ``."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from stripe_webhook.errors import ConfigurationError
+
+SECRET_PREFIX = "whsec_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    topic_arn: str
+    webhook_secrets: tuple[str, ...]
+    """From ``STRIPE_WEBHOOK_SECRET`` (local runs and tests); empty means use Secrets Manager."""
+    webhook_secret_arn: str | None
+    lease_seconds: int = 60
+    """How long a claimed event is protected from a concurrent delivery; > the function timeout."""
+    retention_days: int = 90
+    """How long event-log items (and so duplicate detection) live; Stripe retries for 3 days."""
+    max_body_bytes: int = 1_048_576
+    tolerance_seconds: int = 300
+    secret_cache_seconds: int = 300
+
+
+def parse_secrets(value: str, source: str) -> tuple[str, ...]:
+    """Split ``whsec_a,whsec_b`` into secrets, rejecting anything that is not a Stripe signing secret."""
+    secrets = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not secrets:
+        raise ConfigurationError("missing_secret", f"{source} holds no signing secret")
+    for secret in secrets:
+        if not secret.startswith(SECRET_PREFIX) or len(secret) <= len(SECRET_PREFIX):
+            raise ConfigurationError(
+                "malformed_secret", f"{source} holds a value that is not a Stripe signing secret (whsec_...)"
+            )
+    return secrets
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    missing = [name for name in ("TABLE_NAME", "TOPIC_ARN") if not environ.get(name)]
+    inline = environ.get("STRIPE_WEBHOOK_SECRET", "")
+    secret_arn = environ.get("STRIPE_WEBHOOK_SECRET_ARN") or None
+    if not inline and secret_arn is None:
+        missing.append("STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_ARN")
+    if missing:
+        raise ConfigurationError("missing_configuration", f"missing environment: {', '.join(missing)}")
+    return Settings(
+        table_name=environ["TABLE_NAME"],
+        topic_arn=environ["TOPIC_ARN"],
+        webhook_secrets=parse_secrets(inline, "STRIPE_WEBHOOK_SECRET") if inline else (),
+        webhook_secret_arn=secret_arn,
+        lease_seconds=_positive_int(environ, "IN_PROGRESS_LEASE_SECONDS", Settings.lease_seconds),
+        retention_days=_positive_int(environ, "EVENT_RETENTION_DAYS", Settings.retention_days),
+        max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),
+    )
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigurationError("malformed_configuration", f"{name} must be a positive integer")
+    return int(raw)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings(os.environ)

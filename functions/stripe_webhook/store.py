@@ -1,0 +1,274 @@
+"""DynamoDB adapter: the event log (dedup claim with an in-progress lease) and resource records.
+
+One table, string keys ``pk``/``sk``. A new event costs one call to claim it
+*and* write its records (a transaction, or a plain put when there are no
+records), and one to mark it published. A duplicate costs exactly one call: the
+failed conditional put returns the existing item (``ALL_OLD``), which says
+whether the event is done or still leased.
+"""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stripe_webhook import aws
+from stripe_webhook.dynamo_items import from_item, to_attribute, to_item
+from stripe_webhook.errors import EventInProgress, StorageError
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record
+
+IN_PROGRESS = "IN_PROGRESS"
+PUBLISHED = "PUBLISHED"
+EVENT_SK = "EVENT"
+PAYLOAD_INLINE_MAX_BYTES = 100_000
+"""Raw payloads above this are gzipped; DynamoDB items must stay under 400 KB."""
+PAYLOAD_COMPRESSED_MAX_BYTES = 300_000
+
+_RECORD_CONDITION = (
+    "attribute_not_exists(pk) OR last_event_watermark < :watermark"
+    " OR (last_event_watermark = :watermark AND last_event_id <= :event_id)"
+)
+
+
+def event_key(event_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": EVENT_SK}}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The result of claiming an event for processing."""
+
+    token: str | None
+    duplicate: bool = False
+    resumed: bool = False
+    """A previous attempt wrote the records but never published; we took over its lease."""
+    records_written: int = 0
+    records_stale: int = 0
+
+
+class DynamoStore:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        lease_seconds: int,
+        retention_seconds: int,
+        client: Any | None = None,
+    ) -> None:
+        self._table = table_name
+        self._lease_seconds = lease_seconds
+        self._retention_seconds = retention_seconds
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    def claim(
+        self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float
+    ) -> Claim:
+        """Store the event with a lease and write its records atomically, or report what exists."""
+        token = uuid.uuid4().hex
+        put_event = {
+            "TableName": self._table,
+            "Item": self._event_item(event, handler, token, now),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        pending = list(records)
+        while True:
+            try:
+                if pending:
+                    self.client.transact_write_items(
+                        TransactItems=[
+                            {"Put": put_event},
+                            *({"Put": self._record_put(event, record, now)} for record in pending),
+                        ]
+                    )
+                else:
+                    self.client.put_item(**put_event)
+                return Claim(
+                    token, records_written=len(pending), records_stale=len(records) - len(pending)
+                )
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code == "ConditionalCheckFailedException":
+                    return self._existing(error.response.get("Item"), now)
+                if code != "TransactionCanceledException":
+                    raise StorageError("storage_failed", f"DynamoDB rejected the claim: {code}") from error
+                reasons = error.response.get("CancellationReasons") or []
+                codes = [reason.get("Code", "None") for reason in reasons]
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    return self._existing(reasons[0].get("Item"), now)
+                if "TransactionConflict" in codes:
+                    raise EventInProgress(
+                        "in_progress", "another delivery of this event is being processed"
+                    ) from error
+                stale = {index - 1 for index, reason in enumerate(codes) if reason == "ConditionalCheckFailed"}
+                if not stale or any(reason not in ("None", "ConditionalCheckFailed") for reason in codes):
+                    raise StorageError("storage_failed", f"DynamoDB cancelled the claim: {codes}") from error
+                # Newer state is already stored for these items: keep it, write the rest.
+                pending = [record for index, record in enumerate(pending) if index not in stale]
+            except BotoCoreError as error:
+                raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
+
+    def mark_published(self, event_id: str, token: str, message_id: str, now: float) -> bool:
+        """Record that the event reached SNS; False if our lease was taken over meanwhile."""
+        return self._update_leased(
+            event_id,
+            token,
+            "SET #status = :published, published_at = :now, sns_message_id = :message_id"
+            " REMOVE lease_token, lease_expires_at",
+            {
+                ":published": {"S": PUBLISHED},
+                ":now": to_attribute(int(now)),
+                ":message_id": {"S": message_id},
+            },
+        )
+
+    def release(self, event_id: str, token: str) -> bool:
+        """Give up our lease early so Stripe's retry can finish the event without waiting."""
+        return self._update_leased(
+            event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}}
+        )
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """The stored event-log item (payload decompressed into ``payload``), or None."""
+        try:
+            response = self.client.get_item(
+                TableName=self._table, Key=event_key(event_id), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError("storage_failed", "DynamoDB read failed") from error
+        item = response.get("Item")
+        if item is None:
+            return None
+        values = from_item(item)
+        if "payload_gz" in values:
+            values["payload"] = gzip.decompress(values.pop("payload_gz")).decode("utf-8")
+        return values
+
+    def _existing(self, item: dict[str, Any] | None, now: float) -> Claim:
+        if item is None:
+            raise EventInProgress("in_progress", "another delivery of this event is being processed")
+        existing = from_item(item)
+        if existing.get("status") == PUBLISHED:
+            return Claim(None, duplicate=True)
+        if int(existing.get("lease_expires_at", 0)) > now:
+            raise EventInProgress("in_progress", "another delivery of this event is being processed")
+        return self._take_over(existing["event_id"], str(existing.get("lease_token", "")), now)
+
+    def _take_over(self, event_id: str, old_token: str, now: float) -> Claim:
+        token = uuid.uuid4().hex
+        taken = self._update_leased(
+            event_id,
+            old_token,
+            "SET lease_token = :new_token, lease_expires_at = :expires, attempts = attempts + :one",
+            {
+                ":new_token": {"S": token},
+                ":expires": to_attribute(int(now) + self._lease_seconds),
+                ":one": {"N": "1"},
+            },
+            raise_errors=True,
+        )
+        if not taken:
+            raise EventInProgress("in_progress", "another delivery of this event is being processed")
+        return Claim(token, resumed=True)
+
+    def _update_leased(
+        self,
+        event_id: str,
+        token: str,
+        update: str,
+        values: dict[str, Any],
+        *,
+        raise_errors: bool = False,
+    ) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=event_key(event_id),
+                UpdateExpression=update,
+                ConditionExpression="#status = :in_progress AND lease_token = :token",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    **values,
+                    ":in_progress": {"S": IN_PROGRESS},
+                    ":token": {"S": token},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            if raise_errors:
+                raise StorageError("storage_failed", "DynamoDB update failed") from error
+            return False
+        except BotoCoreError as error:
+            if raise_errors:
+                raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
+            return False
+        return True
+
+    def _event_item(
+        self, event: StripeEvent, handler: str | None, token: str, now: float
+    ) -> dict[str, Any]:
+        values: dict[str, object] = {
+            "pk": f"EVENT#{event.id}",
+            "sk": EVENT_SK,
+            "item_type": "event",
+            "event_id": event.id,
+            "event_type": event.type,
+            "created": event.created,
+            "livemode": event.livemode,
+            "object_type": event.object_type,
+            "received_at": int(now),
+            "status": IN_PROGRESS,
+            "lease_token": token,
+            "lease_expires_at": int(now) + self._lease_seconds,
+            "attempts": 1,
+            "expires_at": int(now) + self._retention_seconds,
+        }
+        optional = {
+            "api_version": event.api_version,
+            "account": event.account,
+            "object_id": event.object_id,
+            "handler": handler,
+        }
+        values.update({name: value for name, value in optional.items() if value is not None})
+        if len(event.raw) <= PAYLOAD_INLINE_MAX_BYTES:
+            values["payload"] = event.raw.decode("utf-8")
+        else:
+            compressed = gzip.compress(event.raw, compresslevel=6)
+            if len(compressed) <= PAYLOAD_COMPRESSED_MAX_BYTES:
+                values["payload_gz"] = compressed
+            else:
+                values["payload_omitted"] = True
+        return to_item(values)
+
+    def _record_put(self, event: StripeEvent, record: Record, now: float) -> dict[str, Any]:
+        values = {
+            **record.attributes,
+            "pk": record.pk,
+            "sk": record.sk,
+            "last_event_id": event.id,
+            "last_event_type": event.type,
+            "last_event_watermark": record.watermark,
+            "updated_at": int(now),
+        }
+        return {
+            "TableName": self._table,
+            "Item": to_item(values),
+            "ConditionExpression": _RECORD_CONDITION,
+            "ExpressionAttributeValues": {
+                ":watermark": to_attribute(record.watermark),
+                ":event_id": {"S": event.id},
+            },
+        }
