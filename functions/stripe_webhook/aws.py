@@ -11,6 +11,7 @@ well inside the function timeout (20 s), which is inside API Gateway's 29 s.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import botocore.session
@@ -23,12 +24,12 @@ CLIENT_CONFIG = Config(
     max_pool_connections=10,
 )
 
-_session: botocore.session.Session | None = None
+
+@functools.cache
+def _session() -> botocore.session.Session:
+    return botocore.session.get_session()
 
 
 def client(service_name: str) -> Any:
     """Create a low-level client for ``service_name`` (callers cache it per container)."""
-    global _session
-    if _session is None:
-        _session = botocore.session.get_session()
-    return _session.create_client(service_name, config=CLIENT_CONFIG)
+    return _session().create_client(service_name, config=CLIENT_CONFIG)

@@ -40,7 +40,7 @@ def to_item(values: Mapping[str, object]) -> dict[str, AttributeValue]:
 
 
 def from_attribute(attribute: AttributeValue) -> Any:
-    (kind, value), = attribute.items()
+    ((kind, value),) = attribute.items()
     if kind == "N":
         try:
             return int(value)

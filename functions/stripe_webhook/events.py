@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from stripe_webhook.errors import InvalidPayload
 
@@ -75,5 +75,5 @@ def parse_event(raw: bytes) -> StripeEvent:
     )
 
 
-def _is_short_string(value: object) -> bool:
+def _is_short_string(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH

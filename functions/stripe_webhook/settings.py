@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from stripe_webhook.errors import ConfigurationError
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
 
 @dataclass(frozen=True)

@@ -55,13 +55,9 @@ def parse_header(header: str) -> tuple[int, list[str]]:
         )
     raw_timestamp = timestamps[0]
     if not (raw_timestamp.isascii() and raw_timestamp.isdigit()) or len(raw_timestamp) > 12:
-        raise SignatureError(
-            "malformed_signature_header", "Stripe-Signature timestamp is not a number"
-        )
+        raise SignatureError("malformed_signature_header", "Stripe-Signature timestamp is not a number")
     if not signatures:
-        raise SignatureError(
-            "malformed_signature_header", "Stripe-Signature header has no v1 signature"
-        )
+        raise SignatureError("malformed_signature_header", "Stripe-Signature header has no v1 signature")
     return int(raw_timestamp), signatures
 
 
@@ -93,7 +89,5 @@ def verify(
             # No early exit: every comparison runs so timing does not reveal which matched.
             matched |= hmac.compare_digest(expected, candidate)
     if not matched:
-        raise SignatureError(
-            "signature_mismatch", "no v1 signature matches a configured signing secret"
-        )
+        raise SignatureError("signature_mismatch", "no v1 signature matches a configured signing secret")
     return timestamp

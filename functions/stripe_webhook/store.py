@@ -13,7 +13,7 @@ import gzip
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -72,9 +72,7 @@ class DynamoStore:
             self._client = aws.client("dynamodb")
         return self._client
 
-    def claim(
-        self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float
-    ) -> Claim:
+    def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
         """Store the event with a lease and write its records atomically, or report what exists."""
         token = uuid.uuid4().hex
         put_event = {
@@ -95,24 +93,24 @@ class DynamoStore:
                     )
                 else:
                     self.client.put_item(**put_event)
-                return Claim(
-                    token, records_written=len(pending), records_stale=len(records) - len(pending)
-                )
+                return Claim(token, records_written=len(pending), records_stale=len(records) - len(pending))
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code == "ConditionalCheckFailedException":
-                    return self._existing(error.response.get("Item"), now)
+                    return self._existing(cast(dict[str, Any] | None, error.response.get("Item")), now)
                 if code != "TransactionCanceledException":
                     raise StorageError("storage_failed", f"DynamoDB rejected the claim: {code}") from error
                 reasons = error.response.get("CancellationReasons") or []
                 codes = [reason.get("Code", "None") for reason in reasons]
                 if codes and codes[0] == "ConditionalCheckFailed":
-                    return self._existing(reasons[0].get("Item"), now)
+                    return self._existing(cast(dict[str, Any] | None, reasons[0].get("Item")), now)
                 if "TransactionConflict" in codes:
                     raise EventInProgress(
                         "in_progress", "another delivery of this event is being processed"
                     ) from error
-                stale = {index - 1 for index, reason in enumerate(codes) if reason == "ConditionalCheckFailed"}
+                stale = {
+                    index - 1 for index, reason in enumerate(codes) if reason == "ConditionalCheckFailed"
+                }
                 if not stale or any(reason not in ("None", "ConditionalCheckFailed") for reason in codes):
                     raise StorageError("storage_failed", f"DynamoDB cancelled the claim: {codes}") from error
                 # Newer state is already stored for these items: keep it, write the rest.
@@ -136,9 +134,7 @@ class DynamoStore:
 
     def release(self, event_id: str, token: str) -> bool:
         """Give up our lease early so Stripe's retry can finish the event without waiting."""
-        return self._update_leased(
-            event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}}
-        )
+        return self._update_leased(event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}})
 
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         """The stored event-log item (payload decompressed into ``payload``), or None."""
@@ -217,9 +213,7 @@ class DynamoStore:
             return False
         return True
 
-    def _event_item(
-        self, event: StripeEvent, handler: str | None, token: str, now: float
-    ) -> dict[str, Any]:
+    def _event_item(self, event: StripeEvent, handler: str | None, token: str, now: float) -> dict[str, Any]:
         values: dict[str, object] = {
             "pk": f"EVENT#{event.id}",
             "sk": EVENT_SK,

@@ -21,7 +21,10 @@ def payment_method_attached(event: StripeEvent) -> list[Record]:
     card = method.get("card")
     if isinstance(card, dict):
         attributes.update(
-            {f"card_{name}": value for name, value in pick(card, "brand", "last4", "exp_month", "exp_year").items()}
+            {
+                f"card_{name}": value
+                for name, value in pick(card, "brand", "last4", "exp_month", "exp_year").items()
+            }
         )
     if event.account:
         attributes["account"] = event.account

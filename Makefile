@@ -1,0 +1,46 @@
+# One entry point for the project. `make test` runs every check; `make run` starts the local stack.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt functions/requirements.txt | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format typecheck pytest build clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+venv: $(STAMP)  ## create .venv and install everything the project needs
+
+$(STAMP): requirements.txt functions/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11+ is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: venv  ## run the local stack (ARGS="--port 3000 --aws-port 5000 --verbose")
+	$(BIN)/python -m infra.local $(ARGS)
+
+test: lint typecheck pytest  ## every check: ruff, mypy, pytest (incl. cfn-lint, sam validate, sam build)
+
+lint: venv  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: venv  ## mypy (strict) on the function and the tooling
+	$(BIN)/mypy functions infra
+
+pytest: venv  ## the test suite (ARGS="-k dispute" to filter)
+	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest $(ARGS)
+
+build: venv  ## sam build (needs python3.13 on PATH; found under pyenv automatically)
+	SAM_CLI_TELEMETRY=0 PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/sam build
+
+clean:  ## remove the virtualenv and build output
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
