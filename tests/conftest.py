@@ -1,0 +1,39 @@
+"""Shared test setup: fake AWS credentials, a signing secret, and a clean function state."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import infra  # noqa: F401  (puts functions/ on sys.path, as in the deployed function)
+
+# Tests never talk to real AWS: fixed fake credentials, a fixed region, no custom endpoint.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "STRIPE_WEBHOOK_SECRET"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": "stripe-webhooks-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "StripeWebhooks",
+    }
+)
+
+TEST_SECRET = "whsec_" + "7e3b" * 12  # a made-up test secret, not a real one
+
+
+@pytest.fixture
+def secret() -> str:
+    return TEST_SECRET
+
+
+def reset_function_state() -> None:
+    """Forget every per-container cache so each test starts like a cold Lambda."""
+    from stripe_webhook import app, aws, settings
+
+    settings.get_settings.cache_clear()
+    app._pipeline.cache_clear()
+    app._signing_secrets.cache_clear()
+    aws._session.cache_clear()

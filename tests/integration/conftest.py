@@ -1,0 +1,44 @@
+"""The real handler under moto: table and topic built from template.yaml, a consumer queue on the topic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.template_resources import create_resources
+from tests.conftest import reset_function_state
+
+
+@dataclass
+class Aws:
+    dynamodb: Any
+    sns: Any
+    sqs: Any
+    secretsmanager: Any
+    table: str
+    topic_arn: str
+    queue_url: str
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, secret: str) -> Iterator[Aws]:
+    with mock_aws():
+        clients = {name: boto3.client(name) for name in ("dynamodb", "sns", "sqs", "secretsmanager")}
+        resources = create_resources(clients["dynamodb"], clients["sns"], clients["sqs"])
+        assert resources.queue_url is not None
+        monkeypatch.setenv("TABLE_NAME", resources.table_name)
+        monkeypatch.setenv("TOPIC_ARN", resources.topic_arn)
+        monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
+        reset_function_state()
+        yield Aws(
+            **clients,
+            table=resources.table_name,
+            topic_arn=resources.topic_arn,
+            queue_url=resources.queue_url,
+        )
+    reset_function_state()

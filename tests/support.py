@@ -1,0 +1,87 @@
+"""Helpers the tests share: deliver a request to the real handler, read the table and the queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from infra.apigw import LocalContext, proxy_event
+from infra.stripe_events import encode, signature_header
+from stripe_webhook.dynamo_items import from_item
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    raw_body: str
+
+
+def invoke(request: dict[str, Any]) -> Response:
+    from stripe_webhook.app import lambda_handler
+
+    result = lambda_handler(request, LocalContext())
+    return Response(result["statusCode"], json.loads(result["body"]), result["body"])
+
+
+def signed_request(
+    body: bytes,
+    secret: str,
+    *,
+    timestamp: int | None = None,
+    header_name: str = "Stripe-Signature",
+    header: str | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0"}
+    headers[header_name] = header if header is not None else signature_header(body, secret, timestamp)
+    request = proxy_event("POST", "/webhook", headers, body)
+    if base64_body:
+        request["body"] = base64.b64encode(body).decode("ascii")
+        request["isBase64Encoded"] = True
+    return request
+
+
+def deliver(event: dict[str, Any] | bytes, secret: str, **options: Any) -> Response:
+    body = event if isinstance(event, bytes) else encode(event)
+    return invoke(signed_request(body, secret, **options))
+
+
+@dataclass(frozen=True)
+class Message:
+    body: str
+    attributes: dict[str, str]
+
+    @property
+    def json(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+def drain(sqs: Any, queue_url: str) -> list[Message]:
+    """Every message currently on the queue (raw SNS delivery), deleting as it reads."""
+    messages: list[Message] = []
+    while True:
+        response = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        )
+        batch = response.get("Messages", [])
+        if not batch:
+            return messages
+        for message in batch:
+            attributes = {
+                name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()
+            }
+            messages.append(Message(message["Body"], attributes))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def get_item(dynamodb: Any, table: str, pk: str, sk: str) -> dict[str, Any] | None:
+    item = dynamodb.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+    return from_item(item) if item else None
+
+
+def all_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    return [from_item(item) for item in dynamodb.scan(TableName=table).get("Items", [])]
