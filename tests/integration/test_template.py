@@ -1,0 +1,179 @@
+"""template.yaml: the resources, IAM, outputs and settings the code relies on; linters; sam build."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import REPO_ROOT
+from infra.python313 import find_python313
+from infra.template_resources import load_template
+from stripe_webhook.settings import Settings
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTION = RESOURCES["WebhookFunction"]["Properties"]
+OUR_RESOURCES = {"EventsTable", "EventsTopic", "WebhookSecret", "ExistingSecretArn"}
+SAM = str(Path(sys.executable).with_name("sam"))
+CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
+
+
+def _refs(value: Any) -> set[str]:
+    """Every logical id or parameter a (possibly intrinsic) value refers to."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return {value["Ref"]}
+        if "Fn::GetAtt" in value:
+            return {value["Fn::GetAtt"][0]}
+        if "Fn::If" in value:
+            return _refs(value["Fn::If"][1]) | _refs(value["Fn::If"][2])
+        return set().union(*(_refs(inner) for inner in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_refs(inner) for inner in value)) if value else set()
+    return set()
+
+
+def test_function_runtime_architecture_and_handler() -> None:
+    assert FUNCTION["Runtime"] == "python3.13"
+    assert FUNCTION["Architectures"] == ["arm64"]
+    module, _, function = FUNCTION["Handler"].rpartition(".")
+    assert (REPO_ROOT / FUNCTION["CodeUri"] / (module.replace(".", "/") + ".py")).is_file()
+    assert function == "lambda_handler"
+
+
+def test_function_answers_before_api_gateway_gives_up_and_the_lease_outlives_it() -> None:
+    assert FUNCTION["Timeout"] < 29
+    assert Settings.lease_seconds > FUNCTION["Timeout"]
+
+
+def test_post_webhook_on_a_rest_api_with_throttling_and_access_logs() -> None:
+    (event,) = FUNCTION["Events"].values()
+    assert event["Type"] == "Api"
+    assert (event["Properties"]["Path"], event["Properties"]["Method"]) == ("/webhook", "POST")
+    api = RESOURCES[event["Properties"]["RestApiId"]["Ref"]]
+    assert api["Type"] == "AWS::Serverless::Api"
+    (method_settings,) = api["Properties"]["MethodSettings"]
+    assert method_settings["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert method_settings["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    assert "DestinationArn" in api["Properties"]["AccessLogSetting"]
+
+
+def test_source_ip_restriction_is_off_by_default_and_uses_the_parameter() -> None:
+    assert TEMPLATE["Parameters"]["AllowedSourceIps"]["Default"] == ""
+    statements = RESOURCES["WebhookApi"]["Properties"]["Auth"]["ResourcePolicy"]["CustomStatements"]
+    deny = next(statement for statement in statements if statement["Effect"] == "Deny")
+    condition = deny["Condition"]["NotIpAddress"]["aws:SourceIp"]["Fn::If"]
+    assert condition[0] == "RestrictSourceIps"
+    assert condition[1] == {"Ref": "AllowedSourceIps"}
+
+
+def test_table_is_on_demand_with_pitr_ttl_and_string_keys() -> None:
+    table = RESOURCES["EventsTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} >= {("pk", "S"), ("sk", "S")}
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [("pk", "HASH"), ("sk", "RANGE")]
+
+
+def test_topic_is_encrypted() -> None:
+    assert RESOURCES["EventsTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+
+
+def test_secret_is_never_plain_text_in_the_template_or_the_function_environment() -> None:
+    secret = RESOURCES["WebhookSecret"]["Properties"]
+    assert "SecretString" not in secret
+    variables = FUNCTION["Environment"]["Variables"]
+    assert "STRIPE_WEBHOOK_SECRET" not in variables
+    assert _refs(variables["STRIPE_WEBHOOK_SECRET_ARN"]) == {"WebhookSecret", "ExistingSecretArn"}
+    assert {"TABLE_NAME", "TOPIC_ARN", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"} <= set(variables)
+
+
+def test_no_stripe_secret_strings_in_deployment_files() -> None:
+    pattern = re.compile(r"(whsec|sk_live|sk_test|rk_live)_[A-Za-z0-9]+")
+    for name in ("template.yaml", "samconfig.toml"):
+        assert not pattern.search((REPO_ROOT / name).read_text()), name
+
+
+def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources() -> None:
+    (policy,) = FUNCTION["Policies"]
+    granted: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions)
+        assert statement["Resource"] != "*"
+        targets = _refs(statement["Resource"])
+        assert targets and targets <= OUR_RESOURCES
+        for action in actions:
+            granted.setdefault(action, set()).update(targets)
+    assert granted == {
+        "dynamodb:PutItem": {"EventsTable"},
+        "dynamodb:UpdateItem": {"EventsTable"},
+        "sns:Publish": {"EventsTopic"},
+        "secretsmanager:GetSecretValue": {"WebhookSecret", "ExistingSecretArn"},
+    }
+
+
+def test_outputs() -> None:
+    assert {"WebhookUrl", "TableName", "TopicArn", "SecretArn"} <= set(TEMPLATE["Outputs"])
+    assert "/webhook" in TEMPLATE["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
+
+
+def test_samconfig_has_dev_and_prod_environments() -> None:
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    assert config["default"]["global"]["parameters"]["stack_name"] != config["prod"]["global"]["parameters"]["stack_name"]
+    assert "deploy" in config["default"] and "deploy" in config["prod"]
+
+
+def test_bundled_powertools_is_the_version_the_tests_use() -> None:
+    pinned = (REPO_ROOT / "functions" / "requirements.txt").read_text()
+    assert f"aws-lambda-powertools=={importlib.metadata.version('aws-lambda-powertools')}" in pinned
+
+
+def _run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1", **options.pop("env", {})}
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, check=False, **options)  # noqa: S603
+
+
+@pytest.mark.slow
+def test_cfn_lint_passes() -> None:
+    result = _run([CFN_LINT, "template.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sam_validate_lint_passes() -> None:
+    result = _run([SAM, "validate", "--lint", "--region", "us-east-1"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -> None:
+    python313 = find_python313()
+    assert python313 is not None, "sam build needs python3.13 (the function's runtime)"
+    build_dir = tmp_path / "build"
+    result = _run(
+        [SAM, "build", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache")],
+        env={"PATH": f"{python313.parent}{os.pathsep}{os.environ['PATH']}"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    artifact = build_dir / "WebhookFunction"
+    assert (artifact / "stripe_webhook" / "app.py").is_file()
+    assert (artifact / "aws_lambda_powertools" / "__init__.py").is_file()
+    assert not list(artifact.glob("boto3*")), "boto3 comes from the Lambda runtime"
+    archive = tmp_path / "function.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in artifact.rglob("*"):
+            bundle.write(path, path.relative_to(artifact))
+    print(f"\nbuilt function artifact: {archive.stat().st_size / 1024:.0f} KiB zipped")

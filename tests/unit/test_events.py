@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.stripe_events import encode, load_event
+from stripe_webhook.errors import InvalidPayload
+from stripe_webhook.events import parse_event
+
+
+def test_parses_the_fields_later_steps_need() -> None:
+    event = parse_event(encode(load_event("payment_intent.succeeded")))
+
+    assert event.id == "evt_3QJ7kLF2eZvKYlo21ZqYb1Xa"
+    assert event.type == "payment_intent.succeeded"
+    assert event.created == 1731412345
+    assert event.livemode is False
+    assert event.api_version == "2024-06-20"
+    assert event.account is None
+    assert event.object_type == "payment_intent"
+    assert event.object_id == "pi_3QJ7kLF2eZvKYlo21bVQh0rT"
+
+
+def test_object_without_an_id_still_parses() -> None:
+    event = parse_event(encode(load_event("balance.available")))
+    assert event.object_type == "balance"
+    assert event.object_id is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"null",
+        b"[]",
+        b'"evt_1"',
+        b"\xff\xfe",
+        b"{",
+        json.dumps({"id": "evt_1"}).encode(),
+        json.dumps({"id": "", "type": "x"}).encode(),
+        json.dumps({"id": "evt_1", "type": ["x"]}).encode(),
+        json.dumps({"id": "e" * 300, "type": "x"}).encode(),
+        json.dumps({"id": "evt_1", "type": "x", "created": "yesterday"}).encode(),
+        json.dumps({"id": "evt_1", "type": "x", "created": True}).encode(),
+        json.dumps({"id": "evt_1", "type": "x", "object": "v2.core.event"}).encode(),
+        json.dumps({"id": "ch_1", "type": "x", "object": "charge"}).encode(),
+    ],
+)
+def test_rejects_anything_that_is_not_a_v1_event(body: bytes) -> None:
+    with pytest.raises(InvalidPayload):
+        parse_event(body)

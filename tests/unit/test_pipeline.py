@@ -1,0 +1,124 @@
+"""The order of steps, with in-memory fakes that record what they were given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from infra.stripe_events import encode, fresh_event
+from stripe_webhook.errors import HandlerError, PublishError
+from stripe_webhook.events import StripeEvent, parse_event
+from stripe_webhook.pipeline import Pipeline
+from stripe_webhook.records import Record
+from stripe_webhook.routing import Registry
+from stripe_webhook.store import Claim
+
+
+@dataclass
+class FakeStore:
+    claims: list[tuple[str, list[Record]]] = field(default_factory=list)
+    published: dict[str, str] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+    done: set[str] = field(default_factory=set)
+
+    def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
+        if event.id in self.done:
+            return Claim(None, duplicate=True)
+        self.claims.append((event.id, list(records)))
+        return Claim("token", records_written=len(records))
+
+    def mark_published(self, event_id: str, token: str, message_id: str, now: float) -> bool:
+        self.published[event_id] = message_id
+        self.done.add(event_id)
+        return True
+
+    def release(self, event_id: str, token: str) -> bool:
+        self.released.append(event_id)
+        return True
+
+
+@dataclass
+class FakePublisher:
+    fail: bool = False
+    sent: list[str] = field(default_factory=list)
+
+    def publish(self, event: StripeEvent) -> str:
+        if self.fail:
+            raise PublishError("publish_failed", "SNS rejected the publish: KMSThrottlingException")
+        self.sent.append(event.id)
+        return f"msg-{len(self.sent)}"
+
+
+def _registry() -> Registry:
+    routes = Registry()
+    routes.add("charge.dispute.*", "disputes", lambda event: [Record(f"DISPUTE#{event.object_id}", "DISPUTE")])
+
+    def broken(event: StripeEvent) -> list[Record]:
+        raise KeyError("evidence_details")
+
+    routes.add("payment_intent.succeeded", "payments", broken)
+    return routes
+
+
+def _event(name: str) -> StripeEvent:
+    return parse_event(encode(fresh_event(name)))
+
+
+def test_new_event_is_claimed_with_its_records_then_published_then_marked() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    event = _event("charge.dispute.created")
+
+    outcome = Pipeline(_registry(), store, publisher).process(event)
+
+    assert outcome.status == "processed"
+    assert outcome.records_written == 1
+    assert store.claims == [(event.id, [Record("DISPUTE#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq", "DISPUTE")])]
+    assert publisher.sent == [event.id]
+    assert store.published == {event.id: "msg-1"}
+
+
+def test_duplicate_is_not_published_again() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    pipeline = Pipeline(_registry(), store, publisher)
+    event = _event("charge.dispute.created")
+    pipeline.process(event)
+
+    outcome = pipeline.process(event)
+
+    assert outcome.status == "duplicate"
+    assert publisher.sent == [event.id]
+
+
+def test_handler_bug_claims_nothing_so_a_redelivery_starts_clean() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+
+    with pytest.raises(HandlerError) as raised:
+        Pipeline(_registry(), store, publisher).process(_event("payment_intent.succeeded"))
+
+    assert raised.value.code == "handler_failed"
+    assert store.claims == []
+    assert publisher.sent == []
+
+
+def test_publish_failure_releases_the_lease_and_is_raised() -> None:
+    store, publisher = FakeStore(), FakePublisher(fail=True)
+    event = _event("charge.dispute.created")
+
+    with pytest.raises(PublishError):
+        Pipeline(_registry(), store, publisher).process(event)
+
+    assert store.released == [event.id]
+    assert store.published == {}
+
+
+def test_unrouted_type_is_still_claimed_and_published() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    event = _event("product.created")
+
+    outcome = Pipeline(_registry(), store, publisher).process(event)
+
+    assert (outcome.status, outcome.handler) == ("processed", None)
+    assert store.claims == [(event.id, [])]
+    assert publisher.sent == [event.id]

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+import stripe_webhook.handlers  # noqa: F401
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record
+from stripe_webhook.routing import Registry, registry
+
+
+def _handler(event: StripeEvent) -> list[Record]:
+    return []
+
+
+def _other(event: StripeEvent) -> list[Record]:
+    return []
+
+
+def test_exact_type_wins_over_family_and_longer_family_over_shorter() -> None:
+    routes = Registry()
+    routes.add("charge.*", "charges", _handler)
+    routes.add("charge.dispute.*", "disputes", _other)
+    routes.add("charge.dispute.closed", "closed", _handler)
+
+    assert routes.resolve("charge.succeeded").family == "charges"  # type: ignore[union-attr]
+    assert routes.resolve("charge.dispute.created").family == "disputes"  # type: ignore[union-attr]
+    assert routes.resolve("charge.dispute.closed").family == "closed"  # type: ignore[union-attr]
+    assert routes.resolve("charged") is None
+    assert routes.resolve("customer.created") is None
+
+
+def test_registering_a_type_twice_is_an_error() -> None:
+    routes = Registry()
+    routes.add("charge.succeeded", "a", _handler)
+    with pytest.raises(ValueError, match="twice"):
+        routes.add("charge.succeeded", "b", _other)
+
+
+def test_the_deployed_registry_covers_the_core_types() -> None:
+    assert {"payment_intent.succeeded", "payment_method.attached", "charge.dispute.*", "balance.available"} <= set(
+        registry.patterns()
+    )
+    assert registry.resolve("charge.dispute.funds_withdrawn").family == "disputes"  # type: ignore[union-attr]
