@@ -81,8 +81,14 @@ def test_table_is_on_demand_with_pitr_ttl_and_string_keys() -> None:
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} >= {("pk", "S"), ("sk", "S")}
-    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [("pk", "HASH"), ("sk", "RANGE")]
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} >= {
+        ("pk", "S"),
+        ("sk", "S"),
+    }
+    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == [
+        ("pk", "HASH"),
+        ("sk", "RANGE"),
+    ]
 
 
 def test_topic_is_encrypted() -> None:
@@ -131,7 +137,10 @@ def test_outputs() -> None:
 
 def test_samconfig_has_dev_and_prod_environments() -> None:
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
-    assert config["default"]["global"]["parameters"]["stack_name"] != config["prod"]["global"]["parameters"]["stack_name"]
+    assert (
+        config["default"]["global"]["parameters"]["stack_name"]
+        != config["prod"]["global"]["parameters"]["stack_name"]
+    )
     assert "deploy" in config["default"] and "deploy" in config["prod"]
 
 
@@ -141,8 +150,15 @@ def test_bundled_powertools_is_the_version_the_tests_use() -> None:
 
 
 def _run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1", **options.pop("env", {})}
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, check=False, **options)  # noqa: S603
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **options.pop("env", {}),
+    }
+    return subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, check=False, **options
+    )
 
 
 @pytest.mark.slow

@@ -32,13 +32,18 @@ def test_payment_intent_record_keeps_ids_not_expanded_objects() -> None:
 def test_payment_method_attached_is_filed_under_its_customer() -> None:
     (record,) = customers.payment_method_attached(parse_event(_event("payment_method.attached")))
 
-    assert (record.pk, record.sk) == ("CUSTOMER#cus_R9p2JgW7tYvN4c", "PAYMENT_METHOD#pm_1QJ7kKF2eZvKYlo2c8yQ3m9s")
+    assert (record.pk, record.sk) == (
+        "CUSTOMER#cus_R9p2JgW7tYvN4c",
+        "PAYMENT_METHOD#pm_1QJ7kKF2eZvKYlo2c8yQ3m9s",
+    )
     assert record.attributes["card_last4"] == "4242"
     assert record.attributes["card_exp_year"] == 2027
 
 
 def test_payment_method_without_a_customer_writes_nothing() -> None:
-    assert customers.payment_method_attached(parse_event(_event("payment_method.attached", customer=None))) == []
+    assert (
+        customers.payment_method_attached(parse_event(_event("payment_method.attached", customer=None))) == []
+    )
 
 
 def test_dispute_surfaces_the_evidence_due_date() -> None:

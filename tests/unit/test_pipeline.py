@@ -53,7 +53,9 @@ class FakePublisher:
 
 def _registry() -> Registry:
     routes = Registry()
-    routes.add("charge.dispute.*", "disputes", lambda event: [Record(f"DISPUTE#{event.object_id}", "DISPUTE")])
+    routes.add(
+        "charge.dispute.*", "disputes", lambda event: [Record(f"DISPUTE#{event.object_id}", "DISPUTE")]
+    )
 
     def broken(event: StripeEvent) -> list[Record]:
         raise KeyError("evidence_details")

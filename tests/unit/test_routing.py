@@ -37,7 +37,10 @@ def test_registering_a_type_twice_is_an_error() -> None:
 
 
 def test_the_deployed_registry_covers_the_core_types() -> None:
-    assert {"payment_intent.succeeded", "payment_method.attached", "charge.dispute.*", "balance.available"} <= set(
-        registry.patterns()
-    )
+    assert {
+        "payment_intent.succeeded",
+        "payment_method.attached",
+        "charge.dispute.*",
+        "balance.available",
+    } <= set(registry.patterns())
     assert registry.resolve("charge.dispute.funds_withdrawn").family == "disputes"  # type: ignore[union-attr]

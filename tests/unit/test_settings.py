@@ -26,7 +26,10 @@ def test_secret_arn_is_used_when_no_inline_secret() -> None:
         (BASE, "missing_configuration"),
         ({**BASE, "STRIPE_WEBHOOK_SECRET": "sk_test_123"}, "malformed_secret"),
         ({**BASE, "STRIPE_WEBHOOK_SECRET": "whsec_"}, "malformed_secret"),
-        ({**BASE, "STRIPE_WEBHOOK_SECRET": "whsec_a", "IN_PROGRESS_LEASE_SECONDS": "-5"}, "malformed_configuration"),
+        (
+            {**BASE, "STRIPE_WEBHOOK_SECRET": "whsec_a", "IN_PROGRESS_LEASE_SECONDS": "-5"},
+            "malformed_configuration",
+        ),
         ({**BASE, "STRIPE_WEBHOOK_SECRET": "whsec_a", "MAX_BODY_BYTES": "lots"}, "malformed_configuration"),
     ],
 )

@@ -78,7 +78,12 @@ def test_any_v1_matching_any_secret_is_accepted() -> None:
 
 def test_a_changed_byte_or_line_ending_breaks_the_signature() -> None:
     header = sign_header(PAYLOAD, SECRET, NOW)
-    for tampered in (PAYLOAD.replace(b"\n", b"\r\n"), PAYLOAD + b" ", PAYLOAD[:-1], PAYLOAD.replace(b"e", b"E", 1)):
+    for tampered in (
+        PAYLOAD.replace(b"\n", b"\r\n"),
+        PAYLOAD + b" ",
+        PAYLOAD[:-1],
+        PAYLOAD.replace(b"e", b"E", 1),
+    ):
         with pytest.raises(SignatureError):
             verify(tampered, header, [SECRET], NOW)
 

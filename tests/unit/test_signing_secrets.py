@@ -21,7 +21,9 @@ class FakeSecretsManager:
         self.calls += 1
         self.seen.append(SecretId)
         if self.fail:
-            raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "down"}}, "GetSecretValue")
+            raise ClientError(
+                {"Error": {"Code": "InternalServiceError", "Message": "down"}}, "GetSecretValue"
+            )
         return {"SecretString": self.value}
 
 

@@ -1,0 +1,194 @@
+"""The local stack as a person runs it: a subprocess, real HTTP on loopback, boto3 against its endpoint."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from infra import REPO_ROOT
+from infra.stripe_events import encode, fresh_event, signature_header
+from tests.support import drain, get_item
+
+READY_LINE = "Press Ctrl-C to stop"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalStack:
+    process: subprocess.Popen[str]
+    port: int
+    endpoint: str
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    seen: list[str] = field(default_factory=list)
+
+    def client(self, service: str) -> Any:
+        make_client: Any = boto3.client
+        return make_client(service, endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/webhook", data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def wait_for_line(self, text: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.seen:
+                if text in line:
+                    return line
+            try:
+                self.seen.append(self.lines.get(timeout=0.2))
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+        raise AssertionError(f"{text!r} not printed; output so far:\n" + "".join(self.seen))
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "infra.local", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    port, aws_port = free_port(), free_port()
+    process = start(["--port", str(port), "--aws-port", str(aws_port)], {"STRIPE_WEBHOOK_SECRET": SECRET})
+    running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}")
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: [running.lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        running.wait_for_line(READY_LINE, timeout=60)
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+SECRET = "whsec_" + "e2" * 16
+
+
+def test_signed_event_is_stored_and_reaches_the_consumer_queue(stack: LocalStack) -> None:
+    event = fresh_event("payment_intent.succeeded")
+    body = encode(event)
+
+    status, _ = stack.post(
+        body, {"Stripe-Signature": signature_header(body, SECRET), "Content-Type": "application/json"}
+    )
+
+    assert status == 200
+    dynamodb = stack.client("dynamodb")
+    logged = get_item(dynamodb, "stripe-webhooks-events", f"EVENT#{event['id']}", "EVENT")
+    assert logged is not None and logged["status"] == "PUBLISHED"
+    payment = get_item(
+        dynamodb, "stripe-webhooks-events", "PAYMENT_INTENT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "PAYMENT_INTENT"
+    )
+    assert payment is not None and payment["status"] == "succeeded"
+    sqs = stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName="stripe-events-consumer")["QueueUrl"]
+    assert [message.attributes["event_id"] for message in drain(sqs, queue_url)] == [event["id"]]
+    line = stack.wait_for_line(event["id"])
+    assert line.startswith("200 payment_intent.succeeded") and "processed handler=payments records=1" in line
+
+
+def test_duplicate_and_forged_requests_are_shown_and_answered(stack: LocalStack) -> None:
+    event = fresh_event("product.created")
+    body = encode(event)
+    headers = {"Stripe-Signature": signature_header(body, SECRET)}
+
+    assert stack.post(body, headers)[0] == 200
+    assert (
+        stack.post(body, {"Stripe-Signature": signature_header(body, SECRET, int(time.time()) + 1)})[0] == 200
+    )
+    status, text = stack.post(body, {"Stripe-Signature": signature_header(body, "whsec_" + "00" * 16)})
+
+    assert status == 400 and "signature_mismatch" in text
+    assert "duplicate" in stack.wait_for_line(f"{event['id']} duplicate")
+    assert "Traceback" not in "".join(stack.seen)
+
+
+def test_unsigned_request_is_a_400_and_an_unknown_path_a_404(stack: LocalStack) -> None:
+    assert stack.post(b"{}", {})[0] == 400
+    request = urllib.request.Request(f"http://127.0.0.1:{stack.port}/nope", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=5)
+    assert raised.value.code == 404
+
+
+def test_port_in_use_is_a_clear_error_without_a_traceback() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.local", "--port", str(port), "--aws-port", str(free_port())],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_malformed_secret_is_a_clear_error_without_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.local", "--port", str(free_port()), "--aws-port", str(free_port())],
+        cwd=REPO_ROOT,
+        env={**os.environ, "STRIPE_WEBHOOK_SECRET": "sk_test_not_a_webhook_secret"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "whsec_" in result.stderr and "stripe listen" in result.stderr
+    assert "sk_test_not_a_webhook_secret" not in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_help_describes_the_options() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.local", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "--port" in result.stdout and "--aws-port" in result.stdout
