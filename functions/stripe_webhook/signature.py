@@ -5,9 +5,10 @@ signing secret and sends ``t=<unix seconds>,v1=<hex>[,v1=<hex>...]``. During a
 secret roll Stripe sends one ``v1`` per active secret, and we may hold several
 secrets too, so any ``v1`` matching any secret is accepted.
 
-We are deliberately stricter than Stripe's own library in three places: the
-timestamp must be plain ASCII digits and appear once, and a timestamp too far
-in the *future* is rejected as well as a stale one.
+We are deliberately stricter than Stripe's own library in a few places: the
+timestamp must be plain ASCII digits and appear once, a ``v1`` value must be
+exactly the signature (the library ignores anything after a second ``=``), and
+a timestamp too far in the *future* is rejected as well as a stale one.
 """
 
 from __future__ import annotations

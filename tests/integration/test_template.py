@@ -73,7 +73,8 @@ def test_source_ip_restriction_is_off_by_default_and_uses_the_parameter() -> Non
     deny = next(statement for statement in statements if statement["Effect"] == "Deny")
     condition = deny["Condition"]["NotIpAddress"]["aws:SourceIp"]["Fn::If"]
     assert condition[0] == "RestrictSourceIps"
-    assert condition[1] == {"Ref": "AllowedSourceIps"}
+    assert condition[1] == {"Fn::Split": [",", {"Ref": "AllowedSourceIps"}]}
+    assert condition[2] == ["0.0.0.0/0", "::/0"]  # restriction off: the Deny matches nobody
 
 
 def test_table_is_on_demand_with_pitr_ttl_and_string_keys() -> None:
