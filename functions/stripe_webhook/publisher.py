@@ -11,12 +11,15 @@ from stripe_webhook import aws
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent
 
+SCHEMA_VERSION = "1"
+"""Version of the message contract (attributes + body), sent as the ``schema_version`` attribute."""
 SNS_MAX_MESSAGE_BYTES = 262_144
 """SNS's limit for the message body plus all attribute names, types and values."""
 
 
 def message_attributes(event: StripeEvent) -> dict[str, dict[str, str]]:
     values = {
+        "schema_version": SCHEMA_VERSION,
         "event_type": event.type,
         "event_id": event.id,
         "object_type": event.object_type,

@@ -1,10 +1,23 @@
-"""What a handler asks to be written: one ``Record`` per Stripe object it keeps."""
+"""What a handler asks to be written: one ``Record`` per Stripe object it keeps.
+
+Every object record lives at ``pk = "OBJECT#<stripe id>"``, ``sk = "STATE"``
+and is a snapshot of the object as of the newest event seen for it. Records
+that belong to a customer also carry ``customer_key``/``customer_sort``, the
+keys of the ``by-customer`` index.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from stripe_webhook.events import StripeEvent
+
+STATE_SK = "STATE"
+RANK_SLOTS = 1000
+"""Ranks order events of the same second: watermark = created * RANK_SLOTS + rank."""
+DELETED_RANK = RANK_SLOTS - 1
 
 
 @dataclass(frozen=True)
@@ -13,13 +26,56 @@ class Record:
 
     ``watermark`` orders writes to the same item: the store only overwrites an
     item whose stored watermark is lower (ties broken by event id), so an older
-    event arriving late never replaces newer state.
+    event arriving late never replaces newer state. A ``deleted`` record is
+    never overwritten again.
     """
 
     pk: str
     sk: str
     attributes: Mapping[str, Any] = field(default_factory=dict)
     watermark: int = 0
+    deleted: bool = False
+
+
+def object_key(object_id: str) -> tuple[str, str]:
+    return f"OBJECT#{object_id}", STATE_SK
+
+
+def watermark(created: int, rank: int) -> int:
+    """Order by the event's second, then by how far along the object's lifecycle the event is."""
+    return created * RANK_SLOTS + max(0, min(rank, DELETED_RANK))
+
+
+def object_record(
+    event: StripeEvent,
+    attributes: Mapping[str, Any],
+    *,
+    rank: int,
+    customer: str | None = None,
+    deleted: bool = False,
+) -> list[Record]:
+    """The record for ``event.data_object`` (none if the object has no id)."""
+    object_id = event.object_id
+    if object_id is None:
+        return []
+    values: dict[str, Any] = {
+        "object_id": object_id,
+        "object_type": event.object_type,
+        "livemode": event.livemode,
+        **attributes,
+    }
+    if event.account:
+        values["account"] = event.account
+    if customer:
+        created = event.data_object.get("created")
+        created = created if isinstance(created, int) else event.created
+        values["customer"] = customer
+        values["customer_key"] = customer
+        values["customer_sort"] = f"{event.object_type}#{created:012d}#{object_id}"
+    if deleted:
+        values["deleted"] = True
+    pk, sk = object_key(object_id)
+    return [Record(pk, sk, values, watermark(event.created, DELETED_RANK if deleted else rank), deleted)]
 
 
 def expandable_id(value: object) -> str | None:
@@ -39,3 +95,16 @@ def pick(source: Mapping[str, Any], *names: str) -> dict[str, Any]:
         for name in names
         if source.get(name) is not None and isinstance(source[name], str | int | bool)
     }
+
+
+def pick_ids(source: Mapping[str, Any], *names: str) -> dict[str, str]:
+    """Copy the named expandable fields as ids, skipping nulls."""
+    return {name: value for name in names if (value := expandable_id(source.get(name))) is not None}
+
+
+def rank_for(event: StripeEvent, by_type: Mapping[str, int], by_status: Mapping[str, int]) -> int:
+    """The event type's rank if it has one, else the object status's rank."""
+    if event.type in by_type:
+        return by_type[event.type]
+    status = event.data_object.get("status")
+    return by_status.get(status, 0) if isinstance(status, str) else 0

@@ -10,6 +10,7 @@ whether the event is done or still leased.
 from __future__ import annotations
 
 import gzip
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +32,21 @@ PAYLOAD_INLINE_MAX_BYTES = 100_000
 PAYLOAD_COMPRESSED_MAX_BYTES = 300_000
 
 _RECORD_CONDITION = (
-    "attribute_not_exists(pk) OR last_event_watermark < :watermark"
-    " OR (last_event_watermark = :watermark AND last_event_id <= :event_id)"
+    "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND (last_event_watermark < :watermark"
+    " OR (last_event_watermark = :watermark AND last_event_id <= :event_id)))"
 )
+"""Newer state wins (ties broken by event id) and a deleted object stays deleted: one atomic check."""
+
+
+def type_day_key(event_type: str, created: int) -> str:
+    """Partition key of the ``by-type`` index: one partition per type per UTC day."""
+    day = time.strftime("%Y-%m-%d", time.gmtime(created))
+    return f"{event_type}#{day}"
+
+
+def created_event_key(created: int, event_id: str) -> str:
+    """Sort key of the ``by-type`` index: time order, then event id."""
+    return f"{created:012d}#{event_id}"
 
 
 def event_key(event_id: str) -> dict[str, Any]:
@@ -229,6 +242,8 @@ class DynamoStore:
             "lease_expires_at": int(now) + self._lease_seconds,
             "attempts": 1,
             "expires_at": int(now) + self._retention_seconds,
+            "type_day": type_day_key(event.type, event.created),
+            "created_event": created_event_key(event.created, event.id),
         }
         optional = {
             "api_version": event.api_version,

@@ -44,7 +44,7 @@ def test_new_event_is_stored_recorded_and_published_once(aws: Aws, secret: str) 
     assert logged["sns_message_id"] == response.body["message_id"]
 
     payment = get_item(
-        aws.dynamodb, aws.table, "PAYMENT_INTENT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "PAYMENT_INTENT"
+        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
     )
     assert payment is not None
     assert payment["status"] == "succeeded"
@@ -56,6 +56,7 @@ def test_new_event_is_stored_recorded_and_published_once(aws: Aws, secret: str) 
     assert len(messages) == 1
     assert messages[0].body == body.decode()
     assert messages[0].attributes == {
+        "schema_version": "1",
         "event_type": "payment_intent.succeeded",
         "event_id": event["id"],
         "object_type": "payment_intent",
@@ -67,7 +68,7 @@ def test_redelivery_is_answered_200_without_a_second_publish_or_write(aws: Aws, 
     event = fresh_event("payment_intent.succeeded")
     assert deliver(event, secret).status == 200
     record_before = get_item(
-        aws.dynamodb, aws.table, "PAYMENT_INTENT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "PAYMENT_INTENT"
+        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
     )
     drain(aws.sqs, aws.queue_url)
 
@@ -78,7 +79,7 @@ def test_redelivery_is_answered_200_without_a_second_publish_or_write(aws: Aws, 
     assert retried.body["status"] == "duplicate"
     assert drain(aws.sqs, aws.queue_url) == []
     record_after = get_item(
-        aws.dynamodb, aws.table, "PAYMENT_INTENT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "PAYMENT_INTENT"
+        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
     )
     assert record_after == record_before
 
@@ -88,14 +89,14 @@ def test_redelivery_is_answered_200_without_a_second_publish_or_write(aws: Aws, 
     [
         (
             "payment_method.attached",
-            "CUSTOMER#cus_R9p2JgW7tYvN4c",
-            "PAYMENT_METHOD#pm_1QJ7kKF2eZvKYlo2c8yQ3m9s",
+            "OBJECT#pm_1QJ7kKF2eZvKYlo2c8yQ3m9s",
+            "STATE",
             {"type": "card", "card_brand": "visa", "card_last4": "4242", "attached": True},
         ),
         (
             "charge.dispute.created",
-            "DISPUTE#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq",
-            "DISPUTE",
+            "OBJECT#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq",
+            "STATE",
             {"status": "needs_response", "reason": "fraudulent", "evidence_due_by": 1732319999},
         ),
         (
@@ -136,7 +137,7 @@ def test_connect_account_is_kept_on_the_event_the_record_and_the_message(aws: Aw
     assert deliver(event, secret).status == 200
 
     assert event_item(aws, event["id"])["account"] == "acct_1Nv0FGQ9RKHgCVdK"  # type: ignore[index]
-    dispute = get_item(aws.dynamodb, aws.table, "DISPUTE#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq", "DISPUTE")
+    dispute = get_item(aws.dynamodb, aws.table, "OBJECT#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq", "STATE")
     assert dispute is not None and dispute["account"] == "acct_1Nv0FGQ9RKHgCVdK"
     (message,) = drain(aws.sqs, aws.queue_url)
     assert message.attributes["account"] == "acct_1Nv0FGQ9RKHgCVdK"
@@ -305,7 +306,7 @@ def test_forged_request_with_a_real_event_id_cannot_poison_the_genuine_delivery(
     assert genuine.status == 200
     assert genuine.body["status"] == "processed"
     payment = get_item(
-        aws.dynamodb, aws.table, "PAYMENT_INTENT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "PAYMENT_INTENT"
+        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
     )
     assert payment is not None and payment["amount_received"] == 4999
     assert len(drain(aws.sqs, aws.queue_url)) == 1
@@ -315,7 +316,7 @@ def test_publish_failure_is_a_5xx_and_the_redelivery_publishes_once_without_rewr
     aws: Aws, secret: str
 ) -> None:
     event = fresh_event("payment_intent.succeeded")
-    key = ("PAYMENT_INTENT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "PAYMENT_INTENT")
+    key = ("OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE")
     # Given SNS is failing (the topic is gone)
     aws.sns.delete_topic(TopicArn=aws.topic_arn)
 
@@ -388,7 +389,7 @@ def test_older_event_arriving_late_does_not_overwrite_newer_state(aws: Aws, secr
 
     assert late.status == 200
     assert late.body["records_stale"] == 1
-    dispute = get_item(aws.dynamodb, aws.table, "DISPUTE#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq", "DISPUTE")
+    dispute = get_item(aws.dynamodb, aws.table, "OBJECT#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq", "STATE")
     assert dispute is not None and dispute["status"] == "under_review"
     assert len(drain(aws.sqs, aws.queue_url)) == 2  # both events still reach consumers
 

@@ -1,23 +1,43 @@
-"""Customers: the payment methods attached to each customer."""
+"""Customers and their payment methods."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, expandable_id, pick
+from stripe_webhook.records import Record, expandable_id, object_record, pick
 from stripe_webhook.routing import registry
 
+CUSTOMER_EVENTS = {"customer.created": 10, "customer.updated": 20, "customer.deleted": 0}
+PAYMENT_METHOD_EVENTS = {
+    "payment_method.attached": 10,
+    "payment_method.updated": 15,
+    "payment_method.detached": 20,
+}
 
-@registry.register("payment_method.attached", family="customers")
-def payment_method_attached(event: StripeEvent) -> list[Record]:
+
+@registry.register(*CUSTOMER_EVENTS, family="customers")
+def customer_changed(event: StripeEvent) -> list[Record]:
+    customer = event.data_object
+    attributes = pick(customer, "email", "name", "currency", "delinquent", "balance")
+    settings = customer.get("invoice_settings")
+    if isinstance(settings, dict) and (method := expandable_id(settings.get("default_payment_method"))):
+        attributes["default_payment_method"] = method
+    return object_record(
+        event,
+        attributes,
+        rank=CUSTOMER_EVENTS[event.type],
+        customer=event.object_id,
+        deleted=event.type == "customer.deleted",
+    )
+
+
+@registry.register(*PAYMENT_METHOD_EVENTS, family="customers")
+def payment_method_changed(event: StripeEvent) -> list[Record]:
     method = event.data_object
     customer = expandable_id(method.get("customer"))
-    if event.object_id is None or customer is None:
-        return []
-    attributes: dict[str, Any] = pick(method, "id", "type", "livemode")
-    attributes["customer"] = customer
-    attributes["attached"] = True
+    attributes: dict[str, Any] = pick(method, "type")
+    attributes["attached"] = customer is not None
     card = method.get("card")
     if isinstance(card, dict):
         attributes.update(
@@ -26,6 +46,5 @@ def payment_method_attached(event: StripeEvent) -> list[Record]:
                 for name, value in pick(card, "brand", "last4", "exp_month", "exp_year").items()
             }
         )
-    if event.account:
-        attributes["account"] = event.account
-    return [Record(f"CUSTOMER#{customer}", f"PAYMENT_METHOD#{event.object_id}", attributes, event.created)]
+    # Detached methods leave the customer's listing (no customer key) but keep their record.
+    return object_record(event, attributes, rank=PAYMENT_METHOD_EVENTS[event.type], customer=customer)

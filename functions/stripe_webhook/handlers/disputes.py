@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, expandable_id, pick
+from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids
 from stripe_webhook.routing import registry
 
+DISPUTE_EVENTS = {
+    "charge.dispute.created": 10,
+    "charge.dispute.funds_withdrawn": 15,
+    "charge.dispute.updated": 20,
+    "charge.dispute.closed": 90,
+    "charge.dispute.funds_reinstated": 95,
+}
 
-@registry.register("charge.dispute.*", family="disputes")
+
+@registry.register(*DISPUTE_EVENTS, family="disputes")
 def dispute_changed(event: StripeEvent) -> list[Record]:
     dispute = event.data_object
-    if event.object_id is None:
-        return []
-    attributes = pick(
-        dispute, "id", "status", "reason", "amount", "currency", "is_charge_refundable", "livemode"
-    )
-    attributes.update(
-        {
-            name: value
-            for name in ("charge", "payment_intent")
-            if (value := expandable_id(dispute.get(name))) is not None
-        }
-    )
+    attributes = pick(dispute, "status", "reason", "amount", "currency", "is_charge_refundable")
+    attributes.update(pick_ids(dispute, "charge", "payment_intent"))
     evidence = dispute.get("evidence_details")
-    if isinstance(evidence, dict) and isinstance(evidence.get("due_by"), int):
-        attributes["evidence_due_by"] = evidence["due_by"]
-    if event.account:
-        attributes["account"] = event.account
-    return [Record(f"DISPUTE#{event.object_id}", "DISPUTE", attributes, event.created)]
+    if isinstance(evidence, dict):
+        attributes.update(pick(evidence, "past_due", "has_evidence", "submission_count"))
+        if isinstance(evidence.get("due_by"), int):
+            attributes["evidence_due_by"] = evidence["due_by"]
+    charge = dispute.get("charge")
+    customer = expandable_id(charge.get("customer")) if isinstance(charge, dict) else None
+    return object_record(event, attributes, rank=DISPUTE_EVENTS[event.type], customer=customer)

@@ -1,0 +1,135 @@
+"""Billing: subscriptions (with an entitlement view) and invoices.
+
+A subscription record answers "is this customer entitled right now, and until
+when": ``entitled`` is true while the subscription is ``active`` or
+``trialing`` (and, by choice, ``past_due``: Stripe is still retrying the
+payment), and ``entitled_until`` is the end of the current period.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record, expandable_id, object_record, pick, rank_for
+from stripe_webhook.routing import registry
+
+SUBSCRIPTION_EVENTS = (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "customer.subscription.trial_will_end",
+)
+SUBSCRIPTION_STATUS_RANK = {
+    "incomplete": 10,
+    "trialing": 20,
+    "active": 30,
+    "past_due": 40,
+    "unpaid": 50,
+    "paused": 60,
+    "incomplete_expired": 90,
+    "canceled": 90,
+}
+ENTITLED_STATUSES = frozenset({"active", "trialing", "past_due"})
+
+INVOICE_EVENTS = {
+    "invoice.created": 10,
+    "invoice.finalized": 20,
+    "invoice.payment_action_required": 30,
+    "invoice.payment_failed": 40,
+    "invoice.marked_uncollectible": 50,
+    "invoice.payment_succeeded": 90,
+    "invoice.paid": 90,
+    "invoice.voided": 95,
+}
+
+
+def _period_end(subscription: dict[str, Any]) -> int | None:
+    """``current_period_end``: on the subscription before API version 2025-03-31, on its items after."""
+    value = subscription.get("current_period_end")
+    if isinstance(value, int):
+        return value
+    items = subscription.get("items")
+    data = items.get("data") if isinstance(items, dict) else None
+    ends = [
+        item["current_period_end"]
+        for item in data or []
+        if isinstance(item, dict) and isinstance(item.get("current_period_end"), int)
+    ]
+    return max(ends) if ends else None
+
+
+def _prices(subscription: dict[str, Any]) -> list[str]:
+    items = subscription.get("items")
+    data = items.get("data") if isinstance(items, dict) else None
+    prices = [expandable_id(item.get("price")) for item in data or [] if isinstance(item, dict)]
+    return [price for price in prices if price]
+
+
+@registry.register(*SUBSCRIPTION_EVENTS, family="billing")
+def subscription_changed(event: StripeEvent) -> list[Record]:
+    subscription = event.data_object
+    status = subscription.get("status")
+    period_end = _period_end(subscription)
+    entitled = status in ENTITLED_STATUSES
+    attributes = pick(
+        subscription, "status", "cancel_at_period_end", "cancel_at", "canceled_at", "trial_end", "currency"
+    )
+    attributes["prices"] = _prices(subscription)
+    attributes["entitled"] = entitled
+    if entitled and period_end is not None:
+        attributes["entitled_until"] = period_end
+    if period_end is not None:
+        attributes["current_period_end"] = period_end
+    if isinstance(subscription.get("pause_collection"), dict):
+        attributes["paused_collection"] = True
+    return object_record(
+        event,
+        attributes,
+        rank=rank_for(event, {"customer.subscription.created": 5}, SUBSCRIPTION_STATUS_RANK),
+        customer=expandable_id(subscription.get("customer")),
+        deleted=event.type == "customer.subscription.deleted",
+    )
+
+
+def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
+    """``subscription`` before API version 2025-03-31, ``parent.subscription_details`` after."""
+    direct = expandable_id(invoice.get("subscription"))
+    if direct:
+        return direct
+    parent = invoice.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    return expandable_id(details.get("subscription")) if isinstance(details, dict) else None
+
+
+@registry.register(*INVOICE_EVENTS, family="billing")
+def invoice_changed(event: StripeEvent) -> list[Record]:
+    invoice = event.data_object
+    attributes = pick(
+        invoice,
+        "status",
+        "number",
+        "amount_due",
+        "amount_paid",
+        "amount_remaining",
+        "currency",
+        "billing_reason",
+        "attempt_count",
+        "next_payment_attempt",
+        "period_start",
+        "period_end",
+        "hosted_invoice_url",
+    )
+    subscription = _invoice_subscription(invoice)
+    if subscription:
+        attributes["subscription"] = subscription
+    transitions = invoice.get("status_transitions")
+    if isinstance(transitions, dict):
+        attributes.update(
+            pick(transitions, "finalized_at", "paid_at", "voided_at", "marked_uncollectible_at")
+        )
+    return object_record(
+        event, attributes, rank=INVOICE_EVENTS[event.type], customer=expandable_id(invoice.get("customer"))
+    )

@@ -1,0 +1,69 @@
+"""Money movement: the latest balance, payouts and transfers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record, object_record, pick, pick_ids, rank_for, watermark
+from stripe_webhook.routing import registry
+
+PAYOUT_EVENTS = (
+    "payout.created",
+    "payout.updated",
+    "payout.paid",
+    "payout.failed",
+    "payout.canceled",
+    "payout.reconciliation_completed",
+)
+PAYOUT_STATUS_RANK = {"pending": 10, "in_transit": 20, "paid": 90, "failed": 90, "canceled": 90}
+TRANSFER_EVENTS = {"transfer.created": 10, "transfer.updated": 20, "transfer.reversed": 30}
+
+
+def _amounts(entries: object) -> list[dict[str, Any]]:
+    if not isinstance(entries, list):
+        return []
+    return [
+        {"amount": entry["amount"], "currency": entry["currency"]}
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(entry.get("amount"), int)
+        and isinstance(entry.get("currency"), str)
+    ]
+
+
+@registry.register("balance.available", family="money_movement")
+def balance_available(event: StripeEvent) -> list[Record]:
+    """The balance has no id: one record per account (or the platform) and mode."""
+    balance = event.data_object
+    owner = event.account or "platform"
+    mode = "live" if event.livemode else "test"
+    attributes: dict[str, Any] = {
+        "object_type": "balance",
+        "owner": owner,
+        "livemode": event.livemode,
+        "available": _amounts(balance.get("available")),
+        "pending": _amounts(balance.get("pending")),
+    }
+    if event.account:
+        attributes["account"] = event.account
+    return [Record(f"BALANCE#{owner}", f"BALANCE#{mode}", attributes, watermark(event.created, 0))]
+
+
+@registry.register(*PAYOUT_EVENTS, family="money_movement")
+def payout_changed(event: StripeEvent) -> list[Record]:
+    payout = event.data_object
+    attributes = pick(
+        payout, "status", "amount", "currency", "arrival_date", "method", "type", "automatic", "failure_code"
+    )
+    attributes.update(pick_ids(payout, "destination", "balance_transaction"))
+    rank = rank_for(event, {"payout.reconciliation_completed": 95}, PAYOUT_STATUS_RANK)
+    return object_record(event, attributes, rank=rank)
+
+
+@registry.register(*TRANSFER_EVENTS, family="money_movement")
+def transfer_changed(event: StripeEvent) -> list[Record]:
+    transfer = event.data_object
+    attributes = pick(transfer, "amount", "amount_reversed", "currency", "reversed", "transfer_group")
+    attributes.update(pick_ids(transfer, "destination", "source_transaction", "destination_payment"))
+    return object_record(event, attributes, rank=TRANSFER_EVENTS[event.type])
