@@ -113,9 +113,7 @@ def test_signed_event_is_stored_and_reaches_the_consumer_queue(stack: LocalStack
     dynamodb = stack.client("dynamodb")
     logged = get_item(dynamodb, "stripe-webhooks-events", f"EVENT#{event['id']}", "EVENT")
     assert logged is not None and logged["status"] == "PUBLISHED"
-    payment = get_item(
-        dynamodb, "stripe-webhooks-events", "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
-    )
+    payment = get_item(dynamodb, "stripe-webhooks-events", "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE")
     assert payment is not None and payment["status"] == "succeeded"
     sqs = stack.client("sqs")
     queue_url = sqs.get_queue_url(QueueName="stripe-events-consumer")["QueueUrl"]

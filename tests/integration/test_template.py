@@ -194,3 +194,26 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
         for path in artifact.rglob("*"):
             bundle.write(path, path.relative_to(artifact))
     print(f"\nbuilt function artifact: {archive.stat().st_size / 1024:.0f} KiB zipped")
+
+
+def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
+    from infra.queries import CUSTOMER_INDEX, TYPE_INDEX
+
+    indexes = {
+        index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
+        for index in RESOURCES["EventsTable"]["Properties"]["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        CUSTOMER_INDEX: ["customer_key", "customer_sort"],
+        TYPE_INDEX: ["type_day", "created_event"],
+    }
+
+
+def test_example_consumer_is_off_by_default_and_filters_on_event_type() -> None:
+    assert TEMPLATE["Parameters"]["CreateExampleConsumer"]["Default"] == "false"
+    subscription = RESOURCES["ExampleConsumerSubscription"]
+    assert subscription["Condition"] == "ExampleConsumer"
+    assert subscription["Properties"]["FilterPolicy"] == {
+        "event_type": [{"prefix": "invoice."}, {"prefix": "customer.subscription."}]
+    }
+    assert RESOURCES["ExampleConsumerQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] > 0

@@ -43,9 +43,7 @@ def test_new_event_is_stored_recorded_and_published_once(aws: Aws, secret: str) 
     assert logged["expires_at"] > time.time() + 30 * 86_400
     assert logged["sns_message_id"] == response.body["message_id"]
 
-    payment = get_item(
-        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
-    )
+    payment = get_item(aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE")
     assert payment is not None
     assert payment["status"] == "succeeded"
     assert payment["amount_received"] == 4999
@@ -67,9 +65,7 @@ def test_new_event_is_stored_recorded_and_published_once(aws: Aws, secret: str) 
 def test_redelivery_is_answered_200_without_a_second_publish_or_write(aws: Aws, secret: str) -> None:
     event = fresh_event("payment_intent.succeeded")
     assert deliver(event, secret).status == 200
-    record_before = get_item(
-        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
-    )
+    record_before = get_item(aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE")
     drain(aws.sqs, aws.queue_url)
 
     # Stripe retries with a new timestamp and signature, same event id
@@ -78,9 +74,7 @@ def test_redelivery_is_answered_200_without_a_second_publish_or_write(aws: Aws, 
     assert retried.status == 200
     assert retried.body["status"] == "duplicate"
     assert drain(aws.sqs, aws.queue_url) == []
-    record_after = get_item(
-        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
-    )
+    record_after = get_item(aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE")
     assert record_after == record_before
 
 
@@ -305,9 +299,7 @@ def test_forged_request_with_a_real_event_id_cannot_poison_the_genuine_delivery(
 
     assert genuine.status == 200
     assert genuine.body["status"] == "processed"
-    payment = get_item(
-        aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE"
-    )
+    payment = get_item(aws.dynamodb, aws.table, "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE")
     assert payment is not None and payment["amount_received"] == 4999
     assert len(drain(aws.sqs, aws.queue_url)) == 1
 

@@ -126,7 +126,10 @@ def test_deleted_subscription_and_customer_are_tombstones() -> None:
 def test_invoice_subscription_from_the_parent_on_newer_api_versions() -> None:
     record = _record(
         "invoice.paid",
-        {"subscription": None, "parent": {"subscription_details": {"subscription": "sub_1QJ8c1F2eZvKYlo2mT7xQ4Vb"}}},
+        {
+            "subscription": None,
+            "parent": {"subscription_details": {"subscription": "sub_1QJ8c1F2eZvKYlo2mT7xQ4Vb"}},
+        },
     )
     assert record.attributes["subscription"] == "sub_1QJ8c1F2eZvKYlo2mT7xQ4Vb"
     assert record.attributes["paid_at"] == 1731415001
@@ -160,7 +163,9 @@ def test_balance_is_kept_per_account_and_mode() -> None:
 
 @pytest.mark.parametrize("event_type", sorted(registry.patterns()))
 def test_connect_account_is_on_every_record(event_type: str) -> None:
-    assert _record(event_type, account="acct_1Nv0FGQ9RKHgCVdK").attributes["account"] == "acct_1Nv0FGQ9RKHgCVdK"
+    assert (
+        _record(event_type, account="acct_1Nv0FGQ9RKHgCVdK").attributes["account"] == "acct_1Nv0FGQ9RKHgCVdK"
+    )
 
 
 def test_payout_and_transfer_states() -> None:

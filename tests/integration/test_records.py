@@ -1,0 +1,258 @@
+"""Domain records under moto: order-safe, duplicate-safe, queryable; and the consumer contract."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+import jsonschema
+import pytest
+
+from infra import REPO_ROOT
+from infra.queries import customer_records, events_by_type, get_record
+from infra.stripe_events import encode, fresh_event
+from infra.template_resources import load_template, subscribe_queue
+from stripe_webhook.store import DynamoStore
+from tests.integration.conftest import Aws
+from tests.support import all_items, deliver, drain
+
+CUSTOMER = "cus_R9p2JgW7tYvN4c"
+SEQUENCES = {
+    "payment intent": (
+        ["payment_intent.created", "payment_intent.processing", "payment_intent.succeeded"],
+        "pi_3QJ7kLF2eZvKYlo21bVQh0rT",
+        {"status": "succeeded", "amount_received": 4999},
+    ),
+    "failed then retried payment": (
+        ["payment_intent.processing", "payment_intent.payment_failed", "payment_intent.succeeded"],
+        "pi_3QJ7kLF2eZvKYlo21bVQh0rT",
+        {"status": "succeeded"},
+    ),
+    "subscription": (
+        ["customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"],
+        "sub_1QJ8c1F2eZvKYlo2mT7xQ4Vb",
+        {"status": "canceled", "deleted": True, "entitled": False},
+    ),
+    "dispute": (
+        ["charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"],
+        "du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq",
+        {"status": "won"},
+    ),
+    "invoice": (
+        ["invoice.created", "invoice.finalized", "invoice.paid"],
+        "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu",
+        {"status": "paid", "amount_paid": 1500},
+    ),
+    "async checkout": (
+        ["checkout.session.completed", "checkout.session.async_payment_succeeded"],
+        "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9",
+        {"fulfilment_status": "paid", "may_fulfil": True},
+    ),
+    "charge and refund": (
+        ["charge.succeeded", "charge.captured", "charge.refunded"],
+        "ch_3QJ7kLF2eZvKYlo21W1r7yKx",
+        {"refunded": True, "amount_refunded": 4999},
+    ),
+}
+
+
+def _sequence(types: list[str], start: int, step: int) -> list[dict[str, Any]]:
+    events = [fresh_event(name, created=start + index * step) for index, name in enumerate(types)]
+    if types[0] == "checkout.session.completed":
+        events[0]["data"]["object"]["payment_status"] = "unpaid"  # an async payment method
+    return events
+
+
+def _without_write_time(record: dict[str, Any] | None) -> dict[str, Any]:
+    assert record is not None
+    return {name: value for name, value in record.items() if name != "updated_at"}
+
+
+def _clear(aws: Aws) -> None:
+    for item in aws.dynamodb.scan(TableName=aws.table, ProjectionExpression="pk, sk")["Items"]:
+        aws.dynamodb.delete_item(TableName=aws.table, Key=item)
+    drain(aws.sqs, aws.queue_url)
+
+
+@pytest.mark.parametrize("step", [0, 1], ids=["same second", "one second apart"])
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_every_arrival_order_ends_in_the_same_record(aws: Aws, secret: str, name: str, step: int) -> None:
+    types, object_id, expected = SEQUENCES[name]
+    events = _sequence(types, int(time.time()) - 100, step)
+    finals = []
+    for order in itertools.permutations(events):
+        _clear(aws)
+        for event in order:
+            assert deliver(event, secret).status == 200
+        assert len(drain(aws.sqs, aws.queue_url)) == len(events)  # every event still reaches consumers
+        finals.append(_without_write_time(get_record(aws.dynamodb, aws.table, object_id)))
+
+    assert all(final == finals[0] for final in finals)
+    assert {field: finals[0].get(field) for field in expected} == expected
+    assert finals[0]["last_event_id"] == events[-1]["id"]
+
+
+def test_deleted_object_stays_deleted_when_a_late_update_arrives(aws: Aws, secret: str) -> None:
+    now = int(time.time())
+    deleted = fresh_event("customer.deleted", created=now - 60)
+    late_update = fresh_event("customer.updated", created=now - 10)  # even one stamped later
+
+    assert deliver(deleted, secret).status == 200
+    response = deliver(late_update, secret)
+
+    assert response.status == 200
+    assert response.body["records_stale"] == 1
+    customer = get_record(aws.dynamodb, aws.table, CUSTOMER)
+    assert customer is not None and customer["deleted"] is True
+    assert customer["name"] == "Jenny Rosen"
+    assert customer["last_event_id"] == deleted["id"]
+
+
+def test_two_events_for_one_change_leave_one_correct_record(aws: Aws, secret: str) -> None:
+    created = int(time.time()) - 30
+    paid = fresh_event("invoice.paid", created=created)
+    succeeded = fresh_event("invoice.payment_succeeded", created=created)
+    completed_twice = [fresh_event("checkout.session.completed", created=created) for _ in range(2)]
+
+    for event in (succeeded, paid, *completed_twice):
+        assert deliver(event, secret).status == 200
+
+    invoice = get_record(aws.dynamodb, aws.table, "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+    assert invoice is not None
+    assert (invoice["status"], invoice["amount_paid"], invoice["paid_at"]) == ("paid", 1500, 1731415001)
+    records = [item for item in all_items(aws.dynamodb, aws.table) if item["sk"] == "STATE"]
+    assert sorted(item["object_type"] for item in records) == ["checkout.session", "invoice"]
+    checkout = next(item for item in records if item["object_type"] == "checkout.session")
+    assert checkout["fulfilment_status"] == "paid"
+    assert checkout["last_event_id"] == max(event["id"] for event in completed_twice)
+
+
+def test_a_customers_records_are_listed_by_type(aws: Aws, secret: str) -> None:
+    for name in (
+        "customer.created",
+        "payment_method.attached",
+        "payment_intent.succeeded",
+        "charge.succeeded",
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "invoice.paid",
+        "refund.created",
+        "payout.paid",
+    ):
+        assert deliver(fresh_event(name), secret).status == 200
+
+    everything = customer_records(aws.dynamodb, aws.table, CUSTOMER)
+    invoices = customer_records(aws.dynamodb, aws.table, CUSTOMER, "invoice")
+    payments = customer_records(aws.dynamodb, aws.table, CUSTOMER, "payment_intent")
+
+    assert sorted(record["object_type"] for record in everything) == [
+        "charge",
+        "checkout.session",
+        "customer",
+        "invoice",
+        "payment_intent",
+        "payment_method",
+        "subscription",
+    ]
+    assert [record["object_id"] for record in invoices] == ["in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu"]
+    assert [record["status"] for record in payments] == ["succeeded"]
+    assert get_record(aws.dynamodb, aws.table, "po_1QJCzzF2eZvKYlo2Bn4Mv6Cx")["status"] == "paid"  # type: ignore[index]
+
+
+def test_detached_payment_method_leaves_the_customer_listing(aws: Aws, secret: str) -> None:
+    now = int(time.time())
+    deliver(fresh_event("payment_method.attached", created=now - 20), secret)
+    deliver(fresh_event("payment_method.detached", created=now - 10), secret)
+
+    assert customer_records(aws.dynamodb, aws.table, CUSTOMER, "payment_method") == []
+    method = get_record(aws.dynamodb, aws.table, "pm_1QJ7kKF2eZvKYlo2c8yQ3m9s")
+    assert method is not None and method["attached"] is False
+
+
+def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
+    day = 86_400
+    base = (int(time.time()) // day - 3) * day + 3_600
+    # Two days of invoice.paid and one other type, delivered as backfilled history would be
+    store = DynamoStore(aws.table, lease_seconds=60, retention_seconds=day, client=aws.dynamodb)
+    from stripe_webhook.events import parse_event
+
+    sent = [
+        fresh_event("invoice.paid", created=base),
+        fresh_event("invoice.paid", created=base + day),
+        fresh_event("invoice.created", created=base + 10),
+    ]
+    for event in sent:
+        store.claim(parse_event(encode(event)), [], None, time.time())
+
+    both = events_by_type(aws.dynamodb, aws.table, "invoice.paid", base - 10, base + day + 10)
+    first_day = events_by_type(aws.dynamodb, aws.table, "invoice.paid", base - 10, base + 10)
+
+    assert [event["event_id"] for event in both] == [sent[0]["id"], sent[1]["id"]]
+    assert [event["event_id"] for event in first_day] == [sent[0]["id"]]
+    assert events_by_type(aws.dynamodb, aws.table, "invoice.paid", base + 20, base + 30) == []
+
+
+def test_template_example_consumer_filter_receives_exactly_invoices_and_subscriptions(
+    aws: Aws, secret: str
+) -> None:
+    subscription = load_template()["Resources"]["ExampleConsumerSubscription"]["Properties"]
+    queue = subscribe_queue(aws.sns, aws.sqs, aws.topic_arn, "example-consumer", subscription["FilterPolicy"])
+    sent = {
+        name: fresh_event(name)
+        for name in (
+            "invoice.paid",
+            "invoice.payment_failed",
+            "customer.subscription.updated",
+            "customer.created",
+            "payment_intent.succeeded",
+            "charge.dispute.created",
+            "product.created",
+        )
+    }
+
+    for event in sent.values():
+        assert deliver(event, secret).status == 200
+
+    received = sorted(message.attributes["event_type"] for message in drain(aws.sqs, queue))
+    assert received == ["customer.subscription.updated", "invoice.paid", "invoice.payment_failed"]
+
+
+SCHEMA = json.loads((REPO_ROOT / "infra" / "contract" / "sns-message.v1.schema.json").read_text())
+
+
+def test_published_messages_match_the_json_schema_including_oversized_invoices(aws: Aws, secret: str) -> None:
+    oversized = fresh_event("invoice.finalized", account="acct_1Nv0FGQ9RKHgCVdK")
+    line = oversized["data"]["object"]["lines"]["data"][0]
+    oversized["data"]["object"]["lines"]["data"] = [dict(line, id=f"il_{index:024d}") for index in range(500)]
+    body = encode(oversized)
+    assert 262_144 < len(body) < 1_048_576
+    normal = fresh_event("payment_intent.succeeded")
+
+    assert deliver(oversized, secret).status == 200
+    assert deliver(normal, secret).status == 200
+
+    messages = {message.attributes["event_id"]: message for message in drain(aws.sqs, aws.queue_url)}
+    for message in messages.values():
+        jsonschema.validate({"attributes": message.attributes, "body": message.json}, SCHEMA)
+    reference = messages[oversized["id"]].json
+    assert reference["truncated"] is True
+    assert reference["object_id"] == "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu"
+    assert messages[oversized["id"]].attributes["account"] == "acct_1Nv0FGQ9RKHgCVdK"
+    assert messages[normal["id"]].json == normal
+    # The consumer fetches the full event from the event log
+    stored = DynamoStore(aws.table, lease_seconds=60, retention_seconds=60, client=aws.dynamodb).get_event(
+        oversized["id"]
+    )
+    assert stored is not None and json.loads(stored["payload"]) == oversized
+    invoice = get_record(aws.dynamodb, aws.table, "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+    assert invoice is not None and invoice["status"] == "open"
+
+
+def test_schema_rejects_a_message_without_the_contract_attributes() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            {"attributes": {"event_type": "x"}, "body": {"id": "evt_1", "type": "x", "data": {"object": {}}}},
+            SCHEMA,
+        )
