@@ -25,14 +25,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from infra.apigw import LocalContext, proxy_event
+from infra.local_aws import REGION, SECRET_NAME, client, summarize
 from infra.stripe_events import generate_secret
 from infra.template_resources import LocalResources, create_resources
 
-REGION = "us-east-1"
 WEBHOOK_PATH = "/webhook"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's own payload limit; larger requests never reach the function."""
-SECRET_NAME = "stripe-webhooks-local/signing-secret"  # noqa: S105 (a name)
 
 
 class LocalStackError(Exception):
@@ -52,7 +51,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="webhook HTTP port (default 3000)")
     parser.add_argument("--aws-port", type=int, default=5000, help="local AWS endpoint port (default 5000)")
-    parser.add_argument("--verbose", action="store_true", help="also print the function's own logs")
+    parser.add_argument(
+        "--aws-host",
+        default="127.0.0.1",
+        help="address the local AWS endpoint listens on (default 127.0.0.1; use 0.0.0.0 so that "
+        "`sam local start-api` containers can reach it as host.docker.internal)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="also print the stored record and the function's own logs"
+    )
     return parser.parse_args(argv)
 
 
@@ -115,15 +122,12 @@ def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
 
 
 def provision(endpoint: str, secret: str) -> tuple[LocalResources, str]:
-    import boto3
-
-    make_client: Any = boto3.client
-
-    def client(service: str) -> Any:
-        return make_client(service, endpoint_url=endpoint, region_name=REGION)
-
-    resources = create_resources(client("dynamodb"), client("sns"), client("sqs"))
-    secret_arn = client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=secret)["ARN"]
+    resources = create_resources(
+        client("dynamodb", endpoint), client("sns", endpoint), client("sqs", endpoint)
+    )
+    secret_arn = client("secretsmanager", endpoint).create_secret(Name=SECRET_NAME, SecretString=secret)[
+        "ARN"
+    ]
     os.environ["TABLE_NAME"] = resources.table_name
     os.environ["TOPIC_ARN"] = resources.topic_arn
     return resources, str(secret_arn)
@@ -146,7 +150,23 @@ def describe(response: dict[str, Any]) -> str:
     return f"{status} {body.get('error', 'error')}: {body.get('message', '')}"
 
 
-def make_handler(invoke: Callable[[dict[str, Any], Any], dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
+def stored_records(dynamodb: Any, table: str, body: bytes) -> list[str]:
+    """What the function stored for this request, one line each (for --verbose)."""
+    from infra.queries import get_record
+
+    try:
+        event = json.loads(body)
+        object_id = event["data"]["object"]["id"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    record = get_record(dynamodb, table, object_id) if isinstance(object_id, str) else None
+    return [f"    record OBJECT#{object_id}: {summarize(record)}"] if record else []
+
+
+def make_handler(
+    invoke: Callable[[dict[str, Any], Any], dict[str, Any]],
+    show_records: Callable[[bytes], list[str]] | None = None,
+) -> type[BaseHTTPRequestHandler]:
     class WebhookRequestHandler(BaseHTTPRequestHandler):
         server_version = "stripe-webhooks-local"
         protocol_version = "HTTP/1.1"
@@ -172,7 +192,10 @@ def make_handler(invoke: Callable[[dict[str, Any], Any], dict[str, Any]]) -> typ
                 print(f"502 the function raised (traceback above) for POST {path}", flush=True)
                 return
             self._send(response)
-            print(describe(response), flush=True)
+            lines = [describe(response)]
+            if show_records is not None and response.get("statusCode") == 200:
+                lines += show_records(body)
+            print("\n".join(lines), flush=True)
 
         def do_GET(self) -> None:
             self._reply(405, {"message": f"use POST {WEBHOOK_PATH}"})
@@ -207,20 +230,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         check_port_free(args.host, args.port, "webhook", "--port")
-        check_port_free(args.host, args.aws_port, "local AWS endpoint", "--aws-port")
+        check_port_free(args.aws_host, args.aws_port, "local AWS endpoint", "--aws-port")
         secret, from_env = resolve_secret()
     except LocalStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    endpoint = f"http://{args.host}:{args.aws_port}"
-    aws = start_aws(args.host, args.aws_port)
+    reachable_host = "127.0.0.1" if args.aws_host in ("0.0.0.0", "::") else args.aws_host
+    endpoint = f"http://{reachable_host}:{args.aws_port}"
+    aws = start_aws(args.aws_host, args.aws_port)
     try:
         configure_environment(endpoint, secret, args.verbose)
         resources, secret_arn = provision(endpoint, secret)
         from stripe_webhook.app import lambda_handler
 
-        server = ThreadingHTTPServer((args.host, args.port), make_handler(lambda_handler))
+        dynamodb = client("dynamodb", endpoint)
+        show = (lambda body: stored_records(dynamodb, resources.table_name, body)) if args.verbose else None
+        server = ThreadingHTTPServer((args.host, args.port), make_handler(lambda_handler, show))
         server.daemon_threads = True
         print_banner(
             args=args,
@@ -264,10 +290,17 @@ def print_banner(
         f"  topic           {resources.topic_arn}",
         f"  consumer queue  {resources.queue_url}",
         "",
-        f"  stripe listen --forward-to localhost:{args.port}{WEBHOOK_PATH}"
+        "  send events     make trigger EVENT=payment_intent.succeeded   (or --flow checkout; --list)",
+        "  look inside     python -m infra.inspect events | event <evt_id> | tail",
+        f"  Stripe CLI      stripe listen --forward-to localhost:{args.port}{WEBHOOK_PATH}"
         "   (start this stack with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
-        "Press Ctrl-C to stop. One line per request follows.",
     ]
+    if args.aws_host in ("0.0.0.0", "::"):
+        lines.append(
+            f"  sam local       reaches the AWS endpoint as http://host.docker.internal:{args.aws_port}"
+            " (see env.json)"
+        )
+    lines.append("Press Ctrl-C to stop. One line per request follows.")
     print("\n".join(lines), flush=True)
 
 

@@ -9,6 +9,7 @@ payload with the fields that event changes (``VARIANTS``).
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import secrets
@@ -322,8 +323,9 @@ def _merge(target: dict[str, Any], changes: Patch) -> None:
 def _load(event_type: str) -> dict[str, Any]:
     path = EVENTS_DIR / f"{event_type}.json"
     if not path.is_file():
-        known = ", ".join(available_events())
-        raise LookupError(f"no stored payload for {event_type!r}; known: {known}")
+        close = difflib.get_close_matches(event_type, available_events(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise LookupError(f"no payload for {event_type!r}{hint}")
     event: dict[str, Any] = json.loads(path.read_text())
     return event
 
@@ -366,3 +368,108 @@ def signature_header(body: bytes, secret: str, timestamp: int | None = None) -> 
 
 def generate_secret() -> str:
     return "whsec_" + secrets.token_hex(24)
+
+
+FlowStep = tuple[str, Patch]
+
+FLOWS: dict[str, tuple[str, list[FlowStep]]] = {
+    "checkout": (
+        "a one-time card payment through Checkout",
+        [
+            ("customer.created", {}),
+            ("payment_intent.created", {}),
+            ("payment_method.attached", {}),
+            ("charge.succeeded", {}),
+            ("payment_intent.succeeded", {}),
+            ("checkout.session.completed", {}),
+        ],
+    ),
+    "async-checkout": (
+        "Checkout paid by bank debit: completed unpaid, then the payment clears",
+        [
+            (
+                "checkout.session.completed",
+                {"payment_status": "unpaid", "payment_method_types": ["us_bank_account"]},
+            ),
+            ("payment_intent.processing", {}),
+            ("payment_intent.succeeded", {}),
+            ("checkout.session.async_payment_succeeded", {}),
+        ],
+    ),
+    "subscription": (
+        "a subscription started through Checkout, its first invoice paid",
+        [
+            ("customer.created", {}),
+            (
+                "checkout.session.completed",
+                {
+                    "mode": "subscription",
+                    "payment_intent": None,
+                    "subscription": "sub_1QJ8c1F2eZvKYlo2mT7xQ4Vb",
+                },
+            ),
+            ("customer.subscription.created", {}),
+            ("invoice.created", {}),
+            ("invoice.finalized", {}),
+            ("invoice.paid", {}),
+            ("invoice.payment_succeeded", {}),
+        ],
+    ),
+    "cancellation": (
+        "a subscription set to cancel at period end, then ended",
+        [
+            ("customer.subscription.created", {}),
+            ("customer.subscription.updated", {}),
+            ("customer.subscription.deleted", {}),
+        ],
+    ),
+    "failed-payment": (
+        "a renewal invoice whose payment fails, then succeeds on retry",
+        [
+            ("invoice.finalized", {"billing_reason": "subscription_cycle"}),
+            ("invoice.payment_failed", {"billing_reason": "subscription_cycle", "attempt_count": 1}),
+            ("invoice.paid", {"billing_reason": "subscription_cycle", "attempt_count": 2}),
+        ],
+    ),
+    "refund": (
+        "a partial refund of a card payment",
+        [
+            ("refund.created", {}),
+            ("charge.refunded", {"amount_refunded": 1500, "refunded": False}),
+            ("refund.updated", {}),
+        ],
+    ),
+    "dispute": (
+        "a chargeback: opened, evidence submitted, won",
+        [
+            ("charge.dispute.created", {}),
+            ("charge.dispute.funds_withdrawn", {}),
+            ("charge.dispute.updated", {}),
+            ("charge.dispute.closed", {}),
+            ("charge.dispute.funds_reinstated", {}),
+        ],
+    ),
+    "payout": (
+        "funds become available and are paid out",
+        [
+            ("balance.available", {}),
+            ("payout.created", {}),
+            ("payout.updated", {}),
+            ("payout.paid", {}),
+        ],
+    ),
+}
+
+
+def flow_events(name: str, *, now: int | None = None) -> list[dict[str, Any]]:
+    """A flow's events with fresh ids and ``created`` one second apart, ending now."""
+    if name not in FLOWS:
+        raise LookupError(f"no flow {name!r}; known: {', '.join(FLOWS)}")
+    steps = FLOWS[name][1]
+    end = int(time.time()) if now is None else now
+    events = []
+    for index, (event_type, changes) in enumerate(steps):
+        event = fresh_event(event_type, created=end - len(steps) + 1 + index)
+        _merge(event["data"]["object"], changes)
+        events.append(event)
+    return events

@@ -1,0 +1,172 @@
+"""Look inside the local stack: recent events, one event in full, and the consumer queue.
+
+python -m infra.inspect events [--limit 20] [--type invoice.paid]
+python -m infra.inspect event evt_123        # the stored event, its record, its published message
+python -m infra.inspect tail [--follow]      # messages on the consumer queue (consumes them)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.local_aws import (
+    DEFAULT_ENDPOINT,
+    QUEUE_NAME,
+    TABLE_NAME,
+    EndpointUnreachable,
+    check_reachable,
+    client,
+    summarize,
+)
+
+FOLLOW_LIMIT_SECONDS = 3600
+_LISTED = ("event_id", "event_type", "created", "received_at", "status", "handler")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.inspect", description="Look inside the local stack's table and consumer queue."
+    )
+    parser.add_argument("--aws-endpoint", default=DEFAULT_ENDPOINT, help=f"default {DEFAULT_ENDPOINT}")
+    parser.add_argument("--table", default=TABLE_NAME, help=f"default {TABLE_NAME}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    events = commands.add_parser("events", help="recent events from the event log, newest first")
+    events.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    events.add_argument("--type", help="only this event type")
+
+    event = commands.add_parser("event", help="one event: log entry, record, and the message consumers got")
+    event.add_argument("event_id", help="evt_...")
+    event.add_argument("--payload", action="store_true", help="also print the full stored payload")
+
+    tail = commands.add_parser("tail", help="print (and consume) messages on the consumer queue")
+    tail.add_argument("--queue", default=QUEUE_NAME, help=f"queue name (default {QUEUE_NAME})")
+    tail.add_argument("--follow", action="store_true", help="keep waiting for new messages (Ctrl-C to stop)")
+    return parser.parse_args(argv)
+
+
+def recent_events(dynamodb: Any, table: str, limit: int, event_type: str | None) -> list[str]:
+    """A Scan: fine for the local stack's small table (the deployed function never scans)."""
+    from stripe_webhook.dynamo_items import from_item
+
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "sk = :event",
+        "ExpressionAttributeValues": {":event": {"S": "EVENT"}},
+        "ProjectionExpression": ", ".join(f"#{name}" for name in _LISTED),
+        "ExpressionAttributeNames": {f"#{name}": name for name in _LISTED},
+    }
+    if event_type:
+        kwargs["FilterExpression"] += " AND event_type = :type"
+        kwargs["ExpressionAttributeValues"][":type"] = {"S": event_type}
+    items = []
+    for page in dynamodb.get_paginator("scan").paginate(**kwargs):
+        items += [from_item(item) for item in page.get("Items", [])]
+    items.sort(key=lambda item: (item.get("received_at", 0), item.get("created", 0)), reverse=True)
+    return [
+        f"{time.strftime('%H:%M:%S', time.localtime(item.get('received_at', 0)))}  {item['event_id']}  "
+        f"{item['event_type']:<42} {item.get('status', '?'):<11} handler={item.get('handler', 'none')}"
+        for item in items[:limit]
+    ] or ["no events stored yet"]
+
+
+def show_event(dynamodb: Any, table: str, event_id: str, payload: bool) -> list[str]:
+    from infra.queries import get_record
+    from stripe_webhook.events import parse_event
+    from stripe_webhook.publisher import message_attributes, message_body
+    from stripe_webhook.store import DynamoStore
+
+    stored = DynamoStore(table, lease_seconds=60, retention_seconds=86_400, client=dynamodb).get_event(
+        event_id
+    )
+    if stored is None:
+        return [f"no event {event_id} in {table}"]
+    raw = stored.pop("payload", None)
+    lines = ["event log:"]
+    lines += [f"  {name}: {value}" for name, value in sorted(stored.items()) if name not in ("pk", "sk")]
+    object_id = stored.get("object_id")
+    record = get_record(dynamodb, table, object_id) if isinstance(object_id, str) else None
+    lines.append(f"record OBJECT#{object_id}: {summarize(record)}" if record else "record: none")
+    if isinstance(raw, str):
+        event = parse_event(raw.encode("utf-8"))
+        attributes = message_attributes(event)
+        body = message_body(event, attributes)
+        lines.append("published message:")
+        lines.append(
+            "  attributes: " + json.dumps({name: value["StringValue"] for name, value in attributes.items()})
+        )
+        lines.append(
+            "  body: " + ("reference (event too large for SNS): " + body if body != raw else "the event JSON")
+        )
+        if payload:
+            lines.append(raw)
+    return lines
+
+
+def tail(sqs: Any, queue: str, follow: bool) -> int:
+    queue_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    deadline = time.monotonic() + FOLLOW_LIMIT_SECONDS
+    seen = 0
+    while True:
+        response = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1 if follow else 0,
+        )
+        for message in response.get("Messages", []):
+            attributes = {
+                name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()
+            }
+            size = len(message["Body"].encode())
+            print(
+                f"{attributes.get('event_type', '?'):<42} {attributes.get('event_id', '?')}  {size} bytes  "
+                + json.dumps(attributes),
+                flush=True,
+            )
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            seen += 1
+        if not response.get("Messages") and (not follow or time.monotonic() > deadline):
+            break
+    if not follow:
+        print(f"{seen} message(s)")
+    return seen
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        check_reachable(args.aws_endpoint, "local AWS endpoint", "Start the local stack first: make run")
+        if args.command == "events":
+            print(
+                "\n".join(
+                    recent_events(client("dynamodb", args.aws_endpoint), args.table, args.limit, args.type)
+                )
+            )
+        elif args.command == "event":
+            print(
+                "\n".join(
+                    show_event(client("dynamodb", args.aws_endpoint), args.table, args.event_id, args.payload)
+                )
+            )
+        else:
+            tail(client("sqs", args.aws_endpoint), args.queue, args.follow)
+    except EndpointUnreachable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: the local AWS endpoint refused the request: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Talking to the local stack's AWS endpoint from tooling: clients, names, and friendly failures."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+from urllib.parse import urlparse
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
+DEFAULT_WEBHOOK_URL = "http://127.0.0.1:3000/webhook"
+REGION = "us-east-1"
+TABLE_NAME = "stripe-webhooks-events"
+TOPIC_NAME = "stripe-webhooks-events"
+QUEUE_NAME = "stripe-events-consumer"
+SECRET_NAME = "stripe-webhooks-local/signing-secret"  # noqa: S105 (a name, not a secret)
+
+_RECORD_META = {
+    "pk",
+    "sk",
+    "object_id",
+    "object_type",
+    "livemode",
+    "customer_key",
+    "customer_sort",
+    "last_event_id",
+    "last_event_type",
+    "last_event_watermark",
+    "updated_at",
+}
+
+
+class EndpointUnreachable(Exception):
+    """Nothing answers at an address the tool needs; the message says what to do."""
+
+
+def check_reachable(url: str, what: str, hint: str) -> None:
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return
+    except OSError:
+        raise EndpointUnreachable(f"nothing is listening at {url} ({what}). {hint}") from None
+
+
+def client(service: str, endpoint: str = DEFAULT_ENDPOINT) -> Any:
+    """A boto3 client for the local endpoint: throwaway credentials, fail fast."""
+    import boto3
+    from botocore.config import Config
+
+    make_client: Any = boto3.client
+    return make_client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 (the local endpoint accepts anything)
+        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1}),
+    )
+
+
+def summarize(record: dict[str, Any]) -> str:
+    """The interesting fields of a record on one line."""
+    fields = [f"{name}={value}" for name, value in record.items() if name not in _RECORD_META]
+    return " ".join(fields)

@@ -1,0 +1,288 @@
+"""Send realistic, correctly signed Stripe events to a local webhook, like ``stripe trigger``.
+
+No network beyond the local webhook, no Stripe account. Payloads are the same
+ones the tests use (``tests/events`` and ``infra.stripe_events``).
+
+    python -m infra.trigger payment_intent.succeeded
+    python -m infra.trigger --flow checkout --shuffle
+    python -m infra.trigger invoice.paid --resend        # see dedup
+    python -m infra.trigger charge.refunded --tamper     # see the 400
+    python -m infra.trigger --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.local_aws import (
+    DEFAULT_ENDPOINT,
+    DEFAULT_WEBHOOK_URL,
+    SECRET_NAME,
+    TABLE_NAME,
+    EndpointUnreachable,
+    check_reachable,
+    client,
+    summarize,
+)
+from infra.stripe_events import FLOWS, available_events, encode, flow_events, fresh_event, signature_header
+
+STALE_SECONDS = 600
+START_HINT = "Start the local stack first: make run"
+
+
+class TriggerError(Exception):
+    """Something the person can fix; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event: dict[str, Any]
+    body: bytes
+    header: str
+    note: str = ""
+    expect_rejection: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.trigger",
+        description="Send realistic, signed Stripe events to the local webhook (like `stripe trigger`, "
+        "offline). The secret comes from STRIPE_WEBHOOK_SECRET, else from the running local stack.",
+    )
+    parser.add_argument("event_type", nargs="?", help="the event type to send, e.g. payment_intent.succeeded")
+    parser.add_argument("--flow", choices=sorted(FLOWS), help="send a whole realistic flow, in order")
+    parser.add_argument("--list", action="store_true", help="list the event types and flows, then exit")
+    parser.add_argument(
+        "--resend", action="store_true", help="deliver every event twice (new signature): dedup"
+    )
+    parser.add_argument("--shuffle", action="store_true", help="send the flow's events in random order")
+    parser.add_argument("--seed", type=int, help="random seed for --shuffle (to repeat an order)")
+    parser.add_argument("--tamper", action="store_true", help="change the body after signing (expect 400)")
+    parser.add_argument(
+        "--stale", action="store_true", help=f"sign {STALE_SECONDS}s in the past (expect 400)"
+    )
+    parser.add_argument("--account", help="send as a Connect event for this acct_ id")
+    parser.add_argument(
+        "--url", default=DEFAULT_WEBHOOK_URL, help=f"webhook URL (default {DEFAULT_WEBHOOK_URL})"
+    )
+    parser.add_argument(
+        "--aws-endpoint",
+        default=DEFAULT_ENDPOINT,
+        help=f"local AWS endpoint, to show what was stored (default {DEFAULT_ENDPOINT})",
+    )
+    parser.add_argument("--table", default=TABLE_NAME, help=f"table to read back (default {TABLE_NAME})")
+    parser.add_argument("--no-inspect", action="store_true", help="do not read back what was stored")
+    args = parser.parse_args(argv)
+    if not args.list and not args.event_type and not args.flow:
+        parser.error("name an event type or a --flow (see --list)")
+    if args.event_type and args.flow:
+        parser.error("give an event type or a --flow, not both")
+    if args.shuffle and not args.flow:
+        parser.error("--shuffle needs a --flow")
+    return args
+
+
+def list_events() -> str:
+    import stripe_webhook.handlers  # noqa: F401  (registers every handler)
+    from stripe_webhook.routing import registry
+
+    by_family: dict[str, list[str]] = {}
+    unhandled = []
+    for event_type in available_events():
+        route = registry.resolve(event_type)
+        if route is None:
+            unhandled.append(event_type)
+        else:
+            by_family.setdefault(route.family, []).append(event_type)
+    lines = ["Event types (by handler family):"]
+    for family, types in sorted(by_family.items()):
+        lines.append(f"  {family}")
+        lines += [f"    {event_type}" for event_type in types]
+    if unhandled:
+        lines.append("  (no handler: stored and published only)")
+        lines += [f"    {event_type}" for event_type in unhandled]
+    lines.append("Flows (--flow NAME):")
+    lines += [f"  {name:<15} {description}" for name, (description, _) in FLOWS.items()]
+    return "\n".join(lines)
+
+
+def resolve_secret(endpoint: str) -> str:
+    """STRIPE_WEBHOOK_SECRET, else the secret the running local stack stored; the first one signs."""
+    from stripe_webhook.errors import ConfigurationError
+    from stripe_webhook.settings import parse_secrets
+
+    value = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    source = "STRIPE_WEBHOOK_SECRET"
+    if not value:
+        try:
+            check_reachable(endpoint, "local AWS endpoint", START_HINT)
+            value = client("secretsmanager", endpoint).get_secret_value(SecretId=SECRET_NAME)["SecretString"]
+            source = "the local stack's secret"
+        except (EndpointUnreachable, BotoCoreError, ClientError, KeyError) as error:
+            raise TriggerError(
+                "set STRIPE_WEBHOOK_SECRET to the signing secret the local stack printed "
+                f"(could not read it from the local stack: {error})"
+            ) from None
+    try:
+        return parse_secrets(value, source)[0]
+    except ConfigurationError as error:
+        raise TriggerError(f"{error.message}; use the whsec_... value the local stack printed") from None
+
+
+def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
+    try:
+        events = flow_events(args.flow) if args.flow else [fresh_event(args.event_type)]
+    except LookupError as error:
+        raise TriggerError(f"{error.args[0]} (see --list)") from None
+    if args.account:
+        for event in events:
+            event["account"] = args.account
+    if args.shuffle:
+        random.Random(args.seed).shuffle(events)  # noqa: S311 (not security)
+    return events
+
+
+def deliveries(events: list[dict[str, Any]], secret: str, args: argparse.Namespace) -> list[Delivery]:
+    planned = []
+    for event in events:
+        body = encode(event)
+        now = int(time.time())
+        if args.tamper:
+            tampered = body.replace(b'"livemode": false', b'"livemode": true', 1)
+            if tampered == body:
+                tampered = body + b" "
+            planned.append(Delivery(event, tampered, signature_header(body, secret, now), "tampered", True))
+            continue
+        if args.stale:
+            header = signature_header(body, secret, now - STALE_SECONDS)
+            planned.append(Delivery(event, body, header, f"signed {STALE_SECONDS}s ago", True))
+            continue
+        planned.append(Delivery(event, body, signature_header(body, secret, now)))
+        if args.resend:
+            header = signature_header(body, secret, now + 1)
+            planned.append(Delivery(event, body, header, "redelivery"))
+    return planned
+
+
+def post(url: str, delivery: Delivery) -> Answer:
+    request = urllib.request.Request(  # noqa: S310 (a URL the user chose; local by default)
+        url,
+        data=delivery.body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks) infra.trigger",
+            "Stripe-Signature": delivery.header,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return Answer(response.status, _json(response.read()))
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, _json(error.read()))
+    except (urllib.error.URLError, OSError) as error:
+        raise TriggerError(f"could not reach {url}: {error}. {START_HINT}") from None
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"message": raw.decode("utf-8", "replace")[:200]}
+    return value if isinstance(value, dict) else {"message": str(value)}
+
+
+def describe(delivery: Delivery, answer: Answer) -> str:
+    event = delivery.event
+    note = f" ({delivery.note})" if delivery.note else ""
+    head = f"-> {event['type']} {event['id']}{note}"
+    body = answer.body
+    if answer.status == 200:
+        result = (
+            f"   {answer.status} {body.get('status')} handler={body.get('handler') or 'none'}"
+            f" records={body.get('records_written', 0)} stale={body.get('records_stale', 0)}"
+            f" sns={body.get('message_id') or '-'}"
+        )
+    else:
+        expected = " (as intended)" if delivery.expect_rejection and 400 <= answer.status < 500 else ""
+        result = f"   {answer.status} {body.get('error', 'error')}: {body.get('message', '')}{expected}"
+    return f"{head}\n{result}"
+
+
+def stored(dynamodb: Any, table: str, event: dict[str, Any]) -> list[str]:
+    """What the table holds for this event and its object, one line each."""
+    from infra.queries import get_record
+    from stripe_webhook.dynamo_items import from_item
+
+    key = {"pk": {"S": f"EVENT#{event['id']}"}, "sk": {"S": "EVENT"}}
+    item = dynamodb.get_item(TableName=table, Key=key).get("Item")
+    lines = []
+    if item:
+        logged = from_item(item)
+        lines.append(
+            f"   event log: {logged.get('status')} handler={logged.get('handler', 'none')}"
+            f" published as {logged.get('sns_message_id', '-')}"
+        )
+    else:
+        lines.append("   event log: nothing stored")
+    object_id = event.get("data", {}).get("object", {}).get("id")
+    record = get_record(dynamodb, table, object_id) if isinstance(object_id, str) else None
+    if record:
+        lines.append(f"   current record OBJECT#{object_id}: {summarize(record)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list:
+        print(list_events())
+        return 0
+    try:
+        check_reachable(args.url, "webhook", START_HINT)
+        secret = resolve_secret(args.aws_endpoint)
+        planned = deliveries(build_events(args), secret, args)
+        dynamodb = None
+        if not args.no_inspect:
+            try:
+                check_reachable(args.aws_endpoint, "local AWS endpoint", "")
+                dynamodb = client("dynamodb", args.aws_endpoint)
+            except EndpointUnreachable:
+                print(f"(no local AWS endpoint at {args.aws_endpoint}: not showing what was stored)")
+        counts: dict[str, int] = {}
+        unexpected = 0
+        for delivery in planned:
+            answer = post(args.url, delivery)
+            print(describe(delivery, answer))
+            outcome = str(answer.body.get("status")) if answer.status == 200 else f"http {answer.status}"
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if (answer.status == 200) == delivery.expect_rejection:
+                unexpected += 1
+            if dynamodb is not None:
+                print("\n".join(stored(dynamodb, args.table, delivery.event)))
+    except (TriggerError, EndpointUnreachable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
+    print(f"sent {len(planned)} deliveries: {summary}")
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
