@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt functions/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format typecheck pytest build clean
+.PHONY: help venv run aws trigger inspect events test lint format typecheck pytest build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,18 @@ $(STAMP): requirements.txt functions/requirements.txt
 
 run: venv  ## run the local stack (ARGS="--port 3000 --aws-port 5000 --verbose")
 	$(BIN)/python -m infra.local $(ARGS)
+
+aws: venv  ## only the local AWS side, reachable from `sam local` containers (ARGS="--aws-port 5000")
+	$(BIN)/python -m infra.local --aws-only --aws-host 0.0.0.0 $(ARGS)
+
+trigger: venv  ## send a signed event to the local webhook: EVENT=payment_intent.succeeded or ARGS="--flow checkout"
+	$(BIN)/python -m infra.trigger $(EVENT) $(ARGS)
+
+inspect: venv  ## look inside the local stack (ARGS="events", "event evt_…", "tail --follow")
+	$(BIN)/python -m infra.inspect $(or $(ARGS),events)
+
+events: venv  ## regenerate the signed API Gateway events in events/ for `sam local invoke -e` (ARGS="--all")
+	$(BIN)/python -m infra.sam_events $(ARGS)
 
 test: lint typecheck pytest  ## every check: ruff, mypy, pytest (incl. cfn-lint, sam validate, sam build)
 

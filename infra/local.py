@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -59,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also print the stored record and the function's own logs"
+    )
+    parser.add_argument(
+        "--aws-only",
+        action="store_true",
+        help="only the AWS side (for `sam local start-api`, which serves the webhook itself)",
     )
     return parser.parse_args(argv)
 
@@ -226,10 +232,16 @@ def make_handler(
     return WebhookRequestHandler
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
     try:
-        check_port_free(args.host, args.port, "webhook", "--port")
+        if not args.aws_only:
+            check_port_free(args.host, args.port, "webhook", "--port")
         check_port_free(args.aws_host, args.aws_port, "local AWS endpoint", "--aws-port")
         secret, from_env = resolve_secret()
     except LocalStackError as error:
@@ -239,15 +251,20 @@ def main(argv: list[str] | None = None) -> int:
     reachable_host = "127.0.0.1" if args.aws_host in ("0.0.0.0", "::") else args.aws_host
     endpoint = f"http://{reachable_host}:{args.aws_port}"
     aws = start_aws(args.aws_host, args.aws_port)
+    server: ThreadingHTTPServer | None = None
     try:
         configure_environment(endpoint, secret, args.verbose)
         resources, secret_arn = provision(endpoint, secret)
-        from stripe_webhook.app import lambda_handler
+        if not args.aws_only:
+            from stripe_webhook.app import lambda_handler
 
-        dynamodb = client("dynamodb", endpoint)
-        show = (lambda body: stored_records(dynamodb, resources.table_name, body)) if args.verbose else None
-        server = ThreadingHTTPServer((args.host, args.port), make_handler(lambda_handler, show))
-        server.daemon_threads = True
+            dynamodb = client("dynamodb", endpoint)
+            show = (
+                (lambda body: stored_records(dynamodb, resources.table_name, body)) if args.verbose else None
+            )
+            server = ThreadingHTTPServer((args.host, args.port), make_handler(lambda_handler, show))
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
         print_banner(
             args=args,
             endpoint=endpoint,
@@ -256,16 +273,13 @@ def main(argv: list[str] | None = None) -> int:
             resources=resources,
             secret_arn=secret_arn,
         )
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            thread.join()
-        except KeyboardInterrupt:
-            print("\nstopping", flush=True)
-        finally:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+    finally:
+        if server is not None:
             server.shutdown()
             server.server_close()
-    finally:
         aws.stop()
     return 0
 
@@ -280,9 +294,14 @@ def print_banner(
     secret_arn: str,
 ) -> None:
     origin = "from STRIPE_WEBHOOK_SECRET" if from_env else "generated; set STRIPE_WEBHOOK_SECRET to choose"
+    webhook = (
+        "served by `sam local start-api`"
+        if args.aws_only
+        else f"http://{args.host}:{args.port}{WEBHOOK_PATH}"
+    )
     lines = [
         "Stripe webhook local stack is running",
-        f"  webhook URL     http://{args.host}:{args.port}{WEBHOOK_PATH}",
+        f"  webhook URL     {webhook}",
         f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",
         f"  signing secret  {secret}  ({origin})",
         f"  secret ARN      {secret_arn}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 from urllib.parse import urlparse
@@ -29,8 +30,40 @@ _RECORD_META = {
 }
 
 
+START_HINT = "Start the local stack first: make run"
+
+
 class EndpointUnreachable(Exception):
     """Nothing answers at an address the tool needs; the message says what to do."""
+
+
+class SecretUnavailable(Exception):
+    """No usable signing secret; the message says where to get one."""
+
+
+def signing_secret(endpoint: str) -> str:
+    """STRIPE_WEBHOOK_SECRET, else the secret the running local stack stored; the first one signs."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from stripe_webhook.errors import ConfigurationError
+    from stripe_webhook.settings import parse_secrets
+
+    value = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    source = "STRIPE_WEBHOOK_SECRET"
+    if not value:
+        try:
+            check_reachable(endpoint, "local AWS endpoint", START_HINT)
+            value = client("secretsmanager", endpoint).get_secret_value(SecretId=SECRET_NAME)["SecretString"]
+            source = "the local stack's secret"
+        except (EndpointUnreachable, BotoCoreError, ClientError, KeyError) as error:
+            raise SecretUnavailable(
+                "set STRIPE_WEBHOOK_SECRET to the signing secret the local stack printed "
+                f"(could not read it from the local stack: {error})"
+            ) from None
+    try:
+        return parse_secrets(value, source)[0]
+    except ConfigurationError as error:
+        raise SecretUnavailable(f"{error.message}; use the whsec_... value the local stack printed") from None
 
 
 def check_reachable(url: str, what: str, hint: str) -> None:

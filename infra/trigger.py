@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -23,22 +22,21 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from infra.local_aws import (
     DEFAULT_ENDPOINT,
     DEFAULT_WEBHOOK_URL,
-    SECRET_NAME,
+    START_HINT,
     TABLE_NAME,
     EndpointUnreachable,
+    SecretUnavailable,
     check_reachable,
     client,
+    signing_secret,
     summarize,
 )
 from infra.stripe_events import FLOWS, available_events, encode, flow_events, fresh_event, signature_header
 
 STALE_SECONDS = 600
-START_HINT = "Start the local stack first: make run"
 
 
 class TriggerError(Exception):
@@ -121,29 +119,6 @@ def list_events() -> str:
     lines.append("Flows (--flow NAME):")
     lines += [f"  {name:<15} {description}" for name, (description, _) in FLOWS.items()]
     return "\n".join(lines)
-
-
-def resolve_secret(endpoint: str) -> str:
-    """STRIPE_WEBHOOK_SECRET, else the secret the running local stack stored; the first one signs."""
-    from stripe_webhook.errors import ConfigurationError
-    from stripe_webhook.settings import parse_secrets
-
-    value = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
-    source = "STRIPE_WEBHOOK_SECRET"
-    if not value:
-        try:
-            check_reachable(endpoint, "local AWS endpoint", START_HINT)
-            value = client("secretsmanager", endpoint).get_secret_value(SecretId=SECRET_NAME)["SecretString"]
-            source = "the local stack's secret"
-        except (EndpointUnreachable, BotoCoreError, ClientError, KeyError) as error:
-            raise TriggerError(
-                "set STRIPE_WEBHOOK_SECRET to the signing secret the local stack printed "
-                f"(could not read it from the local stack: {error})"
-            ) from None
-    try:
-        return parse_secrets(value, source)[0]
-    except ConfigurationError as error:
-        raise TriggerError(f"{error.message}; use the whsec_... value the local stack printed") from None
 
 
 def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -256,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         check_reachable(args.url, "webhook", START_HINT)
-        secret = resolve_secret(args.aws_endpoint)
+        secret = signing_secret(args.aws_endpoint)
         planned = deliveries(build_events(args), secret, args)
         dynamodb = None
         if not args.no_inspect:
@@ -276,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 unexpected += 1
             if dynamodb is not None:
                 print("\n".join(stored(dynamodb, args.table, delivery.event)))
-    except (TriggerError, EndpointUnreachable) as error:
+    except (TriggerError, EndpointUnreachable, SecretUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))

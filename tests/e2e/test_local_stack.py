@@ -3,105 +3,25 @@
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
-import boto3
 import pytest
 
 from infra import REPO_ROOT
 from infra.stripe_events import encode, fresh_event, signature_header
+from tests.e2e.conftest import SECRET, LocalStack, free_port
 from tests.support import drain, get_item
-
-READY_LINE = "Press Ctrl-C to stop"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class LocalStack:
-    process: subprocess.Popen[str]
-    port: int
-    endpoint: str
-    lines: queue.Queue[str] = field(default_factory=queue.Queue)
-    seen: list[str] = field(default_factory=list)
-
-    def client(self, service: str) -> Any:
-        make_client: Any = boto3.client
-        return make_client(service, endpoint_url=self.endpoint, region_name="us-east-1")
-
-    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/webhook", data=body, headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-
-    def wait_for_line(self, text: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.seen:
-                if text in line:
-                    return line
-            try:
-                self.seen.append(self.lines.get(timeout=0.2))
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-        raise AssertionError(f"{text!r} not printed; output so far:\n" + "".join(self.seen))
-
-
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "infra.local", *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    port, aws_port = free_port(), free_port()
-    process = start(["--port", str(port), "--aws-port", str(aws_port)], {"STRIPE_WEBHOOK_SECRET": SECRET})
-    running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}")
-    assert process.stdout is not None
-    stdout = process.stdout
-    threading.Thread(target=lambda: [running.lines.put(line) for line in stdout], daemon=True).start()
-    try:
-        running.wait_for_line(READY_LINE, timeout=60)
-        yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-SECRET = "whsec_" + "e2" * 16
 
 
 def test_signed_event_is_stored_and_reaches_the_consumer_queue(stack: LocalStack) -> None:
+    sqs = stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName="stripe-events-consumer")["QueueUrl"]
+    drain(sqs, queue_url)  # the stack is shared with other tests
     event = fresh_event("payment_intent.succeeded")
     body = encode(event)
 
@@ -115,8 +35,6 @@ def test_signed_event_is_stored_and_reaches_the_consumer_queue(stack: LocalStack
     assert logged is not None and logged["status"] == "PUBLISHED"
     payment = get_item(dynamodb, "stripe-webhooks-events", "OBJECT#pi_3QJ7kLF2eZvKYlo21bVQh0rT", "STATE")
     assert payment is not None and payment["status"] == "succeeded"
-    sqs = stack.client("sqs")
-    queue_url = sqs.get_queue_url(QueueName="stripe-events-consumer")["QueueUrl"]
     assert [message.attributes["event_id"] for message in drain(sqs, queue_url)] == [event["id"]]
     line = stack.wait_for_line(event["id"])
     assert line.startswith("200 payment_intent.succeeded") and "processed handler=payments records=1" in line

@@ -1,0 +1,82 @@
+"""Write signed API Gateway proxy events to ``events/`` for ``sam local invoke -e``.
+
+Signatures are only valid for 5 minutes, so regenerate right before invoking:
+
+    python -m infra.sam_events                     # one event per handler family
+    python -m infra.sam_events --all               # every event type
+    python -m infra.sam_events invoice.paid        # just these
+    sam local invoke WebhookFunction -e events/invoice.paid.json
+
+The secret is STRIPE_WEBHOOK_SECRET, else the running local stack's (the one
+the function reads through env.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from infra import REPO_ROOT
+from infra.apigw import proxy_event
+from infra.local_aws import DEFAULT_ENDPOINT, SecretUnavailable, signing_secret
+from infra.stripe_events import available_events, encode, fresh_event, signature_header
+
+EVENTS_OUT = REPO_ROOT / "events"
+DEFAULT_TYPES = (
+    "payment_intent.succeeded",
+    "checkout.session.completed",
+    "invoice.paid",
+    "customer.subscription.updated",
+    "customer.created",
+    "charge.dispute.created",
+    "payout.paid",
+    "product.created",
+)
+
+
+def write_event(event_type: str, secret: str, directory: Path) -> Path:
+    event = fresh_event(event_type)
+    body = encode(event)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Stripe-Signature": signature_header(body, secret),
+    }
+    request = proxy_event("POST", "/webhook", headers, body, stage="v1")
+    path = directory / f"{event_type}.json"
+    path.write_text(json.dumps(request, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.sam_events", description=__doc__.split("\n\n")[0])
+    parser.add_argument("event_types", nargs="*", help="event types to write (default: one per family)")
+    parser.add_argument("--all", action="store_true", help="write every event type there is a payload for")
+    parser.add_argument("--out", type=Path, default=EVENTS_OUT, help="directory (default events/)")
+    parser.add_argument("--aws-endpoint", default=DEFAULT_ENDPOINT, help="local stack, to read its secret")
+    args = parser.parse_args(argv)
+    known = available_events()
+    types = known if args.all else (args.event_types or list(DEFAULT_TYPES))
+    unknown = [name for name in types if name not in known]
+    if unknown:
+        print(
+            f"error: no payload for {', '.join(unknown)} (see python -m infra.trigger --list)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        secret = signing_secret(args.aws_endpoint)
+    except SecretUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    for event_type in types:
+        print(f"wrote {write_event(event_type, secret, args.out)}")
+    print("valid for 5 minutes: sam local invoke WebhookFunction -e <file>")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""A running local stack (a subprocess) shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from infra import REPO_ROOT
+
+READY_LINE = "Press Ctrl-C to stop"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalStack:
+    process: subprocess.Popen[str]
+    port: int
+    endpoint: str
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    seen: list[str] = field(default_factory=list)
+
+    def client(self, service: str) -> Any:
+        make_client: Any = boto3.client
+        return make_client(service, endpoint_url=self.endpoint, region_name="us-east-1")
+
+    def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/webhook", data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def wait_for_line(self, text: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.seen:
+                if text in line:
+                    return line
+            try:
+                self.seen.append(self.lines.get(timeout=0.2))
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+        raise AssertionError(f"{text!r} not printed; output so far:\n" + "".join(self.seen))
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "infra.local", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    port, aws_port = free_port(), free_port()
+    process = start(["--port", str(port), "--aws-port", str(aws_port)], {"STRIPE_WEBHOOK_SECRET": SECRET})
+    running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}")
+    assert process.stdout is not None
+    stdout = process.stdout
+    threading.Thread(target=lambda: [running.lines.put(line) for line in stdout], daemon=True).start()
+    try:
+        running.wait_for_line(READY_LINE, timeout=60)
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+SECRET = "whsec_" + "e2" * 16
+
+
+def run_tool(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m infra.<module>`` as a person would, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", f"infra.{module}", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -1,0 +1,202 @@
+"""The trigger, inspect and sam_events commands against a running local stack, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import stripe_webhook.handlers  # noqa: F401
+from infra.queries import get_record
+from infra.stripe_events import FLOWS
+from stripe_webhook.routing import registry
+from tests.e2e.conftest import SECRET, LocalStack, free_port, run_tool
+from tests.support import drain, get_item
+
+TABLE = "stripe-webhooks-events"
+
+
+def trigger(stack: LocalStack, *args: str, secret: str | None = SECRET) -> tuple[int, str, str]:
+    env = {"STRIPE_WEBHOOK_SECRET": secret} if secret else {}
+    if secret is None:
+        env = {"STRIPE_WEBHOOK_SECRET": ""}
+    result = run_tool(
+        "trigger",
+        *args,
+        "--url",
+        f"http://127.0.0.1:{stack.port}/webhook",
+        "--aws-endpoint",
+        stack.endpoint,
+        env=env,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def event_ids(output: str) -> list[str]:
+    return re.findall(r"^-> \S+ (evt_\w+)", output, flags=re.MULTILINE)
+
+
+@pytest.fixture
+def consumer(stack: LocalStack) -> tuple[Any, str]:
+    sqs = stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName="stripe-events-consumer")["QueueUrl"]
+    drain(sqs, queue_url)
+    return sqs, queue_url
+
+
+def test_trigger_sends_a_signed_event_and_shows_what_was_stored(
+    stack: LocalStack, consumer: tuple[Any, str]
+) -> None:
+    code, out, err = trigger(stack, "payment_intent.payment_failed")
+
+    assert code == 0, err
+    (event_id,) = event_ids(out)
+    assert "200 processed handler=payments records=1" in out
+    assert "event log: PUBLISHED handler=payments" in out
+    assert "last_payment_error_decline_code=insufficient_funds" in out
+    logged = get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT")
+    assert logged is not None and logged["status"] == "PUBLISHED"
+    assert [message.attributes["event_id"] for message in drain(*consumer)] == [event_id]
+
+
+def test_resend_shows_dedup_and_publishes_once(stack: LocalStack, consumer: tuple[Any, str]) -> None:
+    code, out, _ = trigger(stack, "invoice.paid", "--resend")
+
+    assert code == 0
+    assert event_ids(out)[0] == event_ids(out)[1]
+    assert "200 duplicate" in out
+    assert len(drain(*consumer)) == 1
+
+
+@pytest.mark.parametrize("flow", sorted(FLOWS))
+def test_every_flow_is_processed_in_order(stack: LocalStack, consumer: tuple[Any, str], flow: str) -> None:
+    code, out, err = trigger(stack, "--flow", flow)
+
+    assert code == 0, out + err
+    sent = event_ids(out)
+    assert len(sent) == len(FLOWS[flow][1])
+    assert sorted(message.attributes["event_id"] for message in drain(*consumer)) == sorted(sent)
+
+
+def test_shuffled_subscription_flow_ends_in_the_same_state(
+    stack: LocalStack, consumer: tuple[Any, str]
+) -> None:
+    dynamodb = stack.client("dynamodb")
+    for seed in ("1", "2"):
+        code, out, _ = trigger(stack, "--flow", "subscription", "--shuffle", "--seed", seed)
+        assert code == 0, out
+        invoice = get_record(dynamodb, TABLE, "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+        checkout = get_record(dynamodb, TABLE, "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9")
+        assert invoice is not None and invoice["status"] == "paid"
+        assert checkout is not None and checkout["may_fulfil"] is True
+
+
+@pytest.mark.parametrize("option", ["--tamper", "--stale"])
+def test_tampered_and_stale_events_are_rejected_and_leave_nothing(
+    stack: LocalStack, consumer: tuple[Any, str], option: str
+) -> None:
+    code, out, _ = trigger(stack, "charge.refunded", option)
+
+    assert code == 0  # the 400 was the intended outcome
+    assert "400" in out and "(as intended)" in out
+    (event_id,) = event_ids(out)
+    assert get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT") is None
+    assert drain(*consumer) == []
+
+
+def test_trigger_reads_the_secret_from_the_local_stack_when_none_is_set(stack: LocalStack) -> None:
+    code, out, err = trigger(stack, "customer.created", secret=None)
+
+    assert code == 0, err
+    assert "200 processed" in out
+
+
+def test_list_names_every_handled_type_and_flow() -> None:
+    result = run_tool("trigger", "--list")
+
+    assert result.returncode == 0
+    for pattern in registry.patterns():
+        assert pattern in result.stdout
+    for flow in FLOWS:
+        assert flow in result.stdout
+
+
+def test_no_stack_running_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_tool(
+        "trigger",
+        "payment_intent.succeeded",
+        "--url",
+        f"http://127.0.0.1:{free_port()}/webhook",
+        env={"STRIPE_WEBHOOK_SECRET": SECRET},
+    )
+
+    assert result.returncode == 2
+    assert "nothing is listening" in result.stderr and "make run" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_secret_is_a_clear_error(stack: LocalStack) -> None:
+    code, _, err = trigger(stack, "payment_intent.succeeded", secret="not-a-secret")
+
+    assert code == 2
+    assert "whsec_" in err and "not-a-secret" not in err and "Traceback" not in err
+
+
+def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, str]) -> None:
+    _, out, _ = trigger(stack, "charge.dispute.created")
+    (event_id,) = event_ids(out)
+    endpoint = ["--aws-endpoint", stack.endpoint]
+
+    listed = run_tool("inspect", *endpoint, "events", "--limit", "50")
+    shown = run_tool("inspect", *endpoint, "event", event_id)
+    tailed = run_tool("inspect", *endpoint, "tail")
+
+    assert event_id in listed.stdout and "charge.dispute.created" in listed.stdout
+    assert "status: PUBLISHED" in shown.stdout
+    assert "evidence_due_by=1732319999" in shown.stdout
+    assert f'"event_id": "{event_id}"' in shown.stdout
+    assert event_id in tailed.stdout and "1 message(s)" in tailed.stdout
+    assert drain(*consumer) == []  # tail consumed it
+
+
+def test_inspect_without_a_stack_is_a_clear_error() -> None:
+    result = run_tool("inspect", "--aws-endpoint", f"http://127.0.0.1:{free_port()}", "events")
+
+    assert result.returncode == 2
+    assert "make run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalStack, tmp_path: Path) -> None:
+    result = run_tool(
+        "sam_events",
+        "invoice.paid",
+        "--out",
+        str(tmp_path),
+        "--aws-endpoint",
+        stack.endpoint,
+        env={"STRIPE_WEBHOOK_SECRET": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    request = json.loads((tmp_path / "invoice.paid.json").read_text())
+
+    assert request["httpMethod"] == "POST" and request["resource"] == "/webhook"
+    status, _ = stack.post(request["body"].encode(), request["headers"])
+    assert status == 200
+
+
+@pytest.mark.parametrize("module", ["trigger", "inspect", "sam_events", "local"])
+def test_every_command_has_help(module: str) -> None:
+    result = run_tool(module, "--help")
+    assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_committed_sample_events_exist_for_sam_local_invoke() -> None:
+    from infra.sam_events import DEFAULT_TYPES, EVENTS_OUT
+
+    for event_type in DEFAULT_TYPES:
+        assert json.loads((EVENTS_OUT / f"{event_type}.json").read_text())["resource"] == "/webhook"
+    assert os.path.isdir(EVENTS_OUT)
