@@ -1,0 +1,74 @@
+"""Inject AWS faults through botocore's own event hooks, so the SDK's retries run for real.
+
+A ``before-send`` handler registered first answers chosen operations with an
+error response (or raises) instead of moto; every attempt, retries included,
+passes through it and is counted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
+
+_JSON_PROTOCOL = {"dynamodb": "application/x-amz-json-1.0", "secrets-manager": "application/x-amz-json-1.1"}
+
+
+def error_response(service: str, code: str, status: int, url: str) -> AWSResponse:
+    if service in _JSON_PROTOCOL:
+        headers = {"Content-Type": _JSON_PROTOCOL[service], "x-amzn-ErrorType": code}
+        prefix = "com.amazonaws.dynamodb.v20120810#" if service == "dynamodb" else ""
+        body = json.dumps({"__type": prefix + code, "message": f"injected {code}"})
+    else:  # query protocol (SNS)
+        headers = {"Content-Type": "text/xml"}
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>injected {code}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+        )
+    return AWSResponse(url, status, headers, MockRawResponse(body))
+
+
+@dataclass
+class Fault:
+    code: str = ""
+    status: int = 400
+    times: int | None = None
+    """How many attempts fail; None = every attempt."""
+    raise_: Callable[[], BaseException] | None = None
+
+
+@dataclass
+class FaultInjector:
+    faults: dict[str, Fault] = field(default_factory=dict)
+    attempts: Counter[str] = field(default_factory=Counter)
+    """Every attempt per ``service.Operation``, retries included, failed or not."""
+
+    def fail(self, operation: str, fault: Fault) -> None:
+        self.faults[operation] = fault
+
+    def heal(self, operation: str) -> None:
+        self.faults.pop(operation, None)
+
+    def install(self, session: Any) -> None:
+        session.get_component("event_emitter").register_first("before-send", self._before_send)
+
+    def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        _, service, operation = event_name.split(".", 2)
+        key = f"{service}.{operation}"
+        self.attempts[key] += 1
+        fault = self.faults.get(key)
+        if fault is None or fault.times == 0:
+            return None
+        if fault.times is not None:
+            fault.times -= 1
+        if fault.raise_ is not None:
+            raise fault.raise_()
+        # The failed attempt must not reach moto (which runs after us on the same hook): point it nowhere.
+        original = request.url
+        request.url = "http://fault-injected.invalid/"
+        return error_response(service, fault.code, fault.status, original)
