@@ -37,3 +37,18 @@ def reset_function_state() -> None:
     app._pipeline.cache_clear()
     app._signing_secrets.cache_clear()
     aws._session.cache_clear()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many hostile-input cases the fuzz suite ran, by kind of body and of header."""
+    from tests.integration import test_fuzz
+
+    cases = test_fuzz.FUZZ_CASES
+    if not cases["total"]:
+        return
+    bodies = [f"{kind[5:]} {n}" for kind, n in sorted(cases.items()) if kind.startswith("body ")]
+    headers = [f"{kind[7:]} {n}" for kind, n in sorted(cases.items()) if kind.startswith("header ")]
+    write = terminalreporter.write_line
+    write(f"fuzz: {cases['total']} hostile requests ran; each got the right 4xx and left no trace")
+    write(f"  bodies:  {', '.join(bodies)}")
+    write(f"  headers: {', '.join(headers)}")
