@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import socket
@@ -27,6 +26,7 @@ from typing import Any
 
 from infra.apigw import LocalContext, proxy_event
 from infra.local_aws import REGION, SECRET_NAME, client, summarize
+from infra.local_moto import start_aws
 from infra.stripe_events import generate_secret
 from infra.template_resources import LocalResources, create_resources
 
@@ -97,15 +97,6 @@ def resolve_secret() -> tuple[str, bool]:
             "to have one generated."
         ) from None
     return value, True
-
-
-def start_aws(host: str, port: int) -> Any:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would drown ours
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    return server
 
 
 def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
