@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt functions/requirements.txt | cksum | cut -d' ' -f1)
+SCAN   := .venv-scan
+CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run aws trigger inspect events test lint format typecheck pytest build clean
+.PHONY: help venv run aws trigger inspect events burst test lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +37,10 @@ inspect: venv  ## look inside the local stack (ARGS="events", "event evt_…", "
 events: venv  ## regenerate the signed API Gateway events in events/ for `sam local invoke -e` (ARGS="--all")
 	$(BIN)/python -m infra.sam_events $(ARGS)
 
-test: lint typecheck pytest  ## every check: ruff, mypy, pytest (incl. cfn-lint, sam validate, sam build)
+burst: venv  ## load the running local stack: 2,000 events at 16-way, prints throughput, latency, lost/doubled
+	$(BIN)/python -m infra.burst $(ARGS)
+
+test: lint typecheck scan pytest  ## every check: ruff, mypy, checkov, pytest (incl. cfn-lint, sam validate, sam build)
 
 lint: venv  ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -51,8 +56,16 @@ typecheck: venv  ## mypy (strict) on the function and the tooling
 pytest: venv  ## the test suite (ARGS="-k dispute" to filter)
 	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest $(ARGS)
 
+scan: $(SCAN)/.installed-$(CHECKOV_VERSION)  ## static security scan of template.yaml (checkov, offline)
+	$(SCAN)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+
+$(SCAN)/.installed-$(CHECKOV_VERSION):
+	$(PYTHON) -m venv $(SCAN)
+	$(SCAN)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	touch $@
+
 build: venv  ## sam build (needs python3.13 on PATH; found under pyenv automatically)
 	SAM_CLI_TELEMETRY=0 PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/sam build
 
 clean:  ## remove the virtualenv and build output
-	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN) .aws-sam .mypy_cache .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from infra.stripe_events import fresh_event
+from infra.template_resources import load_template
 from stripe_webhook import aws
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
@@ -179,8 +180,14 @@ def test_secrets_manager_down_on_a_cold_start_is_a_5xx_and_counted_for_the_alarm
     assert response.body["error"] == "secret_unavailable"
     assert injector.attempts["secrets-manager.GetSecretValue"] == 3
     assert all_items(aws.dynamodb, aws.table) == []
+    # The metric the ProcessingFailuresAlarm watches was emitted, in its namespace and dimension
+    alarm = load_template()["Resources"]["ProcessingFailuresAlarm"]["Properties"]
     metrics = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    assert any(metric.get("ProcessingFailures") == [1.0] for metric in metrics)
+    emitted = [metric for metric in metrics if metric.get(alarm["MetricName"]) == [1.0]]
+    assert emitted
+    (directive,) = emitted[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert directive["Dimensions"] == [["service"]]
 
     injector.heal("secrets-manager.GetSecretValue")
     assert deliver(fresh_event("payment_intent.succeeded"), secret).status == 200
