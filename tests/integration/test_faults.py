@@ -113,7 +113,7 @@ def test_dynamodb_unreachable_is_a_5xx(aws: Aws, secret: str, faults: FaultInjec
     assert drain(aws.sqs, aws.queue_url) == []
 
 
-@pytest.mark.parametrize("code", ["KMSThrottling", "KMSDisabled", "InternalError"])
+@pytest.mark.parametrize("code", ["Throttling", "KMSThrottling", "KMSDisabled", "InternalError"])
 def test_sns_failure_after_the_write_is_a_5xx_then_the_redelivery_publishes_once(
     aws: Aws, secret: str, faults: FaultInjector, code: str
 ) -> None:
