@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,7 +18,9 @@ SNS_MAX_MESSAGE_BYTES = 262_144
 """SNS's limit for the message body plus all attribute names, types and values."""
 
 
-def message_attributes(event: StripeEvent) -> dict[str, dict[str, str]]:
+def message_attributes(
+    event: StripeEvent, extra: Mapping[str, str] | None = None
+) -> dict[str, dict[str, str]]:
     values = {
         "schema_version": SCHEMA_VERSION,
         "event_type": event.type,
@@ -27,6 +30,7 @@ def message_attributes(event: StripeEvent) -> dict[str, dict[str, str]]:
     }
     if event.account:
         values["account"] = event.account
+    values.update(extra or {})
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
@@ -69,9 +73,9 @@ class SnsPublisher:
             self._client = aws.client("sns")
         return self._client
 
-    def publish(self, event: StripeEvent) -> str:
+    def publish(self, event: StripeEvent, extra_attributes: Mapping[str, str] | None = None) -> str:
         """Publish the event; return SNS's message id or raise ``PublishError``."""
-        attributes = message_attributes(event)
+        attributes = message_attributes(event, extra_attributes)
         try:
             response = self.client.publish(
                 TopicArn=self._topic_arn,

@@ -1,0 +1,164 @@
+"""An in-memory Stripe API behind the ``stripe`` library's HTTP client interface: no network.
+
+It serves the Stripe-shaped responses the operator commands need: webhook endpoints (create,
+list, retrieve, update, delete) and events (list with ``created``, ``delivery_success``,
+``types`` and cursor pagination, newest first), and v2 event retrieval.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import stripe
+
+
+def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """``enabled_events[0]=a&metadata[stack]=s&created[gte]=1`` → nested dicts and lists."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        target = result
+        for part, following in itertools.pairwise(parts):
+            target = target.setdefault(part, [] if following.isdigit() or following == "" else {})
+            if isinstance(target, list):
+                break
+        if isinstance(target, list):
+            target.append(value)
+        else:
+            target[parts[-1]] = value
+    return result
+
+
+def _coerce(value: str) -> Any:
+    return {"true": True, "false": False}.get(value, value)
+
+
+class FakeStripe(stripe.HTTPClient):
+    name = "fake-stripe"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.endpoints: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        """Newest last; ``delivered`` marks whether Stripe delivered it to every endpoint."""
+        self.requests: list[tuple[str, str]] = []
+
+    # -- what tests set up --------------------------------------------------------------------
+
+    def add_event(self, event: Mapping[str, Any], delivered: bool = False) -> None:
+        self.events.append({"event": dict(event), "delivered": delivered})
+
+    # -- the HTTP client interface --------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        *,
+        _usage: Any = None,
+    ) -> tuple[str, int, Mapping[str, str]]:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        form = parse_qsl(post_data.decode() if isinstance(post_data, bytes) else post_data or "")
+        params = _unflatten(query + form)
+        self.requests.append((method.upper(), parts.path))
+        status, body = self._route(method.upper(), parts.path, params)
+        return json.dumps(body), status, {"request-id": "req_fake"}
+
+    def request_stream(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # -- the API --------------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        segments = path.strip("/").split("/")
+        if segments[:2] == ["v1", "webhook_endpoints"]:
+            return self._endpoints(method, segments[2] if len(segments) > 2 else None, params)
+        if segments == ["v1", "events"] and method == "GET":
+            return 200, self._list_events(params)
+        if segments[:2] == ["v1", "events"] and method == "GET":
+            for entry in self.events:
+                if entry["event"]["id"] == segments[2]:
+                    return 200, entry["event"]
+        if segments[:3] == ["v2", "core", "events"] and method == "GET":
+            for entry in self.events:
+                if entry["event"]["id"] == segments[3]:
+                    return 200, entry["event"]
+        return 404, {
+            "error": {
+                "type": "invalid_request_error",
+                "message": f"Unrecognized request URL ({method} {path})",
+            }
+        }
+
+    def _endpoints(
+        self, method: str, endpoint_id: str | None, params: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        if endpoint_id is None and method == "POST":
+            endpoint = {
+                "id": "we_" + secrets.token_hex(12),
+                "object": "webhook_endpoint",
+                "url": params["url"],
+                "enabled_events": params["enabled_events"],
+                "api_version": params.get("api_version"),
+                "application": "ca_fake" if _coerce(params.get("connect", "false")) else None,
+                "created": int(time.time() * 1000) + len(self.endpoints),
+                "description": params.get("description"),
+                "livemode": False,
+                "metadata": params.get("metadata", {}),
+                "status": "enabled",
+            }
+            self.endpoints[endpoint["id"]] = endpoint
+            return 200, {**endpoint, "secret": "whsec_" + secrets.token_hex(16)}
+        if endpoint_id is None:
+            data = sorted(self.endpoints.values(), key=lambda endpoint: endpoint["created"], reverse=True)
+            return 200, {"object": "list", "url": "/v1/webhook_endpoints", "has_more": False, "data": data}
+        if endpoint_id not in self.endpoints:
+            return 404, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": f"No such webhook endpoint: '{endpoint_id}'",
+                }
+            }
+        if method == "DELETE":
+            self.endpoints.pop(endpoint_id)
+            return 200, {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+        if method == "POST":
+            self.endpoints[endpoint_id].update(
+                {k: v for k, v in params.items() if k in ("enabled_events", "description", "metadata", "url")}
+            )
+        return 200, self.endpoints[endpoint_id]
+
+    def _list_events(self, params: dict[str, Any]) -> dict[str, Any]:
+        created = params.get("created", {})
+        chosen = [
+            entry["event"]
+            for entry in reversed(self.events)
+            if int(created.get("gte", 0)) <= entry["event"]["created"] <= int(created.get("lte", 10**12))
+            and (
+                "delivery_success" not in params or _coerce(params["delivery_success"]) == entry["delivered"]
+            )
+            and (not params.get("types") or entry["event"]["type"] in params["types"])
+        ]
+        after = params.get("starting_after")
+        if after:
+            ids = [event["id"] for event in chosen]
+            chosen = chosen[ids.index(after) + 1 :] if after in ids else []
+        limit = int(params.get("limit", 10))
+        return {
+            "object": "list",
+            "url": "/v1/events",
+            "has_more": len(chosen) > limit,
+            "data": chosen[:limit],
+        }

@@ -1,0 +1,302 @@
+"""Operator commands against moto (AWS) and an in-memory Stripe behind the stripe library's HTTP client."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+import stripe
+
+from infra import ops
+from infra.stripe_events import fresh_event
+from tests.conftest import reset_function_state
+from tests.fake_stripe import FakeStripe
+from tests.faults import Fault, FaultInjector
+from tests.integration.conftest import Aws
+from tests.support import deliver, drain, get_item
+
+STACK = "stripe-webhooks-test"
+WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1/webhook"
+
+
+@pytest.fixture
+def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[dict[str, str]]:
+    """A deployed stack as `ops` sees it: CloudFormation outputs, the table, topic and secret."""
+    secret_arn = aws.secretsmanager.create_secret(
+        Name=f"{STACK}/signing", SecretString="placeholder0123456789"
+    )["ARN"]
+    outputs = {
+        "WebhookUrl": WEBHOOK_URL,
+        "TableName": aws.table,
+        "TopicArn": aws.topic_arn,
+        "SecretArn": secret_arn,
+    }
+    template = {
+        "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation").create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    monkeypatch.setattr(ops, "STATE_DIR", tmp_path / ".backfill")
+    # The function reads the secret the commands write, as when deployed.
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET_ARN", secret_arn)
+    reset_function_state()
+    yield outputs
+
+
+@pytest.fixture
+def fake_stripe() -> FakeStripe:
+    return FakeStripe()
+
+
+def run(
+    command: list[str], fake_stripe: FakeStripe, aws: Callable[[str], Any] = boto3.client
+) -> tuple[int, str]:
+    out = io.StringIO()
+    client = stripe.StripeClient("sk_test_fake", http_client=fake_stripe)
+    code = ops.run(ops.parse_args(["--stack", STACK, *command]), aws, client, out)
+    return code, out.getvalue()
+
+
+def stored_secrets(aws: Aws, stack: dict[str, str]) -> list[str]:
+    return aws.secretsmanager.get_secret_value(SecretId=stack["SecretArn"])["SecretString"].split(",")
+
+
+def test_register_creates_the_endpoint_from_the_registry_and_stores_its_secret(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    code, out = run(["register"], fake_stripe)
+
+    assert code == 0
+    (endpoint,) = fake_stripe.endpoints.values()
+    assert endpoint["url"] == WEBHOOK_URL
+    assert endpoint["enabled_events"] == ops.handled_event_types()
+    assert endpoint["api_version"] == ops.STRIPE_API_VERSION
+    assert endpoint["metadata"] == {"stack": STACK, "managed_by": "stripe-webhooks-aws"}
+    (secret,) = stored_secrets(aws, stack)
+    assert secret.startswith("whsec_") and secret not in out
+    # The deployed function now accepts what Stripe signs with that secret
+    assert deliver(fresh_event("invoice.paid"), secret).status == 200
+
+
+def test_register_again_updates_in_place_and_dry_run_changes_nothing(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    run(["register"], fake_stripe)
+    (endpoint,) = fake_stripe.endpoints.values()
+    endpoint["enabled_events"] = ["charge.succeeded"]
+    secret = stored_secrets(aws, stack)
+
+    assert run(["register", "--dry-run"], fake_stripe)[0] == 0
+    assert endpoint["enabled_events"] == ["charge.succeeded"]
+    code, out = run(["register"], fake_stripe)
+
+    assert code == 0 and "unchanged" in out
+    assert list(fake_stripe.endpoints.values()) == [endpoint]
+    assert endpoint["enabled_events"] == ops.handled_event_types()
+    assert stored_secrets(aws, stack) == secret
+
+
+def test_rotation_accepts_both_secrets_during_the_overlap_then_only_the_new_one(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    run(["register"], fake_stripe)
+    (old_secret,) = stored_secrets(aws, stack)
+
+    code, out = run(["rotate-secret"], fake_stripe)
+
+    assert code == 0 and "--finish" in out
+    assert len(fake_stripe.endpoints) == 2
+    old, new_secret = stored_secrets(aws, stack)
+    assert old == old_secret
+    # Both endpoints deliver the same event: it is processed once
+    event = fresh_event("payment_intent.succeeded")
+    reset_function_state()
+    assert deliver(event, old_secret).body["status"] == "processed"
+    assert deliver(event, new_secret).body["status"] == "duplicate"
+    assert len(drain(aws.sqs, aws.queue_url)) == 1
+
+    assert run(["rotate-secret", "--finish", "--dry-run"], fake_stripe)[0] == 0
+    assert len(fake_stripe.endpoints) == 2
+    assert run(["rotate-secret", "--finish"], fake_stripe)[0] == 0
+
+    (remaining,) = fake_stripe.endpoints.values()
+    assert remaining["metadata"]["rotated_from"]
+    assert stored_secrets(aws, stack) == [new_secret]
+    reset_function_state()
+    assert deliver(fresh_event("invoice.paid"), new_secret).status == 200
+    assert deliver(fresh_event("invoice.paid"), old_secret).status == 400
+
+
+def test_rotation_without_an_endpoint_is_a_clear_error(
+    stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    with pytest.raises(ops.OpsError, match="run register first"):
+        run(["rotate-secret"], fake_stripe)
+
+
+def test_backfill_processes_what_was_missed_and_skips_what_arrived(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    run(["register"], fake_stripe)
+    (secret,) = stored_secrets(aws, stack)
+    now = int(time.time())
+    arrived = fresh_event("invoice.paid", created=now - 300)
+    missed = [
+        fresh_event(name, created=now - 200 + i)
+        for i, name in enumerate(("customer.created", "payment_intent.succeeded"))
+    ]
+    delivered_elsewhere = fresh_event("charge.succeeded", created=now - 100)
+    reset_function_state()
+    assert deliver(arrived, secret).status == 200
+    for event in (arrived, *missed):
+        fake_stripe.add_event(event, delivered=False)
+    fake_stripe.add_event(delivered_elsewhere, delivered=True)
+    drain(aws.sqs, aws.queue_url)
+
+    dry_code, dry_out = run(["backfill", "--since", "1h", "--dry-run"], fake_stripe)
+    assert dry_code == 0 and "missing 2" in dry_out and "stored 1" in dry_out
+    assert drain(aws.sqs, aws.queue_url) == []
+
+    code, out = run(["backfill", "--since", "1h"], fake_stripe)
+
+    assert code == 0
+    assert "new 2" in out and "duplicate 1" in out
+    assert sorted(m.attributes["event_id"] for m in drain(aws.sqs, aws.queue_url)) == sorted(
+        e["id"] for e in missed
+    )
+    assert get_item(aws.dynamodb, aws.table, "OBJECT#cus_R9p2JgW7tYvN4c", "STATE") is not None
+    assert get_item(aws.dynamodb, aws.table, f"EVENT#{delivered_elsewhere['id']}", "EVENT") is None
+
+    code, out = run(["backfill", "--since", "1h", "--all"], fake_stripe)
+    assert "new 1" in out and "duplicate 3" in out
+
+
+def test_an_interrupted_backfill_resumes_where_it_stopped(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = int(time.time())
+    events = [fresh_event("customer.created", created=now - 100 + i) for i in range(6)]
+    for event in events:
+        fake_stripe.add_event(event)
+    listed = ops.stripe_events
+
+    def interrupted(ctx: ops.Context, state: ops.BackfillState) -> Iterator[Any]:
+        for index, event in enumerate(listed(ctx, state)):
+            if index == 3:
+                raise KeyboardInterrupt
+            yield event
+
+    monkeypatch.setattr(ops, "stripe_events", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(["backfill", "--since", "1h"], fake_stripe)
+    monkeypatch.setattr(ops, "stripe_events", listed)
+    assert ops.BackfillState.load(STACK).counts == {"new": 3}
+
+    code, _ = run(["backfill", "--resume"], fake_stripe)
+
+    assert code == 0
+    assert ops.BackfillState.load(STACK).counts == {"new": 6}
+    consumed = [message.attributes["event_id"] for message in drain(aws.sqs, aws.queue_url)]
+    assert sorted(consumed) == sorted(event["id"] for event in events)  # each once
+
+
+def test_a_failed_event_is_reported_and_retried_by_resume(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    now = int(time.time())
+    events = [fresh_event("invoice.paid", created=now - 100 + i) for i in range(3)]
+    for event in events:
+        fake_stripe.add_event(event)
+    injector = FaultInjector()
+    injector.fail("sns.Publish", Fault("KMSThrottling", 400, times=1))
+
+    def aws_with_faults(service: str) -> Any:
+        client = boto3.client(service)
+        client.meta.events.register_first("before-send", injector._before_send)
+        return client
+
+    code, out = run(["backfill", "--since", "1h"], fake_stripe, aws_with_faults)
+
+    assert code == 1
+    newest = events[-1]["id"]  # listed first, so it met the fault
+    assert f"failed {newest} (invoice.paid): publish_failed" in out
+    assert ops.BackfillState.load(STACK).failed == [newest]
+
+    code, out = run(["backfill", "--resume"], fake_stripe)
+
+    assert code == 0 and "retrying 1" in out
+    assert ops.BackfillState.load(STACK).counts == {"new": 3, "failed": 0}
+    consumed = [message.attributes["event_id"] for message in drain(aws.sqs, aws.queue_url)]
+    assert sorted(consumed) == sorted(event["id"] for event in events)
+
+
+def test_redrive_republishes_stored_history_to_one_queue_or_the_topic(
+    aws: Aws, stack: dict[str, str], secret: str, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
+    reset_function_state()
+    now = int(time.time())
+    invoices = [fresh_event("invoice.paid", created=now - 3600 * hours) for hours in (1, 2)]
+    for event in (*invoices, fresh_event("product.created", created=now - 60)):
+        assert deliver(event, secret).status == 200
+    drain(aws.sqs, aws.queue_url)
+    new_consumer = aws.sqs.create_queue(QueueName="new-consumer")["QueueUrl"]
+
+    assert run(["redrive", "--type", "invoice.paid", "--since", "1d", "--dry-run"], fake_stripe)[0] == 0
+    assert drain(aws.sqs, new_consumer) == [] and drain(aws.sqs, aws.queue_url) == []
+    code, out = run(
+        ["redrive", "--type", "invoice.paid", "--since", "1d", "--queue-url", new_consumer], fake_stripe
+    )
+
+    assert code == 0 and "sent 2" in out
+    received = drain(aws.sqs, new_consumer)
+    assert sorted(message.attributes["event_id"] for message in received) == sorted(e["id"] for e in invoices)
+    assert all(message.attributes["redrive"] == "true" for message in received)
+    assert {message.json["id"] for message in received} == {e["id"] for e in invoices}
+    assert drain(aws.sqs, aws.queue_url) == []  # other consumers untouched
+
+    run(["redrive", "--type", "invoice.paid", "--since", "1d"], fake_stripe)
+    assert len(drain(aws.sqs, aws.queue_url)) == 2
+
+
+def test_status_shows_counts_last_event_and_failures(
+    aws: Aws, stack: dict[str, str], secret: str, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
+    reset_function_state()
+    for name in ("invoice.paid", "invoice.paid", "customer.created"):
+        assert deliver(fresh_event(name), secret).status == 200
+
+    code, out = run(["status"], fake_stripe)
+
+    assert code == 0
+    assert "events in the last 24 h (handled types): 3" in out
+    assert "2  invoice.paid" in out and "1  customer.created" in out
+    assert "last event: 20" in out
+    assert "ProcessingFailures (last 24 h): 0" in out
+
+
+def test_missing_stripe_key_and_unknown_stack_are_clear_errors(
+    aws: Aws, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("STRIPE_API_KEY", raising=False)
+    monkeypatch.setattr(ops, "aws_factory", lambda region: boto3.client)
+
+    assert ops.main(["--stack", STACK, "register"]) == 2
+    assert "STRIPE_API_KEY" in capsys.readouterr().err
+    assert ops.main(["--stack", "no-such-stack", "status"]) == 2
+    assert "no-such-stack" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["register", "rotate-secret", "backfill", "redrive", "status"])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        ops.parse_args([command, "--help"])
+    assert raised.value.code == 0
+    assert "usage:" in capsys.readouterr().out
