@@ -31,6 +31,7 @@ from infra.stripe_events import generate_secret
 from infra.template_resources import LocalResources, create_resources
 
 WEBHOOK_PATH = "/webhook"
+THIN_WEBHOOK_PATH = "/webhook/thin"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's own payload limit; larger requests never reach the function."""
 
@@ -109,6 +110,8 @@ def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "STRIPE_WEBHOOK_SECRET": secret,
+            # `stripe listen --forward-thin-to …/webhook/thin` signs thin events with the same secret
+            "STRIPE_THIN_WEBHOOK_SECRET": os.environ.get("STRIPE_THIN_WEBHOOK_SECRET") or secret,
             "POWERTOOLS_SERVICE_NAME": "stripe-webhooks-local",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "INFO" if verbose else "ERROR",
@@ -170,7 +173,7 @@ def make_handler(
 
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path != WEBHOOK_PATH:
+            if path not in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
                 self._reply(404, {"message": f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"})
                 return
             length = int(self.headers.get("Content-Length") or 0)
@@ -179,7 +182,7 @@ def make_handler(
                 self.close_connection = True
                 return
             body = self.rfile.read(length)
-            event = proxy_event("POST", path, dict(self.headers.items()), body)
+            event = proxy_event("POST", path, dict(self.headers.items()), body, resource=path)
             try:
                 response = invoke(event, LocalContext())
             except Exception:
@@ -293,6 +296,7 @@ def print_banner(
     lines = [
         "Stripe webhook local stack is running",
         f"  webhook URL     {webhook}",
+        f"  thin events     {webhook}/thin" if not args.aws_only else "",
         f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",
         f"  signing secret  {secret}  ({origin})",
         f"  secret ARN      {secret_arn}",

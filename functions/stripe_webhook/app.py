@@ -27,11 +27,12 @@ from stripe_webhook.errors import (
     PayloadTooLarge,
     RetryableFailure,
     SignatureError,
+    ThinEventsDisabled,
     WebhookError,
 )
-from stripe_webhook.events import StripeEvent, parse_event
+from stripe_webhook.events import StripeEvent, parse_event, parse_thin_event
 from stripe_webhook.pipeline import Outcome, Pipeline
-from stripe_webhook.settings import Settings, get_settings
+from stripe_webhook.settings import Settings, get_settings, parse_api_key
 from stripe_webhook.signing_secrets import SigningSecrets
 
 METRICS_NAMESPACE = "StripeWebhooks"
@@ -40,8 +41,12 @@ SIGNATURE_HEADER = "stripe-signature"
 logger = Logger()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
 
+THIN_RESOURCE = "/webhook/thin"
+EVENTBRIDGE_SOURCE_PREFIX = "aws.partner/stripe.com"
+
 _STATUS: tuple[tuple[type[WebhookError], int], ...] = (
     (PayloadTooLarge, 413),
+    (ThinEventsDisabled, 404),
     (SignatureError, 400),
     (InvalidPayload, 400),
     (EventInProgress, 409),
@@ -52,12 +57,38 @@ _STATUS: tuple[tuple[type[WebhookError], int], ...] = (
 
 
 @functools.cache
-def _signing_secrets() -> SigningSecrets:
+def _signing_secrets(thin: bool = False) -> SigningSecrets:
+    """The snapshot endpoint's secrets, or (``thin``) the thin-event endpoint's."""
+    settings = get_settings()
+    inline, arn = (
+        (settings.thin_webhook_secrets, settings.thin_webhook_secret_arn)
+        if thin
+        else (settings.webhook_secrets, settings.webhook_secret_arn)
+    )
+    if thin and not inline and not arn:
+        raise ThinEventsDisabled("thin_events_disabled", "this stack does not accept thin events")
+    return SigningSecrets(inline=inline, secret_arn=arn, max_age=settings.secret_cache_seconds)
+
+
+def _stripe_api_key() -> str:
+    settings = get_settings()
+    if settings.stripe_api_key:
+        return parse_api_key(settings.stripe_api_key, "STRIPE_API_KEY")[0]
+    if not settings.stripe_api_key_secret_arn:
+        raise ConfigurationError(
+            "missing_api_key", "a handler needs the full thin event: set a Stripe API key"
+        )
+    return _api_key_secret().current()[0]
+
+
+@functools.cache
+def _api_key_secret() -> SigningSecrets:
     settings = get_settings()
     return SigningSecrets(
-        inline=settings.webhook_secrets,
-        secret_arn=settings.webhook_secret_arn,
+        inline=(),
+        secret_arn=settings.stripe_api_key_secret_arn,
         max_age=settings.secret_cache_seconds,
+        parse=parse_api_key,
     )
 
 
@@ -67,6 +98,7 @@ def _pipeline() -> Pipeline:
     from stripe_webhook.publisher import SnsPublisher
     from stripe_webhook.routing import registry
     from stripe_webhook.store import DynamoStore
+    from stripe_webhook.stripe_api import StripeApi
 
     settings = get_settings()
     store = DynamoStore(
@@ -74,41 +106,71 @@ def _pipeline() -> Pipeline:
         lease_seconds=settings.lease_seconds,
         retention_seconds=settings.retention_days * 86_400,
     )
-    return Pipeline(registry, store, SnsPublisher(settings.topic_arn))
+    stripe_api = StripeApi(_stripe_api_key, settings.stripe_api_base)
+    return Pipeline(registry, store, SnsPublisher(settings.topic_arn), full_event=stripe_api.full_event)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if str(event.get("source", "")).startswith(EVENTBRIDGE_SOURCE_PREFIX) and "detail" in event:
+        return handle_eventbridge(event)
     return handle(event)
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
-    """Answer one API Gateway proxy request."""
+    """Answer one API Gateway proxy request (``POST /webhook`` or ``POST /webhook/thin``)."""
     metrics.add_metric(name="RequestsReceived", unit=MetricUnit.Count, value=1)
     try:
         settings = get_settings()
-        stripe_event = _verified_event(request, settings)
-        logger.set_correlation_id(stripe_event.id)
-        logger.append_keys(event_id=stripe_event.id, event_type=stripe_event.type)
-        outcome = _pipeline().process(stripe_event)
+        stripe_event = _verified_event(request, settings, thin=request.get("resource") == THIN_RESOURCE)
+        outcome = _process(stripe_event)
     except WebhookError as error:
         return _error_response(error)
-    _record_outcome(outcome)
     return _response(200, {"received": True, **_outcome_body(outcome)})
 
 
-def _verified_event(request: dict[str, Any], settings: Settings) -> StripeEvent:
+def handle_eventbridge(delivery: dict[str, Any]) -> dict[str, Any]:
+    """An event from Stripe's EventBridge destination: AWS authenticated the source, so no signature.
+
+    Retryable failures raise, so Lambda's and EventBridge's retries (then the dead-letter queue)
+    take over; a payload that is not an event is logged and dropped, as retrying cannot help.
+    """
+    metrics.add_metric(name="EventBridgeEventsReceived", unit=MetricUnit.Count, value=1)
+    detail = delivery.get("detail")
+    try:
+        stripe_event = parse_event(json.dumps(detail, separators=(",", ":")).encode("utf-8"))
+    except InvalidPayload as error:
+        metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+        logger.error(error.message, extra={"error": error.code, "eventbridge_id": delivery.get("id")})
+        return {"status": "rejected", "error": error.code}
+    try:
+        outcome = _process(stripe_event)
+    except WebhookError as error:
+        _error_response(error)  # the same metrics and logs as the webhook path
+        raise
+    return _outcome_body(outcome)
+
+
+def _process(stripe_event: StripeEvent) -> Outcome:
+    logger.set_correlation_id(stripe_event.id)
+    logger.append_keys(event_id=stripe_event.id, event_type=stripe_event.type)
+    outcome = _pipeline().process(stripe_event)
+    _record_outcome(outcome)
+    return outcome
+
+
+def _verified_event(request: dict[str, Any], settings: Settings, *, thin: bool) -> StripeEvent:
     raw = _raw_body(request, settings.max_body_bytes)
     header = _header(request, SIGNATURE_HEADER)
-    secrets = _signing_secrets()
+    secrets = _signing_secrets(thin)
     try:
         signature.verify(raw, header, secrets.current(), time.time(), settings.tolerance_seconds)
     except SignatureError as error:
         if error.code != "signature_mismatch" or not secrets.refresh_after_mismatch():
             raise
         signature.verify(raw, header, secrets.current(), time.time(), settings.tolerance_seconds)
-    return parse_event(raw)
+    return parse_thin_event(raw) if thin else parse_event(raw)
 
 
 def _raw_body(request: dict[str, Any], limit: int) -> bytes:

@@ -28,6 +28,10 @@ class InvalidPayload(RequestRejected):
     """A verified body that is not UTF-8 JSON or not a Stripe event object."""
 
 
+class ThinEventsDisabled(RequestRejected):
+    """A thin event notification arrived but no thin-event signing secret is configured."""
+
+
 class PayloadTooLarge(RequestRejected):
     """The body is larger than the configured cap; rejected before any work."""
 
@@ -50,6 +54,10 @@ class PublishError(RetryableFailure):
 
 class ConfigurationError(RetryableFailure):
     """Settings or signing secrets are missing, malformed or unreachable."""
+
+
+class StripeApiError(RetryableFailure):
+    """The Stripe API did not return a thin event's full payload."""
 
 
 class HandlerError(RetryableFailure):

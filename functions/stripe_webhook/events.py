@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -10,11 +11,16 @@ from stripe_webhook.errors import InvalidPayload
 
 _MAX_ID_LENGTH = 255
 UNKNOWN_OBJECT_TYPE = "unknown"
+THIN_EVENT_OBJECT = "v2.core.event"
 
 
 @dataclass(frozen=True)
 class StripeEvent:
-    """A Stripe (v1, snapshot) event, as delivered to a webhook endpoint."""
+    """A Stripe event: a v1 snapshot event, or a v2 thin event notification (``thin``).
+
+    For a thin event ``data_object`` is the related object's reference (``id`` and
+    ``object``) until the full event is fetched from the Stripe API.
+    """
 
     id: str
     type: str
@@ -24,6 +30,7 @@ class StripeEvent:
     account: str | None
     data_object: dict[str, Any]
     raw: bytes
+    thin: bool = False
 
     @property
     def object_type(self) -> str:
@@ -36,8 +43,7 @@ class StripeEvent:
         return value if isinstance(value, str) and value else None
 
 
-def parse_event(raw: bytes) -> StripeEvent:
-    """Decode and validate the shape of a Stripe event; raise ``InvalidPayload`` otherwise."""
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -48,6 +54,46 @@ def parse_event(raw: bytes) -> StripeEvent:
         raise InvalidPayload("invalid_payload", "body is not JSON") from None
     if not isinstance(body, dict):
         raise InvalidPayload("not_an_event", "body is not a JSON object")
+    return body
+
+
+def parse_thin_event(raw: bytes) -> StripeEvent:
+    """A v2 thin event notification: ``{"object": "v2.core.event", "related_object": …}``."""
+    body = _json_object(raw)
+    if body.get("object") != THIN_EVENT_OBJECT:
+        raise InvalidPayload("not_a_thin_event", "body is not a Stripe v2 event notification")
+    event_id, event_type = body.get("id"), body.get("type")
+    if not _is_short_string(event_id) or not _is_short_string(event_type):
+        raise InvalidPayload("not_a_thin_event", "event needs a string id and type")
+    created = body.get("created")
+    try:
+        moment = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+        timestamp = int((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp())
+    except ValueError:
+        raise InvalidPayload("not_a_thin_event", "event created must be an ISO 8601 time") from None
+    related = body.get("related_object")
+    reference: dict[str, Any] = {}
+    if isinstance(related, dict):
+        for name, key in (("id", "id"), ("object", "type"), ("url", "url")):
+            if isinstance(related.get(key), str):
+                reference[name] = related[key]
+    context = body.get("context")
+    return StripeEvent(
+        id=event_id,
+        type=event_type,
+        created=timestamp,
+        livemode=body.get("livemode") is True,
+        api_version=None,
+        account=context if isinstance(context, str) and context else None,
+        data_object=reference,
+        raw=raw,
+        thin=True,
+    )
+
+
+def parse_event(raw: bytes) -> StripeEvent:
+    """Decode and validate the shape of a Stripe event; raise ``InvalidPayload`` otherwise."""
+    body = _json_object(raw)
     kind = body.get("object", "event")
     if kind != "event":
         # e.g. a v2 thin event notification ("v2.core.event") sent to the v1 endpoint

@@ -1,7 +1,8 @@
 """The order of steps for one verified event; the only module that knows it.
 
-    route → handler computes records (pure) → claim + write records (one
-    DynamoDB transaction) → publish to SNS → mark published
+    route → (thin events a handler needs in full: fetch from Stripe) → handler
+    computes records (pure) → claim + write records (one DynamoDB transaction)
+    → publish to SNS → mark published
 
 A handler that raises leaves nothing behind, so Stripe's retry starts clean.
 A publish that fails releases the lease and raises, so Stripe's retry
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from stripe_webhook.errors import HandlerError, PublishError
+from stripe_webhook.errors import ConfigurationError, HandlerError, PublishError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Registry
@@ -57,16 +58,24 @@ class Pipeline:
         store: EventStore,
         publisher: EventPublisher,
         clock: Callable[[], float] = time.time,
+        full_event: Callable[[StripeEvent], StripeEvent] | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
         self._publisher = publisher
         self._clock = clock
+        self._full_event = full_event
 
     def process(self, event: StripeEvent) -> Outcome:
         route = self._registry.resolve(event.type)
         family = route.family if route else None
         records: list[Record] = []
+        if route is not None and route.needs_full_event and event.thin:
+            if self._full_event is None:
+                raise ConfigurationError(
+                    "missing_api_key", "a handler needs the full event: set a Stripe API key"
+                )
+            event = self._full_event(event)
         if route is not None:
             try:
                 records = route.handler(event)

@@ -16,6 +16,8 @@ class Route:
     pattern: str
     family: str
     handler: Handler
+    needs_full_event: bool = False
+    """For thin events: fetch the full event from the Stripe API before calling the handler."""
 
 
 class Registry:
@@ -25,16 +27,18 @@ class Registry:
         self._exact: dict[str, Route] = {}
         self._families: dict[str, Route] = {}
 
-    def register(self, *patterns: str, family: str) -> Callable[[Handler], Handler]:
+    def register(
+        self, *patterns: str, family: str, needs_full_event: bool = False
+    ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             for pattern in patterns:
-                self.add(pattern, family, handler)
+                self.add(pattern, family, handler, needs_full_event)
             return handler
 
         return decorate
 
-    def add(self, pattern: str, family: str, handler: Handler) -> None:
-        route = Route(pattern, family, handler)
+    def add(self, pattern: str, family: str, handler: Handler, needs_full_event: bool = False) -> None:
+        route = Route(pattern, family, handler, needs_full_event)
         if pattern.endswith(".*"):
             table, key = self._families, pattern[:-1]
         else:

@@ -26,6 +26,21 @@ class Settings:
     max_body_bytes: int = 1_048_576
     tolerance_seconds: int = 300
     secret_cache_seconds: int = 300
+    thin_webhook_secrets: tuple[str, ...] = ()
+    """Signing secret(s) of the thin-event endpoint (``POST /webhook/thin``), from the environment."""
+    thin_webhook_secret_arn: str | None = None
+    stripe_api_key: str | None = None
+    """Fetches thin events' full payloads: inline for local runs, else ``stripe_api_key_secret_arn``."""
+    stripe_api_key_secret_arn: str | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+
+
+def parse_api_key(value: str, source: str) -> tuple[str, ...]:
+    """A Stripe secret or restricted key (for the API calls thin events need)."""
+    key = value.strip()
+    if not key.startswith(("sk_", "rk_")):
+        raise ConfigurationError("malformed_api_key", f"{source} holds no Stripe API key (sk_… or rk_…)")
+    return (key,)
 
 
 def parse_secrets(value: str, source: str) -> tuple[str, ...]:
@@ -49,6 +64,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         missing.append("STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_ARN")
     if missing:
         raise ConfigurationError("missing_configuration", f"missing environment: {', '.join(missing)}")
+    thin = environ.get("STRIPE_THIN_WEBHOOK_SECRET", "")
     return Settings(
         table_name=environ["TABLE_NAME"],
         topic_arn=environ["TOPIC_ARN"],
@@ -57,6 +73,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         lease_seconds=_positive_int(environ, "IN_PROGRESS_LEASE_SECONDS", Settings.lease_seconds),
         retention_days=_positive_int(environ, "EVENT_RETENTION_DAYS", Settings.retention_days),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),
+        thin_webhook_secrets=parse_secrets(thin, "STRIPE_THIN_WEBHOOK_SECRET") if thin else (),
+        thin_webhook_secret_arn=environ.get("STRIPE_THIN_WEBHOOK_SECRET_ARN") or None,
+        stripe_api_key=environ.get("STRIPE_API_KEY") or None,
+        stripe_api_key_secret_arn=environ.get("STRIPE_API_KEY_SECRET_ARN") or None,
+        stripe_api_base=environ.get("STRIPE_API_BASE") or Settings.stripe_api_base,
     )
 
 

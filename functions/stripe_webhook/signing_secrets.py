@@ -35,7 +35,9 @@ class SigningSecrets:
         max_age: float,
         client: Any | None = None,
         clock: Callable[[], float] = time.monotonic,
+        parse: Callable[[str, str], tuple[str, ...]] = parse_secrets,
     ) -> None:
+        self._parse = parse
         self._inline = inline
         self._secret_arn = secret_arn
         self._max_age = max_age
@@ -66,7 +68,7 @@ class SigningSecrets:
             response = self._client.get_secret_value(SecretId=self._secret_arn)
         except (ClientError, BotoCoreError) as error:
             raise ConfigurationError(
-                "secret_unavailable", "could not read the signing secret from Secrets Manager"
+                "secret_unavailable", "could not read a secret from Secrets Manager"
             ) from error
-        self._cached = parse_secrets(response.get("SecretString") or "", "the Secrets Manager secret")
+        self._cached = self._parse(response.get("SecretString") or "", "the Secrets Manager secret")
         self._fetched_at = self._clock()

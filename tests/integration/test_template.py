@@ -22,7 +22,15 @@ from stripe_webhook.settings import Settings
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTION = RESOURCES["WebhookFunction"]["Properties"]
-OUR_RESOURCES = {"EventsTable", "EventsTopic", "WebhookSecret", "ExistingSecretArn"}
+OUR_RESOURCES = {
+    "EventsTable",
+    "EventsTopic",
+    "WebhookSecret",
+    "ExistingSecretArn",
+    "ThinWebhookSecret",
+    "StripeApiKeySecretArn",
+    "EventBridgeDeadLetterQueue",
+}
 SAM = str(Path(sys.executable).with_name("sam"))
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
 
@@ -36,6 +44,8 @@ def _refs(value: Any) -> set[str]:
             return {value["Fn::GetAtt"][0]}
         if "Fn::If" in value:
             return _refs(value["Fn::If"][1]) | _refs(value["Fn::If"][2])
+        if value == {"Ref": "AWS::NoValue"}:
+            return set()
         return set().union(*(_refs(inner) for inner in value.values())) if value else set()
     if isinstance(value, list):
         return set().union(*(_refs(inner) for inner in value)) if value else set()
@@ -56,9 +66,12 @@ def test_function_answers_before_api_gateway_gives_up_and_the_lease_outlives_it(
 
 
 def test_post_webhook_on_a_rest_api_with_throttling_and_access_logs() -> None:
-    (event,) = FUNCTION["Events"].values()
+    routes = {
+        (event["Properties"]["Path"], event["Properties"]["Method"]) for event in FUNCTION["Events"].values()
+    }
+    assert routes == {("/webhook", "POST"), ("/webhook/thin", "POST")}
+    event = FUNCTION["Events"]["StripeWebhook"]
     assert event["Type"] == "Api"
-    assert (event["Properties"]["Path"], event["Properties"]["Method"]) == ("/webhook", "POST")
     api = RESOURCES[event["Properties"]["RestApiId"]["Ref"]]
     assert api["Type"] == "AWS::Serverless::Api"
     (method_settings,) = api["Properties"]["MethodSettings"]
@@ -100,7 +113,7 @@ def test_secret_is_never_plain_text_in_the_template_or_the_function_environment(
     secret = RESOURCES["WebhookSecret"]["Properties"]
     assert "SecretString" not in secret
     variables = FUNCTION["Environment"]["Variables"]
-    assert "STRIPE_WEBHOOK_SECRET" not in variables
+    assert not {"STRIPE_WEBHOOK_SECRET", "STRIPE_THIN_WEBHOOK_SECRET", "STRIPE_API_KEY"} & set(variables)
     assert _refs(variables["STRIPE_WEBHOOK_SECRET_ARN"]) == {"WebhookSecret", "ExistingSecretArn"}
     assert {"TABLE_NAME", "TOPIC_ARN", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"} <= set(variables)
 
@@ -117,7 +130,10 @@ def test_no_stripe_secret_strings_in_deployment_or_env_files() -> None:
 def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources() -> None:
     (policy,) = FUNCTION["Policies"]
     granted: dict[str, set[str]] = {}
-    for statement in policy["Statement"]:
+    statements = [
+        statement["Fn::If"][1] if "Fn::If" in statement else statement for statement in policy["Statement"]
+    ]
+    for statement in statements:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in action for action in actions)
@@ -130,7 +146,13 @@ def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources(
         "dynamodb:PutItem": {"EventsTable"},
         "dynamodb:UpdateItem": {"EventsTable"},
         "sns:Publish": {"EventsTopic"},
-        "secretsmanager:GetSecretValue": {"WebhookSecret", "ExistingSecretArn"},
+        "secretsmanager:GetSecretValue": {
+            "WebhookSecret",
+            "ExistingSecretArn",
+            "ThinWebhookSecret",
+            "StripeApiKeySecretArn",
+        },
+        "sqs:SendMessage": {"EventBridgeDeadLetterQueue"},
     }
 
 
@@ -257,3 +279,28 @@ def test_every_security_scan_suppression_says_why() -> None:
     ]
     assert skips
     assert all(skip["id"].startswith("CKV") and len(skip.get("comment", "")) > 30 for skip in skips)
+
+
+def test_eventbridge_delivery_is_off_by_default_and_dead_letters_what_fails() -> None:
+    assert TEMPLATE["Parameters"]["StripeEventBusName"]["Default"] == ""
+    rule = RESOURCES["StripeEventRule"]
+    assert rule["Condition"] == "UseEventBridge"
+    assert rule["Properties"]["EventPattern"] == {"source": [{"prefix": "aws.partner/stripe.com"}]}
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["WebhookFunction", "Arn"]}
+    assert _refs(target["DeadLetterConfig"]["Arn"]) == {"EventBridgeDeadLetterQueue"}
+    async_config = RESOURCES["WebhookFunctionAsyncConfig"]["Properties"]
+    assert _refs(async_config["DestinationConfig"]["OnFailure"]["Destination"]) == {
+        "EventBridgeDeadLetterQueue"
+    }
+    assert RESOURCES["StripeEventRulePermission"]["Properties"]["Principal"] == "events.amazonaws.com"
+
+
+def test_thin_events_are_off_until_enabled_with_their_own_secret() -> None:
+    from stripe_webhook.app import EVENTBRIDGE_SOURCE_PREFIX, THIN_RESOURCE
+
+    assert TEMPLATE["Parameters"]["EnableThinEvents"]["Default"] == "false"
+    assert RESOURCES["ThinWebhookSecret"]["Condition"] == "ThinEvents"
+    assert "SecretString" not in RESOURCES["ThinWebhookSecret"]["Properties"]
+    assert FUNCTION["Events"]["StripeThinWebhook"]["Properties"]["Path"] == THIN_RESOURCE
+    assert EVENTBRIDGE_SOURCE_PREFIX == "aws.partner/stripe.com"

@@ -1,0 +1,237 @@
+"""The other ways events arrive: Stripe's EventBridge destination, and v2 thin event notifications."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from infra.apigw import LocalContext, proxy_event
+from infra.stripe_events import encode, fresh_event, signature_header
+from stripe_webhook.app import lambda_handler
+from stripe_webhook.errors import PublishError
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record
+from stripe_webhook.routing import registry
+from tests.conftest import reset_function_state
+from tests.faults import Fault, FaultInjector
+from tests.integration.conftest import Aws
+from tests.support import all_items, deliver, drain, get_item, invoke
+
+THIN_SECRET = "whsec_" + "7f" * 16
+PARTNER_SOURCE = "aws.partner/stripe.com/ed_test_61RBzOw9Yb6kG1GAp16RBzOw9Yb6kG1GA"
+
+
+def eventbridge(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as Stripe's EventBridge destination delivers it."""
+    return {
+        "version": "0",
+        "id": "5c8f4e1a-9b2d-4c3e-8f7a-1b2c3d4e5f60",
+        "detail-type": event.get("type", "unknown"),
+        "source": PARTNER_SOURCE,
+        "account": "123456789012",
+        "time": "2026-11-27T05:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event,
+    }
+
+
+def thin_notification(event_type: str = "v1.billing.meter.error_report_triggered") -> dict[str, Any]:
+    return {
+        "id": "evt_test_65R9Ijk8f2Bs3BR3d3s16RwoPFSQq6iGnCMBAKYHNT" + str(time.time_ns())[-4:],
+        "object": "v2.core.event",
+        "type": event_type,
+        "livemode": False,
+        "created": "2026-11-27T05:20:52.246Z",
+        "related_object": {
+            "id": "mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS",
+            "type": "billing.meter",
+            "url": "/v1/billing/meters/mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS",
+        },
+    }
+
+
+def post_thin(body: bytes, secret: str) -> Any:
+    headers = {"Content-Type": "application/json", "Stripe-Signature": signature_header(body, secret)}
+    return invoke(proxy_event("POST", "/webhook/thin", headers, body, resource="/webhook/thin"))
+
+
+@pytest.fixture
+def thin_enabled(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_THIN_WEBHOOK_SECRET", THIN_SECRET)
+    reset_function_state()
+
+
+# --- EventBridge -----------------------------------------------------------------------------------
+
+
+def test_an_eventbridge_event_goes_through_the_same_pipeline_without_a_signature(aws: Aws) -> None:
+    event = fresh_event("invoice.paid")
+
+    result = lambda_handler(eventbridge(event), LocalContext())
+
+    assert result["status"] == "processed" and result["handler"] == "billing"
+    assert get_item(aws.dynamodb, aws.table, f"EVENT#{event['id']}", "EVENT")["status"] == "PUBLISHED"  # type: ignore[index]
+    assert (
+        get_item(aws.dynamodb, aws.table, "OBJECT#in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu", "STATE")["status"] == "paid"
+    )  # type: ignore[index]
+    (message,) = drain(aws.sqs, aws.queue_url)
+    assert message.attributes["event_type"] == "invoice.paid"
+    assert message.json == event
+
+
+def test_moving_between_webhook_and_eventbridge_delivery_never_processes_twice(aws: Aws, secret: str) -> None:
+    event = fresh_event("payment_intent.succeeded")
+
+    assert deliver(event, secret).body["status"] == "processed"
+    assert lambda_handler(eventbridge(event), LocalContext())["status"] == "duplicate"
+    later = fresh_event("payment_intent.succeeded")
+    assert lambda_handler(eventbridge(later), LocalContext())["status"] == "processed"
+    assert deliver(later, secret).body["status"] == "duplicate"
+    assert len(drain(aws.sqs, aws.queue_url)) == 2
+
+
+def test_a_retryable_eventbridge_failure_raises_so_aws_retries(aws: Aws) -> None:
+    injector = FaultInjector()
+    from stripe_webhook import aws as aws_clients
+
+    injector.install(aws_clients._session())
+    injector.fail("sns.Publish", Fault("KMSThrottling", 400, times=1))
+    event = fresh_event("customer.created")
+
+    with pytest.raises(PublishError):
+        lambda_handler(eventbridge(event), LocalContext())
+    assert lambda_handler(eventbridge(event), LocalContext())["status"] == "processed"  # Lambda's retry
+    assert len(drain(aws.sqs, aws.queue_url)) == 1
+
+
+def test_an_eventbridge_detail_that_is_not_an_event_is_dropped_not_retried(aws: Aws) -> None:
+    result = lambda_handler(eventbridge({"object": "v2.core.event", "id": "evt_1"}), LocalContext())
+
+    assert result == {"status": "rejected", "error": "not_an_event"}
+    assert all_items(aws.dynamodb, aws.table) == []
+
+
+# --- Thin events -----------------------------------------------------------------------------------
+
+
+def test_a_thin_notification_is_verified_with_its_own_secret_stored_and_published(
+    aws: Aws, thin_enabled: None
+) -> None:
+    notification = thin_notification()
+
+    response = post_thin(json.dumps(notification).encode(), THIN_SECRET)
+
+    assert response.status == 200 and response.body["status"] == "processed"
+    logged = get_item(aws.dynamodb, aws.table, f"EVENT#{notification['id']}", "EVENT")
+    assert logged is not None
+    assert logged["created"] == 1795756852  # 2026-11-27T05:20:52Z
+    assert logged["object_type"] == "billing.meter"
+    assert logged["object_id"] == "mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS"
+    (message,) = drain(aws.sqs, aws.queue_url)
+    assert message.attributes["object_type"] == "billing.meter"
+    assert message.json == notification
+
+
+def test_thin_notifications_need_the_thin_secret(aws: Aws, secret: str, thin_enabled: None) -> None:
+    body = json.dumps(thin_notification()).encode()
+
+    assert post_thin(body, secret).status == 400  # signed with the snapshot endpoint's secret
+    snapshot = encode(fresh_event("invoice.paid"))
+    rejected = post_thin(snapshot, THIN_SECRET)
+    assert rejected.status == 400 and rejected.body["error"] == "not_a_thin_event"
+    assert all_items(aws.dynamodb, aws.table) == []
+
+
+def test_thin_path_without_a_thin_secret_is_a_404(aws: Aws, secret: str) -> None:
+    response = post_thin(json.dumps(thin_notification()).encode(), secret)
+
+    assert response.status == 404 and response.body["error"] == "thin_events_disabled"
+    assert all_items(aws.dynamodb, aws.table) == []
+
+
+class FakeStripeApi(BaseHTTPRequestHandler):
+    """``GET /v2/core/events/{id}`` on loopback, as the Stripe API answers it."""
+
+    events: ClassVar[dict[str, dict[str, Any]]] = {}
+    seen_authorization: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen_authorization.append(self.headers.get("Authorization", ""))
+        event = self.events.get(self.path.rsplit("/", 1)[-1])
+        body = json.dumps(event or {"error": {"message": "not found"}}).encode()
+        self.send_response(200 if event else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stripe_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("STRIPE_API_BASE", base)
+    monkeypatch.setenv("STRIPE_API_KEY", "rk_test_" + "a" * 24)
+    reset_function_state()
+    yield base
+    server.shutdown()
+
+
+def test_a_handler_that_needs_the_full_thin_event_gets_it_from_the_stripe_api(
+    aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notification = thin_notification("v1.billing.meter.no_meter_found")
+    FakeStripeApi.events[notification["id"]] = {
+        **notification,
+        "data": {"developer_message_summary": "No meter found", "reason": {"error_count": 3}},
+    }
+    seen: list[dict[str, Any]] = []
+
+    def meter_errors(event: StripeEvent) -> list[Record]:
+        seen.append(dict(event.data_object))
+        return [
+            Record(
+                f"OBJECT#{event.object_id}",
+                "STATE",
+                {"error_count": event.data_object["reason"]["error_count"]},
+            )
+        ]
+
+    monkeypatch.setattr(registry, "_exact", dict(registry._exact))
+    registry.add("v1.billing.meter.no_meter_found", "meters", meter_errors, needs_full_event=True)
+
+    response = post_thin(json.dumps(notification).encode(), THIN_SECRET)
+
+    assert response.status == 200 and response.body["handler"] == "meters"
+    assert seen[0]["developer_message_summary"] == "No meter found"
+    assert seen[0]["id"] == "mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS"
+    assert FakeStripeApi.seen_authorization[-1] == "Bearer rk_test_" + "a" * 24
+    record = get_item(aws.dynamodb, aws.table, "OBJECT#mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS", "STATE")
+    assert record is not None and record["error_count"] == 3
+
+
+def test_stripe_api_down_when_a_full_event_is_needed_is_a_5xx_with_nothing_stored(
+    aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens on the discard port
+    reset_function_state()
+    monkeypatch.setattr(registry, "_exact", dict(registry._exact))
+    registry.add("v1.billing.meter.no_meter_found", "meters", lambda event: [], needs_full_event=True)
+
+    response = post_thin(
+        json.dumps(thin_notification("v1.billing.meter.no_meter_found")).encode(), THIN_SECRET
+    )
+
+    assert response.status == 503 and response.body["error"] == "stripe_api_unreachable"
+    assert all_items(aws.dynamodb, aws.table) == []
