@@ -1,10 +1,10 @@
 """Operator commands for a deployed stack: register, rotate-secret, backfill, redrive, status.
 
-    python -m infra.ops register        --stack stripe-webhooks-prod
-    python -m infra.ops rotate-secret   --stack …            # start the overlap; later: --finish
-    python -m infra.ops backfill        --stack … --since 2026-11-01 [--all] [--resume]
-    python -m infra.ops redrive         --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
-    python -m infra.ops status          --stack …
+    python -m infra.ops register      --stack stripe-webhooks-prod
+    python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
+    python -m infra.ops backfill      --stack … --since 2026-11-01 [--all] [--resume]
+    python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
+    python -m infra.ops status        --stack …
 
 Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
 argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
@@ -481,29 +481,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m infra.ops", description=__doc__.split("\n\n")[0], epilog="STRIPE_API_KEY must be set."
     )
-    parser.add_argument(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--stack", default=None, help="CloudFormation stack (default: samconfig.toml's dev stack)"
     )
-    parser.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
+    common.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    reg = commands.add_parser(
-        "register", help="create or update the Stripe endpoint for the stack's WebhookUrl"
-    )
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary, parents=[common])
+
+    reg = command("register", "create or update the Stripe endpoint for the stack's WebhookUrl")
     reg.add_argument(
         "--connect", action="store_true", help="receive events from connected accounts (Connect)"
     )
     reg.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
 
-    rot = commands.add_parser("rotate-secret", help="roll the signing secret with an overlap (then --finish)")
+    rot = command("rotate-secret", "roll the signing secret with an overlap (then --finish)")
     rot.add_argument(
         "--finish", action="store_true", help="end the overlap: drop the old endpoint and secret"
     )
     rot.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
 
-    back = commands.add_parser(
-        "backfill", help="process events Stripe has that we missed (Events API, 30 days)"
-    )
+    back = command("backfill", "process events Stripe has that we missed (Events API, 30 days)")
     back.add_argument("--since", type=parse_time, help="2026-11-01, an ISO time, a unix time, or 48h / 7d")
     back.add_argument("--until", type=parse_time, default=None, help="default: now")
     back.add_argument(
@@ -512,16 +512,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     back.add_argument("--resume", action="store_true", help="continue the last backfill of this stack")
     back.add_argument("--dry-run", action="store_true", help="count what is missing, process nothing")
 
-    red = commands.add_parser(
-        "redrive", help="republish stored events of some types to the topic (or a queue)"
-    )
+    red = command("redrive", "republish stored events of some types to the topic (or a queue)")
     red.add_argument("--type", dest="types", action="append", required=True, help="event type (repeatable)")
     red.add_argument("--since", type=parse_time, required=True)
     red.add_argument("--until", type=parse_time, default=None)
     red.add_argument("--queue-url", help="send only to this SQS queue instead of every topic subscriber")
     red.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
 
-    sta = commands.add_parser("status", help="recent events by type, failures, last event, alarm states")
+    sta = command("status", "recent events by type, failures, last event, alarm states")
     sta.add_argument("--hours", type=int, default=24, help="window (default 24)")
     args = parser.parse_args(argv)
     if args.command == "backfill" and not args.resume and args.since is None:

@@ -59,7 +59,7 @@ def run(
 ) -> tuple[int, str]:
     out = io.StringIO()
     client = stripe.StripeClient("sk_test_fake", http_client=fake_stripe)
-    code = ops.run(ops.parse_args(["--stack", STACK, *command]), aws, client, out)
+    code = ops.run(ops.parse_args([*command, "--stack", STACK]), aws, client, out)
     return code, out.getvalue()
 
 
@@ -288,9 +288,9 @@ def test_missing_stripe_key_and_unknown_stack_are_clear_errors(
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
     monkeypatch.setattr(ops, "aws_factory", lambda region: boto3.client)
 
-    assert ops.main(["--stack", STACK, "register"]) == 2
+    assert ops.main(["register", "--stack", STACK]) == 2
     assert "STRIPE_API_KEY" in capsys.readouterr().err
-    assert ops.main(["--stack", "no-such-stack", "status"]) == 2
+    assert ops.main(["status", "--stack", "no-such-stack"]) == 2
     assert "no-such-stack" in capsys.readouterr().err
 
 
