@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run aws trigger inspect events burst ops cost test lint format typecheck pytest scan build clean
+.PHONY: help venv run aws trigger inspect events burst bench ops cost test lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ events: venv  ## regenerate the signed API Gateway events in events/ for `sam lo
 
 burst: venv  ## load the running local stack: 2,000 events at 16-way, prints throughput, latency, lost/doubled
 	$(BIN)/python -m infra.burst $(ARGS)
+
+bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors (~8 min)
+	PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/python -m infra.bench $(ARGS)
 
 ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|redrive|status --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)

@@ -56,7 +56,7 @@ class LocalContext:
     function_name = "stripe-webhooks-local"
     function_version = "$LATEST"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stripe-webhooks-local"
-    memory_limit_in_mb = 256
+    memory_limit_in_mb = 512
     log_group_name = "/aws/lambda/stripe-webhooks-local"
     log_stream_name = "local"
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 
 from infra import REPO_ROOT
-from infra.cost import estimate, render, sample_event_kb
+from infra.cost import DEFAULT_DURATION_MS, estimate, render, sample_event_kb
 
 README = (REPO_ROOT / "README.md").read_text()
 MAKEFILE = (REPO_ROOT / "Makefile").read_text()
 
 
 def test_the_cost_table_is_the_cost_scripts_current_output() -> None:
-    lines, _ = estimate(60.0, round(sample_event_kb(), 1))
+    lines, _ = estimate(DEFAULT_DURATION_MS, round(sample_event_kb(), 1))
     assert render(lines) in README
 
 

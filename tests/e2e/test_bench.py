@@ -1,0 +1,18 @@
+"""The benchmark runs end to end (a smoke run); its figures are for people, not for pass/fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import free_port, run_tool
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_and_reports_every_measure() -> None:
+    result = run_tool("bench", "--quick", "--aws-port", str(free_port()))
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    for measure in ("Cold start to first response", "Warm CPU per new event", "Warm CPU per duplicate"):
+        assert measure in result.stdout
+    assert "| AWS calls per new event | 3 |" in result.stdout
+    assert "| AWS calls per duplicate | 1 |" in result.stdout
