@@ -67,7 +67,8 @@ from infra.stripe_events import encode, fresh_event, signature_header
 class Context:
     function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "warm"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-secret, count = sys.argv[1], int(sys.argv[2])
+import os
+secret, count = os.environ["BENCH_SIGNING_SECRET"], int(sys.argv[1])
 for _ in range(count):  # one event at a time, as a container sees them
     event = fresh_event("payment_intent.succeeded")
     event["data"]["object"]["id"] = "pi_" + event["id"][4:]
@@ -190,39 +191,44 @@ def signed_request(secret: str, event: dict[str, Any] | None = None) -> dict[str
     return proxy_event("POST", "/webhook", headers, body)
 
 
-def cold_run(script: str, request: dict[str, Any], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds from spawn to exit of a fresh process answering one request, and its peak MB."""
+def run_python(arguments: list[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter with the function's environment and none of ours; exits on failure."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRIPE_", "POWERTOOLS_"))}
-    started = time.perf_counter()
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", script, json.dumps(request)],
+        [sys.executable, *arguments],
         cwd=REPO_ROOT,
         env={**base, **env},
         capture_output=True,
         text=True,
         check=False,
     )
-    elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"a cold run failed:\n{result.stderr[-2000:]}")
-    peak_kb = int(result.stderr.strip().splitlines()[-1])
-    return elapsed, peak_kb / 1024
+        raise SystemExit(f"{what} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def cold_run(script: str, request: dict[str, Any], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds from spawn to exit of a fresh process answering one request, and its peak MB."""
+    started = time.perf_counter()
+    result = run_python(["-c", script, json.dumps(request)], env, "a cold run")
+    elapsed = time.perf_counter() - started
+    return elapsed, int(result.stderr.strip().splitlines()[-1]) / 1024
+
+
+def child_environment(env: dict[str, str], secret: str) -> dict[str, str]:
+    """What the in-process runs need besides the function's environment: the tooling and the secret."""
+    return {
+        **env,
+        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)]),
+        "BENCH_SIGNING_SECRET": secret,
+    }
 
 
 def warm_container_peak_mb(secret: str, env: dict[str, str], events: int) -> float:
     """Peak memory of one process answering ``events`` events in turn: a warm Lambda container."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRIPE_", "POWERTOOLS_"))}
-    environment = {**base, **env, "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)])}
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", WARM_MEMORY, secret, str(events)],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_python(
+        ["-c", WARM_MEMORY, str(events)], child_environment(env, secret), "the warm-container run"
     )
-    if result.returncode != 0:
-        raise SystemExit(f"the warm-container run failed:\n{result.stderr[-2000:]}")
     return int(result.stderr.strip().splitlines()[-1]) / 1024
 
 
@@ -272,24 +278,17 @@ def warm(secret: str, env: dict[str, str], events: int) -> dict[str, Any]:
 
 
 def run_child(kind: str, secret: str, env: dict[str, str], events: int, calls_file: Path) -> dict[str, Any]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRIPE_", "POWERTOOLS_"))}
-    environment = {
-        **base,
-        **env,
-        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)]),
-        "BENCH_SIGNING_SECRET": secret,
-    }
-    command = [sys.executable, "-m", "infra.bench", "--child", kind, "--events", str(events)]
-    result = subprocess.run(  # noqa: S603
-        [*command, "--calls-file", str(calls_file)],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"the {kind} warm run failed:\n{result.stderr[-3000:]}")
+    arguments = [
+        "-m",
+        "infra.bench",
+        "--child",
+        kind,
+        "--events",
+        str(events),
+        "--calls-file",
+        str(calls_file),
+    ]
+    result = run_python(arguments, child_environment(env, secret), f"the {kind} warm run")
     figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return figures
 

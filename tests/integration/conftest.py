@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,22 @@ from moto import mock_aws
 
 from infra.template_resources import create_resources
 from tests.conftest import reset_function_state
+
+
+@pytest.fixture
+def function_logs() -> Iterator[io.StringIO]:
+    """Everything the function's Powertools logger writes, at DEBUG, as JSON lines."""
+    from stripe_webhook.app import logger
+
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    yield buffer
+    logger.setLevel(level)
+    handler.setStream(previous)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -21,7 +20,7 @@ from stripe_webhook.routing import registry
 from tests.conftest import reset_function_state
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
-from tests.support import all_items, deliver, drain, get_item, invoke
+from tests.support import all_items, deliver, drain, get_item, invoke, thin_notification
 
 THIN_SECRET = "whsec_" + "7f" * 16
 PARTNER_SOURCE = "aws.partner/stripe.com/ed_test_61RBzOw9Yb6kG1GAp16RBzOw9Yb6kG1GA"
@@ -39,21 +38,6 @@ def eventbridge(event: dict[str, Any]) -> dict[str, Any]:
         "region": "us-east-1",
         "resources": [],
         "detail": event,
-    }
-
-
-def thin_notification(event_type: str = "v1.billing.meter.error_report_triggered") -> dict[str, Any]:
-    return {
-        "id": "evt_test_65R9Ijk8f2Bs3BR3d3s16RwoPFSQq6iGnCMBAKYHNT" + str(time.time_ns())[-4:],
-        "object": "v2.core.event",
-        "type": event_type,
-        "livemode": False,
-        "created": "2026-11-27T05:20:52.246Z",
-        "related_object": {
-            "id": "mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS",
-            "type": "billing.meter",
-            "url": "/v1/billing/meters/mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS",
-        },
     }
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -38,18 +36,6 @@ def faults(aws: Aws) -> FaultInjector:
 
 def aws_session() -> object:
     return aws._session()
-
-
-@pytest.fixture
-def function_logs() -> Iterator[io.StringIO]:
-    from stripe_webhook.app import logger
-
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    yield buffer
-    handler.setStream(previous)
 
 
 def event_status(aws_: Aws, event_id: str) -> str | None:

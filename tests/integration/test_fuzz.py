@@ -25,7 +25,7 @@ from stripe_webhook.errors import InvalidPayload
 from stripe_webhook.events import parse_event
 from stripe_webhook.signature import compute_signature
 from tests.integration.conftest import Aws
-from tests.support import all_items, drain, invoke
+from tests.support import all_items, drain, invoke, thin_notification
 
 FUZZ_CASES: Counter[str] = Counter()
 """Cases run per body/header kind; reported by tests/conftest.py."""
@@ -48,18 +48,6 @@ HEADER_KINDS = [
     "wrong secret",
     "truncated signature",
 ]
-THIN_EVENT = {
-    "id": "evt_test_65R9Ijk8f2Bs3BR3d3s16RwoPFSQq6iGnCMBAKYHNTC",
-    "object": "v2.core.event",
-    "type": "v1.billing.meter.error_report_triggered",
-    "livemode": False,
-    "created": "2024-09-17T06:20:52.246Z",
-    "related_object": {
-        "id": "mtr_test_61R9IjkpP3bDjHYOT41",
-        "type": "billing.meter",
-        "url": "/v1/billing/meters/mtr",
-    },
-}
 
 
 def _bodies(original: bytes, draw: st.DrawFn) -> tuple[str, bytes, bool]:
@@ -108,7 +96,7 @@ def _bodies(original: bytes, draw: st.DrawFn) -> tuple[str, bytes, bool]:
         )
         return kind, json.dumps(value).encode(), False
     if kind == "thin event":
-        return kind, json.dumps(THIN_EVENT).encode(), False
+        return kind, json.dumps(thin_notification()).encode(), False
     if kind == "oversized":
         return kind, original + b" " * (MAX_BODY - len(original) + draw(st.integers(1, 4096))), False
     return kind, draw(st.binary(max_size=300)), False

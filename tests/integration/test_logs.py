@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from infra.stripe_events import available_events, encode, fresh_event, signature_header
 from stripe_webhook import aws as aws_clients
@@ -32,22 +28,6 @@ PERSONAL_FIELDS = {
     "hosted_invoice_url",
     "receipt_url",
 }
-
-
-@pytest.fixture
-def function_logs() -> Iterator[io.StringIO]:
-    """Everything the function's Powertools logger writes, at DEBUG, as JSON lines."""
-    from stripe_webhook.app import logger
-
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    level = logger.log_level
-    logger.setLevel("DEBUG")
-    yield buffer
-    logger.setLevel(level)
-    handler.setStream(previous)
 
 
 def personal_values(value: Any) -> set[str]:

@@ -13,7 +13,7 @@ from infra.template_resources import subscribe_queue
 from stripe_webhook.events import parse_event
 from stripe_webhook.store import DynamoStore
 from tests.integration.conftest import Aws
-from tests.support import all_items, deliver, drain, get_item, invoke, signed_request
+from tests.support import all_items, deliver, drain, get_item, invoke, signed_request, thin_notification
 
 
 def event_item(aws: Aws, event_id: str) -> dict[str, Any] | None:
@@ -226,18 +226,7 @@ def _bad_requests(secret: str) -> dict[str, tuple[dict[str, Any], int, str]]:
     del no_header["headers"]["Stripe-Signature"]
     no_header["multiValueHeaders"].pop("Stripe-Signature")
     not_utf8 = signed(b'{"id": "evt_\xff\xfe", "type": "x"}')
-    thin = {
-        "id": "evt_test_65R9Ijk8f2Bs3BR3d3s16RwoPFSQq6iGnCMBAKYHNTC",
-        "object": "v2.core.event",
-        "type": "v1.billing.meter.error_report_triggered",
-        "livemode": False,
-        "created": "2024-09-17T06:20:52.246Z",
-        "related_object": {
-            "id": "mtr_test_61R9IjkpP3bDjHYOT41",
-            "type": "billing.meter",
-            "url": "/v1/billing/meters/mtr",
-        },
-    }
+    thin = thin_notification()
     bad_base64 = signed(body)
     bad_base64.update(body="%%% not base64 %%%", isBase64Encoded=True)
     return {
