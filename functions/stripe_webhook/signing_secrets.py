@@ -7,8 +7,9 @@ refreshed every ``max_age`` seconds, and early (at most every
 rolled secret is picked up at once without letting forged requests hammer
 Secrets Manager.
 
-A dozen lines of our own rather than Powertools' parameters utility, which
-imports boto3 and costs ~0.2 s of cold start.
+The same cache serves the Stripe API key thin events may need (``parse`` checks
+the value's shape). A dozen lines of our own rather than Powertools' parameters
+utility, which imports boto3 and costs ~0.2 s of cold start.
 """
 
 from __future__ import annotations
