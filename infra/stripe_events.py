@@ -33,6 +33,24 @@ _FAILED_PAYMENT = {
     "type": "card_error",
 }
 
+_TRANSITIONS = ("finalized_at", "marked_uncollectible_at", "paid_at", "voided_at")
+
+
+def _unpaid_invoice(status: str, **changes: Any) -> Patch:
+    """The stored paid invoice, not (yet) paid: ``status``, amounts, and its status transitions."""
+    transitions: dict[str, Any] = dict.fromkeys(_TRANSITIONS)
+    transitions["finalized_at"] = 1731414999
+    transitions.update({name: changes.pop(name) for name in _TRANSITIONS if name in changes})
+    return {
+        "status": status,
+        "amount_paid": 0,
+        "amount_remaining": 1500,
+        "paid": False,
+        "status_transitions": transitions,
+        **changes,
+    }
+
+
 VARIANTS: dict[str, tuple[str, Patch, Patch | None]] = {
     # event type: (stored payload it derives from, changes to data.object, previous_attributes)
     "payment_intent.created": (
@@ -161,104 +179,25 @@ VARIANTS: dict[str, tuple[str, Patch, Patch | None]] = {
     ),
     "invoice.created": (
         "invoice.paid",
-        {
-            "status": "draft",
-            "amount_paid": 0,
-            "amount_remaining": 1500,
-            "paid": False,
-            "attempt_count": 0,
-            "attempted": False,
-            "charge": None,
-            "status_transitions": {
-                "finalized_at": None,
-                "marked_uncollectible_at": None,
-                "paid_at": None,
-                "voided_at": None,
-            },
-        },
+        _unpaid_invoice("draft", finalized_at=None, attempt_count=0, attempted=False, charge=None),
         None,
     ),
-    "invoice.finalized": (
-        "invoice.paid",
-        {
-            "status": "open",
-            "amount_paid": 0,
-            "amount_remaining": 1500,
-            "paid": False,
-            "attempt_count": 0,
-            "status_transitions": {
-                "finalized_at": 1731414999,
-                "marked_uncollectible_at": None,
-                "paid_at": None,
-                "voided_at": None,
-            },
-        },
-        None,
-    ),
+    "invoice.finalized": ("invoice.paid", _unpaid_invoice("open", attempt_count=0), None),
     "invoice.payment_succeeded": ("invoice.paid", {}, None),
     "invoice.payment_failed": (
         "invoice.paid",
-        {
-            "status": "open",
-            "amount_paid": 0,
-            "amount_remaining": 1500,
-            "paid": False,
-            "next_payment_attempt": 1731674201,
-            "status_transitions": {
-                "finalized_at": 1731414999,
-                "marked_uncollectible_at": None,
-                "paid_at": None,
-                "voided_at": None,
-            },
-        },
+        _unpaid_invoice("open", next_payment_attempt=1731674201),
         None,
     ),
-    "invoice.payment_action_required": (
-        "invoice.paid",
-        {
-            "status": "open",
-            "amount_paid": 0,
-            "amount_remaining": 1500,
-            "paid": False,
-            "status_transitions": {
-                "finalized_at": 1731414999,
-                "marked_uncollectible_at": None,
-                "paid_at": None,
-                "voided_at": None,
-            },
-        },
-        None,
-    ),
+    "invoice.payment_action_required": ("invoice.paid", _unpaid_invoice("open"), None),
     "invoice.voided": (
         "invoice.paid",
-        {
-            "status": "void",
-            "amount_paid": 0,
-            "amount_remaining": 0,
-            "paid": False,
-            "status_transitions": {
-                "finalized_at": 1731414999,
-                "marked_uncollectible_at": None,
-                "paid_at": None,
-                "voided_at": 1731500000,
-            },
-        },
+        _unpaid_invoice("void", amount_remaining=0, voided_at=1731500000),
         None,
     ),
     "invoice.marked_uncollectible": (
         "invoice.paid",
-        {
-            "status": "uncollectible",
-            "amount_paid": 0,
-            "amount_remaining": 1500,
-            "paid": False,
-            "status_transitions": {
-                "finalized_at": 1731414999,
-                "marked_uncollectible_at": 1731500000,
-                "paid_at": None,
-                "voided_at": None,
-            },
-        },
+        _unpaid_invoice("uncollectible", marked_uncollectible_at=1731500000),
         None,
     ),
     "customer.updated": (
