@@ -35,7 +35,6 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,20 +120,6 @@ boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"]).put_item(
 boto3.client("sns").publish(TopicArn=os.environ["TOPIC_ARN"], Message=request["body"])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
 """
-
-
-@dataclass
-class Figure:
-    name: str
-    ours: float
-    floor: float | None
-    naive: float | None
-    unit: str
-    budget: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        return self.ours / self.floor if self.floor else None
 
 
 class AwsEndpoint:

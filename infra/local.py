@@ -296,7 +296,7 @@ def print_banner(
     lines = [
         "Stripe webhook local stack is running",
         f"  webhook URL     {webhook}",
-        f"  thin events     {webhook}/thin" if not args.aws_only else "",
+        *([] if args.aws_only else [f"  thin events     {webhook}/thin"]),
         f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",
         f"  signing secret  {secret}  ({origin})",
         f"  secret ARN      {secret_arn}",

@@ -135,6 +135,22 @@ def endpoints_for(ctx: Context) -> list[Any]:
     return sorted(mine, key=lambda endpoint: endpoint.created)
 
 
+def create_endpoint(
+    ctx: Context, events: list[str], api_version: str, *, connect: bool = False, **metadata: str
+) -> Any:
+    """A webhook endpoint for this stack's URL, tagged as ours; the response carries its secret."""
+    params: dict[str, Any] = {
+        "url": ctx.stack.webhook_url,
+        "enabled_events": events,
+        "api_version": api_version,
+        "description": f"{ctx.stack.name} (AWS)",
+        "metadata": {"stack": ctx.stack.name, "managed_by": MANAGED_BY, **metadata},
+    }
+    if connect:
+        params["connect"] = True
+    return ctx.stripe.v1.webhook_endpoints.create(params=params)
+
+
 def register(ctx: Context, connect: bool) -> int:
     events = handled_event_types()
     existing = endpoints_for(ctx)
@@ -161,16 +177,7 @@ def register(ctx: Context, connect: bool) -> int:
     if ctx.dry_run:
         ctx.say("dry run: nothing created")
         return 0
-    endpoint = ctx.stripe.v1.webhook_endpoints.create(
-        params={
-            "url": ctx.stack.webhook_url,
-            "enabled_events": events,
-            "api_version": STRIPE_API_VERSION,
-            "connect": connect,
-            "description": f"{ctx.stack.name} (AWS)",
-            "metadata": {"stack": ctx.stack.name, "managed_by": MANAGED_BY},
-        }
-    )
+    endpoint = create_endpoint(ctx, events, STRIPE_API_VERSION, connect=connect)
     write_secrets(ctx, [endpoint.secret])
     ctx.say(f"created {endpoint.id}; its signing secret is stored in {ctx.stack.secret_arn}")
     return 0
@@ -191,14 +198,8 @@ def rotate_secret(ctx: Context, finish: bool) -> int:
         if ctx.dry_run:
             ctx.say("dry run: nothing changed")
             return 0
-        new = ctx.stripe.v1.webhook_endpoints.create(
-            params={
-                "url": ctx.stack.webhook_url,
-                "enabled_events": list(old.enabled_events),
-                "api_version": old.api_version or STRIPE_API_VERSION,
-                "description": f"{ctx.stack.name} (AWS)",
-                "metadata": {"stack": ctx.stack.name, "managed_by": MANAGED_BY, "rotated_from": old.id},
-            }
+        new = create_endpoint(
+            ctx, list(old.enabled_events), old.api_version or STRIPE_API_VERSION, rotated_from=old.id
         )
         write_secrets(ctx, [*current, new.secret])
         ctx.say(f"created {new.id}; the stack's secret now holds {len(current) + 1} values (old and new)")
