@@ -29,16 +29,16 @@ aws: venv  ## only the local AWS side, reachable from `sam local` containers (AR
 	$(BIN)/python -m infra.local --aws-only --aws-host 0.0.0.0 $(ARGS)
 
 trigger: venv  ## send a signed event to the local webhook: EVENT=payment_intent.succeeded or ARGS="--flow checkout"
-	$(BIN)/python -m infra.trigger $(EVENT) $(ARGS)
+	$(BIN)/python -m infra.local.trigger $(EVENT) $(ARGS)
 
 inspect: venv  ## look inside the local stack (ARGS="events", "event evt_…", "tail --follow")
-	$(BIN)/python -m infra.inspect $(or $(ARGS),events)
+	$(BIN)/python -m infra.local.inspector $(or $(ARGS),events)
 
 events: venv  ## regenerate the signed API Gateway events in events/ for `sam local invoke -e` (ARGS="--all")
-	$(BIN)/python -m infra.sam_events $(ARGS)
+	$(BIN)/python -m infra.local.sam_events $(ARGS)
 
 burst: venv  ## load the running local stack: 2,000 events at 16-way, prints throughput, latency, lost/doubled
-	$(BIN)/python -m infra.burst $(ARGS)
+	$(BIN)/python -m infra.bench.burst $(ARGS)
 
 bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors (~8 min)
 	PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/python -m infra.bench $(ARGS)
@@ -47,7 +47,7 @@ ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|re
 	$(BIN)/python -m infra.ops $(ARGS)
 
 cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--duration-ms 60")
-	$(BIN)/python -m infra.cost $(ARGS)
+	$(BIN)/python -m infra.ops.cost $(ARGS)
 
 test: lint typecheck scan pytest  ## every check: ruff, mypy, checkov, pytest (incl. cfn-lint, sam validate, sam build)
 

@@ -26,10 +26,15 @@ CLIENT_CONFIG = Config(
 
 
 @functools.cache
-def _session() -> botocore.session.Session:
+def session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
 def client(service_name: str) -> Any:
     """Create a low-level client for ``service_name`` (callers cache it per container)."""
-    return _session().create_client(service_name, config=CLIENT_CONFIG)
+    return session().create_client(service_name, config=CLIENT_CONFIG)
+
+
+def reset() -> None:
+    """Drop the cached session, so the next client is made afresh (tests: a new moto or fault hook)."""
+    session.cache_clear()

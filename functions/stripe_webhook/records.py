@@ -1,9 +1,8 @@
 """What a handler asks to be written: one ``Record`` per Stripe object it keeps.
 
-Every object record lives at ``pk = "OBJECT#<stripe id>"``, ``sk = "STATE"``
-and is a snapshot of the object as of the newest event seen for it. Records
-that belong to a customer also carry ``customer_key``/``customer_sort``, the
-keys of the ``by-customer`` index.
+Every object record lives at ``schema.object_key(<stripe id>)`` and is a
+snapshot of the object as of the newest event seen for it. Records that belong
+to a customer also carry the keys of the ``by-customer`` index.
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stripe_webhook import schema
 from stripe_webhook.events import StripeEvent
 
-STATE_SK = "STATE"
 RANK_SLOTS = 1000
 """Ranks order events of the same second: watermark = created * RANK_SLOTS + rank."""
 DELETED_RANK = RANK_SLOTS - 1
@@ -35,10 +34,6 @@ class Record:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     watermark: int = 0
     deleted: bool = False
-
-
-def object_key(object_id: str) -> tuple[str, str]:
-    return f"OBJECT#{object_id}", STATE_SK
 
 
 def watermark(created: int, rank: int) -> int:
@@ -70,11 +65,11 @@ def object_record(
         created = event.data_object.get("created")
         created = created if isinstance(created, int) else event.created
         values["customer"] = customer
-        values["customer_key"] = customer
-        values["customer_sort"] = f"{event.object_type}#{created:012d}#{object_id}"
+        values[schema.CUSTOMER_KEY] = customer
+        values[schema.CUSTOMER_SORT] = schema.customer_sort(event.object_type, created, object_id)
     if deleted:
         values["deleted"] = True
-    pk, sk = object_key(object_id)
+    pk, sk = schema.object_key(object_id)
     return [Record(pk, sk, values, watermark(event.created, DELETED_RANK if deleted else rank), deleted)]
 
 

@@ -1,8 +1,13 @@
-"""Map Stripe event types to handlers: exact types, or families such as ``charge.dispute.*``."""
+"""Map Stripe event types to handlers: exact types, or families such as ``charge.dispute.*``.
+
+Each handler module declares one ``Family`` and decorates its handlers with ``family.handles``;
+``handlers/__init__.py`` lists the families, and ``Registry.of`` builds the router from that list.
+There is no global registry to forget to fill.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stripe_webhook.events import StripeEvent
@@ -20,6 +25,21 @@ class Route:
     """For thin events: fetch the full event from the Stripe API before calling the handler."""
 
 
+class Family:
+    """The routes one handler module declares, under the family name it is reported as."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.routes: list[Route] = []
+
+    def handles(self, *patterns: str, needs_full_event: bool = False) -> Callable[[Handler], Handler]:
+        def declare(handler: Handler) -> Handler:
+            self.routes += [Route(pattern, self.name, handler, needs_full_event) for pattern in patterns]
+            return handler
+
+        return declare
+
+
 class Registry:
     """Event type → handler. An exact type wins over a family; a longer family wins over a shorter."""
 
@@ -27,15 +47,13 @@ class Registry:
         self._exact: dict[str, Route] = {}
         self._families: dict[str, Route] = {}
 
-    def register(
-        self, *patterns: str, family: str, needs_full_event: bool = False
-    ) -> Callable[[Handler], Handler]:
-        def decorate(handler: Handler) -> Handler:
-            for pattern in patterns:
-                self.add(pattern, family, handler, needs_full_event)
-            return handler
-
-        return decorate
+    @classmethod
+    def of(cls, families: Iterable[Family]) -> Registry:
+        registry = cls()
+        for family in families:
+            for route in family.routes:
+                registry.add(route.pattern, route.family, route.handler, route.needs_full_event)
+        return registry
 
     def add(self, pattern: str, family: str, handler: Handler, needs_full_event: bool = False) -> None:
         route = Route(pattern, family, handler, needs_full_event)
@@ -57,7 +75,3 @@ class Registry:
     def patterns(self) -> list[str]:
         """Every registered type or family, sorted (for endpoint registration and docs)."""
         return sorted([route.pattern for route in (*self._exact.values(), *self._families.values())])
-
-
-registry = Registry()
-"""The registry the deployed function uses; handler modules register on import."""

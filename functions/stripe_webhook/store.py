@@ -1,16 +1,15 @@
-"""DynamoDB adapter: the event log (dedup claim with an in-progress lease) and resource records.
+"""DynamoDB adapter, the write side: the event log (dedup claim with an in-progress lease) and records.
 
-One table, string keys ``pk``/``sk``. A new event costs one call to claim it
-*and* write its records (a transaction, or a plain put when there are no
-records), and one to mark it published. A duplicate costs exactly one call: the
-failed conditional put returns the existing item (``ALL_OLD``), which says
-whether the event is done or still leased.
+A new event costs one call to claim it *and* write its records (a transaction,
+or a plain put when there are no records), and one to mark it published. A
+duplicate costs exactly one call: the failed conditional put returns the
+existing item (``ALL_OLD``), which says whether the event is done or still
+leased. Keys come from ``schema``; reads live in ``queries``.
 """
 
 from __future__ import annotations
 
 import gzip
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,15 +17,12 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws
+from stripe_webhook import aws, schema
 from stripe_webhook.dynamo_items import from_item, to_attribute, to_item
 from stripe_webhook.errors import EventInProgress, StorageError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 
-IN_PROGRESS = "IN_PROGRESS"
-PUBLISHED = "PUBLISHED"
-EVENT_SK = "EVENT"
 PAYLOAD_INLINE_MAX_BYTES = 100_000
 """Raw payloads above this are gzipped; DynamoDB items must stay under 400 KB."""
 PAYLOAD_COMPRESSED_MAX_BYTES = 300_000
@@ -36,21 +32,6 @@ _RECORD_CONDITION = (
     " OR (last_event_watermark = :watermark AND last_event_id <= :event_id)))"
 )
 """Newer state wins (ties broken by event id) and a deleted object stays deleted: one atomic check."""
-
-
-def type_day_key(event_type: str, created: int) -> str:
-    """Partition key of the ``by-type`` index: one partition per type per UTC day."""
-    day = time.strftime("%Y-%m-%d", time.gmtime(created))
-    return f"{event_type}#{day}"
-
-
-def created_event_key(created: int, event_id: str) -> str:
-    """Sort key of the ``by-type`` index: time order, then event id."""
-    return f"{created:012d}#{event_id}"
-
-
-def event_key(event_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": EVENT_SK}}
 
 
 @dataclass(frozen=True)
@@ -139,7 +120,7 @@ class DynamoStore:
             "SET #status = :published, published_at = :now, sns_message_id = :message_id"
             " REMOVE lease_token, lease_expires_at",
             {
-                ":published": {"S": PUBLISHED},
+                ":published": {"S": schema.PUBLISHED},
                 ":now": to_attribute(int(now)),
                 ":message_id": {"S": message_id},
             },
@@ -149,27 +130,11 @@ class DynamoStore:
         """Give up our lease early so Stripe's retry can finish the event without waiting."""
         return self._update_leased(event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}})
 
-    def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """The stored event-log item (payload decompressed into ``payload``), or None."""
-        try:
-            response = self.client.get_item(
-                TableName=self._table, Key=event_key(event_id), ConsistentRead=True
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise StorageError("storage_failed", "DynamoDB read failed") from error
-        item = response.get("Item")
-        if item is None:
-            return None
-        values = from_item(item)
-        if "payload_gz" in values:
-            values["payload"] = gzip.decompress(values.pop("payload_gz")).decode("utf-8")
-        return values
-
     def _existing(self, item: dict[str, Any] | None, now: float) -> Claim:
         if item is None:
             raise EventInProgress("in_progress", "another delivery of this event is being processed")
         existing = from_item(item)
-        if existing.get("status") == PUBLISHED:
+        if existing.get("status") == schema.PUBLISHED:
             return Claim(None, duplicate=True)
         if int(existing.get("lease_expires_at", 0)) > now:
             raise EventInProgress("in_progress", "another delivery of this event is being processed")
@@ -204,13 +169,13 @@ class DynamoStore:
         try:
             self.client.update_item(
                 TableName=self._table,
-                Key=event_key(event_id),
+                Key=schema.event_key(event_id),
                 UpdateExpression=update,
                 ConditionExpression="#status = :in_progress AND lease_token = :token",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     **values,
-                    ":in_progress": {"S": IN_PROGRESS},
+                    ":in_progress": {"S": schema.IN_PROGRESS},
                     ":token": {"S": token},
                 },
             )
@@ -228,8 +193,8 @@ class DynamoStore:
 
     def _event_item(self, event: StripeEvent, handler: str | None, token: str, now: float) -> dict[str, Any]:
         values: dict[str, object] = {
-            "pk": f"EVENT#{event.id}",
-            "sk": EVENT_SK,
+            "pk": schema.event_pk(event.id),
+            "sk": schema.EVENT_SK,
             "item_type": "event",
             "event_id": event.id,
             "event_type": event.type,
@@ -237,13 +202,13 @@ class DynamoStore:
             "livemode": event.livemode,
             "object_type": event.object_type,
             "received_at": int(now),
-            "status": IN_PROGRESS,
+            "status": schema.IN_PROGRESS,
             "lease_token": token,
             "lease_expires_at": int(now) + self._lease_seconds,
             "attempts": 1,
             "expires_at": int(now) + self._retention_seconds,
-            "type_day": type_day_key(event.type, event.created),
-            "created_event": created_event_key(event.created, event.id),
+            schema.TYPE_DAY: schema.type_day_key(event.type, event.created),
+            schema.CREATED_EVENT: schema.created_event_key(event.created, event.id),
         }
         optional = {
             "api_version": event.api_version,

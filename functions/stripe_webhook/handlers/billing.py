@@ -12,7 +12,9 @@ from typing import Any
 
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, object_record, pick, rank_for
-from stripe_webhook.routing import registry
+from stripe_webhook.routing import Family
+
+family = Family("billing")
 
 SUBSCRIPTION_EVENTS = (
     "customer.subscription.created",
@@ -68,7 +70,7 @@ def _prices(subscription: dict[str, Any]) -> list[str]:
     return [price for price in prices if price]
 
 
-@registry.register(*SUBSCRIPTION_EVENTS, family="billing")
+@family.handles(*SUBSCRIPTION_EVENTS)
 def subscription_changed(event: StripeEvent) -> list[Record]:
     subscription = event.data_object
     status = subscription.get("status")
@@ -104,7 +106,7 @@ def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
     return expandable_id(details.get("subscription")) if isinstance(details, dict) else None
 
 
-@registry.register(*INVOICE_EVENTS, family="billing")
+@family.handles(*INVOICE_EVENTS)
 def invoice_changed(event: StripeEvent) -> list[Record]:
     invoice = event.data_object
     attributes = pick(

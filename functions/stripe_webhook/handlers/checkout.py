@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids
-from stripe_webhook.routing import registry
+from stripe_webhook.routing import Family
+
+family = Family("checkout")
 
 PAID_STATUSES = frozenset({"paid", "no_payment_required"})
 
@@ -30,12 +32,11 @@ def fulfilment_status(event_type: str, payment_status: object) -> tuple[str, int
     return "unpaid", 10
 
 
-@registry.register(
+@family.handles(
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
-    family="checkout",
 )
 def checkout_session_changed(event: StripeEvent) -> list[Record]:
     session = event.data_object

@@ -6,7 +6,9 @@ from typing import Any
 
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, object_record, pick
-from stripe_webhook.routing import registry
+from stripe_webhook.routing import Family
+
+family = Family("customers")
 
 CUSTOMER_EVENTS = {"customer.created": 10, "customer.updated": 20, "customer.deleted": 0}
 PAYMENT_METHOD_EVENTS = {
@@ -16,7 +18,7 @@ PAYMENT_METHOD_EVENTS = {
 }
 
 
-@registry.register(*CUSTOMER_EVENTS, family="customers")
+@family.handles(*CUSTOMER_EVENTS)
 def customer_changed(event: StripeEvent) -> list[Record]:
     customer = event.data_object
     attributes = pick(customer, "email", "name", "currency", "delinquent", "balance")
@@ -32,7 +34,7 @@ def customer_changed(event: StripeEvent) -> list[Record]:
     )
 
 
-@registry.register(*PAYMENT_METHOD_EVENTS, family="customers")
+@family.handles(*PAYMENT_METHOD_EVENTS)
 def payment_method_changed(event: StripeEvent) -> list[Record]:
     method = event.data_object
     customer = expandable_id(method.get("customer"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids
-from stripe_webhook.routing import registry
+from stripe_webhook.routing import Family
+
+family = Family("disputes")
 
 DISPUTE_EVENTS = {
     "charge.dispute.created": 10,
@@ -15,7 +17,7 @@ DISPUTE_EVENTS = {
 }
 
 
-@registry.register(*DISPUTE_EVENTS, family="disputes")
+@family.handles(*DISPUTE_EVENTS)
 def dispute_changed(event: StripeEvent) -> list[Record]:
     dispute = event.data_object
     attributes = pick(dispute, "status", "reason", "amount", "currency", "is_charge_refundable")

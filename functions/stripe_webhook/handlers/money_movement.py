@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from stripe_webhook import schema
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, object_record, pick, pick_ids, rank_for, watermark
-from stripe_webhook.routing import registry
+from stripe_webhook.routing import Family
+
+family = Family("money_movement")
 
 PAYOUT_EVENTS = (
     "payout.created",
@@ -32,12 +35,11 @@ def _amounts(entries: object) -> list[dict[str, Any]]:
     ]
 
 
-@registry.register("balance.available", family="money_movement")
+@family.handles("balance.available")
 def balance_available(event: StripeEvent) -> list[Record]:
     """The balance has no id: one record per account (or the platform) and mode."""
     balance = event.data_object
     owner = event.account or "platform"
-    mode = "live" if event.livemode else "test"
     attributes: dict[str, Any] = {
         "object_type": "balance",
         "owner": owner,
@@ -47,10 +49,11 @@ def balance_available(event: StripeEvent) -> list[Record]:
     }
     if event.account:
         attributes["account"] = event.account
-    return [Record(f"BALANCE#{owner}", f"BALANCE#{mode}", attributes, watermark(event.created, 0))]
+    pk, sk = schema.balance_key(owner, event.livemode)
+    return [Record(pk, sk, attributes, watermark(event.created, 0))]
 
 
-@registry.register(*PAYOUT_EVENTS, family="money_movement")
+@family.handles(*PAYOUT_EVENTS)
 def payout_changed(event: StripeEvent) -> list[Record]:
     payout = event.data_object
     attributes = pick(
@@ -61,7 +64,7 @@ def payout_changed(event: StripeEvent) -> list[Record]:
     return object_record(event, attributes, rank=rank)
 
 
-@registry.register(*TRANSFER_EVENTS, family="money_movement")
+@family.handles(*TRANSFER_EVENTS)
 def transfer_changed(event: StripeEvent) -> list[Record]:
     transfer = event.data_object
     attributes = pick(transfer, "amount", "amount_reversed", "currency", "reversed", "transfer_group")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids, rank_for
-from stripe_webhook.routing import registry
+from stripe_webhook.routing import Family
+
+family = Family("payments")
 
 PAYMENT_INTENT_EVENTS = {
     "payment_intent.created": 10,
@@ -26,7 +28,7 @@ REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.re
 REFUND_STATUS_RANK = {"pending": 10, "requires_action": 20, "succeeded": 90, "failed": 90, "canceled": 90}
 
 
-@registry.register(*PAYMENT_INTENT_EVENTS, family="payments")
+@family.handles(*PAYMENT_INTENT_EVENTS)
 def payment_intent_changed(event: StripeEvent) -> list[Record]:
     intent = event.data_object
     attributes = pick(
@@ -57,7 +59,7 @@ def _charge_rank(charge: dict[str, object]) -> int:
     return rank
 
 
-@registry.register(*CHARGE_EVENTS, family="payments")
+@family.handles(*CHARGE_EVENTS)
 def charge_changed(event: StripeEvent) -> list[Record]:
     charge = event.data_object
     attributes = pick(
@@ -79,7 +81,7 @@ def charge_changed(event: StripeEvent) -> list[Record]:
     )
 
 
-@registry.register(*REFUND_EVENTS, family="payments")
+@family.handles(*REFUND_EVENTS)
 def refund_changed(event: StripeEvent) -> list[Record]:
     refund = event.data_object
     attributes = pick(refund, "status", "amount", "currency", "reason", "failure_reason")

@@ -2,9 +2,9 @@
 
 Signatures are only valid for 5 minutes, so regenerate right before invoking:
 
-    python -m infra.sam_events                     # one event per handler family
-    python -m infra.sam_events --all               # every event type
-    python -m infra.sam_events invoice.paid        # just these
+    python -m infra.local.sam_events                     # one event per handler family
+    python -m infra.local.sam_events --all               # every event type
+    python -m infra.local.sam_events invoice.paid        # just these
     sam local invoke WebhookFunction -e events/invoice.paid.json
 
 The secret is STRIPE_WEBHOOK_SECRET, else the running local stack's (the one
@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 
 from infra import REPO_ROOT
-from infra.apigw import proxy_event
-from infra.local_aws import DEFAULT_ENDPOINT, SecretUnavailable, signing_secret
-from infra.stripe_events import available_events, encode, fresh_event, signature_header
+from infra.fixtures.delivery import USER_AGENT
+from infra.fixtures.payloads import available_events, encode, fresh_event
+from infra.fixtures.signing import signature_header
+from infra.local.apigw import proxy_event
+from infra.local.endpoint import DEFAULT_ENDPOINT, SecretUnavailable, signing_secret
 
 EVENTS_OUT = REPO_ROOT / "events"
 DEFAULT_TYPES = (
@@ -41,7 +43,7 @@ def write_event(event_type: str, secret: str, directory: Path) -> Path:
     body = encode(event)
     headers = {
         "Content-Type": "application/json; charset=utf-8",
-        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "User-Agent": USER_AGENT,
         "Stripe-Signature": signature_header(body, secret),
     }
     request = proxy_event("POST", "/webhook", headers, body, stage="v1")
@@ -51,7 +53,9 @@ def write_event(event_type: str, secret: str, directory: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.sam_events", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.local.sam_events", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("event_types", nargs="*", help="event types to write (default: one per family)")
     parser.add_argument("--all", action="store_true", help="write every event type there is a payload for")
     parser.add_argument("--out", type=Path, default=EVENTS_OUT, help="directory (default events/)")
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in types if name not in known]
     if unknown:
         print(
-            f"error: no payload for {', '.join(unknown)} (see python -m infra.trigger --list)",
+            f"error: no payload for {', '.join(unknown)} (see python -m infra.local.trigger --list)",
             file=sys.stderr,
         )
         return 2

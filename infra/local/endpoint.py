@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
+
+from infra.local.resources import TABLE_NAME
+
+if TYPE_CHECKING:
+    from stripe_webhook.queries import TableQueries
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:3000/webhook"
 REGION = "us-east-1"
-TABLE_NAME = "stripe-webhooks-events"
-TOPIC_NAME = "stripe-webhooks-events"
-QUEUE_NAME = "stripe-events-consumer"
 SECRET_NAME = "stripe-webhooks-local/signing-secret"  # noqa: S105 (a name, not a secret)
 
 _RECORD_META = {
@@ -96,3 +98,10 @@ def summarize(record: dict[str, Any]) -> str:
     """The interesting fields of a record on one line."""
     fields = [f"{name}={value}" for name, value in record.items() if name not in _RECORD_META]
     return " ".join(fields)
+
+
+def queries(endpoint: str = DEFAULT_ENDPOINT, table: str = TABLE_NAME) -> TableQueries:
+    """The function's own read side (``stripe_webhook.queries``), against the local stack."""
+    from stripe_webhook.queries import TableQueries
+
+    return TableQueries(table, client=client("dynamodb", endpoint))

@@ -1,8 +1,8 @@
 """Look inside the local stack: recent events, one event in full, and the consumer queue.
 
-python -m infra.inspect events [--limit 20] [--type invoice.paid]
-python -m infra.inspect event evt_123        # the stored event, its record, its published message
-python -m infra.inspect tail [--follow]      # messages on the consumer queue (consumes them)
+python -m infra.local.inspector events [--limit 20] [--type invoice.paid]
+python -m infra.local.inspector event evt_123    # the stored event, its record, its published message
+python -m infra.local.inspector tail [--follow]  # messages on the consumer queue (consumes them)
 """
 
 from __future__ import annotations
@@ -11,19 +11,22 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.local_aws import (
+from infra.local.endpoint import (
     DEFAULT_ENDPOINT,
-    QUEUE_NAME,
-    TABLE_NAME,
     EndpointUnreachable,
     check_reachable,
     client,
+    queries,
     summarize,
 )
+from infra.local.resources import QUEUE_NAME, TABLE_NAME
+
+if TYPE_CHECKING:
+    from stripe_webhook.queries import TableQueries
 
 FOLLOW_LIMIT_SECONDS = 3600
 _LISTED = ("event_id", "event_type", "created", "received_at", "status", "handler")
@@ -31,7 +34,8 @@ _LISTED = ("event_id", "event_type", "created", "received_at", "status", "handle
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.inspect", description="Look inside the local stack's table and consumer queue."
+        prog="python -m infra.local.inspector",
+        description="Look inside the local stack's table and consumer queue.",
     )
     parser.add_argument("--aws-endpoint", default=DEFAULT_ENDPOINT, help=f"default {DEFAULT_ENDPOINT}")
     parser.add_argument("--table", default=TABLE_NAME, help=f"default {TABLE_NAME}")
@@ -51,23 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def recent_events(dynamodb: Any, table: str, limit: int, event_type: str | None) -> list[str]:
+def recent_events(table: TableQueries, limit: int, event_type: str | None) -> list[str]:
     """A Scan: fine for the local stack's small table (the deployed function never scans)."""
-    from stripe_webhook.dynamo_items import from_item
-
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "FilterExpression": "sk = :event",
-        "ExpressionAttributeValues": {":event": {"S": "EVENT"}},
-        "ProjectionExpression": ", ".join(f"#{name}" for name in _LISTED),
-        "ExpressionAttributeNames": {f"#{name}": name for name in _LISTED},
-    }
-    if event_type:
-        kwargs["FilterExpression"] += " AND event_type = :type"
-        kwargs["ExpressionAttributeValues"][":type"] = {"S": event_type}
-    items = []
-    for page in dynamodb.get_paginator("scan").paginate(**kwargs):
-        items += [from_item(item) for item in page.get("Items", [])]
+    items = [item for item in table.scan_event_log(_LISTED) if event_type in (None, item.get("event_type"))]
     items.sort(key=lambda item: (item.get("received_at", 0), item.get("created", 0)), reverse=True)
     return [
         f"{time.strftime('%H:%M:%S', time.localtime(item.get('received_at', 0)))}  {item['event_id']}  "
@@ -76,22 +66,18 @@ def recent_events(dynamodb: Any, table: str, limit: int, event_type: str | None)
     ] or ["no events stored yet"]
 
 
-def show_event(dynamodb: Any, table: str, event_id: str, payload: bool) -> list[str]:
-    from infra.queries import get_record
+def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
     from stripe_webhook.events import parse_event
     from stripe_webhook.publisher import message_attributes, message_body
-    from stripe_webhook.store import DynamoStore
 
-    stored = DynamoStore(table, lease_seconds=60, retention_seconds=86_400, client=dynamodb).get_event(
-        event_id
-    )
+    stored = table.get_event(event_id)
     if stored is None:
-        return [f"no event {event_id} in {table}"]
+        return [f"no event {event_id} in {table.table_name}"]
     raw = stored.pop("payload", None)
     lines = ["event log:"]
     lines += [f"  {name}: {value}" for name, value in sorted(stored.items()) if name not in ("pk", "sk")]
     object_id = stored.get("object_id")
-    record = get_record(dynamodb, table, object_id) if isinstance(object_id, str) else None
+    record = table.get_record(object_id) if isinstance(object_id, str) else None
     lines.append(f"record OBJECT#{object_id}: {summarize(record)}" if record else "record: none")
     if isinstance(raw, str):
         event = parse_event(raw.encode("utf-8"))
@@ -144,17 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_reachable(args.aws_endpoint, "local AWS endpoint", "Start the local stack first: make run")
         if args.command == "events":
-            print(
-                "\n".join(
-                    recent_events(client("dynamodb", args.aws_endpoint), args.table, args.limit, args.type)
-                )
-            )
+            print("\n".join(recent_events(queries(args.aws_endpoint, args.table), args.limit, args.type)))
         elif args.command == "event":
-            print(
-                "\n".join(
-                    show_event(client("dynamodb", args.aws_endpoint), args.table, args.event_id, args.payload)
-                )
-            )
+            print("\n".join(show_event(queries(args.aws_endpoint, args.table), args.event_id, args.payload)))
         else:
             tail(client("sqs", args.aws_endpoint), args.queue, args.follow)
     except EndpointUnreachable as error:

@@ -2,7 +2,7 @@
 
 Used by the tests (small bursts, asserted) and by the burst benchmark (large, figures printed):
 
-    python -m infra.burst --events 2000 --concurrency 16
+    python -m infra.bench.burst --events 2000 --concurrency 16     (make burst)
 """
 
 from __future__ import annotations
@@ -12,25 +12,25 @@ import statistics
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.local_aws import (
+from infra.fixtures.delivery import post
+from infra.fixtures.payloads import encode, fresh_event
+from infra.local.endpoint import (
     DEFAULT_ENDPOINT,
     DEFAULT_WEBHOOK_URL,
-    QUEUE_NAME,
-    TABLE_NAME,
     EndpointUnreachable,
     SecretUnavailable,
     check_reachable,
     client,
+    queries,
     signing_secret,
 )
-from infra.stripe_events import encode, fresh_event, signature_header
+from infra.local.resources import QUEUE_NAME, TABLE_NAME
+from stripe_webhook import schema
 
 BURST_TYPES = (
     "payment_intent.succeeded",
@@ -64,23 +64,10 @@ class BurstResult:
         return latencies[index] * 1000
 
 
-def post(url: str, body: bytes, secret: str) -> tuple[int, str]:
-    request = urllib.request.Request(  # noqa: S310 (loopback)
-        url, data=body, method="POST", headers={"Stripe-Signature": signature_header(body, secret)}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 def send_all(url: str, secret: str, events: list[dict[str, Any]], concurrency: int) -> BurstResult:
     def one(event: dict[str, Any]) -> Reply:
-        body = encode(event)
-        started = time.perf_counter()
-        status, text = post(url, body, secret)
-        return Reply(event["id"], status, text, time.perf_counter() - started)
+        answer = post(url, encode(event), secret=secret, timeout=60)
+        return Reply(event["id"], answer.status, answer.text, answer.seconds)
 
     result = BurstResult()
     started = time.perf_counter()
@@ -90,19 +77,10 @@ def send_all(url: str, secret: str, events: list[dict[str, Any]], concurrency: i
     return result
 
 
-def stored_event_ids(dynamodb: Any, table: str) -> Counter[str]:
+def stored_event_ids(endpoint: str, table: str = TABLE_NAME) -> Counter[str]:
     """Published event-log entries (a Scan: fine for the local stack)."""
-    ids: Counter[str] = Counter()
-    paginator = dynamodb.get_paginator("scan")
-    for page in paginator.paginate(
-        TableName=table,
-        FilterExpression="sk = :event AND #status = :published",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":event": {"S": "EVENT"}, ":published": {"S": "PUBLISHED"}},
-        ProjectionExpression="event_id",
-    ):
-        ids.update(item["event_id"]["S"] for item in page.get("Items", []))
-    return ids
+    scanned = queries(endpoint, table).scan_event_log(("event_id",), status=schema.PUBLISHED)
+    return Counter(item["event_id"] for item in scanned)
 
 
 class Consumer:
@@ -154,7 +132,9 @@ class Consumer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.burst", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.bench.burst", description=(__doc__ or "").split("\n\n")[0]
+    )
     parser.add_argument("--events", type=int, default=2000, help="distinct events to send (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="parallel senders (default 16)")
     parser.add_argument("--url", default=DEFAULT_WEBHOOK_URL)
@@ -177,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         result = send_all(args.url, secret, events, args.concurrency)
         consumed = consumer.wait_for(len(events))
     sent = Counter(event["id"] for event in events)
-    stored = stored_event_ids(client("dynamodb", args.aws_endpoint), TABLE_NAME)
+    stored = stored_event_ids(args.aws_endpoint)
     lost = [event_id for event_id in sent if event_id not in consumed or event_id not in stored]
     doubled = [event_id for event_id, count in consumed.items() if count > 1]
     print(f"responses        {dict(sorted(result.statuses.items()))}")

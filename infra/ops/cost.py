@@ -1,6 +1,6 @@
 """What a million events cost on the deployed stack, computed from template.yaml's own settings.
 
-    python -m infra.cost [--duration-ms 40] [--event-kb 4]
+    python -m infra.ops.cost [--duration-ms 40] [--event-kb 4]     (make cost)
 
 Prices are AWS list prices for us-east-1 (see PRICES); the request path is what the function
 does per new event: one DynamoDB transaction (event log item + one record), one SNS publish, one
@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from dataclasses import dataclass
 
-from infra.stripe_events import EVENTS_DIR
-from infra.template_resources import load_template
+from infra.template import load_template
 
 PRICES = {
     # USD, us-east-1 list prices (check https://aws.amazon.com/pricing before budgeting).
@@ -32,6 +30,9 @@ PRICES = {
 DEFAULT_DURATION_MS = 40.0
 """Billed duration at 512 MB: ~25 ms of CPU (infra.bench's ~7 ms at one full core, at 512/1769 of a
 vCPU) plus ~15 ms waiting on three in-region AWS calls."""
+DEFAULT_EVENT_KB = 1.5
+"""A typical event as Stripe sends it: the median of the stored sample payloads when the README's
+table was computed (pretty-printed, 1.0-2.4 KB). A fixed basis, so adding a sample changes no figure."""
 RECORD_KB = 0.6
 """A handler's record: ids, status, amounts (measured on the stored samples: 0.3-0.8 KB)."""
 INDEX_ENTRY_KB = 0.3
@@ -44,11 +45,6 @@ class Line:
     item: str
     per_million: float
     basis: str
-
-
-def sample_event_kb() -> float:
-    """The median size of the stored sample payloads, as Stripe sends them."""
-    return statistics.median(path.stat().st_size for path in EVENTS_DIR.glob("*.json")) / 1024
 
 
 def estimate(duration_ms: float, event_kb: float) -> tuple[list[Line], dict[str, object]]:
@@ -109,7 +105,9 @@ def render(lines: list[Line]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.cost", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.ops.cost", description=(__doc__ or "").split("\n\n")[0]
+    )
     parser.add_argument(
         "--duration-ms",
         type=float,
@@ -117,11 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"average billed duration (default {DEFAULT_DURATION_MS:g})",
     )
     parser.add_argument(
-        "--event-kb", type=float, default=None, help="average event size (default: the samples')"
+        "--event-kb",
+        type=float,
+        default=DEFAULT_EVENT_KB,
+        help=f"average event size in KB (default {DEFAULT_EVENT_KB:g}, a typical event)",
     )
     args = parser.parse_args(argv)
-    event_kb = args.event_kb if args.event_kb is not None else round(sample_event_kb(), 1)
-    lines, _ = estimate(args.duration_ms, event_kb)
+    lines, _ = estimate(args.duration_ms, args.event_kb)
     print(render(lines))
     return 0
 

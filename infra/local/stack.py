@@ -6,7 +6,7 @@ an SQS queue standing in for a downstream consumer, and serves
 ``POST /webhook`` on 127.0.0.1, turning each request into the API Gateway
 proxy event ``sam local start-api`` would send to the real handler.
 
-    python -m infra.local [--port 3000] [--aws-port 5000]
+    python -m infra.local [--port 3000] [--aws-port 5000]       (make run)
     stripe listen --forward-to localhost:3000/webhook   # with STRIPE_WEBHOOK_SECRET set
 """
 
@@ -19,21 +19,17 @@ import signal
 import socket
 import sys
 import threading
-import traceback
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
-from infra.apigw import LocalContext, proxy_event
-from infra.local_aws import REGION, SECRET_NAME, client, summarize
-from infra.local_moto import start_aws
-from infra.stripe_events import generate_secret
-from infra.template_resources import LocalResources, create_resources
+from infra.fixtures.signing import generate_secret
+from infra.local.endpoint import REGION, SECRET_NAME, client, queries, summarize
+from infra.local.moto_server import start_aws
+from infra.local.resources import LocalResources, create_resources
+from infra.local.server import WEBHOOK_PATH, make_handler
 
-WEBHOOK_PATH = "/webhook"
-THIN_WEBHOOK_PATH = "/webhook/thin"
-MAX_REQUEST_BYTES = 10 * 1024 * 1024
-"""API Gateway's own payload limit; larger requests never reach the function."""
+if TYPE_CHECKING:
+    from stripe_webhook.queries import TableQueries
 
 
 class LocalStackError(Exception):
@@ -133,97 +129,14 @@ def provision(endpoint: str, secret: str) -> tuple[LocalResources, str]:
     return resources, str(secret_arn)
 
 
-def describe(response: dict[str, Any]) -> str:
-    """One line per request: status, then what the function did."""
-    status = response.get("statusCode", 502)
+def stored_records(table: TableQueries, body: bytes) -> list[str]:
+    """What the function stored for this request's object, one line (for --verbose)."""
     try:
-        body = json.loads(response.get("body") or "{}")
-    except ValueError:
-        body = {}
-    if status == 200:
-        handler = body.get("handler") or "none"
-        return (
-            f"{status} {body.get('event_type')} {body.get('event_id')} {body.get('status')}"
-            f" handler={handler} records={body.get('records_written', 0)}"
-            f" sns={body.get('message_id') or '-'}"
-        )
-    return f"{status} {body.get('error', 'error')}: {body.get('message', '')}"
-
-
-def stored_records(dynamodb: Any, table: str, body: bytes) -> list[str]:
-    """What the function stored for this request, one line each (for --verbose)."""
-    from infra.queries import get_record
-
-    try:
-        event = json.loads(body)
-        object_id = event["data"]["object"]["id"]
+        object_id = json.loads(body)["data"]["object"]["id"]
     except (ValueError, KeyError, TypeError):
         return []
-    record = get_record(dynamodb, table, object_id) if isinstance(object_id, str) else None
+    record = table.get_record(object_id) if isinstance(object_id, str) else None
     return [f"    record OBJECT#{object_id}: {summarize(record)}"] if record else []
-
-
-def make_handler(
-    invoke: Callable[[dict[str, Any], Any], dict[str, Any]],
-    show_records: Callable[[bytes], list[str]] | None = None,
-) -> type[BaseHTTPRequestHandler]:
-    class WebhookRequestHandler(BaseHTTPRequestHandler):
-        server_version = "stripe-webhooks-local"
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path not in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
-                self._reply(404, {"message": f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"})
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                self._reply(413, {"message": "request body too large"})
-                self.close_connection = True
-                return
-            body = self.rfile.read(length)
-            event = proxy_event("POST", path, dict(self.headers.items()), body, resource=path)
-            try:
-                response = invoke(event, LocalContext())
-            except Exception:
-                # API Gateway answers 502 when the function itself crashes; show why.
-                traceback.print_exc()
-                self._reply(502, {"message": "Internal server error"})
-                print(f"502 the function raised (traceback above) for POST {path}", flush=True)
-                return
-            self._send(response)
-            lines = [describe(response)]
-            if show_records is not None and response.get("statusCode") == 200:
-                lines += show_records(body)
-            print("\n".join(lines), flush=True)
-
-        def do_GET(self) -> None:
-            self._reply(405, {"message": f"use POST {WEBHOOK_PATH}"})
-
-        do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
-
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            self._send(
-                {
-                    "statusCode": status,
-                    "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps(body),
-                }
-            )
-
-        def _send(self, response: dict[str, Any]) -> None:
-            payload = (response.get("body") or "").encode("utf-8")
-            self.send_response(int(response.get("statusCode", 502)))
-            for name, value in (response.get("headers") or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Silence the default access log; ``describe`` prints a better line."""
-
-    return WebhookRequestHandler
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -252,10 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.aws_only:
             from stripe_webhook.app import lambda_handler
 
-            dynamodb = client("dynamodb", endpoint)
-            show = (
-                (lambda body: stored_records(dynamodb, resources.table_name, body)) if args.verbose else None
-            )
+            table = queries(endpoint, resources.table_name)
+            show = (lambda body: stored_records(table, body)) if args.verbose else None
             server = ThreadingHTTPServer((args.host, args.port), make_handler(lambda_handler, show))
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -305,7 +216,7 @@ def print_banner(
         f"  consumer queue  {resources.queue_url}",
         "",
         "  send events     make trigger EVENT=payment_intent.succeeded   (or --flow checkout; --list)",
-        "  look inside     python -m infra.inspect events | event <evt_id> | tail",
+        '  look inside     make inspect   (ARGS="event <evt_id>" or "tail --follow")',
         f"  Stripe CLI      stripe listen --forward-to localhost:{args.port}{WEBHOOK_PATH}"
         "   (start this stack with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
     ]

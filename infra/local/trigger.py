@@ -1,40 +1,43 @@
 """Send realistic, correctly signed Stripe events to a local webhook, like ``stripe trigger``.
 
 No network beyond the local webhook, no Stripe account. Payloads are the same
-ones the tests use (``tests/events`` and ``infra.stripe_events``).
+ones the tests use (``infra.fixtures``).
 
-    python -m infra.trigger payment_intent.succeeded
-    python -m infra.trigger --flow checkout --shuffle
-    python -m infra.trigger invoice.paid --resend        # see dedup
-    python -m infra.trigger charge.refunded --tamper     # see the 400
-    python -m infra.trigger --list
+    python -m infra.local.trigger payment_intent.succeeded
+    python -m infra.local.trigger --flow checkout --shuffle
+    python -m infra.local.trigger invoice.paid --resend        # see dedup
+    python -m infra.local.trigger charge.refunded --tamper     # see the 400
+    python -m infra.local.trigger --list
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from infra.local_aws import (
+from infra.fixtures.delivery import Answer, post
+from infra.fixtures.flows import FLOWS, flow_events
+from infra.fixtures.payloads import available_events, encode, fresh_event
+from infra.fixtures.signing import signature_header
+from infra.local.endpoint import (
     DEFAULT_ENDPOINT,
     DEFAULT_WEBHOOK_URL,
     START_HINT,
-    TABLE_NAME,
     EndpointUnreachable,
     SecretUnavailable,
     check_reachable,
-    client,
+    queries,
     signing_secret,
     summarize,
 )
-from infra.stripe_events import FLOWS, available_events, encode, flow_events, fresh_event, signature_header
+from infra.local.resources import TABLE_NAME
+
+if TYPE_CHECKING:
+    from stripe_webhook.queries import TableQueries
 
 STALE_SECONDS = 600
 
@@ -52,15 +55,9 @@ class Delivery:
     expect_rejection: bool = False
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.trigger",
+        prog="python -m infra.local.trigger",
         description="Send realistic, signed Stripe events to the local webhook (like `stripe trigger`, "
         "offline). The secret comes from STRIPE_WEBHOOK_SECRET, else from the running local stack.",
     )
@@ -98,13 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def list_events() -> str:
-    import stripe_webhook.handlers  # noqa: F401  (registers every handler)
-    from stripe_webhook.routing import registry
+    from stripe_webhook.composition import registry
 
     by_family: dict[str, list[str]] = {}
     unhandled = []
     for event_type in available_events():
-        route = registry.resolve(event_type)
+        route = registry().resolve(event_type)
         if route is None:
             unhandled.append(event_type)
         else:
@@ -156,39 +152,18 @@ def deliveries(events: list[dict[str, Any]], secret: str, args: argparse.Namespa
     return planned
 
 
-def post(url: str, delivery: Delivery) -> Answer:
-    request = urllib.request.Request(  # noqa: S310 (a URL the user chose; local by default)
-        url,
-        data=delivery.body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks) infra.trigger",
-            "Stripe-Signature": delivery.header,
-        },
-    )
+def send(url: str, delivery: Delivery) -> Answer:
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return Answer(response.status, _json(response.read()))
-    except urllib.error.HTTPError as error:
-        return Answer(error.code, _json(error.read()))
-    except (urllib.error.URLError, OSError) as error:
+        return post(url, delivery.body, header=delivery.header)
+    except OSError as error:
         raise TriggerError(f"could not reach {url}: {error}. {START_HINT}") from None
-
-
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {"message": raw.decode("utf-8", "replace")[:200]}
-    return value if isinstance(value, dict) else {"message": str(value)}
 
 
 def describe(delivery: Delivery, answer: Answer) -> str:
     event = delivery.event
     note = f" ({delivery.note})" if delivery.note else ""
     head = f"-> {event['type']} {event['id']}{note}"
-    body = answer.body
+    body = answer.json
     if answer.status == 200:
         result = (
             f"   {answer.status} {body.get('status')} handler={body.get('handler') or 'none'}"
@@ -201,16 +176,11 @@ def describe(delivery: Delivery, answer: Answer) -> str:
     return f"{head}\n{result}"
 
 
-def stored(dynamodb: Any, table: str, event: dict[str, Any]) -> list[str]:
+def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
     """What the table holds for this event and its object, one line each."""
-    from infra.queries import get_record
-    from stripe_webhook.dynamo_items import from_item
-
-    key = {"pk": {"S": f"EVENT#{event['id']}"}, "sk": {"S": "EVENT"}}
-    item = dynamodb.get_item(TableName=table, Key=key).get("Item")
+    logged = table.get_event(event["id"])
     lines = []
-    if item:
-        logged = from_item(item)
+    if logged:
         lines.append(
             f"   event log: {logged.get('status')} handler={logged.get('handler', 'none')}"
             f" published as {logged.get('sns_message_id', '-')}"
@@ -218,7 +188,7 @@ def stored(dynamodb: Any, table: str, event: dict[str, Any]) -> list[str]:
     else:
         lines.append("   event log: nothing stored")
     object_id = event.get("data", {}).get("object", {}).get("id")
-    record = get_record(dynamodb, table, object_id) if isinstance(object_id, str) else None
+    record = table.get_record(object_id) if isinstance(object_id, str) else None
     if record:
         lines.append(f"   current record OBJECT#{object_id}: {summarize(record)}")
     return lines
@@ -233,24 +203,24 @@ def main(argv: list[str] | None = None) -> int:
         check_reachable(args.url, "webhook", START_HINT)
         secret = signing_secret(args.aws_endpoint)
         planned = deliveries(build_events(args), secret, args)
-        dynamodb = None
+        table = None
         if not args.no_inspect:
             try:
                 check_reachable(args.aws_endpoint, "local AWS endpoint", "")
-                dynamodb = client("dynamodb", args.aws_endpoint)
+                table = queries(args.aws_endpoint, args.table)
             except EndpointUnreachable:
                 print(f"(no local AWS endpoint at {args.aws_endpoint}: not showing what was stored)")
         counts: dict[str, int] = {}
         unexpected = 0
         for delivery in planned:
-            answer = post(args.url, delivery)
+            answer = send(args.url, delivery)
             print(describe(delivery, answer))
-            outcome = str(answer.body.get("status")) if answer.status == 200 else f"http {answer.status}"
+            outcome = str(answer.json.get("status")) if answer.status == 200 else f"http {answer.status}"
             counts[outcome] = counts.get(outcome, 0) + 1
             if (answer.status == 200) == delivery.expect_rejection:
                 unexpected += 1
-            if dynamodb is not None:
-                print("\n".join(stored(dynamodb, args.table, delivery.event)))
+            if table is not None:
+                print("\n".join(stored(table, delivery.event)))
     except (TriggerError, EndpointUnreachable, SecretUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

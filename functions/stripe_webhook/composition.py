@@ -1,0 +1,153 @@
+"""The composition root: the one place that builds the function's objects from ``Settings``.
+
+The Lambda edges, the operator commands, the local stack, the benchmark and the tests all get
+their pipeline, store, publisher, queries and secret caches here, so none can be wired
+differently. Clients are injectable (``Components(settings, dynamodb=…, sns=…)``) and otherwise
+made lazily by ``aws.client``. ``components()`` is the warm container's set, built on first
+use; ``reset()`` forgets every per-container cache, so a test starts like a cold Lambda.
+
+Heavy or rarely needed pieces (the Stripe API client's ``urllib.request``, the read side's
+``gzip``) are imported when first used, not on the cold path.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from stripe_webhook import aws
+from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled
+from stripe_webhook.settings import Settings, get_settings, parse_api_key
+from stripe_webhook.signing_secrets import SigningSecrets
+
+if TYPE_CHECKING:
+    from stripe_webhook.events import StripeEvent
+    from stripe_webhook.pipeline import Pipeline
+    from stripe_webhook.publisher import SnsPublisher
+    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.routing import Registry
+    from stripe_webhook.store import DynamoStore
+    from stripe_webhook.stripe_api import StripeApi
+
+
+@functools.cache
+def registry() -> Registry:
+    """Every handler family, routed (see ``handlers/__init__.py``); needs no settings."""
+    from stripe_webhook.handlers import build_registry
+
+    return build_registry()
+
+
+class Components:
+    """Everything one configuration of the function needs, each built once, on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dynamodb: Any | None = None,
+        sns: Any | None = None,
+        secretsmanager: Any | None = None,
+        urlopen: Callable[..., Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._dynamodb = dynamodb
+        self._sns = sns
+        self._secretsmanager = secretsmanager
+        self._urlopen = urlopen
+
+    @functools.cached_property
+    def store(self) -> DynamoStore:
+        from stripe_webhook.store import DynamoStore
+
+        return DynamoStore(
+            self.settings.table_name,
+            lease_seconds=self.settings.lease_seconds,
+            retention_seconds=self.settings.retention_days * 86_400,
+            client=self._dynamodb,
+        )
+
+    @functools.cached_property
+    def publisher(self) -> SnsPublisher:
+        from stripe_webhook.publisher import SnsPublisher
+
+        return SnsPublisher(self.settings.topic_arn, client=self._sns)
+
+    @functools.cached_property
+    def queries(self) -> TableQueries:
+        from stripe_webhook.queries import TableQueries
+
+        return TableQueries(self.settings.table_name, client=self._dynamodb)
+
+    @functools.cached_property
+    def pipeline(self) -> Pipeline:
+        from stripe_webhook.pipeline import Pipeline
+
+        return Pipeline(registry(), self.store, self.publisher, full_event=self.full_event)
+
+    def full_event(self, event: StripeEvent) -> StripeEvent:
+        """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""
+        return self._stripe_api.full_event(event)
+
+    @functools.cached_property
+    def _stripe_api(self) -> StripeApi:
+        import urllib.request
+
+        from stripe_webhook.stripe_api import StripeApi
+
+        return StripeApi(
+            self.stripe_api_key, self.settings.stripe_api_base, self._urlopen or urllib.request.urlopen
+        )
+
+    def signing_secrets(self, *, thin: bool = False) -> SigningSecrets:
+        """The snapshot endpoint's secrets, or (``thin``) the thin-event endpoint's."""
+        return self._thin_secrets if thin else self._webhook_secrets
+
+    @functools.cached_property
+    def _webhook_secrets(self) -> SigningSecrets:
+        settings = self.settings
+        return self._secret_cache(settings.webhook_secrets, settings.webhook_secret_arn)
+
+    @functools.cached_property
+    def _thin_secrets(self) -> SigningSecrets:
+        settings = self.settings
+        if not settings.thin_webhook_secrets and not settings.thin_webhook_secret_arn:
+            raise ThinEventsDisabled("thin_events_disabled", "this stack does not accept thin events")
+        return self._secret_cache(settings.thin_webhook_secrets, settings.thin_webhook_secret_arn)
+
+    @functools.cached_property
+    def _api_key_secret(self) -> SigningSecrets:
+        return self._secret_cache((), self.settings.stripe_api_key_secret_arn, parse=parse_api_key)
+
+    def stripe_api_key(self) -> str:
+        """The Stripe key for API calls: inline (local runs), else from Secrets Manager (cached)."""
+        if self.settings.stripe_api_key:
+            return parse_api_key(self.settings.stripe_api_key, "STRIPE_API_KEY")[0]
+        if not self.settings.stripe_api_key_secret_arn:
+            raise ConfigurationError(
+                "missing_api_key", "a handler needs the full thin event: set a Stripe API key"
+            )
+        return self._api_key_secret.current()[0]
+
+    def _secret_cache(self, inline: tuple[str, ...], arn: str | None, **options: Any) -> SigningSecrets:
+        return SigningSecrets(
+            inline=inline,
+            secret_arn=arn,
+            max_age=self.settings.secret_cache_seconds,
+            client=self._secretsmanager,
+            **options,
+        )
+
+
+@functools.cache
+def components() -> Components:
+    """The warm container's components, from the environment's settings."""
+    return Components(get_settings())
+
+
+def reset() -> None:
+    """Forget every per-container cache: settings, components (secrets, clients) and the AWS session."""
+    get_settings.cache_clear()
+    components.cache_clear()
+    aws.reset()

@@ -1,0 +1,121 @@
+"""The read side: the lookups and queries the table and its indexes are designed for.
+
+    queries.get_event("evt_123")                     the event-log item, payload decompressed
+    queries.get_record("pi_123")                     the current state of one Stripe object
+    queries.customer_records("cus_123", "invoice")   a customer's invoices (or all records)
+    queries.events_by_type("invoice.paid", since, until)   event-log entries of one type in a range
+
+Used by the operator commands, the local tools and the tests; the function itself never reads
+(a duplicate is answered from its failed conditional put). Keys come from ``schema``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stripe_webhook import aws, schema
+from stripe_webhook.dynamo_items import from_item
+from stripe_webhook.errors import StorageError
+
+DAY_SECONDS = 86_400
+
+
+class TableQueries:
+    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """One item as plain Python values, read consistently; None if absent."""
+        try:
+            response = self.client.get_item(
+                TableName=self.table_name, Key=schema.key_item(pk, sk), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError("storage_failed", "DynamoDB read failed") from error
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        """The stored event-log item (a gzipped payload decompressed into ``payload``), or None."""
+        values = self.get_item(schema.event_pk(event_id), schema.EVENT_SK)
+        if values is not None and "payload_gz" in values:
+            values["payload"] = gzip.decompress(values.pop("payload_gz")).decode("utf-8")
+        return values
+
+    def get_record(self, object_id: str) -> dict[str, Any] | None:
+        return self.get_item(*schema.object_key(object_id))
+
+    def customer_records(self, customer_id: str, object_type: str | None = None) -> list[dict[str, Any]]:
+        """A customer's records, oldest first; ``object_type`` narrows to e.g. ``"invoice"``."""
+        condition = f"{schema.CUSTOMER_KEY} = :customer"
+        values: dict[str, Any] = {":customer": {"S": customer_id}}
+        if object_type:
+            condition += f" AND begins_with({schema.CUSTOMER_SORT}, :prefix)"
+            values[":prefix"] = {"S": f"{object_type}#"}
+        return list(
+            self._query(
+                IndexName=schema.CUSTOMER_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        )
+
+    def events_by_type(self, event_type: str, since: int, until: int | None = None) -> list[dict[str, Any]]:
+        """Event-log entries (index projection) of one type with ``since <= created <= until``, in order."""
+        until = int(time.time()) if until is None else until
+        found: list[dict[str, Any]] = []
+        day = since - since % DAY_SECONDS
+        while day <= until:
+            found.extend(
+                self._query(
+                    IndexName=schema.TYPE_INDEX,
+                    KeyConditionExpression=(
+                        f"{schema.TYPE_DAY} = :day AND {schema.CREATED_EVENT} BETWEEN :low AND :high"
+                    ),
+                    ExpressionAttributeValues={
+                        ":day": {"S": schema.type_day_key(event_type, day)},
+                        ":low": {"S": schema.created_event_key(since, "")},
+                        ":high": {"S": schema.created_event_key(until, "~")},
+                    },
+                )
+            )
+            day += DAY_SECONDS
+        return found
+
+    def scan_event_log(
+        self, fields: tuple[str, ...], *, status: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every event-log item's ``fields`` (a Scan: for the local stack and tests, never the function)."""
+        condition = "sk = :event"
+        values: dict[str, Any] = {":event": {"S": schema.EVENT_SK}}
+        names = {f"#{name}": name for name in fields}
+        if status is not None:
+            condition += " AND #status = :status"
+            values[":status"] = {"S": status}
+            names["#status"] = "status"
+        paginator = self.client.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            FilterExpression=condition,
+            ExpressionAttributeValues=values,
+            ExpressionAttributeNames=names,
+            ProjectionExpression=", ".join(f"#{name}" for name in fields),
+        ):
+            yield from (from_item(item) for item in page.get("Items", []))
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table_name, **kwargs):
+            yield from (from_item(item) for item in page.get("Items", []))

@@ -1,0 +1,68 @@
+"""The table's shape: item keys, the event log's status values, and the indexes.
+
+One table, string keys ``pk``/``sk``. The write side (``store.py``, ``records.py``, the handlers)
+and the read side (``queries.py``, the tooling) both spell keys through this module, so the two
+cannot disagree. The template's ``EventsTable`` declares the same attributes and indexes
+(``tests/integration/test_template.py`` checks it).
+
+    EVENT#<event id>      / EVENT               the event log (dedup claim, lease, payload)
+    OBJECT#<stripe id>    / STATE               one record per Stripe object
+    BALANCE#<acct|platform> / BALANCE#live|test  the latest balance
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+EVENT_SK = "EVENT"
+STATE_SK = "STATE"
+IN_PROGRESS = "IN_PROGRESS"
+PUBLISHED = "PUBLISHED"
+
+CUSTOMER_INDEX = "by-customer"
+CUSTOMER_KEY = "customer_key"
+CUSTOMER_SORT = "customer_sort"
+TYPE_INDEX = "by-type"
+TYPE_DAY = "type_day"
+CREATED_EVENT = "created_event"
+INDEXES = {CUSTOMER_INDEX: (CUSTOMER_KEY, CUSTOMER_SORT), TYPE_INDEX: (TYPE_DAY, CREATED_EVENT)}
+"""Index name → (partition key, sort key) attributes."""
+
+
+def event_pk(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+def event_key(event_id: str) -> dict[str, Any]:
+    """The event-log item's key, as DynamoDB attribute values."""
+    return {"pk": {"S": event_pk(event_id)}, "sk": {"S": EVENT_SK}}
+
+
+def object_key(object_id: str) -> tuple[str, str]:
+    return f"OBJECT#{object_id}", STATE_SK
+
+
+def balance_key(owner: str, livemode: bool) -> tuple[str, str]:
+    """The balance has no id: one item per account (or ``platform``) and mode."""
+    return f"BALANCE#{owner}", f"BALANCE#{'live' if livemode else 'test'}"
+
+
+def key_item(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def customer_sort(object_type: str, created: int, object_id: str) -> str:
+    """Sort key of the ``by-customer`` index: by object type, then the object's ``created``."""
+    return f"{object_type}#{created:012d}#{object_id}"
+
+
+def type_day_key(event_type: str, created: int) -> str:
+    """Partition key of the ``by-type`` index: one partition per type per UTC day."""
+    day = time.strftime("%Y-%m-%d", time.gmtime(created))
+    return f"{event_type}#{day}"
+
+
+def created_event_key(created: int, event_id: str) -> str:
+    """Sort key of the ``by-type`` index: time order, then event id."""
+    return f"{created:012d}#{event_id}"

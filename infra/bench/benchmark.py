@@ -1,0 +1,159 @@
+"""The performance benchmark: cold start, warm per-event CPU, AWS calls, package size — each
+against a floor measured in the same run, plus the way most tutorials write the same job.
+
+    python -m infra.bench            # make bench; about ten minutes; exits 1 if a budget is missed
+    python -m infra.bench --quick    # a smoke run (the test suite uses it): only the AWS-call budgets count
+
+The local AWS endpoint is the local stack (moto) in its own process, started once, so its CPU is
+never counted. Every figure is a ratio to a floor from this run, because absolute times on a
+shared machine are noise.
+
+- cold start: a fresh Python process that imports the handler and answers one signed event
+  (reading the signing secret from Secrets Manager, as deployed). Floor: a fresh process that
+  imports boto3, creates the same clients and makes the same AWS calls with no framework.
+- warm: CPU time of this process per new event and per duplicate, over many events. Floor: the
+  same AWS calls made directly with botocore.
+- naive: ``stripe.Webhook.construct_event``, a boto3 ``Table.put_item`` and an SNS publish, with
+  the X-Ray SDK patched in — the tutorial shape, with no dedup at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from infra.bench.cold import cold_starts
+from infra.bench.environment import AwsEndpoint, function_environment
+from infra.bench.package import package_size
+from infra.bench.warm import warm
+from infra.fixtures.signing import generate_secret
+
+BUDGETS = {"cold": 1.2, "warm": 1.3, "calls_new": 3, "calls_duplicate": 1, "artifact_kib": 1024}
+
+
+def missed_budgets(
+    cold: dict[str, tuple[float, float]], warm_figures: dict[str, Any], *, timed: bool = True
+) -> list[str]:
+    """The budgets these figures miss (``timed=False``: only the deterministic AWS-call counts)."""
+    failures = []
+    if timed and cold["ours"][0] > BUDGETS["cold"] * cold["floor"][0]:
+        failures.append("cold start")
+    if timed and warm_figures["ours_new"] > BUDGETS["warm"] * warm_figures["floor_new"]:
+        failures.append("warm CPU per new event")
+    if timed and warm_figures["ours_duplicate"] > BUDGETS["warm"] * warm_figures["floor_duplicate"]:
+        failures.append("warm CPU per duplicate")
+    if (
+        warm_figures["calls_new"] > BUDGETS["calls_new"]
+        or warm_figures["calls_duplicate"] > BUDGETS["calls_duplicate"]
+    ):
+        failures.append("AWS calls")
+    return failures
+
+
+def report(
+    cold: dict[str, tuple[float, float]], warm_figures: dict[str, Any], sizes: dict[str, float] | None
+) -> list[str]:
+    def row(name: str, ours: float, floor: float | None, budget: str, naive: str, *, digits: int = 0) -> str:
+        ratio = f"{ours / floor:.2f}x" if floor else ""
+        floor_text = f"{floor:.{digits}f}" if floor is not None else ""
+        return f"| {name} | {ours:.{digits}f} | {floor_text} | {ratio} | {budget} | {naive} |"
+
+    w = warm_figures
+    rows = [
+        "| Measure | This project | Floor | Ratio | Budget | Naive tutorial |",
+        "| --- | ---: | ---: | ---: | --- | ---: |",
+        row(
+            "Cold start to first response (median, ms)",
+            cold["ours"][0],
+            cold["floor"][0],
+            f"≤ {BUDGETS['cold']}x",
+            f"{cold['naive'][0]:.0f}",
+        ),
+        row("Peak memory, cold (MB)", cold["ours"][1], cold["floor"][1], "", f"{cold['naive'][1]:.0f}"),
+        row(
+            "Warm CPU per new event (ms)",
+            w["ours_new"],
+            w["floor_new"],
+            f"≤ {BUDGETS['warm']}x",
+            f"{w['naive_new']:.2f}",
+            digits=2,
+        ),
+        row(
+            "Warm CPU per duplicate (ms)",
+            w["ours_duplicate"],
+            w["floor_duplicate"],
+            f"≤ {BUDGETS['warm']}x",
+            "no dedup",
+            digits=2,
+        ),
+        row("AWS calls per new event", w["calls_new"], None, f"≤ {BUDGETS['calls_new']}", "2"),
+        row(
+            "AWS calls per duplicate",
+            w["calls_duplicate"],
+            None,
+            f"≤ {BUDGETS['calls_duplicate']}",
+            "2 (publishes again)",
+        ),
+        row(
+            f"Peak memory of a warm container after {min(w['events'], 500)} events (MB)",
+            w["peak_mb"],
+            None,
+            "well under MemorySize",
+            "",
+        ),
+    ]
+    if sizes:
+        rows += [
+            row("Function artifact, zipped, Powertools bundled (KiB)", sizes["bundled"], None, "", ""),
+            row(
+                "Function artifact, zipped, Powertools from the layer (KiB)",
+                sizes["layer"],
+                None,
+                f"≤ {BUDGETS['artifact_kib']}",
+                "",
+            ),
+        ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.bench", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--cold-runs", type=int, default=15, help="fresh processes per variant (default 15)")
+    parser.add_argument("--events", type=int, default=2000, help="warm events per variant (default 2000)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 cold runs, 30 events, no build")
+    parser.add_argument("--no-build", action="store_true", help="skip sam build (package size)")
+    parser.add_argument("--aws-port", type=int, default=5055)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cold_runs, args.events, args.no_build = 2, 30, True
+    secret = generate_secret()
+    endpoint = AwsEndpoint(args.aws_port, secret)
+    try:
+        env = function_environment(endpoint.url)
+        print(f"cold starts: {args.cold_runs} fresh processes per variant ...", file=sys.stderr, flush=True)
+        cold = cold_starts(secret, env, args.cold_runs)
+        print(
+            f"warm: {args.events} new events and {args.events} duplicates per variant ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        warm_figures = warm(secret, env, args.events) | {"events": args.events}
+        print("package: sam build ...", file=sys.stderr, flush=True)
+        sizes = package_size(not args.no_build)
+    finally:
+        endpoint.stop()
+    print("\n".join(report(cold, warm_figures, sizes)))
+    print(f"\nAWS calls per {args.events} new events: {warm_figures['calls_by_operation']}")
+    timed = not args.quick  # two cold runs and 30 events say nothing about ratios
+    failures = missed_budgets(cold, warm_figures, timed=timed)
+    print("budgets: " + ("all met" if not failures else "missed: " + ", ".join(failures)))
+    if not timed:
+        print("(a --quick run checks only the AWS-call budgets; timings are too few to compare)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Warm CPU per event: ours, the floor (the same AWS requests replayed through botocore), naive.
+
+Each variant runs in a fresh process of its own (``python -m infra.bench.warm --child …``), so none
+pays for another's data or heap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from infra.bench.cold import warm_container_peak_mb
+from infra.bench.environment import child_environment, run_python, signed_request
+from infra.local.apigw import LocalContext
+
+
+def settle() -> None:
+    """Collect, then freeze what the benchmark itself holds, so no variant pays GC for our test data."""
+    gc.collect()
+    gc.freeze()
+
+
+def cpu_ms_per_call(work: Callable[[], None], count: int) -> float:
+    settle()
+    started = time.process_time()
+    for _ in range(count):
+        work()
+    return (time.process_time() - started) / count * 1000
+
+
+Call = tuple[str, str, dict[str, Any]]
+
+
+def warm(secret: str, env: dict[str, str], events: int) -> dict[str, Any]:
+    """Each variant in a fresh process of its own, so none pays for another's data or heap."""
+    with tempfile.TemporaryDirectory() as workdir:
+        calls_file = Path(workdir) / "calls.json"
+        ours = run_child("ours", secret, env, events, calls_file)
+        floor = run_child("floor", secret, env, events, calls_file)
+        naive = run_child("naive", secret, env, events, calls_file)
+    return {
+        **ours,
+        **floor,
+        **naive,
+        "peak_mb": warm_container_peak_mb(secret, env, min(events, 500)),
+    }
+
+
+def run_child(kind: str, secret: str, env: dict[str, str], events: int, calls_file: Path) -> dict[str, Any]:
+    arguments = [
+        "-m",
+        "infra.bench.warm",
+        "--child",
+        kind,
+        "--events",
+        str(events),
+        "--calls-file",
+        str(calls_file),
+    ]
+    result = run_python(arguments, child_environment(env, secret), f"the {kind} warm run")
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def child_ours(secret: str, events: int, calls_file: Path) -> dict[str, Any]:
+    """A warm container: CPU per new event, then per duplicate; the AWS calls it made, for the floor."""
+    from stripe_webhook import app, aws
+
+    recorded: list[tuple[str, dict[str, Any]]] = []
+
+    def record(event_name: str, params: dict[str, Any], **kwargs: Any) -> None:
+        recorded.append((event_name, params))  # kept by reference: copying here would cost us CPU
+
+    hook: Any = record
+    aws.session().register("before-parameter-build", hook)
+    context = LocalContext()
+    with contextlib.redirect_stdout(io.StringIO()):  # EMF metric lines: serialised, then dropped
+        app.lambda_handler(signed_request(secret), context)  # warm the container (secret, clients)
+        new = [signed_request(secret) for _ in range(events)]
+        recorded.clear()
+        iterator = iter(new)
+        ours_new = cpu_ms_per_call(lambda: app.lambda_handler(next(iterator), context), events)
+        calls_new = _copied(recorded)
+        duplicates = [signed_request(secret, json.loads(request["body"])) for request in new]
+        del new
+        recorded.clear()
+        iterator = iter(duplicates)
+        ours_duplicate = cpu_ms_per_call(lambda: app.lambda_handler(next(iterator), context), events)
+        calls_duplicate = _copied(recorded)
+    calls_file.write_text(json.dumps({"new": calls_new, "duplicate": calls_duplicate}))
+    return {
+        "ours_new": ours_new,
+        "ours_duplicate": ours_duplicate,
+        "calls_new": len(calls_new) / events,
+        "calls_duplicate": len(calls_duplicate) / events,
+        "calls_by_operation": dict(Counter(f"{service}.{operation}" for service, operation, _ in calls_new)),
+    }
+
+
+def child_floor(events: int, calls_file: Path) -> dict[str, Any]:
+    calls = json.loads(calls_file.read_text())
+    new = [(service, operation, params) for service, operation, params in calls["new"]]
+    duplicate = [(service, operation, params) for service, operation, params in calls["duplicate"]]
+    return {
+        "floor_new": floor_replay(new, events, rewrite=True),
+        "floor_duplicate": floor_replay(duplicate, events, rewrite=False),
+    }
+
+
+def _copied(recorded: list[tuple[str, dict[str, Any]]]) -> list[Call]:
+    calls = []
+    for event_name, params in recorded:
+        _, service, operation = event_name.split(".", 2)
+        calls.append((service, operation, json.loads(json.dumps(params))))
+    return calls
+
+
+def floor_replay(calls: list[Call], events: int, *, rewrite: bool) -> float:
+    """CPU per event of making exactly the same AWS requests straight through botocore.
+
+    New events are replayed under fresh keys (``FLOOR#…``) so their conditional writes succeed as
+    ours did; duplicates are replayed as they were, so they fail as ours did. Nothing else runs.
+    """
+    import botocore.session
+    from botocore.exceptions import ClientError
+
+    from stripe_webhook.aws import CLIENT_CONFIG
+
+    session = botocore.session.get_session()
+    services = {service for service, _, _ in calls}
+    clients = {service: session.create_client(service, config=CLIENT_CONFIG) for service in services}
+
+    def rekeyed(prefix: str, selected: list[Call]) -> list[Call]:
+        text = (
+            json.dumps(selected)
+            .replace('"EVENT#', f'"{prefix}EVENT#')
+            .replace('"OBJECT#', f'"{prefix}OBJECT#')
+        )
+        return [(service, operation, params) for service, operation, params in json.loads(text)]
+
+    # One event's calls first, untimed, as ours had a warm container: first calls load models.
+    for service, operation, params in rekeyed("WARM#", calls[: len(calls) // events]):
+        with contextlib.suppress(ClientError):
+            getattr(clients[service], _snake(operation))(**params)
+    if rewrite:
+        calls = rekeyed("FLOOR#", calls)
+    methods = [(getattr(clients[service], _snake(operation)), params) for service, operation, params in calls]
+    settle()
+    started = time.process_time()
+    for method, params in methods:
+        with contextlib.suppress(ClientError):  # a duplicate's conditional write fails, as ours did
+            method(**params)
+    return (time.process_time() - started) / events * 1000
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
+def child_naive(secret: str, events: int) -> dict[str, Any]:
+    os.environ.setdefault("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
+    import boto3
+    import stripe
+    from aws_xray_sdk.core import patch_all  # type: ignore[import-untyped]
+
+    patch_all()
+    table = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"])
+    sns = boto3.client("sns")
+    logging.getLogger("aws_xray_sdk").setLevel(logging.CRITICAL)  # no segment outside Lambda
+    requests = [signed_request(secret) for _ in range(events + 1)]
+    iterator = iter(requests)
+
+    def process(request: dict[str, Any]) -> None:
+        event = stripe.Webhook.construct_event(
+            request["body"], request["headers"]["Stripe-Signature"], secret
+        )
+        table.put_item(Item={"pk": "NAIVE#" + event.id, "sk": "EVENT", "payload": request["body"]})
+        sns.publish(TopicArn=os.environ["TOPIC_ARN"], Message=request["body"])
+
+    process(next(iterator))  # warm, as the others are
+    return {"naive_new": cpu_ms_per_call(lambda: process(next(iterator)), events)}
+
+
+def run_as_child(kind: str, events: int, calls_file: Path) -> int:
+    secret = os.environ["BENCH_SIGNING_SECRET"]
+    if kind == "ours":
+        figures = child_ours(secret, events, calls_file)
+    elif kind == "floor":
+        figures = child_floor(events, calls_file)
+    else:
+        figures = child_naive(secret, events)
+    print(json.dumps(figures))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.bench.warm", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--child", choices=["ours", "floor", "naive"], required=True)
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--calls-file", type=Path, required=True)
+    args = parser.parse_args(argv)
+    return run_as_child(args.child, args.events, args.calls_file)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

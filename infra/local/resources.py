@@ -1,0 +1,74 @@
+"""Create the table, topic and a consumer queue as template.yaml defines them, on any AWS endpoint.
+
+The local stack (``make run``) and the moto-backed tests both use this, so neither can drift from
+what ``sam deploy`` creates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from infra.template import TABLE_RESOURCE, TOPIC_RESOURCE, create_table_kwargs, resource_properties
+
+TABLE_NAME = "stripe-webhooks-events"
+TOPIC_NAME = "stripe-webhooks-events"
+QUEUE_NAME = "stripe-events-consumer"
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    table_name: str
+    topic_arn: str
+    queue_url: str | None
+
+
+def create_resources(
+    dynamodb: Any,
+    sns: Any,
+    sqs: Any | None = None,
+    *,
+    table_name: str = TABLE_NAME,
+    topic_name: str = TOPIC_NAME,
+    queue_name: str = QUEUE_NAME,
+    filter_policy: dict[str, Any] | None = None,
+) -> LocalResources:
+    """Create the table and topic as the template defines them, plus an optional subscribed queue."""
+    properties = resource_properties(TABLE_RESOURCE)
+    dynamodb.create_table(**create_table_kwargs(table_name))
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
+        )
+    if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+        dynamodb.update_continuous_backups(
+            TableName=table_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+    topic_properties = resource_properties(TOPIC_RESOURCE)
+    attributes = (
+        {"KmsMasterKeyId": topic_properties["KmsMasterKeyId"]} if "KmsMasterKeyId" in topic_properties else {}
+    )
+    topic_arn = sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
+    queue_url = None
+    if sqs is not None:
+        queue_url = subscribe_queue(sns, sqs, topic_arn, queue_name, filter_policy)
+    return LocalResources(table_name, topic_arn, queue_url)
+
+
+def subscribe_queue(
+    sns: Any, sqs: Any, topic_arn: str, queue_name: str, filter_policy: dict[str, Any] | None = None
+) -> str:
+    """An SQS queue subscribed to the topic with raw delivery: what a downstream consumer sees."""
+    queue_url: str = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    attributes = {"RawMessageDelivery": "true"}
+    if filter_policy is not None:
+        attributes["FilterPolicy"] = json.dumps(filter_policy)
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+    return queue_url

@@ -1,0 +1,125 @@
+"""Operator commands for a deployed stack: register, rotate-secret, backfill, redrive, status.
+
+    python -m infra.ops register      --stack stripe-webhooks-prod
+    python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
+    python -m infra.ops backfill      --stack … --since 2026-11-01 [--all] [--resume]
+    python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
+    python -m infra.ops status        --stack …
+
+Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
+argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from infra.ops import backfill, redrive, register, rotate_secret, status
+from infra.ops.progress import parse_time
+from infra.ops.stack import Context, OpsError, aws_factory, default_stack_name, load_stack, stripe_client
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.ops",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="STRIPE_API_KEY must be set.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--stack", default=None, help="CloudFormation stack (default: samconfig.toml's dev stack)"
+    )
+    common.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary, parents=[common])
+
+    reg = command("register", "create or update the Stripe endpoint for the stack's WebhookUrl")
+    reg.add_argument(
+        "--connect", action="store_true", help="receive events from connected accounts (Connect)"
+    )
+    reg.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+
+    rot = command("rotate-secret", "roll the signing secret with an overlap (then --finish)")
+    rot.add_argument(
+        "--finish", action="store_true", help="end the overlap: drop the old endpoint and secret"
+    )
+    rot.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+
+    back = command("backfill", "process events Stripe has that we missed (Events API, 30 days)")
+    back.add_argument("--since", type=parse_time, help="2026-11-01, an ISO time, a unix time, or 48h / 7d")
+    back.add_argument("--until", type=parse_time, default=None, help="default: now")
+    back.add_argument(
+        "--all", action="store_true", help="every event, not only those Stripe failed to deliver"
+    )
+    back.add_argument("--resume", action="store_true", help="continue the last backfill of this stack")
+    back.add_argument("--dry-run", action="store_true", help="count what is missing, process nothing")
+
+    red = command("redrive", "republish stored events of some types to the topic (or a queue)")
+    red.add_argument("--type", dest="types", action="append", required=True, help="event type (repeatable)")
+    red.add_argument("--since", type=parse_time, required=True)
+    red.add_argument("--until", type=parse_time, default=None)
+    red.add_argument("--queue-url", help="send only to this SQS queue instead of every topic subscriber")
+    red.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
+
+    sta = command("status", "recent events by type, failures, last event, alarm states")
+    sta.add_argument("--hours", type=int, default=24, help="window (default 24)")
+    args = parser.parse_args(argv)
+    if args.command == "backfill" and not args.resume and args.since is None:
+        parser.error("backfill needs --since (or --resume)")
+    return args
+
+
+def run(
+    args: argparse.Namespace, aws: Callable[[str], Any], stripe: Any = None, out: TextIO = sys.stdout
+) -> int:
+    stack = load_stack(aws("cloudformation"), args.stack or default_stack_name())
+    ctx = Context(stack, aws, stripe, out, dry_run=getattr(args, "dry_run", False))
+    if args.command in ("register", "rotate-secret", "backfill") and ctx.stripe is None:
+        ctx.stripe = stripe_client()
+    if args.command == "register":
+        return register.register(ctx, args.connect)
+    if args.command == "rotate-secret":
+        return rotate_secret.rotate_secret(ctx, args.finish)
+    if args.command == "backfill":
+        if args.resume:
+            state = backfill.BackfillState.load(stack.name)
+        else:
+            state = backfill.BackfillState(
+                args.since, args.until or int(time.time()), undelivered_only=not args.all
+            )
+        return backfill.backfill(ctx, state)
+    if args.command == "redrive":
+        return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
+    return status.status(ctx, args.hours)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import stripe
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        return run(args, aws_factory(args.region))
+    except OpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except NoCredentialsError:
+        print(
+            "error: no AWS credentials: configure them as for `sam deploy` (AWS_PROFILE, …)", file=sys.stderr
+        )
+        return 2
+    except (ClientError, BotoCoreError) as error:
+        print(f"error: AWS refused: {error}", file=sys.stderr)
+        return 2
+    except stripe.StripeError as error:
+        print(f"error: Stripe refused: {error.user_message or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; a backfill continues with --resume", file=sys.stderr)
+        return 130

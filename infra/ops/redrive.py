@@ -1,0 +1,43 @@
+"""``redrive``: republish stored events of some types to the topic, or to one consumer's queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from infra.ops.progress import Progress, day
+from infra.ops.stack import Context
+
+
+def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, queue_url: str | None) -> int:
+    """Republish stored events (from the by-type index) to the topic, or to one consumer's queue."""
+    from stripe_webhook.events import parse_event
+    from stripe_webhook.publisher import message_attributes, message_body
+
+    queries, publisher = ctx.components.queries, ctx.components.publisher
+    target = queue_url or ctx.stack.topic_arn
+    ctx.say(f"redriving {', '.join(event_types)} from {day(since)} .. {day(until)} to {target}")
+    sqs = ctx.aws("sqs") if queue_url else None
+    progress = Progress("dry run" if ctx.dry_run else "redrive", ctx.out)
+    for event_type in event_types:
+        for entry in queries.events_by_type(event_type, since, until):
+            stored = queries.get_event(entry["event_id"])
+            if stored is None or "payload" not in stored:
+                progress.add("no payload")
+                continue
+            if ctx.dry_run:
+                progress.add("would send")
+                continue
+            event = parse_event(stored["payload"].encode("utf-8"))
+            extra = {"redrive": "true"}
+            if sqs is None:
+                publisher.publish(event, extra_attributes=extra)
+            else:
+                attributes = message_attributes(event, extra)
+                sqs.send_message(
+                    QueueUrl=queue_url,
+                    MessageBody=message_body(event, attributes),
+                    MessageAttributes=attributes,
+                )
+            progress.add("sent")
+    progress.done()
+    return 0

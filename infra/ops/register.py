@@ -1,0 +1,80 @@
+"""``register``: create or update the Stripe endpoint for the stack's WebhookUrl; store its secret.
+
+Also the endpoint and secret helpers ``rotate-secret`` shares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.ops.stack import MANAGED_BY, STRIPE_API_VERSION, Context, OpsError, handled_event_types
+
+
+def read_secrets(ctx: Context) -> list[str]:
+    from stripe_webhook.errors import ConfigurationError
+    from stripe_webhook.settings import parse_secrets
+
+    value = ctx.aws("secretsmanager").get_secret_value(SecretId=ctx.stack.secret_arn).get("SecretString", "")
+    try:
+        return list(parse_secrets(value, "the stack's secret"))
+    except ConfigurationError:
+        return []  # the placeholder the stack created, not yet a whsec_ value
+
+
+def write_secrets(ctx: Context, secrets: list[str]) -> None:
+    ctx.aws("secretsmanager").put_secret_value(SecretId=ctx.stack.secret_arn, SecretString=",".join(secrets))
+
+
+def endpoints_for(ctx: Context) -> list[Any]:
+    """Webhook endpoints pointing at this stack, oldest first."""
+    listed = ctx.stripe.v1.webhook_endpoints.list(params={"limit": 100}).auto_paging_iter()
+    mine = [endpoint for endpoint in listed if endpoint.url == ctx.stack.webhook_url]
+    return sorted(mine, key=lambda endpoint: endpoint.created)
+
+
+def create_endpoint(
+    ctx: Context, events: list[str], api_version: str, *, connect: bool = False, **metadata: str
+) -> Any:
+    """A webhook endpoint for this stack's URL, tagged as ours; the response carries its secret."""
+    params: dict[str, Any] = {
+        "url": ctx.stack.webhook_url,
+        "enabled_events": events,
+        "api_version": api_version,
+        "description": f"{ctx.stack.name} (AWS)",
+        "metadata": {"stack": ctx.stack.name, "managed_by": MANAGED_BY, **metadata},
+    }
+    if connect:
+        params["connect"] = True
+    return ctx.stripe.v1.webhook_endpoints.create(params=params)
+
+
+def register(ctx: Context, connect: bool) -> int:
+    events = handled_event_types()
+    existing = endpoints_for(ctx)
+    if len(existing) > 1:
+        raise OpsError(
+            "two endpoints point at this stack: a secret rotation is in progress (rotate-secret --finish)"
+        )
+    if existing:
+        endpoint = existing[0]
+        added = sorted(set(events) - set(endpoint.enabled_events))
+        removed = sorted(set(endpoint.enabled_events) - set(events))
+        ctx.say(f"endpoint {endpoint.id} already delivers to {ctx.stack.webhook_url}")
+        ctx.say(f"  event types: {len(events)} ({len(added)} to add, {len(removed)} to remove)")
+        if ctx.dry_run:
+            ctx.say("dry run: nothing changed")
+            return 0
+        ctx.stripe.v1.webhook_endpoints.update(endpoint.id, params={"enabled_events": events})
+        ctx.say("updated; its signing secret is unchanged")
+        if not read_secrets(ctx):
+            ctx.say("warning: the stack's secret holds no whsec_ value; run rotate-secret to set a fresh one")
+        return 0
+    ctx.say(f"no endpoint delivers to {ctx.stack.webhook_url} yet: creating one")
+    ctx.say(f"  {len(events)} event types, API version {STRIPE_API_VERSION}, connect={connect}")
+    if ctx.dry_run:
+        ctx.say("dry run: nothing created")
+        return 0
+    endpoint = create_endpoint(ctx, events, STRIPE_API_VERSION, connect=connect)
+    write_secrets(ctx, [endpoint.secret])
+    ctx.say(f"created {endpoint.id}; its signing secret is stored in {ctx.stack.secret_arn}")
+    return 0

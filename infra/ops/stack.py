@@ -1,0 +1,150 @@
+"""What every operator command shares: the deployed stack, the context a command runs in, errors.
+
+A stack is read from CloudFormation (outputs and parameters) and turned into the function's own
+``Settings``, so the operator commands build their pipeline, store and queries through the same
+composition root as the deployed function, with the stack's settings (e.g. ``EventRetentionDays``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from infra import REPO_ROOT
+
+if TYPE_CHECKING:
+    from stripe_webhook.composition import Components
+    from stripe_webhook.settings import Settings
+
+STRIPE_API_VERSION = "2024-06-20"
+"""The API version endpoints are created with: the payload shape the handlers and tests are written for."""
+MANAGED_BY = "stripe-webhooks-aws"
+REQUIRED_OUTPUTS = ("WebhookUrl", "TableName", "TopicArn", "SecretArn")
+FUNCTION_PARAMETERS = {"EventRetentionDays": "EVENT_RETENTION_DAYS"}
+"""Template parameters that reach the function's environment unchanged."""
+
+
+class OpsError(Exception):
+    """Something the operator can fix; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    webhook_url: str
+    table_name: str
+    topic_arn: str
+    secret_arn: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    def settings(self) -> Settings:
+        """The deployed function's settings, as its environment has them (see template.yaml)."""
+        from stripe_webhook.errors import ConfigurationError
+        from stripe_webhook.settings import load_settings
+
+        environment = {
+            "TABLE_NAME": self.table_name,
+            "TOPIC_ARN": self.topic_arn,
+            "STRIPE_WEBHOOK_SECRET_ARN": self.secret_arn,
+            **{
+                name: self.parameters[key]
+                for key, name in FUNCTION_PARAMETERS.items()
+                if key in self.parameters
+            },
+        }
+        try:
+            return load_settings(environment)
+        except ConfigurationError as error:
+            raise OpsError(f"stack {self.name!r}: {error.message}") from None
+
+
+def default_stack_name() -> str:
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    return str(config["default"]["global"]["parameters"]["stack_name"])
+
+
+def load_stack(cloudformation: Any, name: str) -> Stack:
+    """The deployed stack's outputs (WebhookUrl, TableName, TopicArn, SecretArn) and parameters."""
+    from botocore.exceptions import ClientError
+
+    try:
+        (description,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as error:
+        raise OpsError(f"cannot read stack {name!r}: {error.response['Error']['Message']}") from None
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in description.get("Outputs", [])}
+    missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
+    if missing:
+        raise OpsError(f"stack {name!r} has no output {', '.join(missing)}: is it this project's stack?")
+    parameters = {
+        parameter["ParameterKey"]: parameter.get("ParameterValue", "")
+        for parameter in description.get("Parameters", [])
+    }
+    url, table, topic, secret = (outputs[key] for key in REQUIRED_OUTPUTS)
+    return Stack(name, url, table, topic, secret, parameters=parameters)
+
+
+@dataclass
+class Context:
+    """Everything a command talks to; tests build one with fakes."""
+
+    stack: Stack
+    aws: Callable[[str], Any]
+    stripe: Any = None
+    out: TextIO = sys.stdout
+    dry_run: bool = False
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    @functools.cached_property
+    def components(self) -> Components:
+        """The function's pipeline, store and queries for this stack, with the operator's clients."""
+        from stripe_webhook.composition import Components
+
+        return Components(
+            self.stack.settings(),
+            dynamodb=self.aws("dynamodb"),
+            sns=self.aws("sns"),
+            secretsmanager=self.aws("secretsmanager"),
+        )
+
+
+def stripe_client(http_client: Any = None) -> Any:
+    import stripe
+
+    api_key = os.environ.get("STRIPE_API_KEY", "")
+    if not api_key.startswith(("sk_", "rk_")):
+        raise OpsError(
+            "set STRIPE_API_KEY to a Stripe secret or restricted key (sk_… or rk_…) with write access "
+            "to webhook endpoints and read access to events"
+        )
+    return stripe.StripeClient(api_key, http_client=http_client, stripe_version=STRIPE_API_VERSION)
+
+
+def handled_event_types() -> list[str]:
+    """What the endpoint subscribes to: the router's registry, not a second hand-kept list."""
+    from stripe_webhook.composition import registry
+
+    patterns = registry().patterns()
+    assert all(not pattern.endswith("*") for pattern in patterns), "Stripe needs explicit event types"
+    return patterns
+
+
+def aws_factory(region: str | None) -> Callable[[str], Any]:
+    """Boto3 clients with the operator's credentials, one per service."""
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service)  # type: ignore[call-overload]
+        return clients[service]
+
+    return client

@@ -1,0 +1,67 @@
+"""``status``: recent events by type, failure metrics, the last event, alarm states."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+
+from infra.ops.progress import day
+from infra.ops.stack import Context, handled_event_types
+
+
+def status(ctx: Context, hours: int) -> int:
+    queries = ctx.components.queries
+    since = int(time.time()) - hours * 3600
+    counts: Counter[str] = Counter()
+    last = 0
+    for event_type in handled_event_types():
+        found = queries.events_by_type(event_type, since)
+        counts[event_type] = len(found)
+        last = max([last, *(int(entry.get("created", 0)) for entry in found)])
+    ctx.say(f"stack {ctx.stack.name}  ({ctx.stack.webhook_url})")
+    ctx.say(f"events in the last {hours} h (handled types): {sum(counts.values()):,}")
+    for event_type, count in counts.most_common():
+        if count:
+            ctx.say(f"  {count:>8,}  {event_type}")
+    ctx.say(f"last event: {day(last) if last else 'none in this window'}")
+    for name, value in metric_sums(
+        ctx, ["ProcessingFailures", "SignatureFailures", "EventsProcessed"], hours
+    ).items():
+        ctx.say(f"{name} (last {hours} h): {value:,.0f}")
+    for name, state in alarm_states(ctx).items():
+        ctx.say(f"alarm {name}: {state}")
+    return 0
+
+
+def metric_sums(ctx: Context, names: list[str], hours: int) -> dict[str, float]:
+    from stripe_webhook.observability import METRICS_NAMESPACE
+
+    cloudwatch = ctx.aws("cloudwatch")
+    end = dt.datetime.now(dt.UTC)
+    sums = {}
+    for name in names:
+        points = cloudwatch.get_metric_statistics(
+            Namespace=METRICS_NAMESPACE,
+            MetricName=name,
+            Dimensions=[{"Name": "service", "Value": ctx.stack.name}],
+            StartTime=end - dt.timedelta(hours=hours),
+            EndTime=end,
+            Period=3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        sums[name] = sum(point["Sum"] for point in points)
+    return sums
+
+
+def alarm_states(ctx: Context) -> dict[str, str]:
+    resources = ctx.aws("cloudformation").describe_stack_resources(StackName=ctx.stack.name)["StackResources"]
+    alarms = {
+        resource["PhysicalResourceId"]: resource["LogicalResourceId"]
+        for resource in resources
+        if resource["ResourceType"] == "AWS::CloudWatch::Alarm"
+    }
+    if not alarms:
+        return {}
+    described = ctx.aws("cloudwatch").describe_alarms(AlarmNames=list(alarms))["MetricAlarms"]
+    return {alarms[alarm["AlarmName"]]: alarm["StateValue"] for alarm in described}

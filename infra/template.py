@@ -1,0 +1,73 @@
+"""Read template.yaml: its resources' own ``Properties``, CloudFormation's short tags understood.
+
+The local stack and the tests build their table and topic from these definitions
+(``infra.local.resources``), and the cost estimate reads its settings here, so none can drift
+from what ``sam deploy`` creates.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra import REPO_ROOT
+
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+TABLE_RESOURCE = "EventsTable"
+TOPIC_RESOURCE = "EventsTopic"
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """YAML loader that understands CloudFormation's short tags (!Ref, !Sub, !GetAtt ...)."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open() as handle:
+        template: dict[str, Any] = yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506
+    return template
+
+
+@cache
+def _template() -> dict[str, Any]:
+    return load_template()
+
+
+def resource_properties(logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = _template()["Resources"][logical_id]["Properties"]
+    return properties
+
+
+def create_table_kwargs(table_name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments equivalent to the template's table."""
+    properties = resource_properties(TABLE_RESOURCE)
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties["BillingMode"],
+    }
+    for name in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if name in properties:
+            kwargs[name] = properties[name]
+    if properties.get("SSESpecification", {}).get("SSEEnabled"):
+        kwargs["SSESpecification"] = {"Enabled": True}
+    return kwargs
