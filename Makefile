@@ -59,8 +59,8 @@ format: venv  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: venv  ## mypy (strict) on the function and the tooling
-	$(BIN)/mypy functions infra
+typecheck: venv  ## mypy (strict) on the function, the tooling and the tests
+	$(BIN)/mypy functions infra tests
 
 pytest: venv  ## the test suite (ARGS="-k dispute" to filter)
 	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest $(ARGS)

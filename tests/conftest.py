@@ -29,16 +29,6 @@ def secret() -> str:
     return TEST_SECRET
 
 
-def reset_function_state() -> None:
-    """Forget every per-container cache so each test starts like a cold Lambda."""
-    from stripe_webhook import app, aws, settings
-
-    settings.get_settings.cache_clear()
-    app._pipeline.cache_clear()
-    app._signing_secrets.cache_clear()
-    aws._session.cache_clear()
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many hostile-input cases the fuzz suite ran, by kind of body and of header."""
     from tests.integration import test_fuzz

@@ -23,7 +23,7 @@ def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         parts = key.replace("]", "").split("[")
-        target = result
+        target: Any = result
         for part, following in itertools.pairwise(parts):
             target = target.setdefault(part, [] if following.isdigit() or following == "" else {})
             if isinstance(target, list):

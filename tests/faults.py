@@ -30,7 +30,7 @@ def error_response(service: str, code: str, status: int, url: str) -> AWSRespons
             f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
             f"<Message>injected {code}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
         )
-    return AWSResponse(url, status, headers, MockRawResponse(body))
+    return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -58,7 +58,7 @@ class FaultInjector:
         session.get_component("event_emitter").register_first("before-send", self._before_send)
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-        _, service, operation = event_name.split(".", 2)
+        _provider, service, operation = event_name.split(".", 2)
         key = f"{service}.{operation}"
         self.attempts[key] += 1
         fault = self.faults.get(key)

@@ -8,8 +8,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from infra.apigw import LocalContext, proxy_event
-from infra.stripe_events import encode, signature_header
+from infra.fixtures.payloads import encode
+from infra.fixtures.signing import signature_header
+from infra.local.apigw import LocalContext, proxy_event
 from stripe_webhook.dynamo_items import from_item
 
 

@@ -173,7 +173,7 @@ def child_naive(secret: str, events: int) -> dict[str, Any]:
     os.environ.setdefault("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
     import boto3
     import stripe
-    from aws_xray_sdk.core import patch_all  # type: ignore[import-untyped]
+    from aws_xray_sdk.core import patch_all
 
     patch_all()
     table = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"])

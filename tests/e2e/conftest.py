@@ -10,8 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +18,7 @@ import boto3
 import pytest
 
 from infra import REPO_ROOT
+from infra.fixtures.delivery import post
 
 READY_LINE = "Press Ctrl-C to stop"
 
@@ -43,14 +42,8 @@ class LocalStack:
         return make_client(service, endpoint_url=self.endpoint, region_name="us-east-1")
 
     def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/webhook", data=body, headers=headers, method="POST"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
+        answer = post(f"http://127.0.0.1:{self.port}/webhook", body, headers=headers, timeout=10)
+        return answer.status, answer.text
 
     def wait_for_line(self, text: str, timeout: float = 10) -> str:
         deadline = time.monotonic() + timeout
@@ -84,7 +77,12 @@ def stack() -> Iterator[LocalStack]:
     running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}")
     assert process.stdout is not None
     stdout = process.stdout
-    threading.Thread(target=lambda: [running.lines.put(line) for line in stdout], daemon=True).start()
+
+    def read_lines() -> None:
+        for line in stdout:
+            running.lines.put(line)
+
+    threading.Thread(target=read_lines, daemon=True).start()
     try:
         running.wait_for_line(READY_LINE, timeout=60)
         yield running

@@ -6,8 +6,9 @@ import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from infra.burst import Consumer, post, send_all, stored_event_ids
-from infra.stripe_events import encode, fresh_event
+from infra.bench.burst import Consumer, send_all, stored_event_ids
+from infra.fixtures.delivery import post
+from infra.fixtures.payloads import encode, fresh_event
 from tests.e2e.conftest import SECRET, LocalStack
 from tests.support import drain, get_item
 
@@ -28,7 +29,8 @@ def test_simultaneous_deliveries_of_one_event_publish_once_and_never_answer_2xx_
 
     def deliver() -> None:
         start.wait()
-        status, text = post(f"http://127.0.0.1:{stack.port}/webhook", body, SECRET)
+        answer = post(f"http://127.0.0.1:{stack.port}/webhook", body, secret=SECRET)
+        status, text = answer.status, answer.text
         logged = get_item(dynamodb, TABLE, f"EVENT#{event['id']}", "EVENT")
         status_when_answered.append((status, text, None if logged is None else logged["status"]))
 

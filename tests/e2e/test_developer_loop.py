@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-import stripe_webhook.handlers  # noqa: F401
-from infra.queries import get_record
-from infra.stripe_events import FLOWS
-from stripe_webhook.routing import registry
+from infra.fixtures.flows import FLOWS
+from stripe_webhook.composition import registry as deployed_registry
+from stripe_webhook.queries import TableQueries
 from tests.e2e.conftest import SECRET, LocalStack, free_port, run_tool
 from tests.support import drain, get_item
 
@@ -25,7 +24,7 @@ def trigger(stack: LocalStack, *args: str, secret: str | None = SECRET) -> tuple
     if secret is None:
         env = {"STRIPE_WEBHOOK_SECRET": ""}
     result = run_tool(
-        "trigger",
+        "local.trigger",
         *args,
         "--url",
         f"http://127.0.0.1:{stack.port}/webhook",
@@ -85,12 +84,12 @@ def test_every_flow_is_processed_in_order(stack: LocalStack, consumer: tuple[Any
 def test_shuffled_subscription_flow_ends_in_the_same_state(
     stack: LocalStack, consumer: tuple[Any, str]
 ) -> None:
-    dynamodb = stack.client("dynamodb")
+    table = TableQueries(TABLE, client=stack.client("dynamodb"))
     for seed in ("1", "2"):
         code, out, _ = trigger(stack, "--flow", "subscription", "--shuffle", "--seed", seed)
         assert code == 0, out
-        invoice = get_record(dynamodb, TABLE, "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
-        checkout = get_record(dynamodb, TABLE, "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9")
+        invoice = table.get_record("in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+        checkout = table.get_record("cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9")
         assert invoice is not None and invoice["status"] == "paid"
         assert checkout is not None and checkout["may_fulfil"] is True
 
@@ -116,10 +115,10 @@ def test_trigger_reads_the_secret_from_the_local_stack_when_none_is_set(stack: L
 
 
 def test_list_names_every_handled_type_and_flow() -> None:
-    result = run_tool("trigger", "--list")
+    result = run_tool("local.trigger", "--list")
 
     assert result.returncode == 0
-    for pattern in registry.patterns():
+    for pattern in deployed_registry().patterns():
         assert pattern in result.stdout
     for flow in FLOWS:
         assert flow in result.stdout
@@ -127,7 +126,7 @@ def test_list_names_every_handled_type_and_flow() -> None:
 
 def test_no_stack_running_is_a_clear_error(tmp_path: Path) -> None:
     result = run_tool(
-        "trigger",
+        "local.trigger",
         "payment_intent.succeeded",
         "--url",
         f"http://127.0.0.1:{free_port()}/webhook",
@@ -151,9 +150,9 @@ def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, s
     (event_id,) = event_ids(out)
     endpoint = ["--aws-endpoint", stack.endpoint]
 
-    listed = run_tool("inspect", *endpoint, "events", "--limit", "50")
-    shown = run_tool("inspect", *endpoint, "event", event_id)
-    tailed = run_tool("inspect", *endpoint, "tail")
+    listed = run_tool("local.inspector", *endpoint, "events", "--limit", "50")
+    shown = run_tool("local.inspector", *endpoint, "event", event_id)
+    tailed = run_tool("local.inspector", *endpoint, "tail")
 
     assert event_id in listed.stdout and "charge.dispute.created" in listed.stdout
     assert "status: PUBLISHED" in shown.stdout
@@ -164,7 +163,7 @@ def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, s
 
 
 def test_inspect_without_a_stack_is_a_clear_error() -> None:
-    result = run_tool("inspect", "--aws-endpoint", f"http://127.0.0.1:{free_port()}", "events")
+    result = run_tool("local.inspector", "--aws-endpoint", f"http://127.0.0.1:{free_port()}", "events")
 
     assert result.returncode == 2
     assert "make run" in result.stderr and "Traceback" not in result.stderr
@@ -172,7 +171,7 @@ def test_inspect_without_a_stack_is_a_clear_error() -> None:
 
 def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalStack, tmp_path: Path) -> None:
     result = run_tool(
-        "sam_events",
+        "local.sam_events",
         "invoice.paid",
         "--out",
         str(tmp_path),
@@ -188,14 +187,27 @@ def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalSta
     assert status == 200
 
 
-@pytest.mark.parametrize("module", ["trigger", "inspect", "sam_events", "local"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "local",
+        "local.trigger",
+        "local.inspector",
+        "local.sam_events",
+        "bench",
+        "bench.burst",
+        "ops",
+        "ops.cost",
+        "python313",
+    ],
+)
 def test_every_command_has_help(module: str) -> None:
     result = run_tool(module, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
 
 
 def test_committed_sample_events_exist_for_sam_local_invoke() -> None:
-    from infra.sam_events import DEFAULT_TYPES, EVENTS_OUT
+    from infra.local.sam_events import DEFAULT_TYPES, EVENTS_OUT
 
     for event_type in DEFAULT_TYPES:
         assert json.loads((EVENTS_OUT / f"{event_type}.json").read_text())["resource"] == "/webhook"

@@ -13,7 +13,8 @@ import urllib.request
 import pytest
 
 from infra import REPO_ROOT
-from infra.stripe_events import encode, fresh_event, signature_header
+from infra.fixtures.payloads import encode, fresh_event
+from infra.fixtures.signing import signature_header
 from tests.e2e.conftest import SECRET, LocalStack, free_port
 from tests.support import drain, get_item
 

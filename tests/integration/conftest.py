@@ -12,14 +12,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.template_resources import create_resources
-from tests.conftest import reset_function_state
+from infra.local.resources import create_resources
+from stripe_webhook import composition
+from stripe_webhook.queries import TableQueries
 
 
 @pytest.fixture
 def function_logs() -> Iterator[io.StringIO]:
     """Everything the function's Powertools logger writes, at DEBUG, as JSON lines."""
-    from stripe_webhook.app import logger
+    from stripe_webhook.observability import logger
 
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
@@ -42,6 +43,11 @@ class Aws:
     topic_arn: str
     queue_url: str
 
+    @property
+    def queries(self) -> TableQueries:
+        """The function's own read side, on this table."""
+        return TableQueries(self.table, client=self.dynamodb)
+
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, secret: str) -> Iterator[Aws]:
@@ -52,11 +58,11 @@ def aws(monkeypatch: pytest.MonkeyPatch, secret: str) -> Iterator[Aws]:
         monkeypatch.setenv("TABLE_NAME", resources.table_name)
         monkeypatch.setenv("TOPIC_ARN", resources.topic_arn)
         monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-        reset_function_state()
+        composition.reset()
         yield Aws(
             **clients,
             table=resources.table_name,
             topic_arn=resources.topic_arn,
             queue_url=resources.queue_url,
         )
-    reset_function_state()
+    composition.reset()

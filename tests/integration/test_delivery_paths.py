@@ -10,14 +10,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from infra.apigw import LocalContext, proxy_event
-from infra.stripe_events import encode, fresh_event, signature_header
+from infra.fixtures.payloads import encode, fresh_event
+from infra.fixtures.signing import signature_header
+from infra.local.apigw import LocalContext, proxy_event
+from stripe_webhook import composition
 from stripe_webhook.app import lambda_handler
+from stripe_webhook.composition import registry as deployed_registry
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
-from stripe_webhook.routing import registry
-from tests.conftest import reset_function_state
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import all_items, deliver, drain, get_item, invoke, thin_notification
@@ -49,7 +50,7 @@ def post_thin(body: bytes, secret: str) -> Any:
 @pytest.fixture
 def thin_enabled(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRIPE_THIN_WEBHOOK_SECRET", THIN_SECRET)
-    reset_function_state()
+    composition.reset()
 
 
 # --- EventBridge -----------------------------------------------------------------------------------
@@ -61,10 +62,10 @@ def test_an_eventbridge_event_goes_through_the_same_pipeline_without_a_signature
     result = lambda_handler(eventbridge(event), LocalContext())
 
     assert result["status"] == "processed" and result["handler"] == "billing"
-    assert get_item(aws.dynamodb, aws.table, f"EVENT#{event['id']}", "EVENT")["status"] == "PUBLISHED"  # type: ignore[index]
-    assert (
-        get_item(aws.dynamodb, aws.table, "OBJECT#in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu", "STATE")["status"] == "paid"
-    )  # type: ignore[index]
+    logged = aws.queries.get_event(event["id"])
+    assert logged is not None and logged["status"] == "PUBLISHED"
+    invoice = aws.queries.get_record("in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+    assert invoice is not None and invoice["status"] == "paid"
     (message,) = drain(aws.sqs, aws.queue_url)
     assert message.attributes["event_type"] == "invoice.paid"
     assert message.json == event
@@ -85,7 +86,7 @@ def test_a_retryable_eventbridge_failure_raises_so_aws_retries(aws: Aws) -> None
     injector = FaultInjector()
     from stripe_webhook import aws as aws_clients
 
-    injector.install(aws_clients._session())
+    injector.install(aws_clients.session())
     injector.fail("sns.Publish", Fault("KMSThrottling", 400, times=1))
     event = fresh_event("customer.created")
 
@@ -167,7 +168,7 @@ def stripe_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     base = f"http://127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv("STRIPE_API_BASE", base)
     monkeypatch.setenv("STRIPE_API_KEY", "rk_test_" + "a" * 24)
-    reset_function_state()
+    composition.reset()
     yield base
     server.shutdown()
 
@@ -192,8 +193,8 @@ def test_a_handler_that_needs_the_full_thin_event_gets_it_from_the_stripe_api(
             )
         ]
 
-    monkeypatch.setattr(registry, "_exact", dict(registry._exact))
-    registry.add("v1.billing.meter.no_meter_found", "meters", meter_errors, needs_full_event=True)
+    monkeypatch.setattr(deployed_registry(), "_exact", dict(deployed_registry()._exact))
+    deployed_registry().add("v1.billing.meter.no_meter_found", "meters", meter_errors, needs_full_event=True)
 
     response = post_thin(json.dumps(notification).encode(), THIN_SECRET)
 
@@ -209,9 +210,11 @@ def test_stripe_api_down_when_a_full_event_is_needed_is_a_5xx_with_nothing_store
     aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens on the discard port
-    reset_function_state()
-    monkeypatch.setattr(registry, "_exact", dict(registry._exact))
-    registry.add("v1.billing.meter.no_meter_found", "meters", lambda event: [], needs_full_event=True)
+    composition.reset()
+    monkeypatch.setattr(deployed_registry(), "_exact", dict(deployed_registry()._exact))
+    deployed_registry().add(
+        "v1.billing.meter.no_meter_found", "meters", lambda event: [], needs_full_event=True
+    )
 
     response = post_thin(
         json.dumps(thin_notification("v1.billing.meter.no_meter_found")).encode(), THIN_SECRET

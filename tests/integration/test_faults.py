@@ -12,9 +12,12 @@ import time
 
 import pytest
 
-from infra.stripe_events import fresh_event
-from infra.template_resources import load_template
-from stripe_webhook import aws
+from infra.fixtures.payloads import fresh_event
+from infra.template import load_template
+from stripe_webhook import aws, composition
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record
+from stripe_webhook.routing import Route
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import all_items, deliver, drain, get_item
@@ -35,7 +38,7 @@ def faults(aws: Aws) -> FaultInjector:
 
 
 def aws_session() -> object:
-    return aws._session()
+    return aws.session()
 
 
 def event_status(aws_: Aws, event_id: str) -> str | None:
@@ -124,10 +127,8 @@ def test_sns_failure_after_the_write_is_a_5xx_then_the_redelivery_publishes_once
 def test_crash_between_write_and_publish_is_completed_after_the_lease_expires(
     aws: Aws, secret: str, faults: FaultInjector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import reset_function_state
-
     monkeypatch.setenv("IN_PROGRESS_LEASE_SECONDS", "2")
-    reset_function_state()
+    composition.reset()
     faults.install(aws_session())
     faults.fail("sns.Publish", Fault(raise_=ProcessKilled, times=1))
     event = fresh_event("payment_intent.succeeded")
@@ -149,13 +150,11 @@ def test_crash_between_write_and_publish_is_completed_after_the_lease_expires(
 def test_secrets_manager_down_on_a_cold_start_is_a_5xx_and_counted_for_the_alarm(
     aws: Aws, secret: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.conftest import reset_function_state
-
     arn = aws.secretsmanager.create_secret(Name="stripe/webhook", SecretString=secret)["ARN"]
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET_ARN", arn)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-    reset_function_state()
+    composition.reset()
     injector = FaultInjector()
     injector.install(aws_session())
     injector.fail("secrets-manager.GetSecretValue", Fault("InternalServiceError", 500))
@@ -182,18 +181,14 @@ def test_secrets_manager_down_on_a_cold_start_is_a_5xx_and_counted_for_the_alarm
 def test_a_handler_bug_fails_only_its_event_type_visibly(
     aws: Aws, secret: str, monkeypatch: pytest.MonkeyPatch, function_logs: io.StringIO
 ) -> None:
-    import stripe_webhook.handlers  # noqa: F401
-    from stripe_webhook.routing import registry
-
+    registry = composition.registry()
     route = registry.resolve("charge.dispute.created")
     assert route is not None
 
-    def broken(event: object) -> list[object]:
+    def broken(event: StripeEvent) -> list[Record]:
         raise KeyError("evidence_details")
 
-    monkeypatch.setitem(
-        registry._exact, "charge.dispute.created", type(route)(route.pattern, route.family, broken)
-    )  # type: ignore[arg-type]
+    monkeypatch.setitem(registry._exact, "charge.dispute.created", Route(route.pattern, route.family, broken))
     bad = fresh_event("charge.dispute.created")
 
     failed = deliver(bad, secret)

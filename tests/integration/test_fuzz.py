@@ -19,8 +19,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.apigw import proxy_event
-from infra.stripe_events import encode, fresh_event
+from infra.fixtures.payloads import encode, fresh_event
+from infra.local.apigw import proxy_event
 from stripe_webhook.errors import InvalidPayload
 from stripe_webhook.events import parse_event
 from stripe_webhook.signature import compute_signature

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.local_moto import install_item_level_transaction_rollback
+from infra.local.moto_server import install_item_level_transaction_rollback
 from tests.integration.conftest import Aws
 from tests.support import all_items, get_item
 

@@ -7,9 +7,10 @@ import json
 import time
 from typing import Any
 
-from infra.stripe_events import available_events, encode, fresh_event, signature_header
+from infra.fixtures.payloads import available_events, encode, fresh_event
+from infra.fixtures.signing import signature_header
 from stripe_webhook import aws as aws_clients
-from tests.conftest import reset_function_state
+from stripe_webhook import composition
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import deliver, invoke, signed_request
@@ -58,9 +59,9 @@ def test_logs_of_a_full_run_hold_no_personal_data_headers_or_secrets(
         assert deliver(event, secret, timestamp=int(time.time()) + 1).body["status"] == "duplicate"
     forged = signature_header(encode(events[0]), "whsec_" + "9d" * 16)
     assert invoke(signed_request(encode(events[0]), secret, header=forged)).status == 400
-    reset_function_state()  # a cold start, so the fault hook is on the new clients
+    composition.reset()  # a cold start, so the fault hook is on the new clients
     injector = FaultInjector()
-    injector.install(aws_clients._session())
+    injector.install(aws_clients.session())
     injector.fail("sns.Publish", Fault("KMSThrottling", 400))
     failing = fresh_event("customer.created")
     assert deliver(failing, secret).status == 503  # an error with a traceback in the logs

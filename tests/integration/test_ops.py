@@ -12,9 +12,10 @@ import boto3
 import pytest
 import stripe
 
-from infra import ops
-from infra.stripe_events import fresh_event
-from tests.conftest import reset_function_state
+from infra.fixtures.payloads import fresh_event
+from infra.ops import backfill, cli
+from infra.ops.stack import STRIPE_API_VERSION, Context, OpsError, handled_event_types
+from stripe_webhook import composition
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
@@ -41,11 +42,11 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
     boto3.client("cloudformation").create_stack(StackName=STACK, TemplateBody=json.dumps(template))
-    monkeypatch.setattr(ops, "STATE_DIR", tmp_path / ".backfill")
+    monkeypatch.setattr(backfill, "STATE_DIR", tmp_path / ".backfill")
     # The function reads the secret the commands write, as when deployed.
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET_ARN", secret_arn)
-    reset_function_state()
+    composition.reset()
     yield outputs
 
 
@@ -54,17 +55,23 @@ def fake_stripe() -> FakeStripe:
     return FakeStripe()
 
 
+def boto_client(service: str) -> Any:
+    make_client: Any = boto3.client
+    return make_client(service)
+
+
 def run(
-    command: list[str], fake_stripe: FakeStripe, aws: Callable[[str], Any] = boto3.client
+    command: list[str], fake_stripe: FakeStripe, aws: Callable[[str], Any] = boto_client
 ) -> tuple[int, str]:
     out = io.StringIO()
     client = stripe.StripeClient("sk_test_fake", http_client=fake_stripe)
-    code = ops.run(ops.parse_args([*command, "--stack", STACK]), aws, client, out)
+    code = cli.run(cli.parse_args([*command, "--stack", STACK]), aws, client, out)
     return code, out.getvalue()
 
 
 def stored_secrets(aws: Aws, stack: dict[str, str]) -> list[str]:
-    return aws.secretsmanager.get_secret_value(SecretId=stack["SecretArn"])["SecretString"].split(",")
+    value: str = aws.secretsmanager.get_secret_value(SecretId=stack["SecretArn"])["SecretString"]
+    return value.split(",")
 
 
 def test_register_creates_the_endpoint_from_the_registry_and_stores_its_secret(
@@ -75,8 +82,8 @@ def test_register_creates_the_endpoint_from_the_registry_and_stores_its_secret(
     assert code == 0
     (endpoint,) = fake_stripe.endpoints.values()
     assert endpoint["url"] == WEBHOOK_URL
-    assert endpoint["enabled_events"] == ops.handled_event_types()
-    assert endpoint["api_version"] == ops.STRIPE_API_VERSION
+    assert endpoint["enabled_events"] == handled_event_types()
+    assert endpoint["api_version"] == STRIPE_API_VERSION
     assert endpoint["metadata"] == {"stack": STACK, "managed_by": "stripe-webhooks-aws"}
     (secret,) = stored_secrets(aws, stack)
     assert secret.startswith("whsec_") and secret not in out
@@ -98,7 +105,7 @@ def test_register_again_updates_in_place_and_dry_run_changes_nothing(
 
     assert code == 0 and "unchanged" in out
     assert list(fake_stripe.endpoints.values()) == [endpoint]
-    assert endpoint["enabled_events"] == ops.handled_event_types()
+    assert endpoint["enabled_events"] == handled_event_types()
     assert stored_secrets(aws, stack) == secret
 
 
@@ -116,7 +123,7 @@ def test_rotation_accepts_both_secrets_during_the_overlap_then_only_the_new_one(
     assert old == old_secret
     # Both endpoints deliver the same event: it is processed once
     event = fresh_event("payment_intent.succeeded")
-    reset_function_state()
+    composition.reset()
     assert deliver(event, old_secret).body["status"] == "processed"
     assert deliver(event, new_secret).body["status"] == "duplicate"
     assert len(drain(aws.sqs, aws.queue_url)) == 1
@@ -128,7 +135,7 @@ def test_rotation_accepts_both_secrets_during_the_overlap_then_only_the_new_one(
     (remaining,) = fake_stripe.endpoints.values()
     assert remaining["metadata"]["rotated_from"]
     assert stored_secrets(aws, stack) == [new_secret]
-    reset_function_state()
+    composition.reset()
     assert deliver(fresh_event("invoice.paid"), new_secret).status == 200
     assert deliver(fresh_event("invoice.paid"), old_secret).status == 400
 
@@ -136,7 +143,7 @@ def test_rotation_accepts_both_secrets_during_the_overlap_then_only_the_new_one(
 def test_rotation_without_an_endpoint_is_a_clear_error(
     stack: dict[str, str], fake_stripe: FakeStripe
 ) -> None:
-    with pytest.raises(ops.OpsError, match="run register first"):
+    with pytest.raises(OpsError, match="run register first"):
         run(["rotate-secret"], fake_stripe)
 
 
@@ -152,7 +159,7 @@ def test_backfill_processes_what_was_missed_and_skips_what_arrived(
         for i, name in enumerate(("customer.created", "payment_intent.succeeded"))
     ]
     delivered_elsewhere = fresh_event("charge.succeeded", created=now - 100)
-    reset_function_state()
+    composition.reset()
     assert deliver(arrived, secret).status == 200
     for event in (arrived, *missed):
         fake_stripe.add_event(event, delivered=False)
@@ -184,24 +191,24 @@ def test_an_interrupted_backfill_resumes_where_it_stopped(
     events = [fresh_event("customer.created", created=now - 100 + i) for i in range(6)]
     for event in events:
         fake_stripe.add_event(event)
-    listed = ops.stripe_events
+    listed = backfill.stripe_events
 
-    def interrupted(ctx: ops.Context, state: ops.BackfillState) -> Iterator[Any]:
+    def interrupted(ctx: Context, state: backfill.BackfillState) -> Iterator[Any]:
         for index, event in enumerate(listed(ctx, state)):
             if index == 3:
                 raise KeyboardInterrupt
             yield event
 
-    monkeypatch.setattr(ops, "stripe_events", interrupted)
+    monkeypatch.setattr(backfill, "stripe_events", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(["backfill", "--since", "1h"], fake_stripe)
-    monkeypatch.setattr(ops, "stripe_events", listed)
-    assert ops.BackfillState.load(STACK).counts == {"new": 3}
+    monkeypatch.setattr(backfill, "stripe_events", listed)
+    assert backfill.BackfillState.load(STACK).counts == {"new": 3}
 
     code, _ = run(["backfill", "--resume"], fake_stripe)
 
     assert code == 0
-    assert ops.BackfillState.load(STACK).counts == {"new": 6}
+    assert backfill.BackfillState.load(STACK).counts == {"new": 6}
     consumed = [message.attributes["event_id"] for message in drain(aws.sqs, aws.queue_url)]
     assert sorted(consumed) == sorted(event["id"] for event in events)  # each once
 
@@ -217,7 +224,7 @@ def test_a_failed_event_is_reported_and_retried_by_resume(
     injector.fail("sns.Publish", Fault("KMSThrottling", 400, times=1))
 
     def aws_with_faults(service: str) -> Any:
-        client = boto3.client(service)
+        client = boto_client(service)
         client.meta.events.register_first("before-send", injector._before_send)
         return client
 
@@ -226,12 +233,12 @@ def test_a_failed_event_is_reported_and_retried_by_resume(
     assert code == 1
     newest = events[-1]["id"]  # listed first, so it met the fault
     assert f"failed {newest} (invoice.paid): publish_failed" in out
-    assert ops.BackfillState.load(STACK).failed == [newest]
+    assert backfill.BackfillState.load(STACK).failed == [newest]
 
     code, out = run(["backfill", "--resume"], fake_stripe)
 
     assert code == 0 and "retrying 1" in out
-    assert ops.BackfillState.load(STACK).counts == {"new": 3, "failed": 0}
+    assert backfill.BackfillState.load(STACK).counts == {"new": 3, "failed": 0}
     consumed = [message.attributes["event_id"] for message in drain(aws.sqs, aws.queue_url)]
     assert sorted(consumed) == sorted(event["id"] for event in events)
 
@@ -240,7 +247,7 @@ def test_redrive_republishes_stored_history_to_one_queue_or_the_topic(
     aws: Aws, stack: dict[str, str], secret: str, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    reset_function_state()
+    composition.reset()
     now = int(time.time())
     invoices = [fresh_event("invoice.paid", created=now - 3600 * hours) for hours in (1, 2)]
     for event in (*invoices, fresh_event("product.created", created=now - 60)):
@@ -269,7 +276,7 @@ def test_status_shows_counts_last_event_and_failures(
     aws: Aws, stack: dict[str, str], secret: str, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    reset_function_state()
+    composition.reset()
     for name in ("invoice.paid", "invoice.paid", "customer.created"):
         assert deliver(fresh_event(name), secret).status == 200
 
@@ -286,17 +293,17 @@ def test_missing_stripe_key_and_unknown_stack_are_clear_errors(
     aws: Aws, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
-    monkeypatch.setattr(ops, "aws_factory", lambda region: boto3.client)
+    monkeypatch.setattr(cli, "aws_factory", lambda region: boto_client)
 
-    assert ops.main(["register", "--stack", STACK]) == 2
+    assert cli.main(["register", "--stack", STACK]) == 2
     assert "STRIPE_API_KEY" in capsys.readouterr().err
-    assert ops.main(["status", "--stack", "no-such-stack"]) == 2
+    assert cli.main(["status", "--stack", "no-such-stack"]) == 2
     assert "no-such-stack" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["register", "rotate-secret", "backfill", "redrive", "status"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
-        ops.parse_args([command, "--help"])
+        cli.parse_args([command, "--help"])
     assert raised.value.code == 0
     assert "usage:" in capsys.readouterr().out

@@ -11,15 +11,15 @@ import jsonschema
 import pytest
 
 from infra import REPO_ROOT
-from infra.queries import customer_records, events_by_type, get_record
-from infra.stripe_events import encode, fresh_event
-from infra.template_resources import load_template, subscribe_queue
-from stripe_webhook.store import DynamoStore
+from infra.fixtures.payloads import encode, fresh_event
+from infra.local.resources import subscribe_queue
+from infra.template import load_template
+from stripe_webhook import composition
 from tests.integration.conftest import Aws
 from tests.support import all_items, deliver, drain
 
 CUSTOMER = "cus_R9p2JgW7tYvN4c"
-SEQUENCES = {
+SEQUENCES: dict[str, tuple[list[str], str, dict[str, Any]]] = {
     "payment intent": (
         ["payment_intent.created", "payment_intent.processing", "payment_intent.succeeded"],
         "pi_3QJ7kLF2eZvKYlo21bVQh0rT",
@@ -87,7 +87,7 @@ def test_every_arrival_order_ends_in_the_same_record(aws: Aws, secret: str, name
         for event in order:
             assert deliver(event, secret).status == 200
         assert len(drain(aws.sqs, aws.queue_url)) == len(events)  # every event still reaches consumers
-        finals.append(_without_write_time(get_record(aws.dynamodb, aws.table, object_id)))
+        finals.append(_without_write_time(aws.queries.get_record(object_id)))
 
     assert all(final == finals[0] for final in finals)
     assert {field: finals[0].get(field) for field in expected} == expected
@@ -104,7 +104,7 @@ def test_deleted_object_stays_deleted_when_a_late_update_arrives(aws: Aws, secre
 
     assert response.status == 200
     assert response.body["records_stale"] == 1
-    customer = get_record(aws.dynamodb, aws.table, CUSTOMER)
+    customer = aws.queries.get_record(CUSTOMER)
     assert customer is not None and customer["deleted"] is True
     assert customer["name"] == "Jenny Rosen"
     assert customer["last_event_id"] == deleted["id"]
@@ -119,7 +119,7 @@ def test_two_events_for_one_change_leave_one_correct_record(aws: Aws, secret: st
     for event in (succeeded, paid, *completed_twice):
         assert deliver(event, secret).status == 200
 
-    invoice = get_record(aws.dynamodb, aws.table, "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+    invoice = aws.queries.get_record("in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
     assert invoice is not None
     assert (invoice["status"], invoice["amount_paid"], invoice["paid_at"]) == ("paid", 1500, 1731415001)
     records = [item for item in all_items(aws.dynamodb, aws.table) if item["sk"] == "STATE"]
@@ -143,9 +143,9 @@ def test_a_customers_records_are_listed_by_type(aws: Aws, secret: str) -> None:
     ):
         assert deliver(fresh_event(name), secret).status == 200
 
-    everything = customer_records(aws.dynamodb, aws.table, CUSTOMER)
-    invoices = customer_records(aws.dynamodb, aws.table, CUSTOMER, "invoice")
-    payments = customer_records(aws.dynamodb, aws.table, CUSTOMER, "payment_intent")
+    everything = aws.queries.customer_records(CUSTOMER)
+    invoices = aws.queries.customer_records(CUSTOMER, "invoice")
+    payments = aws.queries.customer_records(CUSTOMER, "payment_intent")
 
     assert sorted(record["object_type"] for record in everything) == [
         "charge",
@@ -158,7 +158,7 @@ def test_a_customers_records_are_listed_by_type(aws: Aws, secret: str) -> None:
     ]
     assert [record["object_id"] for record in invoices] == ["in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu"]
     assert [record["status"] for record in payments] == ["succeeded"]
-    assert get_record(aws.dynamodb, aws.table, "po_1QJCzzF2eZvKYlo2Bn4Mv6Cx")["status"] == "paid"  # type: ignore[index]
+    assert aws.queries.get_record("po_1QJCzzF2eZvKYlo2Bn4Mv6Cx")["status"] == "paid"  # type: ignore[index]
 
 
 def test_detached_payment_method_leaves_the_customer_listing(aws: Aws, secret: str) -> None:
@@ -166,8 +166,8 @@ def test_detached_payment_method_leaves_the_customer_listing(aws: Aws, secret: s
     deliver(fresh_event("payment_method.attached", created=now - 20), secret)
     deliver(fresh_event("payment_method.detached", created=now - 10), secret)
 
-    assert customer_records(aws.dynamodb, aws.table, CUSTOMER, "payment_method") == []
-    method = get_record(aws.dynamodb, aws.table, "pm_1QJ7kKF2eZvKYlo2c8yQ3m9s")
+    assert aws.queries.customer_records(CUSTOMER, "payment_method") == []
+    method = aws.queries.get_record("pm_1QJ7kKF2eZvKYlo2c8yQ3m9s")
     assert method is not None and method["attached"] is False
 
 
@@ -175,7 +175,7 @@ def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
     day = 86_400
     base = (int(time.time()) // day - 3) * day + 3_600
     # Two days of invoice.paid and one other type, delivered as backfilled history would be
-    store = DynamoStore(aws.table, lease_seconds=60, retention_seconds=day, client=aws.dynamodb)
+    store = composition.components().store
     from stripe_webhook.events import parse_event
 
     sent = [
@@ -186,12 +186,12 @@ def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
     for event in sent:
         store.claim(parse_event(encode(event)), [], None, time.time())
 
-    both = events_by_type(aws.dynamodb, aws.table, "invoice.paid", base - 10, base + day + 10)
-    first_day = events_by_type(aws.dynamodb, aws.table, "invoice.paid", base - 10, base + 10)
+    both = aws.queries.events_by_type("invoice.paid", base - 10, base + day + 10)
+    first_day = aws.queries.events_by_type("invoice.paid", base - 10, base + 10)
 
     assert [event["event_id"] for event in both] == [sent[0]["id"], sent[1]["id"]]
     assert [event["event_id"] for event in first_day] == [sent[0]["id"]]
-    assert events_by_type(aws.dynamodb, aws.table, "invoice.paid", base + 20, base + 30) == []
+    assert aws.queries.events_by_type("invoice.paid", base + 20, base + 30) == []
 
 
 def test_template_example_consumer_filter_receives_exactly_invoices_and_subscriptions(
@@ -242,11 +242,9 @@ def test_published_messages_match_the_json_schema_including_oversized_invoices(a
     assert messages[oversized["id"]].attributes["account"] == "acct_1Nv0FGQ9RKHgCVdK"
     assert messages[normal["id"]].json == normal
     # The consumer fetches the full event from the event log
-    stored = DynamoStore(aws.table, lease_seconds=60, retention_seconds=60, client=aws.dynamodb).get_event(
-        oversized["id"]
-    )
+    stored = aws.queries.get_event(oversized["id"])
     assert stored is not None and json.loads(stored["payload"]) == oversized
-    invoice = get_record(aws.dynamodb, aws.table, "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+    invoice = aws.queries.get_record("in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
     assert invoice is not None and invoice["status"] == "open"
 
 

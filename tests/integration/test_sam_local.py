@@ -12,7 +12,8 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.lambdafn.env_vars import EnvironmentVariables
 
 from infra import REPO_ROOT
-from infra.local_aws import REGION, SECRET_NAME, TABLE_NAME, TOPIC_NAME
+from infra.local.endpoint import REGION, SECRET_NAME
+from infra.local.resources import TABLE_NAME, TOPIC_NAME
 
 SAMCONFIG = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
 ENV_JSON = json.loads((REPO_ROOT / "env.json").read_text())
@@ -55,8 +56,8 @@ def test_the_deployed_functions_empty_endpoint_means_aws_itself(monkeypatch: pyt
 
     assert _function_environment({})["AWS_ENDPOINT_URL"] == ""
     monkeypatch.setenv("AWS_ENDPOINT_URL", "")
-    aws._session.cache_clear()
+    aws.reset()
     try:
         assert aws.client("dynamodb").meta.endpoint_url == "https://dynamodb.us-east-1.amazonaws.com"
     finally:
-        aws._session.cache_clear()
+        aws.reset()

@@ -16,7 +16,7 @@ import pytest
 
 from infra import REPO_ROOT
 from infra.python313 import find_python313
-from infra.template_resources import load_template
+from infra.template import load_template
 from stripe_webhook.settings import Settings
 
 TEMPLATE = load_template()
@@ -222,7 +222,7 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
 
 
 def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
-    from infra.queries import CUSTOMER_INDEX, TYPE_INDEX
+    from stripe_webhook.schema import CUSTOMER_INDEX, TYPE_INDEX
 
     indexes = {
         index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
@@ -245,7 +245,7 @@ def test_example_consumer_is_off_by_default_and_filters_on_event_type() -> None:
 
 
 def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_alarm_topic() -> None:
-    from stripe_webhook.app import METRICS_NAMESPACE
+    from stripe_webhook.observability import METRICS_NAMESPACE
 
     alarms = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     watched = {(alarm["Namespace"], alarm["MetricName"]) for alarm in alarms.values()}
@@ -297,7 +297,8 @@ def test_eventbridge_delivery_is_off_by_default_and_dead_letters_what_fails() ->
 
 
 def test_thin_events_are_off_until_enabled_with_their_own_secret() -> None:
-    from stripe_webhook.app import EVENTBRIDGE_SOURCE_PREFIX, THIN_RESOURCE
+    from stripe_webhook.api_gateway import THIN_RESOURCE
+    from stripe_webhook.eventbridge import SOURCE_PREFIX as EVENTBRIDGE_SOURCE_PREFIX
 
     assert TEMPLATE["Parameters"]["EnableThinEvents"]["Default"] == "false"
     assert RESOURCES["ThinWebhookSecret"]["Condition"] == "ThinEvents"

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from infra.stripe_events import encode, fresh_event, load_event, signature_header
-from infra.template_resources import subscribe_queue
+from infra.fixtures.payloads import encode, fresh_event, load_event
+from infra.fixtures.signing import signature_header
+from infra.local.resources import subscribe_queue
+from stripe_webhook import composition
 from stripe_webhook.events import parse_event
 from stripe_webhook.store import DynamoStore
 from tests.integration.conftest import Aws
@@ -162,11 +164,9 @@ def test_base64_encoded_body_is_verified_over_the_decoded_bytes(aws: Aws, secret
 def test_any_configured_secret_and_any_v1_signature_is_accepted(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import reset_function_state
-
     old, new = "whsec_" + "a1" * 16, "whsec_" + "b2" * 16
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"{old}, {new}")
-    reset_function_state()
+    composition.reset()
     body = encode(fresh_event("product.created"))
     t = int(time.time())
     wrong = signature_header(body, "whsec_" + "c3" * 16, t).split(",")[1]
@@ -181,12 +181,10 @@ def test_any_configured_secret_and_any_v1_signature_is_accepted(
 def test_secret_is_read_from_secrets_manager_when_no_inline_secret(
     aws: Aws, monkeypatch: pytest.MonkeyPatch, secret: str
 ) -> None:
-    from tests.conftest import reset_function_state
-
     arn = aws.secretsmanager.create_secret(Name="stripe/webhook", SecretString=f"{secret},whsec_other")["ARN"]
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET_ARN", arn)
-    reset_function_state()
+    composition.reset()
 
     assert deliver(fresh_event("product.created"), secret).status == 200
     assert deliver(fresh_event("product.created"), "whsec_other").status == 200
@@ -196,13 +194,11 @@ def test_secret_is_read_from_secrets_manager_when_no_inline_secret(
 def test_unreadable_secret_is_a_5xx_so_stripe_retries(
     aws: Aws, monkeypatch: pytest.MonkeyPatch, secret: str
 ) -> None:
-    from tests.conftest import reset_function_state
-
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.setenv(
         "STRIPE_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf"
     )
-    reset_function_state()
+    composition.reset()
 
     response = deliver(fresh_event("product.created"), secret)
 
@@ -398,7 +394,7 @@ def test_event_too_large_for_sns_publishes_a_reference_and_keeps_the_full_payloa
         "object_id": "prod_R9nXk3Lw2pQaZb",
         "truncated": True,
     }
-    stored = _store(aws).get_event(event["id"])
+    stored = aws.queries.get_event(event["id"])
     assert stored is not None and stored["payload"] == body.decode()
 
 
@@ -427,10 +423,8 @@ def test_consumer_with_a_filter_policy_receives_exactly_the_matching_events(aws:
 def test_missing_configuration_is_a_500_with_a_clear_code(
     aws: Aws, monkeypatch: pytest.MonkeyPatch, secret: str
 ) -> None:
-    from tests.conftest import reset_function_state
-
     monkeypatch.delenv("TABLE_NAME")
-    reset_function_state()
+    composition.reset()
 
     response = deliver(fresh_event("product.created"), secret)
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from infra.stripe_events import encode, load_event
+from infra.fixtures.payloads import encode, load_event
 from stripe_webhook.errors import InvalidPayload
 from stripe_webhook.events import parse_event
 

@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-import stripe_webhook.handlers  # noqa: F401  (registers every handler)
-from infra.stripe_events import encode, load_event
+from infra.fixtures.payloads import encode, load_event
+from stripe_webhook.composition import registry as deployed_registry
 from stripe_webhook.events import StripeEvent, parse_event
 from stripe_webhook.records import Record
-from stripe_webhook.routing import registry
 
 
 def _event(event_type: str, changes: dict[str, Any] | None = None, **top: Any) -> StripeEvent:
@@ -23,13 +22,13 @@ def _event(event_type: str, changes: dict[str, Any] | None = None, **top: Any) -
 
 def _record(event_type: str, changes: dict[str, Any] | None = None, **top: Any) -> Record:
     event = _event(event_type, changes, **top)
-    route = registry.resolve(event.type)
+    route = deployed_registry().resolve(event.type)
     assert route is not None, event.type
     (record,) = route.handler(event)
     return record
 
 
-@pytest.mark.parametrize("event_type", sorted(registry.patterns()))
+@pytest.mark.parametrize("event_type", sorted(deployed_registry().patterns()))
 def test_every_handled_type_has_a_payload_and_writes_one_ordered_record(event_type: str) -> None:
     event = _event(event_type)
     record = _record(event_type)
@@ -110,7 +109,7 @@ def test_subscription_period_end_from_items_on_newer_api_versions() -> None:
     del subscription["current_period_end"], subscription["current_period_start"]
     subscription["items"]["data"][0]["current_period_end"] = 1734009999
     event["api_version"] = "2025-03-31.basil"
-    (record,) = registry.resolve(event["type"]).handler(parse_event(encode(event)))  # type: ignore[union-attr]
+    (record,) = deployed_registry().resolve(event["type"]).handler(parse_event(encode(event)))  # type: ignore[union-attr]
 
     assert record.attributes["entitled_until"] == 1734009999
 
@@ -161,7 +160,7 @@ def test_balance_is_kept_per_account_and_mode() -> None:
     assert record.attributes["account"] == "acct_1Nv0FGQ9RKHgCVdK"
 
 
-@pytest.mark.parametrize("event_type", sorted(registry.patterns()))
+@pytest.mark.parametrize("event_type", sorted(deployed_registry().patterns()))
 def test_connect_account_is_on_every_record(event_type: str) -> None:
     assert (
         _record(event_type, account="acct_1Nv0FGQ9RKHgCVdK").attributes["account"] == "acct_1Nv0FGQ9RKHgCVdK"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from infra.stripe_events import encode, fresh_event
+from infra.fixtures.payloads import encode, fresh_event
 from stripe_webhook.errors import HandlerError, PublishError
 from stripe_webhook.events import StripeEvent, parse_event
 from stripe_webhook.pipeline import Pipeline

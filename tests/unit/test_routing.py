@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-import stripe_webhook.handlers  # noqa: F401
+from stripe_webhook.composition import registry as deployed_registry
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
-from stripe_webhook.routing import Registry, registry
+from stripe_webhook.routing import Registry
 
 
 def _handler(event: StripeEvent) -> list[Record]:
@@ -42,5 +42,5 @@ def test_the_deployed_registry_covers_the_core_types() -> None:
         "payment_method.attached",
         "charge.dispute.created",
         "balance.available",
-    } <= set(registry.patterns())
-    assert registry.resolve("charge.dispute.funds_withdrawn").family == "disputes"  # type: ignore[union-attr]
+    } <= set(deployed_registry().patterns())
+    assert deployed_registry().resolve("charge.dispute.funds_withdrawn").family == "disputes"  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 os.environ.setdefault("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")
-from aws_xray_sdk.core import patch_all  # type: ignore[import-untyped]
+from aws_xray_sdk.core import patch_all
 
 patch_all()
 import boto3  # noqa: E402
