@@ -61,7 +61,7 @@ def test_a_burst_of_distinct_events_loses_nothing_and_doubles_nothing(stack: Loc
         consumed = consumer.wait_for(len(events))
 
     sent = {event["id"] for event in events}
-    stored = stored_event_ids(stack.client("dynamodb"), TABLE)
+    stored = stored_event_ids(stack.endpoint, TABLE)
     assert result.statuses == Counter({200: len(events)})
     assert {event_id for event_id in sent if stored[event_id] == 1} == sent
     assert {event_id: consumed[event_id] for event_id in sent} == dict.fromkeys(sent, 1)
