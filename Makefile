@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run aws trigger inspect events burst bench ops cost test lint format typecheck pytest scan build clean
+.PHONY: help venv run aws trigger inspect events burst bench ops cost test unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,13 +51,24 @@ cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--d
 
 test: lint typecheck scan pytest  ## every check: ruff, mypy, checkov, pytest (incl. cfn-lint, sam validate, sam build)
 
+unit: venv  ## the edit loop: pure tests, sockets disabled (a few seconds)
+	$(BIN)/python -m pytest tests/unit -q $(ARGS)
+
+integration: venv  ## the real handler under moto, fault models, the template (cfn-lint, sam validate, sam build)
+	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest tests/integration $(ARGS)
+
+e2e: venv  ## the local stack over real HTTP on loopback, the tools as a person runs them, a bench smoke run
+	$(BIN)/python -m pytest tests/e2e $(ARGS)
+
 lint: venv  ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv  ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix .
+format: venv  ## format, apply ruff's safe fixes, then list what is left to fix by hand
 	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix --exit-zero --quiet .
+	$(BIN)/ruff format --quiet .
+	$(BIN)/ruff check .
 
 typecheck: venv  ## mypy (strict) on the function, the tooling and the tests
 	$(BIN)/mypy functions infra tests

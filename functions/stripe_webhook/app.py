@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stripe_webhook import api_gateway, eventbridge
@@ -20,5 +19,5 @@ from stripe_webhook.observability import logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if eventbridge.is_stripe_event(event):
-        return eventbridge.handle(EventBridgeEvent(event))
-    return api_gateway.handle(APIGatewayProxyEvent(event))
+        return eventbridge.handle(event)
+    return api_gateway.handle(api_gateway.ProxyRequest.of(event))

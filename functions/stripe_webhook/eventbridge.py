@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
-
 from stripe_webhook import processing
 from stripe_webhook.errors import InvalidPayload, WebhookError
 from stripe_webhook.events import parse_event
@@ -24,10 +22,11 @@ def is_stripe_event(event: dict[str, Any]) -> bool:
     return str(event.get("source", "")).startswith(SOURCE_PREFIX) and "detail" in event
 
 
-def handle(delivery: EventBridgeEvent) -> dict[str, Any]:
+def handle(delivery: dict[str, Any]) -> dict[str, Any]:
+    """One EventBridge event whose ``detail`` is the Stripe event (see ``is_stripe_event``)."""
     count("EventBridgeEventsReceived")
     try:
-        stripe_event = parse_event(json.dumps(delivery.detail, separators=(",", ":")).encode("utf-8"))
+        stripe_event = parse_event(json.dumps(delivery["detail"], separators=(",", ":")).encode("utf-8"))
     except InvalidPayload as error:
         count("RejectedEvents")
         logger.error(error.message, extra={"error": error.code, "eventbridge_id": delivery.get("id")})

@@ -206,6 +206,39 @@ def test_a_handler_that_needs_the_full_thin_event_gets_it_from_the_stripe_api(
     assert record is not None and record["error_count"] == 3
 
 
+def test_reset_forgets_the_cached_api_key_as_a_cold_start_would(
+    aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the Stripe key lives in Secrets Manager and a warm container has read it
+    old_key, new_key = "rk_test_" + "b" * 24, "rk_test_" + "c" * 24
+    arn = aws.secretsmanager.create_secret(Name="stripe-api-key", SecretString=old_key)["ARN"]
+    monkeypatch.delenv("STRIPE_API_KEY")
+    monkeypatch.setenv("STRIPE_API_KEY_SECRET_ARN", arn)
+    composition.reset()
+    monkeypatch.setattr(deployed_registry(), "_exact", dict(deployed_registry()._exact))
+    deployed_registry().add(
+        "v1.billing.meter.no_meter_found", "meters", lambda event: [], needs_full_event=True
+    )
+
+    def deliver_thin() -> int:
+        notification = thin_notification("v1.billing.meter.no_meter_found")
+        FakeStripeApi.events[notification["id"]] = {**notification, "data": {}}
+        return int(post_thin(json.dumps(notification).encode(), THIN_SECRET).status)
+
+    assert deliver_thin() == 200
+    aws.secretsmanager.put_secret_value(SecretId=arn, SecretString=new_key)
+
+    # When the key is rolled, a warm container keeps its cached key; a reset is a cold start
+    assert deliver_thin() == 200
+    warm_key = FakeStripeApi.seen_authorization[-1]
+    composition.reset()
+    assert deliver_thin() == 200
+
+    # Then
+    assert warm_key == f"Bearer {old_key}"
+    assert FakeStripeApi.seen_authorization[-1] == f"Bearer {new_key}"
+
+
 def test_stripe_api_down_when_a_full_event_is_needed_is_a_5xx_with_nothing_stored(
     aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

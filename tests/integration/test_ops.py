@@ -22,6 +22,8 @@ from tests.integration.conftest import Aws
 from tests.support import deliver, drain, get_item
 
 STACK = "stripe-webhooks-test"
+RETENTION_DAYS = 45
+"""The stack's EventRetentionDays: not the function's default (90), so drift would show."""
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1/webhook"
 
 
@@ -38,10 +40,15 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
         "SecretArn": secret_arn,
     }
     template = {
+        "Parameters": {"EventRetentionDays": {"Type": "Number", "Default": "90"}},
         "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
-    boto3.client("cloudformation").create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    boto_client("cloudformation").create_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "EventRetentionDays", "ParameterValue": str(RETENTION_DAYS)}],
+    )
     monkeypatch.setattr(backfill, "STATE_DIR", tmp_path / ".backfill")
     # The function reads the secret the commands write, as when deployed.
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
@@ -182,6 +189,21 @@ def test_backfill_processes_what_was_missed_and_skips_what_arrived(
 
     code, out = run(["backfill", "--since", "1h", "--all"], fake_stripe)
     assert "new 1" in out and "duplicate 3" in out
+
+
+def test_backfill_keeps_events_as_long_as_the_stacks_event_retention_days(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    missed = fresh_event("customer.created", created=int(time.time()) - 60)
+    fake_stripe.add_event(missed, delivered=False)
+
+    code, _ = run(["backfill", "--since", "1h"], fake_stripe)
+
+    assert code == 0
+    logged = aws.queries.get_event(missed["id"])
+    assert logged is not None
+    kept_days = (logged["expires_at"] - logged["received_at"]) / 86_400
+    assert kept_days == RETENTION_DAYS
 
 
 def test_an_interrupted_backfill_resumes_where_it_stopped(

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 
+from stripe_webhook import handlers
 from stripe_webhook.composition import registry as deployed_registry
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
@@ -44,3 +48,23 @@ def test_the_deployed_registry_covers_the_core_types() -> None:
         "balance.available",
     } <= set(deployed_registry().patterns())
     assert deployed_registry().resolve("charge.dispute.funds_withdrawn").family == "disputes"  # type: ignore[union-attr]
+
+
+def test_every_handler_module_is_in_the_one_registration_list() -> None:
+    modules = [
+        importlib.import_module(f"stripe_webhook.handlers.{module.name}")
+        for module in pkgutil.iter_modules(handlers.__path__)
+    ]
+
+    assert modules, "no handler modules found"
+    assert [module.family for module in modules if module.family not in handlers.FAMILIES] == []
+    assert len(handlers.FAMILIES) == len(modules)
+
+
+def test_the_router_is_built_from_that_list_and_never_empty() -> None:
+    router = Registry.of(handlers.FAMILIES)
+
+    assert router.patterns() == deployed_registry().patterns()
+    for family in handlers.FAMILIES:
+        assert family.routes, f"{family.name} handles nothing"
+        assert all(router.resolve(route.pattern) == route for route in family.routes)

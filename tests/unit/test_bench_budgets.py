@@ -1,0 +1,41 @@
+"""The benchmark fails (exit 1) when a budget is missed; a --quick run checks only the call counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.bench.benchmark import BUDGETS, missed_budgets
+
+COLD = {"ours": (440.0, 61.0), "floor": (420.0, 64.0), "naive": (670.0, 88.0)}
+
+
+def _warm(**changes: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "ours_new": 6.9,
+        "floor_new": 6.3,
+        "ours_duplicate": 2.2,
+        "floor_duplicate": 1.9,
+        "calls_new": 3.0,
+        "calls_duplicate": 1.0,
+    }
+    return figures | changes
+
+
+def test_figures_inside_every_budget_miss_nothing() -> None:
+    assert missed_budgets(COLD, _warm()) == []
+
+
+def test_a_slow_cold_start_or_warm_path_is_a_miss() -> None:
+    slow_cold = {**COLD, "ours": (COLD["floor"][0] * BUDGETS["cold"] + 1, 61.0)}
+
+    assert missed_budgets(slow_cold, _warm()) == ["cold start"]
+    assert missed_budgets(COLD, _warm(ours_new=6.3 * BUDGETS["warm"] + 0.1)) == ["warm CPU per new event"]
+    assert missed_budgets(COLD, _warm(ours_duplicate=9.0)) == ["warm CPU per duplicate"]
+
+
+def test_an_untimed_run_checks_only_the_aws_call_counts() -> None:
+    slow_cold = {**COLD, "ours": (9_999.0, 61.0)}
+
+    assert missed_budgets(slow_cold, _warm(ours_new=99.0), timed=False) == []
+    assert missed_budgets(COLD, _warm(calls_new=4.0), timed=False) == ["AWS calls"]
+    assert missed_budgets(COLD, _warm(calls_duplicate=2.0), timed=False) == ["AWS calls"]
