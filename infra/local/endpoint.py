@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from infra.local.resources import TABLE_NAME
+from stripe_webhook import schema
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -23,8 +24,8 @@ _RECORD_META = {
     "object_id",
     "object_type",
     "livemode",
-    "customer_key",
-    "customer_sort",
+    schema.CUSTOMER_KEY,
+    schema.CUSTOMER_SORT,
     "last_event_id",
     "last_event_type",
     "last_event_watermark",
@@ -98,6 +99,11 @@ def summarize(record: dict[str, Any]) -> str:
     """The interesting fields of a record on one line."""
     fields = [f"{name}={value}" for name, value in record.items() if name not in _RECORD_META]
     return " ".join(fields)
+
+
+def record_line(object_id: str, record: dict[str, Any]) -> str:
+    """``OBJECT#<id>: status=… amount=…``: a record as the tools print it."""
+    return f"{schema.object_key(object_id)[0]}: {summarize(record)}"
 
 
 def queries(endpoint: str = DEFAULT_ENDPOINT, table: str = TABLE_NAME) -> TableQueries:

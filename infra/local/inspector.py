@@ -21,7 +21,7 @@ from infra.local.endpoint import (
     check_reachable,
     client,
     queries,
-    summarize,
+    record_line,
 )
 from infra.local.resources import QUEUE_NAME, TABLE_NAME
 
@@ -78,7 +78,7 @@ def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
     lines += [f"  {name}: {value}" for name, value in sorted(stored.items()) if name not in ("pk", "sk")]
     object_id = stored.get("object_id")
     record = table.get_record(object_id) if isinstance(object_id, str) else None
-    lines.append(f"record OBJECT#{object_id}: {summarize(record)}" if record else "record: none")
+    lines.append(f"record {record_line(str(object_id), record)}" if record else "record: none")
     if isinstance(raw, str):
         event = parse_event(raw.encode("utf-8"))
         attributes = message_attributes(event)

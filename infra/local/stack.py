@@ -23,7 +23,7 @@ from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from infra.fixtures.signing import generate_secret
-from infra.local.endpoint import REGION, SECRET_NAME, client, queries, summarize
+from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
 from infra.local.moto_server import start_aws
 from infra.local.resources import LocalResources, create_resources
 from infra.local.server import WEBHOOK_PATH, make_handler
@@ -136,7 +136,7 @@ def stored_records(table: TableQueries, body: bytes) -> list[str]:
     except (ValueError, KeyError, TypeError):
         return []
     record = table.get_record(object_id) if isinstance(object_id, str) else None
-    return [f"    record OBJECT#{object_id}: {summarize(record)}"] if record else []
+    return [f"    record {record_line(object_id, record)}"] if record else []
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -31,8 +31,8 @@ from infra.local.endpoint import (
     SecretUnavailable,
     check_reachable,
     queries,
+    record_line,
     signing_secret,
-    summarize,
 )
 from infra.local.resources import TABLE_NAME
 
@@ -190,7 +190,7 @@ def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
     object_id = event.get("data", {}).get("object", {}).get("id")
     record = table.get_record(object_id) if isinstance(object_id, str) else None
     if record:
-        lines.append(f"   current record OBJECT#{object_id}: {summarize(record)}")
+        lines.append(f"   current record {record_line(object_id, record)}")
     return lines
 
 
