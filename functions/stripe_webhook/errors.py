@@ -1,4 +1,4 @@
-"""Typed errors. ``app.py`` maps each class to an HTTP status in one place.
+"""Typed errors. ``api_gateway.STATUS`` maps each class to an HTTP status in one place.
 
 Every error carries a stable machine-readable ``code`` (returned to the caller
 and logged) and a human ``message`` that never contains request data.
