@@ -1,11 +1,11 @@
 """Tooling, in folders that say who each tool is for. Imports the function package, never the reverse.
 
-    local/      the local stack and the developer tools that talk to it (make run, trigger, inspect)
-    ops/        operating a deployed stack (make ops, make cost)
-    bench/      performance: the benchmark and the burst load tool (make bench, make burst)
-    fixtures/   Stripe payloads, variants, flows, signing and HTTP delivery, for tests and tools
-    contract/   the SNS message JSON Schema
-    template.py template.yaml's resources;  python313.py  finds python3.13 for sam build
+local/      the local stack and the developer tools that talk to it (make run, trigger, inspect)
+ops/        operating a deployed stack (make ops, make cost)
+bench/      performance: the benchmark and the burst load tool (make bench, make burst)
+fixtures/   Stripe payloads, variants, flows, signing and HTTP delivery, for tests and tools
+contract/   the SNS message JSON Schema
+template.py template.yaml's resources;  python313.py  finds python3.13 for sam build
 """
 
 import sys
