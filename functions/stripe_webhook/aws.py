@@ -12,7 +12,7 @@ well inside the function timeout (20 s), which is inside API Gateway's 29 s.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import botocore.session
 from botocore.config import Config
@@ -38,3 +38,18 @@ def client(service_name: str) -> Any:
 def reset() -> None:
     """Drop the cached session, so the next client is made afresh (tests: a new moto or fault hook)."""
     session.cache_clear()
+
+
+class ServiceAdapter:
+    """Base of the adapters: one AWS service's client, injected (tests) or made on first use."""
+
+    service: ClassVar[str]
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = client(self.service)
+        return self._client

@@ -62,16 +62,12 @@ def message_body(event: StripeEvent, attributes: dict[str, dict[str, str]]) -> s
     return reference_message(event)
 
 
-class SnsPublisher:
-    def __init__(self, topic_arn: str, *, client: Any | None = None) -> None:
-        self._topic_arn = topic_arn
-        self._client = client
+class SnsPublisher(aws.ServiceAdapter):
+    service = "sns"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("sns")
-        return self._client
+    def __init__(self, topic_arn: str, *, client: Any | None = None) -> None:
+        super().__init__(client)
+        self._topic_arn = topic_arn
 
     def publish(self, event: StripeEvent, extra_attributes: Mapping[str, str] | None = None) -> str:
         """Publish the event; return SNS's message id or raise ``PublishError``."""

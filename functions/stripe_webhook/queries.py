@@ -25,16 +25,12 @@ from stripe_webhook.errors import StorageError
 DAY_SECONDS = 86_400
 
 
-class TableQueries:
-    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
+class TableQueries(aws.ServiceAdapter):
+    service = "dynamodb"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
+    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.table_name = table_name
 
     def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         """One item as plain Python values, read consistently; None if absent."""

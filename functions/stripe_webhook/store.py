@@ -46,7 +46,9 @@ class Claim:
     records_stale: int = 0
 
 
-class DynamoStore:
+class DynamoStore(aws.ServiceAdapter):
+    service = "dynamodb"
+
     def __init__(
         self,
         table_name: str,
@@ -55,16 +57,10 @@ class DynamoStore:
         retention_seconds: int,
         client: Any | None = None,
     ) -> None:
+        super().__init__(client)
         self._table = table_name
         self._lease_seconds = lease_seconds
         self._retention_seconds = retention_seconds
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("dynamodb")
-        return self._client
 
     def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
         """Store the event with a lease and write its records atomically, or report what exists."""
