@@ -16,14 +16,30 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
+_REASON_MESSAGES = {"TransactionConflict": "Transaction is ongoing for the item"}
+"""Per-item messages DynamoDB sends in ``CancellationReasons`` (API reference, TransactWriteItems)."""
 _JSON_PROTOCOL = {"dynamodb": "application/x-amz-json-1.0", "secrets-manager": "application/x-amz-json-1.1"}
 
 
-def error_response(service: str, code: str, status: int, url: str) -> AWSResponse:
+def error_response(
+    service: str, code: str, status: int, url: str, reasons: tuple[str, ...] = ()
+) -> AWSResponse:
+    """The error as the service sends it; ``reasons``: a cancelled transaction's per-item codes."""
     if service in _JSON_PROTOCOL:
         headers = {"Content-Type": _JSON_PROTOCOL[service], "x-amzn-ErrorType": code}
         prefix = "com.amazonaws.dynamodb.v20120810#" if service == "dynamodb" else ""
-        body = json.dumps({"__type": prefix + code, "message": f"injected {code}"})
+        fields: dict[str, Any] = {"__type": prefix + code, "message": f"injected {code}"}
+        if reasons:
+            fields["CancellationReasons"] = [
+                {
+                    "Code": reason,
+                    **({"Message": _REASON_MESSAGES[reason]} if reason in _REASON_MESSAGES else {}),
+                }
+                for reason in reasons
+            ]
+            listed = ", ".join(reasons)
+            fields["message"] = f"Transaction cancelled, please refer cancellation reasons [{listed}]"
+        body = json.dumps(fields)
     else:  # query protocol (SNS)
         headers = {"Content-Type": "text/xml"}
         body = (
@@ -39,6 +55,8 @@ class Fault:
     status: int = 400
     times: int | None = None
     """How many attempts fail; None = every attempt."""
+    reasons: tuple[str, ...] = ()
+    """For ``TransactionCanceledException``: one ``CancellationReasons`` code per item, in order."""
     raise_: Callable[[], BaseException] | None = None
 
 
@@ -71,4 +89,4 @@ class FaultInjector:
         # The failed attempt must not reach moto (which runs after us on the same hook): point it nowhere.
         original = request.url
         request.url = "http://fault-injected.invalid/"
-        return error_response(service, fault.code, fault.status, original)
+        return error_response(service, fault.code, fault.status, original, fault.reasons)

@@ -10,8 +10,10 @@ leased. Keys come from ``schema``; reads live in ``queries``.
 from __future__ import annotations
 
 import gzip
+import random
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,6 +34,26 @@ _RECORD_CONDITION = (
     " OR (last_event_watermark = :watermark AND last_event_id <= :event_id)))"
 )
 """Newer state wins (ties broken by event id) and a deleted object stays deleted: one atomic check."""
+
+CONFLICT_RETRIES = 3
+CONFLICT_BACKOFF_SECONDS = 0.05
+"""DynamoDB refuses a write to an item that an in-flight transaction holds: a transaction is
+cancelled with the reason ``TransactionConflict``, a single-item write fails with
+``TransactionConflictException``, and botocore's standard retry mode retries neither. The store
+retries them up to 3 more times, with jittered exponential backoff from 50 ms (under 0.4 s in
+all). Every write here is conditioned on the item's absence or on the claim token, so repeating
+one is safe; once the other transaction has landed, the retry sees what it wrote."""
+
+
+def is_conflict(error: ClientError) -> bool:
+    """DynamoDB's "another transaction holds this item" in either of its two shapes."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code == "TransactionConflictException":
+        return True
+    reasons = error.response.get("CancellationReasons") or []
+    return code == "TransactionCanceledException" and any(
+        reason.get("Code") == "TransactionConflict" for reason in reasons
+    )
 
 
 @dataclass(frozen=True)
@@ -56,11 +78,13 @@ class DynamoStore(aws.ServiceAdapter):
         lease_seconds: int,
         retention_seconds: int,
         client: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(client)
         self._table = table_name
         self._lease_seconds = lease_seconds
         self._retention_seconds = retention_seconds
+        self._sleep = sleep
 
     def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
         """Store the event with a lease and write its records atomically, or report what exists."""
@@ -72,6 +96,7 @@ class DynamoStore(aws.ServiceAdapter):
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         pending = list(records)
+        conflicts = 0
         while True:
             try:
                 if pending:
@@ -88,6 +113,9 @@ class DynamoStore(aws.ServiceAdapter):
                 code = error.response.get("Error", {}).get("Code", "")
                 if code == "ConditionalCheckFailedException":
                     return self._existing(cast(dict[str, Any] | None, error.response.get("Item")), now)
+                if code == "TransactionConflictException":
+                    conflicts = self._after_conflict(conflicts, error)
+                    continue
                 if code != "TransactionCanceledException":
                     raise StorageError("storage_failed", f"DynamoDB rejected the claim: {code}") from error
                 reasons = error.response.get("CancellationReasons") or []
@@ -95,9 +123,8 @@ class DynamoStore(aws.ServiceAdapter):
                 if codes and codes[0] == "ConditionalCheckFailed":
                     return self._existing(cast(dict[str, Any] | None, reasons[0].get("Item")), now)
                 if "TransactionConflict" in codes:
-                    raise EventInProgress(
-                        "in_progress", "another delivery of this event is being processed"
-                    ) from error
+                    conflicts = self._after_conflict(conflicts, error)
+                    continue
                 stale = {
                     index - 1 for index, reason in enumerate(codes) if reason == "ConditionalCheckFailed"
                 }
@@ -162,30 +189,47 @@ class DynamoStore(aws.ServiceAdapter):
         *,
         raise_errors: bool = False,
     ) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self._table,
-                Key=schema.event_key(event_id),
-                UpdateExpression=update,
-                ConditionExpression="#status = :in_progress AND lease_token = :token",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    **values,
-                    ":in_progress": {"S": schema.IN_PROGRESS},
-                    ":token": {"S": token},
-                },
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        conflicts = 0
+        while True:
+            try:
+                self.client.update_item(
+                    TableName=self._table,
+                    Key=schema.event_key(event_id),
+                    UpdateExpression=update,
+                    ConditionExpression="#status = :in_progress AND lease_token = :token",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        **values,
+                        ":in_progress": {"S": schema.IN_PROGRESS},
+                        ":token": {"S": token},
+                    },
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    return False
+                try:
+                    if is_conflict(error):
+                        conflicts = self._after_conflict(conflicts, error)
+                        continue
+                    raise StorageError("storage_failed", "DynamoDB update failed") from error
+                except StorageError:
+                    if raise_errors:
+                        raise
+                    return False
+            except BotoCoreError as error:
+                if raise_errors:
+                    raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
                 return False
-            if raise_errors:
-                raise StorageError("storage_failed", "DynamoDB update failed") from error
-            return False
-        except BotoCoreError as error:
-            if raise_errors:
-                raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
-            return False
-        return True
+            return True
+
+    def _after_conflict(self, conflicts: int, error: ClientError) -> int:
+        """Wait before retrying a write that met another transaction; give up after the last retry."""
+        if conflicts >= CONFLICT_RETRIES:
+            raise StorageError(
+                "storage_conflict", "DynamoDB kept reporting a conflicting transaction"
+            ) from error
+        self._sleep(CONFLICT_BACKOFF_SECONDS * 2**conflicts * random.uniform(0.5, 1.0))  # noqa: S311
+        return conflicts + 1
 
     def _event_item(self, event: StripeEvent, handler: str | None, token: str, now: float) -> dict[str, Any]:
         values: dict[str, object] = {
