@@ -10,7 +10,7 @@ CHECKOV_VERSION := 3.3.30
 .PHONY: help venv run aws trigger inspect events burst bench ops cost test unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: $(STAMP)  ## create .venv and install everything the project needs
 
@@ -40,7 +40,7 @@ events: venv  ## regenerate the signed API Gateway events in events/ for `sam lo
 burst: venv  ## load the running local stack: 2,000 events at 16-way, prints throughput, latency, lost/doubled
 	$(BIN)/python -m infra.bench.burst $(ARGS)
 
-bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors (~8 min)
+bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors (20-30 min; exit 1 on a missed budget)
 	PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/python -m infra.bench $(ARGS)
 
 ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|redrive|status --stack NAME"
