@@ -5,8 +5,9 @@ the cold start. ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` are
 honoured by botocore itself, so local emulators work without code changes.
 
 Budget: each call makes at most 3 attempts of (1 s connect + 2 s read) plus at
-most ~3 s of backoff, so one failing dependency is reported in about 12 s,
-well inside the function timeout (20 s), which is inside API Gateway's 29 s.
+most ~3 s of backoff, so one failing dependency is reported in about 12 s
+(``CALL_BUDGET_SECONDS``), well inside the function timeout (20 s), which is
+inside API Gateway's 29 s.
 """
 
 from __future__ import annotations
@@ -17,10 +18,18 @@ from typing import Any, ClassVar
 import botocore.session
 from botocore.config import Config
 
+MAX_ATTEMPTS = 3
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 2
+MAX_BACKOFF_SECONDS = 3
+"""botocore's standard mode waits a random 0..1 s, then 0..2 s, before its second and third attempts."""
+CALL_BUDGET_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + MAX_BACKOFF_SECONDS
+"""The longest one AWS call can take before it is reported failed (12 s)."""
+
 CLIENT_CONFIG = Config(
-    connect_timeout=1,
-    read_timeout=2,
-    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     max_pool_connections=10,
 )
 

@@ -84,7 +84,20 @@ class Components:
     def pipeline(self) -> Pipeline:
         from stripe_webhook.pipeline import Pipeline
 
-        return Pipeline(registry(), self.store, self.publisher, full_event=self.full_event)
+        publish_budget = 2 * aws.CALL_BUDGET_SECONDS  # a publish and a mark, each at its worst
+        if self.settings.lease_seconds <= publish_budget:
+            raise ConfigurationError(
+                "malformed_configuration",
+                f"IN_PROGRESS_LEASE_SECONDS must exceed {publish_budget} s, the time a publish and a mark"
+                " may take; a shorter lease could never publish",
+            )
+        return Pipeline(
+            registry(),
+            self.store,
+            self.publisher,
+            full_event=self.full_event,
+            publish_budget_seconds=publish_budget,
+        )
 
     def full_event(self, event: StripeEvent) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""

@@ -44,6 +44,10 @@ class RetryableFailure(WebhookError):
     """Something we depend on failed; answer 5xx so Stripe delivers again."""
 
 
+class LeaseExpiring(RetryableFailure):
+    """Too little of the claim's lease is left to publish and mark before another delivery may take over."""
+
+
 class StorageError(RetryableFailure):
     """DynamoDB could not be read or written."""
 

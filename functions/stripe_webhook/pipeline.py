@@ -5,6 +5,10 @@
     → publish to SNS → mark published
 
 A handler that raises leaves nothing behind, so Stripe's retry starts clean.
+Before publishing, the holder checks by the wall clock that its lease still
+covers a publish and a mark (``publish_budget_seconds``); if a stall (a laptop
+running ``ops backfill`` that slept) ate it, it releases the claim and raises
+rather than racing the delivery that may take over.
 A publish that fails releases the lease and raises, so Stripe's retry
 publishes without re-writing records. A duplicate is answered from the claim
 alone (one DynamoDB call).
@@ -17,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from stripe_webhook.errors import ConfigurationError, HandlerError, PublishError
+from stripe_webhook.errors import ConfigurationError, HandlerError, LeaseExpiring, PublishError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Registry
@@ -57,10 +61,13 @@ class Pipeline:
         registry: Registry,
         store: EventStore,
         publisher: EventPublisher,
+        *,
         clock: Callable[[], float] = time.time,
         full_event: Callable[[StripeEvent], StripeEvent] | None = None,
+        publish_budget_seconds: float = 0.0,
     ) -> None:
         self._registry = registry
+        self._publish_budget = publish_budget_seconds
         self._store = store
         self._publisher = publisher
         self._clock = clock
@@ -85,6 +92,14 @@ class Pipeline:
         claim = self._store.claim(event, records, family, self._clock())
         if claim.duplicate or claim.token is None:
             return Outcome(event.id, event.type, "duplicate", family)
+        if (
+            claim.lease_expires_at is not None
+            and self._clock() + self._publish_budget > claim.lease_expires_at
+        ):
+            self._store.release(event.id, claim.token)
+            raise LeaseExpiring(
+                "lease_expiring", "too little of the lease is left to publish; released for a retry"
+            )
 
         try:
             message_id = self._publisher.publish(event)

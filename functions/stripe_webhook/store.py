@@ -66,6 +66,8 @@ class Claim:
     """A previous attempt wrote the records but never published; we took over its lease."""
     records_written: int = 0
     records_stale: int = 0
+    lease_expires_at: float | None = None
+    """Wall-clock time after which another delivery may take the event over."""
 
 
 class DynamoStore(aws.ServiceAdapter):
@@ -108,7 +110,12 @@ class DynamoStore(aws.ServiceAdapter):
                     )
                 else:
                     self.client.put_item(**put_event)
-                return Claim(token, records_written=len(pending), records_stale=len(records) - len(pending))
+                return Claim(
+                    token,
+                    records_written=len(pending),
+                    records_stale=len(records) - len(pending),
+                    lease_expires_at=int(now) + self._lease_seconds,
+                )
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code == "ConditionalCheckFailedException":
@@ -178,7 +185,7 @@ class DynamoStore(aws.ServiceAdapter):
         )
         if not taken:
             raise EventInProgress("in_progress", "another delivery of this event is being processed")
-        return Claim(token, resumed=True)
+        return Claim(token, resumed=True, lease_expires_at=int(now) + self._lease_seconds)
 
     def _update_leased(
         self,

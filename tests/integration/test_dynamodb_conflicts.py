@@ -1,4 +1,4 @@
-"""DynamoDB's transaction conflicts, in the error shapes real DynamoDB sends and moto never does.
+"""DynamoDB's transaction conflicts and stalled lease holders, as real DynamoDB and time behave.
 
 Modelled on the DynamoDB API reference (TransactWriteItems, PutItem, UpdateItem errors): a write
 that touches an item held by another in-flight transaction fails. A transaction is cancelled with
@@ -10,10 +10,16 @@ error codes), so each injected answer below reaches the store exactly as it woul
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from infra.fixtures.payloads import fresh_event
+from infra.fixtures.payloads import encode, fresh_event
 from stripe_webhook import aws as aws_clients
+from stripe_webhook import composition
+from stripe_webhook.errors import LeaseExpiring
+from stripe_webhook.events import parse_event
+from stripe_webhook.pipeline import Pipeline
 from stripe_webhook.store import CONFLICT_RETRIES
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
@@ -121,3 +127,31 @@ def test_a_single_item_claim_that_meets_a_transaction_is_retried(
     assert response.status == 200 and response.body["status"] == "processed"
     assert faults.attempts["dynamodb.PutItem"] == 3
     assert len(drain(aws.sqs, aws.queue_url)) == 1
+
+
+def test_a_stalled_holder_releases_the_event_and_the_next_delivery_publishes_it_once(
+    aws: Aws, secret: str
+) -> None:
+    # Given a backfill claimed an event, then its laptop slept for 50 s before publishing
+    components = composition.components()
+    woke = time.time() + 50
+    moments = iter([time.time(), woke, woke])
+    stalled = Pipeline(
+        composition.registry(),
+        components.store,
+        components.publisher,
+        clock=lambda: next(moments),
+        publish_budget_seconds=2 * aws_clients.CALL_BUDGET_SECONDS,
+    )
+    event = fresh_event("invoice.paid")
+
+    with pytest.raises(LeaseExpiring):
+        stalled.process(parse_event(encode(event)))
+
+    # Then it published nothing and released its claim, so Stripe's next delivery finishes the event
+    assert drain(aws.sqs, aws.queue_url) == []
+    retried = deliver(event, secret)
+    assert retried.status == 200 and retried.body["status"] == "processed"
+    logged = aws.queries.get_event(event["id"])
+    assert logged is not None and logged["status"] == "PUBLISHED" and logged["attempts"] == 2
+    assert [message.attributes["event_id"] for message in drain(aws.sqs, aws.queue_url)] == [event["id"]]

@@ -128,6 +128,8 @@ def test_crash_between_write_and_publish_is_completed_after_the_lease_expires(
     aws: Aws, secret: str, faults: FaultInjector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IN_PROGRESS_LEASE_SECONDS", "2")
+    # a 2 s lease (stored in whole seconds: at least 1 s left) must cover a publish and a mark
+    monkeypatch.setattr("stripe_webhook.aws.CALL_BUDGET_SECONDS", 0.25)
     composition.reset()
     faults.install(aws_session())
     faults.fail("sns.Publish", Fault(raise_=ProcessKilled, times=1))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from infra.fixtures.payloads import encode, fresh_event
-from stripe_webhook.errors import HandlerError, PublishError
+from stripe_webhook.errors import HandlerError, LeaseExpiring, PublishError
 from stripe_webhook.events import StripeEvent, parse_event
 from stripe_webhook.pipeline import Pipeline
 from stripe_webhook.records import Record
@@ -123,4 +123,37 @@ def test_unrouted_type_is_still_claimed_and_published() -> None:
 
     assert (outcome.status, outcome.handler) == ("processed", None)
     assert store.claims == [(event.id, [])]
+    assert publisher.sent == [event.id]
+
+
+@dataclass
+class LeasedStore(FakeStore):
+    """Claims carry a 60 s lease from the claim's time, as the DynamoDB store's do."""
+
+    def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
+        claim = super().claim(event, records, handler, now)
+        return Claim(claim.token, records_written=claim.records_written, lease_expires_at=now + 60)
+
+
+def test_a_holder_that_stalled_past_its_lease_budget_releases_instead_of_publishing() -> None:
+    # Given the process stalled (a laptop running a backfill slept) between claim and publish
+    store, publisher = LeasedStore(), FakePublisher()
+    moments = iter([1_000.0, 1_050.0])  # claimed at 1000; 50 s later 10 s of lease are left
+    pipeline = Pipeline(_registry(), store, publisher, clock=lambda: next(moments), publish_budget_seconds=24)
+    event = _event("charge.dispute.created")
+
+    with pytest.raises(LeaseExpiring):
+        pipeline.process(event)
+
+    assert publisher.sent == []
+    assert store.released == [event.id]
+
+
+def test_a_holder_with_lease_to_spare_publishes() -> None:
+    store, publisher = LeasedStore(), FakePublisher()
+    moments = iter([1_000.0, 1_002.0, 1_002.5])
+    pipeline = Pipeline(_registry(), store, publisher, clock=lambda: next(moments), publish_budget_seconds=24)
+    event = _event("charge.dispute.created")
+
+    assert pipeline.process(event).status == "processed"
     assert publisher.sent == [event.id]

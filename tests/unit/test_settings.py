@@ -43,3 +43,19 @@ def test_error_messages_never_echo_the_secret() -> None:
     with pytest.raises(ConfigurationError) as raised:
         parse_secrets("not-a-secret-value-123", "STRIPE_WEBHOOK_SECRET")
     assert "not-a-secret-value-123" not in raised.value.message
+
+
+def test_a_lease_too_short_to_publish_in_is_a_configuration_error() -> None:
+    from stripe_webhook.composition import Components
+
+    settings = load_settings(
+        {
+            "TABLE_NAME": "events",
+            "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:events",
+            "STRIPE_WEBHOOK_SECRET": "whsec_" + "a" * 32,
+            "IN_PROGRESS_LEASE_SECONDS": "20",
+        }
+    )
+
+    with pytest.raises(ConfigurationError, match="IN_PROGRESS_LEASE_SECONDS must exceed 24"):
+        _ = Components(settings).pipeline
