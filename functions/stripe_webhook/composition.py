@@ -13,7 +13,6 @@ Heavy or rarely needed pieces (the Stripe API client's ``urllib.request``, the r
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stripe_webhook import aws
@@ -49,13 +48,11 @@ class Components:
         dynamodb: Any | None = None,
         sns: Any | None = None,
         secretsmanager: Any | None = None,
-        urlopen: Callable[..., Any] | None = None,
     ) -> None:
         self.settings = settings
         self._dynamodb = dynamodb
         self._sns = sns
         self._secretsmanager = secretsmanager
-        self._urlopen = urlopen
 
     @functools.cached_property
     def store(self) -> DynamoStore:
@@ -105,13 +102,9 @@ class Components:
 
     @functools.cached_property
     def _stripe_api(self) -> StripeApi:
-        import urllib.request
-
         from stripe_webhook.stripe_api import StripeApi
 
-        return StripeApi(
-            self.stripe_api_key, self.settings.stripe_api_base, self._urlopen or urllib.request.urlopen
-        )
+        return StripeApi(self.stripe_api_key, self.settings.stripe_api_base)
 
     def signing_secrets(self, *, thin: bool = False) -> SigningSecrets:
         """The snapshot endpoint's secrets, or (``thin``) the thin-event endpoint's."""

@@ -45,6 +45,9 @@ all). Every write here is conditioned on the item's absence or on the claim toke
 one is safe; once the other transaction has landed, the retry sees what it wrote."""
 
 
+CONFLICT_PERSISTED = "DynamoDB kept reporting a conflicting transaction"
+
+
 def is_conflict(error: ClientError) -> bool:
     """DynamoDB's "another transaction holds this item" in either of its two shapes."""
     code = error.response.get("Error", {}).get("Code", "")
@@ -120,18 +123,17 @@ class DynamoStore(aws.ServiceAdapter):
                 code = error.response.get("Error", {}).get("Code", "")
                 if code == "ConditionalCheckFailedException":
                     return self._existing(cast(dict[str, Any] | None, error.response.get("Item")), now)
-                if code == "TransactionConflictException":
-                    conflicts = self._after_conflict(conflicts, error)
-                    continue
-                if code != "TransactionCanceledException":
-                    raise StorageError("storage_failed", f"DynamoDB rejected the claim: {code}") from error
                 reasons = error.response.get("CancellationReasons") or []
                 codes = [reason.get("Code", "None") for reason in reasons]
                 if codes and codes[0] == "ConditionalCheckFailed":
                     return self._existing(cast(dict[str, Any] | None, reasons[0].get("Item")), now)
-                if "TransactionConflict" in codes:
-                    conflicts = self._after_conflict(conflicts, error)
-                    continue
+                if is_conflict(error):
+                    if self._wait_to_retry(conflicts):
+                        conflicts += 1
+                        continue
+                    raise StorageError("storage_conflict", CONFLICT_PERSISTED) from error
+                if code != "TransactionCanceledException":
+                    raise StorageError("storage_failed", f"DynamoDB rejected the claim: {code}") from error
                 stale = {
                     index - 1 for index, reason in enumerate(codes) if reason == "ConditionalCheckFailed"
                 }
@@ -214,29 +216,26 @@ class DynamoStore(aws.ServiceAdapter):
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                     return False
-                try:
+                if is_conflict(error) and self._wait_to_retry(conflicts):
+                    conflicts += 1
+                    continue
+                if raise_errors:
                     if is_conflict(error):
-                        conflicts = self._after_conflict(conflicts, error)
-                        continue
+                        raise StorageError("storage_conflict", CONFLICT_PERSISTED) from error
                     raise StorageError("storage_failed", "DynamoDB update failed") from error
-                except StorageError:
-                    if raise_errors:
-                        raise
-                    return False
+                return False
             except BotoCoreError as error:
                 if raise_errors:
                     raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
                 return False
             return True
 
-    def _after_conflict(self, conflicts: int, error: ClientError) -> int:
-        """Wait before retrying a write that met another transaction; give up after the last retry."""
+    def _wait_to_retry(self, conflicts: int) -> bool:
+        """After a conflict with another transaction: back off and say True while retries remain."""
         if conflicts >= CONFLICT_RETRIES:
-            raise StorageError(
-                "storage_conflict", "DynamoDB kept reporting a conflicting transaction"
-            ) from error
+            return False
         self._sleep(CONFLICT_BACKOFF_SECONDS * 2**conflicts * random.uniform(0.5, 1.0))  # noqa: S311
-        return conflicts + 1
+        return True
 
     def _event_item(self, event: StripeEvent, handler: str | None, token: str, now: float) -> dict[str, Any]:
         values: dict[str, object] = {
