@@ -83,11 +83,11 @@ def _header(single: object, multi: object, name: str) -> str | None:
     return None
 
 
-def handle(request: ProxyRequest) -> dict[str, Any]:
-    """Answer ``POST /webhook`` or ``POST /webhook/thin``."""
+def handle(request: ProxyRequest, deadline: float | None = None) -> dict[str, Any]:
+    """Answer ``POST /webhook`` or ``POST /webhook/thin`` (``deadline``: see ``processing``)."""
     count("RequestsReceived")
     try:
-        outcome = processing.process(verified_event(request))
+        outcome = processing.process(verified_event(request), deadline)
     except WebhookError as error:
         status = status_for(error)
         processing.report_failure(error, status=status)

@@ -4,10 +4,7 @@ botocore instead of boto3 keeps ~0.2 s of imports (boto3's s3transfer stack) off
 the cold start. ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` are
 honoured by botocore itself, so local emulators work without code changes.
 
-Budget: each call makes at most 3 attempts of (1 s connect + 2 s read) plus at
-most ~3 s of backoff, so one failing dependency is reported in about 12 s
-(``CALL_BUDGET_SECONDS``), well inside the function timeout (20 s), which is
-inside API Gateway's 29 s.
+Timeouts and attempts come from ``budget`` (the one place the time arithmetic lives).
 """
 
 from __future__ import annotations
@@ -18,20 +15,23 @@ from typing import Any, ClassVar
 import botocore.session
 from botocore.config import Config
 
-MAX_ATTEMPTS = 3
-CONNECT_TIMEOUT_SECONDS = 1
-READ_TIMEOUT_SECONDS = 2
-MAX_BACKOFF_SECONDS = 3
-"""botocore's standard mode waits a random 0..1 s, then 0..2 s, before its second and third attempts."""
-CALL_BUDGET_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + MAX_BACKOFF_SECONDS
-"""The longest one AWS call can take before it is reported failed (12 s)."""
+from stripe_webhook import budget
 
-CLIENT_CONFIG = Config(
-    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-    read_timeout=READ_TIMEOUT_SECONDS,
-    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-    max_pool_connections=10,
-)
+
+SELF_RETRYING = frozenset({"sns"})
+"""Services whose adapter makes its own attempts: botocore re-sends a request whose answer was
+lost, and a re-sent ``Publish`` to a standard topic is a second copy (see ``publisher``)."""
+
+
+def client_config(service_name: str) -> Config:
+    """botocore's standard retry mode with our timeouts (one attempt for ``SELF_RETRYING``)."""
+    attempts = 1 if service_name in SELF_RETRYING else budget.MAX_ATTEMPTS
+    return Config(
+        connect_timeout=budget.CONNECT_TIMEOUT_SECONDS,
+        read_timeout=budget.READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        max_pool_connections=10,
+    )
 
 
 @functools.cache
@@ -41,7 +41,7 @@ def session() -> botocore.session.Session:
 
 def client(service_name: str) -> Any:
     """Create a low-level client for ``service_name`` (callers cache it per container)."""
-    return session().create_client(service_name, config=CLIENT_CONFIG)
+    return session().create_client(service_name, config=client_config(service_name))
 
 
 def reset() -> None:

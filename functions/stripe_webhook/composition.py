@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from stripe_webhook import aws
+from stripe_webhook import aws, budget
 from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled
 from stripe_webhook.settings import Settings, get_settings, parse_api_key
 from stripe_webhook.signing_secrets import SigningSecrets
@@ -81,19 +81,18 @@ class Components:
     def pipeline(self) -> Pipeline:
         from stripe_webhook.pipeline import Pipeline
 
-        publish_budget = 2 * aws.CALL_BUDGET_SECONDS  # a publish and a mark, each at its worst
-        if self.settings.lease_seconds <= publish_budget:
+        if self.settings.lease_seconds < budget.MIN_LEASE_SECONDS:
             raise ConfigurationError(
                 "malformed_configuration",
-                f"IN_PROGRESS_LEASE_SECONDS must exceed {publish_budget} s, the time a publish and a mark"
-                " may take; a shorter lease could never publish",
+                f"IN_PROGRESS_LEASE_SECONDS must be at least {budget.MIN_LEASE_SECONDS} s, longer than"
+                " the function may run; a shorter lease lets a second delivery race the first",
             )
         return Pipeline(
             registry(),
             self.store,
             self.publisher,
             full_event=self.full_event,
-            publish_budget_seconds=publish_budget,
+            publish_budget_seconds=budget.PUBLISH_BUDGET_SECONDS,
         )
 
     def full_event(self, event: StripeEvent) -> StripeEvent:

@@ -44,8 +44,8 @@ class RetryableFailure(WebhookError):
     """Something we depend on failed; answer 5xx so Stripe delivers again."""
 
 
-class LeaseExpiring(RetryableFailure):
-    """Too little of the claim's lease is left to publish and mark before another delivery may take over."""
+class OutOfTime(RetryableFailure):
+    """Too little of the invocation or of the claim's lease is left to publish and then mark."""
 
 
 class StorageError(RetryableFailure):

@@ -22,7 +22,7 @@ def is_stripe_event(event: dict[str, Any]) -> bool:
     return str(event.get("source", "")).startswith(SOURCE_PREFIX) and "detail" in event
 
 
-def handle(delivery: dict[str, Any]) -> dict[str, Any]:
+def handle(delivery: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
     """One EventBridge event whose ``detail`` is the Stripe event (see ``is_stripe_event``)."""
     count("EventBridgeEventsReceived")
     try:
@@ -32,7 +32,7 @@ def handle(delivery: dict[str, Any]) -> dict[str, Any]:
         logger.error(error.message, extra={"error": error.code, "eventbridge_id": delivery.get("id")})
         return {"status": "rejected", "error": error.code}
     try:
-        outcome = processing.process(stripe_event)
+        outcome = processing.process(stripe_event, deadline)
     except WebhookError as error:
         processing.report_failure(error)
         raise

@@ -5,10 +5,11 @@
     → publish to SNS → mark published
 
 A handler that raises leaves nothing behind, so Stripe's retry starts clean.
-Before publishing, the holder checks by the wall clock that its lease still
-covers a publish and a mark (``publish_budget_seconds``); if a stall (a laptop
+Before publishing, the holder checks by the wall clock that both the invocation's
+deadline and its lease leave room for a publish and a mark
+(``publish_budget_seconds``, from ``budget``); if a slow claim or a stall (a laptop
 running ``ops backfill`` that slept) ate it, it releases the claim and raises
-rather than racing the delivery that may take over.
+rather than be stopped between publish and mark, or race a delivery that takes over.
 A publish that fails releases the lease and raises, so Stripe's retry
 publishes without re-writing records. A duplicate is answered from the claim
 alone (one DynamoDB call).
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from stripe_webhook.errors import ConfigurationError, HandlerError, LeaseExpiring, PublishError
+from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Registry
@@ -33,7 +34,9 @@ class EventStore(Protocol):
         self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float
     ) -> Claim: ...
 
-    def mark_published(self, event_id: str, token: str, message_id: str, now: float) -> bool: ...
+    def mark_published(
+        self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
+    ) -> bool: ...
 
     def release(self, event_id: str, token: str) -> bool: ...
 
@@ -73,7 +76,8 @@ class Pipeline:
         self._clock = clock
         self._full_event = full_event
 
-    def process(self, event: StripeEvent) -> Outcome:
+    def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
+        """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
         route = self._registry.resolve(event.type)
         family = route.family if route else None
         records: list[Record] = []
@@ -89,26 +93,30 @@ class Pipeline:
             except Exception as error:  # a bug in one handler must not look like bad input
                 raise HandlerError("handler_failed", f"the {family} handler raised") from error
 
+        if deadline is not None and self._clock() + self._publish_budget > deadline:
+            raise OutOfTime("deadline_near", "too little time is left to process the event")
         claim = self._store.claim(event, records, family, self._clock())
         if claim.duplicate or claim.token is None:
             return Outcome(event.id, event.type, "duplicate", family)
-        if (
-            claim.lease_expires_at is not None
-            and self._clock() + self._publish_budget > claim.lease_expires_at
-        ):
+        # Publish only if a publish and a mark both fit before the invocation ends and before
+        # another delivery may take the event over (see ``budget``).
+        limits = [limit for limit in (deadline, claim.lease_expires_at) if limit is not None]
+        must_end_by = min(limits, default=None)
+        if must_end_by is not None and self._clock() + self._publish_budget > must_end_by:
             self._store.release(event.id, claim.token)
-            raise LeaseExpiring(
-                "lease_expiring", "too little of the lease is left to publish; released for a retry"
-            )
+            code = "lease_expiring" if must_end_by == claim.lease_expires_at else "deadline_near"
+            raise OutOfTime(code, "too little time is left to publish and mark; released for a retry")
 
         try:
             message_id = self._publisher.publish(event)
         except PublishError:
             self._store.release(event.id, claim.token)
             raise
-        # The event is stored and published; if this marker fails Stripe must not
-        # retry (that would publish twice), so it is reported, not raised.
-        marked = self._store.mark_published(event.id, claim.token, message_id, self._clock())
+        # The event is stored and published; if this marker fails Stripe must not retry (that
+        # would publish twice), so it is retried while time is left, then reported, not raised.
+        marked = self._store.mark_published(
+            event.id, claim.token, message_id, self._clock(), deadline=must_end_by
+        )
         return Outcome(
             event.id,
             event.type,

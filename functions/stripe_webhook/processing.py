@@ -16,10 +16,11 @@ from stripe_webhook.observability import count, logger
 from stripe_webhook.pipeline import Outcome
 
 
-def process(event: StripeEvent) -> Outcome:
+def process(event: StripeEvent, deadline: float | None) -> Outcome:
+    """``deadline``: wall-clock time when this invocation will be stopped (see ``budget``)."""
     logger.set_correlation_id(event.id)
     logger.append_keys(event_id=event.id, event_type=event.type)
-    outcome = composition.components().pipeline.process(event)
+    outcome = composition.components().pipeline.process(event, deadline=deadline)
     if outcome.status == "duplicate":
         count("DuplicateEvents")
     else:
@@ -27,7 +28,11 @@ def process(event: StripeEvent) -> Outcome:
         if outcome.handler is None:
             count("UnhandledEvents")
     if not outcome.marked_published:
-        logger.error("event published but not marked published; a redelivery may publish it again")
+        count("PublishedNotMarked")
+        logger.error(
+            "event published but not marked published; a redelivery may publish it again",
+            extra={"sns_message_id": outcome.message_id},
+        )
     logger.info("event " + outcome.status, extra=outcome_body(outcome))
     return outcome
 

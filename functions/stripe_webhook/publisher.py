@@ -1,14 +1,27 @@
-"""SNS adapter: publish each event once, with the attributes consumers filter on."""
+"""SNS adapter: publish each event once, with the attributes consumers filter on.
+
+The client makes one attempt per call (``aws.SELF_RETRYING``); this adapter makes up to
+``budget.MAX_ATTEMPTS`` with botocore's backoff, but re-sends only what SNS cannot have
+accepted: a refused connection, a throttle or a 5xx answer. When a request was sent and its
+answer lost (read timeout, dropped connection), SNS may have accepted it: on a standard topic a
+re-send would be a second copy, so the publish fails as ``publish_uncertain`` (the pipeline
+releases the claim; Stripe's retry publishes it again, same ``event_id``). A FIFO topic (its ARN
+ends in ``.fifo``) deduplicates on ``MessageDeduplicationId`` = the event id for 5 minutes, so
+there a lost answer is simply re-sent; ``MessageGroupId`` = the Stripe object id keeps each
+object's messages in order.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from stripe_webhook import aws
+from stripe_webhook import aws, budget
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent
 
@@ -16,6 +29,9 @@ SCHEMA_VERSION = "1"
 """Version of the message contract (attributes + body), sent as the ``schema_version`` attribute."""
 SNS_MAX_MESSAGE_BYTES = 262_144
 """SNS's limit for the message body plus all attribute names, types and values."""
+NOT_SENT = (ConnectTimeoutError, EndpointConnectionError)
+"""botocore errors raised before a request left the machine: always safe to re-send."""
+THROTTLED = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling"})
 
 
 def message_attributes(
@@ -65,22 +81,47 @@ def message_body(event: StripeEvent, attributes: dict[str, dict[str, str]]) -> s
 class SnsPublisher(aws.ServiceAdapter):
     service = "sns"
 
-    def __init__(self, topic_arn: str, *, client: Any | None = None) -> None:
+    def __init__(
+        self,
+        topic_arn: str,
+        *,
+        client: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         super().__init__(client)
         self._topic_arn = topic_arn
+        self.fifo = topic_arn.endswith(".fifo")
+        self._sleep = sleep
 
     def publish(self, event: StripeEvent, extra_attributes: Mapping[str, str] | None = None) -> str:
         """Publish the event; return SNS's message id or raise ``PublishError``."""
         attributes = message_attributes(event, extra_attributes)
-        try:
-            response = self.client.publish(
-                TopicArn=self._topic_arn,
-                Message=message_body(event, attributes),
-                MessageAttributes=attributes,
-            )
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            raise PublishError("publish_failed", f"SNS rejected the publish: {code}") from error
-        except BotoCoreError as error:
-            raise PublishError("publish_unreachable", "SNS could not be reached") from error
-        return str(response["MessageId"])
+        request: dict[str, Any] = {
+            "TopicArn": self._topic_arn,
+            "Message": message_body(event, attributes),
+            "MessageAttributes": attributes,
+        }
+        if self.fifo:
+            request["MessageGroupId"] = event.object_id or event.id
+            request["MessageDeduplicationId"] = event.id
+        for attempt in range(1, budget.MAX_ATTEMPTS + 1):
+            try:
+                return str(self.client.publish(**request)["MessageId"])
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                failure = PublishError("publish_failed", f"SNS rejected the publish: {code}")
+                retry = code in THROTTLED or status == 429 or status >= 500
+                cause: Exception = error
+            except NOT_SENT as error:
+                failure = PublishError("publish_unreachable", "SNS could not be reached")
+                retry, cause = True, error
+            except BotoCoreError as error:
+                failure = PublishError(
+                    "publish_uncertain", "SNS's answer was lost; it may have accepted the message"
+                )
+                retry, cause = self.fifo, error
+            if not retry or attempt == budget.MAX_ATTEMPTS:
+                raise failure from cause
+            self._sleep(random.uniform(0, 2 ** (attempt - 1)))  # noqa: S311 (botocore's jitter)
+        raise AssertionError("unreachable")

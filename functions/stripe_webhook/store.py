@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws, schema
+from stripe_webhook import aws, budget, schema
 from stripe_webhook.dynamo_items import from_item, to_attribute, to_item
 from stripe_webhook.errors import EventInProgress, StorageError
 from stripe_webhook.events import StripeEvent
@@ -44,6 +44,9 @@ retries them up to 3 more times, with jittered exponential backoff from 50 ms (u
 all). Every write here is conditioned on the item's absence or on the claim token, so repeating
 one is safe; once the other transaction has landed, the retry sees what it wrote."""
 
+
+MARK_ROUNDS = 5
+"""How many times the mark is re-sent (after botocore's own attempts) while its deadline allows."""
 
 CONFLICT_PERSISTED = "DynamoDB kept reporting a conflicting transaction"
 
@@ -84,12 +87,14 @@ class DynamoStore(aws.ServiceAdapter):
         retention_seconds: int,
         client: Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(client)
         self._table = table_name
         self._lease_seconds = lease_seconds
         self._retention_seconds = retention_seconds
         self._sleep = sleep
+        self._clock = clock
 
     def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
         """Store the event with a lease and write its records atomically, or report what exists."""
@@ -103,6 +108,12 @@ class DynamoStore(aws.ServiceAdapter):
         pending = list(records)
         conflicts = 0
         while True:
+            ours = Claim(
+                token,
+                records_written=len(pending),
+                records_stale=len(records) - len(pending),
+                lease_expires_at=int(now) + self._lease_seconds,
+            )
             try:
                 if pending:
                     self.client.transact_write_items(
@@ -113,20 +124,15 @@ class DynamoStore(aws.ServiceAdapter):
                     )
                 else:
                     self.client.put_item(**put_event)
-                return Claim(
-                    token,
-                    records_written=len(pending),
-                    records_stale=len(records) - len(pending),
-                    lease_expires_at=int(now) + self._lease_seconds,
-                )
+                return ours
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code == "ConditionalCheckFailedException":
-                    return self._existing(cast(dict[str, Any] | None, error.response.get("Item")), now)
+                    return self._existing(cast(dict[str, Any] | None, error.response.get("Item")), now, ours)
                 reasons = error.response.get("CancellationReasons") or []
                 codes = [reason.get("Code", "None") for reason in reasons]
                 if codes and codes[0] == "ConditionalCheckFailed":
-                    return self._existing(cast(dict[str, Any] | None, reasons[0].get("Item")), now)
+                    return self._existing(cast(dict[str, Any] | None, reasons[0].get("Item")), now, ours)
                 if is_conflict(error):
                     if self._wait_to_retry(conflicts):
                         conflicts += 1
@@ -144,8 +150,11 @@ class DynamoStore(aws.ServiceAdapter):
             except BotoCoreError as error:
                 raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
 
-    def mark_published(self, event_id: str, token: str, message_id: str, now: float) -> bool:
-        """Record that the event reached SNS; False if our lease was taken over meanwhile."""
+    def mark_published(
+        self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
+    ) -> bool:
+        """Record that the event reached SNS; False if our lease was taken over meanwhile, or if
+        DynamoDB failed every attempt made until ``deadline`` (see ``MARK_ROUNDS``)."""
         return self._update_leased(
             event_id,
             token,
@@ -156,16 +165,20 @@ class DynamoStore(aws.ServiceAdapter):
                 ":now": to_attribute(int(now)),
                 ":message_id": {"S": message_id},
             },
+            applied=lambda item: item.get("sns_message_id") == message_id,
+            deadline=deadline,
         )
 
     def release(self, event_id: str, token: str) -> bool:
         """Give up our lease early so Stripe's retry can finish the event without waiting."""
         return self._update_leased(event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}})
 
-    def _existing(self, item: dict[str, Any] | None, now: float) -> Claim:
+    def _existing(self, item: dict[str, Any] | None, now: float, ours: Claim) -> Claim:
         if item is None:
             raise EventInProgress("in_progress", "another delivery of this event is being processed")
         existing = from_item(item)
+        if existing.get("lease_token") == ours.token:
+            return ours  # our own claim: applied, its answer lost, and botocore sent it again
         if existing.get("status") == schema.PUBLISHED:
             return Claim(None, duplicate=True)
         if int(existing.get("lease_expires_at", 0)) > now:
@@ -183,6 +196,7 @@ class DynamoStore(aws.ServiceAdapter):
                 ":expires": to_attribute(int(now) + self._lease_seconds),
                 ":one": {"N": "1"},
             },
+            applied=lambda item: item.get("lease_token") == token,
             raise_errors=True,
         )
         if not taken:
@@ -196,9 +210,14 @@ class DynamoStore(aws.ServiceAdapter):
         update: str,
         values: dict[str, Any],
         *,
+        applied: Callable[[dict[str, Any]], bool] = lambda _item: False,
         raise_errors: bool = False,
+        deadline: float | None = None,
     ) -> bool:
-        conflicts = 0
+        """An update conditioned on our lease. ``applied`` recognises the item as our update left
+        it (botocore re-sends a request whose answer was lost; the re-send then fails its
+        condition). With a ``deadline``, a failed update is re-sent while a whole call still fits."""
+        conflicts = rounds = 0
         while True:
             try:
                 self.client.update_item(
@@ -212,23 +231,40 @@ class DynamoStore(aws.ServiceAdapter):
                         ":in_progress": {"S": schema.IN_PROGRESS},
                         ":token": {"S": token},
                     },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
+                return True
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    return False
+                    item = cast(dict[str, Any] | None, error.response.get("Item"))
+                    return item is not None and applied(from_item(item))
                 if is_conflict(error) and self._wait_to_retry(conflicts):
                     conflicts += 1
                     continue
-                if raise_errors:
-                    if is_conflict(error):
-                        raise StorageError("storage_conflict", CONFLICT_PERSISTED) from error
-                    raise StorageError("storage_failed", "DynamoDB update failed") from error
-                return False
+                failure = StorageError(
+                    "storage_conflict" if is_conflict(error) else "storage_failed",
+                    CONFLICT_PERSISTED if is_conflict(error) else "DynamoDB update failed",
+                )
+                cause: Exception = error
             except BotoCoreError as error:
-                if raise_errors:
-                    raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
-                return False
-            return True
+                failure = StorageError("storage_unreachable", "DynamoDB could not be reached")
+                cause = error
+            if self._time_for_another_round(rounds, deadline):
+                rounds += 1
+                continue
+            if raise_errors:
+                raise failure from cause
+            return False
+
+    def _time_for_another_round(self, rounds: int, deadline: float | None) -> bool:
+        """Back off and say True if another whole call fits before ``deadline``."""
+        if deadline is None or rounds >= MARK_ROUNDS:
+            return False
+        pause = CONFLICT_BACKOFF_SECONDS * 2**rounds * random.uniform(0.5, 1.0)  # noqa: S311
+        if self._clock() + pause + budget.CALL_BUDGET_SECONDS > deadline:
+            return False
+        self._sleep(pause)
+        return True
 
     def _wait_to_retry(self, conflicts: int) -> bool:
         """After a conflict with another transaction: back off and say True while retries remain."""

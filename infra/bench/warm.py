@@ -165,11 +165,11 @@ def floor_replay(calls: list[Call], events: int, *, rewrite: bool) -> float:
     import botocore.session
     from botocore.exceptions import ClientError
 
-    from stripe_webhook.aws import CLIENT_CONFIG
+    from stripe_webhook.aws import client_config
 
     session = botocore.session.get_session()
     services = {service for service, _, _ in calls}
-    clients = {service: session.create_client(service, config=CLIENT_CONFIG) for service in services}
+    clients = {service: session.create_client(service, config=client_config(service)) for service in services}
 
     def rekeyed(prefix: str, selected: list[Call]) -> list[Call]:
         text = (

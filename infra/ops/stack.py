@@ -136,15 +136,17 @@ def handled_event_types() -> list[str]:
 
 
 def aws_factory(region: str | None) -> Callable[[str], Any]:
-    """Boto3 clients with the operator's credentials, one per service."""
+    """Boto3 clients with the operator's credentials and the function's timeouts, one per service."""
     import boto3
+
+    from stripe_webhook.aws import client_config
 
     session = boto3.session.Session(region_name=region)
     clients: dict[str, Any] = {}
 
     def client(service: str) -> Any:
         if service not in clients:
-            clients[service] = session.client(service)  # type: ignore[call-overload]
+            clients[service] = session.client(service, config=client_config(service))  # type: ignore[call-overload]
         return clients[service]
 
     return client

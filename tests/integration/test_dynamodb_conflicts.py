@@ -17,7 +17,7 @@ import pytest
 from infra.fixtures.payloads import encode, fresh_event
 from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
-from stripe_webhook.errors import LeaseExpiring
+from stripe_webhook.errors import OutOfTime
 from stripe_webhook.events import parse_event
 from stripe_webhook.pipeline import Pipeline
 from stripe_webhook.store import CONFLICT_RETRIES
@@ -145,7 +145,7 @@ def test_a_stalled_holder_releases_the_event_and_the_next_delivery_publishes_it_
     )
     event = fresh_event("invoice.paid")
 
-    with pytest.raises(LeaseExpiring):
+    with pytest.raises(OutOfTime):
         stalled.process(parse_event(encode(event)))
 
     # Then it published nothing and released its claim, so Stripe's next delivery finishes the event

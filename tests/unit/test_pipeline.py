@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from infra.fixtures.payloads import encode, fresh_event
-from stripe_webhook.errors import HandlerError, LeaseExpiring, PublishError
+from stripe_webhook.errors import HandlerError, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent, parse_event
 from stripe_webhook.pipeline import Pipeline
 from stripe_webhook.records import Record
@@ -29,7 +29,9 @@ class FakeStore:
         self.claims.append((event.id, list(records)))
         return Claim("token", records_written=len(records))
 
-    def mark_published(self, event_id: str, token: str, message_id: str, now: float) -> bool:
+    def mark_published(
+        self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
+    ) -> bool:
         self.published[event_id] = message_id
         self.done.add(event_id)
         return True
@@ -142,7 +144,7 @@ def test_a_holder_that_stalled_past_its_lease_budget_releases_instead_of_publish
     pipeline = Pipeline(_registry(), store, publisher, clock=lambda: next(moments), publish_budget_seconds=24)
     event = _event("charge.dispute.created")
 
-    with pytest.raises(LeaseExpiring):
+    with pytest.raises(OutOfTime):
         pipeline.process(event)
 
     assert publisher.sent == []
@@ -157,3 +159,47 @@ def test_a_holder_with_lease_to_spare_publishes() -> None:
 
     assert pipeline.process(event).status == "processed"
     assert publisher.sent == [event.id]
+
+
+def test_a_claim_that_ends_too_near_the_invocation_deadline_is_released_not_published() -> None:
+    # Case 4 of issue 11: a slow claim leaves 15 s of a 28 s invocation; a publish and a mark may
+    # need 22 s, so publishing could be cut off before the mark, and the retry would publish again.
+    store, publisher = LeasedStore(), FakePublisher()
+    moments = iter([1_000.0, 1_000.5, 1_013.0])  # before the claim, the claim, after it: 15 s left
+    pipeline = Pipeline(_registry(), store, publisher, clock=lambda: next(moments), publish_budget_seconds=22)
+    event = _event("charge.dispute.created")
+
+    with pytest.raises(OutOfTime) as raised:
+        pipeline.process(event, deadline=1_028.0)
+
+    assert raised.value.code == "deadline_near"
+    assert publisher.sent == []
+    assert store.released == [event.id]
+
+
+def test_an_invocation_already_near_its_deadline_claims_nothing() -> None:
+    store, publisher = LeasedStore(), FakePublisher()
+    pipeline = Pipeline(_registry(), store, publisher, clock=lambda: 1_010.0, publish_budget_seconds=22)
+
+    with pytest.raises(OutOfTime):
+        pipeline.process(_event("charge.dispute.created"), deadline=1_028.0)
+
+    assert store.claims == []
+    assert publisher.sent == []
+
+
+def test_the_mark_gets_the_earlier_of_the_deadline_and_the_lease() -> None:
+    deadlines: list[float | None] = []
+
+    class Recording(LeasedStore):
+        def mark_published(
+            self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
+        ) -> bool:
+            deadlines.append(deadline)
+            return super().mark_published(event_id, token, message_id, now)
+
+    pipeline = Pipeline(_registry(), Recording(), FakePublisher(), clock=lambda: 1_000.0, publish_budget_seconds=22)
+    pipeline.process(_event("charge.dispute.created"), deadline=1_028.0)
+    pipeline.process(_event("charge.dispute.created"), deadline=1_100.0)
+
+    assert deadlines == [1_028.0, 1_060.0]  # the invocation's end; then the 60 s lease's

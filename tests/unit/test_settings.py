@@ -57,5 +57,5 @@ def test_a_lease_too_short_to_publish_in_is_a_configuration_error() -> None:
         }
     )
 
-    with pytest.raises(ConfigurationError, match="IN_PROGRESS_LEASE_SECONDS must exceed 24"):
+    with pytest.raises(ConfigurationError, match="IN_PROGRESS_LEASE_SECONDS must be at least 29 s"):
         _ = Components(settings).pipeline
