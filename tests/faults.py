@@ -2,19 +2,24 @@
 
 A ``before-send`` handler registered first answers chosen operations with an
 error response (or raises) instead of moto; every attempt, retries included,
-passes through it and is counted.
+passes through it and is counted. ``Fault(lose_answer=True)`` lets moto apply the
+request and then raises botocore's ``ReadTimeoutError``: the service did the work and
+its answer never arrived, which botocore's standard mode retries.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import MockRawResponse
+from moto.core.models import botocore_stubber
 
 _REASON_MESSAGES = {"TransactionConflict": "Transaction is ongoing for the item"}
 """Per-item messages DynamoDB sends in ``CancellationReasons`` (API reference, TransactWriteItems)."""
@@ -58,6 +63,10 @@ class Fault:
     reasons: tuple[str, ...] = ()
     """For ``TransactionCanceledException``: one ``CancellationReasons`` code per item, in order."""
     raise_: Callable[[], BaseException] | None = None
+    lose_answer: bool = False
+    """Let moto apply the request, then lose its answer (``ReadTimeoutError``)."""
+    delay_seconds: float = 0.0
+    """Hold the request this long first (a slow answer); with no ``code``, moto then answers it."""
 
 
 @dataclass
@@ -84,9 +93,23 @@ class FaultInjector:
             return None
         if fault.times is not None:
             fault.times -= 1
+        if fault.delay_seconds:
+            time.sleep(fault.delay_seconds)
         if fault.raise_ is not None:
             raise fault.raise_()
+        if not fault.code and not fault.lose_answer:
+            return None
+        if fault.lose_answer:
+            apply_with_moto(request, event_name)
+            raise ReadTimeoutError(endpoint_url=request.url)
         # The failed attempt must not reach moto (which runs after us on the same hook): point it nowhere.
         original = request.url
         request.url = "http://fault-injected.invalid/"
         return error_response(service, fault.code, fault.status, original, fault.reasons)
+
+
+def apply_with_moto(request: Any, event_name: str) -> AWSResponse | None:
+    """Have moto apply the request now, and make sure it does not apply it again after us."""
+    response: AWSResponse | None = botocore_stubber(event_name=event_name, request=request)
+    request.url = "http://fault-injected.invalid/"
+    return response

@@ -37,10 +37,12 @@ class Response:
     raw_body: str
 
 
-def invoke(request: dict[str, Any]) -> Response:
+def invoke(request: dict[str, Any], timeout_seconds: float | None = None) -> Response:
+    """The function's answer; ``timeout_seconds``: what the invocation has left (default: all of it)."""
     from stripe_webhook.app import lambda_handler
 
-    result = lambda_handler(request, LocalContext())
+    context = LocalContext() if timeout_seconds is None else LocalContext(timeout_seconds)
+    result = lambda_handler(request, context)
     return Response(result["statusCode"], json.loads(result["body"]), result["body"])
 
 
@@ -62,9 +64,11 @@ def signed_request(
     return request
 
 
-def deliver(event: dict[str, Any] | bytes, secret: str, **options: Any) -> Response:
+def deliver(
+    event: dict[str, Any] | bytes, secret: str, *, timeout_seconds: float | None = None, **options: Any
+) -> Response:
     body = event if isinstance(event, bytes) else encode(event)
-    return invoke(signed_request(body, secret, **options))
+    return invoke(signed_request(body, secret, **options), timeout_seconds)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from botocore.config import Config
 
 from stripe_webhook import budget
 
-
 SELF_RETRYING = frozenset({"sns"})
 """Services whose adapter makes its own attempts: botocore re-sends a request whose answer was
 lost, and a re-sent ``Publish`` to a standard topic is a second copy (see ``publisher``)."""

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
+
 
 def proxy_event(
     method: str,
@@ -60,7 +62,7 @@ class LocalContext:
     log_group_name = "/aws/lambda/stripe-webhooks-local"
     log_stream_name = "local"
 
-    def __init__(self, timeout_seconds: float = 20.0) -> None:
+    def __init__(self, timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS) -> None:
         self.aws_request_id = str(uuid.uuid4())
         self._deadline = time.monotonic() + timeout_seconds
 

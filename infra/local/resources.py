@@ -33,8 +33,12 @@ def create_resources(
     topic_name: str = TOPIC_NAME,
     queue_name: str = QUEUE_NAME,
     filter_policy: dict[str, Any] | None = None,
+    fifo: bool = False,
 ) -> LocalResources:
-    """Create the table and topic as the template defines them, plus an optional subscribed queue."""
+    """Create the table and topic as the template defines them, plus an optional subscribed queue.
+
+    ``fifo``: the template's ``TopicType=fifo``: a FIFO topic and FIFO queue (names end in .fifo).
+    """
     properties = resource_properties(TABLE_RESOURCE)
     dynamodb.create_table(**create_table_kwargs(table_name))
     ttl = properties.get("TimeToLiveSpecification")
@@ -52,6 +56,9 @@ def create_resources(
     attributes = (
         {"KmsMasterKeyId": topic_properties["KmsMasterKeyId"]} if "KmsMasterKeyId" in topic_properties else {}
     )
+    if fifo:
+        attributes["FifoTopic"] = "true"
+        topic_name, queue_name = f"{topic_name}.fifo", f"{queue_name}.fifo"
     topic_arn = sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
     queue_url = None
     if sqs is not None:
@@ -63,7 +70,8 @@ def subscribe_queue(
     sns: Any, sqs: Any, topic_arn: str, queue_name: str, filter_policy: dict[str, Any] | None = None
 ) -> str:
     """An SQS queue subscribed to the topic with raw delivery: what a downstream consumer sees."""
-    queue_url: str = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    fifo = {"FifoQueue": "true"} if queue_name.endswith(".fifo") else {}
+    queue_url: str = sqs.create_queue(QueueName=queue_name, Attributes=fifo)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]

@@ -51,9 +51,20 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, secret: str) -> Iterator[Aws]:
+    """moto with the template's table, a standard topic and a raw-delivery consumer queue."""
+    yield from mocked_aws(monkeypatch, secret, fifo=False)
+
+
+@pytest.fixture
+def fifo_aws(monkeypatch: pytest.MonkeyPatch, secret: str) -> Iterator[Aws]:
+    """The same with ``TopicType=fifo``: a FIFO topic and a FIFO consumer queue."""
+    yield from mocked_aws(monkeypatch, secret, fifo=True)
+
+
+def mocked_aws(monkeypatch: pytest.MonkeyPatch, secret: str, *, fifo: bool) -> Iterator[Aws]:
     with mock_aws():
         clients = {name: boto3.client(name) for name in ("dynamodb", "sns", "sqs", "secretsmanager")}
-        resources = create_resources(clients["dynamodb"], clients["sns"], clients["sqs"])
+        resources = create_resources(clients["dynamodb"], clients["sns"], clients["sqs"], fifo=fifo)
         assert resources.queue_url is not None
         monkeypatch.setenv("TABLE_NAME", resources.table_name)
         monkeypatch.setenv("TOPIC_ARN", resources.topic_arn)

@@ -87,7 +87,7 @@ def test_a_retryable_eventbridge_failure_raises_so_aws_retries(aws: Aws) -> None
     from stripe_webhook import aws as aws_clients
 
     injector.install(aws_clients.session())
-    injector.fail("sns.Publish", Fault("KMSThrottling", 400, times=1))
+    injector.fail("sns.Publish", Fault("KMSDisabled", 400, times=1))
     event = fresh_event("customer.created")
 
     with pytest.raises(PublishError):

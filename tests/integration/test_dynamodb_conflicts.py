@@ -16,7 +16,7 @@ import pytest
 
 from infra.fixtures.payloads import encode, fresh_event
 from stripe_webhook import aws as aws_clients
-from stripe_webhook import composition
+from stripe_webhook import budget, composition
 from stripe_webhook.errors import OutOfTime
 from stripe_webhook.events import parse_event
 from stripe_webhook.pipeline import Pipeline
@@ -141,7 +141,7 @@ def test_a_stalled_holder_releases_the_event_and_the_next_delivery_publishes_it_
         components.store,
         components.publisher,
         clock=lambda: next(moments),
-        publish_budget_seconds=2 * aws_clients.CALL_BUDGET_SECONDS,
+        publish_budget_seconds=budget.PUBLISH_BUDGET_SECONDS,
     )
     event = fresh_event("invoice.paid")
 

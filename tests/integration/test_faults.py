@@ -129,7 +129,8 @@ def test_crash_between_write_and_publish_is_completed_after_the_lease_expires(
 ) -> None:
     monkeypatch.setenv("IN_PROGRESS_LEASE_SECONDS", "2")
     # a 2 s lease (stored in whole seconds: at least 1 s left) must cover a publish and a mark
-    monkeypatch.setattr("stripe_webhook.aws.CALL_BUDGET_SECONDS", 0.25)
+    monkeypatch.setattr("stripe_webhook.budget.MIN_LEASE_SECONDS", 2)
+    monkeypatch.setattr("stripe_webhook.budget.PUBLISH_BUDGET_SECONDS", 0.5)
     composition.reset()
     faults.install(aws_session())
     faults.fail("sns.Publish", Fault(raise_=ProcessKilled, times=1))

@@ -243,7 +243,7 @@ def test_a_failed_event_is_reported_and_retried_by_resume(
     for event in events:
         fake_stripe.add_event(event)
     injector = FaultInjector()
-    injector.fail("sns.Publish", Fault("KMSThrottling", 400, times=1))
+    injector.fail("sns.Publish", Fault("KMSDisabled", 400, times=1))
 
     def aws_with_faults(service: str) -> Any:
         client = boto_client(service)

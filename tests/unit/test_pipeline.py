@@ -198,7 +198,9 @@ def test_the_mark_gets_the_earlier_of_the_deadline_and_the_lease() -> None:
             deadlines.append(deadline)
             return super().mark_published(event_id, token, message_id, now)
 
-    pipeline = Pipeline(_registry(), Recording(), FakePublisher(), clock=lambda: 1_000.0, publish_budget_seconds=22)
+    pipeline = Pipeline(
+        _registry(), Recording(), FakePublisher(), clock=lambda: 1_000.0, publish_budget_seconds=22
+    )
     pipeline.process(_event("charge.dispute.created"), deadline=1_028.0)
     pipeline.process(_event("charge.dispute.created"), deadline=1_100.0)
 
