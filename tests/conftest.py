@@ -30,9 +30,11 @@ def secret() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say how many hostile-input cases the fuzz suite ran, by kind of body and of header."""
-    from tests.integration import test_fuzz
+    """Say how many hostile-input cases the fuzz suite ran, and what the chaos test did."""
+    from tests.integration import test_chaos, test_fuzz
 
+    for line in test_chaos.CHAOS_REPORT:
+        terminalreporter.write_line(line)
     cases = test_fuzz.FUZZ_CASES
     if not cases["total"]:
         return

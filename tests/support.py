@@ -64,6 +64,24 @@ def signed_request(
     return request
 
 
+PARTNER_SOURCE = "aws.partner/stripe.com/ed_test_61RBzOw9Yb6kG1GAp16RBzOw9Yb6kG1GA"
+
+
+def eventbridge(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as Stripe's EventBridge destination delivers it."""
+    return {
+        "version": "0",
+        "id": "5c8f4e1a-9b2d-4c3e-8f7a-1b2c3d4e5f60",
+        "detail-type": event.get("type", "unknown"),
+        "source": PARTNER_SOURCE,
+        "account": "123456789012",
+        "time": "2026-11-27T05:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event,
+    }
+
+
 def deliver(
     event: dict[str, Any] | bytes, secret: str, *, timeout_seconds: float | None = None, **options: Any
 ) -> Response:

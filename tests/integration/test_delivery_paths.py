@@ -21,25 +21,9 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
-from tests.support import all_items, deliver, drain, get_item, invoke, thin_notification
+from tests.support import all_items, deliver, drain, eventbridge, get_item, invoke, thin_notification
 
 THIN_SECRET = "whsec_" + "7f" * 16
-PARTNER_SOURCE = "aws.partner/stripe.com/ed_test_61RBzOw9Yb6kG1GAp16RBzOw9Yb6kG1GA"
-
-
-def eventbridge(event: dict[str, Any]) -> dict[str, Any]:
-    """An event as Stripe's EventBridge destination delivers it."""
-    return {
-        "version": "0",
-        "id": "5c8f4e1a-9b2d-4c3e-8f7a-1b2c3d4e5f60",
-        "detail-type": event.get("type", "unknown"),
-        "source": PARTNER_SOURCE,
-        "account": "123456789012",
-        "time": "2026-11-27T05:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": event,
-    }
 
 
 def post_thin(body: bytes, secret: str) -> Any:
