@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run aws trigger inspect events burst bench ops cost test unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv run aws trigger inspect events burst bench chaos ops cost test unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ burst: venv  ## load the running local stack: 2,000 events at 16-way, prints thr
 
 bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors (20-30 min; exit 1 on a missed budget)
 	PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/python -m infra.bench $(ARGS)
+
+chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_SEED=… replays a run; ~10 min)
+	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-400} $(BIN)/python -m pytest tests/integration/test_chaos.py -q $(ARGS)
 
 ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|redrive|status --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)
