@@ -34,7 +34,7 @@ def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) 
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
     if suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
 
 
 _CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)

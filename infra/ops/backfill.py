@@ -60,6 +60,7 @@ def stripe_events(ctx: Context, state: BackfillState) -> Iterator[Any]:
 
 def backfill(ctx: Context, state: BackfillState) -> int:
     """Feed Stripe's Events API through the same pipeline as the webhook: duplicates skip themselves."""
+    from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
     from stripe_webhook.errors import WebhookError
     from stripe_webhook.events import parse_event
 
@@ -86,7 +87,10 @@ def backfill(ctx: Context, state: BackfillState) -> int:
             outcome = "stored" if stored else "missing"
         else:
             try:
-                outcome = "new" if pipeline.process(parse_event(raw)).status == "processed" else "duplicate"
+                # Each event gets a Lambda invocation's time: the same budget checks as the function
+                deadline = time.time() + FUNCTION_TIMEOUT_SECONDS
+                processed = pipeline.process(parse_event(raw), deadline=deadline)
+                outcome = "new" if processed.status == "processed" else "duplicate"
             except WebhookError as error:
                 outcome = "failed"
                 state.failed.append(event.id)

@@ -8,6 +8,7 @@ from collections import Counter
 
 from infra.ops.progress import day
 from infra.ops.stack import Context, handled_event_types
+from stripe_webhook.schema import IN_PROGRESS
 
 
 def status(ctx: Context, hours: int) -> int:
@@ -15,19 +16,27 @@ def status(ctx: Context, hours: int) -> int:
     since = int(time.time()) - hours * 3600
     counts: Counter[str] = Counter()
     last = 0
+    unfinished: list[str] = []
     for event_type in handled_event_types():
         found = queries.events_by_type(event_type, since)
         counts[event_type] = len(found)
         last = max([last, *(int(entry.get("created", 0)) for entry in found)])
+        unfinished.extend(entry["event_id"] for entry in found if entry.get("status") == IN_PROGRESS)
     ctx.say(f"stack {ctx.stack.name}  ({ctx.stack.webhook_url})")
     ctx.say(f"events in the last {hours} h (handled types): {sum(counts.values()):,}")
     for event_type, count in counts.most_common():
         if count:
             ctx.say(f"  {count:>8,}  {event_type}")
     ctx.say(f"last event: {day(last) if last else 'none in this window'}")
-    for name, value in metric_sums(
-        ctx, ["ProcessingFailures", "SignatureFailures", "EventsProcessed"], hours
-    ).items():
+    if unfinished:
+        shown = ", ".join(unfinished[:5]) + (", …" if len(unfinished) > 5 else "")
+        ctx.say(f"unfinished (IN_PROGRESS) events: {len(unfinished):,}: {shown}")
+        ctx.say(
+            "  a delivery is at work on them, or Stripe will retry them; one that stays IN_PROGRESS"
+            " was published but not marked (see PublishedNotMarked; README, Guarantees)"
+        )
+    names = ["ProcessingFailures", "PublishedNotMarked", "SignatureFailures", "EventsProcessed"]
+    for name, value in metric_sums(ctx, names, hours).items():
         ctx.say(f"{name} (last {hours} h): {value:,.0f}")
     for name, state in alarm_states(ctx).items():
         ctx.say(f"alarm {name}: {state}")

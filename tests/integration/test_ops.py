@@ -15,6 +15,7 @@ import stripe
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli
 from infra.ops.stack import STRIPE_API_VERSION, Context, OpsError, handled_event_types
+from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
@@ -235,15 +236,33 @@ def test_an_interrupted_backfill_resumes_where_it_stopped(
     assert sorted(consumed) == sorted(event["id"] for event in events)  # each once
 
 
+@pytest.mark.parametrize(
+    ("operation", "fault", "error"),
+    [
+        ("sns.Publish", Fault("KMSDisabled", 400, times=1), "publish_failed"),
+        # a claim that took 0.7 s of a (scaled-down) 1.5 s invocation leaves too little to publish
+        ("dynamodb.TransactWriteItems", Fault(delay_seconds=0.7, times=1), "deadline_near"),
+    ],
+    ids=["sns-refused", "out-of-time"],
+)
 def test_a_failed_event_is_reported_and_retried_by_resume(
-    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+    aws: Aws,
+    stack: dict[str, str],
+    fake_stripe: FakeStripe,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+    fault: Fault,
+    error: str,
 ) -> None:
+    # backfill gives each event a Lambda invocation's time, checked as the function checks it
+    monkeypatch.setattr("stripe_webhook.budget.FUNCTION_TIMEOUT_SECONDS", 1.5)
+    monkeypatch.setattr("stripe_webhook.budget.PUBLISH_BUDGET_SECONDS", 1.0)
     now = int(time.time())
     events = [fresh_event("invoice.paid", created=now - 100 + i) for i in range(3)]
     for event in events:
         fake_stripe.add_event(event)
     injector = FaultInjector()
-    injector.fail("sns.Publish", Fault("KMSDisabled", 400, times=1))
+    injector.fail(operation, fault)
 
     def aws_with_faults(service: str) -> Any:
         client = boto_client(service)
@@ -254,7 +273,7 @@ def test_a_failed_event_is_reported_and_retried_by_resume(
 
     assert code == 1
     newest = events[-1]["id"]  # listed first, so it met the fault
-    assert f"failed {newest} (invoice.paid): publish_failed" in out
+    assert f"failed {newest} (invoice.paid): {error}" in out
     assert backfill.BackfillState.load(STACK).failed == [newest]
 
     code, out = run(["backfill", "--resume"], fake_stripe)
@@ -299,16 +318,26 @@ def test_status_shows_counts_last_event_and_failures(
 ) -> None:
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
     composition.reset()
+    injector = FaultInjector()
+    injector.install(aws_clients.session())
     for name in ("invoice.paid", "invoice.paid", "customer.created"):
         assert deliver(fresh_event(name), secret).status == 200
+    # One more whose mark failed for its whole invocation: published, left IN_PROGRESS
+    stuck = fresh_event("invoice.paid")
+    injector.fail("dynamodb.UpdateItem", Fault("InternalServerError", 500))
+    monkeypatch.setattr("stripe_webhook.store.MARK_ROUNDS", 0)
+    assert deliver(stuck, secret).status == 200
+    injector.heal("dynamodb.UpdateItem")
 
     code, out = run(["status"], fake_stripe)
 
     assert code == 0
-    assert "events in the last 24 h (handled types): 3" in out
-    assert "2  invoice.paid" in out and "1  customer.created" in out
+    assert "events in the last 24 h (handled types): 4" in out
+    assert "3  invoice.paid" in out and "1  customer.created" in out
     assert "last event: 20" in out
+    assert f"unfinished (IN_PROGRESS) events: 1: {stuck['id']}" in out
     assert "ProcessingFailures (last 24 h): 0" in out
+    assert "PublishedNotMarked (last 24 h): 0" in out  # moto keeps no metrics from the function
 
 
 def test_missing_stripe_key_and_unknown_stack_are_clear_errors(

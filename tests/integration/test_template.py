@@ -17,6 +17,7 @@ import pytest
 from infra import REPO_ROOT
 from infra.python313 import find_python313
 from infra.template import load_template
+from stripe_webhook import budget
 from stripe_webhook.settings import Settings
 
 TEMPLATE = load_template()
@@ -61,8 +62,24 @@ def test_function_runtime_architecture_and_handler() -> None:
 
 
 def test_function_answers_before_api_gateway_gives_up_and_the_lease_outlives_it() -> None:
-    assert FUNCTION["Timeout"] < 29
-    assert Settings.lease_seconds > FUNCTION["Timeout"]
+    # The template's timeout is the one budget.py derives the publish budget and lease from
+    assert FUNCTION["Timeout"] == budget.FUNCTION_TIMEOUT_SECONDS < 29
+    assert budget.CLAIM_WINDOW_SECONDS >= 5  # a claim may retry a lost or throttled answer
+    assert Settings.lease_seconds >= budget.MIN_LEASE_SECONDS > FUNCTION["Timeout"]
+
+
+def test_a_fifo_topic_and_fifo_example_queues_come_with_topic_type_fifo() -> None:
+    template = load_template()
+    assert template["Conditions"]["FifoTopic"] == {"Fn::Equals": [{"Ref": "TopicType"}, "fifo"]}
+    topic = RESOURCES["EventsTopic"]["Properties"]
+    assert topic["FifoTopic"] == {"Fn::If": ["FifoTopic", True, {"Ref": "AWS::NoValue"}]}
+    name = topic["TopicName"]["Fn::If"][1]["Fn::Sub"]
+    assert name.endswith(".fifo")  # the function tells a FIFO topic by its ARN
+    for queue in ("ExampleConsumerQueue", "ExampleConsumerDeadLetterQueue"):
+        assert RESOURCES[queue]["Properties"]["FifoQueue"] == {
+            "Fn::If": ["FifoTopic", True, {"Ref": "AWS::NoValue"}]
+        }
+    assert {"Condition": "FifoTopic"} in template["Conditions"]["ExampleConsumer"]["Fn::Or"]
 
 
 def test_post_webhook_on_a_rest_api_with_throttling_and_access_logs() -> None:
