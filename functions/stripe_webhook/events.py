@@ -10,6 +10,8 @@ from typing import Any, TypeGuard
 from stripe_webhook.errors import InvalidPayload
 
 _MAX_ID_LENGTH = 255
+MAX_CREATED = 4_102_444_800
+"""2100-01-01T00:00:00Z: a ``created`` beyond it is no Stripe event (and overflows ``gmtime``)."""
 UNKNOWN_OBJECT_TYPE = "unknown"
 THIN_EVENT_OBJECT = "v2.core.event"
 
@@ -52,6 +54,8 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         body = json.loads(text)
     except ValueError:
         raise InvalidPayload("invalid_payload", "body is not JSON") from None
+    except RecursionError:  # nesting deeper than the parser's limit: no Stripe event is
+        raise InvalidPayload("invalid_payload", "body is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidPayload("not_an_event", "body is not a JSON object")
     return body
@@ -69,8 +73,10 @@ def parse_thin_event(raw: bytes) -> StripeEvent:
     try:
         moment = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
         timestamp = int((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp())
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         raise InvalidPayload("not_a_thin_event", "event created must be an ISO 8601 time") from None
+    if not 0 <= timestamp <= MAX_CREATED:
+        raise InvalidPayload("not_a_thin_event", "event created is out of range")
     related = body.get("related_object")
     reference: dict[str, Any] = {}
     if isinstance(related, dict):
@@ -105,8 +111,12 @@ def parse_event(raw: bytes) -> StripeEvent:
     created = body.get("created")
     if created is not None and (not isinstance(created, int) or isinstance(created, bool)):
         raise InvalidPayload("not_an_event", "event created must be an integer")
+    if created is not None and not 0 <= created <= MAX_CREATED:
+        raise InvalidPayload("not_an_event", "event created is out of range")
     data = body.get("data")
     data_object = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(data_object, dict):
+        raise InvalidPayload("not_an_event", "event has no data.object")
     account = body.get("account")
     api_version = body.get("api_version")
     return StripeEvent(
@@ -116,7 +126,7 @@ def parse_event(raw: bytes) -> StripeEvent:
         livemode=body.get("livemode") is True,
         api_version=api_version if isinstance(api_version, str) else None,
         account=account if isinstance(account, str) and account else None,
-        data_object=data_object if isinstance(data_object, dict) else {},
+        data_object=data_object,
         raw=raw,
     )
 

@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record
+from stripe_webhook.records import Record, records_problem
 from stripe_webhook.routing import Registry
 from stripe_webhook.store import Claim
 
@@ -92,6 +92,9 @@ class Pipeline:
                 records = route.handler(event)
             except Exception as error:  # a bug in one handler must not look like bad input
                 raise HandlerError("handler_failed", f"the {family} handler raised") from error
+            problem = records_problem(records)
+            if problem is not None:
+                raise HandlerError("handler_records_invalid", f"the {family} handler returned {problem}")
 
         if deadline is not None and self._clock() + self._publish_budget > deadline:
             raise OutOfTime("deadline_near", "too little time is left to process the event")

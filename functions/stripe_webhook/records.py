@@ -7,12 +7,20 @@ to a customer also carry the keys of the ``by-customer`` index.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from stripe_webhook import schema
 from stripe_webhook.events import StripeEvent
+
+MAX_RECORDS = 99
+"""DynamoDB's TransactWriteItems holds 100 items; one is the event's claim."""
+MAX_RECORD_BYTES = 350_000
+"""Under DynamoDB's 400 KB item limit, with room for the keys and bookkeeping the store adds."""
+MAX_RECORDS_BYTES = 3_500_000
+"""Under the transaction's 4 MB, with room for the event item (at most ~300 KB of payload)."""
 
 RANK_SLOTS = 1000
 """Ranks order events of the same second: watermark = created * RANK_SLOTS + rank."""
@@ -103,3 +111,21 @@ def rank_for(event: StripeEvent, by_type: Mapping[str, int], by_status: Mapping[
         return by_type[event.type]
     status = event.data_object.get("status")
     return by_status.get(status, 0) if isinstance(status, str) else 0
+
+
+def records_problem(records: Sequence[Record]) -> str | None:
+    """Why one DynamoDB transaction cannot write ``records``, or None: a handler's bug, caught before
+    any write (it would otherwise fail the claim on every retry)."""
+    if len(records) > MAX_RECORDS:
+        return f"{len(records)} records; one transaction holds {MAX_RECORDS} besides the event"
+    if len({(record.pk, record.sk) for record in records}) < len(records):
+        return "two records with one key; a transaction may touch an item once"
+    total = 0
+    for record in records:
+        size = len(json.dumps(record.attributes, default=str)) + len(record.pk) + len(record.sk)
+        if size > MAX_RECORD_BYTES:
+            return f"a record of about {size} bytes; DynamoDB items hold 400 KB"
+        total += size
+    if total > MAX_RECORDS_BYTES:
+        return f"records of about {total} bytes; a transaction holds 4 MB"
+    return None

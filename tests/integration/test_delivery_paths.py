@@ -13,10 +13,11 @@ import pytest
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import LocalContext, proxy_event
+from infra.template import load_template
 from stripe_webhook import composition
 from stripe_webhook.app import lambda_handler
 from stripe_webhook.composition import registry as deployed_registry
-from stripe_webhook.errors import PublishError
+from stripe_webhook.errors import InvalidPayload, PublishError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from tests.faults import Fault, FaultInjector
@@ -80,11 +81,35 @@ def test_a_retryable_eventbridge_failure_raises_so_aws_retries(aws: Aws) -> None
     assert len(drain(aws.sqs, aws.queue_url)) == 1
 
 
-def test_an_eventbridge_detail_that_is_not_an_event_is_dropped_not_retried(aws: Aws) -> None:
-    result = lambda_handler(eventbridge({"object": "v2.core.event", "id": "evt_1"}), LocalContext())
+@pytest.mark.parametrize(
+    "detail",
+    [{"object": "v2.core.event", "id": "evt_1"}, {"object": "charge", "id": "ch_1"}, {"id": "evt_1"}],
+    ids=["broken-thin-event", "not-an-event", "no-type"],
+)
+def test_an_eventbridge_detail_that_is_no_stripe_event_raises_so_it_is_dead_lettered(
+    aws: Aws, detail: dict[str, Any], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
 
-    assert result == {"status": "rejected", "error": "not_an_event"}
+    with pytest.raises(InvalidPayload):
+        lambda_handler(eventbridge(detail), LocalContext())
+
     assert all_items(aws.dynamodb, aws.table) == []
+    # Counted for the alarm that watches rejected EventBridge events
+    alarm = load_template()["Resources"]["EventBridgeRejectedEventsAlarm"]["Properties"]
+    assert f'"{alarm["MetricName"]}":[1.0]' in capfd.readouterr().out
+
+
+def test_a_thin_event_from_eventbridge_takes_the_thin_event_path(aws: Aws) -> None:
+    notification = thin_notification()
+
+    result = lambda_handler(eventbridge(notification), LocalContext())
+
+    assert result["status"] == "processed" and result["event_type"] == notification["type"]
+    logged = aws.queries.get_event(notification["id"])
+    assert logged is not None and logged["status"] == "PUBLISHED" and logged["object_type"] == "billing.meter"
+    (message,) = drain(aws.sqs, aws.queue_url)
+    assert message.json == notification
 
 
 # --- Thin events -----------------------------------------------------------------------------------

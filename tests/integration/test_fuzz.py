@@ -66,6 +66,8 @@ def _bodies(original: bytes, draw: st.DrawFn) -> tuple[str, bytes, bool]:
                 "thin event",
                 "oversized",
                 "random bytes",
+                "absurd created",
+                "deeply nested",
             ]
         )
     )
@@ -97,6 +99,14 @@ def _bodies(original: bytes, draw: st.DrawFn) -> tuple[str, bytes, bool]:
         return kind, json.dumps(value).encode(), False
     if kind == "thin event":
         return kind, json.dumps(thin_notification()).encode(), False
+    if kind == "absurd created":  # 10**18 overflows gmtime; Stripe's events are from this century
+        event = json.loads(original)
+        event["created"] = draw(st.sampled_from([10**18, 2**64, -1, 4_102_444_801]))
+        return kind, json.dumps(event).encode(), False
+    if kind == "deeply nested":  # past the JSON parser's recursion limit
+        depth = draw(st.sampled_from([1_500, 100_000]))
+        nested = b'{"a":' * depth + b"1" + b"}" * depth
+        return kind, original.replace(b'"data": {', b'"data": {"deep": ' + nested + b",", 1), False
     if kind == "oversized":
         return kind, original + b" " * (MAX_BODY - len(original) + draw(st.integers(1, 4096))), False
     return kind, draw(st.binary(max_size=300)), False

@@ -6,7 +6,7 @@ import pytest
 
 from infra.fixtures.payloads import encode, load_event
 from stripe_webhook.errors import InvalidPayload
-from stripe_webhook.events import parse_event
+from stripe_webhook.events import parse_event, parse_thin_event
 
 
 def test_parses_the_fields_later_steps_need() -> None:
@@ -45,8 +45,28 @@ def test_object_without_an_id_still_parses() -> None:
         json.dumps({"id": "evt_1", "type": "x", "created": True}).encode(),
         json.dumps({"id": "evt_1", "type": "x", "object": "v2.core.event"}).encode(),
         json.dumps({"id": "ch_1", "type": "x", "object": "charge"}).encode(),
+        json.dumps({"id": "evt_1", "type": "x", "created": 1, "data": {}}).encode(),
+        json.dumps({"id": "evt_1", "type": "x", "created": 1, "data": {"object": []}}).encode(),
+        # signed by Stripe's scheme but absurd: gmtime overflows, the parser's recursion limit
+        json.dumps({"id": "evt_1", "type": "x", "created": 10**18, "data": {"object": {}}}).encode(),
+        json.dumps({"id": "evt_1", "type": "x", "created": -1, "data": {"object": {}}}).encode(),
+        b'{"id": "evt_1", "type": "x", "data": {"object": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
     ],
+    ids=lambda body: body[:60].decode("utf-8", "replace"),
 )
 def test_rejects_anything_that_is_not_a_v1_event(body: bytes) -> None:
     with pytest.raises(InvalidPayload):
         parse_event(body)
+
+
+@pytest.mark.parametrize("created", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2024-13-01T00:00:00Z"])
+def test_rejects_a_thin_event_created_out_of_range(created: str) -> None:
+    notification = {
+        "id": "evt_test_65R9",
+        "object": "v2.core.event",
+        "type": "v1.billing.meter.error_report_triggered",
+        "created": created,
+        "related_object": {"id": "mtr_1", "type": "billing.meter", "url": "/v1/billing/meters/mtr_1"},
+    }
+    with pytest.raises(InvalidPayload):
+        parse_thin_event(json.dumps(notification).encode())

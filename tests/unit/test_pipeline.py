@@ -205,3 +205,30 @@ def test_the_mark_gets_the_earlier_of_the_deadline_and_the_lease() -> None:
     pipeline.process(_event("charge.dispute.created"), deadline=1_100.0)
 
     assert deadlines == [1_028.0, 1_060.0]  # the invocation's end; then the 60 s lease's
+
+
+@pytest.mark.parametrize(
+    ("records", "problem"),
+    [
+        ([Record(f"OBJECT#du_{n}", "STATE") for n in range(100)], "100 records"),
+        ([Record("OBJECT#du_1", "STATE"), Record("OBJECT#du_1", "STATE")], "two records with one key"),
+        ([Record("OBJECT#du_1", "STATE", {"lines": "x" * 400_000})], "DynamoDB items hold 400 KB"),
+        (
+            [Record(f"OBJECT#du_{n}", "STATE", {"lines": "x" * 300_000}) for n in range(12)],
+            "a transaction holds 4 MB",
+        ),
+    ],
+    ids=["too-many", "same-key", "item-too-big", "transaction-too-big"],
+)
+def test_records_one_transaction_cannot_hold_are_a_handler_error_before_any_write(
+    records: list[Record], problem: str
+) -> None:
+    routes = Registry()
+    routes.add("charge.dispute.created", "disputes", lambda event: records)
+    store, publisher = FakeStore(), FakePublisher()
+
+    with pytest.raises(HandlerError) as raised:
+        Pipeline(routes, store, publisher).process(_event("charge.dispute.created"))
+
+    assert raised.value.code == "handler_records_invalid" and problem in raised.value.message
+    assert store.claims == [] and publisher.sent == []
