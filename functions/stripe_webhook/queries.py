@@ -69,26 +69,28 @@ class TableQueries(aws.ServiceAdapter):
         )
 
     def events_by_type(self, event_type: str, since: int, until: int | None = None) -> list[dict[str, Any]]:
-        """Event-log entries (index projection) of one type with ``since <= created <= until``, in order."""
+        """Event-log entries (index projection) of one type with ``since <= created <= until``, in
+        order: one query per day and shard (``schema.TYPE_SHARDS``), merged."""
         until = int(time.time()) if until is None else until
         found: list[dict[str, Any]] = []
         day = since - since % DAY_SECONDS
         while day <= until:
-            found.extend(
-                self._query(
-                    IndexName=schema.TYPE_INDEX,
-                    KeyConditionExpression=(
-                        f"{schema.TYPE_DAY} = :day AND {schema.CREATED_EVENT} BETWEEN :low AND :high"
-                    ),
-                    ExpressionAttributeValues={
-                        ":day": {"S": schema.type_day_key(event_type, day)},
-                        ":low": {"S": schema.created_event_key(since, "")},
-                        ":high": {"S": schema.created_event_key(until, "~")},
-                    },
+            for shard in (None, *range(schema.TYPE_SHARDS)):
+                found.extend(
+                    self._query(
+                        IndexName=schema.TYPE_INDEX,
+                        KeyConditionExpression=(
+                            f"{schema.TYPE_DAY} = :day AND {schema.CREATED_EVENT} BETWEEN :low AND :high"
+                        ),
+                        ExpressionAttributeValues={
+                            ":day": {"S": schema.type_day_key(event_type, day, shard)},
+                            ":low": {"S": schema.created_event_key(since, "")},
+                            ":high": {"S": schema.created_event_key(until, "~")},
+                        },
+                    )
                 )
-            )
             day += DAY_SECONDS
-        return found
+        return sorted(found, key=lambda entry: (int(entry.get("created", 0)), str(entry.get("event_id", ""))))
 
     def scan_event_log(
         self, fields: tuple[str, ...], *, status: str | None = None

@@ -289,7 +289,7 @@ class DynamoStore(aws.ServiceAdapter):
             "lease_expires_at": int(now) + self._lease_seconds,
             "attempts": 1,
             "expires_at": int(now) + self._retention_seconds,
-            schema.TYPE_DAY: schema.type_day_key(event.type, event.created),
+            schema.TYPE_DAY: schema.type_day_key(event.type, event.created, schema.type_shard(event.id)),
             schema.CREATED_EVENT: schema.created_event_key(event.created, event.id),
         }
         optional = {

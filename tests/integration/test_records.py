@@ -194,6 +194,32 @@ def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
     assert aws.queries.events_by_type("invoice.paid", base + 20, base + 30) == []
 
 
+def test_a_busy_type_is_spread_over_shards_and_read_back_whole_and_in_order(aws: Aws) -> None:
+    from stripe_webhook import schema
+    from stripe_webhook.events import parse_event
+
+    store = composition.components().store
+    base = (int(time.time()) // 86_400 - 1) * 86_400 + 3_600
+    sent = [fresh_event("invoice.paid", created=base + second) for second in range(40)]
+    for event in reversed(sent):
+        store.claim(parse_event(encode(event)), [], None, time.time())
+    # An entry written before sharding (unsharded key) is still found
+    legacy = fresh_event("invoice.paid", created=base + 100)
+    store.claim(parse_event(encode(legacy)), [], None, time.time())
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key=schema.event_key(legacy["id"]),
+        UpdateExpression="SET type_day = :unsharded",
+        ExpressionAttributeValues={":unsharded": {"S": schema.type_day_key("invoice.paid", base, None)}},
+    )
+
+    found = aws.queries.events_by_type("invoice.paid", base, base + 200)
+
+    keys = {item["type_day"] for item in all_items(aws.dynamodb, aws.table) if item["sk"] == "EVENT"}
+    assert len(keys) > schema.TYPE_SHARDS // 2  # 40 events over 8 shards, and the legacy key
+    assert [entry["event_id"] for entry in found] == [event["id"] for event in [*sent, legacy]]
+
+
 def test_template_example_consumer_filter_receives_exactly_invoices_and_subscriptions(
     aws: Aws, secret: str
 ) -> None:
