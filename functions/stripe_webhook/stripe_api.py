@@ -1,7 +1,12 @@
-"""Fetch a thin event's full payload from the Stripe API, for handlers that need more than a reference.
+"""The two reads the function makes from the Stripe API, only when an event needs them.
+
+- ``full_event``: a thin event's full payload, for handlers that need more than a reference.
+- ``current_object``: an object's state now, when two events about it cannot be ordered
+  (``ordering``): ``GET /v1/<resource>/<id>`` at the pinned ``API_VERSION``, on the connected
+  account's behalf for Connect events.
 
 A few lines of stdlib HTTP rather than the ``stripe`` package, which would cost the cold start
-far more than this one call needs.
+far more than these calls need.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +23,27 @@ from stripe_webhook.errors import StripeApiError
 from stripe_webhook.events import StripeEvent
 
 TIMEOUT_SECONDS = 5.0
+OBJECT_TIMEOUT_SECONDS = 2.0
+"""A state fetch happens inside the claim window (``budget.CLAIM_WINDOW_SECONDS``)."""
+API_VERSION = "2024-06-20"
+"""The Stripe API version this project pins: endpoints are registered with it (``ops register``),
+``ops backfill`` reads events in it, state fetches ask for it, and the handlers read its shapes."""
+RESOURCE_PATHS = {
+    "charge": "charges",
+    "checkout.session": "checkout/sessions",
+    "customer": "customers",
+    "dispute": "disputes",
+    "invoice": "invoices",
+    "payment_intent": "payment_intents",
+    "payment_method": "payment_methods",
+    "payout": "payouts",
+    "price": "prices",
+    "product": "products",
+    "refund": "refunds",
+    "subscription": "subscriptions",
+    "transfer": "transfers",
+}
+"""``object`` value → its retrieve path under ``/v1``."""
 
 
 class StripeApi:
@@ -29,6 +56,32 @@ class StripeApi:
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
         self._urlopen = urlopen
+
+    def current_object(self, event: StripeEvent) -> dict[str, Any] | None:
+        """The current state of the event's object, or None if Stripe has no retrieve path for it."""
+        path = RESOURCE_PATHS.get(event.object_type)
+        if path is None or event.object_id is None:
+            return None
+        headers = {
+            "Authorization": f"Bearer {self._api_key()}",
+            "Accept": "application/json",
+            "Stripe-Version": API_VERSION,
+        }
+        if event.account:
+            headers["Stripe-Account"] = event.account
+        quoted = urllib.parse.quote(event.object_id, safe="")
+        request = urllib.request.Request(f"{self._base_url}/v1/{path}/{quoted}", headers=headers)  # noqa: S310
+        try:
+            with self._urlopen(request, timeout=OBJECT_TIMEOUT_SECONDS) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            message = f"Stripe answered {error.code} for the object"
+            raise StripeApiError("stripe_api_failed", message) from None
+        except (urllib.error.URLError, OSError, ValueError):
+            raise StripeApiError("stripe_api_unreachable", "could not fetch the object from Stripe") from None
+        if not isinstance(body, dict) or body.get("id") != event.object_id:
+            raise StripeApiError("stripe_api_failed", "Stripe answered with another object")
+        return body
 
     def full_event(self, event: StripeEvent) -> StripeEvent:
         """The thin event with its ``data`` (``GET /v2/core/events/{id}``) merged into ``data_object``."""

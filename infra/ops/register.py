@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.ops.stack import MANAGED_BY, STRIPE_API_VERSION, Context, OpsError, handled_event_types
+from infra.ops.stack import MANAGED_BY, Context, OpsError, handled_event_types
+from stripe_webhook.stripe_api import API_VERSION
 
 
 def read_secrets(ctx: Context) -> list[str]:
@@ -70,11 +71,11 @@ def register(ctx: Context, connect: bool) -> int:
             ctx.say("warning: the stack's secret holds no whsec_ value; run rotate-secret to set a fresh one")
         return 0
     ctx.say(f"no endpoint delivers to {ctx.stack.webhook_url} yet: creating one")
-    ctx.say(f"  {len(events)} event types, API version {STRIPE_API_VERSION}, connect={connect}")
+    ctx.say(f"  {len(events)} event types, API version {API_VERSION}, connect={connect}")
     if ctx.dry_run:
         ctx.say("dry run: nothing created")
         return 0
-    endpoint = create_endpoint(ctx, events, STRIPE_API_VERSION, connect=connect)
+    endpoint = create_endpoint(ctx, events, API_VERSION, connect=connect)
     write_secrets(ctx, [endpoint.secret])
     ctx.say(f"created {endpoint.id}; its signing secret is stored in {ctx.stack.secret_arn}")
     return 0

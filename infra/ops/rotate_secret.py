@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from infra.ops.register import create_endpoint, endpoints_for, read_secrets, write_secrets
-from infra.ops.stack import STRIPE_API_VERSION, Context, OpsError
+from infra.ops.stack import Context, OpsError
+from stripe_webhook.stripe_api import API_VERSION
 
 
 def rotate_secret(ctx: Context, finish: bool) -> int:
@@ -22,7 +23,7 @@ def rotate_secret(ctx: Context, finish: bool) -> int:
             ctx.say("dry run: nothing changed")
             return 0
         new = create_endpoint(
-            ctx, list(old.enabled_events), old.api_version or STRIPE_API_VERSION, rotated_from=old.id
+            ctx, list(old.enabled_events), old.api_version or API_VERSION, rotated_from=old.id
         )
         write_secrets(ctx, [*current, new.secret])
         ctx.say(f"created {new.id}; the stack's secret now holds {len(current) + 1} values (old and new)")

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from infra import REPO_ROOT
+from stripe_webhook.stripe_api import API_VERSION  # the one pin: see there
 
 if TYPE_CHECKING:
     from stripe_webhook.composition import Components
     from stripe_webhook.settings import Settings
 
-STRIPE_API_VERSION = "2024-06-20"
-"""The API version endpoints are created with: the payload shape the handlers and tests are written for."""
 MANAGED_BY = "stripe-webhooks-aws"
 REQUIRED_OUTPUTS = ("WebhookUrl", "TableName", "TopicArn", "SecretArn")
 FUNCTION_PARAMETERS = {"EventRetentionDays": "EVENT_RETENTION_DAYS"}
@@ -123,7 +122,7 @@ def stripe_client(http_client: Any = None) -> Any:
             "set STRIPE_API_KEY to a Stripe secret or restricted key (sk_… or rk_…) with write access "
             "to webhook endpoints and read access to events"
         )
-    return stripe.StripeClient(api_key, http_client=http_client, stripe_version=STRIPE_API_VERSION)
+    return stripe.StripeClient(api_key, http_client=http_client, stripe_version=API_VERSION)
 
 
 def handled_event_types() -> list[str]:

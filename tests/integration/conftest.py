@@ -15,6 +15,7 @@ from moto import mock_aws
 from infra.local.resources import create_resources
 from stripe_webhook import composition
 from stripe_webhook.queries import TableQueries
+from tests.loopback_stripe import LoopbackStripe
 
 
 @pytest.fixture
@@ -77,3 +78,14 @@ def mocked_aws(monkeypatch: pytest.MonkeyPatch, secret: str, *, fifo: bool) -> I
             queue_url=resources.queue_url,
         )
     composition.reset()
+
+
+@pytest.fixture
+def stripe_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackStripe]:
+    """The Stripe API on loopback, with a restricted key configured for the function."""
+    stripe = LoopbackStripe()
+    monkeypatch.setenv("STRIPE_API_BASE", stripe.start())
+    monkeypatch.setenv("STRIPE_API_KEY", "rk_test_" + "a" * 24)
+    composition.reset()
+    yield stripe
+    stripe.stop()

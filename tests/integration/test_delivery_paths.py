@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -22,6 +19,7 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
+from tests.loopback_stripe import LoopbackStripe
 from tests.support import all_items, deliver, drain, eventbridge, get_item, invoke, thin_notification
 
 THIN_SECRET = "whsec_" + "7f" * 16
@@ -150,43 +148,11 @@ def test_thin_path_without_a_thin_secret_is_a_404(aws: Aws, secret: str) -> None
     assert all_items(aws.dynamodb, aws.table) == []
 
 
-class FakeStripeApi(BaseHTTPRequestHandler):
-    """``GET /v2/core/events/{id}`` on loopback, as the Stripe API answers it."""
-
-    events: ClassVar[dict[str, dict[str, Any]]] = {}
-    seen_authorization: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.seen_authorization.append(self.headers.get("Authorization", ""))
-        event = self.events.get(self.path.rsplit("/", 1)[-1])
-        body = json.dumps(event or {"error": {"message": "not found"}}).encode()
-        self.send_response(200 if event else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def stripe_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("STRIPE_API_BASE", base)
-    monkeypatch.setenv("STRIPE_API_KEY", "rk_test_" + "a" * 24)
-    composition.reset()
-    yield base
-    server.shutdown()
-
-
 def test_a_handler_that_needs_the_full_thin_event_gets_it_from_the_stripe_api(
-    aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, thin_enabled: None, stripe_api: LoopbackStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     notification = thin_notification("v1.billing.meter.no_meter_found")
-    FakeStripeApi.events[notification["id"]] = {
+    stripe_api.objects[f"/v2/core/events/{notification['id']}"] = {
         **notification,
         "data": {"developer_message_summary": "No meter found", "reason": {"error_count": 3}},
     }
@@ -210,13 +176,13 @@ def test_a_handler_that_needs_the_full_thin_event_gets_it_from_the_stripe_api(
     assert response.status == 200 and response.body["handler"] == "meters"
     assert seen[0]["developer_message_summary"] == "No meter found"
     assert seen[0]["id"] == "mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS"
-    assert FakeStripeApi.seen_authorization[-1] == "Bearer rk_test_" + "a" * 24
+    assert stripe_api.requests[-1].headers["Authorization"] == "Bearer rk_test_" + "a" * 24
     record = get_item(aws.dynamodb, aws.table, "OBJECT#mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS", "STATE")
     assert record is not None and record["error_count"] == 3
 
 
 def test_reset_forgets_the_cached_api_key_as_a_cold_start_would(
-    aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, thin_enabled: None, stripe_api: LoopbackStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the Stripe key lives in Secrets Manager and a warm container has read it
     old_key, new_key = "rk_test_" + "b" * 24, "rk_test_" + "c" * 24
@@ -231,7 +197,7 @@ def test_reset_forgets_the_cached_api_key_as_a_cold_start_would(
 
     def deliver_thin() -> int:
         notification = thin_notification("v1.billing.meter.no_meter_found")
-        FakeStripeApi.events[notification["id"]] = {**notification, "data": {}}
+        stripe_api.objects[f"/v2/core/events/{notification['id']}"] = {**notification, "data": {}}
         return int(post_thin(json.dumps(notification).encode(), THIN_SECRET).status)
 
     assert deliver_thin() == 200
@@ -239,17 +205,17 @@ def test_reset_forgets_the_cached_api_key_as_a_cold_start_would(
 
     # When the key is rolled, a warm container keeps its cached key; a reset is a cold start
     assert deliver_thin() == 200
-    warm_key = FakeStripeApi.seen_authorization[-1]
+    warm_key = stripe_api.requests[-1].headers["Authorization"]
     composition.reset()
     assert deliver_thin() == 200
 
     # Then
     assert warm_key == f"Bearer {old_key}"
-    assert FakeStripeApi.seen_authorization[-1] == f"Bearer {new_key}"
+    assert stripe_api.requests[-1].headers["Authorization"] == f"Bearer {new_key}"
 
 
 def test_stripe_api_down_when_a_full_event_is_needed_is_a_5xx_with_nothing_stored(
-    aws: Aws, thin_enabled: None, stripe_api: str, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, thin_enabled: None, stripe_api: LoopbackStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens on the discard port
     composition.reset()

@@ -14,9 +14,10 @@ import stripe
 
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli
-from infra.ops.stack import STRIPE_API_VERSION, Context, OpsError, handled_event_types
+from infra.ops.stack import Context, OpsError, handled_event_types
 from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
+from stripe_webhook.stripe_api import API_VERSION
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
@@ -91,7 +92,7 @@ def test_register_creates_the_endpoint_from_the_registry_and_stores_its_secret(
     (endpoint,) = fake_stripe.endpoints.values()
     assert endpoint["url"] == WEBHOOK_URL
     assert endpoint["enabled_events"] == handled_event_types()
-    assert endpoint["api_version"] == STRIPE_API_VERSION
+    assert endpoint["api_version"] == API_VERSION
     assert endpoint["metadata"] == {"stack": STACK, "managed_by": "stripe-webhooks-aws"}
     (secret,) = stored_secrets(aws, stack)
     assert secret.startswith("whsec_") and secret not in out
