@@ -92,12 +92,21 @@ class Components:
             self.store,
             self.publisher,
             full_event=self.full_event,
+            current_object=self.current_object if self.has_stripe_api_key else None,
             publish_budget_seconds=budget.PUBLISH_BUDGET_SECONDS,
         )
 
     def full_event(self, event: StripeEvent) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""
         return self._stripe_api.full_event(event)
+
+    def current_object(self, event: StripeEvent) -> dict[str, Any] | None:
+        """The event's object as it is now, from the Stripe API (only same-second ties ask)."""
+        return self._stripe_api.current_object(event)
+
+    @property
+    def has_stripe_api_key(self) -> bool:
+        return bool(self.settings.stripe_api_key or self.settings.stripe_api_key_secret_arn)
 
     @functools.cached_property
     def _stripe_api(self) -> StripeApi:

@@ -17,21 +17,29 @@ alone (one DynamoDB call).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from stripe_webhook import schema
 from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, records_problem
 from stripe_webhook.routing import Registry
-from stripe_webhook.store import Claim
+from stripe_webhook.store import Claim, Resolver
 
 
 class EventStore(Protocol):
     def claim(
-        self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float
+        self,
+        event: StripeEvent,
+        records: Sequence[Record],
+        handler: str | None,
+        now: float,
+        *,
+        resolve: Resolver | None = None,
     ) -> Claim: ...
 
     def mark_published(
@@ -53,6 +61,7 @@ class Outcome:
     handler: str | None
     records_written: int = 0
     records_stale: int = 0
+    records_uncertain: int = 0
     message_id: str | None = None
     resumed: bool = False
     marked_published: bool = True
@@ -67,6 +76,7 @@ class Pipeline:
         *,
         clock: Callable[[], float] = time.time,
         full_event: Callable[[StripeEvent], StripeEvent] | None = None,
+        current_object: Callable[[StripeEvent], dict[str, Any] | None] | None = None,
         publish_budget_seconds: float = 0.0,
     ) -> None:
         self._registry = registry
@@ -75,6 +85,7 @@ class Pipeline:
         self._publisher = publisher
         self._clock = clock
         self._full_event = full_event
+        self._current_object = current_object
 
     def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
@@ -98,7 +109,8 @@ class Pipeline:
 
         if deadline is not None and self._clock() + self._publish_budget > deadline:
             raise OutOfTime("deadline_near", "too little time is left to process the event")
-        claim = self._store.claim(event, records, family, self._clock())
+        resolve = self._resolver(event, route.handler) if route is not None else None
+        claim = self._store.claim(event, records, family, self._clock(), resolve=resolve)
         if claim.duplicate or claim.token is None:
             return Outcome(event.id, event.type, "duplicate", family)
         # Publish only if a publish and a mark both fit before the invocation ends and before
@@ -127,7 +139,31 @@ class Pipeline:
             family,
             records_written=claim.records_written,
             records_stale=claim.records_stale,
+            records_uncertain=claim.records_uncertain,
             message_id=message_id,
             resumed=claim.resumed,
             marked_published=marked,
         )
+
+    def _resolver(
+        self, event: StripeEvent, handler: Callable[[StripeEvent], list[Record]]
+    ) -> Resolver | None:
+        """How the store learns an object's true state when two events of one second disagree:
+        the handler's record for the object as the Stripe API returns it now (fetched once)."""
+        current_object = self._current_object
+        if current_object is None or event.object_id is None:
+            return None
+        own_key = schema.object_key(event.object_id)
+        fetched: list[dict[str, Any] | None] = []
+
+        def resolve(record: Record) -> Record | None:
+            if (record.pk, record.sk) != own_key:
+                return None  # a related object's record: its state is not in this object
+            if not fetched:
+                fetched.append(current_object(event))
+            if fetched[0] is None:
+                return None
+            truth = handler(dataclasses.replace(event, data_object=fetched[0]))
+            return next((item for item in truth if (item.pk, item.sk) == own_key), None)
+
+        return resolve

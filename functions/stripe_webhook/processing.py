@@ -27,6 +27,8 @@ def process(event: StripeEvent, deadline: float | None) -> Outcome:
         count("EventsProcessed")
         if outcome.handler is None:
             count("UnhandledEvents")
+        if outcome.records_uncertain:
+            count("OrderUncertain")
     if not outcome.marked_published:
         count("PublishedNotMarked")
         logger.error(

@@ -42,6 +42,10 @@ class Record:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     watermark: int = 0
     deleted: bool = False
+    ranked: bool = True
+    """The rank orders this object's events within one second (its lifecycle only moves forward).
+    False for a status that can go back (a subscription paused and resumed): then any two events
+    of one second are ordered by asking Stripe (``ordering``)."""
 
 
 def watermark(created: int, rank: int) -> int:
@@ -56,6 +60,7 @@ def object_record(
     rank: int,
     customer: str | None = None,
     deleted: bool = False,
+    ranked: bool = True,
 ) -> list[Record]:
     """The record for ``event.data_object`` (none if the object has no id)."""
     object_id = event.object_id
@@ -78,7 +83,8 @@ def object_record(
     if deleted:
         values["deleted"] = True
     pk, sk = schema.object_key(object_id)
-    return [Record(pk, sk, values, watermark(event.created, DELETED_RANK if deleted else rank), deleted)]
+    mark = watermark(event.created, DELETED_RANK if deleted else rank)
+    return [Record(pk, sk, values, mark, deleted, ranked=ranked or deleted)]
 
 
 def expandable_id(value: object) -> str | None:

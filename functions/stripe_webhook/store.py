@@ -13,13 +13,14 @@ import gzip
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws, budget, schema
+from stripe_webhook import aws, budget, ordering, schema
 from stripe_webhook.dynamo_items import from_item, to_attribute, to_item
 from stripe_webhook.errors import EventInProgress, StorageError
 from stripe_webhook.events import StripeEvent
@@ -29,11 +30,34 @@ PAYLOAD_INLINE_MAX_BYTES = 100_000
 """Raw payloads above this are gzipped; DynamoDB items must stay under 400 KB."""
 PAYLOAD_COMPRESSED_MAX_BYTES = 300_000
 
-_RECORD_CONDITION = (
-    "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND (last_event_watermark < :watermark"
-    " OR (last_event_watermark = :watermark AND last_event_id <= :event_id)))"
+_ORDERED = "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND last_event_watermark < :bound)"
+"""Older state is replaced and a deleted object stays deleted; anything else is decided by
+``ordering.verdict`` with the stored item DynamoDB returns on refusal."""
+_UNCHANGED = (
+    "attribute_not_exists(deleted) AND last_event_watermark = :seen_mark AND last_event_id = :seen_id"
 )
-"""Newer state wins (ties broken by event id) and a deleted object stays deleted: one atomic check."""
+"""A write decided against a stored item applies only if that item is still the one decided on."""
+ORDER_ROUNDS = 4
+"""How many times a claim is re-decided because records changed under it before it gives up (503)."""
+
+Resolver = Callable[[Record], Record | None]
+"""The record as the object's current state in Stripe makes it, or None if that is unknown."""
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One record write of a claim: as the handler made it, or as decided against the stored item."""
+
+    original: Record
+    record: Record
+    seen: tuple[int, str] | None = None
+    """(watermark, event id) of the stored item this write replaces; None: an ordered write."""
+    last_event: tuple[str, str, int] | None = None
+    """(id, type, watermark) the item names as its last event; None: the claim's event."""
+    uncertain: bool = False
+    flag_only: bool = False
+    """Keep the stored content, only mark it ``order_uncertain``."""
+
 
 CONFLICT_RETRIES = 3
 CONFLICT_BACKOFF_SECONDS = 0.05
@@ -72,6 +96,8 @@ class Claim:
     """A previous attempt wrote the records but never published; we took over its lease."""
     records_written: int = 0
     records_stale: int = 0
+    records_uncertain: int = 0
+    """Records kept by tie-break and marked ``order_uncertain`` (no Stripe key to ask)."""
     lease_expires_at: float | None = None
     """Wall-clock time after which another delivery may take the event over."""
 
@@ -96,8 +122,21 @@ class DynamoStore(aws.ServiceAdapter):
         self._sleep = sleep
         self._clock = clock
 
-    def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
-        """Store the event with a lease and write its records atomically, or report what exists."""
+    def claim(
+        self,
+        event: StripeEvent,
+        records: Sequence[Record],
+        handler: str | None,
+        now: float,
+        *,
+        resolve: Resolver | None = None,
+    ) -> Claim:
+        """Store the event with a lease and write its records atomically, or report what exists.
+
+        A record DynamoDB refuses is decided against the stored item it returns (``ordering``):
+        stale records are dropped, ties settled, and two states of one second that nothing orders
+        are resolved with ``resolve`` (Stripe's current state) or marked ``order_uncertain``; then
+        the claim is sent again. Only an out-of-order or same-second event pays for that."""
         token = uuid.uuid4().hex
         put_event = {
             "TableName": self._table,
@@ -105,21 +144,22 @@ class DynamoStore(aws.ServiceAdapter):
             "ConditionExpression": "attribute_not_exists(pk)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        pending = list(records)
-        conflicts = 0
+        writes = [_Write(record, record) for record in records]
+        stale = done = conflicts = rounds = 0
         while True:
             ours = Claim(
                 token,
-                records_written=len(pending),
-                records_stale=len(records) - len(pending),
+                records_written=done + sum(not write.flag_only for write in writes),
+                records_stale=stale,
+                records_uncertain=sum(write.uncertain or write.flag_only for write in writes),
                 lease_expires_at=int(now) + self._lease_seconds,
             )
             try:
-                if pending:
+                if writes:
                     self.client.transact_write_items(
                         TransactItems=[
                             {"Put": put_event},
-                            *({"Put": self._record_put(event, record, now)} for record in pending),
+                            *(self._record_write(event, w, now) for w in writes),
                         ]
                     )
                 else:
@@ -127,28 +167,83 @@ class DynamoStore(aws.ServiceAdapter):
                 return ours
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
+                reasons = error.response.get("CancellationReasons") or []
                 if code == "ConditionalCheckFailedException":
                     return self._existing(cast(dict[str, Any] | None, error.response.get("Item")), now, ours)
-                reasons = error.response.get("CancellationReasons") or []
-                codes = [reason.get("Code", "None") for reason in reasons]
-                if codes and codes[0] == "ConditionalCheckFailed":
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                     return self._existing(cast(dict[str, Any] | None, reasons[0].get("Item")), now, ours)
                 if is_conflict(error):
                     if self._wait_to_retry(conflicts):
                         conflicts += 1
                         continue
                     raise StorageError("storage_conflict", CONFLICT_PERSISTED) from error
-                if code != "TransactionCanceledException":
-                    raise StorageError("storage_failed", f"DynamoDB rejected the claim: {code}") from error
-                stale = {
-                    index - 1 for index, reason in enumerate(codes) if reason == "ConditionalCheckFailed"
-                }
-                if not stale or any(reason not in ("None", "ConditionalCheckFailed") for reason in codes):
-                    raise StorageError("storage_failed", f"DynamoDB cancelled the claim: {codes}") from error
-                # Newer state is already stored for these items: keep it, write the rest.
-                pending = [record for index, record in enumerate(pending) if index not in stale]
+                rounds += 1
+                writes, verdicts = self._redecide(event, writes, error, resolve, rounds)
+                stale += verdicts[ordering.Verdict.STALE]
+                done += verdicts[ordering.Verdict.OURS]
             except BotoCoreError as error:
                 raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
+
+    def _redecide(
+        self,
+        event: StripeEvent,
+        writes: list[_Write],
+        error: ClientError,
+        resolve: Resolver | None,
+        rounds: int,
+    ) -> tuple[list[_Write], Counter[ordering.Verdict]]:
+        """The claim's record writes after DynamoDB refused some (``TransactionCanceledException`` with
+        ``ConditionalCheckFailed`` at their positions, and the stored items)."""
+        reasons = error.response.get("CancellationReasons") or []
+        codes = [reason.get("Code", "None") for reason in reasons]
+        refused = {
+            index - 1: reasons[index].get("Item") for index, code in enumerate(codes) if code != "None"
+        }
+        if (
+            error.response.get("Error", {}).get("Code") != "TransactionCanceledException"
+            or not refused
+            or any(code not in ("None", "ConditionalCheckFailed") for code in codes)
+            or any(item is None for item in refused.values())
+        ):
+            raise StorageError("storage_failed", f"DynamoDB cancelled the claim: {codes}") from error
+        if rounds > ORDER_ROUNDS:
+            raise StorageError("storage_conflict", "records kept changing under the claim") from error
+        decided: list[_Write] = []
+        verdicts: Counter[ordering.Verdict] = Counter()
+        for index, write in enumerate(writes):
+            if index not in refused:
+                decided.append(write)
+                continue
+            verdict, replacement = self._decide(
+                event, write.original, cast(dict[str, Any], refused[index]), resolve
+            )
+            verdicts[verdict] += 1
+            if replacement is not None:
+                decided.append(replacement)
+        return decided, verdicts
+
+    def _decide(
+        self, event: StripeEvent, record: Record, stored: dict[str, Any], resolve: Resolver | None
+    ) -> tuple[ordering.Verdict, _Write | None]:
+        """What to write instead of a refused record, given the item DynamoDB returned."""
+        verdict = ordering.verdict(record, event.id, stored)
+        if verdict in (ordering.Verdict.STALE, ordering.Verdict.OURS):
+            return verdict, None
+        seen = ordering.seen(stored)
+        if verdict == ordering.Verdict.REPLACE:
+            return verdict, _Write(record, record, seen=seen)
+        # Same second, different content, nothing to order them: ask Stripe, else keep the
+        # tie-break winner (the higher watermark, then event id) and say the order is uncertain.
+        ours_win = (record.watermark, event.id) > seen
+        truth = resolve(record) if resolve is not None else None
+        if truth is not None:
+            winner = (
+                (event.id, event.type, record.watermark)
+                if ours_win
+                else (seen[1], stored["last_event_type"]["S"], seen[0])
+            )
+            return verdict, _Write(record, truth, seen=seen, last_event=winner)
+        return verdict, _Write(record, record, seen=seen, uncertain=True, flag_only=not ours_win)
 
     def mark_published(
         self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
@@ -309,22 +404,45 @@ class DynamoStore(aws.ServiceAdapter):
                 values["payload_omitted"] = True
         return to_item(values)
 
-    def _record_put(self, event: StripeEvent, record: Record, now: float) -> dict[str, Any]:
-        values = {
+    def _record_write(self, event: StripeEvent, write: _Write, now: float) -> dict[str, Any]:
+        """One TransactWriteItems entry: a conditional put, or (``flag_only``) a conditional update."""
+        record = write.record
+        key = schema.key_item(record.pk, record.sk)
+        if write.seen is None:
+            condition = _ORDERED
+            values: dict[str, Any] = {":bound": to_attribute(ordering.bound(record))}
+        else:
+            condition = _UNCHANGED
+            values = {":seen_mark": to_attribute(write.seen[0]), ":seen_id": {"S": write.seen[1]}}
+        if write.flag_only:
+            return {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": key,
+                    "UpdateExpression": f"SET {ordering.UNCERTAIN} = :uncertain",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": {**values, ":uncertain": {"BOOL": True}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        last_id, last_type, last_mark = write.last_event or (event.id, event.type, record.watermark)
+        item = {
             **record.attributes,
             "pk": record.pk,
             "sk": record.sk,
-            "last_event_id": event.id,
-            "last_event_type": event.type,
-            "last_event_watermark": record.watermark,
+            "last_event_id": last_id,
+            "last_event_type": last_type,
+            "last_event_watermark": last_mark,
             "updated_at": int(now),
         }
+        if write.uncertain:
+            item[ordering.UNCERTAIN] = True
         return {
-            "TableName": self._table,
-            "Item": to_item(values),
-            "ConditionExpression": _RECORD_CONDITION,
-            "ExpressionAttributeValues": {
-                ":watermark": to_attribute(record.watermark),
-                ":event_id": {"S": event.id},
-            },
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(item),
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
         }

@@ -13,7 +13,7 @@ from stripe_webhook.events import StripeEvent, parse_event
 from stripe_webhook.pipeline import Pipeline
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Registry
-from stripe_webhook.store import Claim
+from stripe_webhook.store import Claim, Resolver
 
 
 @dataclass
@@ -23,7 +23,15 @@ class FakeStore:
     released: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
 
-    def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
+    def claim(
+        self,
+        event: StripeEvent,
+        records: Sequence[Record],
+        handler: str | None,
+        now: float,
+        *,
+        resolve: Resolver | None = None,
+    ) -> Claim:
         if event.id in self.done:
             return Claim(None, duplicate=True)
         self.claims.append((event.id, list(records)))
@@ -132,8 +140,16 @@ def test_unrouted_type_is_still_claimed_and_published() -> None:
 class LeasedStore(FakeStore):
     """Claims carry a 60 s lease from the claim's time, as the DynamoDB store's do."""
 
-    def claim(self, event: StripeEvent, records: Sequence[Record], handler: str | None, now: float) -> Claim:
-        claim = super().claim(event, records, handler, now)
+    def claim(
+        self,
+        event: StripeEvent,
+        records: Sequence[Record],
+        handler: str | None,
+        now: float,
+        *,
+        resolve: Resolver | None = None,
+    ) -> Claim:
+        claim = super().claim(event, records, handler, now, resolve=resolve)
         return Claim(claim.token, records_written=claim.records_written, lease_expires_at=now + 60)
 
 

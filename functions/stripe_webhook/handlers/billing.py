@@ -93,6 +93,7 @@ def subscription_changed(event: StripeEvent) -> list[Record]:
         rank=rank_for(event, {"customer.subscription.created": 5}, SUBSCRIPTION_STATUS_RANK),
         customer=expandable_id(subscription.get("customer")),
         deleted=event.type == "customer.subscription.deleted",
+        ranked=False,  # statuses cycle (active ↔ past_due, paused ↔ active): a second is ambiguous
     )
 
 

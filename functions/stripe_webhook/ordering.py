@@ -1,0 +1,68 @@
+"""Which of two events about one object wins its record, when DynamoDB refused a record write.
+
+Stripe's ``created`` is whole seconds and event ids carry no order. A record write succeeds at
+once when the stored state is older: an earlier second, or (for records whose lifecycle only
+moves forward, ``Record.ranked``) an earlier rank in the same second. Otherwise DynamoDB refuses
+it and returns the stored item, and ``verdict`` decides with it:
+
+    STALE      the stored state is newer (a later second, a later rank, a deletion): keep it
+    OURS       the stored state is this event's own (a re-sent claim): nothing to do
+    REPLACE    same second, same content: the tie goes to the higher (watermark, event id), so
+               every arrival order leaves the same record
+    AMBIGUOUS  same second, different content, and nothing orders them: ask Stripe for the
+               object's current state (``Pipeline``), or keep the tie-break winner and mark the
+               record ``order_uncertain``
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from stripe_webhook.dynamo_items import to_item
+from stripe_webhook.records import RANK_SLOTS, Record
+
+BOOKKEEPING = frozenset(
+    {"pk", "sk", "last_event_id", "last_event_type", "last_event_watermark", "updated_at", "order_uncertain"}
+)
+"""Item attributes the store adds; everything else is the handler's content."""
+UNCERTAIN = "order_uncertain"
+
+
+class Verdict(Enum):
+    STALE = "stale"
+    OURS = "ours"
+    REPLACE = "replace"
+    AMBIGUOUS = "ambiguous"
+
+
+def bound(record: Record) -> int:
+    """A stored watermark below this is older than ``record``: overwritten without a question."""
+    return record.watermark if record.ranked else record.watermark // RANK_SLOTS * RANK_SLOTS
+
+
+def verdict(record: Record, event_id: str, stored: dict[str, Any]) -> Verdict:
+    """Decide, from the stored item (DynamoDB attribute values), what a refused write means."""
+    if "deleted" in stored:
+        return Verdict.STALE
+    stored_mark = int(stored["last_event_watermark"]["N"])
+    stored_id = stored["last_event_id"]["S"]
+    if stored_id == event_id:
+        return Verdict.OURS
+    if stored_mark // RANK_SLOTS != record.watermark // RANK_SLOTS or (
+        record.ranked and stored_mark != record.watermark
+    ):
+        return Verdict.STALE  # refused, so the stored state is in a later second, or ranked later
+    if same_content(record, stored):
+        return Verdict.REPLACE if (record.watermark, event_id) > (stored_mark, stored_id) else Verdict.STALE
+    return Verdict.AMBIGUOUS
+
+
+def same_content(record: Record, stored: dict[str, Any]) -> bool:
+    content = {name: value for name, value in stored.items() if name not in BOOKKEEPING}
+    return content == to_item(record.attributes)
+
+
+def seen(stored: dict[str, Any]) -> tuple[int, str]:
+    """The (watermark, event id) that a replacing write requires to be still stored."""
+    return int(stored["last_event_watermark"]["N"]), stored["last_event_id"]["S"]
