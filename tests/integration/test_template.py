@@ -162,6 +162,7 @@ def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources(
     assert granted == {
         "dynamodb:PutItem": {"EventsTable"},
         "dynamodb:UpdateItem": {"EventsTable"},
+        "dynamodb:GetItem": {"EventsTable"},
         "sns:Publish": {"EventsTopic"},
         "secretsmanager:GetSecretValue": {
             "WebhookSecret",
