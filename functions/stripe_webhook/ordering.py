@@ -3,7 +3,7 @@
 Stripe's ``created`` is whole seconds and event ids carry no order. A record write succeeds at
 once when the stored state is older: an earlier second, or (for records whose lifecycle only
 moves forward, ``Record.ranked``) an earlier rank in the same second. Otherwise DynamoDB refuses
-it and returns the stored item, and ``verdict`` decides with it:
+it, the store reads the stored item back, and ``verdict`` decides with it:
 
     STALE      the stored state is newer (a later second, a later rank, a deletion): keep it
     OURS       the stored state is this event's own (a re-sent claim): nothing to do
