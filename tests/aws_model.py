@@ -35,7 +35,7 @@ from urllib.parse import parse_qs
 
 from botocore.exceptions import ReadTimeoutError
 
-from tests.faults import apply_with_moto, error_response
+from tests.faults import apply_with_moto, refuse
 
 Key = tuple[str, str, str]
 CLAIMS = ("PutItem", "TransactWriteItems")
@@ -104,10 +104,10 @@ class AwsModel:
         roll = self._roll()
         if roll < rates.throttle:
             self._count("dynamodb throttled")
-            return _refused(request, "dynamodb", "ProvisionedThroughputExceededException", 400)
+            return refuse(request, "dynamodb", "ProvisionedThroughputExceededException", 400)
         if roll < rates.throttle + rates.server_error:
             self._count("dynamodb 500")
-            return _refused(request, "dynamodb", "InternalServerError", 500)
+            return refuse(request, "dynamodb", "InternalServerError", 500)
         body = json.loads(request.body)
         keys = touched_items(operation, body)
         transaction = operation == "TransactWriteItems"
@@ -120,8 +120,8 @@ class AwsModel:
         if any(conflicts):
             if transaction:
                 reasons = tuple("TransactionConflict" if hit else "None" for hit in conflicts)
-                return _refused(request, "dynamodb", "TransactionCanceledException", 400, reasons)
-            return _refused(request, "dynamodb", "TransactionConflictException", 400)
+                return refuse(request, "dynamodb", "TransactionCanceledException", 400, reasons)
+            return refuse(request, "dynamodb", "TransactionConflictException", 400)
         kill = operation in CLAIMS and self._roll() < rates.kill
         try:
             if kill and self._roll() < 0.5:
@@ -148,8 +148,8 @@ class AwsModel:
         rates = self.rates
         if self._roll() < rates.sns_throttle:
             self._count("sns throttled")
-            return _refused(request, "sns", "Throttling", 400)
-        event_id = published_event_id(request.body)
+            return refuse(request, "sns", "Throttling", 400)
+        event_id, url = published_event_id(request.body), request.url
         with self._moto:
             response = apply_with_moto(request, event_name)
         with self._lock:
@@ -158,18 +158,12 @@ class AwsModel:
                 self.lost_publishes[event_id] += 1
                 self.injected["sns answer lost"] += 1
         if lose:
-            raise ReadTimeoutError(endpoint_url=request.url)
+            raise ReadTimeoutError(endpoint_url=url)
         return response
 
     def _uniform(self, low: float, high: float) -> float:
         with self._lock:
             return self._random.uniform(low, high)
-
-
-def _refused(request: Any, service: str, code: str, status: int, reasons: tuple[str, ...] = ()) -> Any:
-    original = request.url
-    request.url = "http://fault-injected.invalid/"  # moto, after us on the hook, must not apply it
-    return error_response(service, code, status, original, reasons)
 
 
 def touched_items(operation: str, body: dict[str, Any]) -> list[Key]:

@@ -102,14 +102,21 @@ class FaultInjector:
         if fault.lose_answer:
             apply_with_moto(request, event_name)
             raise ReadTimeoutError(endpoint_url=request.url)
-        # The failed attempt must not reach moto (which runs after us on the same hook): point it nowhere.
-        original = request.url
-        request.url = "http://fault-injected.invalid/"
-        return error_response(service, fault.code, fault.status, original, fault.reasons)
+        return refuse(request, service, fault.code, fault.status, fault.reasons)
+
+
+NOWHERE = "http://fault-injected.invalid/"
+"""Where a handled request is pointed, so moto (after us on the same hook) never applies it."""
+
+
+def refuse(request: Any, service: str, code: str, status: int, reasons: tuple[str, ...] = ()) -> AWSResponse:
+    """Answer the request with the service's error instead of letting moto apply it."""
+    original, request.url = request.url, NOWHERE
+    return error_response(service, code, status, original, reasons)
 
 
 def apply_with_moto(request: Any, event_name: str) -> AWSResponse | None:
     """Have moto apply the request now, and make sure it does not apply it again after us."""
     response: AWSResponse | None = botocore_stubber(event_name=event_name, request=request)
-    request.url = "http://fault-injected.invalid/"
+    request.url = NOWHERE
     return response

@@ -45,8 +45,7 @@ def verdict(record: Record, event_id: str, stored: dict[str, Any]) -> Verdict:
     """Decide, from the stored item (DynamoDB attribute values), what a refused write means."""
     if "deleted" in stored:
         return Verdict.STALE
-    stored_mark = int(stored["last_event_watermark"]["N"])
-    stored_id = stored["last_event_id"]["S"]
+    stored_mark, stored_id = seen(stored)
     if stored_id == event_id:
         return Verdict.OURS
     if stored_mark // RANK_SLOTS != record.watermark // RANK_SLOTS or (

@@ -107,7 +107,7 @@ class Pipeline:
             if problem is not None:
                 raise HandlerError("handler_records_invalid", f"the {family} handler returned {problem}")
 
-        if deadline is not None and self._clock() + self._publish_budget > deadline:
+        if self._too_late_to_publish(deadline):
             raise OutOfTime("deadline_near", "too little time is left to process the event")
         resolve = self._resolver(event, route.handler) if route is not None else None
         claim = self._store.claim(event, records, family, self._clock(), resolve=resolve)
@@ -117,7 +117,7 @@ class Pipeline:
         # another delivery may take the event over (see ``budget``).
         limits = [limit for limit in (deadline, claim.lease_expires_at) if limit is not None]
         must_end_by = min(limits, default=None)
-        if must_end_by is not None and self._clock() + self._publish_budget > must_end_by:
+        if self._too_late_to_publish(must_end_by):
             self._store.release(event.id, claim.token)
             code = "lease_expiring" if must_end_by == claim.lease_expires_at else "deadline_near"
             raise OutOfTime(code, "too little time is left to publish and mark; released for a retry")
@@ -144,6 +144,10 @@ class Pipeline:
             resumed=claim.resumed,
             marked_published=marked,
         )
+
+    def _too_late_to_publish(self, must_end_by: float | None) -> bool:
+        """Whether a publish and a mark (``publish_budget_seconds``) no longer fit before ``must_end_by``."""
+        return must_end_by is not None and self._clock() + self._publish_budget > must_end_by
 
     def _resolver(
         self, event: StripeEvent, handler: Callable[[StripeEvent], list[Record]]

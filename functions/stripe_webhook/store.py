@@ -75,6 +75,11 @@ MARK_ROUNDS = 5
 CONFLICT_PERSISTED = "DynamoDB kept reporting a conflicting transaction"
 
 
+def _backoff(retry: int) -> float:
+    """Jittered exponential backoff from ``CONFLICT_BACKOFF_SECONDS`` before the ``retry``-th re-send."""
+    return CONFLICT_BACKOFF_SECONDS * (1 << retry) * random.uniform(0.5, 1.0)  # noqa: S311
+
+
 def is_conflict(error: ClientError) -> bool:
     """DynamoDB's "another transaction holds this item" in either of its two shapes."""
     code = error.response.get("Error", {}).get("Code", "")
@@ -345,12 +350,14 @@ class DynamoStore(aws.ServiceAdapter):
                 if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                     item = cast(dict[str, Any] | None, error.response.get("Item"))
                     return item is not None and applied(from_item(item))
-                if is_conflict(error) and self._wait_to_retry(conflicts):
+                conflict = is_conflict(error)
+                if conflict and self._wait_to_retry(conflicts):
                     conflicts += 1
                     continue
-                failure = StorageError(
-                    "storage_conflict" if is_conflict(error) else "storage_failed",
-                    CONFLICT_PERSISTED if is_conflict(error) else "DynamoDB update failed",
+                failure = (
+                    StorageError("storage_conflict", CONFLICT_PERSISTED)
+                    if conflict
+                    else StorageError("storage_failed", "DynamoDB update failed")
                 )
                 cause: Exception = error
             except BotoCoreError as error:
@@ -367,7 +374,7 @@ class DynamoStore(aws.ServiceAdapter):
         """Back off and say True if another whole call fits before ``deadline``."""
         if deadline is None or rounds >= MARK_ROUNDS:
             return False
-        pause = CONFLICT_BACKOFF_SECONDS * 2**rounds * random.uniform(0.5, 1.0)  # noqa: S311
+        pause = _backoff(rounds)
         if self._clock() + pause + budget.CALL_BUDGET_SECONDS > deadline:
             return False
         self._sleep(pause)
@@ -377,7 +384,7 @@ class DynamoStore(aws.ServiceAdapter):
         """After a conflict with another transaction: back off and say True while retries remain."""
         if conflicts >= CONFLICT_RETRIES:
             return False
-        self._sleep(CONFLICT_BACKOFF_SECONDS * 2**conflicts * random.uniform(0.5, 1.0))  # noqa: S311
+        self._sleep(_backoff(conflicts))
         return True
 
     def _event_item(self, event: StripeEvent, handler: str | None, token: str, now: float) -> dict[str, Any]:
