@@ -9,6 +9,7 @@ import resource
 import sys
 
 from stripe_webhook.app import lambda_handler
+from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
 
 
 class Context:
@@ -18,7 +19,7 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 28_000
+        return FUNCTION_TIMEOUT_SECONDS * 1000
 
 
 response = lambda_handler(json.loads(sys.argv[1]), Context())
