@@ -18,6 +18,7 @@ from infra import REPO_ROOT
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 TABLE_RESOURCE = "EventsTable"
 TOPIC_RESOURCE = "EventsTopic"
+BUCKET_RESOURCE = "PayloadBucket"
 
 
 class _CloudFormationLoader(yaml.SafeLoader):

@@ -45,6 +45,9 @@ def error_response(
             listed = ", ".join(reasons)
             fields["message"] = f"Transaction cancelled, please refer cancellation reasons [{listed}]"
         body = json.dumps(fields)
+    elif service == "s3":  # REST-XML: the error element is the document
+        headers = {"Content-Type": "application/xml"}
+        body = f"<Error><Code>{code}</Code><Message>injected {code}</Message></Error>"
     else:  # query protocol (SNS)
         headers = {"Content-Type": "text/xml"}
         body = (

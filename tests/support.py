@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from infra.fixtures.payloads import encode
+from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import LocalContext, proxy_event
 from stripe_webhook.dynamo_items import from_item
@@ -80,6 +80,25 @@ def eventbridge(event: dict[str, Any]) -> dict[str, Any]:
         "resources": [],
         "detail": event,
     }
+
+
+def large_invoice(size: int, event_type: str = "invoice.finalized") -> dict[str, Any]:
+    """An invoice event of about ``size`` bytes as Stripe encodes it, that compresses poorly: many
+    lines, each with a long random description (a usage-billed invoice with detailed lines)."""
+    event = fresh_event(event_type)
+    lines = event["data"]["object"]["lines"]
+    template = lines["data"][0]
+    base = len(encode(event)) - len(json.dumps(template, indent=2))
+
+    def line(index: int) -> dict[str, Any]:
+        return dict(
+            template, id=f"il_{index:024d}", description=base64.b64encode(secrets.token_bytes(3000)).decode()
+        )
+
+    per_line = len(json.dumps(line(0), indent=6)) + 2  # nested three levels deep in the event
+    lines["data"] = [line(index) for index in range(max(1, (size - base) // per_line))]
+    lines["total_count"] = len(lines["data"])
+    return event
 
 
 def deliver(

@@ -2,7 +2,7 @@
 
 The Lambda edges, the operator commands, the local stack, the benchmark and the tests all get
 their pipeline, store, publisher, queries and secret caches here, so none can be wired
-differently. Clients are injectable (``Components(settings, dynamodb=…, sns=…)``) and otherwise
+differently. Clients are injectable (``Components(settings, dynamodb=…, sns=…, s3=…)``) and otherwise
 made lazily by ``aws.client``. ``components()`` is the warm container's set, built on first
 use; ``reset()`` forgets every per-container cache, so a test starts like a cold Lambda.
 
@@ -22,6 +22,7 @@ from stripe_webhook.signing_secrets import SigningSecrets
 
 if TYPE_CHECKING:
     from stripe_webhook.events import StripeEvent
+    from stripe_webhook.payloads import PayloadLocation, S3Payloads
     from stripe_webhook.pipeline import Pipeline
     from stripe_webhook.publisher import SnsPublisher
     from stripe_webhook.queries import TableQueries
@@ -48,8 +49,10 @@ class Components:
         dynamodb: Any | None = None,
         sns: Any | None = None,
         secretsmanager: Any | None = None,
+        s3: Any | None = None,
     ) -> None:
         self.settings = settings
+        self._s3 = s3
         self._dynamodb = dynamodb
         self._sns = sns
         self._secretsmanager = secretsmanager
@@ -75,7 +78,7 @@ class Components:
     def queries(self) -> TableQueries:
         from stripe_webhook.queries import TableQueries
 
-        return TableQueries(self.settings.table_name, client=self._dynamodb)
+        return TableQueries(self.settings.table_name, client=self._dynamodb, payloads=self.payloads)
 
     @functools.cached_property
     def pipeline(self) -> Pipeline:
@@ -93,8 +96,19 @@ class Components:
             self.publisher,
             full_event=self.full_event,
             current_object=self.current_object if self.has_stripe_api_key else None,
+            store_payload=self.store_payload,
             publish_budget_seconds=budget.PUBLISH_BUDGET_SECONDS,
         )
+
+    @functools.cached_property
+    def payloads(self) -> S3Payloads:
+        from stripe_webhook.payloads import S3Payloads
+
+        return S3Payloads(self.settings.payload_bucket, client=self._s3)
+
+    def store_payload(self, event: StripeEvent) -> PayloadLocation:
+        """Store a body too big for SNS in S3 (only such events call; the client is made then)."""
+        return self.payloads.store(event.id, event.raw)
 
     def full_event(self, event: StripeEvent) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""

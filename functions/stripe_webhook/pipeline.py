@@ -1,8 +1,8 @@
 """The order of steps for one verified event; the only module that knows it.
 
     route → (thin events a handler needs in full: fetch from Stripe) → handler
-    computes records (pure) → claim + write records (one DynamoDB transaction)
-    → publish to SNS → mark published
+    computes records (pure) → (a body too big for SNS: store it in S3) → claim
+    + write records (one DynamoDB transaction) → publish to SNS → mark published
 
 A handler that raises leaves nothing behind, so Stripe's retry starts clean.
 Before publishing, the holder checks by the wall clock that both the invocation's
@@ -26,6 +26,8 @@ from typing import Any, Literal, Protocol
 from stripe_webhook import schema
 from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent
+from stripe_webhook.payloads import PayloadLocation
+from stripe_webhook.publisher import needs_offload
 from stripe_webhook.records import Record, records_problem
 from stripe_webhook.routing import Registry
 from stripe_webhook.store import Claim, Resolver
@@ -40,6 +42,7 @@ class EventStore(Protocol):
         now: float,
         *,
         resolve: Resolver | None = None,
+        payload: PayloadLocation | None = None,
     ) -> Claim: ...
 
     def mark_published(
@@ -50,7 +53,7 @@ class EventStore(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, event: StripeEvent) -> str: ...
+    def publish(self, event: StripeEvent, *, payload: PayloadLocation | None = None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Pipeline:
         clock: Callable[[], float] = time.time,
         full_event: Callable[[StripeEvent], StripeEvent] | None = None,
         current_object: Callable[[StripeEvent], dict[str, Any] | None] | None = None,
+        store_payload: Callable[[StripeEvent], PayloadLocation] | None = None,
         publish_budget_seconds: float = 0.0,
     ) -> None:
         self._registry = registry
@@ -86,6 +90,7 @@ class Pipeline:
         self._clock = clock
         self._full_event = full_event
         self._current_object = current_object
+        self._store_payload = store_payload
 
     def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
@@ -110,7 +115,9 @@ class Pipeline:
         if self._too_late_to_publish(deadline):
             raise OutOfTime("deadline_near", "too little time is left to process the event")
         resolve = self._resolver(event, route.handler) if route is not None else None
-        claim = self._store.claim(event, records, family, self._clock(), resolve=resolve)
+        # Stored before the claim, so neither the event log nor a message names a missing object.
+        payload = self._offload(event) if needs_offload(event) else None
+        claim = self._store.claim(event, records, family, self._clock(), resolve=resolve, payload=payload)
         if claim.duplicate or claim.token is None:
             return Outcome(event.id, event.type, "duplicate", family)
         # Publish only if a publish and a mark both fit before the invocation ends and before
@@ -123,7 +130,7 @@ class Pipeline:
             raise OutOfTime(code, "too little time is left to publish and mark; released for a retry")
 
         try:
-            message_id = self._publisher.publish(event)
+            message_id = self._publisher.publish(event, payload=payload)
         except PublishError:
             self._store.release(event.id, claim.token)
             raise
@@ -144,6 +151,13 @@ class Pipeline:
             resumed=claim.resumed,
             marked_published=marked,
         )
+
+    def _offload(self, event: StripeEvent) -> PayloadLocation:
+        if self._store_payload is None:
+            raise ConfigurationError(
+                "missing_payload_bucket", "the event is too large for SNS; nothing stores it"
+            )
+        return self._store_payload(event)
 
     def _too_late_to_publish(self, must_end_by: float | None) -> bool:
         """Whether a publish and a mark (``publish_budget_seconds``) no longer fit before ``must_end_by``."""

@@ -24,13 +24,19 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from stripe_webhook import aws, budget
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent
+from stripe_webhook.payloads import PayloadLocation
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 """Version of the message contract (attributes + body), sent as the ``schema_version`` attribute."""
 SNS_MAX_MESSAGE_BYTES = 262_144
 """SNS's limit for the message body plus all attribute names, types and values."""
 NOT_SENT = (ConnectTimeoutError, EndpointConnectionError)
 """botocore errors raised before a request left the machine: always safe to re-send."""
+POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
+"""The pointer's class and reserved attribute, as the AWS extended client libraries (SNS and SQS,
+Python, Java and JavaScript) write and read them: a consumer using one reads the full event."""
+ATTRIBUTE_HEADROOM_BYTES = 1024
 THROTTLED = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling"})
 
 
@@ -50,32 +56,32 @@ def message_attributes(
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 
 
-def reference_message(event: StripeEvent) -> str:
-    """What consumers get when the event is too big for SNS; the full event stays in the event log."""
-    return json.dumps(
-        {
-            "id": event.id,
-            "object": "event",
-            "type": event.type,
-            "created": event.created,
-            "livemode": event.livemode,
-            "account": event.account,
-            "object_type": event.object_type,
-            "object_id": event.object_id,
-            "truncated": True,
-        },
-        separators=(",", ":"),
-    )
-
-
-def message_body(event: StripeEvent, attributes: dict[str, dict[str, str]]) -> str:
-    attribute_bytes = sum(
+def attribute_bytes(attributes: Mapping[str, Mapping[str, str]]) -> int:
+    """What the attributes count towards SNS's limit: every name, type and value, in bytes."""
+    return sum(
         len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
         for name, value in attributes.items()
     )
-    if len(event.raw) + attribute_bytes <= SNS_MAX_MESSAGE_BYTES:
+
+
+def needs_offload(event: StripeEvent) -> bool:
+    """Whether the event's body must be stored in S3 because it may not fit an SNS message: with
+    its attributes and room for any added later (a redrive's, the pointer's size) it is too big."""
+    size = len(event.raw) + attribute_bytes(message_attributes(event)) + ATTRIBUTE_HEADROOM_BYTES
+    return size > SNS_MAX_MESSAGE_BYTES
+
+
+def message_body(
+    event: StripeEvent, attributes: dict[str, dict[str, str]], payload: PayloadLocation | None
+) -> str:
+    """The event as Stripe sent it or, when that is too big for SNS, the extended client libraries'
+    pointer to its stored copy (``payload``); this adds the ``ExtendedPayloadSize`` attribute."""
+    if len(event.raw) + attribute_bytes(attributes) <= SNS_MAX_MESSAGE_BYTES:
         return event.raw.decode("utf-8")
-    return reference_message(event)
+    if payload is None:
+        raise PublishError("payload_not_stored", "the event is too large for SNS and was not stored in S3")
+    attributes[EXTENDED_PAYLOAD_SIZE] = {"DataType": "Number", "StringValue": str(payload.size)}
+    return json.dumps([POINTER_CLASS, {"s3BucketName": payload.bucket, "s3Key": payload.key}])
 
 
 class SnsPublisher(aws.ServiceAdapter):
@@ -93,12 +99,19 @@ class SnsPublisher(aws.ServiceAdapter):
         self.fifo = topic_arn.endswith(".fifo")
         self._sleep = sleep
 
-    def publish(self, event: StripeEvent, extra_attributes: Mapping[str, str] | None = None) -> str:
-        """Publish the event; return SNS's message id or raise ``PublishError``."""
+    def publish(
+        self,
+        event: StripeEvent,
+        *,
+        payload: PayloadLocation | None = None,
+        extra_attributes: Mapping[str, str] | None = None,
+    ) -> str:
+        """Publish the event (a pointer to ``payload`` when it is too big for SNS); return SNS's
+        message id or raise ``PublishError``."""
         attributes = message_attributes(event, extra_attributes)
         request: dict[str, Any] = {
             "TopicArn": self._topic_arn,
-            "Message": message_body(event, attributes),
+            "Message": message_body(event, attributes, payload),
             "MessageAttributes": attributes,
         }
         if self.fifo:

@@ -1,6 +1,6 @@
 """The read side: the lookups and queries the table and its indexes are designed for.
 
-    queries.get_event("evt_123")                     the event-log item, payload decompressed
+    queries.get_event("evt_123")                     the event-log item, its payload read in full
     queries.get_record("pi_123")                     the current state of one Stripe object
     queries.customer_records("cus_123", "invoice")   a customer's invoices (or all records)
     queries.events_by_type("invoice.paid", since, until)   event-log entries of one type in a range
@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stripe_webhook import aws, schema
 from stripe_webhook.dynamo_items import from_item
 from stripe_webhook.errors import StorageError
+from stripe_webhook.payloads import PayloadLocation, S3Payloads
 
 DAY_SECONDS = 86_400
 
@@ -28,9 +29,12 @@ DAY_SECONDS = 86_400
 class TableQueries(aws.ServiceAdapter):
     service = "dynamodb"
 
-    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
+    def __init__(
+        self, table_name: str, *, client: Any | None = None, payloads: S3Payloads | None = None
+    ) -> None:
         super().__init__(client)
         self.table_name = table_name
+        self._payloads = payloads
 
     def get_item(self, pk: str, sk: str) -> dict[str, Any] | None:
         """One item as plain Python values, read consistently; None if absent."""
@@ -44,10 +48,15 @@ class TableQueries(aws.ServiceAdapter):
         return from_item(item) if item else None
 
     def get_event(self, event_id: str) -> dict[str, Any] | None:
-        """The stored event-log item (a gzipped payload decompressed into ``payload``), or None."""
+        """The stored event-log item with its body in ``payload`` (decompressed, or read from S3
+        when the item holds a ``payload_s3`` location), or None."""
         values = self.get_item(schema.event_pk(event_id), schema.EVENT_SK)
         if values is not None and "payload_gz" in values:
             values["payload"] = gzip.decompress(values.pop("payload_gz")).decode("utf-8")
+        if values is not None and "payload_s3" in values:
+            if self._payloads is None:
+                raise StorageError("payload_read_failed", "the payload is in S3 and no S3 reader is set")
+            values["payload"] = self._payloads.read(PayloadLocation.from_item(values["payload_s3"])).decode()
         return values
 
     def get_record(self, object_id: str) -> dict[str, Any] | None:

@@ -19,11 +19,15 @@ class Settings:
     webhook_secrets: tuple[str, ...]
     """From ``STRIPE_WEBHOOK_SECRET`` (local runs and tests); empty means use Secrets Manager."""
     webhook_secret_arn: str | None
+    payload_bucket: str | None = None
+    """S3 bucket for event bodies too big for an SNS message (``payloads``)."""
     lease_seconds: int = 60
     """How long a claimed event is protected from a concurrent delivery; > the function timeout."""
     retention_days: int = 90
     """How long event-log items (and so duplicate detection) live; Stripe retries for 3 days."""
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: int = 6_291_456
+    """Lambda's limit for a synchronous invocation's whole request (the proxy event around the body),
+    so every body API Gateway (10 MB) and Lambda can deliver is admitted; lower it to refuse more."""
     tolerance_seconds: int = 300
     secret_cache_seconds: int = 300
     thin_webhook_secrets: tuple[str, ...] = ()
@@ -70,6 +74,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         topic_arn=environ["TOPIC_ARN"],
         webhook_secrets=parse_secrets(inline, "STRIPE_WEBHOOK_SECRET") if inline else (),
         webhook_secret_arn=secret_arn,
+        payload_bucket=environ.get("PAYLOAD_BUCKET") or None,
         lease_seconds=_positive_int(environ, "IN_PROGRESS_LEASE_SECONDS", Settings.lease_seconds),
         retention_days=_positive_int(environ, "EVENT_RETENTION_DAYS", Settings.retention_days),
         max_body_bytes=_positive_int(environ, "MAX_BODY_BYTES", Settings.max_body_bytes),

@@ -24,11 +24,12 @@ from stripe_webhook import aws, budget, ordering, schema
 from stripe_webhook.dynamo_items import from_item, to_attribute, to_item
 from stripe_webhook.errors import EventInProgress, StorageError
 from stripe_webhook.events import StripeEvent
+from stripe_webhook.payloads import PayloadLocation
 from stripe_webhook.records import Record
 
 PAYLOAD_INLINE_MAX_BYTES = 100_000
-"""Raw payloads above this are gzipped; DynamoDB items must stay under 400 KB."""
-PAYLOAD_COMPRESSED_MAX_BYTES = 300_000
+"""Raw payloads above this are gzipped. Bodies too big for SNS (256 KiB) are in S3 instead
+(``payloads``), so a gzipped one stays far under DynamoDB's 400 KB item limit."""
 
 _ORDERED = "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND last_event_watermark < :bound)"
 """Older state is replaced and a deleted object stays deleted; anything else is decided by
@@ -135,17 +136,19 @@ class DynamoStore(aws.ServiceAdapter):
         now: float,
         *,
         resolve: Resolver | None = None,
+        payload: PayloadLocation | None = None,
     ) -> Claim:
         """Store the event with a lease and write its records atomically, or report what exists.
 
         A record DynamoDB refuses is decided against the stored item it returns (``ordering``):
         stale records are dropped, ties settled, and two states of one second that nothing orders
         are resolved with ``resolve`` (Stripe's current state) or marked ``order_uncertain``; then
-        the claim is sent again. Only an out-of-order or same-second event pays for that."""
+        the claim is sent again. Only an out-of-order or same-second event pays for that.
+        ``payload``: where the body is stored when it is too big for the item (``payloads``)."""
         token = uuid.uuid4().hex
         put_event = {
             "TableName": self._table,
-            "Item": self._event_item(event, handler, token, now),
+            "Item": self._event_item(event, handler, token, now, payload),
             "ConditionExpression": "attribute_not_exists(pk)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
@@ -387,7 +390,9 @@ class DynamoStore(aws.ServiceAdapter):
         self._sleep(_backoff(conflicts))
         return True
 
-    def _event_item(self, event: StripeEvent, handler: str | None, token: str, now: float) -> dict[str, Any]:
+    def _event_item(
+        self, event: StripeEvent, handler: str | None, token: str, now: float, payload: PayloadLocation | None
+    ) -> dict[str, Any]:
         values: dict[str, object] = {
             "pk": schema.event_pk(event.id),
             "sk": schema.EVENT_SK,
@@ -413,14 +418,12 @@ class DynamoStore(aws.ServiceAdapter):
             "handler": handler,
         }
         values.update({name: value for name, value in optional.items() if value is not None})
-        if len(event.raw) <= PAYLOAD_INLINE_MAX_BYTES:
+        if payload is not None:
+            values["payload_s3"] = payload.as_item()
+        elif len(event.raw) <= PAYLOAD_INLINE_MAX_BYTES:
             values["payload"] = event.raw.decode("utf-8")
         else:
-            compressed = gzip.compress(event.raw, compresslevel=6)
-            if len(compressed) <= PAYLOAD_COMPRESSED_MAX_BYTES:
-                values["payload_gz"] = compressed
-            else:
-                values["payload_omitted"] = True
+            values["payload_gz"] = gzip.compress(event.raw, compresslevel=6)
         return to_item(values)
 
     def _record_write(self, event: StripeEvent, write: _Write, now: float) -> dict[str, Any]:

@@ -108,6 +108,8 @@ def record_line(object_id: str, record: dict[str, Any]) -> str:
 
 def queries(endpoint: str = DEFAULT_ENDPOINT, table: str = TABLE_NAME) -> TableQueries:
     """The function's own read side (``stripe_webhook.queries``), against the local stack."""
+    from stripe_webhook.payloads import S3Payloads
     from stripe_webhook.queries import TableQueries
 
-    return TableQueries(table, client=client("dynamodb", endpoint))
+    payloads = S3Payloads(None, client=client("s3", endpoint))
+    return TableQueries(table, client=client("dynamodb", endpoint), payloads=payloads)

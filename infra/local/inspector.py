@@ -68,6 +68,7 @@ def recent_events(table: TableQueries, limit: int, event_type: str | None) -> li
 
 def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
     from stripe_webhook.events import parse_event
+    from stripe_webhook.payloads import PayloadLocation
     from stripe_webhook.publisher import message_attributes, message_body
 
     stored = table.get_event(event_id)
@@ -82,13 +83,15 @@ def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
     if isinstance(raw, str):
         event = parse_event(raw.encode("utf-8"))
         attributes = message_attributes(event)
-        body = message_body(event, attributes)
+        location = stored.get("payload_s3")
+        body = message_body(event, attributes, PayloadLocation.from_item(location) if location else None)
         lines.append("published message:")
         lines.append(
             "  attributes: " + json.dumps({name: value["StringValue"] for name, value in attributes.items()})
         )
         lines.append(
-            "  body: " + ("reference (event too large for SNS): " + body if body != raw else "the event JSON")
+            "  body: "
+            + ("S3 pointer (event too large for SNS): " + body if body != raw else "the event JSON")
         )
         if payload:
             lines.append(raw)

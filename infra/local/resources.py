@@ -10,11 +10,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from infra.template import TABLE_RESOURCE, TOPIC_RESOURCE, create_table_kwargs, resource_properties
+from infra.template import (
+    BUCKET_RESOURCE,
+    TABLE_RESOURCE,
+    TOPIC_RESOURCE,
+    create_table_kwargs,
+    resource_properties,
+)
 
 TABLE_NAME = "stripe-webhooks-events"
 TOPIC_NAME = "stripe-webhooks-events"
 QUEUE_NAME = "stripe-events-consumer"
+BUCKET_NAME = "stripe-webhooks-payloads"
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class LocalResources:
     table_name: str
     topic_arn: str
     queue_url: str | None
+    bucket: str | None = None
 
 
 def create_resources(
@@ -34,8 +42,11 @@ def create_resources(
     queue_name: str = QUEUE_NAME,
     filter_policy: dict[str, Any] | None = None,
     fifo: bool = False,
+    s3: Any | None = None,
+    bucket_name: str = BUCKET_NAME,
 ) -> LocalResources:
-    """Create the table and topic as the template defines them, plus an optional subscribed queue.
+    """Create the table and topic as the template defines them, plus an optional subscribed queue
+    and (given ``s3``) the bucket for large payloads.
 
     ``fifo``: the template's ``TopicType=fifo``: a FIFO topic and FIFO queue (names end in .fifo).
     """
@@ -63,7 +74,23 @@ def create_resources(
     queue_url = None
     if sqs is not None:
         queue_url = subscribe_queue(sns, sqs, topic_arn, queue_name, filter_policy)
-    return LocalResources(table_name, topic_arn, queue_url)
+    bucket = create_bucket(s3, bucket_name) if s3 is not None else None
+    return LocalResources(table_name, topic_arn, queue_url, bucket)
+
+
+def create_bucket(s3: Any, name: str) -> str:
+    """The payload bucket with the template's encryption and public access block."""
+    properties = resource_properties(BUCKET_RESOURCE)
+    s3.create_bucket(Bucket=name)
+    rules = [  # CloudFormation's name for the default is the API's ApplyServerSideEncryptionByDefault
+        {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+        for rule in properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    ]
+    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    s3.put_public_access_block(
+        Bucket=name, PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"]
+    )
+    return name
 
 
 def subscribe_queue(

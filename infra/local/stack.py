@@ -119,13 +119,17 @@ def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
 
 def provision(endpoint: str, secret: str) -> tuple[LocalResources, str]:
     resources = create_resources(
-        client("dynamodb", endpoint), client("sns", endpoint), client("sqs", endpoint)
+        client("dynamodb", endpoint),
+        client("sns", endpoint),
+        client("sqs", endpoint),
+        s3=client("s3", endpoint),
     )
     secret_arn = client("secretsmanager", endpoint).create_secret(Name=SECRET_NAME, SecretString=secret)[
         "ARN"
     ]
     os.environ["TABLE_NAME"] = resources.table_name
     os.environ["TOPIC_ARN"] = resources.topic_arn
+    os.environ["PAYLOAD_BUCKET"] = resources.bucket or ""
     return resources, str(secret_arn)
 
 

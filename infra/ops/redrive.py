@@ -11,6 +11,7 @@ from infra.ops.stack import Context
 def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, queue_url: str | None) -> int:
     """Republish stored events (from the by-type index) to the topic, or to one consumer's queue."""
     from stripe_webhook.events import parse_event
+    from stripe_webhook.payloads import PayloadLocation
     from stripe_webhook.publisher import message_attributes, message_body
 
     queries, publisher = ctx.components.queries, ctx.components.publisher
@@ -28,14 +29,16 @@ def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, qu
                 progress.add("would send")
                 continue
             event = parse_event(stored["payload"].encode("utf-8"))
+            # A body too big for a message was stored in S3 with the event: send a pointer to it.
+            payload = PayloadLocation.from_item(stored["payload_s3"]) if "payload_s3" in stored else None
             extra = {"redrive": "true"}
             if sqs is None:
-                publisher.publish(event, extra_attributes=extra)
+                publisher.publish(event, payload=payload, extra_attributes=extra)
             else:
                 attributes = message_attributes(event, extra)
                 sqs.send_message(
                     QueueUrl=queue_url,
-                    MessageBody=message_body(event, attributes),
+                    MessageBody=message_body(event, attributes, payload),
                     MessageAttributes=attributes,
                 )
             progress.add("sent")

@@ -40,6 +40,8 @@ class Stack:
     topic_arn: str
     secret_arn: str
     parameters: dict[str, str] = field(default_factory=dict)
+    payload_bucket: str | None = None
+    """The ``PayloadBucketName`` output (stacks deployed before it existed have none)."""
 
     def settings(self) -> Settings:
         """The deployed function's settings, as its environment has them (see template.yaml)."""
@@ -50,6 +52,7 @@ class Stack:
             "TABLE_NAME": self.table_name,
             "TOPIC_ARN": self.topic_arn,
             "STRIPE_WEBHOOK_SECRET_ARN": self.secret_arn,
+            "PAYLOAD_BUCKET": self.payload_bucket or "",
             **{
                 name: self.parameters[key]
                 for key, name in FUNCTION_PARAMETERS.items()
@@ -84,7 +87,15 @@ def load_stack(cloudformation: Any, name: str) -> Stack:
         for parameter in description.get("Parameters", [])
     }
     url, table, topic, secret = (outputs[key] for key in REQUIRED_OUTPUTS)
-    return Stack(name, url, table, topic, secret, parameters=parameters)
+    return Stack(
+        name,
+        url,
+        table,
+        topic,
+        secret,
+        parameters=parameters,
+        payload_bucket=outputs.get("PayloadBucketName"),
+    )
 
 
 @dataclass
@@ -110,6 +121,7 @@ class Context:
             dynamodb=self.aws("dynamodb"),
             sns=self.aws("sns"),
             secretsmanager=self.aws("secretsmanager"),
+            s3=self.aws("s3"),
         )
 
 

@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from infra.local.resources import create_resources
 from stripe_webhook import composition
+from stripe_webhook.payloads import S3Payloads
 from stripe_webhook.queries import TableQueries
 from tests.loopback_stripe import LoopbackStripe
 
@@ -40,14 +41,18 @@ class Aws:
     sns: Any
     sqs: Any
     secretsmanager: Any
+    s3: Any
     table: str
     topic_arn: str
     queue_url: str
+    bucket: str
 
     @property
     def queries(self) -> TableQueries:
-        """The function's own read side, on this table."""
-        return TableQueries(self.table, client=self.dynamodb)
+        """The function's own read side, on this table (large payloads read from the bucket)."""
+        return TableQueries(
+            self.table, client=self.dynamodb, payloads=S3Payloads(self.bucket, client=self.s3)
+        )
 
 
 @pytest.fixture
@@ -64,11 +69,14 @@ def fifo_aws(monkeypatch: pytest.MonkeyPatch, secret: str) -> Iterator[Aws]:
 
 def mocked_aws(monkeypatch: pytest.MonkeyPatch, secret: str, *, fifo: bool) -> Iterator[Aws]:
     with mock_aws():
-        clients = {name: boto3.client(name) for name in ("dynamodb", "sns", "sqs", "secretsmanager")}
-        resources = create_resources(clients["dynamodb"], clients["sns"], clients["sqs"], fifo=fifo)
-        assert resources.queue_url is not None
+        clients = {name: boto3.client(name) for name in ("dynamodb", "sns", "sqs", "secretsmanager", "s3")}
+        resources = create_resources(
+            clients["dynamodb"], clients["sns"], clients["sqs"], fifo=fifo, s3=clients["s3"]
+        )
+        assert resources.queue_url is not None and resources.bucket is not None
         monkeypatch.setenv("TABLE_NAME", resources.table_name)
         monkeypatch.setenv("TOPIC_ARN", resources.topic_arn)
+        monkeypatch.setenv("PAYLOAD_BUCKET", resources.bucket)
         monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
         composition.reset()
         yield Aws(
@@ -76,6 +84,7 @@ def mocked_aws(monkeypatch: pytest.MonkeyPatch, secret: str, *, fifo: bool) -> I
             table=resources.table_name,
             topic_arn=resources.topic_arn,
             queue_url=resources.queue_url,
+            bucket=resources.bucket,
         )
     composition.reset()
 

@@ -23,6 +23,7 @@ from infra.fixtures.payloads import encode, fresh_event
 from infra.local.apigw import proxy_event
 from stripe_webhook.errors import InvalidPayload
 from stripe_webhook.events import parse_event
+from stripe_webhook.settings import Settings
 from stripe_webhook.signature import compute_signature
 from tests.integration.conftest import Aws
 from tests.support import all_items, drain, invoke, thin_notification
@@ -30,7 +31,7 @@ from tests.support import all_items, drain, invoke, thin_notification
 FUZZ_CASES: Counter[str] = Counter()
 """Cases run per body/header kind; reported by tests/conftest.py."""
 
-MAX_BODY = 1_048_576
+MAX_BODY = Settings.max_body_bytes
 HEADER_KINDS = [
     "valid",
     "missing",

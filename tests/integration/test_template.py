@@ -25,6 +25,7 @@ RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTION = RESOURCES["WebhookFunction"]["Properties"]
 OUR_RESOURCES = {
     "EventsTable",
+    "PayloadBucket",
     "EventsTopic",
     "WebhookSecret",
     "ExistingSecretArn",
@@ -45,6 +46,9 @@ def _refs(value: Any) -> set[str]:
             return {value["Fn::GetAtt"][0]}
         if "Fn::If" in value:
             return _refs(value["Fn::If"][1]) | _refs(value["Fn::If"][2])
+        if isinstance(value.get("Fn::Sub"), str):
+            names = re.findall(r"\$\{([A-Za-z0-9]+)", value["Fn::Sub"])
+            return {name for name in names if not name.startswith("AWS")}
         if value == {"Ref": "AWS::NoValue"}:
             return set()
         return set().union(*(_refs(inner) for inner in value.values())) if value else set()
@@ -126,6 +130,24 @@ def test_topic_is_encrypted() -> None:
     assert RESOURCES["EventsTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
 
 
+def test_payload_bucket_is_private_encrypted_tls_only_and_expires_with_the_event_log() -> None:
+    bucket = RESOURCES["PayloadBucket"]["Properties"]
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == {"Ref": "EventRetentionDays"}
+    assert rule["Prefix"] == "events/"
+    (deny,) = RESOURCES["PayloadBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert _refs(deny["Resource"]) == {"PayloadBucket"}
+    assert FUNCTION["Environment"]["Variables"]["PAYLOAD_BUCKET"] == {"Ref": "PayloadBucket"}
+    (statement,) = [s for s in FUNCTION["Policies"][0]["Statement"] if s.get("Sid") == "StoreLargePayloads"]
+    assert statement["Resource"] == {"Fn::Sub": "${PayloadBucket.Arn}/events/*"}
+
+
 def test_secret_is_never_plain_text_in_the_template_or_the_function_environment() -> None:
     secret = RESOURCES["WebhookSecret"]["Properties"]
     assert "SecretString" not in secret
@@ -164,6 +186,7 @@ def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources(
         "dynamodb:UpdateItem": {"EventsTable"},
         "dynamodb:GetItem": {"EventsTable"},
         "sns:Publish": {"EventsTopic"},
+        "s3:PutObject": {"PayloadBucket"},
         "secretsmanager:GetSecretValue": {
             "WebhookSecret",
             "ExistingSecretArn",

@@ -56,7 +56,7 @@ def test_new_event_is_stored_recorded_and_published_once(aws: Aws, secret: str) 
     assert len(messages) == 1
     assert messages[0].body == body.decode()
     assert messages[0].attributes == {
-        "schema_version": "1",
+        "schema_version": "2",
         "event_type": "payment_intent.succeeded",
         "event_id": event["id"],
         "object_type": "payment_intent",
@@ -253,7 +253,7 @@ def _bad_requests(secret: str) -> dict[str, tuple[dict[str, Any], int, str]]:
         ),
         "thin event": (signed(json.dumps(thin).encode()), 400, "not_an_event"),
         "bad base64": (bad_base64, 400, "invalid_payload"),
-        "too large": (signed(b" " * (1_048_576 + 1)), 413, "payload_too_large"),
+        "too large": (signed(b" " * (6_291_456 + 1)), 413, "payload_too_large"),
     }
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from infra.fixtures.payloads import encode, fresh_event
-from stripe_webhook.errors import HandlerError, OutOfTime, PublishError
+from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent, parse_event
+from stripe_webhook.payloads import PayloadLocation
 from stripe_webhook.pipeline import Pipeline
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Registry
@@ -19,6 +20,7 @@ from stripe_webhook.store import Claim, Resolver
 @dataclass
 class FakeStore:
     claims: list[tuple[str, list[Record]]] = field(default_factory=list)
+    payloads: dict[str, PayloadLocation | None] = field(default_factory=dict)
     published: dict[str, str] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
@@ -31,10 +33,12 @@ class FakeStore:
         now: float,
         *,
         resolve: Resolver | None = None,
+        payload: PayloadLocation | None = None,
     ) -> Claim:
         if event.id in self.done:
             return Claim(None, duplicate=True)
         self.claims.append((event.id, list(records)))
+        self.payloads[event.id] = payload
         return Claim("token", records_written=len(records))
 
     def mark_published(
@@ -53,11 +57,14 @@ class FakeStore:
 class FakePublisher:
     fail: bool = False
     sent: list[str] = field(default_factory=list)
+    pointers: dict[str, PayloadLocation] = field(default_factory=dict)
 
-    def publish(self, event: StripeEvent) -> str:
+    def publish(self, event: StripeEvent, *, payload: PayloadLocation | None = None) -> str:
         if self.fail:
             raise PublishError("publish_failed", "SNS rejected the publish: KMSThrottlingException")
         self.sent.append(event.id)
+        if payload is not None:
+            self.pointers[event.id] = payload
         return f"msg-{len(self.sent)}"
 
 
@@ -148,8 +155,9 @@ class LeasedStore(FakeStore):
         now: float,
         *,
         resolve: Resolver | None = None,
+        payload: PayloadLocation | None = None,
     ) -> Claim:
-        claim = super().claim(event, records, handler, now, resolve=resolve)
+        claim = super().claim(event, records, handler, now, resolve=resolve, payload=payload)
         return Claim(claim.token, records_written=claim.records_written, lease_expires_at=now + 60)
 
 
@@ -247,4 +255,41 @@ def test_records_one_transaction_cannot_hold_are_a_handler_error_before_any_writ
         Pipeline(routes, store, publisher).process(_event("charge.dispute.created"))
 
     assert raised.value.code == "handler_records_invalid" and problem in raised.value.message
+    assert store.claims == [] and publisher.sent == []
+
+
+def _large_event() -> StripeEvent:
+    payload = fresh_event("charge.dispute.created")
+    payload["data"]["object"]["metadata"] = {"evidence": "x" * 300_000}
+    return parse_event(encode(payload))
+
+
+def test_a_body_too_big_for_sns_is_stored_before_the_claim_and_both_claim_and_message_point_at_it() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+    stored: list[tuple[str, int]] = []
+
+    def store_payload(event: StripeEvent) -> PayloadLocation:
+        assert event.id not in store.payloads, "stored after the claim"
+        stored.append((event.id, len(event.raw)))
+        return PayloadLocation("bucket", f"events/{event.id}.json", len(event.raw))
+
+    event = _large_event()
+    small = _event("charge.dispute.created")
+    pipeline = Pipeline(_registry(), store, publisher, store_payload=store_payload)
+    pipeline.process(event)
+    pipeline.process(small)
+
+    location = PayloadLocation("bucket", f"events/{event.id}.json", len(event.raw))
+    assert stored == [(event.id, len(event.raw))]
+    assert store.payloads == {event.id: location, small.id: None}
+    assert publisher.pointers == {event.id: location}
+
+
+def test_a_body_too_big_for_sns_with_nowhere_to_store_it_is_not_claimed() -> None:
+    store, publisher = FakeStore(), FakePublisher()
+
+    with pytest.raises(ConfigurationError) as raised:
+        Pipeline(_registry(), store, publisher).process(_large_event())
+
+    assert raised.value.code == "missing_payload_bucket"
     assert store.claims == [] and publisher.sent == []
