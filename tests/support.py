@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
+
+import boto3
 
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
@@ -135,6 +138,36 @@ def drain(sqs: Any, queue_url: str) -> list[Message]:
             }
             messages.append(Message(message["Body"], attributes))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def extended_sqs_client(endpoint: str | None = None) -> Any:
+    """An SQS client from ``amazon-sqs-extended-client``: it resolves pointer messages from S3.
+
+    Importing the library replaces ``boto3.Session`` process-wide; the originals are put back so
+    only this client has the extension. ``endpoint``: an AWS endpoint for both SQS and S3."""
+    saved = (boto3.Session, boto3.DEFAULT_SESSION)
+    try:
+        library = importlib.import_module("sqs_extended_client")
+        session = library.SQSExtendedClientSession(region_name="us-east-1")
+    finally:
+        setattr(boto3, "Session", saved[0])  # noqa: B010 (mypy: a class cannot be assigned to)
+        setattr(boto3.session, "Session", saved[0])  # noqa: B010
+        boto3.DEFAULT_SESSION = saved[1]
+    sqs = session.client("sqs", endpoint_url=endpoint)
+    if endpoint is not None:
+        sqs.s3_client = session.client("s3", endpoint_url=endpoint)
+    return sqs
+
+
+def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        messages += batch
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
 
 
 def get_item(dynamodb: Any, table: str, pk: str, sk: str) -> dict[str, Any] | None:

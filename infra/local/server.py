@@ -18,6 +18,9 @@ WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's own payload limit; larger requests never reach the function."""
+MAX_INVOKE_BYTES = 6_291_456
+"""Lambda's limit for a synchronous invocation's request: the whole proxy event, body included.
+API Gateway answers 413 ``{"message": "Request Too Long"}`` for an event above it."""
 
 
 def describe(response: dict[str, Any]) -> str:
@@ -52,11 +55,21 @@ def make_handler(
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_REQUEST_BYTES:
-                self._reply(413, {"message": "request body too large"})
+                self._discard(length)  # read it, so the client gets the answer instead of a broken pipe
+                self._reply(413, {"message": f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes."})
                 self.close_connection = True
+                print(f"413 body of {length} bytes: over API Gateway's 10 MiB", flush=True)
                 return
             body = self.rfile.read(length)
             event = proxy_event("POST", path, dict(self.headers.items()), body, resource=path)
+            size = len(json.dumps(event).encode())
+            if size > MAX_INVOKE_BYTES:
+                self._reply(413, {"message": "Request Too Long"})
+                print(
+                    f"413 request of {size} bytes: over Lambda's {MAX_INVOKE_BYTES}-byte invoke limit",
+                    flush=True,
+                )
+                return
             try:
                 response = invoke(event, LocalContext())
             except Exception:
@@ -75,6 +88,13 @@ def make_handler(
             self._reply(405, {"message": f"use POST {WEBHOOK_PATH}"})
 
         do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
+
+        def _discard(self, length: int) -> None:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    return
+                length -= len(chunk)
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             self._send(

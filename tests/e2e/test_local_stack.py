@@ -15,8 +15,9 @@ import pytest
 from infra import REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
+from stripe_webhook.payloads import payload_key
 from tests.e2e.conftest import SECRET, LocalStack, free_port
-from tests.support import drain, get_item
+from tests.support import drain, extended_sqs_client, get_item, large_invoice, receive_all
 
 
 def test_signed_event_is_stored_and_reaches_the_consumer_queue(stack: LocalStack) -> None:
@@ -54,6 +55,33 @@ def test_duplicate_and_forged_requests_are_shown_and_answered(stack: LocalStack)
 
     assert status == 400 and "signature_mismatch" in text
     assert "duplicate" in stack.wait_for_line(f"{event['id']} duplicate")
+    assert "Traceback" not in "".join(stack.seen)
+
+
+def test_a_5_mib_event_is_processed_whole_and_the_platform_caps_are_enforced(stack: LocalStack) -> None:
+    sqs = stack.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName="stripe-events-consumer")["QueueUrl"]
+    drain(sqs, queue_url)  # the stack is shared with other tests
+    event = large_invoice(5 * 1024 * 1024)
+    body = encode(event)
+    headers = {"Stripe-Signature": signature_header(body, SECRET), "Content-Type": "application/json"}
+
+    status, _ = stack.post(body, headers)
+
+    assert status == 200
+    stored = stack.client("s3").get_object(Bucket="stripe-webhooks-payloads", Key=payload_key(event["id"]))
+    assert stored["Body"].read() == body
+    (message,) = receive_all(extended_sqs_client(stack.endpoint), queue_url)
+    assert message["Body"].encode() == body
+    assert "records=1" in stack.wait_for_line(event["id"])
+
+    # What API Gateway and Lambda refuse never reaches the function: a proxy event over Lambda's
+    # 6,291,456 bytes, and a body over API Gateway's 10 MiB
+    for size, answer in ((6_300_000, "Request Too Long"), (10 * 1024 * 1024 + 1, "HTTP content length")):
+        too_big = encode(large_invoice(size))
+        assert len(too_big) > size - 200_000
+        status, text = stack.post(too_big, {"Stripe-Signature": signature_header(too_big, SECRET)})
+        assert status == 413 and answer in text
     assert "Traceback" not in "".join(stack.seen)
 
 

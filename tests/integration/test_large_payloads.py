@@ -7,13 +7,10 @@ consumer side is read with AWS's own ``amazon-sqs-extended-client``, as a user's
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import time
-from typing import Any
 
-import boto3
 import jsonschema
 import pytest
 
@@ -25,37 +22,10 @@ from stripe_webhook import aws as function_aws
 from stripe_webhook.payloads import payload_key
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
-from tests.support import deliver, drain, get_item, large_invoice
+from tests.support import deliver, drain, extended_sqs_client, get_item, large_invoice, receive_all
 
 SCHEMA = json.loads((REPO_ROOT / "infra" / "contract" / "sns-message.v2.schema.json").read_text())
 INVOICE = "OBJECT#in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu"
-
-
-def extended_sqs_client() -> Any:
-    """An SQS client from ``amazon-sqs-extended-client``: it resolves pointer messages from S3.
-
-    Importing the library replaces ``boto3.Session`` process-wide; the originals are put back so
-    only this client has the extension."""
-    saved = (boto3.Session, boto3.DEFAULT_SESSION)
-    try:
-        library = importlib.import_module("sqs_extended_client")
-        session = library.SQSExtendedClientSession(region_name="us-east-1")
-    finally:
-        setattr(boto3, "Session", saved[0])  # noqa: B010 (mypy: a class cannot be assigned to)
-        setattr(boto3.session, "Session", saved[0])  # noqa: B010
-        boto3.DEFAULT_SESSION = saved[1]
-    return session.client("sqs")
-
-
-def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
-    while batch := sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", []):
-        messages += batch
-        for message in batch:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return messages
 
 
 def test_a_900_kib_incompressible_event_is_stored_whole_and_reaches_an_extended_client_consumer(
