@@ -371,33 +371,6 @@ def test_older_event_arriving_late_does_not_overwrite_newer_state(aws: Aws, secr
     assert len(drain(aws.sqs, aws.queue_url)) == 2  # both events still reach consumers
 
 
-def test_event_too_large_for_sns_publishes_a_reference_and_keeps_the_full_payload(
-    aws: Aws, secret: str
-) -> None:
-    event = fresh_event("product.created")
-    event["data"]["object"]["metadata"] = {f"key_{index}": "x" * 450 for index in range(600)}
-    body = encode(event)
-    assert len(body) > 262_144
-
-    response = deliver(body, secret)
-
-    assert response.status == 200
-    (message,) = drain(aws.sqs, aws.queue_url)
-    assert message.json == {
-        "id": event["id"],
-        "object": "event",
-        "type": "product.created",
-        "created": event["created"],
-        "livemode": False,
-        "account": None,
-        "object_type": "product",
-        "object_id": "prod_R9nXk3Lw2pQaZb",
-        "truncated": True,
-    }
-    stored = aws.queries.get_event(event["id"])
-    assert stored is not None and stored["payload"] == body.decode()
-
-
 def test_consumer_with_a_filter_policy_receives_exactly_the_matching_events(aws: Aws, secret: str) -> None:
     disputes_only = subscribe_queue(
         aws.sns,
