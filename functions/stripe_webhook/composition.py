@@ -126,7 +126,10 @@ class Components:
     def _stripe_api(self) -> StripeApi:
         from stripe_webhook.stripe_api import StripeApi
 
-        return StripeApi(self.stripe_api_key, self.settings.stripe_api_base)
+        settings = self.settings
+        return StripeApi(
+            self.stripe_api_key, settings.stripe_api_base, api_version=settings.stripe_api_version
+        )
 
     def signing_secrets(self, *, thin: bool = False) -> SigningSecrets:
         """The snapshot endpoint's secrets, or (``thin``) the thin-event endpoint's."""

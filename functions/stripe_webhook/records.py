@@ -87,6 +87,15 @@ def object_record(
     return [Record(pk, sk, values, mark, deleted, ranked=ranked or deleted)]
 
 
+def link_record(event: StripeEvent, object_id: str, name: str, linked_id: str) -> Record:
+    """The fact "``object_id``'s ``name`` is ``linked_id``" (an invoice's ``payment_intent``), kept
+    beside the object's record in its partition; ``queries.get_record`` merges it into the record.
+    A fact never changes, so whichever event writes it first leaves the same item."""
+    pk, _ = schema.object_key(object_id)
+    values = {"object_id": object_id, "link": name, "linked_id": linked_id, "livemode": event.livemode}
+    return Record(pk, schema.link_sk(name, linked_id), values, watermark(event.created, 0))
+
+
 def expandable_id(value: object) -> str | None:
     """Stripe fields such as ``customer`` are an id, an expanded object, or null."""
     if isinstance(value, str) and value:

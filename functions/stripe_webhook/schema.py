@@ -7,6 +7,7 @@ cannot disagree. The template's ``EventsTable`` declares the same attributes and
 
     EVENT#<event id>      / EVENT               the event log (dedup claim, lease, payload)
     OBJECT#<stripe id>    / STATE               one record per Stripe object
+    OBJECT#<stripe id>    / LINK#<name>#<id>    a link the object's own events do not carry
     BALANCE#<acct|platform> / BALANCE#live|test  the latest balance
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 EVENT_SK = "EVENT"
 STATE_SK = "STATE"
+LINK_SK_PREFIX = "LINK#"
 IN_PROGRESS = "IN_PROGRESS"
 PUBLISHED = "PUBLISHED"
 
@@ -48,6 +50,10 @@ def event_key(event_id: str) -> dict[str, Any]:
 
 def object_key(object_id: str) -> tuple[str, str]:
     return f"OBJECT#{object_id}", STATE_SK
+
+
+def link_sk(name: str, linked_id: str) -> str:
+    return f"{LINK_SK_PREFIX}{name}#{linked_id}"
 
 
 def balance_key(owner: str, livemode: bool) -> tuple[str, str]:

@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from stripe_webhook.errors import ConfigurationError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+API_VERSION = "2026-10-28.endive"
+"""The Stripe API version this project pins, the one place it is written: the template's
+``StripeApiVersion`` parameter defaults to it (a test checks), endpoints are registered with the
+deployed stack's value (``ops register``), ``ops backfill`` reads events in it, and state fetches
+ask for it. The handlers read this version's shapes and the two breaking generations before it
+(``infra/fixtures/versions.py``); the ``stripe`` library the tools use pins the same version."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class Settings:
     """Fetches thin events' full payloads: inline for local runs, else ``stripe_api_key_secret_arn``."""
     stripe_api_key_secret_arn: str | None = None
     stripe_api_base: str = "https://api.stripe.com"
+    stripe_api_version: str = API_VERSION
+    """The template's ``StripeApiVersion``: what state fetches ask Stripe for."""
 
 
 def parse_api_key(value: str, source: str) -> tuple[str, ...]:
@@ -83,6 +91,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         stripe_api_key=environ.get("STRIPE_API_KEY") or None,
         stripe_api_key_secret_arn=environ.get("STRIPE_API_KEY_SECRET_ARN") or None,
         stripe_api_base=environ.get("STRIPE_API_BASE") or Settings.stripe_api_base,
+        stripe_api_version=environ.get("STRIPE_API_VERSION") or API_VERSION,
     )
 
 

@@ -2,7 +2,7 @@
 
 - ``full_event``: a thin event's full payload, for handlers that need more than a reference.
 - ``current_object``: an object's state now, when two events about it cannot be ordered
-  (``ordering``): ``GET /v1/<resource>/<id>`` at the pinned ``API_VERSION``, on the connected
+  (``ordering``): ``GET /v1/<resource>/<id>`` at the stack's API version, on the connected
   account's behalf for Connect events.
 
 A few lines of stdlib HTTP rather than the ``stripe`` package, which would cost the cold start
@@ -21,19 +21,18 @@ from typing import Any
 
 from stripe_webhook.errors import StripeApiError
 from stripe_webhook.events import StripeEvent
+from stripe_webhook.settings import API_VERSION
 
 TIMEOUT_SECONDS = 5.0
 OBJECT_TIMEOUT_SECONDS = 2.0
 """A state fetch happens inside the claim window (``budget.CLAIM_WINDOW_SECONDS``)."""
-API_VERSION = "2024-06-20"
-"""The Stripe API version this project pins: endpoints are registered with it (``ops register``),
-``ops backfill`` reads events in it, state fetches ask for it, and the handlers read its shapes."""
 RESOURCE_PATHS = {
     "charge": "charges",
     "checkout.session": "checkout/sessions",
     "customer": "customers",
     "dispute": "disputes",
     "invoice": "invoices",
+    "invoice_payment": "invoice_payments",
     "payment_intent": "payment_intents",
     "payment_method": "payment_methods",
     "payout": "payouts",
@@ -52,8 +51,11 @@ class StripeApi:
         api_key: Callable[[], str],
         base_url: str = "https://api.stripe.com",
         urlopen: Callable[..., Any] = urllib.request.urlopen,
+        *,
+        api_version: str = API_VERSION,
     ) -> None:
         self._api_key = api_key
+        self.api_version = api_version
         self._base_url = base_url.rstrip("/")
         self._urlopen = urlopen
 
@@ -65,7 +67,7 @@ class StripeApi:
         headers = {
             "Authorization": f"Bearer {self._api_key()}",
             "Accept": "application/json",
-            "Stripe-Version": API_VERSION,
+            "Stripe-Version": self.api_version,
         }
         if event.account:
             headers["Stripe-Account"] = event.account

@@ -81,7 +81,7 @@ def run(
     stack = load_stack(aws("cloudformation"), args.stack or default_stack_name())
     ctx = Context(stack, aws, stripe, out, dry_run=getattr(args, "dry_run", False))
     if args.command in ("register", "rotate-secret", "backfill") and ctx.stripe is None:
-        ctx.stripe = stripe_client()
+        ctx.stripe = stripe_client(stack.api_version)
     if args.command == "register":
         return register.register(ctx, args.connect)
     if args.command == "rotate-secret":

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from infra.ops.stack import MANAGED_BY, Context, OpsError, handled_event_types
-from stripe_webhook.stripe_api import API_VERSION
 
 
 def read_secrets(ctx: Context) -> list[str]:
@@ -62,6 +61,12 @@ def register(ctx: Context, connect: bool) -> int:
         removed = sorted(set(endpoint.enabled_events) - set(events))
         ctx.say(f"endpoint {endpoint.id} already delivers to {ctx.stack.webhook_url}")
         ctx.say(f"  event types: {len(events)} ({len(added)} to add, {len(removed)} to remove)")
+        if endpoint.api_version and endpoint.api_version != ctx.stack.api_version:
+            ctx.say(
+                f"note: the endpoint sends API version {endpoint.api_version}, the stack's "
+                f"StripeApiVersion is {ctx.stack.api_version}; Stripe fixes it when an endpoint is created: "
+                "rotate-secret creates its replacement (the handlers read both)"
+            )
         if ctx.dry_run:
             ctx.say("dry run: nothing changed")
             return 0
@@ -71,11 +76,11 @@ def register(ctx: Context, connect: bool) -> int:
             ctx.say("warning: the stack's secret holds no whsec_ value; run rotate-secret to set a fresh one")
         return 0
     ctx.say(f"no endpoint delivers to {ctx.stack.webhook_url} yet: creating one")
-    ctx.say(f"  {len(events)} event types, API version {API_VERSION}, connect={connect}")
+    ctx.say(f"  {len(events)} event types, API version {ctx.stack.api_version}, connect={connect}")
     if ctx.dry_run:
         ctx.say("dry run: nothing created")
         return 0
-    endpoint = create_endpoint(ctx, events, API_VERSION, connect=connect)
+    endpoint = create_endpoint(ctx, events, ctx.stack.api_version, connect=connect)
     write_secrets(ctx, [endpoint.secret])
     ctx.say(f"created {endpoint.id}; its signing secret is stored in {ctx.stack.secret_arn}")
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from infra.ops.register import create_endpoint, endpoints_for, read_secrets, write_secrets
 from infra.ops.stack import Context, OpsError
-from stripe_webhook.stripe_api import API_VERSION
 
 
 def rotate_secret(ctx: Context, finish: bool) -> int:
@@ -22,9 +21,7 @@ def rotate_secret(ctx: Context, finish: bool) -> int:
         if ctx.dry_run:
             ctx.say("dry run: nothing changed")
             return 0
-        new = create_endpoint(
-            ctx, list(old.enabled_events), old.api_version or API_VERSION, rotated_from=old.id
-        )
+        new = create_endpoint(ctx, list(old.enabled_events), ctx.stack.api_version, rotated_from=old.id)
         write_secrets(ctx, [*current, new.secret])
         ctx.say(f"created {new.id}; the stack's secret now holds {len(current) + 1} values (old and new)")
         ctx.say("duplicates from the two endpoints are processed once (same event ids)")

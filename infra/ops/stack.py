@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from infra import REPO_ROOT
-from stripe_webhook.stripe_api import API_VERSION  # the one pin: see there
+from stripe_webhook.settings import API_VERSION  # the one pin: see there
 
 if TYPE_CHECKING:
     from stripe_webhook.composition import Components
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 MANAGED_BY = "stripe-webhooks-aws"
 REQUIRED_OUTPUTS = ("WebhookUrl", "TableName", "TopicArn", "SecretArn")
-FUNCTION_PARAMETERS = {"EventRetentionDays": "EVENT_RETENTION_DAYS"}
+FUNCTION_PARAMETERS = {"EventRetentionDays": "EVENT_RETENTION_DAYS", "StripeApiVersion": "STRIPE_API_VERSION"}
 """Template parameters that reach the function's environment unchanged."""
 
 
@@ -42,6 +42,11 @@ class Stack:
     parameters: dict[str, str] = field(default_factory=dict)
     payload_bucket: str | None = None
     """The ``PayloadBucketName`` output (stacks deployed before it existed have none)."""
+
+    @property
+    def api_version(self) -> str:
+        """The stack's ``StripeApiVersion`` (the pinned version for stacks deployed before it)."""
+        return self.parameters.get("StripeApiVersion") or API_VERSION
 
     def settings(self) -> Settings:
         """The deployed function's settings, as its environment has them (see template.yaml)."""
@@ -125,7 +130,7 @@ class Context:
         )
 
 
-def stripe_client(http_client: Any = None) -> Any:
+def stripe_client(api_version: str = API_VERSION, http_client: Any = None) -> Any:
     import stripe
 
     api_key = os.environ.get("STRIPE_API_KEY", "")
@@ -134,7 +139,7 @@ def stripe_client(http_client: Any = None) -> Any:
             "set STRIPE_API_KEY to a Stripe secret or restricted key (sk_… or rk_…) with write access "
             "to webhook endpoints and read access to events"
         )
-    return stripe.StripeClient(api_key, http_client=http_client, stripe_version=API_VERSION)
+    return stripe.StripeClient(api_key, http_client=http_client, stripe_version=api_version)
 
 
 def handled_event_types() -> list[str]:

@@ -17,7 +17,7 @@ from infra.ops import backfill, cli
 from infra.ops.stack import Context, OpsError, handled_event_types
 from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
-from stripe_webhook.stripe_api import API_VERSION
+from stripe_webhook.settings import API_VERSION
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from infra.fixtures.payloads import encode, fresh_event
+from infra.fixtures.versions import GENERATIONS, PRE_BASIL, shaped
 from infra.local.resources import subscribe_queue
 from infra.template import load_template
 from stripe_webhook import composition
@@ -240,3 +241,31 @@ def test_template_example_consumer_filter_receives_exactly_invoices_and_subscrip
 
     received = sorted(message.attributes["event_type"] for message in drain(aws.sqs, queue))
     assert received == ["customer.subscription.updated", "invoice.paid", "invoice.payment_failed"]
+
+
+INVOICE_ID, PAYMENT_ID = "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu", "pi_3QJ8c2F2eZvKYlo20Zb1Yc3D"
+
+
+@pytest.mark.parametrize("version", GENERATIONS)
+@pytest.mark.parametrize("order", ["invoice first", "payment first"])
+def test_an_invoice_and_its_payment_carry_each_other_s_ids_on_every_api_version(
+    aws: Aws, secret: str, version: str, order: str
+) -> None:
+    # Before basil the invoice names its PaymentIntent and the PaymentIntent its invoice; since
+    # basil neither does, and invoice_payment.paid links them
+    intent = fresh_event("payment_intent.succeeded")
+    intent["data"]["object"].update(id=PAYMENT_ID, invoice=INVOICE_ID)
+    events = [shaped(fresh_event("invoice.paid"), version), shaped(intent, version)]
+    if version != PRE_BASIL:
+        events.insert(1, shaped(fresh_event("invoice_payment.paid"), version))
+        assert "payment_intent" not in events[0]["data"]["object"]
+        assert "invoice" not in events[-1]["data"]["object"]
+    if order == "payment first":
+        events.reverse()
+
+    for event in events:
+        assert deliver(event, secret).status == 200
+
+    invoice, payment = aws.queries.get_record(INVOICE_ID), aws.queries.get_record(PAYMENT_ID)
+    assert invoice is not None and invoice["payment_intent"] == PAYMENT_ID and invoice["status"] == "paid"
+    assert payment is not None and payment["invoice"] == INVOICE_ID and payment["status"] == "succeeded"

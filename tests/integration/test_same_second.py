@@ -16,7 +16,7 @@ import pytest
 
 from infra.fixtures.payloads import fresh_event
 from stripe_webhook import composition
-from stripe_webhook.stripe_api import API_VERSION
+from stripe_webhook.settings import API_VERSION
 from tests.integration.conftest import Aws
 from tests.loopback_stripe import LoopbackStripe
 from tests.support import deliver

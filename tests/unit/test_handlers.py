@@ -24,7 +24,8 @@ def _record(event_type: str, changes: dict[str, Any] | None = None, **top: Any) 
     event = _event(event_type, changes, **top)
     route = deployed_registry().resolve(event.type)
     assert route is not None, event.type
-    (record,) = route.handler(event)
+    record, *links = route.handler(event)
+    assert all(link.sk.startswith("LINK#") for link in links), "one record per event, plus links"
     return record
 
 

@@ -1,4 +1,4 @@
-"""Billing: subscriptions (with an entitlement view) and invoices.
+"""Billing: subscriptions (with an entitlement view), invoices and invoice payments.
 
 A subscription record answers "is this customer entitled right now, and until
 when": ``entitled`` is true while the subscription is ``active`` or
@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, expandable_id, object_record, pick, rank_for
+from stripe_webhook.records import (
+    Record,
+    expandable_id,
+    link_record,
+    object_record,
+    pick,
+    pick_ids,
+    rank_for,
+)
 from stripe_webhook.routing import Family
 
 family = Family("billing")
@@ -46,6 +54,7 @@ INVOICE_EVENTS = {
     "invoice.paid": 90,
     "invoice.voided": 95,
 }
+INVOICE_PAYMENT_STATUS_RANK = {"open": 10, "paid": 90, "canceled": 90}
 
 
 def _period_end(subscription: dict[str, Any]) -> int | None:
@@ -128,6 +137,8 @@ def invoice_changed(event: StripeEvent) -> list[Record]:
     subscription = _invoice_subscription(invoice)
     if subscription:
         attributes["subscription"] = subscription
+    # Before API version 2025-03-31 only: since then the payment arrives in invoice_payment.paid
+    attributes.update(pick_ids(invoice, "payment_intent", "charge"))
     transitions = invoice.get("status_transitions")
     if isinstance(transitions, dict):
         attributes.update(
@@ -136,3 +147,31 @@ def invoice_changed(event: StripeEvent) -> list[Record]:
     return object_record(
         event, attributes, rank=INVOICE_EVENTS[event.type], customer=expandable_id(invoice.get("customer"))
     )
+
+
+@family.handles("invoice_payment.paid")
+def invoice_payment_paid(event: StripeEvent) -> list[Record]:
+    """Since API version 2025-03-31 (basil) invoices and PaymentIntents no longer name each other;
+    this event's ``invoice_payment`` does (``invoice``, ``payment.payment_intent`` or
+    ``payment.charge``). Its record, plus a link on each side, so the invoice's and the payment's
+    records carry each other's ids on every API version (``queries.get_record``)."""
+    payment = event.data_object
+    attributes = pick(payment, "status", "amount_paid", "amount_requested", "currency", "is_default")
+    invoice = expandable_id(payment.get("invoice"))
+    paid_with = payment.get("payment")
+    paid_with = paid_with if isinstance(paid_with, dict) else {}
+    linked = pick_ids(paid_with, "payment_intent", "charge")
+    attributes.update(linked)
+    if invoice:
+        attributes["invoice"] = invoice
+    transitions = payment.get("status_transitions")
+    if isinstance(transitions, dict):
+        attributes.update(pick(transitions, "paid_at", "canceled_at"))
+    records = object_record(event, attributes, rank=rank_for(event, {}, INVOICE_PAYMENT_STATUS_RANK))
+    if invoice and records:
+        for name, payment_id in linked.items():
+            records += [
+                link_record(event, invoice, name, payment_id),
+                link_record(event, payment_id, "invoice", invoice),
+            ]
+    return records
