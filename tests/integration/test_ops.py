@@ -14,19 +14,21 @@ import stripe
 
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli
-from infra.ops.stack import Context, OpsError, handled_event_types
+from infra.ops.stack import Context, OpsError, handled_event_types, load_stack
 from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
 from stripe_webhook.settings import API_VERSION
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
-from tests.support import deliver, drain, get_item
+from tests.support import deliver, drain, get_item, large_invoice
 
 STACK = "stripe-webhooks-test"
 RETENTION_DAYS = 45
 """The stack's EventRetentionDays: not the function's default (90), so drift would show."""
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1/webhook"
+STACK_API_VERSION = "2025-09-30.clover"
+"""The stack's StripeApiVersion: not the pinned default, so a command ignoring the stack would show."""
 
 
 @pytest.fixture
@@ -40,16 +42,23 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
         "TableName": aws.table,
         "TopicArn": aws.topic_arn,
         "SecretArn": secret_arn,
+        "PayloadBucketName": aws.bucket,
     }
     template = {
-        "Parameters": {"EventRetentionDays": {"Type": "Number", "Default": "90"}},
+        "Parameters": {
+            "EventRetentionDays": {"Type": "Number", "Default": "90"},
+            "StripeApiVersion": {"Type": "String", "Default": API_VERSION},
+        },
         "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
     boto_client("cloudformation").create_stack(
         StackName=STACK,
         TemplateBody=json.dumps(template),
-        Parameters=[{"ParameterKey": "EventRetentionDays", "ParameterValue": str(RETENTION_DAYS)}],
+        Parameters=[
+            {"ParameterKey": "EventRetentionDays", "ParameterValue": str(RETENTION_DAYS)},
+            {"ParameterKey": "StripeApiVersion", "ParameterValue": STACK_API_VERSION},
+        ],
     )
     monkeypatch.setattr(backfill, "STATE_DIR", tmp_path / ".backfill")
     # The function reads the secret the commands write, as when deployed.
@@ -92,7 +101,8 @@ def test_register_creates_the_endpoint_from_the_registry_and_stores_its_secret(
     (endpoint,) = fake_stripe.endpoints.values()
     assert endpoint["url"] == WEBHOOK_URL
     assert endpoint["enabled_events"] == handled_event_types()
-    assert endpoint["api_version"] == API_VERSION
+    assert endpoint["api_version"] == STACK_API_VERSION
+    assert f"API version {STACK_API_VERSION}" in out
     assert endpoint["metadata"] == {"stack": STACK, "managed_by": "stripe-webhooks-aws"}
     (secret,) = stored_secrets(aws, stack)
     assert secret.startswith("whsec_") and secret not in out
@@ -359,3 +369,19 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         cli.parse_args([command, "--help"])
     assert raised.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_backfill_stores_a_large_event_in_the_stacks_payload_bucket_and_uses_its_api_version(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    missed = large_invoice(400 * 1024)
+    fake_stripe.add_event(missed, delivered=False)
+
+    code, _ = run(["backfill", "--since", "1h"], fake_stripe)
+
+    assert code == 0
+    logged = aws.queries.get_event(missed["id"])
+    assert logged is not None and logged["payload_s3"]["bucket"] == aws.bucket
+    assert json.loads(logged["payload"]) == missed
+    settings = load_stack(boto_client("cloudformation"), STACK).settings()
+    assert (settings.payload_bucket, settings.stripe_api_version) == (aws.bucket, STACK_API_VERSION)
