@@ -19,7 +19,10 @@ from infra.fixtures.payloads import encode, fresh_event
 from infra.ops.redrive import redrive
 from infra.ops.stack import Context, Stack
 from stripe_webhook import aws as function_aws
+from stripe_webhook.errors import PublishError
+from stripe_webhook.events import parse_event
 from stripe_webhook.payloads import payload_key
+from stripe_webhook.publisher import message_attributes, message_body, needs_offload
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import deliver, drain, extended_sqs_client, get_item, large_invoice, receive_all
@@ -171,3 +174,14 @@ def test_the_contract_rejects_a_message_without_its_attributes_or_with_a_pointer
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(message, SCHEMA)
+
+
+def test_a_pointer_is_never_published_for_a_body_that_was_not_stored() -> None:
+    event = parse_event(encode(large_invoice(300 * 1024)))
+    attributes = message_attributes(event)
+
+    assert needs_offload(event)
+    with pytest.raises(PublishError) as raised:
+        message_body(event, attributes, None)
+    assert raised.value.code == "payload_not_stored"
+    assert "ExtendedPayloadSize" not in attributes
