@@ -23,6 +23,7 @@ from infra.fixtures.delivery import Answer, post
 from infra.fixtures.flows import FLOWS, flow_events
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.signing import signature_header
+from infra.fixtures.versions import GENERATIONS, shaped
 from infra.local.endpoint import (
     DEFAULT_ENDPOINT,
     DEFAULT_WEBHOOK_URL,
@@ -75,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--account", help="send as a Connect event for this acct_ id")
     parser.add_argument(
+        "--api-version",
+        choices=GENERATIONS,
+        help="render the events as an endpoint on this Stripe API version receives them "
+        "(default: as stored, mostly 2024-06-20)",
+    )
+    parser.add_argument(
         "--url", default=DEFAULT_WEBHOOK_URL, help=f"webhook URL (default {DEFAULT_WEBHOOK_URL})"
     )
     parser.add_argument(
@@ -122,6 +129,11 @@ def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
         events = flow_events(args.flow) if args.flow else [fresh_event(args.event_type)]
     except LookupError as error:
         raise TriggerError(f"{error.args[0]} (see --list)") from None
+    if args.api_version:
+        try:
+            events = [shaped(event, args.api_version) for event in events]
+        except ValueError as error:
+            raise TriggerError(str(error)) from None
     if args.account:
         for event in events:
             event["account"] = args.account

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from infra.fixtures.flows import FLOWS
+from infra.fixtures.versions import BASIL, PRE_BASIL
 from stripe_webhook.composition import registry as deployed_registry
 from stripe_webhook.queries import TableQueries
 from tests.e2e.conftest import SECRET, LocalStack, free_port, run_tool
@@ -92,6 +93,22 @@ def test_shuffled_subscription_flow_ends_in_the_same_state(
         checkout = table.get_record("cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9")
         assert invoice is not None and invoice["status"] == "paid"
         assert checkout is not None and checkout["may_fulfil"] is True
+
+
+def test_trigger_renders_events_in_another_api_version(stack: LocalStack, consumer: tuple[Any, str]) -> None:
+    code, out, err = trigger(stack, "--flow", "subscription", "--api-version", BASIL)
+
+    assert code == 0, out + err
+    table = TableQueries(TABLE, client=stack.client("dynamodb"))
+    for event_id in event_ids(out):
+        logged = get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT")
+        assert logged is not None and logged["api_version"] == BASIL
+    invoice = table.get_record("in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu")
+    assert invoice is not None and invoice["subscription"] == "sub_1QJ8c1F2eZvKYlo2mT7xQ4Vb"
+    drain(*consumer)
+
+    code, _, err = trigger(stack, "invoice_payment.paid", "--api-version", PRE_BASIL)
+    assert code != 0 and "does not exist in API version 2024-06-20" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("option", ["--tamper", "--stale"])
