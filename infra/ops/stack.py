@@ -42,6 +42,7 @@ class Stack:
     parameters: dict[str, str] = field(default_factory=dict)
     payload_bucket: str | None = None
     """The ``PayloadBucketName`` output (stacks deployed before it existed have none)."""
+    dashboard_url: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -100,6 +101,7 @@ def load_stack(cloudformation: Any, name: str) -> Stack:
         secret,
         parameters=parameters,
         payload_bucket=outputs.get("PayloadBucketName"),
+        dashboard_url=outputs.get("DashboardUrl"),
     )
 
 

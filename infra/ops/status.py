@@ -10,6 +10,20 @@ from infra.ops.progress import day
 from infra.ops.stack import Context, handled_event_types
 from stripe_webhook.schema import IN_PROGRESS
 
+DASHBOARD_METRICS = {
+    "RequestsReceived": "received (webhook)",
+    "EventBridgeEventsReceived": "received (EventBridge)",
+    "EventsProcessed": "processed",
+    "DuplicateEvents": "duplicate",
+    "UnhandledEvents": "no handler",
+    "SignatureFailures": "signature failures (400)",
+    "ProcessingFailures": "5xx (Stripe retries)",
+    "PublishedNotMarked": "published, not marked",
+    "OrderUncertain": "order uncertain",
+    "RejectedEvents": "EventBridge rejected",
+}
+"""The dashboard's own metrics and labels, in its order (``test_ops.py`` keeps the two the same)."""
+
 
 def status(ctx: Context, hours: int) -> int:
     queries = ctx.components.queries
@@ -35,11 +49,13 @@ def status(ctx: Context, hours: int) -> int:
             "  a delivery is at work on them, or Stripe will retry them; one that stays IN_PROGRESS"
             " was published but not marked (see PublishedNotMarked; README, Guarantees)"
         )
-    names = ["ProcessingFailures", "PublishedNotMarked", "SignatureFailures", "EventsProcessed"]
-    for name, value in metric_sums(ctx, names, hours).items():
-        ctx.say(f"{name} (last {hours} h): {value:,.0f}")
+    ctx.say(f"metrics, last {hours} h (the dashboard's):")
+    for name, value in metric_sums(ctx, list(DASHBOARD_METRICS), hours).items():
+        ctx.say(f"  {value:>8,.0f}  {DASHBOARD_METRICS[name]} ({name})")
     for name, state in alarm_states(ctx).items():
         ctx.say(f"alarm {name}: {state}")
+    if ctx.stack.dashboard_url:
+        ctx.say(f"dashboard (latency, throttles, failures by cause, dead letters): {ctx.stack.dashboard_url}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +16,8 @@ import stripe
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli
 from infra.ops.stack import Context, OpsError, handled_event_types, load_stack
+from infra.ops.status import DASHBOARD_METRICS
+from infra.template import load_template
 from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
 from stripe_webhook.settings import API_VERSION
@@ -27,6 +30,9 @@ STACK = "stripe-webhooks-test"
 RETENTION_DAYS = 45
 """The stack's EventRetentionDays: not the function's default (90), so drift would show."""
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1/webhook"
+DASHBOARD_URL = (
+    "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/x"
+)
 STACK_API_VERSION = "2025-09-30.clover"
 """The stack's StripeApiVersion: not the pinned default, so a command ignoring the stack would show."""
 
@@ -43,6 +49,7 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
         "TopicArn": aws.topic_arn,
         "SecretArn": secret_arn,
         "PayloadBucketName": aws.bucket,
+        "DashboardUrl": DASHBOARD_URL,
     }
     template = {
         "Parameters": {
@@ -340,6 +347,19 @@ def test_status_shows_counts_last_event_and_failures(
     assert deliver(stuck, secret).status == 200
     injector.heal("dynamodb.UpdateItem")
 
+    cloudwatch = boto_client("cloudwatch")
+    for _ in range(2):
+        cloudwatch.put_metric_data(
+            Namespace="StripeWebhooks",
+            MetricData=[
+                {
+                    "MetricName": "EventsProcessed",
+                    "Value": 1,
+                    "Dimensions": [{"Name": "service", "Value": STACK}],
+                }
+            ],
+        )
+
     code, out = run(["status"], fake_stripe)
 
     assert code == 0
@@ -347,8 +367,20 @@ def test_status_shows_counts_last_event_and_failures(
     assert "3  invoice.paid" in out and "1  customer.created" in out
     assert "last event: 20" in out
     assert f"unfinished (IN_PROGRESS) events: 1: {stuck['id']}" in out
-    assert "ProcessingFailures (last 24 h): 0" in out
-    assert "PublishedNotMarked (last 24 h): 0" in out  # moto keeps no metrics from the function
+    # moto keeps no metrics from the function: the ones put here stand in for its EMF lines
+    assert "       2  processed (EventsProcessed)" in out
+    assert "       0  published, not marked (PublishedNotMarked)" in out
+    assert f"dashboard (latency, throttles, failures by cause, dead letters): {DASHBOARD_URL}" in out
+
+
+def test_status_prints_the_same_metrics_as_the_dashboard() -> None:
+    body = load_template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    first_part = body["Fn::Join"][1][0]["Fn::Sub"]  # the widgets that plot the function's metrics
+    plotted = re.findall(
+        r'\["StripeWebhooks", "(\w+)", "service", "\$\{AWS::StackName\}", \{"label": "([^"]+)"\}\]',
+        first_part,
+    )
+    assert plotted == list(DASHBOARD_METRICS.items())
 
 
 def test_missing_stripe_key_and_unknown_stack_are_clear_errors(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import subprocess
@@ -346,3 +347,123 @@ def test_thin_events_are_off_until_enabled_with_their_own_secret() -> None:
     assert "SecretString" not in RESOURCES["ThinWebhookSecret"]["Properties"]
     assert FUNCTION["Events"]["StripeThinWebhook"]["Properties"]["Path"] == THIN_RESOURCE
     assert EVENTBRIDGE_SOURCE_PREFIX == "aws.partner/stripe.com"
+
+
+AWS_METRICS = {
+    # namespace → metric → its dimension names, from each service's CloudWatch metrics documentation
+    "AWS/ApiGateway": {
+        name: {"ApiName", "Stage"} for name in ("IntegrationLatency", "Latency", "5XXError", "4XXError")
+    },
+    "AWS/Lambda": {
+        name: {"FunctionName"} for name in ("Duration", "Throttles", "Errors", "DeadLetterErrors")
+    },
+    "AWS/DynamoDB": {
+        "ThrottledRequests": {"TableName", "Operation"},
+        "SystemErrors": {"TableName", "Operation"},
+        "TransactionConflict": {"TableName"},
+    },
+    "AWS/SNS": {"NumberOfNotificationsFailed": {"TopicName"}},
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible": {"QueueName"}},
+}
+OUR_NAMES = {
+    "ApiName": "shop-webhook",
+    "Stage": "StageName-ref",
+    "FunctionName": "WebhookFunction-ref",
+    "TableName": "EventsTable-ref",
+    "TopicName": "EventsTopic-TopicName",
+}
+"""Dimension values as ``render`` resolves the dashboard's references to the stack's resources."""
+CUSTOM_METRICS = {
+    name
+    for path in (REPO_ROOT / "functions" / "stripe_webhook").glob("*.py")
+    for name in re.findall(r'count\("(\w+)"\)', path.read_text())
+}
+"""Every metric the function emits (``observability.count``), read from its source."""
+
+
+def render(value: Any, conditions: dict[str, bool]) -> str:
+    """A string-valued intrinsic as CloudFormation resolves it, with stand-in physical names."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(render(part, conditions) for part in parts)
+    if "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        return render(when_true if conditions[condition] else when_false, conditions)
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda match: _physical(match.group(1)), value["Fn::Sub"])
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def _physical(name: str) -> str:
+    logical, _, attribute = name.partition(".")
+    if logical.startswith("AWS::"):
+        return {"AWS::Region": "eu-west-1", "AWS::StackName": "shop"}[logical]
+    assert logical in RESOURCES or logical in TEMPLATE["Parameters"], logical
+    if attribute == "Arn":
+        return f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{logical}"
+    return f"{logical}-{attribute or 'ref'}"
+
+
+def _widgets(conditions: dict[str, bool]) -> list[dict[str, Any]]:
+    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]
+    widgets: list[dict[str, Any]] = json.loads(render(body, conditions))["widgets"]
+    return widgets
+
+
+@pytest.mark.parametrize("optional", [True, False], ids=["with EventBridge and example consumer", "without"])
+def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_emits(optional: bool) -> None:
+    conditions = {"UseEventBridge": optional, "ExampleConsumer": optional}
+    widgets = _widgets(conditions)
+
+    plotted: set[tuple[str, str]] = set()
+    for widget in widgets:
+        for line in widget["properties"].get("metrics", []):
+            values = [part for part in line if isinstance(part, str)]
+            namespace, name, dimensions = (
+                values[0],
+                values[1],
+                dict(zip(values[2::2], values[3::2], strict=True)),
+            )
+            plotted.add((namespace, name))
+            if namespace == "StripeWebhooks":
+                assert name in CUSTOM_METRICS and dimensions == {"service": "shop"}, line
+            else:
+                assert set(dimensions) == AWS_METRICS[namespace][name], line
+                for key, value in dimensions.items():  # always this stack's own resources
+                    if key == "QueueName":
+                        assert value.endswith("DeadLetterQueue-QueueName"), line
+                    elif key == "Operation":
+                        assert value in ("TransactWriteItems", "UpdateItem"), line
+                    else:
+                        assert value == OUR_NAMES[key], line
+    assert {name for namespace, name in plotted if namespace == "StripeWebhooks"} == CUSTOM_METRICS
+    queues = {
+        dimension
+        for widget in widgets
+        for line in widget["properties"].get("metrics", [])
+        for dimension in line
+        if isinstance(dimension, str) and "DeadLetterQueue" in dimension
+    }
+    assert len(queues) == (2 if optional else 0)
+
+    # The log widgets read the function's own log group, by the fields report_failure logs
+    queries = [widget["properties"]["query"] for widget in widgets if widget["type"] == "log"]
+    assert len(queries) == 2 and all("SOURCE 'WebhookFunctionLogGroup-ref'" in query for query in queries)
+    assert all("by error" in query for query in queries)
+
+    # The alarm widget shows every alarm the stack has
+    (alarm_widget,) = [widget for widget in widgets if widget["type"] == "alarm"]
+    alarms = {
+        logical
+        for logical, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        and conditions.get(resource.get("Condition", ""), True)
+    }
+    assert {arn.rsplit(":", 1)[1] for arn in alarm_widget["properties"]["alarms"]} == alarms
+
+
+def test_the_dashboard_url_is_an_output() -> None:
+    url = TEMPLATE["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
+    assert "#dashboards/dashboard/${OperationsDashboard}" in url
