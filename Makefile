@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run aws trigger inspect events burst bench chaos ops cost test unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv run aws trigger inspect events burst bench chaos ops cost test browser unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,7 +52,17 @@ ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|re
 cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--duration-ms 60")
 	$(BIN)/python -m infra.ops.cost $(ARGS)
 
-test: lint typecheck scan pytest  ## every check: ruff, mypy, checkov, pytest (incl. cfn-lint, sam validate, sam build)
+test: lint typecheck scan browser pytest  ## every check: ruff, mypy, checkov, pytest (incl. cfn-lint, sam validate, sam build, the browser test)
+
+browser:  ## Debian's chromium for the inbox's browser test: installed when missing (needs root and apt-get)
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the inbox's browser test (a few minutes, once)"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+				|| echo "could not install chromium: the browser test will be skipped"; \
+		else \
+			echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser test will be skipped"; \
+		fi; }
 
 unit: venv  ## the edit loop: pure tests, sockets disabled (a few seconds)
 	$(BIN)/python -m pytest tests/unit -q $(ARGS)

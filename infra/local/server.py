@@ -1,18 +1,25 @@
-"""The local stack's HTTP front: what API Gateway does for the deployed function.
+"""The local stack's HTTP front: what API Gateway does for the deployed function, and the inbox.
 
 Each ``POST /webhook`` (or ``/webhook/thin``) becomes the REST proxy event ``sam local start-api``
-would send, is answered by the real ``lambda_handler``, and is printed as one line.
+would send, is answered by the real ``lambda_handler``, and is printed as one line. Every request
+the webhook side answers is recorded in the inbox (``inbox.py``), whose page is served at ``/``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import traceback
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from infra.local.apigw import LocalContext, proxy_event
+
+if TYPE_CHECKING:
+    from infra.local.inbox import InboxApi
 
 WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"
@@ -21,6 +28,16 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024
 MAX_INVOKE_BYTES = 6_291_456
 """Lambda's limit for a synchronous invocation's request: the whole proxy event, body included.
 API Gateway answers 413 ``{"message": "Request Too Long"}`` for an event above it."""
+UI_DIR = Path(__file__).with_name("inbox_ui")
+API_PREFIX = "/api/"
+STATIC_PREFIX = "/static/"
+STATIC_TYPES = {"inbox.js": "text/javascript; charset=utf-8", "inbox.css": "text/css; charset=utf-8"}
+ACTIONS = ("replay", "resend", "redrive")
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'"
+)
+"""No inline script or style, nothing from elsewhere: a body can never run code in the page."""
 
 
 def describe(response: dict[str, Any]) -> str:
@@ -43,51 +60,111 @@ def describe(response: dict[str, Any]) -> str:
 def make_handler(
     invoke: Callable[[dict[str, Any], Any], dict[str, Any]],
     show_records: Callable[[bytes], list[str]] | None = None,
+    *,
+    api: InboxApi | None = None,
+    allow_remote_inbox: bool = False,
 ) -> type[BaseHTTPRequestHandler]:
+    """The stack's HTTP handler: the webhook, and (given ``api``) the inbox page and its JSON.
+
+    Every request the webhook side answers, 404s and 405s included, is recorded in the inbox."""
+
     class WebhookRequestHandler(BaseHTTPRequestHandler):
         server_version = "stripe-webhooks-local"
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path not in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
-                self._reply(404, {"message": f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"})
+            if api is not None and path.startswith(API_PREFIX):
+                self._inbox("POST", path)
                 return
+            started = time.perf_counter()
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_REQUEST_BYTES:
                 self._discard(length)  # read it, so the client gets the answer instead of a broken pipe
-                self._reply(413, {"message": f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes."})
+                self._answer(
+                    started, b"", 413, {"message": f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes."}
+                )
                 self.close_connection = True
                 print(f"413 body of {length} bytes: over API Gateway's 10 MiB", flush=True)
                 return
             body = self.rfile.read(length)
+            if path not in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
+                message = f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"
+                self._answer(started, body, 404, {"error": "not_found", "message": message})
+                return
             event = proxy_event("POST", path, dict(self.headers.items()), body, resource=path)
             size = len(json.dumps(event).encode())
             if size > MAX_INVOKE_BYTES:
-                self._reply(413, {"message": "Request Too Long"})
-                print(
-                    f"413 request of {size} bytes: over Lambda's {MAX_INVOKE_BYTES}-byte invoke limit",
-                    flush=True,
-                )
+                self._answer(started, body, 413, {"message": "Request Too Long"})
+                print(f"413 request of {size} bytes: over Lambda's {MAX_INVOKE_BYTES}-byte limit", flush=True)
                 return
             try:
                 response = invoke(event, LocalContext())
             except Exception:
                 # API Gateway answers 502 when the function itself crashes; show why.
                 traceback.print_exc()
-                self._reply(502, {"message": "Internal server error"})
+                self._answer(started, body, 502, {"message": "Internal server error"})
                 print(f"502 the function raised (traceback above) for POST {path}", flush=True)
                 return
             self._send(response)
+            self._record(started, body, response)
             lines = [describe(response)]
             if show_records is not None and response.get("statusCode") == 200:
                 lines += show_records(body)
             print("\n".join(lines), flush=True)
 
         def do_GET(self) -> None:
-            self._reply(405, {"message": f"use POST {WEBHOOK_PATH}"})
+            path = self.path.split("?", 1)[0]
+            if api is not None and (
+                path in ("/", "/index.html") or path.startswith((STATIC_PREFIX, API_PREFIX))
+            ):
+                self._inbox("GET", path)
+                return
+            if api is not None and path == "/favicon.ico":  # the browser's own request, not the webhook's
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._wrong_method()
 
-        do_PUT = do_DELETE = do_PATCH = do_GET  # noqa: N815
+        def do_PUT(self) -> None:
+            self._wrong_method()
+
+        do_DELETE = do_PATCH = do_PUT  # noqa: N815
+
+        def _wrong_method(self) -> None:
+            """A webhook path with another method: 405; any other path: 404 (the contract's JSON)."""
+            started = time.perf_counter()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if 0 < length <= MAX_REQUEST_BYTES else b""
+            path = self.path.split("?", 1)[0]
+            if path in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
+                content = {"error": "method_not_allowed", "message": f"use POST {path}"}
+                self._answer(started, body, 405, content)
+            else:
+                content = {"error": "not_found", "message": f"no route for {self.command} {path}"}
+                self._answer(started, body, 404, content)
+
+        def _inbox(self, method: str, path: str) -> None:
+            """The inbox page, its files and its JSON: loopback only unless the stack was told otherwise."""
+            assert api is not None
+            if not allow_remote_inbox and self.client_address[0] not in LOOPBACK:
+                self._reply(
+                    403, {"message": "the inbox answers only on loopback (start with --inbox-public)"}
+                )
+                return
+            if method == "POST":
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+            status, content_type, payload = inbox_response(api, method, self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            self.end_headers()
+            self.wfile.write(payload)
 
         def _discard(self, length: int) -> None:
             while length > 0:
@@ -95,6 +172,29 @@ def make_handler(
                 if not chunk:
                     return
                 length -= len(chunk)
+
+        def _answer(self, started: float, body: bytes, status: int, content: dict[str, Any]) -> None:
+            """Answer a webhook-side request with the HTTP contract's JSON error shape, and record it."""
+            response = {
+                "statusCode": status,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(content),
+            }
+            self._send(response)
+            self._record(started, body, response)
+
+        def _record(self, started: float, body: bytes, response: dict[str, Any]) -> None:
+            if api is None:
+                return
+            api.inbox.record(
+                method=self.command,
+                path=self.path.split("?", 1)[0],
+                headers=dict(self.headers.items()),
+                body=body,
+                status=int(response.get("statusCode", 502)),
+                response_body=response.get("body") or "",
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             self._send(
@@ -118,3 +218,41 @@ def make_handler(
             """Silence the default access log; ``describe`` prints a better line."""
 
     return WebhookRequestHandler
+
+
+def inbox_response(api: InboxApi, method: str, target: str) -> tuple[int, str, bytes]:
+    """(status, content type, body) for a request to the inbox page, its files or its JSON."""
+    parsed = urllib.parse.urlsplit(target)
+    path = parsed.path
+    if method == "GET" and path in ("/", "/index.html"):
+        return 200, "text/html; charset=utf-8", (UI_DIR / "index.html").read_bytes()
+    if method == "GET" and path.startswith(STATIC_PREFIX):
+        name = path[len(STATIC_PREFIX) :]
+        if name in STATIC_TYPES:
+            return 200, STATIC_TYPES[name], (UI_DIR / name).read_bytes()
+        return _json(404, {"error": "not_found", "message": f"no file {name}"})
+    parts = path[len(API_PREFIX) :].strip("/").split("/")
+    query = {name: values[-1] for name, values in urllib.parse.parse_qs(parsed.query).items()}
+    try:
+        if method == "GET" and parts == ["requests"]:
+            return _json(200, api.requests(query))
+        if method == "GET" and len(parts) == 2 and parts[0] == "requests":
+            return _json(200, api.detail(_seq(parts[1])))
+        if method == "GET" and len(parts) == 2 and parts[0] == "objects":
+            return _json(200, api.timeline(urllib.parse.unquote(parts[1])))
+        if method == "POST" and len(parts) == 3 and parts[0] == "requests" and parts[2] in ACTIONS:
+            action = getattr(api, parts[2])
+            return _json(200, action(_seq(parts[1])))
+    except ValueError as error:
+        return _json(400, {"error": "invalid_request", "message": str(error)})
+    return _json(404, {"error": "not_found", "message": f"no inbox route for {method} {path}"})
+
+
+def _seq(value: str) -> int:
+    if not value.isdigit():
+        raise ValueError(f"{value!r} is not a request number")
+    return int(value)
+
+
+def _json(status: int, content: dict[str, Any]) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(content).encode("utf-8")

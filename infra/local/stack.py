@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from infra.fixtures.signing import generate_secret
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
+from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, deliver_over_http
 from infra.local.moto_server import start_aws
 from infra.local.resources import LocalResources, create_resources
 from infra.local.server import WEBHOOK_PATH, make_handler
@@ -57,6 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also print the stored record and the function's own logs"
+    )
+    parser.add_argument(
+        "--inbox-size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help=f"requests the inbox keeps, the oldest dropped first (default {DEFAULT_SIZE})",
+    )
+    parser.add_argument(
+        "--inbox-public",
+        action="store_true",
+        help="let other machines open the inbox too (with --host 0.0.0.0); it shows bodies and can replay",
     )
     parser.add_argument(
         "--aws-only",
@@ -171,7 +183,16 @@ def main(argv: list[str] | None = None) -> int:
 
             table = queries(endpoint, resources.table_name)
             show = (lambda body: stored_records(table, body)) if args.verbose else None
-            server = ThreadingHTTPServer((args.host, args.port), make_handler(lambda_handler, show))
+            api = InboxApi(
+                Inbox(args.inbox_size),
+                table,
+                client("sqs", endpoint),
+                resources.queue_url,
+                secret=lambda: secret.split(",")[0],
+                deliver=deliver_over_http(f"http://127.0.0.1:{args.port}"),
+            )
+            handler = make_handler(lambda_handler, show, api=api, allow_remote_inbox=args.inbox_public)
+            server = ThreadingHTTPServer((args.host, args.port), handler)
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
         print_banner(
@@ -210,6 +231,11 @@ def print_banner(
     )
     lines = [
         "Stripe webhook local stack is running",
+        *(
+            []
+            if args.aws_only
+            else [f"  inbox           http://127.0.0.1:{args.port}/   (every request, replay; in a browser)"]
+        ),
         f"  webhook URL     {webhook}",
         *([] if args.aws_only else [f"  thin events     {webhook}/thin"]),
         f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",

@@ -1,0 +1,218 @@
+// The local stack's webhook inbox. Plain DOM, no build step, no dependencies.
+// Every value from a request is put on the page with textContent, never as HTML, and the server's
+// Content-Security-Policy allows no inline script: a body can only ever be shown as text.
+"use strict";
+
+const state = { rows: [], lastSeq: 0, selected: null, filters: {}, size: 0 };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+  return body;
+}
+
+function query(extra = {}) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries({ ...state.filters, ...extra })) if (value) params.set(name, value);
+  return params.toString();
+}
+
+function pretty(text) {
+  try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return text; }
+}
+
+function when(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
+}
+
+function row(entry) {
+  const statusClass = `s${String(entry.status)[0]}`;
+  const tr = el("tr", { "data-seq": String(entry.seq), onclick: () => select(entry.seq, true) },
+    el("td", { text: when(entry.time) }),
+    el("td", { text: `${entry.method} ${entry.path}` }),
+    el("td", { class: statusClass, text: String(entry.status) }),
+    el("td", { text: entry.verdict }),
+    el("td", { text: entry.event_type || "" }),
+    el("td", { text: entry.event_id || "" }),
+    el("td", { text: entry.object_id || "" }),
+    el("td", { text: entry.account || "" }),
+    el("td", { class: "num", text: entry.latency_ms.toFixed(1) }));
+  return tr;
+}
+
+function renderList(fresh = []) {
+  const body = $("requests").querySelector("tbody");
+  body.replaceChildren(...state.rows.map((entry) => {
+    const tr = row(entry);
+    if (fresh.includes(entry.seq)) tr.classList.add("new");
+    if (entry.seq === state.selected) tr.classList.add("selected");
+    return tr;
+  }));
+  $("empty").hidden = state.rows.length > 0;
+  $("retention").textContent = `Keeps the last ${state.size.toLocaleString()} requests; older ones are dropped (--inbox-size).`;
+}
+
+async function refresh(reset = false) {
+  if (reset) { state.rows = []; state.lastSeq = 0; }
+  try {
+    const found = await api(`/api/requests?${query({ after: String(state.lastSeq) })}`);
+    state.size = found.size;
+    if (found.requests.length || reset) {
+      state.rows = found.requests.concat(state.rows).slice(0, state.size);
+      state.lastSeq = Math.max(state.lastSeq, ...found.requests.map((entry) => entry.seq));
+      renderList(reset ? [] : found.requests.map((entry) => entry.seq));
+    }
+    $("live").textContent = "live";
+  } catch (error) {
+    $("live").textContent = `stack unreachable (${error.message})`;
+  }
+}
+
+function section(title, ...content) {
+  return el("div", {}, el("h3", { text: title }), ...content);
+}
+
+function codeBlock(title, text) {
+  const pre = el("pre", { text: pretty(text) });
+  const copy = el("button", { type: "button", text: "copy", onclick: async () => {
+    await navigator.clipboard.writeText(text).catch(() => {});
+    copy.textContent = "copied";
+  } });
+  return el("div", {}, el("div", { class: "block-head" }, el("h3", { text: title }), copy), pre);
+}
+
+function pairs(values) {
+  const list = el("dl");
+  for (const [name, value] of Object.entries(values || {})) {
+    list.append(el("dt", { text: name }), el("dd", { text: typeof value === "string" ? value : JSON.stringify(value) }));
+  }
+  return list;
+}
+
+function objectLink(objectId) {
+  return el("a", { class: "object", text: objectId, title: "this object's timeline (t)", onclick: () => showTimeline(objectId) });
+}
+
+async function select(seq, open) {
+  state.selected = seq;
+  for (const tr of document.querySelectorAll("tbody tr")) tr.classList.toggle("selected", tr.dataset.seq === String(seq));
+  const current = document.querySelector("tbody tr.selected");
+  if (current) current.scrollIntoView({ block: "nearest" });
+  if (open) await showDetail(seq);
+}
+
+async function showDetail(seq) {
+  const pane = $("detail-pane");
+  pane.hidden = false;
+  let detail;
+  try { detail = await api(`/api/requests/${seq}`); } catch (error) {
+    $("detail").replaceChildren(el("p", { text: error.message }));
+    return;
+  }
+  const result = el("div", { class: "result", hidden: "" });
+  const act = (action, label) => el("button", { type: "button", id: `action-${action}`, text: label, onclick: async () => {
+    result.hidden = false;
+    result.textContent = `${label}…`;
+    try {
+      const answer = await api(`/api/requests/${seq}/${action}`, { method: "POST" });
+      result.textContent = `${label}: ${answer.status} ${JSON.stringify(answer.response || answer)}`;
+      await refresh();
+    } catch (error) { result.textContent = `${label} failed: ${error.message}`; }
+  } });
+  const summary = {
+    status: `${detail.status} ${detail.verdict}`, latency: `${detail.latency_ms} ms`, received: new Date(detail.time * 1000).toISOString(),
+    "event id": detail.event_id || "-", "event type": detail.event_type || "-", account: detail.account || "-",
+  };
+  const parts = [
+    el("h2", { text: `#${detail.seq} ${detail.method} ${detail.path}` }),
+    pairs(summary),
+    detail.object_id ? el("p", {}, "object ", objectLink(detail.object_id)) : null,
+    el("div", { class: "actions" },
+      act("replay", "Replay"), act("resend", "Resend as new"), act("redrive", "Redrive to the queue")),
+    result,
+    section("Request headers", pairs(detail.headers)),
+    codeBlock("Body", detail.body),
+    codeBlock("Response", detail.response),
+  ];
+  if (detail.event_log) parts.push(section("Event log", pairs(detail.event_log)));
+  for (const record of detail.records || []) {
+    parts.push(codeBlock(`Record ${record.key}: ${record.effect}`, JSON.stringify(record.stored)));
+  }
+  if (!detail.records && detail.record) parts.push(codeBlock("Current record", JSON.stringify(detail.record)));
+  if (detail.message) {
+    parts.push(section("Message on the consumer queue", pairs(detail.message.attributes)));
+    parts.push(codeBlock("Message body", detail.message.body));
+  }
+  $("detail").replaceChildren(...parts);
+}
+
+async function showTimeline(objectId) {
+  $("detail-pane").hidden = false;
+  let timeline;
+  try { timeline = await api(`/api/objects/${encodeURIComponent(objectId)}`); } catch (error) {
+    $("detail").replaceChildren(el("p", { text: error.message }));
+    return;
+  }
+  const table = (rows) => el("table", {},
+    el("thead", {}, el("tr", {}, ...["#", "created", "type", "event", "effect"].map((name) => el("th", { text: name })))),
+    el("tbody", {}, ...rows.map((entry) => el("tr", { onclick: () => select(entry.seq, true) },
+      el("td", { text: String(entry.seq) }), el("td", { text: entry.created ? when(entry.created) : "" }),
+      el("td", { text: entry.event_type || "" }), el("td", { text: entry.event_id || "" }),
+      el("td", { text: entry.effect })))));
+  $("detail").replaceChildren(
+    el("h2", { text: `Timeline of ${objectId}` }),
+    section("In arrival order", table(timeline.arrival)),
+    section("In created order", table(timeline.created)),
+    timeline.record ? codeBlock("Current record", JSON.stringify(timeline.record)) : el("p", { class: "muted", text: "No record stored for this object." }));
+}
+
+function move(step) {
+  if (!state.rows.length) return;
+  const index = state.rows.findIndex((entry) => entry.seq === state.selected);
+  const next = Math.min(state.rows.length - 1, Math.max(0, index === -1 ? 0 : index + step));
+  select(state.rows[next].seq, !$("detail-pane").hidden);
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) {
+    if (event.key === "Escape") event.target.blur();
+    return;
+  }
+  if (event.key === "j" || event.key === "ArrowDown") { move(1); event.preventDefault(); }
+  else if (event.key === "k" || event.key === "ArrowUp") { move(-1); event.preventDefault(); }
+  else if (event.key === "Enter" && state.selected) showDetail(state.selected);
+  else if (event.key === "Escape") $("detail-pane").hidden = true;
+  else if (event.key === "/") { $("filter-text").focus(); event.preventDefault(); }
+  else if (event.key === "t") {
+    const entry = state.rows.find((candidate) => candidate.seq === state.selected);
+    if (entry && entry.object_id) showTimeline(entry.object_id);
+  }
+});
+
+function readFilters() {
+  const form = new FormData($("filters"));
+  state.filters = Object.fromEntries([...form.entries()].map(([name, value]) => [name, String(value).trim()]));
+  refresh(true);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("filters").addEventListener("input", readFilters);
+  $("filters").addEventListener("submit", (event) => { event.preventDefault(); readFilters(); });
+  $("filters").addEventListener("reset", () => setTimeout(readFilters, 0));
+  refresh(true);
+  setInterval(refresh, 1000);
+});

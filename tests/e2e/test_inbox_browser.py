@@ -1,0 +1,134 @@
+"""The webhook inbox in a real browser: Playwright driving Debian's Chromium against the local stack.
+
+`make test` installs Chromium where it can (``make browser``); without it this test is skipped
+with the reason. ``INBOX_SCREENSHOTS=docs`` also writes the README's screenshots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import REPO_ROOT
+from infra.fixtures.delivery import post
+from infra.fixtures.flows import flow_events
+from infra.fixtures.payloads import encode, fresh_event
+from infra.fixtures.signing import signature_header
+from tests.e2e.conftest import SECRET, LocalStack
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SESSION = "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9"
+HOSTILE = "<script>window.__xss = 1</script><img src=x onerror=window.__xss=2>"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (make venv)"
+    )
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(
+            f"Chromium is not installed at {CHROMIUM}: run `make browser` (apt-get install chromium, as root)"
+        )
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def send(stack: LocalStack, event: dict[str, Any], *, tamper: bool = False) -> int:
+    body = encode(event)
+    header = signature_header(body, SECRET)
+    if tamper:
+        body = body.replace(b'"livemode": false', b'"livemode": true', 1)
+    return post(f"http://127.0.0.1:{stack.port}/webhook", body, header=header, timeout=10).status
+
+
+def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_body(
+    stack: LocalStack, browser: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    screenshots = REPO_ROOT / "docs" if os.environ.get("INBOX_SCREENSHOTS") == "docs" else tmp_path
+    page = browser.new_page(viewport={"width": 1500, "height": 900})
+    dialogs: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
+    page.goto(f"http://127.0.0.1:{stack.port}/")
+    rows = page.locator("#requests tbody tr")
+
+    # A flow and a tampered request appear without reloading
+    flow = flow_events("checkout")
+    assert all(send(stack, event) == 200 for event in flow)
+    tampered = fresh_event("charge.refunded")
+    assert send(stack, tampered, tamper=True) == 400
+    completed = flow[-1]
+    page.locator("#requests tbody tr", has_text=tampered["id"]).wait_for()
+    assert (
+        "rejected: signature_mismatch"
+        in page.locator("#requests tbody tr", has_text=tampered["id"]).inner_text()
+    )
+    assert rows.first.inner_text().count(tampered["id"]) == 1  # newest first
+    page.screenshot(path=str(screenshots / "inbox-list.png"))
+
+    # The detail: headers with the signature redacted, the body, the event log, the message
+    page.locator("#requests tbody tr", has_text=completed["id"]).click()
+    detail = page.locator("#detail")
+    detail.get_by_text("Message on the consumer queue").wait_for()
+    text = detail.inner_text()
+    assert "v1: 1 signature (redacted)" in text and signature_header(b"x", SECRET)[-64:] not in text
+    assert "PUBLISHED" in text and '"checkout.session.completed"' in text
+    assert f"record object#{SESSION.lower()} / state: written by this event" in text.lower()
+    page.screenshot(path=str(screenshots / "inbox-detail.png"))
+
+    # Replay: the same event again is a duplicate, shown in place and live in the list
+    page.locator("#action-replay").click()
+    page.locator(".result", has_text="duplicate").wait_for()
+    page.locator("#requests tbody tr", has_text="duplicate").first.wait_for()
+    assert completed["id"] in page.locator("#requests tbody tr", has_text="duplicate").first.inner_text()
+
+    # Filter by object id: only that session's requests
+    page.fill("#filter-object", SESSION)
+    expect(rows).to_have_count(2)  # the session's event and its replayed duplicate
+    assert all(SESSION in rows.nth(index).inner_text() for index in range(rows.count()))
+    page.click("#filter-clear")
+
+    # Keyboard: j moves, t opens the object's timeline
+    page.locator("#requests tbody tr", has_text=completed["id"]).first.wait_for()
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    detail.locator("h2").wait_for()
+
+    # A body with markup in it is shown as text and never runs
+    hostile = fresh_event("customer.updated")
+    hostile["data"]["object"]["metadata"] = {"note": HOSTILE}
+    assert send(stack, hostile) == 200
+    page.locator("#requests tbody tr", has_text=hostile["id"]).click()
+    detail.locator("dd", has_text=hostile["id"]).first.wait_for()
+    detail.get_by_text("Message body").wait_for()
+    assert HOSTILE in detail.inner_text()
+    assert page.evaluate("window.__xss") is None and dialogs == []
+    assert page.locator('#detail img[src="x"], #detail script').count() == 0
+
+
+def test_the_inbox_json_answers_errors_in_the_contract_shape(stack: LocalStack) -> None:
+    from urllib.request import Request, urlopen
+
+    with urlopen(Request(f"http://127.0.0.1:{stack.port}/api/requests?type=charge."), timeout=5) as answer:
+        listed = json.loads(answer.read())
+    assert listed["size"] > 0 and all(
+        entry["event_type"].startswith("charge.") for entry in listed["requests"]
+    )
+    answer = post(f"http://127.0.0.1:{stack.port}/api/requests/999999/replay", b"", timeout=5)
+    assert answer.status == 400 and "not in the inbox" in answer.json["message"]
