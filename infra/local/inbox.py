@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SIZE = 2000
 STATUS_CLASSES = ("2xx", "4xx", "5xx")
+POLL_SECONDS = 0.5
+"""The tap short-polls: the local moto answers one request at a time, so a long poll would stall it."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,54 @@ class Inbox:
         return found
 
 
+class MessageTap:
+    """The messages a queue of the inbox's own receives from the topic, by event id (the last
+    ``size``): what a consumer queue got, read without taking anything from the user's queue."""
+
+    def __init__(self, sqs: Any, queue_url: str, size: int = DEFAULT_SIZE) -> None:
+        self._sqs, self._queue_url, self._size = sqs, queue_url, size
+        self._messages: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def start(self) -> MessageTap:
+        threading.Thread(target=self._run, name="inbox-message-tap", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def get(self, event_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._messages.get(event_id, []))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                received = self.poll()
+            except Exception:  # the stack is stopping, or moto hiccuped: try again
+                received = 0
+            if not received:
+                self._stop.wait(POLL_SECONDS)
+
+    def poll(self) -> int:
+        received = self._sqs.receive_message(
+            QueueUrl=self._queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        for message in received:
+            attributes = {
+                name: value.get("StringValue") for name, value in message.get("MessageAttributes", {}).items()
+            }
+            with self._lock:
+                self._messages.setdefault(str(attributes.get("event_id")), []).append(
+                    {"attributes": attributes, "body": message["Body"], "received_at": time.time()}
+                )
+                while len(self._messages) > self._size:
+                    self._messages.pop(next(iter(self._messages)))
+            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(received)
+
+
 Deliver = Callable[[str, bytes, str], Answer]
 """POST ``body`` to ``path`` on this stack, signed now with ``secret``."""
 
@@ -212,6 +262,7 @@ class InboxApi:
     queue_url: str | None
     secret: Callable[[], str]
     deliver: Deliver
+    tap: MessageTap | None = None
 
     def requests(self, query: dict[str, str]) -> dict[str, Any]:
         entries = self.inbox.find(
@@ -230,7 +281,9 @@ class InboxApi:
         if entry.status == 200 and entry.event_id:
             stored = self.table.get_event(entry.event_id)
             if stored is not None:
-                detail["message"] = self._message(stored)
+                received = self.tap.get(entry.event_id) if self.tap else []
+                detail["message"] = received[-1] if received else self._message(stored)
+                detail["message"]["copies"] = len(received)
                 detail["records"] = self._records(stored["payload"], entry.event_id)
                 stored.pop("payload", None)
                 detail["event_log"] = _plain(stored)
@@ -301,7 +354,7 @@ class InboxApi:
         return entry
 
     def _message(self, stored: dict[str, Any]) -> dict[str, Any]:
-        """The message as the publisher built it for the consumer queue: attributes and body."""
+        """The message as the publisher builds it (when the tap has not seen it, e.g. filtered out)."""
         from stripe_webhook.events import parse_event
         from stripe_webhook.payloads import PayloadLocation
         from stripe_webhook.publisher import message_attributes, message_body

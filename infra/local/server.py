@@ -130,6 +130,9 @@ def make_handler(
         def do_PUT(self) -> None:
             self._wrong_method()
 
+        def do_HEAD(self) -> None:
+            self._wrong_method()  # the same status and headers as GET, without the body (``_send``)
+
         do_DELETE = do_PATCH = do_PUT  # noqa: N815
 
         def _wrong_method(self) -> None:
@@ -212,7 +215,8 @@ def make_handler(
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":
+                self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silence the default access log; ``describe`` prints a better line."""

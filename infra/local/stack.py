@@ -24,13 +24,17 @@ from typing import TYPE_CHECKING
 
 from infra.fixtures.signing import generate_secret
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
-from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, deliver_over_http
+from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver_over_http
 from infra.local.moto_server import start_aws
-from infra.local.resources import LocalResources, create_resources
+from infra.local.resources import LocalResources, create_resources, subscribe_queue
 from infra.local.server import WEBHOOK_PATH, make_handler
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
+
+
+INBOX_QUEUE_NAME = "stripe-webhooks-inbox"
+"""The inbox's own queue on the topic (raw delivery, no filter): what a consumer queue receives."""
 
 
 class LocalStackError(Exception):
@@ -183,13 +187,17 @@ def main(argv: list[str] | None = None) -> int:
 
             table = queries(endpoint, resources.table_name)
             show = (lambda body: stored_records(table, body)) if args.verbose else None
+            sqs = client("sqs", endpoint)
+            tap_queue = subscribe_queue(client("sns", endpoint), sqs, resources.topic_arn, INBOX_QUEUE_NAME)
+            tap = MessageTap(sqs, tap_queue, args.inbox_size).start()
             api = InboxApi(
                 Inbox(args.inbox_size),
                 table,
-                client("sqs", endpoint),
+                sqs,
                 resources.queue_url,
                 secret=lambda: secret.split(",")[0],
                 deliver=deliver_over_http(f"http://127.0.0.1:{args.port}"),
+                tap=tap,
             )
             handler = make_handler(lambda_handler, show, api=api, allow_remote_inbox=args.inbox_public)
             server = ThreadingHTTPServer((args.host, args.port), handler)

@@ -154,7 +154,9 @@ async function showDetail(seq) {
   }
   if (!detail.records && detail.record) parts.push(codeBlock("Current record", JSON.stringify(detail.record)));
   if (detail.message) {
-    parts.push(section("Message on the consumer queue", pairs(detail.message.attributes)));
+    const copies = detail.message.copies;
+    const source = copies ? `as a queue on the topic received it${copies > 1 ? ` (${copies} copies were published)` : ""}` : "as published (no queue copy seen)";
+    parts.push(section(`Message on the consumer queue, ${source}`, pairs(detail.message.attributes)));
     parts.push(codeBlock("Message body", detail.message.body));
   }
   $("detail").replaceChildren(...parts);
