@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,7 @@ from infra.fixtures.delivery import post
 from infra.fixtures.flows import flow_events
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import SECRET, LocalStack
+from tests.e2e.conftest import SECRET, LocalStack, free_port, start
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SESSION = "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9"
@@ -161,3 +163,46 @@ def test_the_inbox_json_answers_errors_in_the_contract_shape(stack: LocalStack) 
     )
     answer = post(f"http://127.0.0.1:{stack.port}/api/requests/999999/replay", b"", timeout=5)
     assert answer.status == 400 and "not in the inbox" in answer.json["message"]
+
+
+def _own_address() -> str | None:
+    """This machine's address on its default route (no packet is sent), or None if it has only loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.parametrize("public", [False, True], ids=["default", "--inbox-public"])
+def test_the_inbox_answers_other_machines_only_when_asked(public: bool) -> None:
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no address but loopback")
+    port, aws_port = free_port(), free_port()
+    options = ["--host", "0.0.0.0", "--port", str(port), "--aws-port", str(aws_port)]
+    process = start([*options, *(["--inbox-public"] if public else [])], {"STRIPE_WEBHOOK_SECRET": SECRET})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/", timeout=2) as local:
+                    assert local.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "the stack did not start"
+                time.sleep(0.3)
+        if public:
+            with urlopen(f"http://{address}:{port}/api/requests", timeout=5) as remote:
+                assert remote.status == 200
+        else:
+            with pytest.raises(HTTPError) as raised:
+                urlopen(f"http://{address}:{port}/api/requests", timeout=5)
+            assert raised.value.code == 403
+        # The webhook itself answers everyone either way
+        assert post(f"http://{address}:{port}/webhook", b"{}", timeout=5).status == 400
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
