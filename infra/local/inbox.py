@@ -293,11 +293,11 @@ class InboxApi:
         return detail
 
     def timeline(self, object_id: str) -> dict[str, Any]:
-        seen = [entry for entry in self.inbox.entries() if entry.object_id == object_id and entry.event_id]
+        """Every request about ``object_id`` the inbox holds, in arrival and in ``created`` order."""
         rows = [
             {**entry.summary(), "effect": _effect(entry)}
-            for entry in seen
-            if entry.status == 200 or entry.status >= 400
+            for entry in self.inbox.entries()
+            if entry.object_id == object_id and entry.event_id
         ]
         record = self.table.get_record(object_id)
         return {
