@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections import Counter
 
 from infra.ops.progress import day
 from infra.ops.stack import Context, handled_event_types
 from stripe_webhook.schema import IN_PROGRESS
+
+LOG_GROUP = "WebhookFunctionLogGroup"
+FAILURE_LINES = '{ $.error = "*" }'
+"""A CloudWatch Logs filter pattern: the lines that carry an error code (``processing.report_failure``)."""
+MAX_LOG_LINES = 10_000
 
 DASHBOARD_METRICS = {
     "RequestsReceived": "received (webhook)",
@@ -52,7 +58,12 @@ def status(ctx: Context, hours: int) -> int:
     ctx.say(f"metrics, last {hours} h (the dashboard's):")
     for name, value in metric_sums(ctx, list(DASHBOARD_METRICS), hours).items():
         ctx.say(f"  {value:>8,.0f}  {DASHBOARD_METRICS[name]} ({name})")
-    for name, state in alarm_states(ctx).items():
+    resources = stack_resources(ctx)
+    rejected, failed = failures_by_code(ctx, hours, physical_id(resources, LOG_GROUP))
+    for title, counts in (("rejected (4xx) by error code", rejected), ("failures (5xx) by cause", failed)):
+        listed = ", ".join(f"{code} {count:,}" for code, count in counts.most_common()) or "none"
+        ctx.say(f"{title}, last {hours} h: {listed}")
+    for name, state in alarm_states(ctx, resources).items():
         ctx.say(f"alarm {name}: {state}")
     if ctx.stack.dashboard_url:
         ctx.say(f"dashboard (latency, throttles, failures by cause, dead letters): {ctx.stack.dashboard_url}")
@@ -79,8 +90,57 @@ def metric_sums(ctx: Context, names: list[str], hours: int) -> dict[str, float]:
     return sums
 
 
-def alarm_states(ctx: Context) -> dict[str, str]:
-    resources = ctx.aws("cloudformation").describe_stack_resources(StackName=ctx.stack.name)["StackResources"]
+def stack_resources(ctx: Context) -> list[dict[str, str]]:
+    described: list[dict[str, str]] = ctx.aws("cloudformation").describe_stack_resources(
+        StackName=ctx.stack.name
+    )["StackResources"]
+    return described
+
+
+def physical_id(resources: list[dict[str, str]], logical_id: str) -> str | None:
+    return next((r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == logical_id), None)
+
+
+def failures_by_code(ctx: Context, hours: int, log_group: str | None) -> tuple[Counter[str], Counter[str]]:
+    """The dashboard's two log tables, from the function's log group: rejected requests (4xx) by
+    error code, and failures (5xx, or EventBridge events that raised) by cause."""
+    from botocore.exceptions import ClientError
+
+    rejected: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    if log_group is None:
+        return rejected, failed
+    pages = (
+        ctx.aws("logs")
+        .get_paginator("filter_log_events")
+        .paginate(
+            logGroupName=log_group,
+            startTime=int((time.time() - hours * 3600) * 1000),
+            filterPattern=FAILURE_LINES,
+            PaginationConfig={"MaxItems": MAX_LOG_LINES},
+        )
+    )
+    try:
+        for page in pages:
+            for line in page.get("events", []):
+                try:
+                    fields = json.loads(line["message"])
+                except ValueError:
+                    continue
+                if not isinstance(fields, dict) or "error" not in fields:
+                    continue
+                status = fields.get("status")
+                if fields.get("level") == "ERROR":
+                    failed[str(fields["error"])] += 1
+                elif isinstance(status, int) and 400 <= status < 500:
+                    rejected[str(fields["error"])] += 1
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+    return rejected, failed
+
+
+def alarm_states(ctx: Context, resources: list[dict[str, str]]) -> dict[str, str]:
     alarms = {
         resource["PhysicalResourceId"]: resource["LogicalResourceId"]
         for resource in resources

@@ -30,6 +30,7 @@ STACK = "stripe-webhooks-test"
 RETENTION_DAYS = 45
 """The stack's EventRetentionDays: not the function's default (90), so drift would show."""
 WEBHOOK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1/webhook"
+LOG_GROUP = "/aws/lambda/stripe-webhooks-test-WebhookFunction"
 DASHBOARD_URL = (
     "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/x"
 )
@@ -56,7 +57,13 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
             "EventRetentionDays": {"Type": "Number", "Default": "90"},
             "StripeApiVersion": {"Type": "String", "Default": API_VERSION},
         },
-        "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
+        "Resources": {
+            "Marker": {"Type": "AWS::SQS::Queue"},
+            "WebhookFunctionLogGroup": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": LOG_GROUP},
+            },
+        },
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
     boto_client("cloudformation").create_stack(
@@ -360,9 +367,56 @@ def test_status_shows_counts_last_event_and_failures(
             ],
         )
 
+    # The function's own log lines (as report_failure writes them), read for the by-code tables
+    logs = boto_client("logs")
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="2026/11/28/[$LATEST]abc")
+    lines = [
+        {
+            "level": "WARNING",
+            "message": "no v1 signature matches",
+            "error": "signature_mismatch",
+            "status": 400,
+        },
+        {
+            "level": "WARNING",
+            "message": "no v1 signature matches",
+            "error": "signature_mismatch",
+            "status": 400,
+        },
+        {
+            "level": "WARNING",
+            "message": "header is missing",
+            "error": "missing_signature_header",
+            "status": 400,
+        },
+        {
+            "level": "WARNING",
+            "message": "another delivery holds the lease",
+            "error": "event_in_progress",
+            "status": 409,
+        },
+        {
+            "level": "ERROR",
+            "message": "DynamoDB could not be reached",
+            "error": "storage_unreachable",
+            "status": 503,
+        },
+        {"level": "INFO", "message": "event processed", "status": "processed"},
+    ]
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=LOG_GROUP,
+        logStreamName="2026/11/28/[$LATEST]abc",
+        logEvents=[{"timestamp": now_ms, "message": json.dumps(line)} for line in lines]
+        + [{"timestamp": now_ms, "message": "START RequestId: 1"}],
+    )
+
     code, out = run(["status"], fake_stripe)
 
     assert code == 0
+    rejected = "signature_mismatch 2, missing_signature_header 1, event_in_progress 1"
+    assert f"rejected (4xx) by error code, last 24 h: {rejected}" in out
+    assert "failures (5xx) by cause, last 24 h: storage_unreachable 1" in out
     assert "events in the last 24 h (handled types): 4" in out
     assert "3  invoice.paid" in out and "1  customer.created" in out
     assert "last event: 20" in out
