@@ -113,3 +113,22 @@ def queries(endpoint: str = DEFAULT_ENDPOINT, table: str = TABLE_NAME) -> TableQ
 
     payloads = S3Payloads(None, client=client("s3", endpoint))
     return TableQueries(table, client=client("dynamodb", endpoint), payloads=payloads)
+
+
+def event_records(
+    table: TableQueries, payload: str, event_id: str
+) -> list[tuple[str, str, dict[str, Any] | None, bool]]:
+    """Every item the event's handler writes, whatever its key (``OBJECT#…``, ``BALANCE#…``, links),
+    as stored now: (pk, sk, the item or None, whether this event wrote it last)."""
+    from stripe_webhook.composition import registry
+    from stripe_webhook.events import parse_event
+
+    event = parse_event(payload.encode("utf-8"))
+    route = registry().resolve(event.type)
+    found = []
+    for record in route.handler(event) if route else []:
+        stored = table.get_item(record.pk, record.sk)
+        found.append(
+            (record.pk, record.sk, stored, stored is not None and stored.get("last_event_id") == event_id)
+        )
+    return found

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
 from infra.fixtures.payloads import new_event_id
+from infra.local.endpoint import event_records
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -372,25 +373,14 @@ class InboxApi:
     def _records(self, payload: str, event_id: str) -> list[dict[str, Any]]:
         """Every record the event's handler asks for, as stored now: written by this event, or not
         (found stale, or replaced since by a newer event)."""
-        from stripe_webhook.composition import registry
-        from stripe_webhook.events import parse_event
-
-        event = parse_event(payload.encode("utf-8"))
-        route = registry().resolve(event.type)
-        rows = []
-        for record in route.handler(event) if route else []:
-            stored = self.table.get_item(record.pk, record.sk)
-            ours = stored is not None and stored.get("last_event_id") == event_id
-            rows.append(
-                {
-                    "key": f"{record.pk} / {record.sk}",
-                    "effect": "written by this event"
-                    if ours
-                    else "not this event's (stale, or replaced since)",
-                    "stored": _plain(stored) if stored else None,
-                }
-            )
-        return rows
+        return [
+            {
+                "key": f"{pk} / {sk}",
+                "effect": "written by this event" if ours else "not this event's (stale, or replaced since)",
+                "stored": _plain(stored) if stored else None,
+            }
+            for pk, sk, stored, ours in event_records(self.table, payload, event_id)
+        ]
 
     @staticmethod
     def _result(answer: Answer) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from infra.local.endpoint import (
     EndpointUnreachable,
     check_reachable,
     client,
+    event_records,
     queries,
-    record_line,
+    summarize,
 )
 from infra.local.resources import QUEUE_NAME, TABLE_NAME
 
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
 
 FOLLOW_LIMIT_SECONDS = 3600
+
+
+class UnknownEvent(Exception):
+    """The id names no event in the table (exit 1, no traceback)."""
+
+
 _LISTED = ("event_id", "event_type", "created", "received_at", "status", "handler")
 
 
@@ -73,13 +80,17 @@ def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
 
     stored = table.get_event(event_id)
     if stored is None:
-        return [f"no event {event_id} in {table.table_name}"]
+        raise UnknownEvent(f"no event {event_id} in {table.table_name} (see: make inspect)")
     raw = stored.pop("payload", None)
     lines = ["event log:"]
     lines += [f"  {name}: {value}" for name, value in sorted(stored.items()) if name not in ("pk", "sk")]
-    object_id = stored.get("object_id")
-    record = table.get_record(object_id) if isinstance(object_id, str) else None
-    lines.append(f"record {record_line(str(object_id), record)}" if record else "record: none")
+    written = event_records(table, raw, event_id) if isinstance(raw, str) else []
+    for pk, sk, item, ours in written:
+        effect = "written by this event" if ours else "not this event's: stale, or replaced since"
+        fields = summarize(item) if item else "(absent)"
+        lines.append(f"record {pk} / {sk} ({effect}): {fields}")
+    if not written:
+        lines.append("records: none (no handler for this type)")
     if isinstance(raw, str):
         event = parse_event(raw.encode("utf-8"))
         attributes = message_attributes(event)
@@ -138,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(show_event(queries(args.aws_endpoint, args.table), args.event_id, args.payload)))
         else:
             tail(client("sqs", args.aws_endpoint), args.queue, args.follow)
+    except UnknownEvent as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except EndpointUnreachable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

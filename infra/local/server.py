@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from infra.local.apigw import LocalContext, proxy_event
 
 if TYPE_CHECKING:
-    from infra.local.inbox import InboxApi
+    from infra.local.inbox import Entry, InboxApi
 
 WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"
@@ -41,7 +41,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 def describe(response: dict[str, Any]) -> str:
-    """One line per request: status, then what the function did."""
+    """One line for a request when there is no inbox: status, then what the function did."""
     status = response.get("statusCode", 502)
     try:
         body = json.loads(response.get("body") or "{}")
@@ -55,6 +55,18 @@ def describe(response: dict[str, Any]) -> str:
             f" sns={body.get('message_id') or '-'}"
         )
     return f"{status} {body.get('error', 'error')}: {body.get('message', '')}"
+
+
+def console_line(entry: Entry) -> str:
+    """The stack's one line per request: time, status, verdict, type, event id, records, latency."""
+    parts = [time.strftime("%H:%M:%S", time.localtime(entry.time)), str(entry.status), entry.verdict]
+    parts += [value for value in (entry.event_type, entry.event_id) if value]
+    if entry.status == 200:
+        parts.append(f"records={entry.records_written} stale={entry.records_stale}")
+    if entry.status != 200 or not entry.event_id:
+        parts.append(f"{entry.method} {entry.path}")
+    parts.append(f"{entry.latency_ms:.0f} ms")
+    return "  ".join(parts)
 
 
 def make_handler(
@@ -85,7 +97,6 @@ def make_handler(
                     started, b"", 413, {"message": f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes."}
                 )
                 self.close_connection = True
-                print(f"413 body of {length} bytes: over API Gateway's 10 MiB", flush=True)
                 return
             body = self.rfile.read(length)
             if path not in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
@@ -96,22 +107,18 @@ def make_handler(
             size = len(json.dumps(event).encode())
             if size > MAX_INVOKE_BYTES:
                 self._answer(started, body, 413, {"message": "Request Too Long"})
-                print(f"413 request of {size} bytes: over Lambda's {MAX_INVOKE_BYTES}-byte limit", flush=True)
                 return
             try:
                 response = invoke(event, LocalContext())
             except Exception:
                 # API Gateway answers 502 when the function itself crashes; show why.
                 traceback.print_exc()
-                self._answer(started, body, 502, {"message": "Internal server error"})
-                print(f"502 the function raised (traceback above) for POST {path}", flush=True)
+                self._answer(started, body, 502, {"message": "Internal server error (traceback above)"})
                 return
             self._send(response)
             self._record(started, body, response)
-            lines = [describe(response)]
             if show_records is not None and response.get("statusCode") == 200:
-                lines += show_records(body)
-            print("\n".join(lines), flush=True)
+                print("\n".join(show_records(body)), flush=True)
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
@@ -187,9 +194,12 @@ def make_handler(
             self._record(started, body, response)
 
         def _record(self, started: float, body: bytes, response: dict[str, Any]) -> None:
+            """Record the request in the inbox and print its console line."""
             if api is None:
+                if self.command == "POST":
+                    print(describe(response), flush=True)
                 return
-            api.inbox.record(
+            entry = api.inbox.record(
                 method=self.command,
                 path=self.path.split("?", 1)[0],
                 headers=dict(self.headers.items()),
@@ -198,6 +208,7 @@ def make_handler(
                 response_body=response.get("body") or "",
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
+            print(console_line(entry), flush=True)
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
             self._send(

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import traceback
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
@@ -149,6 +151,24 @@ def provision(endpoint: str, secret: str) -> tuple[LocalResources, str]:
     return resources, str(secret_arn)
 
 
+def print_tracebacks_readably(verbose: bool) -> None:
+    """A failure with a traceback (a handler's bug) prints it as Python does, to the console,
+    instead of one escaped JSON line; the function's JSON logs stay for ``--verbose``."""
+    from stripe_webhook.observability import logger
+
+    class Readable(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info and record.exc_info[0] is not None:
+                code = getattr(record, "error", "")
+                event = getattr(record, "event_id", "")
+                print(f"-- {record.getMessage()} [{code}] {event}: traceback", file=sys.stderr, flush=True)
+                traceback.print_exception(*record.exc_info)
+
+    if not verbose:
+        logger.registered_handler.setLevel(logging.CRITICAL)
+    logger.addHandler(Readable(logging.ERROR))
+
+
 def stored_records(table: TableQueries, body: bytes) -> list[str]:
     """What the function stored for this request's object, one line (for --verbose)."""
     try:
@@ -184,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         resources, secret_arn = provision(endpoint, secret)
         if not args.aws_only:
             from stripe_webhook.app import lambda_handler
+
+            print_tracebacks_readably(args.verbose)
 
             table = queries(endpoint, resources.table_name)
             show = (lambda body: stored_records(table, body)) if args.verbose else None

@@ -138,6 +138,9 @@ def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
         for event in events:
             event["account"] = args.account
     if args.shuffle:
+        if args.seed is None:
+            args.seed = random.randrange(1, 1_000_000)  # noqa: S311 (not security)
+            print(f"shuffled with --seed {args.seed} (pass it to repeat this order)")
         random.Random(args.seed).shuffle(events)  # noqa: S311 (not security)
     return events
 
@@ -185,6 +188,8 @@ def describe(delivery: Delivery, answer: Answer) -> str:
     else:
         expected = " (as intended)" if delivery.expect_rejection and 400 <= answer.status < 500 else ""
         result = f"   {answer.status} {body.get('error', 'error')}: {body.get('message', '')}{expected}"
+        if answer.status >= 500:
+            result += "\n   the stack's console shows the traceback (the terminal running `make run`)"
     return f"{head}\n{result}"
 
 

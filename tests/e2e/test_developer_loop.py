@@ -111,6 +111,19 @@ def test_trigger_renders_events_in_another_api_version(stack: LocalStack, consum
     assert code != 0 and "does not exist in API version 2024-06-20" in err and "Traceback" not in err
 
 
+def test_a_shuffle_without_a_seed_prints_the_seed_that_repeats_it(stack: LocalStack) -> None:
+    code, out, _ = trigger(stack, "--flow", "subscription", "--shuffle", "--no-inspect")
+    assert code == 0, out
+    seed = re.search(r"shuffled with --seed (\d+)", out)
+    assert seed is not None
+    again_code, again, _ = trigger(
+        stack, "--flow", "subscription", "--shuffle", "--seed", seed.group(1), "--no-inspect"
+    )
+    assert again_code == 0
+    types = re.compile(r"^-> (\S+)", re.MULTILINE)
+    assert types.findall(out) == types.findall(again)
+
+
 @pytest.mark.parametrize("option", ["--tamper", "--stale"])
 def test_tampered_and_stale_events_are_rejected_and_leave_nothing(
     stack: LocalStack, consumer: tuple[Any, str], option: str
@@ -177,6 +190,21 @@ def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, s
     assert f'"event_id": "{event_id}"' in shown.stdout
     assert event_id in tailed.stdout and "1 message(s)" in tailed.stdout
     assert drain(*consumer) == []  # tail consumed it
+
+
+def test_inspect_shows_every_record_an_event_wrote_and_refuses_unknown_ids(stack: LocalStack) -> None:
+    _, out, _ = trigger(stack, "balance.available", "--no-inspect")
+    (event_id,) = event_ids(out)
+    endpoint = ["--aws-endpoint", stack.endpoint]
+
+    shown = run_tool("local.inspector", *endpoint, "event", event_id)
+    unknown = run_tool("local.inspector", *endpoint, "event", "evt_000000000000000000000000")
+
+    assert shown.returncode == 0
+    assert "record BALANCE#platform / BALANCE#test (written by this event): " in shown.stdout
+    assert "available=" in shown.stdout
+    assert unknown.returncode == 1 and "no event evt_000000000000000000000000" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
 
 
 def test_inspect_without_a_stack_is_a_clear_error() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,7 +41,8 @@ def test_signed_event_is_stored_and_reaches_the_consumer_queue(stack: LocalStack
     assert payment is not None and payment["status"] == "succeeded"
     assert [message.attributes["event_id"] for message in drain(sqs, queue_url)] == [event["id"]]
     line = stack.wait_for_line(event["id"])
-    assert line.startswith("200 payment_intent.succeeded") and "processed handler=payments records=1" in line
+    expected = rf"200  processed  payment_intent.succeeded  {event['id']}  records=1 stale=0  \d+ ms"
+    assert re.match(r"\d\d:\d\d:\d\d  " + expected, line), line
 
 
 def test_duplicate_and_forged_requests_are_shown_and_answered(stack: LocalStack) -> None:
@@ -54,8 +57,24 @@ def test_duplicate_and_forged_requests_are_shown_and_answered(stack: LocalStack)
     status, text = stack.post(body, {"Stripe-Signature": signature_header(body, "whsec_" + "00" * 16)})
 
     assert status == 400 and "signature_mismatch" in text
-    assert "duplicate" in stack.wait_for_line(f"{event['id']} duplicate")
+    stack.wait_for_line(f"200  duplicate  product.created  {event['id']}  records=0 stale=0")
+    assert "400  rejected: signature_mismatch  product.created" in stack.wait_for_line("signature_mismatch")
     assert "Traceback" not in "".join(stack.seen)
+
+
+def test_every_request_gets_a_console_line_and_the_contract_s_json_errors(stack: LocalStack) -> None:
+    for method, path, status, error in (
+        ("GET", "/webhook", 405, "method_not_allowed"),
+        ("DELETE", "/nowhere", 404, "not_found"),
+        ("HEAD", "/webhook", 405, None),
+    ):
+        request = urllib.request.Request(f"http://127.0.0.1:{stack.port}{path}", method=method)
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(request, timeout=5)
+        assert raised.value.code == status
+        if error is not None:
+            assert json.loads(raised.value.read())["error"] == error
+        assert f"  {status}  " in stack.wait_for_line(f"{method} {path}")
 
 
 def test_a_5_mib_event_is_processed_whole_and_the_platform_caps_are_enforced(stack: LocalStack) -> None:
