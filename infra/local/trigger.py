@@ -13,6 +13,7 @@ ones the tests use (``infra.fixtures``).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
@@ -27,10 +28,12 @@ from infra.fixtures.versions import GENERATIONS, shaped
 from infra.local.endpoint import (
     DEFAULT_ENDPOINT,
     DEFAULT_WEBHOOK_URL,
+    SECRET_NAME,
     START_HINT,
     EndpointUnreachable,
     SecretUnavailable,
     check_reachable,
+    client,
     queries,
     record_line,
     signing_secret,
@@ -174,6 +177,26 @@ def send(url: str, delivery: Delivery) -> Answer:
         raise TriggerError(f"could not reach {url}: {error}. {START_HINT}") from None
 
 
+def secret_mismatch_hint(secret: str, aws_endpoint: str) -> str:
+    """Why a trigger's own signature was refused: almost always a stale STRIPE_WEBHOOK_SECRET."""
+    from_shell = bool(os.environ.get("STRIPE_WEBHOOK_SECRET"))
+    try:
+        stack_secret = client("secretsmanager", aws_endpoint).get_secret_value(SecretId=SECRET_NAME)[
+            "SecretString"
+        ]
+    except Exception:  # the stack's endpoint is elsewhere: say what is known
+        stack_secret = None
+    if stack_secret is not None and secret not in stack_secret.split(","):
+        where = "STRIPE_WEBHOOK_SECRET in your shell" if from_shell else "the secret used"
+        return f"hint: {where} is not the running stack's signing secret. " + (
+            "Unset it (`unset STRIPE_WEBHOOK_SECRET`) so the trigger reads the stack's, or restart "
+            "the stack with it set."
+            if from_shell
+            else "Restart the stack, or pass the secret it printed."
+        )
+    return "hint: the signature was refused; is STRIPE_WEBHOOK_SECRET the secret the stack printed?"
+
+
 def describe(delivery: Delivery, answer: Answer) -> str:
     event = delivery.event
     note = f" ({delivery.note})" if delivery.note else ""
@@ -236,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             counts[outcome] = counts.get(outcome, 0) + 1
             if (answer.status == 200) == delivery.expect_rejection:
                 unexpected += 1
+                if answer.json.get("error") == "signature_mismatch" and unexpected == 1:
+                    print(secret_mismatch_hint(secret, args.aws_endpoint), file=sys.stderr)
             if table is not None:
                 print("\n".join(stored(table, delivery.event)))
     except (TriggerError, EndpointUnreachable, SecretUnavailable) as error:

@@ -175,6 +175,14 @@ def test_malformed_secret_is_a_clear_error(stack: LocalStack) -> None:
     assert "whsec_" in err and "not-a-secret" not in err and "Traceback" not in err
 
 
+def test_a_stale_secret_in_the_shell_is_named_with_the_fix(stack: LocalStack) -> None:
+    code, out, err = trigger(stack, "payment_intent.succeeded", secret="whsec_" + "0" * 32)
+
+    assert code == 1 and "signature_mismatch" in out
+    assert "STRIPE_WEBHOOK_SECRET in your shell is not the running stack's signing secret" in err
+    assert "unset STRIPE_WEBHOOK_SECRET" in err and "Traceback" not in err
+
+
 def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, str]) -> None:
     _, out, _ = trigger(stack, "charge.dispute.created")
     (event_id,) = event_ids(out)
