@@ -22,12 +22,15 @@ import sys
 import threading
 import traceback
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from infra import FUNCTIONS_DIR
 from infra.fixtures.signing import generate_secret
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
 from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver_over_http
 from infra.local.moto_server import start_aws
+from infra.local.reload import Reloader
 from infra.local.resources import LocalResources, create_resources, subscribe_queue
 from infra.local.server import WEBHOOK_PATH, make_handler
 
@@ -76,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="let other machines open the inbox too (with --host 0.0.0.0); it shows bodies and can replay",
     )
+    parser.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not reload the function's code when a file under functions/ changes",
+    )
+    parser.add_argument("--functions-dir", type=Path, help=argparse.SUPPRESS)  # tests: a copy to edit
     parser.add_argument(
         "--aws-only",
         action="store_true",
@@ -203,8 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         configure_environment(endpoint, secret, args.verbose)
         resources, secret_arn = provision(endpoint, secret)
         if not args.aws_only:
-            from stripe_webhook.app import lambda_handler
-
+            if args.functions_dir is not None:
+                sys.path.insert(0, str(args.functions_dir))
+            reloader = Reloader(args.functions_dir or FUNCTIONS_DIR)
+            if not args.no_reload:
+                reloader.start()
             print_tracebacks_readably(args.verbose)
 
             table = queries(endpoint, resources.table_name)
@@ -221,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 deliver=deliver_over_http(f"http://127.0.0.1:{args.port}"),
                 tap=tap,
             )
-            handler = make_handler(lambda_handler, show, api=api, allow_remote_inbox=args.inbox_public)
+            handler = make_handler(reloader.invoke, show, api=api, allow_remote_inbox=args.inbox_public)
             server = ThreadingHTTPServer((args.host, args.port), handler)
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -284,6 +296,10 @@ def print_banner(
         lines.append(
             f"  sam local       reaches the AWS endpoint as http://host.docker.internal:{args.aws_port}"
             " (see env.json)"
+        )
+    if not args.aws_only and not args.no_reload:
+        lines.append(
+            "  reload          on: saving a file under functions/ reloads the function (--no-reload)"
         )
     lines.append("Press Ctrl-C to stop. One line per request follows.")
     print("\n".join(lines), flush=True)

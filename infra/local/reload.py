@@ -1,0 +1,82 @@
+"""Reload the function's code when a file under ``functions/`` changes, keeping the stack's state.
+
+The local stack serves requests through ``Reloader.invoke``. A watcher thread compares the
+modification times of ``functions/**/*.py`` twice a second; on a change it drops every
+``stripe_webhook`` module and imports ``stripe_webhook.app`` afresh, so the next request runs the
+new code against the same moto state, inbox and queue. Code that fails to import is reported with
+its traceback and the previous code keeps serving until the file is fixed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from infra import FUNCTIONS_DIR
+
+PACKAGE = "stripe_webhook"
+INTERVAL_SECONDS = 0.5
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def _load_handler() -> Handler:
+    for name in [name for name in sys.modules if name == PACKAGE or name.startswith(f"{PACKAGE}.")]:
+        del sys.modules[name]
+    app = importlib.import_module(f"{PACKAGE}.app")
+    importlib.import_module(f"{PACKAGE}.handlers")  # imported lazily by the function: check them now
+    handler: Handler = app.lambda_handler
+    return handler
+
+
+class Reloader:
+    def __init__(self, root: Path = FUNCTIONS_DIR, *, on_reload: Callable[[], None] | None = None) -> None:
+        self.root = root
+        self._on_reload = on_reload
+        self._handler = _load_handler()
+        self._stamps = self._snapshot()
+        self._stop = threading.Event()
+
+    def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._handler(event, context)
+
+    def start(self) -> Reloader:
+        threading.Thread(target=self._watch, name="function-reloader", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def check(self) -> bool:
+        """Reload if a file changed since the last look; True when new code now serves."""
+        stamps = self._snapshot()
+        if stamps == self._stamps:
+            return False
+        changed = sorted(
+            str(path.relative_to(self.root))
+            for path in stamps.keys() | self._stamps.keys()
+            if stamps.get(path) != self._stamps.get(path)
+        )
+        self._stamps = stamps
+        try:
+            handler = _load_handler()
+        except Exception:  # a syntax or import error in the edited code: keep serving the old
+            print(f"-- reload failed ({', '.join(changed)}); the previous code keeps serving:", flush=True)
+            traceback.print_exc()
+            return False
+        self._handler = handler
+        if self._on_reload is not None:
+            self._on_reload()
+        print(f"-- reloaded the function's code ({', '.join(changed)})", flush=True)
+        return True
+
+    def _watch(self) -> None:
+        while not self._stop.wait(INTERVAL_SECONDS):
+            self.check()
+
+    def _snapshot(self) -> dict[Path, int]:
+        return {path: path.stat().st_mtime_ns for path in self.root.rglob("*.py")}
