@@ -20,12 +20,12 @@ from typing import Any
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.local.endpoint import (
-    DEFAULT_ENDPOINT,
-    DEFAULT_WEBHOOK_URL,
     EndpointUnreachable,
     SecretUnavailable,
     check_reachable,
     client,
+    default_endpoint,
+    default_webhook_url,
     queries,
     signing_secret,
 )
@@ -137,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=2000, help="distinct events to send (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="parallel senders (default 16)")
-    parser.add_argument("--url", default=DEFAULT_WEBHOOK_URL)
-    parser.add_argument("--aws-endpoint", default=DEFAULT_ENDPOINT)
+    parser.add_argument("--url", default=default_webhook_url(), help="default: the running stack's webhook")
+    parser.add_argument(
+        "--aws-endpoint", default=default_endpoint(), help="default: the running stack's endpoint"
+    )
     args = parser.parse_args(argv)
     try:
         check_reachable(args.url, "webhook", "Start the local stack first: make run")

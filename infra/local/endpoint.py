@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from infra.local.resources import TABLE_NAME
+from infra.local.state import read_state
 from stripe_webhook import schema
 
 if TYPE_CHECKING:
@@ -34,6 +35,18 @@ _RECORD_META = {
 
 
 START_HINT = "Start the local stack first: make run"
+
+
+def default_endpoint() -> str:
+    """The running stack's AWS endpoint (its state file), else the default."""
+    state = read_state()
+    return state.aws_endpoint if state else DEFAULT_ENDPOINT
+
+
+def default_webhook_url() -> str:
+    """The running stack's webhook URL (its state file), else the default."""
+    state = read_state()
+    return state.webhook_url if state and state.webhook_url else DEFAULT_WEBHOOK_URL
 
 
 class EndpointUnreachable(Exception):

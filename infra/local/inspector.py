@@ -20,6 +20,7 @@ from infra.local.endpoint import (
     EndpointUnreachable,
     check_reachable,
     client,
+    default_endpoint,
     event_records,
     queries,
     summarize,
@@ -44,19 +45,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m infra.local.inspector",
         description="Look inside the local stack's table and consumer queue.",
     )
-    parser.add_argument("--aws-endpoint", default=DEFAULT_ENDPOINT, help=f"default {DEFAULT_ENDPOINT}")
+    endpoint_help = f"local AWS endpoint (default: the running stack's, else {DEFAULT_ENDPOINT})"
+    parser.add_argument("--aws-endpoint", default=default_endpoint(), help=endpoint_help)
     parser.add_argument("--table", default=TABLE_NAME, help=f"default {TABLE_NAME}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     events = commands.add_parser("events", help="recent events from the event log, newest first")
+    events.add_argument("--aws-endpoint", default=argparse.SUPPRESS, help=endpoint_help)
     events.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     events.add_argument("--type", help="only this event type")
 
     event = commands.add_parser("event", help="one event: log entry, record, and the message consumers got")
+    event.add_argument("--aws-endpoint", default=argparse.SUPPRESS, help=endpoint_help)
     event.add_argument("event_id", help="evt_...")
     event.add_argument("--payload", action="store_true", help="also print the full stored payload")
 
     tail = commands.add_parser("tail", help="print (and consume) messages on the consumer queue")
+    tail.add_argument("--aws-endpoint", default=argparse.SUPPRESS, help=endpoint_help)
     tail.add_argument("--queue", default=QUEUE_NAME, help=f"queue name (default {QUEUE_NAME})")
     tail.add_argument("--follow", action="store_true", help="keep waiting for new messages (Ctrl-C to stop)")
     return parser.parse_args(argv)

@@ -23,7 +23,7 @@ from infra.fixtures.delivery import USER_AGENT
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import proxy_event
-from infra.local.endpoint import DEFAULT_ENDPOINT, SecretUnavailable, signing_secret
+from infra.local.endpoint import SecretUnavailable, default_endpoint, signing_secret
 
 EVENTS_OUT = REPO_ROOT / "events"
 DEFAULT_TYPES = (
@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("event_types", nargs="*", help="event types to write (default: one per family)")
     parser.add_argument("--all", action="store_true", help="write every event type there is a payload for")
     parser.add_argument("--out", type=Path, default=EVENTS_OUT, help="directory (default events/)")
-    parser.add_argument("--aws-endpoint", default=DEFAULT_ENDPOINT, help="local stack, to read its secret")
+    parser.add_argument(
+        "--aws-endpoint",
+        default=default_endpoint(),
+        help="local stack, to read its secret (default: the running one)",
+    )
     args = parser.parse_args(argv)
     known = available_events()
     types = known if args.all else (args.event_types or list(DEFAULT_TYPES))

@@ -33,6 +33,7 @@ from infra.local.moto_server import start_aws
 from infra.local.reload import Reloader
 from infra.local.resources import LocalResources, create_resources, subscribe_queue
 from infra.local.server import WEBHOOK_PATH, make_handler
+from infra.local.state import StackState, remove_state, write_state
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             server = ThreadingHTTPServer((args.host, args.port), handler)
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, daemon=True).start()
+        webhook_url = None if args.aws_only else f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"
+        write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME))
         print_banner(
             args=args,
             endpoint=endpoint,
@@ -249,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
+        remove_state(os.getpid())
         if server is not None:
             server.shutdown()
             server.server_close()

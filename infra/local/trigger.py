@@ -34,6 +34,8 @@ from infra.local.endpoint import (
     SecretUnavailable,
     check_reachable,
     client,
+    default_endpoint,
+    default_webhook_url,
     queries,
     record_line,
     signing_secret,
@@ -85,12 +87,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default: as stored, mostly 2024-06-20)",
     )
     parser.add_argument(
-        "--url", default=DEFAULT_WEBHOOK_URL, help=f"webhook URL (default {DEFAULT_WEBHOOK_URL})"
+        "--url",
+        default=default_webhook_url(),
+        help="webhook URL (default: the running stack's, from .local-stack.json, else "
+        f"{DEFAULT_WEBHOOK_URL})",
     )
     parser.add_argument(
         "--aws-endpoint",
-        default=DEFAULT_ENDPOINT,
-        help=f"local AWS endpoint, to show what was stored (default {DEFAULT_ENDPOINT})",
+        default=default_endpoint(),
+        help="local AWS endpoint, to show what was stored (default: the running stack's, else "
+        f"{DEFAULT_ENDPOINT})",
     )
     parser.add_argument("--table", default=TABLE_NAME, help=f"table to read back (default {TABLE_NAME})")
     parser.add_argument("--no-inspect", action="store_true", help="do not read back what was stored")

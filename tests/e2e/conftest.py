@@ -8,10 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -35,6 +37,7 @@ class LocalStack:
     port: int
     endpoint: str
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    state_file: Path | None = None
     seen: list[str] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
@@ -59,11 +62,16 @@ class LocalStack:
         raise AssertionError(f"{text!r} not printed; output so far:\n" + "".join(self.seen))
 
 
+def state_file() -> Path:
+    """A state file of its own for each stack a test starts (never the repository's)."""
+    return Path(tempfile.mkdtemp(prefix="local-stack-")) / "state.json"
+
+
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "infra.local", *args],
         cwd=REPO_ROOT,
-        env={**os.environ, **env},
+        env={**os.environ, "STRIPE_LOCAL_STATE": str(state_file()), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -72,9 +80,10 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    port, aws_port = free_port(), free_port()
-    process = start(["--port", str(port), "--aws-port", str(aws_port)], {"STRIPE_WEBHOOK_SECRET": SECRET})
-    running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}")
+    port, aws_port, state = free_port(), free_port(), state_file()
+    env = {"STRIPE_WEBHOOK_SECRET": SECRET, "STRIPE_LOCAL_STATE": str(state)}
+    process = start(["--port", str(port), "--aws-port", str(aws_port)], env)
+    running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}", state_file=state)
     assert process.stdout is not None
     stdout = process.stdout
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +267,44 @@ def test_committed_sample_events_exist_for_sam_local_invoke() -> None:
     for event_type in DEFAULT_TYPES:
         assert json.loads((EVENTS_OUT / f"{event_type}.json").read_text())["resource"] == "/webhook"
     assert os.path.isdir(EVENTS_OUT)
+
+
+def test_the_tools_find_the_running_stack_by_its_state_file(stack: LocalStack) -> None:
+    assert stack.state_file is not None and stack.state_file.is_file()
+    state = json.loads(stack.state_file.read_text())
+    assert state["webhook_url"] == f"http://127.0.0.1:{stack.port}/webhook"
+    assert state["aws_endpoint"] == stack.endpoint
+    env = {"STRIPE_LOCAL_STATE": str(stack.state_file), "STRIPE_WEBHOOK_SECRET": ""}
+
+    sent = run_tool("local.trigger", "customer.created", env=env)  # no --url, --aws-endpoint or secret
+    (event_id,) = event_ids(sent.stdout)
+    shown = run_tool("local.inspector", "event", event_id, "--aws-endpoint", stack.endpoint, env=env)
+    listed = run_tool("local.inspector", "events", env=env)
+
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "current record OBJECT#cus_" in sent.stdout
+    assert shown.returncode == 0 and "status: PUBLISHED" in shown.stdout  # the option after the command
+    assert listed.returncode == 0 and event_id in listed.stdout
+
+
+def test_a_state_file_left_by_a_stopped_stack_is_reported_removed_and_ignored(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    state = tmp_path / "state.json"
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    state.write_text(
+        json.dumps(
+            {
+                "pid": gone.pid,
+                "webhook_url": f"{endpoint}/webhook",
+                "aws_endpoint": endpoint,
+                "secret_name": "x",
+            }
+        )
+    )
+
+    result = run_tool("local.trigger", "customer.created", env={"STRIPE_LOCAL_STATE": str(state)})
+
+    assert "was left by a local stack that is no longer running" in result.stderr
+    assert not state.exists()
+    assert result.returncode == 2 and "make run" in result.stderr and "Traceback" not in result.stderr
