@@ -13,11 +13,13 @@ ones the tests use (``infra.fixtures``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
@@ -70,6 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("event_type", nargs="?", help="the event type to send, e.g. payment_intent.succeeded")
     parser.add_argument("--flow", choices=sorted(FLOWS), help="send a whole realistic flow, in order")
     parser.add_argument("--list", action="store_true", help="list the event types and flows, then exit")
+    parser.add_argument("--payload", type=Path, metavar="FILE", help="send this event JSON file, signed now")
+    parser.add_argument(
+        "--replay", metavar="EVT_ID", help="send a stored event again, exactly as stored (expect a duplicate)"
+    )
     parser.add_argument(
         "--resend", action="store_true", help="deliver every event twice (new signature): dedup"
     )
@@ -101,10 +107,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", default=TABLE_NAME, help=f"table to read back (default {TABLE_NAME})")
     parser.add_argument("--no-inspect", action="store_true", help="do not read back what was stored")
     args = parser.parse_args(argv)
-    if not args.list and not args.event_type and not args.flow:
-        parser.error("name an event type or a --flow (see --list)")
-    if args.event_type and args.flow:
-        parser.error("give an event type or a --flow, not both")
+    sources = [name for name in ("event_type", "flow", "payload", "replay") if getattr(args, name)]
+    if not args.list and not sources:
+        parser.error("name an event type, a --flow, a --payload FILE or --replay evt_… (see --list)")
+    if len(sources) > 1:
+        parser.error("give one of an event type, --flow, --payload and --replay")
     if args.shuffle and not args.flow:
         parser.error("--shuffle needs a --flow")
     return args
@@ -134,6 +141,8 @@ def list_events() -> str:
 
 
 def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.payload or args.replay:
+        return [from_file(args.payload) if args.payload else stored_event(args.aws_endpoint, args.replay)]
     try:
         events = flow_events(args.flow) if args.flow else [fresh_event(args.event_type)]
     except LookupError as error:
@@ -152,6 +161,31 @@ def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
             print(f"shuffled with --seed {args.seed} (pass it to repeat this order)")
         random.Random(args.seed).shuffle(events)  # noqa: S311 (not security)
     return events
+
+
+def from_file(path: Path) -> dict[str, Any]:
+    try:
+        event = json.loads(path.read_text())
+    except OSError as error:
+        raise TriggerError(f"cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise TriggerError(f"{path} is not JSON: {error}") from None
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+    ):
+        raise TriggerError(f"{path} is not a Stripe event (it needs a string id and type)")
+    return event
+
+
+def stored_event(aws_endpoint: str, event_id: str) -> dict[str, Any]:
+    """The event as the local stack stored it (its raw payload), to send again."""
+    stored = queries(aws_endpoint).get_event(event_id)
+    if stored is None or "payload" not in stored:
+        raise TriggerError(f"no event {event_id} is stored in the local stack (see: make inspect)")
+    event: dict[str, Any] = json.loads(stored["payload"])
+    return event
 
 
 def deliveries(events: list[dict[str, Any]], secret: str, args: argparse.Namespace) -> list[Delivery]:

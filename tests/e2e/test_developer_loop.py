@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from infra.fixtures.flows import FLOWS
+from infra.fixtures.payloads import fresh_event
 from infra.fixtures.versions import BASIL, PRE_BASIL
 from stripe_webhook.composition import registry as deployed_registry
 from stripe_webhook.queries import TableQueries
@@ -308,3 +309,20 @@ def test_a_state_file_left_by_a_stopped_stack_is_reported_removed_and_ignored(tm
     assert "was left by a local stack that is no longer running" in result.stderr
     assert not state.exists()
     assert result.returncode == 2 and "make run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_trigger_sends_a_payload_file_and_replays_a_stored_event(stack: LocalStack, tmp_path: Path) -> None:
+    event = fresh_event("customer.updated")
+    event["data"]["object"]["email"] = "from.a.file@example.com"
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+
+    sent_code, sent, _ = trigger(stack, "--payload", str(path))
+    replay_code, replayed, _ = trigger(stack, "--replay", event["id"])
+    missing_code, _, missing = trigger(stack, "--replay", "evt_000000000000000000000000")
+    bad_code, _, bad = trigger(stack, "--payload", str(tmp_path / "absent.json"))
+
+    assert sent_code == 0 and "200 processed" in sent and event["id"] in sent
+    assert replay_code == 0 and "200 duplicate" in replayed and event["id"] in replayed
+    assert missing_code == 2 and "no event evt_000000000000000000000000 is stored" in missing
+    assert bad_code == 2 and "cannot read" in bad and "Traceback" not in bad
