@@ -34,7 +34,7 @@ trigger: venv  ## send a signed event to the local webhook: EVENT=payment_intent
 inspect: venv  ## look inside the local stack (ARGS="events", "event evt_…", "tail --follow")
 	$(BIN)/python -m infra.local.inspector $(or $(ARGS),events)
 
-events: venv  ## regenerate the signed API Gateway events in events/ for `sam local invoke -e` (ARGS="--all")
+events: venv  ## signed API Gateway events in .sam-events/ for `sam local invoke -e` (ARGS="--all" or types)
 	$(BIN)/python -m infra.local.sam_events $(ARGS)
 
 burst: venv  ## load the running local stack: 2,000 events at 16-way, prints throughput, latency, lost/doubled

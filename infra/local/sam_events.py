@@ -1,11 +1,13 @@
-"""Write signed API Gateway proxy events to ``events/`` for ``sam local invoke -e``.
+"""Write signed API Gateway proxy events to ``.sam-events/`` (git-ignored) for ``sam local invoke -e``.
 
 Signatures are only valid for 5 minutes, so regenerate right before invoking:
 
-    python -m infra.local.sam_events                     # one event per handler family
-    python -m infra.local.sam_events --all               # every event type
+    python -m infra.local.sam_events                     # every event type a handler handles
+    python -m infra.local.sam_events --all               # every event type there is a payload for
     python -m infra.local.sam_events invoice.paid        # just these
-    sam local invoke WebhookFunction -e events/invoice.paid.json
+    sam local invoke WebhookFunction -e .sam-events/invoice.paid.json
+
+``events/`` holds committed samples of the same shape (their signatures long expired).
 
 The secret is STRIPE_WEBHOOK_SECRET, else the running local stack's (the one
 the function reads through env.json).
@@ -25,8 +27,9 @@ from infra.fixtures.signing import signature_header
 from infra.local.apigw import proxy_event
 from infra.local.endpoint import SecretUnavailable, default_endpoint, signing_secret
 
-EVENTS_OUT = REPO_ROOT / "events"
-DEFAULT_TYPES = (
+OUT_DIR = REPO_ROOT / ".sam-events"
+SAMPLES_DIR = REPO_ROOT / "events"
+SAMPLE_TYPES = (
     "payment_intent.succeeded",
     "checkout.session.completed",
     "invoice.paid",
@@ -52,13 +55,24 @@ def write_event(event_type: str, secret: str, directory: Path) -> Path:
     return path
 
 
+def handled_types(known: list[str]) -> list[str]:
+    """Every event type the registry routes, new families included, that has a payload."""
+    from stripe_webhook.composition import registry
+
+    return [event_type for event_type in known if registry().resolve(event_type) is not None]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.local.sam_events", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("event_types", nargs="*", help="event types to write (default: one per family)")
+    parser.add_argument(
+        "event_types", nargs="*", help="event types to write (default: every type a handler handles)"
+    )
     parser.add_argument("--all", action="store_true", help="write every event type there is a payload for")
-    parser.add_argument("--out", type=Path, default=EVENTS_OUT, help="directory (default events/)")
+    parser.add_argument(
+        "--out", type=Path, default=OUT_DIR, help="directory (default .sam-events/, git-ignored)"
+    )
     parser.add_argument(
         "--aws-endpoint",
         default=default_endpoint(),
@@ -66,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     known = available_events()
-    types = known if args.all else (args.event_types or list(DEFAULT_TYPES))
+    types = known if args.all else (args.event_types or handled_types(known))
     unknown = [name for name in types if name not in known]
     if unknown:
         print(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from infra import REPO_ROOT
 from infra.fixtures.flows import FLOWS
 from infra.fixtures.payloads import fresh_event
 from infra.fixtures.versions import BASIL, PRE_BASIL
@@ -263,11 +264,23 @@ def test_every_command_has_help(module: str) -> None:
 
 
 def test_committed_sample_events_exist_for_sam_local_invoke() -> None:
-    from infra.local.sam_events import DEFAULT_TYPES, EVENTS_OUT
+    from infra.local.sam_events import SAMPLE_TYPES, SAMPLES_DIR
 
-    for event_type in DEFAULT_TYPES:
-        assert json.loads((EVENTS_OUT / f"{event_type}.json").read_text())["resource"] == "/webhook"
-    assert os.path.isdir(EVENTS_OUT)
+    for event_type in SAMPLE_TYPES:
+        assert json.loads((SAMPLES_DIR / f"{event_type}.json").read_text())["resource"] == "/webhook"
+    assert os.path.isdir(SAMPLES_DIR)
+
+
+def test_make_events_writes_every_handled_type_into_a_git_ignored_folder(stack: LocalStack) -> None:
+    from infra.local.sam_events import OUT_DIR
+
+    result = run_tool("local.sam_events", "--aws-endpoint", stack.endpoint, env={"STRIPE_WEBHOOK_SECRET": ""})
+
+    assert result.returncode == 0, result.stderr
+    written = {path.stem for path in OUT_DIR.glob("*.json")}
+    assert set(deployed_registry().patterns()) <= written
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(OUT_DIR)], cwd=REPO_ROOT, check=False)
+    assert ignored.returncode == 0
 
 
 def test_the_tools_find_the_running_stack_by_its_state_file(stack: LocalStack) -> None:
