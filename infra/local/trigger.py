@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
 from infra.fixtures.flows import FLOWS, flow_events
-from infra.fixtures.payloads import available_events, encode, fresh_event
+from infra.fixtures.payloads import available_events, encode, fresh_event, with_fresh_ids
 from infra.fixtures.signing import signature_header
 from infra.fixtures.versions import GENERATIONS, shaped
 from infra.local.endpoint import (
@@ -87,6 +87,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--account", help="send as a Connect event for this acct_ id")
     parser.add_argument(
+        "--fixed-ids",
+        action="store_true",
+        help="keep the stored payloads' object ids (to test collisions on purpose); by default every run "
+        "uses fresh ones, so runs never interfere",
+    )
+    parser.add_argument(
         "--api-version",
         choices=GENERATIONS,
         help="render the events as an endpoint on this Stripe API version receives them "
@@ -147,6 +153,8 @@ def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
         events = flow_events(args.flow) if args.flow else [fresh_event(args.event_type)]
     except LookupError as error:
         raise TriggerError(f"{error.args[0]} (see --list)") from None
+    if not args.fixed_ids:
+        events = with_fresh_ids(events)
     if args.api_version:
         try:
             events = [shaped(event, args.api_version) for event in events]

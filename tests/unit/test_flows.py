@@ -1,0 +1,35 @@
+"""Triggered runs never interfere: fresh object ids, consistent within a flow; flows that make sense."""
+
+from __future__ import annotations
+
+import json
+
+from infra.fixtures.flows import flow_events
+from infra.fixtures.payloads import available_events, load_event, with_fresh_ids
+
+
+def test_fresh_ids_are_new_and_consistent_across_a_flow() -> None:
+    original = flow_events("subscription")
+    fresh = with_fresh_ids(original)
+    again = with_fresh_ids(original)
+
+    by_type = {event["type"]: event["data"]["object"] for event in fresh}
+    customer = by_type["customer.created"]["id"]
+    subscription = by_type["customer.subscription.created"]["id"]
+    invoice = by_type["invoice.paid"]
+    assert customer.startswith("cus_") and customer != "cus_R9p2JgW7tYvN4c"
+    assert by_type["checkout.session.completed"]["customer"] == customer
+    assert by_type["checkout.session.completed"]["subscription"] == subscription
+    assert invoice["customer"] == customer and invoice["subscription"] == subscription
+    assert invoice["id"] == by_type["invoice.created"]["id"] != "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu"
+    assert invoice["number"] == by_type["invoice.created"]["number"] != "C0FFEE-0001"
+    assert invoice["id"] not in json.dumps(again)  # another run, other ids
+    assert invoice["lines"]["data"][0]["price"]["id"] == "price_1QJ5yzF2eZvKYlo2G8hJ3kLm"  # the catalog stays
+
+
+def test_a_won_dispute_keeps_its_evidence_and_only_updates_carry_previous_attributes() -> None:
+    closed = load_event("charge.dispute.closed")["data"]["object"]
+    assert closed["status"] == "won" and closed["evidence_details"]["has_evidence"] is True
+    for event_type in available_events():
+        event = load_event(event_type)
+        assert "previous_attributes" not in event["data"] or event_type.endswith(".updated"), event_type
