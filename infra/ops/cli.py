@@ -20,7 +20,18 @@ from typing import Any, TextIO
 
 from infra.ops import backfill, redrive, register, rotate_secret, status
 from infra.ops.progress import parse_time
-from infra.ops.stack import Context, OpsError, aws_factory, default_stack_name, load_stack, stripe_client
+from infra.ops.stack import (
+    Context,
+    OpsError,
+    aws_factory,
+    default_stack_name,
+    load_stack,
+    local_aws,
+    local_stack,
+    stripe_client,
+)
+
+LOCAL_COMMANDS = ("status", "redrive")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stack", default=None, help="CloudFormation stack (default: samconfig.toml's dev stack)"
     )
     common.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
+    common.add_argument(
+        "--local",
+        action="store_true",
+        help="rehearse on the running local stack (make run) instead of a deployed one (status, redrive)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
@@ -72,13 +88,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
+    if args.local and args.command not in LOCAL_COMMANDS:
+        parser.error(
+            f"--local works with {' and '.join(LOCAL_COMMANDS)} (the local stack has no Stripe endpoint)"
+        )
     return args
 
 
 def run(
     args: argparse.Namespace, aws: Callable[[str], Any], stripe: Any = None, out: TextIO = sys.stdout
 ) -> int:
-    stack = load_stack(aws("cloudformation"), args.stack or default_stack_name())
+    stack = (
+        local_stack() if args.local else load_stack(aws("cloudformation"), args.stack or default_stack_name())
+    )
     ctx = Context(stack, aws, stripe, out, dry_run=getattr(args, "dry_run", False))
     if args.command in ("register", "rotate-secret", "backfill") and ctx.stripe is None:
         ctx.stripe = stripe_client(stack.api_version)
@@ -105,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
-        return run(args, aws_factory(args.region))
+        return run(args, local_aws() if args.local else aws_factory(args.region))
     except OpsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -43,6 +43,8 @@ class Stack:
     payload_bucket: str | None = None
     """The ``PayloadBucketName`` output (stacks deployed before it existed have none)."""
     dashboard_url: str | None = None
+    local: bool = False
+    """The running local stack (``--local``): no CloudFormation, no alarms, no Stripe endpoint."""
 
     @property
     def api_version(self) -> str:
@@ -168,3 +170,39 @@ def aws_factory(region: str | None) -> Callable[[str], Any]:
         return clients[service]
 
     return client
+
+
+def _running_local_endpoint() -> tuple[str, str | None]:
+    from infra.local.state import read_state
+
+    state = read_state()
+    if state is None:
+        raise OpsError("no local stack is running: start one with make run (it writes .local-stack.json)")
+    return state.aws_endpoint, state.webhook_url
+
+
+def local_stack() -> Stack:
+    """The running local stack as a deployed one would describe itself (``--local``)."""
+    from infra.local.endpoint import REGION, SECRET_NAME
+    from infra.local.resources import BUCKET_NAME, TABLE_NAME, TOPIC_NAME
+
+    _, webhook_url = _running_local_endpoint()
+    topic = f"arn:aws:sns:{REGION}:123456789012:{TOPIC_NAME}"
+    return Stack(
+        "local", webhook_url or "-", TABLE_NAME, topic, SECRET_NAME, payload_bucket=BUCKET_NAME, local=True
+    )
+
+
+def local_aws() -> Callable[[str], Any]:
+    """Clients for the running local stack's AWS endpoint."""
+    from infra.local.endpoint import client
+
+    endpoint, _ = _running_local_endpoint()
+    clients: dict[str, Any] = {}
+
+    def make(service: str) -> Any:
+        if service not in clients:
+            clients[service] = client(service, endpoint)
+        return clients[service]
+
+    return make

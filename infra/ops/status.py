@@ -91,6 +91,9 @@ def metric_sums(ctx: Context, names: list[str], hours: int) -> dict[str, float]:
 
 
 def stack_resources(ctx: Context) -> list[dict[str, str]]:
+    """The stack's resources (none for the local stack, which CloudFormation does not know)."""
+    if ctx.stack.local:
+        return []
     described: list[dict[str, str]] = ctx.aws("cloudformation").describe_stack_resources(
         StackName=ctx.stack.name
     )["StackResources"]

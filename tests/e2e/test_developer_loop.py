@@ -363,3 +363,34 @@ def test_trigger_sends_a_payload_file_and_replays_a_stored_event(stack: LocalSta
     assert replay_code == 0 and "200 duplicate" in replayed and event["id"] in replayed
     assert missing_code == 2 and "no event evt_000000000000000000000000 is stored" in missing
     assert bad_code == 2 and "cannot read" in bad and "Traceback" not in bad
+
+
+def test_ops_status_and_redrive_rehearse_on_the_local_stack(
+    stack: LocalStack, consumer: tuple[Any, str]
+) -> None:
+    env = {"STRIPE_LOCAL_STATE": str(stack.state_file)}
+    sent = trigger(stack, "customer.created", "--no-inspect")[1]
+    (event_id,) = event_ids(sent)
+    drain(*consumer)
+
+    status = run_tool("ops", "status", "--local", env=env)
+    redriven = run_tool(
+        "ops",
+        "redrive",
+        "--local",
+        "--type",
+        "customer.created",
+        "--since",
+        "1h",
+        "--queue-url",
+        consumer[1],
+        env=env,
+    )
+    refused = run_tool("ops", "register", "--local", env=env)
+
+    assert status.returncode == 0, status.stderr
+    assert "stack local" in status.stdout and "customer.created" in status.stdout
+    assert "processed (EventsProcessed)" in status.stdout
+    assert redriven.returncode == 0, redriven.stderr
+    assert event_id in [message.attributes["event_id"] for message in drain(*consumer)]
+    assert refused.returncode == 2 and "--local works with status and redrive" in refused.stderr
