@@ -17,22 +17,6 @@ from infra.local.apigw import LocalContext, proxy_event
 from stripe_webhook.dynamo_items import from_item
 
 
-def thin_notification(event_type: str = "v1.billing.meter.error_report_triggered") -> dict[str, Any]:
-    """A v2 thin event notification as Stripe sends it (a fresh id each time)."""
-    return {
-        "id": "evt_test_65R9Ijk8f2Bs3BR3d3s16RwoPFSQq6iGnCMB" + secrets.token_hex(4),
-        "object": "v2.core.event",
-        "type": event_type,
-        "livemode": False,
-        "created": "2026-11-27T05:20:52.246Z",
-        "related_object": {
-            "id": "mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS",
-            "type": "billing.meter",
-            "url": "/v1/billing/meters/mtr_test_61R9IjkpP3bDjHYOT41A6mEbMhGq1RoS",
-        },
-    }
-
-
 @dataclass(frozen=True)
 class Response:
     status: int

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
 from infra.fixtures.flows import FLOWS, flow_events
-from infra.fixtures.payloads import available_events, encode, fresh_event, with_fresh_ids
+from infra.fixtures.payloads import available_events, encode, fresh_event, thin_notification, with_fresh_ids
 from infra.fixtures.signing import signature_header
 from infra.fixtures.versions import GENERATIONS, shaped
 from infra.local.endpoint import (
@@ -54,6 +54,9 @@ class TriggerError(Exception):
     """Something the person can fix; printed without a traceback."""
 
 
+THIN_TYPE = "v1.billing.meter.error_report_triggered"
+
+
 @dataclass(frozen=True)
 class Delivery:
     event: dict[str, Any]
@@ -73,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--flow", choices=sorted(FLOWS), help="send a whole realistic flow, in order")
     parser.add_argument("--list", action="store_true", help="list the event types and flows, then exit")
     parser.add_argument("--payload", type=Path, metavar="FILE", help="send this event JSON file, signed now")
+    parser.add_argument(
+        "--thin",
+        nargs="?",
+        const=THIN_TYPE,
+        metavar="TYPE",
+        help=f"send a v2 thin event notification to <url>/thin (default type {THIN_TYPE})",
+    )
     parser.add_argument(
         "--replay", metavar="EVT_ID", help="send a stored event again, exactly as stored (expect a duplicate)"
     )
@@ -113,11 +123,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", default=TABLE_NAME, help=f"table to read back (default {TABLE_NAME})")
     parser.add_argument("--no-inspect", action="store_true", help="do not read back what was stored")
     args = parser.parse_args(argv)
-    sources = [name for name in ("event_type", "flow", "payload", "replay") if getattr(args, name)]
+    sources = [name for name in ("event_type", "flow", "payload", "replay", "thin") if getattr(args, name)]
     if not args.list and not sources:
         parser.error("name an event type, a --flow, a --payload FILE or --replay evt_… (see --list)")
     if len(sources) > 1:
-        parser.error("give one of an event type, --flow, --payload and --replay")
+        parser.error("give one of an event type, --flow, --payload, --replay and --thin")
     if args.shuffle and not args.flow:
         parser.error("--shuffle needs a --flow")
     return args
@@ -147,6 +157,8 @@ def list_events() -> str:
 
 
 def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.thin:
+        return [thin_notification(args.thin)]
     if args.payload or args.replay:
         return [from_file(args.payload) if args.payload else stored_event(args.aws_endpoint, args.replay)]
     try:
@@ -300,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"(no local AWS endpoint at {args.aws_endpoint}: not showing what was stored)")
         counts: dict[str, int] = {}
         unexpected = 0
+        url = f"{args.url.rstrip('/')}/thin" if args.thin else args.url
         for delivery in planned:
-            answer = send(args.url, delivery)
+            answer = send(url, delivery)
             print(describe(delivery, answer))
             outcome = str(answer.json.get("status")) if answer.status == 200 else f"http {answer.status}"
             counts[outcome] = counts.get(outcome, 0) + 1

@@ -394,3 +394,13 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
     assert redriven.returncode == 0, redriven.stderr
     assert event_id in [message.attributes["event_id"] for message in drain(*consumer)]
     assert refused.returncode == 2 and "--local works with status and redrive" in refused.stderr
+
+
+def test_trigger_sends_a_thin_notification(stack: LocalStack) -> None:
+    code, out, err = trigger(stack, "--thin")
+
+    assert code == 0, out + err
+    assert "-> v1.billing.meter.error_report_triggered evt_" in out and "200 processed" in out
+    (event_id,) = event_ids(out)
+    logged = get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT")
+    assert logged is not None and logged["status"] == "PUBLISHED"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.fixtures.payloads import encode, fresh_event
+from infra.fixtures.payloads import encode, fresh_event, thin_notification
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import LocalContext, proxy_event
 from infra.template import load_template
@@ -20,7 +20,7 @@ from stripe_webhook.records import Record
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.loopback_stripe import LoopbackStripe
-from tests.support import all_items, deliver, drain, eventbridge, get_item, invoke, thin_notification
+from tests.support import all_items, deliver, drain, eventbridge, get_item, invoke
 
 THIN_SECRET = "whsec_" + "7f" * 16
 
@@ -116,7 +116,7 @@ def test_a_thin_event_from_eventbridge_takes_the_thin_event_path(aws: Aws) -> No
 def test_a_thin_notification_is_verified_with_its_own_secret_stored_and_published(
     aws: Aws, thin_enabled: None
 ) -> None:
-    notification = thin_notification()
+    notification = thin_notification(created="2026-11-27T05:20:52.246Z")
 
     response = post_thin(json.dumps(notification).encode(), THIN_SECRET)
 

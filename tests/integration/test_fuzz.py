@@ -19,14 +19,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.fixtures.payloads import encode, fresh_event
+from infra.fixtures.payloads import encode, fresh_event, thin_notification
 from infra.local.apigw import proxy_event
 from stripe_webhook.errors import InvalidPayload
 from stripe_webhook.events import parse_event
 from stripe_webhook.settings import Settings
 from stripe_webhook.signature import compute_signature
 from tests.integration.conftest import Aws
-from tests.support import all_items, drain, invoke, thin_notification
+from tests.support import all_items, drain, invoke
 
 FUZZ_CASES: Counter[str] = Counter()
 """Cases run per body/header kind; reported by tests/conftest.py."""

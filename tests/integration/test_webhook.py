@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from infra.fixtures.payloads import encode, fresh_event, load_event
+from infra.fixtures.payloads import encode, fresh_event, load_event, thin_notification
 from infra.fixtures.signing import signature_header
 from infra.local.resources import subscribe_queue
 from stripe_webhook import composition
 from stripe_webhook.events import parse_event
 from stripe_webhook.store import DynamoStore
 from tests.integration.conftest import Aws
-from tests.support import all_items, deliver, drain, get_item, invoke, signed_request, thin_notification
+from tests.support import all_items, deliver, drain, get_item, invoke, signed_request
 
 
 def event_item(aws: Aws, event_id: str) -> dict[str, Any] | None:
