@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
 
 
+ENV_JSON_AWS_PORT = 5000
+"""The AWS endpoint port env.json gives ``sam local`` (a test keeps the two equal)."""
 INBOX_QUEUE_NAME = "stripe-webhooks-inbox"
 """The inbox's own queue on the topic (raw delivery, no filter): what a consumer queue receives."""
 
@@ -301,6 +303,11 @@ def print_banner(
             f"  sam local       reaches the AWS endpoint as http://host.docker.internal:{args.aws_port}"
             " (see env.json)"
         )
+        if args.aws_port != ENV_JSON_AWS_PORT:
+            lines.append(
+                f"  note            env.json points sam local at port {ENV_JSON_AWS_PORT}: set its "
+                f"AWS_ENDPOINT_URL to http://host.docker.internal:{args.aws_port}"
+            )
     if not args.aws_only and not args.no_reload:
         lines.append(
             "  reload          on: saving a file under functions/ reloads the function (--no-reload)"

@@ -13,7 +13,8 @@ from samcli.local.lambdafn.env_vars import EnvironmentVariables
 
 from infra import REPO_ROOT
 from infra.local.endpoint import REGION, SECRET_NAME
-from infra.local.resources import TABLE_NAME, TOPIC_NAME
+from infra.local.resources import BUCKET_NAME, TABLE_NAME, TOPIC_NAME
+from infra.local.stack import ENV_JSON_AWS_PORT
 
 SAMCONFIG = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
 ENV_JSON = json.loads((REPO_ROOT / "env.json").read_text())
@@ -40,7 +41,8 @@ def test_sam_local_gives_the_function_the_local_stacks_names_and_endpoint(comman
     assert SAMCONFIG["default"][command]["parameters"]["env_vars"] == "env.json"
     environment = _function_environment(ENV_JSON["WebhookFunction"])
 
-    assert environment["AWS_ENDPOINT_URL"] == "http://host.docker.internal:5000"
+    assert environment["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{ENV_JSON_AWS_PORT}"
+    assert environment["PAYLOAD_BUCKET"] == BUCKET_NAME
     assert environment["TABLE_NAME"] == TABLE_NAME
     assert environment["TOPIC_ARN"] == f"arn:aws:sns:{REGION}:123456789012:{TOPIC_NAME}"
     assert environment["STRIPE_WEBHOOK_SECRET_ARN"] == SECRET_NAME
