@@ -275,6 +275,7 @@ def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalSta
         "local.trigger",
         "local.inspector",
         "local.sam_events",
+        "local.scaffold",
         "bench",
         "bench.burst",
         "ops",

@@ -1,0 +1,185 @@
+"""``make handler TYPE=price.updated``: the files a new event type needs, and the next steps.
+
+Creates or extends the family module (``functions/stripe_webhook/handlers/<family>.py``, added to
+``FAMILIES``), a payload (the stored fixture when there is one, else a minimal correct envelope in
+``infra/fixtures/events/``) and a test in ``tests/unit/test_<family>.py`` that fails until the
+handler writes its record. Nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import sys
+import time
+from pathlib import Path
+
+from infra import REPO_ROOT
+
+ID_PREFIXES = {"price": "price", "product": "prod", "coupon": "co", "tax_rate": "txr", "plan": "plan"}
+TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class ScaffoldError(Exception):
+    """Something the person can fix; printed without a traceback."""
+
+
+def family_for(event_type: str) -> str:
+    """A family name from the resource: ``price.updated`` → ``prices``."""
+    resource = event_type.rsplit(".", 1)[0].replace(".", "_")
+    return resource if resource.endswith("s") else f"{resource}s"
+
+
+def function_name(event_type: str) -> str:
+    return event_type.replace(".", "_")
+
+
+def module_text(family: str) -> str:
+    return f'''"""{family.capitalize()}: the records this family keeps (scaffolded; describe them here)."""
+
+from __future__ import annotations
+
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.records import Record
+from stripe_webhook.routing import Family
+
+family = Family("{family}")
+'''
+
+
+def handler_text(event_type: str) -> str:
+    return f'''
+
+@family.handles("{event_type}")
+def {function_name(event_type)}(event: StripeEvent) -> list[Record]:
+    """The record of the event's object. Until you write it, this returns none and its test fails:
+
+        attributes = pick(event.data_object, "active", "currency")  # the fields your product reads
+        return object_record(event, attributes, rank=10)  # (import both from stripe_webhook.records)
+    """
+    return []
+'''
+
+
+def test_text(event_type: str) -> str:
+    return f'''
+
+def test_{function_name(event_type)}_writes_the_object_s_record() -> None:
+    event = parse_event(encode(load_event("{event_type}")))
+    route = registry().resolve(event.type)
+    assert route is not None
+    (record,) = route.handler(event)
+    assert (record.pk, record.sk) == (f"OBJECT#{{event.object_id}}", "STATE")
+'''
+
+
+TEST_HEADER = '''"""Scaffolded tests: each fails until its handler writes the object's record."""
+
+from __future__ import annotations
+
+from infra.fixtures.payloads import encode, load_event
+from stripe_webhook.composition import registry
+from stripe_webhook.events import parse_event
+'''
+
+
+def envelope(event_type: str) -> dict[str, object]:
+    """A minimal, correct event for a type with no stored payload: replace it with a real one."""
+    resource = event_type.rsplit(".", 1)[0]
+    prefix = ID_PREFIXES.get(resource, resource.split(".")[-1][:4])
+    return {
+        "id": "evt_" + secrets.token_hex(12),
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "data": {"object": {"id": f"{prefix}_{secrets.token_hex(7)}", "object": resource, "livemode": False}},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+    }
+
+
+def add_to_families(init: Path, family: str) -> bool:
+    text = init.read_text()
+    if re.search(rf"\b{family}\.family\b", text):
+        return False
+    text = re.sub(
+        r"from stripe_webhook\.handlers import ([^\n]+)\n",
+        lambda match: (
+            "from stripe_webhook.handlers import "
+            + ", ".join(sorted({*match.group(1).split(", "), family}))
+            + "\n"
+        ),
+        text,
+        count=1,
+    )
+    text = text.replace("\n)\n", f"\n    {family}.family,\n)\n", 1)
+    init.write_text(text)
+    return True
+
+
+def scaffold(event_type: str, family: str | None, root: Path = REPO_ROOT) -> list[str]:
+    """Write the files; return what was done, one line each."""
+    if not TYPE_PATTERN.match(event_type):
+        raise ScaffoldError(f"{event_type!r} is not a Stripe event type (like price.updated)")
+    handlers = root / "functions" / "stripe_webhook" / "handlers"
+    family = family or family_for(event_type)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", family):
+        raise ScaffoldError(f"{family!r} cannot be a module name")
+    if any(f'"{event_type}"' in path.read_text() for path in handlers.glob("*.py")):
+        raise ScaffoldError(f"{event_type} is handled already (see functions/stripe_webhook/handlers/)")
+    done = []
+    module = handlers / f"{family}.py"
+    if not module.exists():
+        module.write_text(module_text(family))
+        done.append(f"created {module.relative_to(root)}")
+    with module.open("a") as handle:
+        handle.write(handler_text(event_type))
+    done.append(f"added {function_name(event_type)}() to {module.relative_to(root)}")
+    if add_to_families(handlers / "__init__.py", family):
+        done.append(f"added {family}.family to FAMILIES in handlers/__init__.py")
+    payload = root / "infra" / "fixtures" / "events" / f"{event_type}.json"
+    if payload.exists() or _is_variant(root, event_type):
+        done.append(f"payload: the stored one for {event_type}")
+    else:
+        payload.write_text(json.dumps(envelope(event_type), indent=2) + "\n")
+        done.append(f"created {payload.relative_to(root)} (a minimal envelope: paste a real event over it)")
+    test = root / "tests" / "unit" / f"test_{family}.py"
+    if not test.exists():
+        test.write_text(TEST_HEADER)
+    with test.open("a") as handle:
+        handle.write(test_text(event_type))
+    done.append(f"added a failing test to {test.relative_to(root)}")
+    return done
+
+
+def _is_variant(root: Path, event_type: str) -> bool:
+    return f'"{event_type}":' in (root / "infra" / "fixtures" / "variants.py").read_text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.local.scaffold", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("event_type", help="the Stripe event type to handle, e.g. price.updated")
+    parser.add_argument("--family", help="the handler family (module) to add it to (default: from the type)")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)  # tests: a copy
+    args = parser.parse_args(argv)
+    try:
+        done = scaffold(args.event_type, args.family, args.root)
+    except ScaffoldError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(done))
+    print(
+        "next: make unit (the new test fails), write the record in the handler, make unit again,\n"
+        f"      then with `make run` going: make trigger EVENT={args.event_type}, and look in the inbox"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
