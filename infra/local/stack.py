@@ -1,10 +1,12 @@
 """Run the webhook locally without Docker or an AWS account.
 
-Starts an embedded moto server as the AWS endpoint (DynamoDB, SNS, SQS,
-Secrets Manager), creates the table and topic from template.yaml, subscribes
-an SQS queue standing in for a downstream consumer, and serves
-``POST /webhook`` on 127.0.0.1, turning each request into the API Gateway
-proxy event ``sam local start-api`` would send to the real handler.
+Starts an embedded moto server as the AWS endpoint (DynamoDB, SNS, SQS, S3,
+Secrets Manager), creates the table, topic and bucket from template.yaml, subscribes
+an SQS queue standing in for a downstream consumer, and serves ``POST /webhook``
+on 127.0.0.1, turning each request into the API Gateway proxy event
+``sam local start-api`` would send to the real handler (reloaded when a file under
+``functions/`` changes), with the inbox at ``/``. Its addresses go to
+``.local-stack.json`` for the other tools.
 
     python -m infra.local [--port 3000] [--aws-port 5000]       (make run)
     stripe listen --forward-to localhost:3000/webhook   # with STRIPE_WEBHOOK_SECRET set
@@ -215,31 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_environment(endpoint, secret, args.verbose)
         resources, secret_arn = provision(endpoint, secret)
         if not args.aws_only:
-            if args.functions_dir is not None:
-                sys.path.insert(0, str(args.functions_dir))
-            reloader = Reloader(args.functions_dir or FUNCTIONS_DIR)
-            if not args.no_reload:
-                reloader.start()
-            print_tracebacks_readably(args.verbose)
-
-            table = queries(endpoint, resources.table_name)
-            show = (lambda body: stored_records(table, body)) if args.verbose else None
-            sqs = client("sqs", endpoint)
-            tap_queue = subscribe_queue(client("sns", endpoint), sqs, resources.topic_arn, INBOX_QUEUE_NAME)
-            tap = MessageTap(sqs, tap_queue, args.inbox_size).start()
-            api = InboxApi(
-                Inbox(args.inbox_size),
-                table,
-                sqs,
-                resources.queue_url,
-                secret=lambda: secret.split(",")[0],
-                deliver=deliver_over_http(f"http://127.0.0.1:{args.port}"),
-                tap=tap,
-            )
-            handler = make_handler(reloader.invoke, show, api=api, allow_remote_inbox=args.inbox_public)
-            server = ThreadingHTTPServer((args.host, args.port), handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            server = serve_webhook(args, endpoint, resources, secret)
         webhook_url = None if args.aws_only else f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"
         write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME))
         print_banner(
@@ -260,6 +238,36 @@ def main(argv: list[str] | None = None) -> int:
             server.server_close()
         aws.stop()
     return 0
+
+
+def serve_webhook(
+    args: argparse.Namespace, endpoint: str, resources: LocalResources, secret: str
+) -> ThreadingHTTPServer:
+    """The HTTP front: the function (reloaded on save), and the inbox with its own queue on the topic."""
+    if args.functions_dir is not None:
+        sys.path.insert(0, str(args.functions_dir))
+    reloader = Reloader(args.functions_dir or FUNCTIONS_DIR)
+    if not args.no_reload:
+        reloader.start()
+    print_tracebacks_readably(args.verbose)
+    table = queries(endpoint, resources.table_name)
+    show = (lambda body: stored_records(table, body)) if args.verbose else None
+    sqs = client("sqs", endpoint)
+    tap_queue = subscribe_queue(client("sns", endpoint), sqs, resources.topic_arn, INBOX_QUEUE_NAME)
+    api = InboxApi(
+        Inbox(args.inbox_size),
+        table,
+        sqs,
+        resources.queue_url,
+        secret=lambda: secret.split(",", maxsplit=1)[0],
+        deliver=deliver_over_http(f"http://127.0.0.1:{args.port}"),
+        tap=MessageTap(sqs, tap_queue, args.inbox_size).start(),
+    )
+    handler = make_handler(reloader.invoke, show, api=api, allow_remote_inbox=args.inbox_public)
+    server = ThreadingHTTPServer((args.host, args.port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def print_banner(
