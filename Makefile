@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run aws trigger inspect handler events burst bench chaos ops cost test browser unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv run reset aws trigger inspect handler events burst bench chaos ops cost test browser unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ $(STAMP): requirements.txt functions/requirements.txt
 
 run: venv  ## run the local stack (ARGS="--port 3000 --aws-port 5000 --verbose")
 	$(BIN)/python -m infra.local $(ARGS)
+
+reset: venv  ## forget what `make run ARGS=--persist` saved (.local-stack/)
+	$(BIN)/python -m infra.local.persist reset
 
 aws: venv  ## only the local AWS side, reachable from `sam local` containers (ARGS="--aws-port 5000")
 	$(BIN)/python -m infra.local --aws-only --aws-host 0.0.0.0 $(ARGS)

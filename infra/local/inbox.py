@@ -160,6 +160,12 @@ class Inbox:
             self._entries.append(entry)
         return entry
 
+    def restore(self, entry: Entry) -> None:
+        """Put back an entry saved by an earlier run (``persist``); numbering continues after it."""
+        with self._lock:
+            self._entries.append(entry)
+            self._seq = max(self._seq, entry.seq)
+
     def entries(self) -> list[Entry]:
         with self._lock:
             return list(self._entries)

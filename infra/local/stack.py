@@ -25,10 +25,11 @@ import threading
 import traceback
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from infra import FUNCTIONS_DIR
 from infra.fixtures.signing import generate_secret
+from infra.local import persist
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
 from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver_over_http
 from infra.local.moto_server import start_aws
@@ -88,6 +89,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-reload",
         action="store_true",
         help="do not reload the function's code when a file under functions/ changes",
+    )
+    parser.add_argument(
+        "--persist",
+        action="store_true",
+        help="keep the table, bucket, consumer queue and inbox across restarts (.local-stack/; make reset)",
     )
     parser.add_argument("--functions-dir", type=Path, help=argparse.SUPPRESS)  # tests: a copy to edit
     parser.add_argument(
@@ -213,11 +219,23 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://{reachable_host}:{args.aws_port}"
     aws = start_aws(args.aws_host, args.aws_port)
     server: ThreadingHTTPServer | None = None
+    resources: LocalResources | None = None
+    inbox: Inbox | None = None
+
+    def aws_client(service: str) -> Any:
+        return client(service, endpoint)
+
     try:
         configure_environment(endpoint, secret, args.verbose)
         resources, secret_arn = provision(endpoint, secret)
+        inbox = None
         if not args.aws_only:
-            server = serve_webhook(args, endpoint, resources, secret)
+            server, inbox = serve_webhook(args, endpoint, resources, secret)
+        if args.persist:
+            restored = persist.restore(persist.state_dir(), aws_client, resources, inbox)
+            print(
+                f"restored {restored} saved items, objects, messages and requests (.local-stack/)", flush=True
+            )
         webhook_url = None if args.aws_only else f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"
         write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME))
         print_banner(
@@ -233,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nstopping", flush=True)
     finally:
         remove_state(os.getpid())
+        if args.persist and resources is not None:
+            saved = persist.save(persist.state_dir(), aws_client, resources, inbox)
+            print(
+                f"saved {saved} items, objects, messages and requests for the next --persist run", flush=True
+            )
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -242,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve_webhook(
     args: argparse.Namespace, endpoint: str, resources: LocalResources, secret: str
-) -> ThreadingHTTPServer:
+) -> tuple[ThreadingHTTPServer, Inbox]:
     """The HTTP front: the function (reloaded on save), and the inbox with its own queue on the topic."""
     if args.functions_dir is not None:
         sys.path.insert(0, str(args.functions_dir))
@@ -254,8 +277,9 @@ def serve_webhook(
     show = (lambda body: stored_records(table, body)) if args.verbose else None
     sqs = client("sqs", endpoint)
     tap_queue = subscribe_queue(client("sns", endpoint), sqs, resources.topic_arn, INBOX_QUEUE_NAME)
+    inbox = Inbox(args.inbox_size)
     api = InboxApi(
-        Inbox(args.inbox_size),
+        inbox,
         table,
         sqs,
         resources.queue_url,
@@ -267,7 +291,7 @@ def serve_webhook(
     server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return server, inbox
 
 
 def print_banner(

@@ -1,0 +1,119 @@
+"""``make run ARGS=--persist``: the local stack's data and inbox survive a restart (``make reset``).
+
+moto's own recorder was the first choice and does not fit here: its replay re-sends every
+recorded request through the server it is recorded on, which the local stack serves one request
+at a time (``moto_server``), and it replays reads, receipt-handle deletes and publishes as well,
+so queues would not come back as they were. Instead the stack saves what it holds when it stops
+(SIGINT or SIGTERM) and puts it back when it starts: the table's items, the payload bucket's
+objects, the consumer queue's waiting messages, and the inbox's requests. A stack killed with
+SIGKILL keeps what it saved the time before.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from infra import REPO_ROOT
+from infra.local.inbox import Entry, Inbox
+from infra.local.resources import LocalResources
+
+STATE_DIR = REPO_ROOT / ".local-stack"
+SNAPSHOT = "snapshot.json"
+
+
+def state_dir() -> Path:
+    """``.local-stack/`` at the repository root (git-ignored), or ``STRIPE_LOCAL_PERSIST_DIR`` (tests)."""
+    return Path(os.environ.get("STRIPE_LOCAL_PERSIST_DIR") or STATE_DIR)
+
+
+def save(directory: Path, aws: Any, resources: LocalResources, inbox: Inbox | None) -> int:
+    """Write everything the stack holds; return how many things were saved."""
+    table, bucket, queue_url = resources.table_name, resources.bucket, resources.queue_url
+    items = [
+        item
+        for page in aws("dynamodb").get_paginator("scan").paginate(TableName=table)
+        for item in page["Items"]
+    ]
+    objects = []
+    if bucket:
+        s3 = aws("s3")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for entry in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+                objects.append({"key": entry["Key"], "body": base64.b64encode(body).decode("ascii")})
+    messages = _waiting_messages(aws("sqs"), queue_url) if queue_url else []
+    entries = [asdict(entry) for entry in inbox.entries()] if inbox else []
+    directory.mkdir(parents=True, exist_ok=True)
+    snapshot = {"items": items, "objects": objects, "messages": messages, "inbox": entries}
+    (directory / SNAPSHOT).write_text(json.dumps(snapshot))
+    return len(items) + len(objects) + len(messages) + len(entries)
+
+
+def restore(directory: Path, aws: Any, resources: LocalResources, inbox: Inbox | None) -> int:
+    """Put a saved snapshot back into the fresh stack; return how many things were restored."""
+    table, bucket, queue_url = resources.table_name, resources.bucket, resources.queue_url
+    path = directory / SNAPSHOT
+    if not path.is_file():
+        return 0
+    snapshot = json.loads(path.read_text())
+    dynamodb = aws("dynamodb")
+    for item in snapshot["items"]:
+        dynamodb.put_item(TableName=table, Item=item)
+    for stored in snapshot["objects"] if bucket else []:
+        aws("s3").put_object(Bucket=bucket, Key=stored["key"], Body=base64.b64decode(stored["body"]))
+    for message in snapshot["messages"] if queue_url else []:
+        aws("sqs").send_message(QueueUrl=queue_url, **message)
+    for values in snapshot["inbox"] if inbox else []:
+        assert inbox is not None
+        inbox.restore(Entry(**values))
+    return sum(len(snapshot[name]) for name in ("items", "objects", "messages", "inbox"))
+
+
+def reset(directory: Path | None = None) -> bool:
+    """Forget the saved state; True if there was any."""
+    directory = directory or state_dir()
+    existed = directory.exists()
+    shutil.rmtree(directory, ignore_errors=True)
+    return existed
+
+
+def _waiting_messages(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """The queue's waiting messages, read without consuming them (made visible again at once)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(100):
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            seen[message["MessageId"]] = {
+                "MessageBody": message["Body"],
+                "MessageAttributes": message.get("MessageAttributes", {}),
+            }
+    # Hand them back: the stack is stopping, and a restart restores them from the snapshot
+    return list(seen.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.local.persist", description="make reset: forget the local stack's saved state"
+    )
+    parser.add_argument("command", choices=["reset"])
+    parser.parse_args(argv)
+    print("removed the saved local state (.local-stack/)" if reset() else "no saved local state to remove")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
