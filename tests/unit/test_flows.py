@@ -33,3 +33,15 @@ def test_a_won_dispute_keeps_its_evidence_and_only_updates_carry_previous_attrib
     for event_type in available_events():
         event = load_event(event_type)
         assert "previous_attributes" not in event["data"] or event_type.endswith(".updated"), event_type
+
+
+def test_the_trigger_says_where_a_5xx_s_traceback_is() -> None:
+    from infra.fixtures.delivery import Answer
+    from infra.local.trigger import Delivery, describe
+
+    event = load_event("invoice.paid")
+    failed = Answer(500, '{"error": "handler_failed", "message": "the billing handler raised"}', 0.1)
+    rejected = Answer(400, '{"error": "signature_mismatch", "message": "no match"}', 0.1)
+
+    assert "the stack's console shows the traceback" in describe(Delivery(event, b"{}", "t=1"), failed)
+    assert "traceback" not in describe(Delivery(event, b"{}", "t=1"), rejected)
