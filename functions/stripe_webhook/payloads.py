@@ -11,6 +11,7 @@ The S3 client is made only when a large event arrives: the common path never loa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,12 @@ class PayloadLocation:
     @classmethod
     def from_item(cls, values: dict[str, Any]) -> PayloadLocation:
         return cls(str(values["bucket"]), str(values["key"]), int(values["bytes"]))
+
+    @classmethod
+    def of_event_item(cls, item: Mapping[str, Any]) -> PayloadLocation | None:
+        """Where an event-log item's body is stored, when it is in S3 (its ``payload_s3``)."""
+        stored = item.get("payload_s3")
+        return cls.from_item(stored) if stored else None
 
 
 def payload_key(event_id: str) -> str:

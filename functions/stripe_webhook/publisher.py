@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 
 from stripe_webhook import aws, budget
 from stripe_webhook.errors import PublishError
-from stripe_webhook.events import StripeEvent
+from stripe_webhook.events import StripeEvent, parse_event
 from stripe_webhook.payloads import PayloadLocation
 
 SCHEMA_VERSION = "2"
@@ -82,6 +82,16 @@ def message_body(
         raise PublishError("payload_not_stored", "the event is too large for SNS and was not stored in S3")
     attributes[EXTENDED_PAYLOAD_SIZE] = {"DataType": "Number", "StringValue": str(payload.size)}
     return json.dumps([POINTER_CLASS, {"s3BucketName": payload.bucket, "s3Key": payload.key}])
+
+
+def stored_message(
+    item: Mapping[str, Any], extra: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, dict[str, str]]]:
+    """The message body and attributes an event-log item (as ``queries.get_event`` returns it) is
+    published with: what the tools show and redrive."""
+    event = parse_event(str(item["payload"]).encode("utf-8"))
+    attributes = message_attributes(event, extra)
+    return message_body(event, attributes, PayloadLocation.of_event_item(item)), attributes
 
 
 class SnsPublisher(aws.ServiceAdapter):

@@ -53,10 +53,11 @@ class TableQueries(aws.ServiceAdapter):
         values = self.get_item(schema.event_pk(event_id), schema.EVENT_SK)
         if values is not None and "payload_gz" in values:
             values["payload"] = gzip.decompress(values.pop("payload_gz")).decode("utf-8")
-        if values is not None and "payload_s3" in values:
+        location = PayloadLocation.of_event_item(values) if values is not None else None
+        if values is not None and location is not None:
             if self._payloads is None:
                 raise StorageError("payload_read_failed", "the payload is in S3 and no S3 reader is set")
-            values["payload"] = self._payloads.read(PayloadLocation.from_item(values["payload_s3"])).decode()
+            values["payload"] = self._payloads.read(location).decode()
         return values
 
     def get_record(self, object_id: str) -> dict[str, Any] | None:

@@ -334,9 +334,7 @@ class InboxApi:
 
     def redrive(self, seq: int) -> dict[str, Any]:
         """Publish the stored event to the consumer queue only (as ``ops redrive --queue-url``)."""
-        from stripe_webhook.events import parse_event
-        from stripe_webhook.payloads import PayloadLocation
-        from stripe_webhook.publisher import message_attributes, message_body
+        from stripe_webhook.publisher import stored_message
 
         entry = self._entry(seq)
         stored = self.table.get_event(entry.event_id) if entry.event_id else None
@@ -344,14 +342,8 @@ class InboxApi:
             raise ValueError("this request stored no event: only accepted events can be redriven")
         if self.queue_url is None:
             raise ValueError("this stack has no consumer queue")
-        event = parse_event(stored["payload"].encode("utf-8"))
-        attributes = message_attributes(event, {"redrive": "true"})
-        location = PayloadLocation.from_item(stored["payload_s3"]) if "payload_s3" in stored else None
-        sent = self.sqs.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=message_body(event, attributes, location),
-            MessageAttributes=attributes,
-        )
+        body, attributes = stored_message(stored, {"redrive": "true"})
+        sent = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body, MessageAttributes=attributes)
         return {"status": "sent", "message_id": sent["MessageId"], "queue": self.queue_url.rsplit("/", 1)[-1]}
 
     def _entry(self, seq: int) -> Entry:
@@ -362,14 +354,9 @@ class InboxApi:
 
     def _message(self, stored: dict[str, Any]) -> dict[str, Any]:
         """The message as the publisher builds it (when the tap has not seen it, e.g. filtered out)."""
-        from stripe_webhook.events import parse_event
-        from stripe_webhook.payloads import PayloadLocation
-        from stripe_webhook.publisher import message_attributes, message_body
+        from stripe_webhook.publisher import stored_message
 
-        event = parse_event(stored["payload"].encode("utf-8"))
-        attributes = message_attributes(event)
-        location = PayloadLocation.from_item(stored["payload_s3"]) if "payload_s3" in stored else None
-        body = message_body(event, attributes, location)
+        body, attributes = stored_message(stored)
         return {
             "sns_message_id": stored.get("sns_message_id"),
             "attributes": {name: value["StringValue"] for name, value in attributes.items()},

@@ -79,9 +79,7 @@ def recent_events(table: TableQueries, limit: int, event_type: str | None) -> li
 
 
 def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
-    from stripe_webhook.events import parse_event
-    from stripe_webhook.payloads import PayloadLocation
-    from stripe_webhook.publisher import message_attributes, message_body
+    from stripe_webhook.publisher import stored_message
 
     stored = table.get_event(event_id)
     if stored is None:
@@ -97,10 +95,7 @@ def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
     if not written:
         lines.append("records: none (no handler for this type)")
     if isinstance(raw, str):
-        event = parse_event(raw.encode("utf-8"))
-        attributes = message_attributes(event)
-        location = stored.get("payload_s3")
-        body = message_body(event, attributes, PayloadLocation.from_item(location) if location else None)
+        body, attributes = stored_message({**stored, "payload": raw})
         lines.append("published message:")
         lines.append(
             "  attributes: " + json.dumps({name: value["StringValue"] for name, value in attributes.items()})

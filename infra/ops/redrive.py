@@ -12,7 +12,7 @@ def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, qu
     """Republish stored events (from the by-type index) to the topic, or to one consumer's queue."""
     from stripe_webhook.events import parse_event
     from stripe_webhook.payloads import PayloadLocation
-    from stripe_webhook.publisher import message_attributes, message_body
+    from stripe_webhook.publisher import stored_message
 
     queries, publisher = ctx.components.queries, ctx.components.publisher
     target = queue_url or ctx.stack.topic_arn
@@ -28,19 +28,16 @@ def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, qu
             if ctx.dry_run:
                 progress.add("would send")
                 continue
-            event = parse_event(stored["payload"].encode("utf-8"))
-            # A body too big for a message was stored in S3 with the event: send a pointer to it.
-            payload = PayloadLocation.from_item(stored["payload_s3"]) if "payload_s3" in stored else None
             extra = {"redrive": "true"}
             if sqs is None:
-                publisher.publish(event, payload=payload, extra_attributes=extra)
-            else:
-                attributes = message_attributes(event, extra)
-                sqs.send_message(
-                    QueueUrl=queue_url,
-                    MessageBody=message_body(event, attributes, payload),
-                    MessageAttributes=attributes,
+                # A body too big for a message was stored in S3 with the event: send a pointer to it.
+                event = parse_event(stored["payload"].encode("utf-8"))
+                publisher.publish(
+                    event, payload=PayloadLocation.of_event_item(stored), extra_attributes=extra
                 )
+            else:
+                body, attributes = stored_message(stored, extra)
+                sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
             progress.add("sent")
     progress.done()
     return 0
