@@ -78,11 +78,11 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
+def launch(*options: str, env: dict[str, str] | None = None) -> LocalStack:
+    """A local stack on free ports (plus ``options``), its output collected, ready to use."""
     port, aws_port, state = free_port(), free_port(), state_file()
-    env = {"STRIPE_WEBHOOK_SECRET": SECRET, "STRIPE_LOCAL_STATE": str(state)}
-    process = start(["--port", str(port), "--aws-port", str(aws_port)], env)
+    settings = {"STRIPE_WEBHOOK_SECRET": SECRET, "STRIPE_LOCAL_STATE": str(state), **(env or {})}
+    process = start(["--port", str(port), "--aws-port", str(aws_port), *options], settings)
     running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}", state_file=state)
     assert process.stdout is not None
     stdout = process.stdout
@@ -92,15 +92,25 @@ def stack() -> Iterator[LocalStack]:
             running.lines.put(line)
 
     threading.Thread(target=read_lines, daemon=True).start()
+    running.wait_for_line(READY_LINE, timeout=60)
+    return running
+
+
+def stop(running: LocalStack) -> None:
+    running.process.send_signal(signal.SIGINT)
     try:
-        running.wait_for_line(READY_LINE, timeout=60)
+        running.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        running.process.kill()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    running = launch()
+    try:
         yield running
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(running)
 
 
 SECRET = "whsec_" + "e2" * 16

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from infra.fixtures.delivery import post
 from infra.fixtures.flows import flow_events
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import SECRET, LocalStack, free_port, start
+from tests.e2e.conftest import SECRET, LocalStack, launch, stop
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SESSION = "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9"
@@ -181,19 +180,11 @@ def test_the_inbox_answers_other_machines_only_when_asked(public: bool) -> None:
     address = _own_address()
     if address is None:
         pytest.skip("this machine has no address but loopback")
-    port, aws_port = free_port(), free_port()
-    options = ["--host", "0.0.0.0", "--port", str(port), "--aws-port", str(aws_port)]
-    process = start([*options, *(["--inbox-public"] if public else [])], {"STRIPE_WEBHOOK_SECRET": SECRET})
+    stack = launch("--host", "0.0.0.0", *(["--inbox-public"] if public else []))
+    port = stack.port
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urlopen(f"http://127.0.0.1:{port}/", timeout=2) as local:
-                    assert local.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "the stack did not start"
-                time.sleep(0.3)
+        with urlopen(f"http://127.0.0.1:{port}/", timeout=5) as local:
+            assert local.status == 200
         if public:
             with urlopen(f"http://{address}:{port}/api/requests", timeout=5) as remote:
                 assert remote.status == 200
@@ -204,5 +195,4 @@ def test_the_inbox_answers_other_machines_only_when_asked(public: bool) -> None:
         # The webhook itself answers everyone either way
         assert post(f"http://{address}:{port}/webhook", b"{}", timeout=5).status == 400
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=15)
+        stop(stack)

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import urllib.request
 from pathlib import Path
 
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import READY_LINE, SECRET, LocalStack, free_port, run_tool, start
+from tests.e2e.conftest import SECRET, LocalStack, launch, run_tool
 from tests.support import drain, get_item
 
 
 def run_stack(persist_dir: Path) -> LocalStack:
-    port, aws_port = free_port(), free_port()
-    env = {"STRIPE_WEBHOOK_SECRET": SECRET, "STRIPE_LOCAL_PERSIST_DIR": str(persist_dir)}
-    process = start(["--port", str(port), "--aws-port", str(aws_port), "--persist"], env)
-    stack = LocalStack(process, port, f"http://127.0.0.1:{aws_port}")
-    assert process.stdout is not None
-    stdout = process.stdout
-
-    def read_lines() -> None:
-        for line in stdout:
-            stack.lines.put(line)
-
-    threading.Thread(target=read_lines, daemon=True).start()
-    stack.wait_for_line(READY_LINE, timeout=60)
-    return stack
+    return launch("--persist", env={"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir)})
 
 
-def stop(stack: LocalStack) -> None:
+def stop_and_save(stack: LocalStack) -> None:
     stack.process.send_signal(signal.SIGINT)
     stack.wait_for_line("for the next --persist run", timeout=30)
     stack.process.wait(timeout=15)
@@ -47,7 +33,7 @@ def test_a_persisted_stack_comes_back_with_its_records_queue_and_inbox(tmp_path:
         post(f"http://127.0.0.1:{first.port}/webhook", body, header=signature_header(body, SECRET)).status
         == 200
     )
-    stop(first)
+    stop_and_save(first)
 
     second = run_stack(persist_dir)
     try:
@@ -62,7 +48,7 @@ def test_a_persisted_stack_comes_back_with_its_records_queue_and_inbox(tmp_path:
             listed = json.loads(answer.read())["requests"]
         assert [entry["event_id"] for entry in listed] == [event["id"]]
     finally:
-        stop(second)
+        stop_and_save(second)
 
     reset = run_tool("local.persist", "reset", env={"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir)})
     assert reset.returncode == 0 and "removed" in reset.stdout and not persist_dir.exists()

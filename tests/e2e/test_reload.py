@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ from infra import FUNCTIONS_DIR
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import READY_LINE, SECRET, LocalStack, free_port, start
+from tests.e2e.conftest import SECRET, LocalStack, launch, stop
 from tests.support import get_item
 
 CUSTOMER = "OBJECT#cus_R9p2JgW7tYvN4c"
@@ -27,24 +24,11 @@ def editable_stack(tmp_path: Path) -> Iterator[tuple[LocalStack, Path]]:
     """A stack serving a copy of functions/ that the test may edit."""
     code = tmp_path / "functions"
     shutil.copytree(FUNCTIONS_DIR, code, ignore=shutil.ignore_patterns("__pycache__"))
-    port, aws_port = free_port(), free_port()
-    args = ["--port", str(port), "--aws-port", str(aws_port), "--functions-dir", str(code)]
-    process: subprocess.Popen[str] = start(args, {"STRIPE_WEBHOOK_SECRET": SECRET})
-    running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}")
-    assert process.stdout is not None
-    stdout = process.stdout
-
-    def read_lines() -> None:
-        for line in stdout:
-            running.lines.put(line)
-
-    threading.Thread(target=read_lines, daemon=True).start()
+    running = launch("--functions-dir", str(code))
     try:
-        running.wait_for_line(READY_LINE, timeout=60)
         yield running, code
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=15)
+        stop(running)
 
 
 def deliver(stack: LocalStack, event_type: str) -> dict[str, object]:
