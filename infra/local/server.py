@@ -40,23 +40,6 @@ CONTENT_SECURITY_POLICY = (
 """No inline script or style, nothing from elsewhere: a body can never run code in the page."""
 
 
-def describe(response: dict[str, Any]) -> str:
-    """One line for a request when there is no inbox: status, then what the function did."""
-    status = response.get("statusCode", 502)
-    try:
-        body = json.loads(response.get("body") or "{}")
-    except ValueError:
-        body = {}
-    if status == 200:
-        handler = body.get("handler") or "none"
-        return (
-            f"{status} {body.get('event_type')} {body.get('event_id')} {body.get('status')}"
-            f" handler={handler} records={body.get('records_written', 0)}"
-            f" sns={body.get('message_id') or '-'}"
-        )
-    return f"{status} {body.get('error', 'error')}: {body.get('message', '')}"
-
-
 def console_line(entry: Entry) -> str:
     """The stack's one line per request: time, status, verdict, type, event id, records, latency."""
     parts = [time.strftime("%H:%M:%S", time.localtime(entry.time)), str(entry.status), entry.verdict]
@@ -71,12 +54,12 @@ def console_line(entry: Entry) -> str:
 
 def make_handler(
     invoke: Callable[[dict[str, Any], Any], dict[str, Any]],
-    show_records: Callable[[bytes], list[str]] | None = None,
+    show_records: Callable[[bytes], list[str]] | None,
     *,
-    api: InboxApi | None = None,
+    api: InboxApi,
     allow_remote_inbox: bool = False,
 ) -> type[BaseHTTPRequestHandler]:
-    """The stack's HTTP handler: the webhook, and (given ``api``) the inbox page and its JSON.
+    """The stack's HTTP handler: the webhook, and the inbox page and its JSON (``api``).
 
     Every request the webhook side answers, 404s and 405s included, is recorded in the inbox."""
 
@@ -86,7 +69,7 @@ def make_handler(
 
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
-            if api is not None and path.startswith(API_PREFIX):
+            if path.startswith(API_PREFIX):
                 self._inbox("POST", path)
                 return
             started = time.perf_counter()
@@ -122,12 +105,10 @@ def make_handler(
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if api is not None and (
-                path in ("/", "/index.html") or path.startswith((STATIC_PREFIX, API_PREFIX))
-            ):
+            if path in ("/", "/index.html") or path.startswith((STATIC_PREFIX, API_PREFIX)):
                 self._inbox("GET", path)
                 return
-            if api is not None and path == "/favicon.ico":  # the browser's own request, not the webhook's
+            if path == "/favicon.ico":  # the browser's own request, not the webhook's
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -157,7 +138,6 @@ def make_handler(
 
         def _inbox(self, method: str, path: str) -> None:
             """The inbox page, its files and its JSON: loopback only unless the stack was told otherwise."""
-            assert api is not None
             if not allow_remote_inbox and self.client_address[0] not in LOOPBACK:
                 self._reply(
                     403, {"message": "the inbox answers only on loopback (start with --inbox-public)"}
@@ -195,10 +175,6 @@ def make_handler(
 
         def _record(self, started: float, body: bytes, response: dict[str, Any]) -> None:
             """Record the request in the inbox and print its console line."""
-            if api is None:
-                if self.command == "POST":
-                    print(describe(response), flush=True)
-                return
             entry = api.inbox.record(
                 method=self.command,
                 path=self.path.split("?", 1)[0],
@@ -230,7 +206,7 @@ def make_handler(
                 self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
-            """Silence the default access log; ``describe`` prints a better line."""
+            """Silence the default access log; ``console_line`` prints a better one."""
 
     return WebhookRequestHandler
 
