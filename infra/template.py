@@ -57,9 +57,26 @@ def resource_properties(logical_id: str) -> dict[str, Any]:
     return properties
 
 
-def create_table_kwargs(table_name: str) -> dict[str, Any]:
-    """``CreateTable`` arguments equivalent to the template's table."""
-    properties = resource_properties(TABLE_RESOURCE)
+ACTIONS_HANDLER = "stripe_actions.app.lambda_handler"
+IDEMPOTENCY_TABLE_RESOURCE = "ActionsIdempotencyTable"
+ACTIONS_TABLE_RESOURCE = "ActionsTable"
+
+
+def action_resources() -> dict[str, str]:
+    """The example actions the template deploys: action name → the logical-id stem of its
+    ``<stem>Function``, ``<stem>Queue``, ``<stem>DeadLetterQueue`` and ``<stem>Subscription``."""
+    found = {}
+    for logical_id, resource in _template()["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function" and properties.get("Handler") == ACTIONS_HANDLER:
+            action = str(properties["Environment"]["Variables"]["ACTIONS"])
+            found[action] = logical_id.removesuffix("Function")
+    return found
+
+
+def create_table_kwargs(table_name: str, logical_id: str = TABLE_RESOURCE) -> dict[str, Any]:
+    """``CreateTable`` arguments equivalent to the template's table ``logical_id``."""
+    properties = resource_properties(logical_id)
     kwargs: dict[str, Any] = {
         "TableName": table_name,
         "AttributeDefinitions": properties["AttributeDefinitions"],

@@ -40,6 +40,11 @@ class Family:
         return declare
 
 
+def matches(pattern: str, event_type: str) -> bool:
+    """``pattern`` is the type itself, or a family (``charge.dispute.*``) the type belongs to."""
+    return event_type.startswith(pattern[:-1]) if pattern.endswith(".*") else event_type == pattern
+
+
 class Registry:
     """Event type → handler. An exact type wins over a family; a longer family wins over a shorter."""
 

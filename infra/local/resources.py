@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.template import (
+    ACTIONS_TABLE_RESOURCE,
     BUCKET_RESOURCE,
+    IDEMPOTENCY_TABLE_RESOURCE,
     TABLE_RESOURCE,
     TOPIC_RESOURCE,
+    action_resources,
     create_table_kwargs,
     resource_properties,
 )
@@ -22,6 +25,11 @@ TABLE_NAME = "stripe-webhooks-events"
 TOPIC_NAME = "stripe-webhooks-events"
 QUEUE_NAME = "stripe-events-consumer"
 BUCKET_NAME = "stripe-webhooks-payloads"
+IDEMPOTENCY_TABLE_NAME = "stripe-actions-idempotency"
+ACTIONS_TABLE_NAME = "stripe-actions"
+ALERT_TOPIC_NAME = "stripe-webhooks-alarms"
+RECEIPT_SENDER = "receipts@shop.example"
+ACTION_QUEUE_PREFIX = "stripe-actions-"
 
 
 @dataclass(frozen=True)
@@ -50,19 +58,7 @@ def create_resources(
 
     ``fifo``: the template's ``TopicType=fifo``: a FIFO topic and FIFO queue (names end in .fifo).
     """
-    properties = resource_properties(TABLE_RESOURCE)
-    dynamodb.create_table(**create_table_kwargs(table_name))
-    ttl = properties.get("TimeToLiveSpecification")
-    if ttl:
-        dynamodb.update_time_to_live(
-            TableName=table_name,
-            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
-        )
-    if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
-        dynamodb.update_continuous_backups(
-            TableName=table_name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-        )
+    create_table(dynamodb, table_name, TABLE_RESOURCE)
     topic_properties = resource_properties(TOPIC_RESOURCE)
     attributes = (
         {"KmsMasterKeyId": topic_properties["KmsMasterKeyId"]} if "KmsMasterKeyId" in topic_properties else {}
@@ -76,6 +72,23 @@ def create_resources(
         queue_url = subscribe_queue(sns, sqs, topic_arn, queue_name, filter_policy)
     bucket = create_bucket(s3, bucket_name) if s3 is not None else None
     return LocalResources(table_name, topic_arn, queue_url, bucket)
+
+
+def create_table(dynamodb: Any, table_name: str, logical_id: str) -> None:
+    """The template's table ``logical_id``: keys, indexes, encryption, TTL and backups."""
+    properties = resource_properties(logical_id)
+    dynamodb.create_table(**create_table_kwargs(table_name, logical_id))
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(
+            TableName=table_name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
+        )
+    if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+        dynamodb.update_continuous_backups(
+            TableName=table_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
 
 
 def create_bucket(s3: Any, name: str) -> str:
@@ -94,16 +107,106 @@ def create_bucket(s3: Any, name: str) -> str:
 
 
 def subscribe_queue(
-    sns: Any, sqs: Any, topic_arn: str, queue_name: str, filter_policy: dict[str, Any] | None = None
+    sns: Any,
+    sqs: Any,
+    topic_arn: str,
+    queue_name: str,
+    filter_policy: dict[str, Any] | None = None,
+    *,
+    raw: bool = True,
 ) -> str:
-    """An SQS queue subscribed to the topic with raw delivery: what a downstream consumer sees."""
+    """An SQS queue subscribed to the topic, by default with raw delivery: what a downstream
+    consumer sees (``raw=False``: each message in SNS's JSON envelope, with its subject)."""
     fifo = {"FifoQueue": "true"} if queue_name.endswith(".fifo") else {}
     queue_url: str = sqs.create_queue(QueueName=queue_name, Attributes=fifo)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    attributes = {"RawMessageDelivery": "true"}
+    attributes = {"RawMessageDelivery": "true" if raw else "false"}
     if filter_policy is not None:
         attributes["FilterPolicy"] = json.dumps(filter_policy)
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
     return queue_url
+
+
+@dataclass(frozen=True)
+class ActionQueue:
+    """One example action's queue as the template defines it (``<stem>Queue``)."""
+
+    action: str
+    queue_url: str
+    queue_arn: str
+    dead_letter_url: str
+    max_receives: int
+
+
+@dataclass(frozen=True)
+class ActionResources:
+    idempotency_table: str
+    actions_table: str
+    alert_topic_arn: str
+    receipt_sender: str
+    queues: dict[str, ActionQueue]
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    return str(attributes["QueueArn"])
+
+
+def create_action_resources(
+    dynamodb: Any,
+    sns: Any,
+    sqs: Any,
+    ses: Any,
+    topic_arn: str,
+    *,
+    visibility_timeout: int | None = None,
+    receipt_sender: str = RECEIPT_SENDER,
+) -> ActionResources:
+    """What ``DeployExampleActions=true`` adds, from the template: the idempotency and actions
+    tables, and per action a queue (its visibility timeout, unless ``visibility_timeout`` is given,
+    and its dead-letter queue after the template's ``maxReceiveCount``) subscribed with the
+    template's filter policy; plus a verified SES sender and an alarm topic for the alerts."""
+    create_table(dynamodb, IDEMPOTENCY_TABLE_NAME, IDEMPOTENCY_TABLE_RESOURCE)
+    create_table(dynamodb, ACTIONS_TABLE_NAME, ACTIONS_TABLE_RESOURCE)
+    ses.verify_email_identity(EmailAddress=receipt_sender)
+    alert_topic_arn = str(sns.create_topic(Name=ALERT_TOPIC_NAME)["TopicArn"])
+    fifo = topic_arn.endswith(".fifo")
+    suffix = ".fifo" if fifo else ""
+    queues = {}
+    for action, stem in action_resources().items():
+        queue = resource_properties(f"{stem}Queue")
+        subscription = resource_properties(f"{stem}Subscription")
+        fifo_attributes = {"FifoQueue": "true"} if fifo else {}
+        dead_letter_url = sqs.create_queue(
+            QueueName=f"{ACTION_QUEUE_PREFIX}{action}-dlq{suffix}", Attributes=fifo_attributes
+        )["QueueUrl"]
+        max_receives = int(queue["RedrivePolicy"]["maxReceiveCount"])
+        queue_url = sqs.create_queue(
+            QueueName=f"{ACTION_QUEUE_PREFIX}{action}{suffix}",
+            Attributes={
+                **fifo_attributes,
+                "VisibilityTimeout": str(
+                    queue["VisibilityTimeout"] if visibility_timeout is None else visibility_timeout
+                ),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": _queue_arn(sqs, dead_letter_url), "maxReceiveCount": max_receives}
+                ),
+            },
+        )["QueueUrl"]
+        queue_arn = _queue_arn(sqs, queue_url)
+        sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={
+                "RawMessageDelivery": "true" if subscription.get("RawMessageDelivery") else "false",
+                "FilterPolicyScope": subscription["FilterPolicyScope"],
+                "FilterPolicy": json.dumps(subscription["FilterPolicy"]),
+            },
+        )
+        queues[action] = ActionQueue(action, queue_url, queue_arn, dead_letter_url, max_receives)
+    return ActionResources(
+        IDEMPOTENCY_TABLE_NAME, ACTIONS_TABLE_NAME, alert_topic_arn, receipt_sender, queues
+    )

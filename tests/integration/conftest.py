@@ -12,7 +12,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local.resources import create_resources
+from infra.local.actions import ActionRunner, build_runners
+from infra.local.resources import (
+    ActionResources,
+    LocalResources,
+    create_action_resources,
+    create_resources,
+    subscribe_queue,
+)
+from stripe_actions.adapters import ActionsTable
+from stripe_actions.consumer import Outcome
 from stripe_webhook import composition
 from stripe_webhook.payloads import S3Payloads
 from stripe_webhook.queries import TableQueries
@@ -98,3 +107,66 @@ def stripe_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackStripe]:
     composition.reset()
     yield stripe
     stripe.stop()
+
+
+@dataclass
+class Actions:
+    """The example actions on moto: their tables, queues and one ``ActionRunner`` per action."""
+
+    aws: Aws
+    ses: Any
+    resources: ActionResources
+    runners: dict[str, ActionRunner]
+    outcomes: list[Outcome]
+    alerts_queue_url: str
+
+    def run(self, *names: str, rounds: int = 20) -> list[Outcome]:
+        """Poll the named actions' queues (all by default) until they are empty; the new outcomes."""
+        start = len(self.outcomes)
+        for _ in range(rounds):
+            received = sum(self.runners[name].poll_once() for name in names or self.runners)
+            if not received:
+                break
+        return self.outcomes[start:]
+
+    def lines(self, outcomes: list[Outcome] | None = None) -> list[str]:
+        return [outcome.line() for outcome in (self.outcomes if outcomes is None else outcomes)]
+
+    def emails(self) -> list[Any]:
+        """What SES accepted (moto's record of it, not ours)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses.models import ses_backends
+
+        return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
+
+    def item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        return ActionsTable(self.resources.actions_table, client=self.aws.dynamodb).get(pk, sk)
+
+    def idempotency_records(self) -> list[dict[str, Any]]:
+        from stripe_webhook.dynamo_items import from_item
+
+        items = self.aws.dynamodb.scan(TableName=self.resources.idempotency_table)["Items"]
+        return [from_item(item) for item in items]
+
+
+def actions_on(aws: Aws, *, visibility_timeout: int = 0) -> Actions:
+    ses = boto3.client("ses")
+    resources = create_action_resources(
+        aws.dynamodb, aws.sns, aws.sqs, ses, aws.topic_arn, visibility_timeout=visibility_timeout
+    )
+    alerts = subscribe_queue(aws.sns, aws.sqs, resources.alert_topic_arn, "alerts-inbox", raw=False)
+    outcomes: list[Outcome] = []
+    local = LocalResources(aws.table, aws.topic_arn, aws.queue_url, aws.bucket)
+    runners = build_runners(aws.sqs, local, resources, outcomes.append)
+    return Actions(aws, ses, resources, {runner.queue.action: runner for runner in runners}, outcomes, alerts)
+
+
+@pytest.fixture
+def actions(aws: Aws) -> Actions:
+    """``DeployExampleActions=true`` on moto; failed messages come back at once (visibility 0)."""
+    return actions_on(aws)
+
+
+@pytest.fixture
+def fifo_actions(fifo_aws: Aws) -> Actions:
+    return actions_on(fifo_aws)

@@ -27,7 +27,7 @@ from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import deliver, drain, extended_sqs_client, get_item, large_invoice, receive_all
 
-SCHEMA = json.loads((REPO_ROOT / "infra" / "contract" / "sns-message.v2.schema.json").read_text())
+SCHEMA = json.loads((REPO_ROOT / "functions" / "contract" / "sns-message.v2.schema.json").read_text())
 INVOICE = "OBJECT#in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu"
 
 

@@ -1,0 +1,130 @@
+"""The example actions' side effects: their own DynamoDB table, SES and an SNS topic.
+
+Each takes its client as a parameter (made lazily by ``stripe_webhook.aws`` otherwise), so the
+tests hand in moto's or a fault-injecting one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from stripe_webhook import aws
+from stripe_webhook.dynamo_items import from_item, to_item
+
+FULFILMENT_PREFIX = "FULFILMENT#"
+ENTITLEMENT_PREFIX = "ENTITLEMENT#"
+
+
+def fulfilment_key(order_id: str) -> tuple[str, str]:
+    return f"{FULFILMENT_PREFIX}{order_id}", "ORDER"
+
+
+def entitlement_key(customer_id: str, subscription_id: str) -> tuple[str, str]:
+    return f"{ENTITLEMENT_PREFIX}{customer_id}", subscription_id
+
+
+def _refused(error: ClientError) -> bool:
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class ActionsTable(aws.ServiceAdapter):
+    """What the actions write for a product to read: fulfilments and entitlements (pk/sk)."""
+
+    service = "dynamodb"
+
+    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.table_name = table_name
+
+    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=True
+        ).get("Item")
+        return from_item(item) if item else None
+
+    def put_new(self, pk: str, sk: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Write the item unless it exists; return what is stored either way."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=to_item({**values, "pk": pk, "sk": sk}),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _refused(error):
+                raise
+            old = error.response.get("Item")
+            return from_item(old) if isinstance(old, dict) and old else dict(self.get(pk, sk) or {})
+        return {**values, "pk": pk, "sk": sk}
+
+    def put_if_newer(self, pk: str, sk: str, values: Mapping[str, Any], as_of: int) -> bool:
+        """Write the item unless it holds state as new or newer (``as_of``); True if written."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=to_item({**values, "pk": pk, "sk": sk, "as_of": as_of}),
+                ConditionExpression="attribute_not_exists(pk) OR as_of < :as_of",
+                ExpressionAttributeValues={":as_of": {"N": str(as_of)}},
+            )
+        except ClientError as error:
+            if _refused(error):
+                return False
+            raise
+        return True
+
+    def set(self, pk: str, sk: str, values: Mapping[str, Any]) -> None:
+        names = {f"#a{index}": name for index, name in enumerate(values)}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=to_item({"pk": pk, "sk": sk}),
+            UpdateExpression="SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(
+                {f":v{index}": value for index, value in enumerate(values.values())}
+            ),
+        )
+
+    def scan(self) -> Iterator[dict[str, Any]]:
+        """Every item (for the local tools and tests; the actions never scan)."""
+        for page in self.client.get_paginator("scan").paginate(TableName=self.table_name):
+            yield from (from_item(item) for item in page.get("Items", []))
+
+
+class ReceiptMailer(aws.ServiceAdapter):
+    """Amazon SES (v1 ``SendEmail``): plain-text receipts from one verified sender."""
+
+    service = "ses"
+
+    def __init__(self, sender: str, *, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.sender = sender
+
+    def send(self, to: str, subject: str, text: str) -> str:
+        """Send; return SES's message id (SES has no idempotency token: see the README)."""
+        response = self.client.send_email(
+            Source=self.sender,
+            Destination={"ToAddresses": [to]},
+            Message={
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
+            },
+        )
+        return str(response["MessageId"])
+
+
+class AlertTopic(aws.ServiceAdapter):
+    """An SNS topic people are subscribed to (the stack's alarm topic)."""
+
+    service = "sns"
+
+    def __init__(self, topic_arn: str, *, client: Any | None = None) -> None:
+        super().__init__(client)
+        self.topic_arn = topic_arn
+
+    def notify(self, subject: str, message: str) -> str:
+        response = self.client.publish(TopicArn=self.topic_arn, Subject=subject[:100], Message=message)
+        return str(response["MessageId"])

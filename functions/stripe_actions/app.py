@@ -1,0 +1,19 @@
+"""Lambda entry point of an actions function: an SQS event source's batch in, partial failures out.
+
+The function's ``ACTIONS`` environment variable says which actions it performs; the template
+deploys one function per example action, each with its own queue and least-privilege role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stripe_actions.composition import consumer
+from stripe_actions.consumer import logger
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return consumer().handle(event, context)

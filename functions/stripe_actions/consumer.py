@@ -1,0 +1,197 @@
+"""The batch: parse each message, let each action decide, perform it once, report what happened.
+
+Powertools' ``BatchProcessor`` (``SqsFifoPartialProcessor`` for a FIFO queue: after a failure it
+skips the later messages of the same group, i.e. the same Stripe object, to keep their order)
+answers Lambda with the failed message ids only, so SQS deletes the rest of the batch and
+redelivers just those, up to the queue's ``maxReceiveCount``, then moves them to the dead-letter
+queue. A batch whose every message failed is answered the same way rather than raised
+(``raise_on_entire_batch_failure=False``): the effect on SQS is identical, and the function's
+error metric stays for crashes and timeouts.
+
+Each action runs inside Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (key
+prefix ``KEY_PREFIX``, so the record does not depend on which function or version ran it):
+
+- first delivery: an ``INPROGRESS`` record is put conditionally, the action runs, the record
+  becomes ``COMPLETED`` with the action's result (2 DynamoDB calls);
+- a later delivery with the same key (a duplicate, a redrive, ``invoice.paid`` after
+  ``invoice.payment_succeeded``): the conditional put fails and returns the stored result
+  (1 call), reported as ``skipped: already done``;
+- an action that raises: Powertools deletes the record, so the redelivery can run it;
+- a consumer that dies mid-action: the record stays ``INPROGRESS`` until the invocation's own
+  deadline (``config.register_lambda_context``), after which a redelivery takes it over; before
+  that, a concurrent delivery fails with ``IdempotencyAlreadyInProgressError`` and is retried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from stripe_actions.actions import Action, ActionRegistry, Wait
+from stripe_actions.messages import ActionEvent, PoisonMessage, ReadPayload, ReadRecord, parse_record
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service="stripe-actions")
+
+KEY_PREFIX = "stripe-actions"
+REPLAYED = "replayed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one action for one message (or to a message no action could read)."""
+
+    action: str
+    key: str
+    status: str
+    """done | skipped | waiting | busy | failed | poison"""
+    detail: str
+    event_id: str = ""
+    event_type: str = ""
+
+    def line(self) -> str:
+        if self.status == "poison":
+            return f"message {self.key} poison: {self.detail}"
+        if self.status == "done":
+            return f"action {self.action} {self.key} done ({self.detail})"
+        return f"action {self.action} {self.key} {self.status}: {self.detail}"
+
+
+def log_outcome(outcome: Outcome) -> None:
+    fields = {
+        "action": outcome.action,
+        "business_key": outcome.key,
+        "outcome": outcome.status,
+        "detail": outcome.detail,
+        "event_id": outcome.event_id,
+        "event_type": outcome.event_type,
+    }
+    if outcome.status in ("failed", "poison"):
+        logger.error(f"action {outcome.status}", extra=fields)
+    else:
+        logger.info(f"action {outcome.status}", extra=fields)
+
+
+class ActionFailed(Exception):
+    """One or more actions of a message raised; the message is retried (done ones are skipped)."""
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    return {**response, REPLAYED: True} if isinstance(response, dict) else response
+
+
+class Consumer:
+    def __init__(
+        self,
+        registry: ActionRegistry,
+        persistence: BasePersistenceLayer,
+        *,
+        remember_seconds: int,
+        read_payload: ReadPayload | None = None,
+        read_record: ReadRecord | None = None,
+        report: Callable[[Outcome], None] = log_outcome,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        self.registry = registry
+        self._persistence = persistence
+        self._config = IdempotencyConfig(expires_after_seconds=remember_seconds, response_hook=_mark_replayed)
+        self._read_payload = read_payload
+        self._read_record = read_record
+        self._report = report
+        self._clock = clock
+
+    def handle(self, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        """The SQS event source's batch → ``{"batchItemFailures": [...]}``."""
+        from aws_lambda_powertools.utilities.batch import (
+            BatchProcessor,
+            EventType,
+            SqsFifoPartialProcessor,
+            process_partial_response,
+        )
+
+        if context is not None:
+            self._config.register_lambda_context(context)
+        records = event.get("Records") or []
+        fifo = any(str(record.get("eventSourceARN", "")).endswith(".fifo") for record in records)
+        processor: BatchProcessor
+        if fifo:  # a failure holds back only later messages of its group (its Stripe object)
+            processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+            processor.raise_on_entire_batch_failure = False
+        else:
+            processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        response = process_partial_response(
+            event=event, record_handler=self.process_record, processor=processor, context=context
+        )
+        return dict(response)
+
+    def process_record(self, record: SQSRecord) -> None:
+        try:
+            event = parse_record(
+                record.raw_event, read_payload=self._read_payload, read_record=self._read_record
+            )
+        except PoisonMessage as error:
+            self._report(Outcome("", record.message_id, "poison", str(error)))
+            raise
+        failures = []
+        for action in self.registry.for_type(event.type):
+            try:
+                self.run(action, event)
+            except Exception as error:  # any error: the message fails, is retried
+                failures.append(error)
+        if failures:
+            raise ActionFailed(f"{len(failures)} action(s) failed for {event.id}") from failures[0]
+
+    def run(self, action: Action, event: ActionEvent) -> Outcome:
+        """Decide, then perform at most once per (action, business key); report and return it."""
+        from aws_lambda_powertools.utilities.idempotency import idempotent_function
+        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+        decision = action.decide(event)
+        if isinstance(decision, Wait):
+            return self._emit(
+                Outcome(action.name, event.object_id or event.id, "waiting", decision.reason), event
+            )
+
+        def perform(task: dict[str, str]) -> dict[str, Any]:
+            detail = action.perform(event, task["key"])
+            return {**task, "detail": detail, "event_id": event.id, "at": int(self._clock())}
+
+        once = idempotent_function(
+            perform,
+            data_keyword_argument="task",
+            persistence_store=self._persistence,
+            config=self._config,
+            key_prefix=KEY_PREFIX,
+        )
+        try:
+            result = once(task={"action": action.name, "key": decision.key})
+        except IdempotencyAlreadyInProgressError:
+            self._emit(
+                Outcome(
+                    action.name, decision.key, "busy", "another delivery is performing it; retried later"
+                ),
+                event,
+            )
+            raise
+        except Exception as error:
+            self._emit(Outcome(action.name, decision.key, "failed", type(error).__name__), event)
+            raise
+        if result.get(REPLAYED):
+            return self._emit(Outcome(action.name, decision.key, "skipped", "already done"), event)
+        return self._emit(Outcome(action.name, decision.key, "done", str(result["detail"])), event)
+
+    def _emit(self, outcome: Outcome, event: ActionEvent) -> Outcome:
+        outcome = Outcome(outcome.action, outcome.key, outcome.status, outcome.detail, event.id, event.type)
+        self._report(outcome)
+        return outcome

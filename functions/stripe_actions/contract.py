@@ -1,0 +1,58 @@
+"""The published message contract (``functions/contract/``), compiled once for validation.
+
+The contract is JSON Schema 2020-12. fastjsonschema (what Powertools' validation utility uses)
+implements drafts 4, 6 and 7, so the one 2020-12 form the contract uses, a tuple as
+``prefixItems`` closed by ``items: false``, is given to it in its draft-7 spelling (``items`` as a
+list, ``additionalItems: false``). ``tests/unit/test_actions_messages.py`` checks that this and
+the reference 2020-12 validator (jsonschema) accept and refuse the same messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stripe_webhook.publisher import SCHEMA_VERSION
+
+CONTRACT_DIR = Path(__file__).resolve().parent.parent / "contract"
+SCHEMA_PATH = CONTRACT_DIR / f"sns-message.v{SCHEMA_VERSION}.schema.json"
+
+
+class ContractViolation(ValueError):
+    """The message is not what the contract promises (a poison message)."""
+
+
+def as_draft7(node: Any) -> Any:
+    """The schema with 2020-12's ``prefixItems`` (and its closing ``items``) in draft-7 spelling."""
+    if isinstance(node, list):
+        return [as_draft7(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: as_draft7(value) for key, value in node.items() if key != "$schema"}
+    if "prefixItems" in converted:
+        converted["items"] = converted.pop("prefixItems")
+        if node.get("items") is False:
+            converted["additionalItems"] = False
+    return converted
+
+
+@functools.cache
+def validator() -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    schema = as_draft7(json.loads(SCHEMA_PATH.read_text()))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema)
+
+
+def validate(message: dict[str, Any]) -> None:
+    """Raise ``ContractViolation`` unless ``message`` (``attributes`` + ``body``) is valid."""
+    import fastjsonschema
+
+    try:
+        validator()(message)
+    except fastjsonschema.JsonSchemaException as error:
+        raise ContractViolation(f"not a v{SCHEMA_VERSION} message: {error}") from None

@@ -1,0 +1,77 @@
+"""The consumer's configuration: read from the environment once, validated; nothing else reads it."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+EXAMPLE_ACTIONS = ("fulfil_order", "entitlement", "dispute_alert")
+
+
+class ActionsConfigurationError(ValueError):
+    """The function's environment is wrong: every message fails (retried) until it is fixed."""
+
+
+@dataclass(frozen=True)
+class ActionSettings:
+    actions: tuple[str, ...]
+    """Which of ``EXAMPLE_ACTIONS`` this function performs (``ACTIONS``, comma-separated)."""
+    idempotency_table: str
+    events_table: str | None = None
+    """The webhook's table, for the current record of an object (``TABLE_NAME``)."""
+    payload_bucket: str | None = None
+    """The only bucket a large-payload pointer may name (``PAYLOAD_BUCKET``)."""
+    actions_table: str | None = None
+    receipt_sender: str = ""
+    alert_topic_arn: str | None = None
+    remember_days: int = 90
+    """How long a performed action is remembered (Powertools' ``expires_after_seconds``): a
+    redelivery or redrive within it is skipped. The template sets it to ``EventRetentionDays``,
+    the window in which the event log can still be redriven."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ActionSettings:
+        actions = tuple(name.strip() for name in env.get("ACTIONS", "").split(",") if name.strip())
+        unknown = sorted(set(actions) - set(EXAMPLE_ACTIONS))
+        if not actions or unknown:
+            raise ActionsConfigurationError(
+                f"ACTIONS must name one or more of {', '.join(EXAMPLE_ACTIONS)}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
+        if not env.get("IDEMPOTENCY_TABLE"):
+            raise ActionsConfigurationError("IDEMPOTENCY_TABLE is not set")
+        days = env.get("ACTIONS_REMEMBER_DAYS", "90")
+        if not days.isdigit() or int(days) < 1:
+            raise ActionsConfigurationError(
+                "ACTIONS_REMEMBER_DAYS must be a whole number of days, at least 1"
+            )
+        settings = cls(
+            actions=actions,
+            idempotency_table=env["IDEMPOTENCY_TABLE"],
+            events_table=env.get("TABLE_NAME") or None,
+            payload_bucket=env.get("PAYLOAD_BUCKET") or None,
+            actions_table=env.get("ACTIONS_TABLE") or None,
+            receipt_sender=env.get("RECEIPT_SENDER", "").strip(),
+            alert_topic_arn=env.get("ALERT_TOPIC_ARN") or None,
+            remember_days=int(days),
+        )
+        needs = {
+            "fulfil_order": "ACTIONS_TABLE",
+            "entitlement": "ACTIONS_TABLE",
+            "dispute_alert": "ALERT_TOPIC_ARN",
+        }
+        missing = sorted({needs[name] for name in actions if not env.get(needs[name])})
+        if not settings.events_table and {"fulfil_order", "entitlement"} & set(actions):
+            missing.append("TABLE_NAME")
+        if missing:
+            raise ActionsConfigurationError(
+                f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}"
+            )
+        return settings
+
+
+@functools.cache
+def get_settings() -> ActionSettings:
+    return ActionSettings.from_env(os.environ)

@@ -1,0 +1,157 @@
+"""The consumer kit's example actions on the local stack: Lambda's SQS event source, emulated.
+
+For each action the template deploys, a thread receives up to 10 messages from the action's queue
+(moto's SQS), hands them to the action's ``Consumer`` as the SQS event Lambda would send
+(``sqs_lambda_event``), and deletes the messages the batch response does not list as failed.
+A failed message becomes visible again after the queue's visibility timeout and, after the
+template's ``maxReceiveCount`` receives, moto's SQS moves it to the dead-letter queue, as SQS does.
+Every outcome is one console line: ``action fulfil_order cs_… done (email to …)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from infra.local.endpoint import REGION
+from infra.local.resources import ActionQueue, ActionResources, LocalResources
+
+if TYPE_CHECKING:
+    from stripe_actions.consumer import Consumer, Outcome
+
+LOCAL_VISIBILITY_SECONDS = 2
+"""Locally a failed message comes back after 2 s, not the deployed 180 s, so retries show."""
+LOCAL_TIMEOUT_SECONDS = 30
+"""The deployed functions' timeout: the in-progress expiry an interrupted action leaves."""
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """The part of Lambda's context the consumer uses: the time left before the timeout."""
+
+    deadline: float
+    function_name: str = "stripe-actions-local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+
+def _lambda_attributes(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value.get("DataType", "String"),
+        }
+        for name, value in message.get("MessageAttributes", {}).items()
+    }
+
+
+def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source sends for ``messages`` (as ``ReceiveMessage`` returned
+    them, with ``AttributeNames=["All"]`` and ``MessageAttributeNames=["All"]``)."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": dict(message.get("Attributes", {})),
+                "messageAttributes": _lambda_attributes(message),
+                "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for message in messages
+        ]
+    }
+
+
+class ActionRunner:
+    """One action's event source mapping: receive a batch, invoke, delete what succeeded."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue: ActionQueue,
+        make_consumer: Callable[[], Consumer],
+        *,
+        timeout_seconds: int = LOCAL_TIMEOUT_SECONDS,
+    ) -> None:
+        self.sqs, self.queue, self._make_consumer = sqs, queue, make_consumer
+        self.timeout_seconds = timeout_seconds
+        self._stop = threading.Event()
+
+    @functools.cached_property
+    def consumer(self) -> Consumer:
+        """Built on the first batch, as a Lambda container builds it on its first invocation."""
+        return self._make_consumer()
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        """One batch (up to 10 messages): returns how many were received."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue.queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=wait_seconds,
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        context = LocalContext(time.time() + self.timeout_seconds)
+        response = self.consumer.handle(sqs_lambda_event(messages, self.queue.queue_arn), context)  # type: ignore[arg-type]
+        failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def start(self) -> ActionRunner:
+        threading.Thread(target=self._run, name=f"action-{self.queue.action}", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                received = self.poll_once()
+            except Exception:  # the stack is stopping, or moto hiccuped: try again
+                received = 0
+            if not received:
+                self._stop.wait(0.2)
+
+
+def build_runners(
+    sqs: Any, resources: LocalResources, actions: ActionResources, report: Callable[[Outcome], None]
+) -> list[ActionRunner]:
+    """One runner per action, each with its own ``Consumer`` built as its deployed function
+    builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally)."""
+    from stripe_actions.composition import build_consumer
+    from stripe_actions.settings import ActionSettings
+
+    runners = []
+    for name, queue in actions.queues.items():
+        settings = ActionSettings(
+            actions=(name,),
+            idempotency_table=actions.idempotency_table,
+            events_table=resources.table_name,
+            payload_bucket=resources.bucket,
+            actions_table=actions.actions_table,
+            receipt_sender=actions.receipt_sender,
+            alert_topic_arn=actions.alert_topic_arn,
+        )
+        runners.append(ActionRunner(sqs, queue, functools.partial(build_consumer, settings, report=report)))
+    return runners
+
+
+def print_outcome(outcome: Outcome) -> None:
+    print(f"  {outcome.line()}", flush=True)
