@@ -134,7 +134,7 @@ class Actions:
 
     def emails(self) -> list[Any]:
         """What SES accepted (moto's record of it, not ours)."""
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.ses.models import ses_backends
 
         return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)

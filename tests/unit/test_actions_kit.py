@@ -1,0 +1,334 @@
+"""The consumer kit's pure parts: reading a message, the contract, the registry, the settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from infra.fixtures.payloads import encode, fresh_event
+from infra.template import action_resources, resource_properties
+from stripe_actions import contract
+from stripe_actions.actions import ActionRegistry, Run, Wait
+from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
+from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
+from stripe_actions.settings import ActionsConfigurationError, ActionSettings
+from stripe_webhook.events import parse_event
+from stripe_webhook.payloads import PayloadLocation
+from stripe_webhook.publisher import message_attributes, message_body
+
+EVENT = fresh_event("invoice.paid")
+BODY = encode(EVENT)
+
+
+def published(event: dict[str, Any], payload: PayloadLocation | None = None) -> tuple[str, dict[str, str]]:
+    """Body and attributes exactly as the webhook's publisher builds them."""
+    parsed = parse_event(encode(event))
+    attributes = message_attributes(parsed)
+    body = message_body(parsed, attributes, payload)
+    return body, {name: value["StringValue"] for name, value in attributes.items()}
+
+
+def raw_record(body: str, attributes: dict[str, str], receive_count: int = 1) -> dict[str, Any]:
+    """An SQS event record of a raw-delivery subscription, as Lambda's event source sends it."""
+    return {
+        "messageId": "9f1c2d3e-0000-4000-8000-000000000001",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": str(receive_count)},
+        "messageAttributes": {
+            name: {"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": "String"}
+            for name, value in attributes.items()
+        },
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:stripe-actions-fulfil_order",
+    }
+
+
+def envelope_record(body: str, attributes: dict[str, str]) -> dict[str, Any]:
+    """The same message through a subscription without raw delivery: SNS's JSON notification."""
+    notification = {
+        "Type": "Notification",
+        "MessageId": "b1c2",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:stripe-webhooks-events",
+        "Message": body,
+        "Timestamp": "2026-11-28T10:00:00.000Z",
+        "MessageAttributes": {name: {"Type": "String", "Value": value} for name, value in attributes.items()},
+    }
+    return raw_record(json.dumps(notification), {})
+
+
+@pytest.mark.parametrize("shape", [raw_record, envelope_record])
+def test_a_message_reads_the_same_whether_sns_delivered_it_raw_or_in_its_envelope(shape: Any) -> None:
+    body, attributes = published(EVENT)
+
+    event = parse_record(shape(body, attributes))
+
+    assert event.id == EVENT["id"] and event.type == "invoice.paid"
+    assert event.object_id == EVENT["data"]["object"]["id"]
+    assert event.attributes["event_type"] == "invoice.paid" and not event.livemode and not event.redriven
+
+
+def test_the_current_record_is_read_only_when_asked_and_once() -> None:
+    body, attributes = published(EVENT)
+    asked: list[str] = []
+
+    def read_record(object_id: str) -> dict[str, Any] | None:
+        asked.append(object_id)
+        return {"object_id": object_id, "status": "paid"}
+
+    event = parse_record(raw_record(body, attributes), read_record=read_record)
+    assert asked == []
+    assert event.record() == {"object_id": event.object_id, "status": "paid"}
+    assert event.record() is event.record()
+    assert asked == [event.object_id]
+
+
+@pytest.mark.parametrize(
+    ("body", "attributes", "reason"),
+    [
+        ("not json", None, "not JSON"),
+        (None, {"schema_version": "1"}, "not a v2 message"),
+        (None, {"event_id": "evt_other"}, "differs from the message attributes"),
+        (None, {"event_type": "invoice.voided"}, "differs from the message attributes"),
+        ('{"id": "evt_1", "type": "invoice.paid"}', None, "not a v2 message"),
+        (
+            '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "b", "s3Key": "../x"}]',
+            None,
+            "not a v2 message",
+        ),
+    ],
+)
+def test_a_message_no_retry_can_fix_is_poison(
+    body: str | None, attributes: dict[str, str] | None, reason: str
+) -> None:
+    good_body, good_attributes = published(EVENT)
+    record = raw_record(body if body is not None else good_body, {**good_attributes, **(attributes or {})})
+
+    with pytest.raises(PoisonMessage, match=reason):
+        parse_record(record)
+
+
+def test_a_message_without_its_attributes_is_poison() -> None:
+    body, _ = published(EVENT)
+
+    with pytest.raises(PoisonMessage, match="must contain"):
+        parse_record(raw_record(body, {}))
+
+
+def test_a_pointer_is_replaced_by_the_stored_event_whose_size_must_match() -> None:
+    location = PayloadLocation("stripe-webhooks-payloads", f"events/{EVENT['id']}.json", len(BODY))
+    parsed = parse_event(BODY)
+    attributes = message_attributes(parsed)
+    attributes["ExtendedPayloadSize"] = {"DataType": "Number", "StringValue": str(len(BODY))}
+    pointer = json.dumps(
+        [
+            "software.amazon.payloadoffloading.PayloadS3Pointer",
+            {"s3BucketName": location.bucket, "s3Key": location.key},
+        ]
+    )
+    flat = {name: value["StringValue"] for name, value in attributes.items()}
+    reads: list[tuple[str, str]] = []
+
+    def read_payload(bucket: str, key: str) -> bytes:
+        reads.append((bucket, key))
+        return BODY
+
+    event = parse_record(raw_record(pointer, flat), read_payload=read_payload)
+
+    assert reads == [(location.bucket, location.key)]
+    assert event.event == EVENT and "ExtendedPayloadSize" not in event.attributes
+    with pytest.raises(PoisonMessage, match="the message says"):
+        parse_record(raw_record(pointer, {**flat, "ExtendedPayloadSize": "12"}), read_payload=read_payload)
+    with pytest.raises(PoisonMessage, match="no S3 reader"):
+        parse_record(raw_record(pointer, flat))
+    with pytest.raises(PoisonMessage, match="not JSON"):
+        parse_record(
+            raw_record(pointer, {**flat, "ExtendedPayloadSize": "3"}), read_payload=lambda b, k: b"{{{"
+        )
+
+
+CONTRACT_CASES = [
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "false",
+        },
+        "body": {"id": "evt_1", "type": "a", "data": {"object": {}}},
+    },
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "maybe",
+        },
+        "body": {"id": "evt_1", "type": "a", "data": {"object": {}}},
+    },
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "true",
+            "ExtendedPayloadSize": "10",
+        },
+        "body": [
+            "software.amazon.payloadoffloading.PayloadS3Pointer",
+            {"s3BucketName": "bkt", "s3Key": "events/evt_1.json"},
+        ],
+    },
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "true",
+        },
+        "body": [
+            "software.amazon.payloadoffloading.PayloadS3Pointer",
+            {"s3BucketName": "bkt", "s3Key": "events/evt_1.json"},
+            "extra",
+        ],
+    },
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "true",
+        },
+        "body": ["another.Pointer", {"s3BucketName": "bkt", "s3Key": "events/evt_1.json"}],
+    },
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "true",
+            "surprise": "x",
+        },
+        "body": {"id": "evt_1", "type": "a", "data": {"object": {}}},
+    },
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "true",
+        },
+        "body": {"id": "evt_1", "type": "a", "data": {}},
+    },
+    {
+        "attributes": {
+            "schema_version": "2",
+            "event_type": "a",
+            "event_id": "evt_1",
+            "object_type": "x",
+            "livemode": "true",
+            "redrive": "true",
+        },
+        "body": {"id": "evt_1", "type": "a", "data": {"object": {}}},
+    },
+]
+
+
+@pytest.mark.parametrize("message", CONTRACT_CASES)
+def test_the_compiled_contract_agrees_with_the_reference_2020_12_validator(message: dict[str, Any]) -> None:
+    reference = jsonschema.Draft202012Validator(json.loads(contract.SCHEMA_PATH.read_text()))
+    try:
+        contract.validate(message)
+        ours = True
+    except contract.ContractViolation:
+        ours = False
+
+    assert ours == reference.is_valid(message)
+
+
+def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
+    actions = [FulfilOrder(None, None), Entitlement(None), DisputeAlert(None)]  # type: ignore[arg-type]
+
+    assert sorted(action_resources()) == sorted(action.name for action in actions)
+    for action in actions:
+        policy = resource_properties(f"{action_resources()[action.name]}Subscription")["FilterPolicy"]
+        expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in action.types]
+        assert policy == {"event_type": expected}, action.name
+
+
+def test_the_registry_finds_every_action_of_a_type_by_exact_type_or_family() -> None:
+    registry = ActionRegistry([FulfilOrder(None, None), Entitlement(None), DisputeAlert(None)])  # type: ignore[arg-type]
+
+    assert [action.name for action in registry.for_type("invoice.paid")] == ["fulfil_order"]
+    assert [action.name for action in registry.for_type("customer.subscription.paused")] == ["entitlement"]
+    assert registry.for_type("customer.subscriptionless") == []
+    assert registry.for_type("charge.dispute.closed") == []
+    with pytest.raises(ValueError, match="unique"):
+        ActionRegistry([Entitlement(None), Entitlement(None)])  # type: ignore[arg-type]
+
+
+def event_with_record(event: dict[str, Any], record: dict[str, Any] | None) -> ActionEvent:
+    return ActionEvent(event, {"event_id": event["id"]}, "m-1", read_record=lambda object_id: record)
+
+
+def test_fulfil_order_runs_only_for_paid_orders_and_keys_on_the_order() -> None:
+    action = FulfilOrder(None, None)  # type: ignore[arg-type]
+    session = fresh_event("checkout.session.completed")
+    session_id = session["data"]["object"]["id"]
+    invoice = fresh_event("invoice.paid")
+
+    assert action.decide(event_with_record(session, {"mode": "payment", "may_fulfil": True})) == Run(
+        session_id
+    )
+    assert action.decide(
+        event_with_record(session, {"mode": "payment", "may_fulfil": False, "fulfilment_status": "expired"})
+    ) == Wait("fulfilment_status expired")
+    assert action.decide(event_with_record(session, {"mode": "subscription", "may_fulfil": True})) == Wait(
+        "a subscription is fulfilled from its paid invoices"
+    )
+    assert action.decide(event_with_record(invoice, {"status": "paid"})) == Run(
+        invoice["data"]["object"]["id"]
+    )
+    assert action.decide(event_with_record(invoice, {"status": "void"})) == Wait("invoice status void")
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({}, "ACTIONS must name"),
+        ({"ACTIONS": "fulfil_order,refund_everyone", "IDEMPOTENCY_TABLE": "t"}, "unknown: refund_everyone"),
+        ({"ACTIONS": "fulfil_order"}, "IDEMPOTENCY_TABLE"),
+        ({"ACTIONS": "fulfil_order", "IDEMPOTENCY_TABLE": "t"}, "ACTIONS_TABLE, TABLE_NAME must be set"),
+        ({"ACTIONS": "dispute_alert", "IDEMPOTENCY_TABLE": "t"}, "ALERT_TOPIC_ARN must be set"),
+        (
+            {
+                "ACTIONS": "dispute_alert",
+                "IDEMPOTENCY_TABLE": "t",
+                "ALERT_TOPIC_ARN": "a",
+                "ACTIONS_REMEMBER_DAYS": "0",
+            },
+            "whole number",
+        ),
+    ],
+)
+def test_a_wrong_environment_is_named(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(ActionsConfigurationError, match=problem):
+        ActionSettings.from_env(env)
+
+
+def test_the_template_environment_configures_each_action() -> None:
+    for name, stem in action_resources().items():
+        variables = resource_properties(f"{stem}Function")["Environment"]["Variables"]
+        env = {key: value if isinstance(value, str) else "from-template" for key, value in variables.items()}
+        env["ACTIONS_REMEMBER_DAYS"] = "90"
+
+        assert ActionSettings.from_env(env).actions == (name,)
