@@ -94,6 +94,10 @@ class ActionRunner:
         """Built on the first batch, as a Lambda container builds it on its first invocation."""
         return self._make_consumer()
 
+    def reload(self) -> None:
+        """Build the consumer again from the current code on the next batch (after a reload)."""
+        self.__dict__.pop("consumer", None)
+
     def poll_once(self, wait_seconds: int = 0) -> int:
         """One batch (up to 10 messages): returns how many were received."""
         messages = self.sqs.receive_message(
@@ -121,11 +125,16 @@ class ActionRunner:
         self._stop.set()
 
     def _run(self) -> None:
+        reported = ""
         while not self._stop.is_set():
             try:
                 received = self.poll_once()
-            except Exception:  # the stack is stopping, or moto hiccuped: try again
+            except Exception as error:  # the stack is stopping, moto hiccuped, or a broken edit
                 received = 0
+                problem = f"{type(error).__name__}: {error}"
+                if problem != reported and not self._stop.is_set():
+                    print(f"-- action {self.queue.action}: {problem} (retrying)", flush=True)
+                reported = problem
             if not received:
                 self._stop.wait(0.2)
 
@@ -134,9 +143,14 @@ def build_runners(
     sqs: Any, resources: LocalResources, actions: ActionResources, report: Callable[[Outcome], None]
 ) -> list[ActionRunner]:
     """One runner per action, each with its own ``Consumer`` built as its deployed function
-    builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally)."""
-    from stripe_actions.composition import build_consumer
+    builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally), from
+    the code as it is when the runner (re)builds it."""
     from stripe_actions.settings import ActionSettings
+
+    def make_consumer(settings: ActionSettings) -> Consumer:
+        from stripe_actions import composition
+
+        return composition.build_consumer(settings, report=report)
 
     runners = []
     for name, queue in actions.queues.items():
@@ -149,9 +163,28 @@ def build_runners(
             receipt_sender=actions.receipt_sender,
             alert_topic_arn=actions.alert_topic_arn,
         )
-        runners.append(ActionRunner(sqs, queue, functools.partial(build_consumer, settings, report=report)))
+        runners.append(ActionRunner(sqs, queue, functools.partial(make_consumer, settings)))
     return runners
 
 
 def print_outcome(outcome: Outcome) -> None:
     print(f"  {outcome.line()}", flush=True)
+
+
+def start_actions(endpoint: str, resources: LocalResources) -> tuple[ActionResources, list[ActionRunner]]:
+    """What ``DeployExampleActions=true`` deploys, on the local endpoint, with every action running."""
+    from infra.local.endpoint import client
+    from infra.local.resources import create_action_resources
+
+    actions = create_action_resources(
+        client("dynamodb", endpoint),
+        client("sns", endpoint),
+        client("sqs", endpoint),
+        client("ses", endpoint),
+        resources.topic_arn,
+        visibility_timeout=LOCAL_VISIBILITY_SECONDS,
+    )
+    runners = build_runners(client("sqs", endpoint), resources, actions, print_outcome)
+    for runner in runners:
+        runner.start()
+    return actions, runners

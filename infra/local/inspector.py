@@ -3,6 +3,7 @@
 python -m infra.local.inspector events [--limit 20] [--type invoice.paid]
 python -m infra.local.inspector event evt_123    # the stored event, its record, its published message
 python -m infra.local.inspector tail [--follow]  # messages on the consumer queue (consumes them)
+python -m infra.local.inspector actions          # the example actions performed, and the emails sent
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from infra.local.endpoint import (
     queries,
     summarize,
 )
-from infra.local.resources import QUEUE_NAME, TABLE_NAME
+from infra.local.resources import ACTIONS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -43,7 +44,7 @@ _LISTED = ("event_id", "event_type", "created", "received_at", "status", "handle
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m infra.local.inspector",
-        description="Look inside the local stack's table and consumer queue.",
+        description="Look inside the local stack's table, consumer queue and example actions.",
     )
     endpoint_help = f"local AWS endpoint (default: the running stack's, else {DEFAULT_ENDPOINT})"
     parser.add_argument("--aws-endpoint", default=default_endpoint(), help=endpoint_help)
@@ -64,6 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tail.add_argument("--aws-endpoint", default=argparse.SUPPRESS, help=endpoint_help)
     tail.add_argument("--queue", default=QUEUE_NAME, help=f"queue name (default {QUEUE_NAME})")
     tail.add_argument("--follow", action="store_true", help="keep waiting for new messages (Ctrl-C to stop)")
+
+    actions = commands.add_parser(
+        "actions",
+        help="the example actions performed (action, business key, time, outcome); the emails SES accepted",
+    )
+    actions.add_argument("--aws-endpoint", default=argparse.SUPPRESS, help=endpoint_help)
     return parser.parse_args(argv)
 
 
@@ -139,6 +146,57 @@ def tail(sqs: Any, queue: str, follow: bool) -> int:
     return seen
 
 
+def performed_actions(dynamodb: Any) -> list[str]:
+    """The Powertools idempotency records (the actions done or in progress, newest last) and the
+    receipts the fulfilment items name (what SES accepted: its message ids)."""
+    from stripe_actions.adapters import ActionsTable
+    from stripe_webhook.dynamo_items import from_item
+
+    try:
+        records = [
+            from_item(item)
+            for page in dynamodb.get_paginator("scan").paginate(TableName=IDEMPOTENCY_TABLE_NAME)
+            for item in page["Items"]
+        ]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        return ["the example actions are not running (the stack was started with --no-actions)"]
+    rows = []
+    for record in records:
+        if record.get("status") == "COMPLETED":
+            done = json.loads(record.get("data") or "{}")
+            rows.append(
+                (
+                    int(done.get("at", 0)),
+                    done.get("action", "?"),
+                    done.get("key", "?"),
+                    f"done: {done.get('detail', '')}",
+                )
+            )
+        else:
+            until = int(record.get("in_progress_expiration", 0)) // 1000
+            rows.append((until, "?", record["id"], f"in progress (taken over after {_clock(until)})"))
+    rows.sort()
+    lines = [f"{_clock(at)}  {action:<14} {key:<58} {outcome}" for at, action, key, outcome in rows]
+    lines = lines or ["no actions performed yet"]
+    receipts = [
+        item
+        for item in ActionsTable(ACTIONS_TABLE_NAME, client=dynamodb).scan()
+        if item.get("receipt_message_id")
+    ]
+    lines.append(f"emails SES accepted: {len(receipts)}")
+    lines += [
+        f"  {item['receipt_message_id']}  to {item['receipt_to']}  receipt for {item['order_id']}"
+        for item in receipts
+    ]
+    return lines
+
+
+def _clock(timestamp: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -147,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(recent_events(queries(args.aws_endpoint, args.table), args.limit, args.type)))
         elif args.command == "event":
             print("\n".join(show_event(queries(args.aws_endpoint, args.table), args.event_id, args.payload)))
+        elif args.command == "actions":
+            print("\n".join(performed_actions(client("dynamodb", args.aws_endpoint))))
         else:
             tail(client("sqs", args.aws_endpoint), args.queue, args.follow)
     except UnknownEvent as error:

@@ -5,7 +5,8 @@ recorded request through the server it is recorded on, which the local stack ser
 at a time (``moto_server``), and it replays reads, receipt-handle deletes and publishes as well,
 so queues would not come back as they were. Instead the stack saves what it holds when it stops
 (SIGINT or SIGTERM) and puts it back when it starts: the table's items, the payload bucket's
-objects, the consumer queue's waiting messages, and the inbox's requests. A stack killed with
+objects, the consumer queue's waiting messages, the inbox's requests, and what the example
+actions did (their idempotency records and the items they wrote). A stack killed with
 SIGKILL keeps what it saved the time before.
 """
 
@@ -32,14 +33,20 @@ def state_dir() -> Path:
     return Path(os.environ.get("STRIPE_LOCAL_PERSIST_DIR") or STATE_DIR)
 
 
-def save(directory: Path, aws: Any, resources: LocalResources, inbox: Inbox | None) -> int:
-    """Write everything the stack holds; return how many things were saved."""
-    table, bucket, queue_url = resources.table_name, resources.bucket, resources.queue_url
-    items = [
-        item
-        for page in aws("dynamodb").get_paginator("scan").paginate(TableName=table)
-        for item in page["Items"]
+def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    return [
+        item for page in dynamodb.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
     ]
+
+
+def save(
+    directory: Path, aws: Any, resources: LocalResources, inbox: Inbox | None, tables: tuple[str, ...] = ()
+) -> int:
+    """Write everything the stack holds (``tables``: more tables to keep, e.g. the actions');
+    return how many things were saved."""
+    bucket, queue_url = resources.bucket, resources.queue_url
+    items = _scan(aws("dynamodb"), resources.table_name)
+    more = {table: _scan(aws("dynamodb"), table) for table in tables}
     objects = []
     if bucket:
         s3 = aws("s3")
@@ -50,13 +57,16 @@ def save(directory: Path, aws: Any, resources: LocalResources, inbox: Inbox | No
     messages = _waiting_messages(aws("sqs"), queue_url) if queue_url else []
     entries = [asdict(entry) for entry in inbox.entries()] if inbox else []
     directory.mkdir(parents=True, exist_ok=True)
-    snapshot = {"items": items, "objects": objects, "messages": messages, "inbox": entries}
+    snapshot = {"items": items, "objects": objects, "messages": messages, "inbox": entries, "tables": more}
     (directory / SNAPSHOT).write_text(json.dumps(snapshot))
-    return len(items) + len(objects) + len(messages) + len(entries)
+    return len(items) + len(objects) + len(messages) + len(entries) + sum(map(len, more.values()))
 
 
-def restore(directory: Path, aws: Any, resources: LocalResources, inbox: Inbox | None) -> int:
-    """Put a saved snapshot back into the fresh stack; return how many things were restored."""
+def restore(
+    directory: Path, aws: Any, resources: LocalResources, inbox: Inbox | None, tables: tuple[str, ...] = ()
+) -> int:
+    """Put a saved snapshot back into the fresh stack (and into those of ``tables`` it holds);
+    return how many things were restored."""
     table, bucket, queue_url = resources.table_name, resources.bucket, resources.queue_url
     path = directory / SNAPSHOT
     if not path.is_file():
@@ -72,7 +82,12 @@ def restore(directory: Path, aws: Any, resources: LocalResources, inbox: Inbox |
     for values in snapshot["inbox"] if inbox else []:
         assert inbox is not None
         inbox.restore(Entry(**values))
-    return sum(len(snapshot[name]) for name in ("items", "objects", "messages", "inbox"))
+    kept = {name: items for name, items in snapshot.get("tables", {}).items() if name in tables}
+    for name, items in kept.items():
+        for item in items:
+            dynamodb.put_item(TableName=name, Item=item)
+    restored = sum(len(snapshot[name]) for name in ("items", "objects", "messages", "inbox"))
+    return restored + sum(map(len, kept.values()))
 
 
 def reset(directory: Path | None = None) -> bool:

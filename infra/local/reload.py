@@ -2,9 +2,10 @@
 
 The local stack serves requests through ``Reloader.invoke``. A watcher thread compares the
 modification times of ``functions/**/*.py`` twice a second; on a change it drops every
-``stripe_webhook`` module and imports ``stripe_webhook.app`` afresh, so the next request runs the
-new code against the same moto state, inbox and queue. Code that fails to import is reported with
-its traceback and the previous code keeps serving until the file is fixed.
+``stripe_webhook`` and ``stripe_actions`` module and imports ``stripe_webhook.app`` and the
+consumer kit afresh, so the next request (and, through ``on_reload``, the next batch of each
+example action) runs the new code against the same moto state, inbox and queues. Code that fails
+to import is reported with its traceback and the previous code keeps serving until it is fixed.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from typing import Any
 from infra import FUNCTIONS_DIR
 
 PACKAGE = "stripe_webhook"
+PACKAGES = (PACKAGE, "stripe_actions")
 INTERVAL_SECONDS = 0.5
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def _load_handler() -> Handler:
-    for name in [name for name in sys.modules if name == PACKAGE or name.startswith(f"{PACKAGE}.")]:
+    for name in [name for name in sys.modules if name.split(".", 1)[0] in PACKAGES]:
         del sys.modules[name]
     app = importlib.import_module(f"{PACKAGE}.app")
-    importlib.import_module(f"{PACKAGE}.handlers")  # imported lazily by the function: check them now
+    # imported lazily by the functions: check them now
+    for module in (f"{PACKAGE}.handlers", "stripe_actions.composition", "stripe_actions.examples"):
+        importlib.import_module(module)
     handler: Handler = app.lambda_handler
     return handler
 

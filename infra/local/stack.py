@@ -1,8 +1,9 @@
 """Run the webhook locally without Docker or an AWS account.
 
-Starts an embedded moto server as the AWS endpoint (DynamoDB, SNS, SQS, S3,
+Starts an embedded moto server as the AWS endpoint (DynamoDB, SNS, SQS, S3, SES,
 Secrets Manager), creates the table, topic and bucket from template.yaml, subscribes
-an SQS queue standing in for a downstream consumer, and serves ``POST /webhook``
+an SQS queue standing in for a downstream consumer, runs the consumer kit's example actions on
+their own queues (``infra.local.actions``; ``--no-actions``), and serves ``POST /webhook``
 on 127.0.0.1, turning each request into the API Gateway proxy event
 ``sam local start-api`` would send to the real handler (reloaded when a file under
 ``functions/`` changes), with the inbox at ``/``. Its addresses go to
@@ -30,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 from infra import FUNCTIONS_DIR
 from infra.fixtures.signing import generate_secret
 from infra.local import persist
+from infra.local.actions import ActionRunner, start_actions
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
 from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver_over_http
 from infra.local.moto_server import start_aws
 from infra.local.reload import Reloader
-from infra.local.resources import LocalResources, create_resources, subscribe_queue
+from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
 from infra.local.server import WEBHOOK_PATH, make_handler
 from infra.local.state import StackState, remove_state, write_state
 
@@ -94,6 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--persist",
         action="store_true",
         help="keep the table, bucket, consumer queue and inbox across restarts (.local-stack/; make reset)",
+    )
+    parser.add_argument(
+        "--no-actions",
+        action="store_true",
+        help="do not run the consumer kit's example actions (fulfil_order, entitlement, dispute_alert)",
     )
     parser.add_argument("--functions-dir", type=Path, help=argparse.SUPPRESS)  # tests: a copy to edit
     parser.add_argument(
@@ -221,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     server: ThreadingHTTPServer | None = None
     resources: LocalResources | None = None
     inbox: Inbox | None = None
+    actions: ActionResources | None = None
+    runners: list[ActionRunner] = []
 
     def aws_client(service: str) -> Any:
         return client(service, endpoint)
@@ -228,11 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_environment(endpoint, secret, args.verbose)
         resources, secret_arn = provision(endpoint, secret)
+        if not args.no_actions:
+            actions, runners = start_actions(endpoint, resources)
         inbox = None
         if not args.aws_only:
-            server, inbox = serve_webhook(args, endpoint, resources, secret)
+            server, inbox = serve_webhook(args, endpoint, resources, secret, runners)
+        tables = persisted_tables(actions)
         if args.persist:
-            restored = persist.restore(persist.state_dir(), aws_client, resources, inbox)
+            restored = persist.restore(persist.state_dir(), aws_client, resources, inbox, tables)
             print(
                 f"restored {restored} saved items, objects, messages and requests (.local-stack/)", flush=True
             )
@@ -245,14 +257,17 @@ def main(argv: list[str] | None = None) -> int:
             from_env=from_env,
             resources=resources,
             secret_arn=secret_arn,
+            actions=actions,
         )
         threading.Event().wait()
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
         remove_state(os.getpid())
+        for runner in runners:
+            runner.stop()
         if args.persist and resources is not None:
-            saved = persist.save(persist.state_dir(), aws_client, resources, inbox)
+            saved = persist.save(persist.state_dir(), aws_client, resources, inbox, persisted_tables(actions))
             print(
                 f"saved {saved} items, objects, messages and requests for the next --persist run", flush=True
             )
@@ -263,13 +278,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def persisted_tables(actions: ActionResources | None) -> tuple[str, ...]:
+    """The tables ``--persist`` keeps besides the events table: what the actions did and wrote."""
+    return (actions.idempotency_table, actions.actions_table) if actions else ()
+
+
 def serve_webhook(
-    args: argparse.Namespace, endpoint: str, resources: LocalResources, secret: str
+    args: argparse.Namespace,
+    endpoint: str,
+    resources: LocalResources,
+    secret: str,
+    runners: list[ActionRunner],
 ) -> tuple[ThreadingHTTPServer, Inbox]:
-    """The HTTP front: the function (reloaded on save), and the inbox with its own queue on the topic."""
+    """The HTTP front: the function (reloaded on save, the actions with it), and the inbox with its
+    own queue on the topic."""
     if args.functions_dir is not None:
         sys.path.insert(0, str(args.functions_dir))
-    reloader = Reloader(args.functions_dir or FUNCTIONS_DIR)
+
+    def reload_actions() -> None:
+        for runner in runners:
+            runner.reload()
+
+    reloader = Reloader(args.functions_dir or FUNCTIONS_DIR, on_reload=reload_actions)
     if not args.no_reload:
         reloader.start()
     print_tracebacks_readably(args.verbose)
@@ -302,6 +332,7 @@ def print_banner(
     from_env: bool,
     resources: LocalResources,
     secret_arn: str,
+    actions: ActionResources | None,
 ) -> None:
     origin = "from STRIPE_WEBHOOK_SECRET" if from_env else "generated; set STRIPE_WEBHOOK_SECRET to choose"
     webhook = (
@@ -324,6 +355,14 @@ def print_banner(
         f"  table           {resources.table_name}",
         f"  topic           {resources.topic_arn}",
         f"  consumer queue  {resources.queue_url}",
+        *(
+            [
+                f"  actions         {', '.join(actions.queues)}  (receipts from {actions.receipt_sender};"
+                " make inspect ARGS=actions)"
+            ]
+            if actions
+            else []
+        ),
         "",
         "  send events     make trigger EVENT=payment_intent.succeeded   (or --flow checkout; --list)",
         '  look inside     make inspect   (ARGS="event <evt_id>" or "tail --follow")',

@@ -405,3 +405,33 @@ def test_trigger_sends_a_thin_notification(stack: LocalStack) -> None:
     (event_id,) = event_ids(out)
     logged = get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT")
     assert logged is not None and logged["status"] == "PUBLISHED"
+
+
+def test_the_example_actions_run_once_per_fact_on_the_local_stack(stack: LocalStack) -> None:
+    env = {"STRIPE_LOCAL_STATE": str(stack.state_file)}
+
+    checkout = trigger(stack, "--flow", "checkout")
+    subscription = trigger(stack, "--flow", "subscription")
+
+    assert checkout[0] == 0 and subscription[0] == 0, checkout[2] + subscription[2]
+    session, invoice = record_id(checkout[1], "cs_"), record_id(subscription[1], "in_")
+    stack.wait_for_line(f"action fulfil_order {session} done (email to jenny.rosen@example.com)", timeout=20)
+    stack.wait_for_line(f"action fulfil_order {invoice} done (email to jenny.rosen@example.com)", timeout=20)
+    stack.wait_for_line(f"action fulfil_order {invoice} skipped: already done", timeout=20)
+    stack.wait_for_line(
+        f"action fulfil_order {record_id(subscription[1], 'cs_')} waiting: a subscription", timeout=20
+    )
+    stack.wait_for_line(f"action entitlement {record_id(subscription[1], 'sub_')}@", timeout=20)
+
+    redriven = run_tool(
+        "ops", "redrive", "--local", "--type", "checkout.session.completed", "--since", "1h", env=env
+    )
+    assert redriven.returncode == 0, redriven.stderr
+    stack.wait_for_line(f"action fulfil_order {session} skipped: already done", timeout=20)
+
+    listed = run_tool("local.inspector", "--aws-endpoint", stack.endpoint, "actions")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line for line in listed.stdout.splitlines() if session in line or invoice in line]
+    assert len([row for row in rows if "fulfil_order" in row and "done: email to" in row]) == 2
+    assert f"to jenny.rosen@example.com  receipt for {session}" in listed.stdout
+    assert f"to jenny.rosen@example.com  receipt for {invoice}" in listed.stdout

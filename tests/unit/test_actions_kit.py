@@ -11,7 +11,7 @@ import pytest
 from infra.fixtures.payloads import encode, fresh_event
 from infra.template import action_resources, resource_properties
 from stripe_actions import contract
-from stripe_actions.actions import ActionRegistry, Run, Wait
+from stripe_actions.actions import Action, ActionRegistry, Run, Wait
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
 from stripe_actions.settings import ActionsConfigurationError, ActionSettings
@@ -256,7 +256,7 @@ def test_the_compiled_contract_agrees_with_the_reference_2020_12_validator(messa
 
 
 def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
-    actions = [FulfilOrder(None, None), Entitlement(None), DisputeAlert(None)]  # type: ignore[arg-type]
+    actions: list[Action] = [FulfilOrder(None, None), Entitlement(None), DisputeAlert(None)]  # type: ignore[arg-type]
 
     assert sorted(action_resources()) == sorted(action.name for action in actions)
     for action in actions:
