@@ -261,6 +261,14 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
         for path in artifact.rglob("*"):
             bundle.write(path, path.relative_to(artifact))
     print(f"\nbuilt function artifact: {archive.stat().st_size / 1024:.0f} KiB zipped")
+    # Every example action's function: the consumer kit, its contract and its validator
+    from infra.template import action_resources
+
+    for stem in action_resources().values():
+        action = build_dir / f"{stem}Function"
+        assert (action / "stripe_actions" / "app.py").is_file(), stem
+        assert (action / "contract" / "sns-message.v2.schema.json").is_file(), stem
+        assert (action / "fastjsonschema" / "__init__.py").is_file(), stem
 
 
 def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
@@ -412,9 +420,11 @@ def _widgets(conditions: dict[str, bool]) -> list[dict[str, Any]]:
     return widgets
 
 
-@pytest.mark.parametrize("optional", [True, False], ids=["with EventBridge and example consumer", "without"])
+@pytest.mark.parametrize(
+    "optional", [True, False], ids=["with EventBridge, example consumer and actions", "without"]
+)
 def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_emits(optional: bool) -> None:
-    conditions = {"UseEventBridge": optional, "ExampleConsumer": optional}
+    conditions = {"UseEventBridge": optional, "ExampleConsumer": optional, "ExampleActions": optional}
     widgets = _widgets(conditions)
 
     plotted: set[tuple[str, str]] = set()
@@ -446,7 +456,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
         for dimension in line
         if isinstance(dimension, str) and "DeadLetterQueue" in dimension
     }
-    assert len(queues) == (2 if optional else 0)
+    assert len(queues) == (5 if optional else 0)  # example consumer, EventBridge, three actions
 
     # The log widgets read the function's own log group, by the fields report_failure logs
     queries = [widget["properties"]["query"] for widget in widgets if widget["type"] == "log"]
@@ -467,3 +477,78 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
 def test_the_dashboard_url_is_an_output() -> None:
     url = TEMPLATE["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
     assert "#dashboards/dashboard/${OperationsDashboard}" in url
+
+
+def test_the_example_actions_are_off_by_default_and_each_is_wired_alone() -> None:
+    from infra.template import action_resources
+
+    assert TEMPLATE["Parameters"]["DeployExampleActions"]["Default"] == "false"
+    stems = action_resources()
+    assert sorted(stems) == ["dispute_alert", "entitlement", "fulfil_order"]
+    for action, stem in stems.items():
+        function = RESOURCES[f"{stem}Function"]
+        queue = RESOURCES[f"{stem}Queue"]["Properties"]
+        mapping = RESOURCES[f"{stem}EventSource"]["Properties"]
+        alarm = RESOURCES[f"{stem}DeadLettersAlarm"]["Properties"]
+        for suffix in (
+            "Function",
+            "Queue",
+            "DeadLetterQueue",
+            "Subscription",
+            "EventSource",
+            "DeadLettersAlarm",
+        ):
+            assert RESOURCES[f"{stem}{suffix}"]["Condition"] == "ExampleActions", (stem, suffix)
+        # AWS: a source queue's visibility timeout at least six times the function's timeout
+        assert queue["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
+        assert _refs(queue["RedrivePolicy"]["deadLetterTargetArn"]) == {f"{stem}DeadLetterQueue"}
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert _refs(mapping["EventSourceArn"]) == {f"{stem}Queue"}
+        assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": [f"{stem}DeadLetterQueue", "QueueName"]}
+        assert RESOURCES[f"{stem}Subscription"]["Properties"]["RawMessageDelivery"] is True
+
+
+def _statements(stem: str) -> dict[str, dict[str, Any]]:
+    policies = RESOURCES[f"{stem}Function"]["Properties"]["Policies"]
+    (poller,) = [policy for policy in policies if "SQSPollerPolicy" in policy]
+    assert _refs(poller["SQSPollerPolicy"]["QueueName"]) == {f"{stem}Queue"}  # its own queue only
+    (document,) = [policy for policy in policies if "Statement" in policy]
+    statements = {}
+    for statement in document["Statement"]:
+        if "Fn::If" in statement:
+            statement = statement["Fn::If"][1]
+        statements[statement["Sid"]] = statement
+    return statements
+
+
+def test_each_action_function_may_do_its_own_action_and_nothing_more() -> None:
+    fulfil, entitle, alert = (
+        _statements("FulfilOrder"),
+        _statements("Entitlement"),
+        _statements("DisputeAlert"),
+    )
+
+    common = {"IdempotencyRecords", "ReadLargePayloads"}
+    assert set(fulfil) == common | {"ReadRecords", "WriteFulfilments", "SendReceipts"}
+    assert set(entitle) == common | {"ReadRecords", "WriteEntitlements"}
+    assert set(alert) == common | {"NotifyPeople"}
+    for statements in (fulfil, entitle, alert):
+        assert _refs(statements["IdempotencyRecords"]["Resource"]) == {"ActionsIdempotencyTable"}
+        assert statements["ReadLargePayloads"]["Action"] == "s3:GetObject"
+    assert fulfil["ReadRecords"]["Action"] == "dynamodb:Query"  # reads the webhook's table, never writes
+    leading = "ForAllValues:StringLike"
+    assert fulfil["WriteFulfilments"]["Condition"][leading]["dynamodb:LeadingKeys"] == ["FULFILMENT#*"]
+    assert entitle["WriteEntitlements"]["Condition"][leading]["dynamodb:LeadingKeys"] == ["ENTITLEMENT#*"]
+    assert fulfil["SendReceipts"]["Condition"]["StringEquals"]["ses:FromAddress"] == {
+        "Ref": "ReceiptSenderEmail"
+    }
+    assert _refs(alert["NotifyPeople"]["Resource"]) == {"AlarmTopic"}
+
+
+def test_the_idempotency_table_is_the_one_powertools_expects() -> None:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    layer = DynamoDBPersistenceLayer(table_name="t", boto3_client=object())  # type: ignore[arg-type]
+    table = RESOURCES["ActionsIdempotencyTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": layer.key_attr, "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": layer.expiry_attr, "Enabled": True}
