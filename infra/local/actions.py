@@ -13,11 +13,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from infra.local.apigw import LocalContext
 from infra.local.endpoint import REGION
 from infra.local.resources import ActionQueue, ActionResources, LocalResources
 
@@ -28,17 +27,6 @@ LOCAL_VISIBILITY_SECONDS = 2
 """Locally a failed message comes back after 2 s, not the deployed 180 s, so retries show."""
 LOCAL_TIMEOUT_SECONDS = 30
 """The deployed functions' timeout: the in-progress expiry an interrupted action leaves."""
-
-
-@dataclass(frozen=True)
-class LocalContext:
-    """The part of Lambda's context the consumer uses: the time left before the timeout."""
-
-    deadline: float
-    function_name: str = "stripe-actions-local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.time()) * 1000))
 
 
 def _lambda_attributes(message: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +97,7 @@ class ActionRunner:
         ).get("Messages", [])
         if not messages:
             return 0
-        context = LocalContext(time.time() + self.timeout_seconds)
+        context = LocalContext(self.timeout_seconds)
         response = self.consumer.handle(sqs_lambda_event(messages, self.queue.queue_arn), context)  # type: ignore[arg-type]
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         for message in messages:

@@ -16,3 +16,7 @@ def test_the_benchmark_runs_and_reports_every_measure() -> None:
         assert measure in result.stdout
     assert "| AWS calls per new event | 3 |" in result.stdout
     assert "| AWS calls per duplicate | 1 |" in result.stdout
+    # The consumer kit: Powertools Idempotency's documented calls, and no more
+    assert "| Powertools Idempotency calls per new message | 2 |" in result.stdout
+    assert "| Powertools Idempotency calls per duplicate | 1 |" in result.stdout
+    assert "| AWS calls per new message | 4 |" in result.stdout

@@ -485,7 +485,7 @@ def test_the_example_actions_are_off_by_default_and_each_is_wired_alone() -> Non
     assert TEMPLATE["Parameters"]["DeployExampleActions"]["Default"] == "false"
     stems = action_resources()
     assert sorted(stems) == ["dispute_alert", "entitlement", "fulfil_order"]
-    for action, stem in stems.items():
+    for stem in stems.values():
         function = RESOURCES[f"{stem}Function"]
         queue = RESOURCES[f"{stem}Queue"]["Properties"]
         mapping = RESOURCES[f"{stem}EventSource"]["Properties"]
@@ -514,9 +514,8 @@ def _statements(stem: str) -> dict[str, dict[str, Any]]:
     assert _refs(poller["SQSPollerPolicy"]["QueueName"]) == {f"{stem}Queue"}  # its own queue only
     (document,) = [policy for policy in policies if "Statement" in policy]
     statements = {}
-    for statement in document["Statement"]:
-        if "Fn::If" in statement:
-            statement = statement["Fn::If"][1]
+    for entry in document["Statement"]:
+        statement = entry["Fn::If"][1] if "Fn::If" in entry else entry
         statements[statement["Sid"]] = statement
     return statements
 

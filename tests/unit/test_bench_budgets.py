@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.bench.benchmark import BUDGETS, missed_budgets
+from infra.bench.benchmark import BUDGETS, missed_budgets, missed_consumer_budgets
 
 COLD = {"ours": (440.0, 61.0), "floor": (420.0, 64.0), "naive": (670.0, 88.0)}
 
@@ -39,3 +39,33 @@ def test_an_untimed_run_checks_only_the_aws_call_counts() -> None:
     assert missed_budgets(slow_cold, _warm(ours_new=99.0), timed=False) == []
     assert missed_budgets(COLD, _warm(calls_new=4.0), timed=False) == ["AWS calls"]
     assert missed_budgets(COLD, _warm(calls_duplicate=2.0), timed=False) == ["AWS calls"]
+
+
+CONSUMER_COLD = {"ours": (1200.0, 67.0), "floor": (990.0, 64.0)}
+
+
+def _consumer(**changes: float) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "ours_new": 17.6,
+        "floor_new": 3.7,
+        "ours_duplicate": 9.6,
+        "calls_new": 4.0,
+        "calls_duplicate": 2.0,
+        "idempotency_calls_new": 2.0,
+        "idempotency_calls_duplicate": 1.0,
+    }
+    return figures | changes
+
+
+def test_the_consumer_budgets_bound_cold_start_cpu_per_call_and_powertools_calls() -> None:
+    assert missed_consumer_budgets(CONSUMER_COLD, _consumer()) == []
+    slow = {**CONSUMER_COLD, "ours": (990.0 * BUDGETS["consumer_cold"] + 1, 67.0)}
+    assert missed_consumer_budgets(slow, _consumer()) == ["consumer cold start"]
+    heavy = _consumer(ours_new=4 * 3.7 * BUDGETS["consumer_warm_per_call"] + 0.1)
+    assert missed_consumer_budgets(CONSUMER_COLD, heavy) == ["consumer warm CPU per AWS call"]
+    chatty = _consumer(idempotency_calls_duplicate=2.0, calls_duplicate=3.0)
+    assert missed_consumer_budgets(CONSUMER_COLD, chatty, timed=False) == [
+        "consumer calls duplicate",
+        "consumer idempotency calls duplicate",
+    ]
+    assert missed_consumer_budgets(slow, heavy, timed=False) == []

@@ -1,0 +1,214 @@
+"""The consumer kit's figures: an actions function's cold start and warm CPU per message, against a
+bare SQS-triggered function making the same DynamoDB write, and the AWS calls per message.
+
+The action measured is ``entitlement``: one DynamoDB write per business fact, read from the
+subscription's record. Ours parses and validates each message against the contract, reads the
+record, and performs the write through Powertools' Idempotency utility inside its
+``BatchProcessor``. The floor is what a tutorial's SQS handler does: ``json.loads`` the body and
+``put_item`` the same item, with no validation, no record and no idempotency.
+
+Messages come in batches of ``BATCH`` as Lambda's SQS event source sends them; the subscription
+records they refer to are seeded first (untimed). Each variant runs in a fresh process
+(``python -m infra.bench.consumer --child …``) against the AWS endpoint of ``infra.bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import secrets
+import statistics
+import sys
+from collections import Counter
+from typing import Any
+
+from infra.bench.cold import cold_run
+from infra.bench.environment import child_environment, run_python
+from infra.bench.warm import cpu_ms_per_call
+from infra.local.actions import sqs_lambda_event
+from infra.local.resources import ACTIONS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME
+
+ACTION = "entitlement"
+BATCH = 10
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:stripe-actions-entitlement"
+
+
+def consumer_environment(env: dict[str, str]) -> dict[str, str]:
+    """The entitlement function's environment, as the template sets it, on the bench's endpoint."""
+    return {
+        **env,
+        "ACTIONS": ACTION,
+        "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE_NAME,
+        "ACTIONS_TABLE": ACTIONS_TABLE_NAME,
+        "PAYLOAD_BUCKET": "stripe-webhooks-payloads",
+    }
+
+
+def subscription_events(count: int) -> list[dict[str, Any]]:
+    """``customer.subscription.updated`` events, each about a subscription of its own."""
+    from infra.fixtures.payloads import fresh_event
+
+    events = []
+    for _ in range(count):
+        event = fresh_event("customer.subscription.created", type="customer.subscription.updated")
+        suffix = secrets.token_hex(8)
+        event["data"]["object"]["id"] = f"sub_bench{suffix}"
+        event["data"]["object"]["customer"] = f"cus_bench{suffix}"
+        events.append(event)
+    return events
+
+
+def seed_records(dynamodb: Any, table: str, events: list[dict[str, Any]]) -> None:
+    """The records the webhook would have written for ``events`` (its own handler decides them)."""
+    from stripe_webhook.dynamo_items import to_item
+    from stripe_webhook.events import parse_event
+    from stripe_webhook.handlers import build_registry
+
+    registry = build_registry()
+    items = []
+    for event in events:
+        parsed = parse_event(json.dumps(event).encode())
+        route = registry.resolve(parsed.type)
+        assert route is not None
+        for record in route.handler(parsed):
+            values = {
+                **record.attributes,
+                "pk": record.pk,
+                "sk": record.sk,
+                "last_event_id": parsed.id,
+                "last_event_type": parsed.type,
+                "last_event_watermark": record.watermark,
+            }
+            items.append({"PutRequest": {"Item": to_item(values)}})
+    for start in range(0, len(items), 25):
+        dynamodb.batch_write_item(RequestItems={table: items[start : start + 25]})
+
+
+def lambda_event(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The SQS event Lambda sends for these events, published as the webhook publishes them."""
+    from stripe_webhook.events import parse_event
+    from stripe_webhook.publisher import message_attributes, message_body
+
+    messages = []
+    for event in events:
+        parsed = parse_event(json.dumps(event).encode())
+        attributes = message_attributes(parsed)
+        messages.append(
+            {
+                "MessageId": secrets.token_hex(16),
+                "ReceiptHandle": secrets.token_hex(16),
+                "Body": message_body(parsed, attributes, None),
+                "Attributes": {"ApproximateReceiveCount": "1"},
+                "MessageAttributes": attributes,
+            }
+        )
+    return sqs_lambda_event(messages, QUEUE_ARN)
+
+
+def cold_consumer_starts(env: dict[str, str], runs: int) -> dict[str, tuple[float, float]]:
+    """Median wall ms and peak MB of a fresh process handling one batch of one new message, ours
+    and the floor's, runs interleaved so drift hits both alike."""
+    from infra.local.endpoint import client
+
+    env = consumer_environment(env)
+    events = subscription_events(2 * runs)
+    seed_records(client("dynamodb", env["AWS_ENDPOINT_URL"]), env["TABLE_NAME"], events)
+    samples: dict[str, list[tuple[float, float]]] = {"ours": [], "floor": []}
+    for index in range(runs):
+        for offset, (name, taken) in enumerate(samples.items()):
+            taken.append(cold_run(f"cold_consumer_{name}", lambda_event([events[2 * index + offset]]), env))
+    return {
+        name: (statistics.median(s[0] for s in taken) * 1000, statistics.median(s[1] for s in taken))
+        for name, taken in samples.items()
+    }
+
+
+def warm_consumer(env: dict[str, str], messages: int) -> dict[str, Any]:
+    """Each variant in a fresh process: CPU per message (new, and for ours duplicate) and calls."""
+    figures: dict[str, Any] = {}
+    for kind in ("ours", "floor"):
+        arguments = ["-m", "infra.bench.consumer", "--child", kind, "--messages", str(messages)]
+        result = run_python(
+            arguments, child_environment(consumer_environment(env), ""), f"the consumer {kind} run"
+        )
+        figures.update(json.loads(result.stdout.strip().splitlines()[-1]))
+    return figures
+
+
+def child_ours(messages: int) -> dict[str, Any]:
+    from infra.local.apigw import LocalContext
+    from stripe_actions.app import lambda_handler
+    from stripe_webhook import aws
+
+    events = subscription_events(messages + BATCH)
+    seed_records(aws.client("dynamodb"), os.environ["TABLE_NAME"], events)
+    batches = [lambda_event(events[start : start + BATCH]) for start in range(0, len(events), BATCH)]
+    recorded: list[tuple[str, dict[str, Any]]] = []
+
+    def record(event_name: str, params: dict[str, Any], **kwargs: Any) -> None:
+        recorded.append((event_name, params))
+
+    hook: Any = record
+    aws.session().register("before-parameter-build", hook)
+    failures: list[Any] = []
+
+    def handle(batch: dict[str, Any]) -> None:
+        context: Any = LocalContext(30)
+        failures.extend(lambda_handler(batch, context)["batchItemFailures"])
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        handle(batches[0])  # warm the container: clients, models, the compiled contract
+        recorded.clear()
+        new_ms = cpu_ms_per_call(handle, iter(batches[1:]).__next__, len(batches) - 1) / BATCH
+        calls_new = list(recorded)
+        recorded.clear()
+        duplicate_ms = cpu_ms_per_call(handle, iter(batches[1:]).__next__, len(batches) - 1) / BATCH
+        calls_duplicate = list(recorded)
+    if failures:
+        raise SystemExit(f"the consumer failed {len(failures)} messages")
+
+    def per_message(calls: list[tuple[str, dict[str, Any]]], table: str | None = None) -> float:
+        chosen = [call for call in calls if table is None or call[1].get("TableName") == table]
+        return len(chosen) / messages
+
+    return {
+        "ours_new": new_ms,
+        "ours_duplicate": duplicate_ms,
+        "calls_new": per_message(calls_new),
+        "calls_duplicate": per_message(calls_duplicate),
+        "idempotency_calls_new": per_message(calls_new, IDEMPOTENCY_TABLE_NAME),
+        "idempotency_calls_duplicate": per_message(calls_duplicate, IDEMPOTENCY_TABLE_NAME),
+        "calls_by_operation": dict(Counter(name.split(".", 2)[2] for name, _ in calls_new)),
+    }
+
+
+def child_floor(messages: int) -> dict[str, Any]:
+    from infra.bench.programs.cold_consumer_floor import handle
+
+    events = subscription_events(messages + BATCH)
+    batches = [lambda_event(events[start : start + BATCH]) for start in range(0, len(events), BATCH)]
+    handle(batches[0])
+
+    def work(batch: dict[str, Any]) -> None:
+        handle(batch)
+
+    return {"floor_new": cpu_ms_per_call(work, iter(batches[1:]).__next__, len(batches) - 1) / BATCH}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.bench.consumer", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--child", choices=["ours", "floor"], required=True)
+    parser.add_argument("--messages", type=int, required=True)
+    args = parser.parse_args(argv)
+    figures = child_ours(args.messages) if args.child == "ours" else child_floor(args.messages)
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
