@@ -1,7 +1,8 @@
 """The consumer's composition root: the actions, their adapters and the ``Consumer``, from settings.
 
-Clients are injectable (``build_consumer(settings, dynamodb=…, ses=…)``), else made lazily by
-``stripe_webhook.aws`` (botocore, explicit timeouts and retries). ``consumer()`` is the warm
+``BUILDERS`` is the one list of actions a function can be told to perform (its ``ACTIONS``).
+Clients are injectable (``build_consumer(settings, dynamodb=…, ses=…)``), else made on first use
+by ``stripe_webhook.aws`` (botocore, explicit timeouts and retries). ``consumer()`` is the warm
 container's; ``reset()`` forgets it.
 """
 
@@ -9,30 +10,53 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from stripe_actions.actions import Action, ActionRegistry
+from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
 from stripe_actions.consumer import Consumer, Outcome, log_outcome
+from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import PoisonMessage
-from stripe_actions.settings import ActionSettings, get_settings
+from stripe_actions.settings import ActionsConfigurationError, ActionSettings, get_settings
 from stripe_webhook import aws
 
 
-def build_actions(
-    settings: ActionSettings, *, dynamodb: Any | None = None, ses: Any | None = None, sns: Any | None = None
-) -> list[Action]:
-    from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
-    from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
+@dataclass(frozen=True)
+class Ports:
+    """What actions are built with: the adapters, on the given clients (or made on first use)."""
 
-    table = ActionsTable(settings.actions_table or "", client=dynamodb)
-    built: dict[str, Callable[[], Action]] = {
-        "fulfil_order": lambda: FulfilOrder(
-            table, ReceiptMailer(settings.receipt_sender, client=ses) if settings.receipt_sender else None
-        ),
-        "entitlement": lambda: Entitlement(table),
-        "dispute_alert": lambda: DisputeAlert(AlertTopic(settings.alert_topic_arn or "", client=sns)),
-    }
-    return [built[name]() for name in settings.actions]
+    settings: ActionSettings
+    dynamodb: Any | None = None
+    ses: Any | None = None
+    sns: Any | None = None
+
+    def actions_table(self) -> ActionsTable:
+        return ActionsTable(self.settings.actions_table or "", client=self.dynamodb)
+
+    def mailer(self) -> ReceiptMailer | None:
+        sender = self.settings.receipt_sender
+        return ReceiptMailer(sender, client=self.ses) if sender else None
+
+    def alert_topic(self) -> AlertTopic:
+        return AlertTopic(self.settings.alert_topic_arn or "", client=self.sns)
+
+
+BUILDERS: dict[str, Callable[[Ports], Action]] = {
+    "fulfil_order": lambda ports: FulfilOrder(ports.actions_table(), ports.mailer()),
+    "entitlement": lambda ports: Entitlement(ports.actions_table()),
+    "dispute_alert": lambda ports: DisputeAlert(ports.alert_topic()),
+}
+
+
+def build_actions(settings: ActionSettings, ports: Ports | None = None) -> list[Action]:
+    unknown = [name for name in settings.actions if name not in BUILDERS]
+    if unknown:
+        raise ActionsConfigurationError(
+            f"ACTIONS names {', '.join(unknown)}, which composition.BUILDERS does not know"
+            f" (it knows {', '.join(sorted(BUILDERS))})"
+        )
+    return [BUILDERS[name](ports or Ports(settings)) for name in settings.actions]
 
 
 def build_consumer(
@@ -43,7 +67,6 @@ def build_consumer(
     ses: Any | None = None,
     sns: Any | None = None,
     report: Callable[[Outcome], None] = log_outcome,
-    actions: list[Action] | None = None,
 ) -> Consumer:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -60,9 +83,7 @@ def build_consumer(
         return payloads.read(PayloadLocation(bucket, key, 0))
 
     return Consumer(
-        ActionRegistry(
-            actions if actions is not None else build_actions(settings, dynamodb=dynamodb, ses=ses, sns=sns)
-        ),
+        ActionRegistry(build_actions(settings, Ports(settings, dynamodb, ses, sns))),
         DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
         remember_seconds=settings.remember_days * 86_400,
         read_payload=read_payload,

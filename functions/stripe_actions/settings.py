@@ -7,7 +7,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-EXAMPLE_ACTIONS = ("fulfil_order", "entitlement", "dispute_alert")
+NEEDS = {
+    "fulfil_order": ("ACTIONS_TABLE", "TABLE_NAME"),
+    "entitlement": ("ACTIONS_TABLE", "TABLE_NAME"),
+    "dispute_alert": ("ALERT_TOPIC_ARN",),
+}
+"""What each example action needs configured besides ``IDEMPOTENCY_TABLE``."""
 
 
 class ActionsConfigurationError(ValueError):
@@ -17,7 +22,7 @@ class ActionsConfigurationError(ValueError):
 @dataclass(frozen=True)
 class ActionSettings:
     actions: tuple[str, ...]
-    """Which of ``EXAMPLE_ACTIONS`` this function performs (``ACTIONS``, comma-separated)."""
+    """The actions this function performs (``ACTIONS``, comma-separated; ``composition.BUILDERS``)."""
     idempotency_table: str
     events_table: str | None = None
     """The webhook's table, for the current record of an object (``TABLE_NAME``)."""
@@ -34,12 +39,8 @@ class ActionSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionSettings:
         actions = tuple(name.strip() for name in env.get("ACTIONS", "").split(",") if name.strip())
-        unknown = sorted(set(actions) - set(EXAMPLE_ACTIONS))
-        if not actions or unknown:
-            raise ActionsConfigurationError(
-                f"ACTIONS must name one or more of {', '.join(EXAMPLE_ACTIONS)}"
-                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
-            )
+        if not actions:
+            raise ActionsConfigurationError("ACTIONS must name the action(s) this function performs")
         if not env.get("IDEMPOTENCY_TABLE"):
             raise ActionsConfigurationError("IDEMPOTENCY_TABLE is not set")
         days = env.get("ACTIONS_REMEMBER_DAYS", "90")
@@ -47,7 +48,12 @@ class ActionSettings:
             raise ActionsConfigurationError(
                 "ACTIONS_REMEMBER_DAYS must be a whole number of days, at least 1"
             )
-        settings = cls(
+        missing = sorted({name for action in actions for name in NEEDS.get(action, ()) if not env.get(name)})
+        if missing:
+            raise ActionsConfigurationError(
+                f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}"
+            )
+        return cls(
             actions=actions,
             idempotency_table=env["IDEMPOTENCY_TABLE"],
             events_table=env.get("TABLE_NAME") or None,
@@ -57,19 +63,6 @@ class ActionSettings:
             alert_topic_arn=env.get("ALERT_TOPIC_ARN") or None,
             remember_days=int(days),
         )
-        needs = {
-            "fulfil_order": "ACTIONS_TABLE",
-            "entitlement": "ACTIONS_TABLE",
-            "dispute_alert": "ALERT_TOPIC_ARN",
-        }
-        missing = sorted({needs[name] for name in actions if not env.get(needs[name])})
-        if not settings.events_table and {"fulfil_order", "entitlement"} & set(actions):
-            missing.append("TABLE_NAME")
-        if missing:
-            raise ActionsConfigurationError(
-                f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}"
-            )
-        return settings
 
 
 @functools.cache

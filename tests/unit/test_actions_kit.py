@@ -12,6 +12,7 @@ from infra.fixtures.payloads import encode, fresh_event
 from infra.template import action_resources, resource_properties
 from stripe_actions import contract
 from stripe_actions.actions import Action, ActionRegistry, Run, Wait
+from stripe_actions.composition import build_actions
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
 from stripe_actions.settings import ActionsConfigurationError, ActionSettings
@@ -305,7 +306,6 @@ def test_fulfil_order_runs_only_for_paid_orders_and_keys_on_the_order() -> None:
     ("env", "problem"),
     [
         ({}, "ACTIONS must name"),
-        ({"ACTIONS": "fulfil_order,refund_everyone", "IDEMPOTENCY_TABLE": "t"}, "unknown: refund_everyone"),
         ({"ACTIONS": "fulfil_order"}, "IDEMPOTENCY_TABLE"),
         ({"ACTIONS": "fulfil_order", "IDEMPOTENCY_TABLE": "t"}, "ACTIONS_TABLE, TABLE_NAME must be set"),
         ({"ACTIONS": "dispute_alert", "IDEMPOTENCY_TABLE": "t"}, "ALERT_TOPIC_ARN must be set"),
@@ -323,6 +323,22 @@ def test_fulfil_order_runs_only_for_paid_orders_and_keys_on_the_order() -> None:
 def test_a_wrong_environment_is_named(env: dict[str, str], problem: str) -> None:
     with pytest.raises(ActionsConfigurationError, match=problem):
         ActionSettings.from_env(env)
+
+
+def test_an_action_no_builder_knows_is_named_with_the_ones_there_are() -> None:
+    settings = ActionSettings.from_env(
+        {
+            "ACTIONS": "entitlement,refund_everyone",
+            "IDEMPOTENCY_TABLE": "t",
+            "ACTIONS_TABLE": "a",
+            "TABLE_NAME": "e",
+        }
+    )
+
+    with pytest.raises(
+        ActionsConfigurationError, match=r"refund_everyone, which composition\.BUILDERS does not know"
+    ):
+        build_actions(settings)
 
 
 def test_the_template_environment_configures_each_action() -> None:
