@@ -62,15 +62,16 @@ IDEMPOTENCY_TABLE_RESOURCE = "ActionsIdempotencyTable"
 ACTIONS_TABLE_RESOURCE = "ActionsTable"
 
 
-def action_resources() -> dict[str, str]:
-    """The example actions the template deploys: action name → the logical-id stem of its
-    ``<stem>Function``, ``<stem>Queue``, ``<stem>DeadLetterQueue`` and ``<stem>Subscription``."""
+def action_functions() -> dict[str, tuple[str, ...]]:
+    """The actions functions the template deploys: the logical-id stem of each one's
+    ``<stem>Function``, ``<stem>Queue``, ``<stem>DeadLetterQueue`` and ``<stem>Subscription`` →
+    the actions it performs (its ``ACTIONS``)."""
     found = {}
     for logical_id, resource in _template()["Resources"].items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function" and properties.get("Handler") == ACTIONS_HANDLER:
-            action = str(properties["Environment"]["Variables"]["ACTIONS"])
-            found[action] = logical_id.removesuffix("Function")
+            names = str(properties["Environment"]["Variables"]["ACTIONS"]).split(",")
+            found[logical_id.removesuffix("Function")] = tuple(name.strip() for name in names)
     return found
 
 

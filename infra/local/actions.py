@@ -106,7 +106,9 @@ class ActionRunner:
         return len(messages)
 
     def start(self) -> ActionRunner:
-        threading.Thread(target=self._run, name=f"action-{self.queue.action}", daemon=True).start()
+        threading.Thread(
+            target=self._run, name=f"actions-{'+'.join(self.queue.actions)}", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -121,7 +123,7 @@ class ActionRunner:
                 received = 0
                 problem = f"{type(error).__name__}: {error}"
                 if problem != reported and not self._stop.is_set():
-                    print(f"-- action {self.queue.action}: {problem} (retrying)", flush=True)
+                    print(f"-- actions {', '.join(self.queue.actions)}: {problem} (retrying)", flush=True)
                 reported = problem
             if not received:
                 self._stop.wait(0.2)
@@ -130,7 +132,7 @@ class ActionRunner:
 def build_runners(
     sqs: Any, resources: LocalResources, actions: ActionResources, report: Callable[[Outcome], None]
 ) -> list[ActionRunner]:
-    """One runner per action, each with its own ``Consumer`` built as its deployed function
+    """One runner per actions function, each with its own ``Consumer`` built as its deployed function
     builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally), from
     the code as it is when the runner (re)builds it."""
     from stripe_actions.settings import ActionSettings
@@ -141,9 +143,9 @@ def build_runners(
         return composition.build_consumer(settings, report=report)
 
     runners = []
-    for name, queue in actions.queues.items():
+    for queue in dict.fromkeys(actions.queues.values()):  # one per function, as deployed
         settings = ActionSettings(
-            actions=(name,),
+            actions=queue.actions,
             idempotency_table=actions.idempotency_table,
             events_table=resources.table_name,
             payload_bucket=resources.bucket,

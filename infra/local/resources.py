@@ -16,7 +16,7 @@ from infra.template import (
     IDEMPOTENCY_TABLE_RESOURCE,
     TABLE_RESOURCE,
     TOPIC_RESOURCE,
-    action_resources,
+    action_functions,
     create_table_kwargs,
     resource_properties,
 )
@@ -131,9 +131,9 @@ def subscribe_queue(
 
 @dataclass(frozen=True)
 class ActionQueue:
-    """One example action's queue as the template defines it (``<stem>Queue``)."""
+    """One actions function's queue as the template defines it (``<stem>Queue``)."""
 
-    action: str
+    actions: tuple[str, ...]
     queue_url: str
     queue_arn: str
     dead_letter_url: str
@@ -147,6 +147,7 @@ class ActionResources:
     alert_topic_arn: str
     receipt_sender: str
     queues: dict[str, ActionQueue]
+    """Action name → the queue of the function that performs it."""
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:
@@ -165,7 +166,7 @@ def create_action_resources(
     receipt_sender: str = RECEIPT_SENDER,
 ) -> ActionResources:
     """What ``DeployExampleActions=true`` adds, from the template: the idempotency and actions
-    tables, and per action a queue (its visibility timeout, unless ``visibility_timeout`` is given,
+    tables, and per actions function a queue (its visibility timeout, unless ``visibility_timeout`` is given,
     and its dead-letter queue after the template's ``maxReceiveCount``) subscribed with the
     template's filter policy; plus a verified SES sender and an alarm topic for the alerts."""
     create_table(dynamodb, IDEMPOTENCY_TABLE_NAME, IDEMPOTENCY_TABLE_RESOURCE)
@@ -175,20 +176,20 @@ def create_action_resources(
     fifo = topic_arn.endswith(".fifo")
     suffix = ".fifo" if fifo else ""
     queues = {}
-    for action, stem in action_resources().items():
-        queue = resource_properties(f"{stem}Queue")
+    for stem, names in action_functions().items():
+        declared = resource_properties(f"{stem}Queue")
         subscription = resource_properties(f"{stem}Subscription")
         fifo_attributes = {"FifoQueue": "true"} if fifo else {}
         dead_letter_url = sqs.create_queue(
-            QueueName=f"{ACTION_QUEUE_PREFIX}{action}-dlq{suffix}", Attributes=fifo_attributes
+            QueueName=f"{ACTION_QUEUE_PREFIX}{names[0]}-dlq{suffix}", Attributes=fifo_attributes
         )["QueueUrl"]
-        max_receives = int(queue["RedrivePolicy"]["maxReceiveCount"])
+        max_receives = int(declared["RedrivePolicy"]["maxReceiveCount"])
         queue_url = sqs.create_queue(
-            QueueName=f"{ACTION_QUEUE_PREFIX}{action}{suffix}",
+            QueueName=f"{ACTION_QUEUE_PREFIX}{names[0]}{suffix}",
             Attributes={
                 **fifo_attributes,
                 "VisibilityTimeout": str(
-                    queue["VisibilityTimeout"] if visibility_timeout is None else visibility_timeout
+                    declared["VisibilityTimeout"] if visibility_timeout is None else visibility_timeout
                 ),
                 "RedrivePolicy": json.dumps(
                     {"deadLetterTargetArn": _queue_arn(sqs, dead_letter_url), "maxReceiveCount": max_receives}
@@ -206,7 +207,8 @@ def create_action_resources(
                 "FilterPolicy": json.dumps(subscription["FilterPolicy"]),
             },
         )
-        queues[action] = ActionQueue(action, queue_url, queue_arn, dead_letter_url, max_receives)
+        queue = ActionQueue(names, queue_url, queue_arn, dead_letter_url, max_receives)
+        queues.update(dict.fromkeys(names, queue))
     return ActionResources(
         IDEMPOTENCY_TABLE_NAME, ACTIONS_TABLE_NAME, alert_topic_arn, receipt_sender, queues
     )

@@ -158,7 +158,14 @@ def actions_on(aws: Aws, *, visibility_timeout: int = 0) -> Actions:
     outcomes: list[Outcome] = []
     local = LocalResources(aws.table, aws.topic_arn, aws.queue_url, aws.bucket)
     runners = build_runners(aws.sqs, local, resources, outcomes.append)
-    return Actions(aws, ses, resources, {runner.queue.action: runner for runner in runners}, outcomes, alerts)
+    return Actions(
+        aws,
+        ses,
+        resources,
+        {name: runner for runner in runners for name in runner.queue.actions},
+        outcomes,
+        alerts,
+    )
 
 
 @pytest.fixture

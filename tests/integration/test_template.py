@@ -262,9 +262,9 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
             bundle.write(path, path.relative_to(artifact))
     print(f"\nbuilt function artifact: {archive.stat().st_size / 1024:.0f} KiB zipped")
     # Every example action's function: the consumer kit, its contract and its validator
-    from infra.template import action_resources
+    from infra.template import action_functions
 
-    for stem in action_resources().values():
+    for stem in action_functions():
         action = build_dir / f"{stem}Function"
         assert (action / "stripe_actions" / "app.py").is_file(), stem
         assert (action / "contract" / "sns-message.v2.schema.json").is_file(), stem
@@ -480,12 +480,16 @@ def test_the_dashboard_url_is_an_output() -> None:
 
 
 def test_the_example_actions_are_off_by_default_and_each_is_wired_alone() -> None:
-    from infra.template import action_resources
+    from infra.template import action_functions
 
     assert TEMPLATE["Parameters"]["DeployExampleActions"]["Default"] == "false"
-    stems = action_resources()
-    assert sorted(stems) == ["dispute_alert", "entitlement", "fulfil_order"]
-    for stem in stems.values():
+    functions = action_functions()
+    assert functions == {
+        "FulfilOrder": ("fulfil_order",),
+        "Entitlement": ("entitlement",),
+        "DisputeAlert": ("dispute_alert",),
+    }
+    for stem in functions:
         function = RESOURCES[f"{stem}Function"]
         queue = RESOURCES[f"{stem}Queue"]["Properties"]
         mapping = RESOURCES[f"{stem}EventSource"]["Properties"]

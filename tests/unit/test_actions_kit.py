@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from infra.fixtures.payloads import encode, fresh_event
-from infra.template import action_resources, resource_properties
+from infra.template import action_functions, resource_properties
 from stripe_actions import contract
 from stripe_actions.actions import Action, ActionRegistry, Run, Wait
 from stripe_actions.composition import build_actions
@@ -259,11 +259,13 @@ def test_the_compiled_contract_agrees_with_the_reference_2020_12_validator(messa
 def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
     actions: list[Action] = [FulfilOrder(None, None), Entitlement(None), DisputeAlert(None)]  # type: ignore[arg-type]
 
-    assert sorted(action_resources()) == sorted(action.name for action in actions)
-    for action in actions:
-        policy = resource_properties(f"{action_resources()[action.name]}Subscription")["FilterPolicy"]
-        expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in action.types]
-        assert policy == {"event_type": expected}, action.name
+    by_name = {action.name: action for action in actions}
+    assert sorted(name for names in action_functions().values() for name in names) == sorted(by_name)
+    for stem, names in action_functions().items():
+        policy = resource_properties(f"{stem}Subscription")["FilterPolicy"]
+        types = [t for name in names for t in by_name[name].types]
+        expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in types]
+        assert policy == {"event_type": expected}, stem
 
 
 def test_the_registry_finds_every_action_of_a_type_by_exact_type_or_family() -> None:
@@ -342,9 +344,9 @@ def test_an_action_no_builder_knows_is_named_with_the_ones_there_are() -> None:
 
 
 def test_the_template_environment_configures_each_action() -> None:
-    for name, stem in action_resources().items():
+    for stem, names in action_functions().items():
         variables = resource_properties(f"{stem}Function")["Environment"]["Variables"]
         env = {key: value if isinstance(value, str) else "from-template" for key, value in variables.items()}
         env["ACTIONS_REMEMBER_DAYS"] = "90"
 
-        assert ActionSettings.from_env(env).actions == (name,)
+        assert ActionSettings.from_env(env).actions == names
