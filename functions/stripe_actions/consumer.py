@@ -67,14 +67,18 @@ class Outcome:
 
 
 def log_outcome(outcome: Outcome) -> None:
+    """One structured line per outcome. What a performed action says (``done``'s detail, e.g. the
+    address a receipt went to) may be personal data and is not logged; why an action waited or
+    failed is our own wording or an exception's class, and is."""
     fields = {
         "action": outcome.action,
         "business_key": outcome.key,
         "outcome": outcome.status,
-        "detail": outcome.detail,
         "event_id": outcome.event_id,
         "event_type": outcome.event_type,
     }
+    if outcome.status not in ("done", "skipped"):
+        fields["reason"] = outcome.detail
     if outcome.status in ("failed", "poison"):
         logger.error(f"action {outcome.status}", extra=fields)
     else:

@@ -350,3 +350,27 @@ def test_the_template_environment_configures_each_action() -> None:
         env["ACTIONS_REMEMBER_DAYS"] = "90"
 
         assert ActionSettings.from_env(env).actions == names
+
+
+def test_a_logged_outcome_names_the_action_and_key_but_not_what_it_did() -> None:
+    import io
+    import logging
+
+    from stripe_actions.consumer import Outcome, log_outcome, logger
+
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        log_outcome(
+            Outcome("fulfil_order", "cs_test_1", "done", "email to jenny.rosen@example.com", "evt_1", "x")
+        )
+        log_outcome(Outcome("fulfil_order", "in_1", "failed", "MessageRejected", "evt_2", "invoice.paid"))
+    finally:
+        handler.setStream(previous)
+
+    done, failed = (json.loads(line) for line in buffer.getvalue().splitlines())
+    assert done["business_key"] == "cs_test_1" and done["outcome"] == "done" and done["event_id"] == "evt_1"
+    assert "jenny.rosen" not in json.dumps(done)
+    assert failed["reason"] == "MessageRejected" and failed["level"] == "ERROR"

@@ -48,7 +48,7 @@ def test_the_readme_draws_every_module_of_the_tree() -> None:
     handlers = REPO_ROOT / "functions" / "stripe_webhook" / "handlers"
     modules = [
         path
-        for root in ("functions/stripe_webhook", "infra")
+        for root in ("functions/stripe_webhook", "functions/stripe_actions", "infra")
         for path in sorted((REPO_ROOT / root).rglob("*.py"))
         if path.name not in ("__init__.py", "__main__.py") and path.parent != handlers
     ]
