@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -57,6 +57,8 @@ class Outcome:
     detail: str
     event_id: str = ""
     event_type: str = ""
+    error: Exception | None = field(default=None, compare=False, repr=False)
+    """What a failed action raised (its traceback is logged, and printed by the local stack)."""
 
     def line(self) -> str:
         if self.status == "poison":
@@ -80,7 +82,7 @@ def log_outcome(outcome: Outcome) -> None:
     if outcome.status not in ("done", "skipped"):
         fields["reason"] = outcome.detail
     if outcome.status in ("failed", "poison"):
-        logger.error(f"action {outcome.status}", extra=fields)
+        logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)
     else:
         logger.info(f"action {outcome.status}", extra=fields)
 
@@ -161,41 +163,45 @@ class Consumer:
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-        decision = action.decide(event)
-        if isinstance(decision, Wait):
-            return self._emit(
-                Outcome(action.name, event.object_id or event.id, "waiting", decision.reason), event
-            )
-
-        def perform(task: dict[str, str]) -> dict[str, Any]:
-            detail = action.perform(event, task["key"])
-            return {**task, "detail": detail, "event_id": event.id, "at": int(self._clock())}
-
-        once = idempotent_function(
-            perform,
-            data_keyword_argument="task",
-            persistence_store=self._persistence,
-            config=self._config,
-            key_prefix=KEY_PREFIX,
-        )
+        key = event.object_id or event.id
         try:
-            result = once(task={"action": action.name, "key": decision.key})
-        except IdempotencyAlreadyInProgressError:
-            self._emit(
-                Outcome(
-                    action.name, decision.key, "busy", "another delivery is performing it; retried later"
-                ),
-                event,
+            decision = action.decide(event)
+            if isinstance(decision, Wait):
+                return self._emit(action, key, "waiting", decision.reason, event)
+            key = decision.key
+
+            def perform(task: dict[str, str]) -> dict[str, Any]:
+                detail = action.perform(event, task["key"])
+                return {**task, "detail": detail, "event_id": event.id, "at": int(self._clock())}
+
+            once = idempotent_function(
+                perform,
+                data_keyword_argument="task",
+                persistence_store=self._persistence,
+                config=self._config,
+                key_prefix=KEY_PREFIX,
             )
+            result = once(task={"action": action.name, "key": key})
+        except IdempotencyAlreadyInProgressError:
+            self._emit(action, key, "busy", "another delivery is performing it; retried later", event)
             raise
         except Exception as error:
-            self._emit(Outcome(action.name, decision.key, "failed", type(error).__name__), event)
+            self._emit(action, key, "failed", type(error).__name__, event, error=error)
             raise
         if result.get(REPLAYED):
-            return self._emit(Outcome(action.name, decision.key, "skipped", "already done"), event)
-        return self._emit(Outcome(action.name, decision.key, "done", str(result["detail"])), event)
+            return self._emit(action, key, "skipped", "already done", event)
+        return self._emit(action, key, "done", str(result["detail"]), event)
 
-    def _emit(self, outcome: Outcome, event: ActionEvent) -> Outcome:
-        outcome = Outcome(outcome.action, outcome.key, outcome.status, outcome.detail, event.id, event.type)
+    def _emit(
+        self,
+        action: Action,
+        key: str,
+        status: str,
+        detail: str,
+        event: ActionEvent,
+        *,
+        error: Exception | None = None,
+    ) -> Outcome:
+        outcome = Outcome(action.name, key, status, detail, event.id, event.type, error)
         self._report(outcome)
         return outcome

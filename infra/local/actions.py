@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +159,10 @@ def build_runners(
 
 
 def print_outcome(outcome: Outcome) -> None:
+    """The outcome's console line; a failed action's traceback under it, as Python prints it."""
     print(f"  {outcome.line()}", flush=True)
+    if outcome.error is not None:
+        traceback.print_exception(outcome.error)
 
 
 def start_actions(endpoint: str, resources: LocalResources) -> tuple[ActionResources, list[ActionRunner]]:
