@@ -32,6 +32,9 @@ from infra.local.actions import sqs_lambda_event
 from infra.local.resources import ACTIONS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME
 
 ACTION = "entitlement"
+RECORDS_TABLE = "stripe-webhooks-bench-records"
+"""The records the consumer reads live in a table of their own: moto answers a Query by reading
+every item of the table, and the webhook's runs leave thousands in the events table."""
 BATCH = 10
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:stripe-actions-entitlement"
 
@@ -40,6 +43,7 @@ def consumer_environment(env: dict[str, str]) -> dict[str, str]:
     """The entitlement function's environment, as the template sets it, on the bench's endpoint."""
     return {
         **env,
+        "TABLE_NAME": RECORDS_TABLE,
         "ACTIONS": ACTION,
         "IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE_NAME,
         "ACTIONS_TABLE": ACTIONS_TABLE_NAME,
@@ -108,14 +112,25 @@ def lambda_event(events: list[dict[str, Any]]) -> dict[str, Any]:
     return sqs_lambda_event(messages, QUEUE_ARN)
 
 
+def records_table(env: dict[str, str]) -> Any:
+    """A DynamoDB client on the bench's endpoint, with ``RECORDS_TABLE`` made as the template's
+    events table (once)."""
+    from infra.local.endpoint import client
+    from infra.local.resources import create_table
+    from infra.template import TABLE_RESOURCE
+
+    dynamodb = client("dynamodb", env["AWS_ENDPOINT_URL"])
+    if RECORDS_TABLE not in dynamodb.list_tables()["TableNames"]:
+        create_table(dynamodb, RECORDS_TABLE, TABLE_RESOURCE)
+    return dynamodb
+
+
 def cold_consumer_starts(env: dict[str, str], runs: int) -> dict[str, tuple[float, float]]:
     """Median wall ms and peak MB of a fresh process handling one batch of one new message, ours
     and the floor's, runs interleaved so drift hits both alike."""
-    from infra.local.endpoint import client
-
     env = consumer_environment(env)
     events = subscription_events(2 * runs)
-    seed_records(client("dynamodb", env["AWS_ENDPOINT_URL"]), env["TABLE_NAME"], events)
+    seed_records(records_table(env), RECORDS_TABLE, events)
     samples: dict[str, list[tuple[float, float]]] = {"ours": [], "floor": []}
     for index in range(runs):
         for offset, (name, taken) in enumerate(samples.items()):
@@ -128,6 +143,7 @@ def cold_consumer_starts(env: dict[str, str], runs: int) -> dict[str, tuple[floa
 
 def warm_consumer(env: dict[str, str], messages: int) -> dict[str, Any]:
     """Each variant in a fresh process: CPU per message (new, and for ours duplicate) and calls."""
+    records_table(consumer_environment(env))
     figures: dict[str, Any] = {}
     for kind in ("ours", "floor"):
         arguments = ["-m", "infra.bench.consumer", "--child", kind, "--messages", str(messages)]
