@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run reset aws trigger inspect handler events burst bench chaos ops cost test browser unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test browser unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ inspect: venv  ## look inside the local stack (ARGS="events", "event evt_…", "
 handler: venv  ## scaffold a handler for a new event type: make handler TYPE=price.updated (FAMILY=prices)
 	@test -n "$(TYPE)" || { echo "usage: make handler TYPE=price.updated [FAMILY=prices]"; exit 2; }
 	$(BIN)/python -m infra.local.scaffold $(TYPE) $(if $(FAMILY),--family $(FAMILY))
+
+sam-local: venv  ## the function in its Lambda container behind `sam local start-api` (Docker; set up as root when missing)
+	$(BIN)/python -m infra.local.sam_docker start-api $(ARGS)
 
 events: venv  ## signed API Gateway events in .sam-events/ for `sam local invoke -e` (ARGS="--all" or types)
 	$(BIN)/python -m infra.local.sam_events $(ARGS)
