@@ -206,40 +206,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2000, help="warm events per variant (default 2000)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 cold runs, 30 events, no build")
     parser.add_argument("--no-build", action="store_true", help="skip sam build (package size)")
+    parser.add_argument(
+        "--part",
+        choices=["all", "webhook", "consumer"],
+        default="all",
+        help="measure the webhook function, the consumer kit, or both (default)",
+    )
     parser.add_argument("--aws-port", type=int, default=5055)
     args = parser.parse_args(argv)
     if args.quick:
         args.cold_runs, args.events, args.no_build = 2, 30, True
     secret = generate_secret()
     endpoint = AwsEndpoint(args.aws_port, secret)
+    timed = not args.quick  # two cold runs and 30 events say nothing about ratios
+    failures: list[str] = []
+    lines: list[str] = []
     try:
         env = function_environment(endpoint.url)
-        print(f"cold starts: {args.cold_runs} fresh processes per variant ...", file=sys.stderr, flush=True)
-        cold = cold_starts(secret, env, args.cold_runs)
-        print(
-            f"warm: {args.events} new events and {args.events} duplicates per variant ...",
-            file=sys.stderr,
-            flush=True,
-        )
-        warm_figures = warm(secret, env, args.events) | {"events": args.events}
-        print("consumer kit: cold starts and warm messages ...", file=sys.stderr, flush=True)
-        consumer_cold = cold_consumer_starts(env, args.cold_runs)
-        consumer_warm = warm_consumer(env, args.events)
-        print("package: sam build ...", file=sys.stderr, flush=True)
-        sizes = package_size(not args.no_build)
+        if args.part in ("all", "webhook"):
+            say(f"cold starts: {args.cold_runs} fresh processes per variant ...")
+            cold = cold_starts(secret, env, args.cold_runs)
+            say(f"warm: {args.events} new events and {args.events} duplicates per variant ...")
+            warm_figures = warm(secret, env, args.events) | {"events": args.events}
+            say("package: sam build ...")
+            sizes = package_size(not args.no_build)
+            lines += report(cold, warm_figures, sizes)
+            lines.append(f"\nAWS calls per {args.events} new events: {warm_figures['calls_by_operation']}\n")
+            failures += missed_budgets(cold, warm_figures, timed=timed)
+        if args.part in ("all", "consumer"):
+            say(f"consumer kit: {args.cold_runs} cold starts and {args.events} messages per variant ...")
+            consumer_cold = cold_consumer_starts(env, args.cold_runs)
+            consumer_warm = warm_consumer(env, args.events)
+            lines += consumer_report(consumer_cold, consumer_warm)
+            calls = consumer_warm["calls_by_operation"]
+            lines.append(f"\nconsumer AWS calls per {args.events} new messages: {calls}")
+            failures += missed_consumer_budgets(consumer_cold, consumer_warm, timed=timed)
     finally:
         endpoint.stop()
-    print("\n".join(report(cold, warm_figures, sizes)))
-    print(f"\nAWS calls per {args.events} new events: {warm_figures['calls_by_operation']}\n")
-    print("\n".join(consumer_report(consumer_cold, consumer_warm)))
-    print(f"\nconsumer AWS calls per {args.events} new messages: {consumer_warm['calls_by_operation']}")
-    timed = not args.quick  # two cold runs and 30 events say nothing about ratios
-    failures = missed_budgets(cold, warm_figures, timed=timed)
-    failures += missed_consumer_budgets(consumer_cold, consumer_warm, timed=timed)
+    print("\n".join(lines))
     print("budgets: " + ("all met" if not failures else "missed: " + ", ".join(failures)))
     if not timed:
         print("(a --quick run checks only the AWS-call budgets; timings are too few to compare)")
     return 1 if failures else 0
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
