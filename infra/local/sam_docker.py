@@ -208,33 +208,38 @@ def build_stand_in(tag: str, tell: Say = say) -> None:
             timeout=3600,
         )
         tell(f"debootstrap done in {time.monotonic() - started:.0f} s; adding awslambdaric and boto3")
-        site = root / "usr" / "local" / "lib" / "python3.13" / "dist-packages"
-        _run(
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--only-binary=:all:", "--platform", "manylinux2014_aarch64",
-            "--platform", "manylinux_2_28_aarch64",
-            "--python-version", "3.13", "--implementation", "cp", "--target", str(site), *WHEELS,
-            timeout=900,
-        )  # fmt: skip
-        runtime = root / "var" / "runtime"
-        runtime.mkdir(parents=True, exist_ok=True)
-        (runtime / "bootstrap").write_text(BOOTSTRAP)
-        (runtime / "bootstrap").chmod(0o755)
-        (root / "var" / "task").mkdir(parents=True, exist_ok=True)
-        for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            shutil.rmtree(root / cache, ignore_errors=True)
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)  # noqa: S603, S607
-        imported = subprocess.run(  # noqa: S603
-            ["docker", "import", "--platform", "linux/arm64", "--change", "WORKDIR /var/task", "-", tag],  # noqa: S607
-            stdin=tar.stdout,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        tar.wait()
-        if imported.returncode != 0:
-            raise Blocked(f"docker import failed: {imported.stderr.strip()[-800:]}")
+        import_image(root, tag)
     tell(f"built {tag} in {time.monotonic() - started:.0f} s")
+
+
+def import_image(root: Path, tag: str) -> None:
+    """The runtime's Python packages and bootstrap added to a Debian root, imported as ``tag``."""
+    site = root / "usr" / "local" / "lib" / "python3.13" / "dist-packages"
+    _run(
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--only-binary=:all:", "--platform", "manylinux2014_aarch64",
+        "--platform", "manylinux_2_28_aarch64",
+        "--python-version", "3.13", "--implementation", "cp", "--target", str(site), *WHEELS,
+        timeout=900,
+    )  # fmt: skip
+    runtime = root / "var" / "runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    (runtime / "bootstrap").write_text(BOOTSTRAP)
+    (runtime / "bootstrap").chmod(0o755)
+    (root / "var" / "task").mkdir(parents=True, exist_ok=True)
+    for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        shutil.rmtree(root / cache, ignore_errors=True)
+    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)  # noqa: S603, S607
+    imported = subprocess.run(  # noqa: S603
+        ["docker", "import", "--platform", "linux/arm64", "--change", "WORKDIR /var/task", "-", tag],  # noqa: S607
+        stdin=tar.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tar.wait()
+    if imported.returncode != 0:
+        raise Blocked(f"docker import failed: {imported.stderr.strip()[-800:]}")
 
 
 def prepare(tell: Say = say) -> str:
@@ -363,6 +368,7 @@ def start_api(port: int, aws_port: int, *, build: bool, tell: Say = say) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         command = [str(Path(sys.executable).with_name("sam")), "local", "start-api"]
         command += sam_flags(image, env_vars_file(aws_port), port)

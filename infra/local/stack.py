@@ -213,6 +213,7 @@ def _stop(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started with SIGINT ignored (a background job)
     try:
         if not args.aws_only:
             check_port_free(args.host, args.port, "webhook", "--port")
