@@ -1,0 +1,164 @@
+"""The function in its Lambda container, behind SAM's own API Gateway emulator (`make sam-local`).
+
+The test runs the one command a user runs, ``python -m infra.local.sam_docker start-api``: it
+prepares Docker (as root it installs and starts an engine, and arm64 emulation, when missing),
+uses or builds the runtime image, runs ``sam build``, the local AWS side and
+``sam local start-api``. Requests then go through SAM's emulator to the function in its container,
+and the assertions are on the HTTP answers, the table and the consumer queue, as for ``make run``.
+Where Docker cannot be had (no engine and no root), the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from infra import REPO_ROOT
+from infra.fixtures.delivery import post
+from infra.fixtures.payloads import encode, fresh_event, thin_notification
+from infra.fixtures.signing import signature_header
+from tests.e2e.conftest import SECRET, free_port, state_file
+from tests.support import drain
+
+READY_SECONDS = 1800
+"""A first run builds the runtime image under emulation (minutes) and sam build runs."""
+
+
+@dataclass
+class SamApi:
+    port: int
+    endpoint: str
+    output: list[str]
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        answer = post(f"http://127.0.0.1:{self.port}{path}", body, headers=headers, timeout=120)
+        return answer.status, json.loads(answer.text or "{}")
+
+    def client(self, service: str) -> Any:
+        make_client: Any = boto3.client
+        return make_client(service, endpoint_url=self.endpoint, region_name="us-east-1")
+
+
+def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+    body = encode(event)
+    return body, {"Content-Type": "application/json", "Stripe-Signature": signature_header(body, secret)}
+
+
+@pytest.fixture(scope="module")
+def sam_api() -> Iterator[SamApi]:
+    from infra.local.sam_docker import Blocked, prepare
+
+    try:
+        prepare(lambda message: print(f"sam-local: {message}", flush=True))
+    except Blocked as error:
+        pytest.skip(f"sam local cannot run here: {error}")
+    port, aws_port = free_port(), free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infra.local.sam_docker",
+            "start-api",
+            "--port",
+            str(port),
+            "--aws-port",
+            str(aws_port),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "STRIPE_WEBHOOK_SECRET": SECRET, "STRIPE_LOCAL_STATE": str(state_file())},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    for line in process.stdout:
+        output.append(line)
+        if "Press Ctrl-C" in line and "sam local is serving" in "".join(output):
+            break
+        if time.monotonic() - started > READY_SECONDS:
+            break
+    else:
+        raise AssertionError("make sam-local stopped before serving:\n" + "".join(output[-60:]))
+    print(f"\nsam local ready in {time.monotonic() - started:.0f} s", flush=True)
+    stdout = process.stdout
+
+    def keep_reading() -> None:  # a full pipe would stall SAM
+        for line in stdout:
+            output.append(line)
+
+    threading.Thread(target=keep_reading, daemon=True).start()
+    try:
+        yield SamApi(port, f"http://127.0.0.1:{aws_port}", output)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_signed_events_are_processed_by_the_function_in_its_container(sam_api: SamApi) -> None:
+    started = time.monotonic()
+    sqs = sam_api.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName="stripe-events-consumer")["QueueUrl"]
+    drain(sqs, queue_url)
+    events = [fresh_event(kind) for kind in ("payment_intent.succeeded", "invoice.paid", "customer.created")]
+
+    answers = [sam_api.post("/webhook", *signed(event)) for event in events]
+    duplicate = sam_api.post("/webhook", *signed(events[0]))
+
+    assert [(status, body.get("status")) for status, body in answers] == [(200, "processed")] * 3, (
+        answers,
+        "".join(sam_api.output[-40:]),
+    )
+    assert duplicate == (200, duplicate[1]) and duplicate[1]["status"] == "duplicate"
+    table = sam_api.client("dynamodb")
+    for event in events:
+        item = table.get_item(
+            TableName="stripe-webhooks-events",
+            Key={"pk": {"S": f"EVENT#{event['id']}"}, "sk": {"S": "EVENT"}},
+        )["Item"]
+        assert item["status"]["S"] == "PUBLISHED"
+        record = table.get_item(
+            TableName="stripe-webhooks-events",
+            Key={"pk": {"S": f"OBJECT#{event['data']['object']['id']}"}, "sk": {"S": "STATE"}},
+        )
+        assert "Item" in record, event["type"]
+    received = [message.attributes["event_id"] for message in drain(sqs, queue_url)]
+    assert sorted(received) == sorted(event["id"] for event in events)  # the duplicate published nothing
+    print(f"\nsam local: 4 requests through SAM's emulator in {time.monotonic() - started:.1f} s", flush=True)
+
+
+def test_a_forged_request_is_refused_in_the_container_and_leaves_nothing(sam_api: SamApi) -> None:
+    event = fresh_event("charge.refunded")
+    body, headers = signed(event, secret="whsec_" + "f0" * 16)
+
+    status, answer = sam_api.post("/webhook", body, headers)
+
+    assert status == 400 and answer["error"] == "signature_mismatch"
+    item = sam_api.client("dynamodb").get_item(
+        TableName="stripe-webhooks-events", Key={"pk": {"S": f"EVENT#{event['id']}"}, "sk": {"S": "EVENT"}}
+    )
+    assert "Item" not in item
+
+
+def test_the_thin_endpoint_is_served_through_sam(sam_api: SamApi) -> None:
+    body = json.dumps(thin_notification()).encode()
+    headers = {"Content-Type": "application/json", "Stripe-Signature": signature_header(body, SECRET)}
+
+    status, answer = sam_api.post("/webhook/thin", body, headers)
+
+    assert (status, answer.get("status")) == (200, "processed"), answer
