@@ -5,51 +5,99 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
+
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def stage_name() -> str:
+    """The template's ``StageName`` default: the stage ``sam local start-api`` names."""
+    from infra.template import load_template
+
+    return str(load_template()["Parameters"]["StageName"]["Default"])
 
 
 def proxy_event(
     method: str,
     path: str,
-    headers: Mapping[str, str],
+    headers: Headers,
     body: bytes,
     *,
     resource: str = "/webhook",
-    stage: str = "local",
+    stage: str | None = None,
     source_ip: str = "127.0.0.1",
+    port: int = 3000,
+    host: str = "localhost",
 ) -> dict[str, Any]:
-    """The event ``sam local start-api`` would build: text bodies as text, anything else base64."""
+    """The event ``sam local start-api`` builds for this request (``samcli``'s
+    ``construct_v1_event``; ``tests/integration/test_sam_local.py`` compares the two): every
+    header (a repeated one comma-joined) in ``headers`` and in ``multiValueHeaders``, plus
+    ``X-Forwarded-Proto``/``-Port``; the body as text. SAM base64-encodes only the API's binary
+    media types (ours has none) and fails on a body that is not UTF-8; such a body is passed
+    base64-encoded here, as API Gateway passes binary content, so the function's handling of it
+    can be tried."""
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    single: dict[str, str] = {}
+    for name, value in pairs:  # a repeated header is one value, comma-joined, as WSGI gives SAM
+        single[name] = f"{single[name]}, {value}" if name in single else value
+    single |= {"X-Forwarded-Proto": "http", "X-Forwarded-Port": str(port)}
+    multi = {name: [value] for name, value in single.items()}
     try:
         text: str | None = body.decode("utf-8")
     except UnicodeDecodeError:
         text = None
     now = time.time()
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": dict(headers),
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "path": f"/{stage}{path}",
-            "stage": stage,
-            "requestId": str(uuid.uuid4()),
-            "requestTimeEpoch": int(now * 1000),
-            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent")},
-            "protocol": "HTTP/1.1",
-        },
-        "body": text if text is not None else base64.b64encode(body).decode("ascii"),
-        "isBase64Encoded": text is None,
+    identity = dict.fromkeys(IDENTITY_FIELDS) | {
+        "sourceIp": source_ip,
+        "userAgent": "Custom User Agent String",
     }
+    return {
+        "body": text if text is not None else base64.b64encode(body).decode("ascii"),
+        "headers": single,
+        "httpMethod": method,
+        "isBase64Encoded": text is None,
+        "multiValueHeaders": multi,
+        "multiValueQueryStringParameters": None,
+        "path": path,
+        "pathParameters": None,
+        "queryStringParameters": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "1234567890",
+            "domainName": host,
+            "extendedRequestId": None,
+            "httpMethod": method,
+            "identity": identity,
+            "path": resource,
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "resourceId": "123456",
+            "resourcePath": resource,
+            "stage": stage or stage_name(),
+        },
+        "resource": resource,
+        "stageVariables": None,
+    }
+
+
+IDENTITY_FIELDS = (
+    "accountId",
+    "apiKey",
+    "caller",
+    "cognitoAuthenticationProvider",
+    "cognitoAuthenticationType",
+    "cognitoIdentityPoolId",
+    "sourceIp",
+    "user",
+    "userAgent",
+    "userArn",
+)
+"""``requestContext.identity`` as SAM writes it (all null but the source address and agent)."""
 
 
 class LocalContext:

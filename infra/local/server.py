@@ -86,7 +86,16 @@ def make_handler(
                 message = f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"
                 self._answer(started, body, 404, {"error": "not_found", "message": message})
                 return
-            event = proxy_event("POST", path, dict(self.headers.items()), body, resource=path)
+            event = proxy_event(
+                "POST",
+                path,
+                list(self.headers.items()),
+                body,
+                resource=path,
+                port=self.connection.getsockname()[1],
+                host=self.headers.get("Host") or "localhost",
+                source_ip=self.client_address[0],
+            )
             size = len(json.dumps(event).encode())
             if size > MAX_INVOKE_BYTES:
                 self._answer(started, body, 413, {"message": "Request Too Long"})

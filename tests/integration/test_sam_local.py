@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import tomllib
 from typing import Any
@@ -63,3 +64,65 @@ def test_the_deployed_functions_empty_endpoint_means_aws_itself(monkeypatch: pyt
         assert aws.client("dynamodb").meta.endpoint_url == "https://dynamodb.us-east-1.amazonaws.com"
     finally:
         aws.reset()
+
+
+def _sam_event(headers: list[tuple[str, str]], body: bytes, path: str = "/webhook") -> dict[str, Any]:
+    """The event SAM CLI's own API Gateway emulator builds for this request (its
+    ``construct_v1_event``, fed a Flask request as ``sam local start-api`` does)."""
+    from flask import Flask, request
+    from samcli.local.apigw.event_constructor import construct_v1_event
+
+    from infra.local.apigw import stage_name
+
+    app = Flask(__name__)
+    app.add_url_rule(path, endpoint=path, view_func=lambda: "", methods=["POST"])
+    with app.test_request_context(
+        path, method="POST", headers=headers, data=body, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+    ):
+        event: dict[str, Any] = construct_v1_event(request, 3000, [], stage_name=stage_name())
+    return event
+
+
+VARYING = ("requestId", "requestTime", "requestTimeEpoch")
+"""Per-request values of ``requestContext``: compared by type, not value."""
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        (
+            "/webhook",
+            [("Content-Type", "application/json; charset=utf-8"), ("Stripe-Signature", "t=1,v1=ab")],
+        ),
+        ("/webhook/thin", [("Content-Type", "application/json"), ("Stripe-Signature", "t=1,v1=ab")]),
+        (
+            "/webhook",
+            [("Stripe-Signature", "t=1,v1=ab"), ("Stripe-Signature", "t=2,v1=cd"), ("X-Extra", "1")],
+        ),
+    ],
+    ids=["webhook", "thin", "repeated header"],
+)
+def test_make_runs_proxy_event_is_the_one_sam_local_start_api_builds(
+    path: str, headers: list[tuple[str, str]]
+) -> None:
+    from infra.fixtures.payloads import encode, fresh_event
+    from infra.local.apigw import proxy_event
+
+    body = encode(fresh_event("invoice.paid"))
+    sent = [("Host", "localhost"), ("User-Agent", "Stripe/1.0"), ("Content-Length", str(len(body))), *headers]
+
+    sam, ours = _sam_event(sent, body, path), proxy_event("POST", path, sent, body, resource=path)
+
+    for name in VARYING:
+        assert type(ours["requestContext"].pop(name)) is type(sam["requestContext"].pop(name)), name
+    assert ours == sam
+
+
+def test_a_body_that_is_not_utf8_is_passed_base64_encoded_where_sam_cannot_pass_it() -> None:
+    from infra.local.apigw import proxy_event
+
+    body = b"\xff\xfe not text"
+    with pytest.raises(UnicodeDecodeError):  # SAM answers such a request with an error
+        _sam_event([("Content-Type", "application/json")], body)
+    event = proxy_event("POST", "/webhook", [("Content-Type", "application/json")], body)
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == body
