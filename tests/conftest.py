@@ -30,10 +30,12 @@ def secret() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say how many hostile-input cases the fuzz suite ran, and what the chaos test did."""
+    """Say how many hostile-input cases the fuzz suite ran, what the chaos test did, and how long
+    the `sam local` path took."""
+    from tests.e2e import test_sam_local_docker
     from tests.integration import test_chaos, test_fuzz
 
-    for line in test_chaos.CHAOS_REPORT:
+    for line in test_chaos.CHAOS_REPORT + test_sam_local_docker.SAM_REPORT:
         terminalreporter.write_line(line)
     cases = test_fuzz.FUZZ_CASES
     if not cases["total"]:

@@ -31,6 +31,8 @@ from infra.fixtures.signing import signature_header
 from tests.e2e.conftest import SECRET, free_port, state_file
 from tests.support import drain
 
+SAM_REPORT: list[str] = []
+"""Printed at the end of the run (``tests/conftest.py``): how long the `sam local` path took."""
 READY_SECONDS = 1800
 """A first run builds the runtime image under emulation (minutes) and sam build runs."""
 
@@ -59,10 +61,15 @@ def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str
 def sam_api() -> Iterator[SamApi]:
     from infra.local.sam_docker import Blocked, prepare
 
+    started = time.monotonic()
     try:
         prepare(lambda message: print(f"sam-local: {message}", flush=True))
     except Blocked as error:
+        SAM_REPORT.append(f"sam local: skipped: {error}")
         pytest.skip(f"sam local cannot run here: {error}")
+    SAM_REPORT.append(
+        f"sam local: Docker, emulation and the runtime image ready in {time.monotonic() - started:.0f} s"
+    )
     port, aws_port = free_port(), free_port()
     started = time.monotonic()
     process = subprocess.Popen(
@@ -92,7 +99,9 @@ def sam_api() -> Iterator[SamApi]:
             break
     else:
         raise AssertionError("make sam-local stopped before serving:\n" + "".join(output[-60:]))
-    print(f"\nsam local ready in {time.monotonic() - started:.0f} s", flush=True)
+    SAM_REPORT.append(
+        f"sam local: make sam-local served the function after {time.monotonic() - started:.0f} s"
+    )
     stdout = process.stdout
 
     def keep_reading() -> None:  # a full pipe would stall SAM
@@ -139,7 +148,7 @@ def test_signed_events_are_processed_by_the_function_in_its_container(sam_api: S
         assert "Item" in record, event["type"]
     received = [message.attributes["event_id"] for message in drain(sqs, queue_url)]
     assert sorted(received) == sorted(event["id"] for event in events)  # the duplicate published nothing
-    print(f"\nsam local: 4 requests through SAM's emulator in {time.monotonic() - started:.1f} s", flush=True)
+    SAM_REPORT.append(f"sam local: 4 requests through SAM's emulator in {time.monotonic() - started:.1f} s")
 
 
 def test_a_forged_request_is_refused_in_the_container_and_leaves_nothing(sam_api: SamApi) -> None:
