@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from infra import REPO_ROOT
 
@@ -315,11 +316,12 @@ def sam_build(tell: Say = say) -> None:
     tell(f"sam build done in {time.monotonic() - started:.0f} s (with python3.13 bytecode)")
 
 
-def _forward(stream: object, prefix: str) -> None:
+def _forward(stream: IO[str] | None, prefix: str) -> None:
+    """Print a child's output as it comes (a full pipe would stall the child)."""
     import threading
 
     def pump() -> None:
-        for line in stream:  # type: ignore[attr-defined]
+        for line in stream or ():
             print(f"{prefix}{line}", end="", flush=True)
 
     threading.Thread(target=pump, daemon=True).start()
