@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,16 @@ def stage_name() -> str:
     return str(load_template()["Parameters"]["StageName"]["Default"])
 
 
+@functools.cache
+def binary_media_types() -> frozenset[str]:
+    """The webhook API's ``BinaryMediaTypes`` (SAM writes "/" as "~1"): bodies of these types
+    reach the function base64-encoded, in SAM and in API Gateway alike."""
+    from infra.template import resource_properties
+
+    types = resource_properties("WebhookApi").get("BinaryMediaTypes", [])
+    return frozenset(str(kind).replace("~1", "/") for kind in types)
+
+
 def proxy_event(
     method: str,
     path: str,
@@ -35,20 +46,23 @@ def proxy_event(
     """The event ``sam local start-api`` builds for this request (``samcli``'s
     ``construct_v1_event``; ``tests/integration/test_sam_local.py`` compares the two): every
     header (a repeated one comma-joined) in ``headers`` and in ``multiValueHeaders``, plus
-    ``X-Forwarded-Proto``/``-Port``; the body as text. SAM base64-encodes only the API's binary
-    media types (ours has none) and fails on a body that is not UTF-8; such a body is passed
-    base64-encoded here, as API Gateway passes binary content, so the function's handling of it
-    can be tried."""
+    ``X-Forwarded-Proto``/``-Port``; the body as text, or base64-encoded when its type is one of
+    the API's binary media types. SAM fails on any other body that is not UTF-8; such a body is
+    passed base64-encoded here, as API Gateway passes binary content, so the function's handling
+    of it can be tried."""
     pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     single: dict[str, str] = {}
     for name, value in pairs:  # a repeated header is one value, comma-joined, as WSGI gives SAM
         single[name] = f"{single[name]}, {value}" if name in single else value
     single |= {"X-Forwarded-Proto": "http", "X-Forwarded-Port": str(port)}
     multi = {name: [value] for name, value in single.items()}
-    try:
-        text: str | None = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
+    mimetype = single.get("Content-Type", single.get("content-type", "")).split(";", 1)[0].strip().lower()
+    text: str | None = None
+    if mimetype not in binary_media_types() and "*/*" not in binary_media_types():
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
     now = time.time()
     identity = dict.fromkeys(IDENTITY_FIELDS) | {
         "sourceIp": source_ip,

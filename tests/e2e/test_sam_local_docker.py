@@ -151,6 +151,20 @@ def test_signed_events_are_processed_by_the_function_in_its_container(sam_api: S
     SAM_REPORT.append(f"sam local: 4 requests through SAM's emulator in {time.monotonic() - started:.1f} s")
 
 
+def test_a_body_sam_base64_encodes_is_verified_and_processed(sam_api: SamApi) -> None:
+    event = fresh_event("charge.succeeded")
+    body, headers = signed(event)
+    headers["Content-Type"] = "application/octet-stream"  # one of the API's binary media types
+
+    status, answer = sam_api.post("/webhook", body, headers)
+
+    assert (status, answer.get("status")) == (200, "processed"), answer
+    item = sam_api.client("dynamodb").get_item(
+        TableName="stripe-webhooks-events", Key={"pk": {"S": f"EVENT#{event['id']}"}, "sk": {"S": "EVENT"}}
+    )["Item"]
+    assert item["status"]["S"] == "PUBLISHED"
+
+
 def test_a_forged_request_is_refused_in_the_container_and_leaves_nothing(sam_api: SamApi) -> None:
     event = fresh_event("charge.refunded")
     body, headers = signed(event, secret="whsec_" + "f0" * 16)

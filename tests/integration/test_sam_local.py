@@ -72,14 +72,15 @@ def _sam_event(headers: list[tuple[str, str]], body: bytes, path: str = "/webhoo
     from flask import Flask, request
     from samcli.local.apigw.event_constructor import construct_v1_event
 
-    from infra.local.apigw import stage_name
+    from infra.local.apigw import binary_media_types, stage_name
 
     app = Flask(__name__)
     app.add_url_rule(path, endpoint=path, view_func=lambda: "", methods=["POST"])
     with app.test_request_context(
         path, method="POST", headers=headers, data=body, environ_base={"REMOTE_ADDR": "127.0.0.1"}
     ):
-        event: dict[str, Any] = construct_v1_event(request, 3000, [], stage_name=stage_name())
+        binary = sorted(binary_media_types())
+        event: dict[str, Any] = construct_v1_event(request, 3000, binary, stage_name=stage_name())
     return event
 
 
@@ -99,8 +100,9 @@ VARYING = ("requestId", "requestTime", "requestTimeEpoch")
             "/webhook",
             [("Stripe-Signature", "t=1,v1=ab"), ("Stripe-Signature", "t=2,v1=cd"), ("X-Extra", "1")],
         ),
+        ("/webhook", [("Content-Type", "application/octet-stream"), ("Stripe-Signature", "t=1,v1=ab")]),
     ],
-    ids=["webhook", "thin", "repeated header"],
+    ids=["webhook", "thin", "repeated header", "binary media type: base64"],
 )
 def test_make_runs_proxy_event_is_the_one_sam_local_start_api_builds(
     path: str, headers: list[tuple[str, str]]
