@@ -115,14 +115,7 @@ def parse_record(
     body = str(record.get("body", ""))
     unwrapped = _envelope(body)
     message, attributes = unwrapped if unwrapped else (body, _raw_attributes(record))
-    try:
-        document = json.loads(message)
-    except ValueError:
-        raise PoisonMessage("the body is not JSON") from None
-    try:
-        contract.validate({"attributes": attributes, "body": document})
-    except contract.ContractViolation as error:
-        raise PoisonMessage(str(error)) from None
+    document = _valid_body(message, attributes, "the body")
     if isinstance(document, list):
         document = _resolve_pointer(document[1], attributes, read_payload)
     if document["id"] != attributes["event_id"] or document["type"] != attributes["event_type"]:
@@ -137,6 +130,19 @@ def parse_record(
     )
 
 
+def _valid_body(text: str | bytes, attributes: Mapping[str, str], what: str) -> Any:
+    """The JSON in ``text``, valid with ``attributes`` as a contract message, or ``PoisonMessage``."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise PoisonMessage(f"{what} is not JSON") from None
+    try:
+        contract.validate({"attributes": dict(attributes), "body": body})
+    except contract.ContractViolation as error:
+        raise PoisonMessage(f"{what}: {error}") from None
+    return body
+
+
 def _resolve_pointer(
     pointer: Mapping[str, str], attributes: Mapping[str, str], read_payload: ReadPayload | None
 ) -> dict[str, Any]:
@@ -147,14 +153,7 @@ def _resolve_pointer(
     expected = attributes.get(EXTENDED_PAYLOAD_SIZE)
     if expected is not None and int(expected) != len(stored):
         raise PoisonMessage(f"the stored event has {len(stored)} bytes, the message says {expected}")
-    try:
-        event = json.loads(stored)
-    except ValueError:
-        raise PoisonMessage("the stored event is not JSON") from None
-    try:
-        contract.validate({"attributes": attributes, "body": event})
-    except contract.ContractViolation as error:
-        raise PoisonMessage(f"the stored event: {error}") from None
+    event = _valid_body(stored, attributes, "the stored event")
     if not isinstance(event, dict):
         raise PoisonMessage("the stored event is not an object")
     return event
