@@ -33,10 +33,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many hostile-input cases the fuzz suite ran, what the chaos test did, and how long
     the `sam local` path took."""
     from tests.e2e import test_sam_local_docker
-    from tests.integration import test_chaos, test_fuzz
+    from tests.integration import test_chaos, test_fuzz, test_hostile_bodies
 
     for line in test_chaos.CHAOS_REPORT + test_sam_local_docker.SAM_REPORT:
         terminalreporter.write_line(line)
+    hostile = test_hostile_bodies.HOSTILE_CASES
+    if hostile:
+        answers = [f"{kind[7:]} {n}" for kind, n in sorted(hostile.items()) if kind.startswith("answer ")]
+        mutations = [f"{kind[9:]} {n}" for kind, n in sorted(hostile.items()) if kind.startswith("mutation ")]
+        terminalreporter.write_line(f"hostile signed bodies: {', '.join(answers)}; never a 5xx")
+        terminalreporter.write_line(f"  mutations: {', '.join(mutations)}")
     cases = test_fuzz.FUZZ_CASES
     if not cases["total"]:
         return

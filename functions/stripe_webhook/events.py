@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from stripe_webhook.errors import InvalidPayload
 
-_MAX_ID_LENGTH = 255
+EVENT_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+"""``evt_…``: what may become a table key, a message attribute and a Stripe API path."""
+EVENT_TYPE = re.compile(r"(?=.{1,255}$)[a-z0-9_]+(?:\.[a-z0-9_]+)*")
+OBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+=~-]{0,254}")
+"""Stripe's ids (``pi_…``) and the ids a user may choose (coupons, products): bounded (DynamoDB
+keys hold 2,048 bytes) and starting with a letter or digit (so never ``..`` in a URL path)."""
+OBJECT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
+ACCOUNT = re.compile(r"[A-Za-z0-9_]{1,255}")
+CONTEXT = re.compile(r"[A-Za-z0-9_]{1,255}(?:/[A-Za-z0-9_]{1,255}){0,4}")
+"""A thin event's ``context``: an account, or a path of them (``acct_1/acct_2``) for organizations."""
+API_VERSION = re.compile(r"[0-9A-Za-z._-]{1,64}")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 MAX_CREATED = 4_102_444_800
 """2100-01-01T00:00:00Z: a ``created`` beyond it is no Stripe event (and overflows ``gmtime``)."""
 UNKNOWN_OBJECT_TYPE = "unknown"
@@ -45,20 +58,73 @@ class StripeEvent:
         return value if isinstance(value, str) and value else None
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: Python reads infinity, other parsers reject it
+        raise ValueError("a number out of range")
+    return value
+
+
+def strict_json(raw: bytes) -> Any:
+    """RFC 8259 JSON, as every consumer's parser reads it: UTF-8, no ``NaN``/``Infinity``, no
+    number out of a double's range, no lone surrogate (``"\\ud800"``, which no UTF-8 encoder
+    writes back). ``InvalidPayload`` otherwise."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidPayload("invalid_payload", "body is not UTF-8") from None
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
         raise InvalidPayload("invalid_payload", "body is not JSON") from None
     except RecursionError:  # nesting deeper than the parser's limit: no Stripe event is
         raise InvalidPayload("invalid_payload", "body is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(raw):  # rare: only then pay for the exact check
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPayload("invalid_payload", "body has a lone surrogate") from None
+    return body
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    body = strict_json(raw)
     if not isinstance(body, dict):
         raise InvalidPayload("not_an_event", "body is not a JSON object")
     return body
+
+
+def is_id(pattern: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def _optional(body: dict[str, Any], name: str, pattern: re.Pattern[str], code: str) -> str | None:
+    """A field that is absent, null, or a string ``pattern`` matches; ``InvalidPayload`` else."""
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not is_id(pattern, value):
+        raise InvalidPayload(code, f"event {name} is not a valid Stripe value")
+    return str(value)
+
+
+def _check_object(data_object: dict[str, Any], code: str) -> None:
+    """The object's ``id`` and ``object`` become keys, attributes and URL paths: bounded here."""
+    _optional(data_object, "id", OBJECT_ID, code)
+    _optional(data_object, "object", OBJECT_TYPE, code)
+
+
+def _check_ids(body: dict[str, Any], code: str) -> tuple[str, str]:
+    event_id, event_type = body.get("id"), body.get("type")
+    if not isinstance(event_id, str) or not isinstance(event_type, str):
+        raise InvalidPayload(code, "event needs a string id and type")
+    if not is_id(EVENT_ID, event_id) or not is_id(EVENT_TYPE, event_type):
+        raise InvalidPayload(code, "event id or type is not a valid Stripe value")
+    return event_id, event_type
 
 
 def parse_thin_event(raw: bytes) -> StripeEvent:
@@ -66,9 +132,7 @@ def parse_thin_event(raw: bytes) -> StripeEvent:
     body = _json_object(raw)
     if body.get("object") != THIN_EVENT_OBJECT:
         raise InvalidPayload("not_a_thin_event", "body is not a Stripe v2 event notification")
-    event_id, event_type = body.get("id"), body.get("type")
-    if not _is_short_string(event_id) or not _is_short_string(event_type):
-        raise InvalidPayload("not_a_thin_event", "event needs a string id and type")
+    event_id, event_type = _check_ids(body, "not_a_thin_event")
     created = body.get("created")
     try:
         moment = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00"))
@@ -79,18 +143,21 @@ def parse_thin_event(raw: bytes) -> StripeEvent:
         raise InvalidPayload("not_a_thin_event", "event created is out of range")
     related = body.get("related_object")
     reference: dict[str, Any] = {}
-    if isinstance(related, dict):
+    if related is not None:
+        if not isinstance(related, dict):
+            raise InvalidPayload("not_a_thin_event", "event related_object is not an object")
         for name, key in (("id", "id"), ("object", "type"), ("url", "url")):
             if isinstance(related.get(key), str):
                 reference[name] = related[key]
-    context = body.get("context")
+        _check_object(reference, "not_a_thin_event")
+    context = _optional(body, "context", CONTEXT, "not_a_thin_event")
     return StripeEvent(
         id=event_id,
         type=event_type,
         created=timestamp,
         livemode=body.get("livemode") is True,
         api_version=None,
-        account=context if isinstance(context, str) and context else None,
+        account=context,
         data_object=reference,
         raw=raw,
         thin=True,
@@ -104,10 +171,7 @@ def parse_event(raw: bytes) -> StripeEvent:
     if kind != "event":
         # e.g. a v2 thin event notification ("v2.core.event") sent to the v1 endpoint
         raise InvalidPayload("not_an_event", "body is not a Stripe v1 event object")
-    event_id = body.get("id")
-    event_type = body.get("type")
-    if not _is_short_string(event_id) or not _is_short_string(event_type):
-        raise InvalidPayload("not_an_event", "event needs a string id and type")
+    event_id, event_type = _check_ids(body, "not_an_event")
     created = body.get("created")
     if created is not None and (not isinstance(created, int) or isinstance(created, bool)):
         raise InvalidPayload("not_an_event", "event created must be an integer")
@@ -117,19 +181,14 @@ def parse_event(raw: bytes) -> StripeEvent:
     data_object = data.get("object") if isinstance(data, dict) else None
     if not isinstance(data_object, dict):
         raise InvalidPayload("not_an_event", "event has no data.object")
-    account = body.get("account")
-    api_version = body.get("api_version")
+    _check_object(data_object, "not_an_event")
     return StripeEvent(
         id=event_id,
         type=event_type,
         created=created or 0,
         livemode=body.get("livemode") is True,
-        api_version=api_version if isinstance(api_version, str) else None,
-        account=account if isinstance(account, str) and account else None,
+        api_version=_optional(body, "api_version", API_VERSION, "not_an_event"),
+        account=_optional(body, "account", ACCOUNT, "not_an_event"),
         data_object=data_object,
         raw=raw,
     )
-
-
-def _is_short_string(value: object) -> TypeGuard[str]:
-    return isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from stripe_webhook import schema
-from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
+from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPayload, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.payloads import PayloadLocation
 from stripe_webhook.publisher import needs_offload
@@ -106,6 +106,8 @@ class Pipeline:
         if route is not None:
             try:
                 records = route.handler(event)
+            except InvalidPayload:  # a field no Stripe event carries (``records.scalar``): a 400
+                raise
             except Exception as error:  # a bug in one handler must not look like bad input
                 raise HandlerError("handler_failed", f"the {family} handler raised") from error
             problem = records_problem(records)

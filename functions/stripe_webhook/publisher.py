@@ -13,6 +13,7 @@ object's messages in order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -37,6 +38,7 @@ EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
 """The pointer's class and reserved attribute, as the AWS extended client libraries (SNS and SQS,
 Python, Java and JavaScript) write and read them: a consumer using one reads the full event."""
 ATTRIBUTE_HEADROOM_BYTES = 1024
+MAX_GROUP_ID = 128
 THROTTLED = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling"})
 
 
@@ -94,6 +96,13 @@ def stored_message(
     return message_body(event, attributes, PayloadLocation.of_event_item(item)), attributes
 
 
+def message_group(event: StripeEvent) -> str:
+    """A FIFO topic's ``MessageGroupId`` (at most 128 characters): the Stripe object, so that its
+    messages stay in order; a longer id (ids hold 255) by its digest."""
+    group = event.object_id or event.id
+    return group if len(group) <= MAX_GROUP_ID else hashlib.sha256(group.encode()).hexdigest()
+
+
 class SnsPublisher(aws.ServiceAdapter):
     service = "sns"
 
@@ -125,7 +134,7 @@ class SnsPublisher(aws.ServiceAdapter):
             "MessageAttributes": attributes,
         }
         if self.fifo:
-            request["MessageGroupId"] = event.object_id or event.id
+            request["MessageGroupId"] = message_group(event)
             request["MessageDeduplicationId"] = event.id
         for attempt in range(1, budget.MAX_ATTEMPTS + 1):
             try:

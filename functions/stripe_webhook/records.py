@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stripe_webhook import schema
-from stripe_webhook.events import StripeEvent
+from stripe_webhook.errors import InvalidPayload
+from stripe_webhook.events import OBJECT_ID, StripeEvent, is_id
 
 MAX_RECORDS = 99
 """DynamoDB's TransactWriteItems holds 100 items; one is the event's claim."""
@@ -21,6 +22,12 @@ MAX_RECORD_BYTES = 350_000
 """Under DynamoDB's 400 KB item limit, with room for the keys and bookkeeping the store adds."""
 MAX_RECORDS_BYTES = 3_500_000
 """Under the transaction's 4 MB, with room for the event item (at most ~300 KB of payload)."""
+
+MAX_TEXT_CHARS = 5000
+"""The longest text a record copies from an event (Stripe's own limits are far lower: an email
+holds 512); a longer one is no Stripe event's."""
+MAX_INTEGER = 2**63 - 1
+"""Stripe's integers are 64-bit; DynamoDB's numbers hold 38 digits."""
 
 RANK_SLOTS = 1000
 """Ranks order events of the same second: watermark = created * RANK_SLOTS + rank."""
@@ -75,8 +82,8 @@ def object_record(
     if event.account:
         values["account"] = event.account
     if customer:
-        created = event.data_object.get("created")
-        created = created if isinstance(created, int) else event.created
+        created = scalar(event.data_object.get("created"))
+        created = created if isinstance(created, int) and not isinstance(created, bool) else event.created
         values["customer"] = customer
         values[schema.CUSTOMER_KEY] = customer
         values[schema.CUSTOMER_SORT] = schema.customer_sort(event.object_type, created, object_id)
@@ -97,22 +104,42 @@ def link_record(event: StripeEvent, object_id: str, name: str, linked_id: str) -
 
 
 def expandable_id(value: object) -> str | None:
-    """Stripe fields such as ``customer`` are an id, an expanded object, or null."""
-    if isinstance(value, str) and value:
-        return value
+    """Stripe fields such as ``customer`` are an id, an expanded object, or null. An id becomes a
+    key or an index key: one that no Stripe id looks like is ``InvalidPayload`` (a 400)."""
     if isinstance(value, dict):
-        inner = value.get("id")
-        return inner if isinstance(inner, str) and inner else None
+        value = value.get("id")
+    if not isinstance(value, str) or not value:
+        return None
+    if not is_id(OBJECT_ID, value):
+        raise InvalidPayload("invalid_field", "a field that names a Stripe object is not an id")
+    return value
+
+
+def scalar(value: object) -> str | int | bool | None:
+    """A text, integer or boolean field as a record may keep it; None for another type (a list
+    where a status is expected). Out of bounds (a 6,000-character status, a 40-digit amount) is
+    ``InvalidPayload``: no Stripe event carries it, and DynamoDB would refuse it on every retry."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_INTEGER:
+            raise InvalidPayload("invalid_field", "an integer field is out of range")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            raise InvalidPayload("invalid_field", "a text field is too long")
+        return value
     return None
 
 
+def text(value: object) -> str | None:
+    """A field compared with known values (a status): the string, or None for any other type."""
+    return value if isinstance(value, str) else None
+
+
 def pick(source: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    """Copy the named scalar fields that are present and not null."""
-    return {
-        name: source[name]
-        for name in names
-        if source.get(name) is not None and isinstance(source[name], str | int | bool)
-    }
+    """Copy the named scalar fields that are present and not null (see ``scalar``)."""
+    return {name: value for name in names if (value := scalar(source.get(name))) is not None}
 
 
 def pick_ids(source: Mapping[str, Any], *names: str) -> dict[str, str]:
@@ -124,8 +151,8 @@ def rank_for(event: StripeEvent, by_type: Mapping[str, int], by_status: Mapping[
     """The event type's rank if it has one, else the object status's rank."""
     if event.type in by_type:
         return by_type[event.type]
-    status = event.data_object.get("status")
-    return by_status.get(status, 0) if isinstance(status, str) else 0
+    status = text(event.data_object.get("status"))
+    return by_status.get(status, 0) if status is not None else 0
 
 
 def records_problem(records: Sequence[Record]) -> str | None:

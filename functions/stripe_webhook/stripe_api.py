@@ -19,8 +19,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from stripe_webhook.errors import StripeApiError
-from stripe_webhook.events import StripeEvent
+from stripe_webhook.errors import InvalidPayload, StripeApiError
+from stripe_webhook.events import EVENT_ID, OBJECT_ID, StripeEvent, is_id, strict_json
 from stripe_webhook.settings import API_VERSION
 
 TIMEOUT_SECONDS = 5.0
@@ -64,6 +64,8 @@ class StripeApi:
         path = RESOURCE_PATHS.get(event.object_type)
         if path is None or event.object_id is None:
             return None
+        if not is_id(OBJECT_ID, event.object_id):
+            raise InvalidPayload("invalid_field", "the object id is not a valid Stripe id")
         headers = {
             "Authorization": f"Bearer {self._api_key()}",
             "Accept": "application/json",
@@ -86,18 +88,30 @@ class StripeApi:
         return body
 
     def full_event(self, event: StripeEvent) -> StripeEvent:
-        """The thin event with its ``data`` (``GET /v2/core/events/{id}``) merged into ``data_object``."""
+        """The thin event with its ``data`` (``GET /v2/core/events/{id}``) merged into ``data_object``.
+
+        The id was checked when the notification was parsed (``events.EVENT_ID``) and is quoted
+        anyway: nothing in a request can change the path the API key is sent to. An answer about
+        another event (its ``id`` or ``type`` differs from the notification's) is refused with a
+        503, so Stripe delivers again, rather than recorded under the notified id."""
+        if not is_id(EVENT_ID, event.id):
+            raise InvalidPayload("not_a_thin_event", "event id is not a valid Stripe id")
+        quoted = urllib.parse.quote(event.id, safe="")
         request = urllib.request.Request(  # noqa: S310 (https in production; the base URL is configuration)
-            f"{self._base_url}/v2/core/events/{event.id}",
+            f"{self._base_url}/v2/core/events/{quoted}",
             headers={"Authorization": f"Bearer {self._api_key()}", "Accept": "application/json"},
         )
         try:
             with self._urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                body = json.loads(response.read())
+                body = strict_json(response.read())
         except urllib.error.HTTPError as error:
             raise StripeApiError("stripe_api_failed", f"Stripe answered {error.code} for the event") from None
+        except InvalidPayload:
+            raise StripeApiError("stripe_api_failed", "Stripe's answer is not JSON") from None
         except (urllib.error.URLError, OSError, ValueError):
             raise StripeApiError("stripe_api_unreachable", "could not fetch the event from Stripe") from None
-        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or body.get("id") != event.id or body.get("type") != event.type:
+            raise StripeApiError("stripe_api_mismatch", "Stripe answered with another event than notified")
+        data = body.get("data")
         merged = {**event.data_object, **(data if isinstance(data, dict) else {})}
         return dataclasses.replace(event, data_object=merged)

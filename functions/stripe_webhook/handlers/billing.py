@@ -19,6 +19,8 @@ from stripe_webhook.records import (
     pick,
     pick_ids,
     rank_for,
+    scalar,
+    text,
 )
 from stripe_webhook.routing import Family
 
@@ -59,15 +61,17 @@ INVOICE_PAYMENT_STATUS_RANK = {"open": 10, "paid": 90, "canceled": 90}
 
 def _period_end(subscription: dict[str, Any]) -> int | None:
     """``current_period_end``: on the subscription before API version 2025-03-31, on its items after."""
-    value = subscription.get("current_period_end")
-    if isinstance(value, int):
+    value = scalar(subscription.get("current_period_end"))
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     items = subscription.get("items")
     data = items.get("data") if isinstance(items, dict) else None
     ends = [
-        item["current_period_end"]
-        for item in data or []
-        if isinstance(item, dict) and isinstance(item.get("current_period_end"), int)
+        end
+        for item in (data if isinstance(data, list) else [])
+        if isinstance(item, dict)
+        and isinstance(end := scalar(item.get("current_period_end")), int)
+        and not isinstance(end, bool)
     ]
     return max(ends) if ends else None
 
@@ -75,14 +79,15 @@ def _period_end(subscription: dict[str, Any]) -> int | None:
 def _prices(subscription: dict[str, Any]) -> list[str]:
     items = subscription.get("items")
     data = items.get("data") if isinstance(items, dict) else None
-    prices = [expandable_id(item.get("price")) for item in data or [] if isinstance(item, dict)]
+    items_list = data if isinstance(data, list) else []
+    prices = [expandable_id(item.get("price")) for item in items_list if isinstance(item, dict)]
     return [price for price in prices if price]
 
 
 @family.handles(*SUBSCRIPTION_EVENTS)
 def subscription_changed(event: StripeEvent) -> list[Record]:
     subscription = event.data_object
-    status = subscription.get("status")
+    status = text(subscription.get("status"))
     period_end = _period_end(subscription)
     entitled = status in ENTITLED_STATUSES
     attributes = pick(

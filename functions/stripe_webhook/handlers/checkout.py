@@ -27,7 +27,7 @@ def fulfilment_status(event_type: str, payment_status: object) -> tuple[str, int
         return "failed", 30
     if event_type == "checkout.session.expired":
         return "expired", 40
-    if payment_status in PAID_STATUSES:
+    if isinstance(payment_status, str) and payment_status in PAID_STATUSES:
         return "paid", 30 if event_type == "checkout.session.async_payment_succeeded" else 20
     return "unpaid", 10
 

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids, rank_for
+from stripe_webhook.records import (
+    Record,
+    expandable_id,
+    object_record,
+    pick,
+    pick_ids,
+    rank_for,
+    scalar,
+    text,
+)
 from stripe_webhook.routing import Family
 
 family = Family("payments")
@@ -50,10 +59,10 @@ def payment_intent_changed(event: StripeEvent) -> list[Record]:
 
 def _charge_rank(charge: dict[str, object]) -> int:
     """Charges move pending → succeeded/failed → captured → (partly) refunded."""
-    rank = {"pending": 10, "failed": 20, "succeeded": 20}.get(str(charge.get("status")), 0)
+    rank = {"pending": 10, "failed": 20, "succeeded": 20}.get(text(charge.get("status")) or "", 0)
     if charge.get("captured") is True:
         rank += 5
-    amount_refunded = charge.get("amount_refunded")
+    amount_refunded = scalar(charge.get("amount_refunded"))
     if isinstance(amount_refunded, int) and amount_refunded > 0:
         rank += 10 if charge.get("refunded") is True else 5
     return rank
