@@ -28,8 +28,8 @@ run: venv  ## run the local stack (ARGS="--port 3000 --aws-port 5000 --verbose")
 reset: venv  ## forget what `make run ARGS=--persist` saved (.local-stack/)
 	$(BIN)/python -m infra.local.persist reset
 
-aws: venv  ## only the local AWS side, reachable from `sam local` containers (ARGS="--aws-port 5000")
-	$(BIN)/python -m infra.local --aws-only --aws-host 0.0.0.0 $(ARGS)
+aws: venv  ## only the local AWS side, on loopback and the Docker bridge for `sam local` containers (ARGS="--aws-port 5000")
+	$(BIN)/python -m infra.local --aws-only --aws-host docker $(ARGS)
 
 trigger: venv  ## send a signed event to the local webhook: EVENT=payment_intent.succeeded or ARGS="--flow checkout"
 	$(BIN)/python -m infra.local.trigger $(EVENT) $(ARGS)

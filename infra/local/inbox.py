@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
@@ -86,11 +86,26 @@ def verdict_of(status: int, response: dict[str, Any]) -> str:
     return f"{'rejected' if status < 500 else 'failed'}: {code}"
 
 
+MAX_SHOWN_ID = 255
+
+
+def shown_text(value: object) -> str | None:
+    """A value from a request, as the inbox may show, filter and print it: a string (bounded), or
+    None for any other type (``"type": 5``, ``"id": []`` from an unsigned body)."""
+    if not isinstance(value, str) or not value:
+        return None
+    return value[:MAX_SHOWN_ID].encode("utf-8", "replace").decode("utf-8")
+
+
+def shown_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53 else None
+
+
 def _event_fields(body: bytes) -> dict[str, Any]:
     """Ids from the body, best effort: shown for rejected requests too, never trusted."""
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     if not isinstance(event, dict):
         return {}
@@ -100,14 +115,24 @@ def _event_fields(body: bytes) -> dict[str, Any]:
     object_id = obj.get("id") if isinstance(obj, dict) else None
     if object_id is None and isinstance(related, dict):
         object_id = related.get("id")
-    fields = {
-        "event_id": event.get("id"),
-        "event_type": event.get("type"),
-        "object_id": object_id,
-        "account": event.get("account") or event.get("context"),
-        "created": event.get("created") if isinstance(event.get("created"), int) else None,
+    return trusted_fields(
+        {
+            "event_id": event.get("id"),
+            "event_type": event.get("type"),
+            "object_id": object_id,
+            "account": event.get("account") or event.get("context"),
+            "created": event.get("created"),
+        }
+    )
+
+
+def trusted_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The entry's request-derived fields with only the types the inbox handles (and persists)."""
+    fields: dict[str, Any] = {
+        name: shown_text(values.get(name)) for name in ("event_id", "event_type", "object_id", "account")
     }
-    return {name: value for name, value in fields.items() if isinstance(value, str | int)}
+    fields["created"] = shown_int(values.get("created"))
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 @dataclass
@@ -161,7 +186,10 @@ class Inbox:
         return entry
 
     def restore(self, entry: Entry) -> None:
-        """Put back an entry saved by an earlier run (``persist``); numbering continues after it."""
+        """Put back an entry saved by an earlier run (``persist``); numbering continues after it.
+        Its request-derived fields are checked again: an older run may have saved anything."""
+        cleared = dict.fromkeys(("event_id", "event_type", "object_id", "account", "created"))
+        entry = replace(entry, **{**cleared, **trusted_fields(asdict(entry))})
         with self._lock:
             self._entries.append(entry)
             self._seq = max(self._seq, entry.seq)

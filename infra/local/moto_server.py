@@ -1,4 +1,5 @@
-"""moto as the local stack's AWS endpoint, made to behave like the real thing under load.
+"""moto as the local stack's AWS endpoint, made to behave like the real thing under load, and
+closed to web pages (``guard.browser_refusal``: moto itself grants CORS to any origin).
 
 Two adjustments to moto (pinned in requirements.txt; tests/e2e exercise both):
 
@@ -13,14 +14,29 @@ Two adjustments to moto (pinned in requirements.txt; tests/e2e exercise both):
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 from typing import Any
 
+from infra.local.guard import HostPolicy, browser_refusal
 
-def start_aws(host: str, port: int) -> Any:
-    """Start moto on ``host:port`` in a background thread; the returned server has ``stop()``."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+class LocalAws:
+    """moto on one port, on one or more addresses (loopback, and the Docker bridge when asked)."""
+
+    def __init__(self, servers: list[Any]) -> None:
+        self.servers = servers
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+def start_aws(hosts: list[str], port: int, policy: HostPolicy) -> LocalAws:
+    """Start moto on ``port`` at each of ``hosts``, in background threads, behind ``policy``: no
+    browser request, no foreign ``Host``, no CORS (``guard``)."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -28,26 +44,56 @@ def start_aws(host: str, port: int) -> Any:
     )
     from werkzeug.serving import make_server
 
-    class SerializedMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
-            lock = threading.Lock()
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
 
-            def serialized(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-                with lock:
-                    return list(app(environ, start_response))
-
-            self._server = make_server(
-                self._ip_address, self._port, serialized, True, request_handler=MotoRequestHandler
+    def guarded(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = {
+            name[5:].replace("_", "-").lower(): str(value)
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        refusal = browser_refusal(str(environ.get("REQUEST_METHOD", "")), headers, policy)
+        if refusal is not None:
+            body = json.dumps({"__type": "AccessDenied", "message": refusal}).encode()
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
-            self._server_ready_event.set()
-            self._server.serve_forever()
+            return [body]
+
+        def without_cors(status: str, response_headers: list[tuple[str, str]], *info: Any) -> Any:
+            kept = [
+                (name, value)
+                for name, value in response_headers
+                if not name.lower().startswith("access-control-")
+            ]
+            return start_response(status, kept, *info)
+
+        with lock:
+            return list(app(environ, without_cors))
 
     install_item_level_transaction_rollback()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would drown ours
-    server = SerializedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    return server
+    servers = [make_server(host, port, guarded, True, request_handler=MotoRequestHandler) for host in hosts]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, name="local-aws", daemon=True).start()
+    return LocalAws(servers)
+
+
+def docker_bridge_address(interface: str = "docker0") -> str | None:
+    """The host's address on Docker's default bridge (what ``host-gateway`` names), or None."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifaddr = 0x8915
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            packed = fcntl.ioctl(probe.fileno(), siocgifaddr, struct.pack("256s", interface.encode()[:15]))
+        except OSError:
+            return None
+    return socket.inet_ntoa(packed[20:24])
 
 
 def install_item_level_transaction_rollback() -> None:

@@ -328,7 +328,8 @@ def _forward(stream: IO[str] | None, prefix: str) -> None:
 
 
 def start_local_aws(aws_port: int) -> tuple[subprocess.Popen[str], str]:
-    """The local stack's AWS side on 0.0.0.0 (containers reach it as host.docker.internal)."""
+    """The local stack's AWS side on loopback and Docker's bridge (containers reach it as
+    host.docker.internal; nothing else on the network does)."""
     process = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -336,7 +337,7 @@ def start_local_aws(aws_port: int) -> tuple[subprocess.Popen[str], str]:
             "infra.local",
             "--aws-only",
             "--aws-host",
-            "0.0.0.0",
+            "docker",
             "--aws-port",
             str(aws_port),
         ],

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.local.apigw import LocalContext, proxy_event
+from infra.local.guard import HostPolicy, inbox_refusal
 
 if TYPE_CHECKING:
     from infra.local.inbox import Entry, InboxApi
@@ -35,9 +36,21 @@ STATIC_TYPES = {"inbox.js": "text/javascript; charset=utf-8", "inbox.css": "text
 ACTIONS = ("replay", "resend", "redrive")
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-"""No inline script or style, nothing from elsewhere: a body can never run code in the page."""
+"""No inline script or style, nothing from elsewhere: a body can never run code in the page; and
+no other page may frame it."""
+INBOX_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Referrer-Policy", "no-referrer"),
+)
+"""Every inbox answer's headers; none grants CORS (``guard``)."""
 
 
 def console_line(entry: Entry) -> str:
@@ -57,11 +70,15 @@ def make_handler(
     show_records: Callable[[bytes], list[str]] | None,
     *,
     api: InboxApi,
+    policy: HostPolicy,
     allow_remote_inbox: bool = False,
+    token: str | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     """The stack's HTTP handler: the webhook, and the inbox page and its JSON (``api``).
 
-    Every request the webhook side answers, 404s and 405s included, is recorded in the inbox."""
+    Every request the webhook side answers, 404s and 405s included, is recorded in the inbox. The
+    inbox answers only what ``guard.inbox_refusal`` lets through (``policy``: the ``Host`` values
+    it answers; ``token``: required on its JSON when it is public)."""
 
     class WebhookRequestHandler(BaseHTTPRequestHandler):
         server_version = "stripe-webhooks-local"
@@ -127,6 +144,14 @@ def make_handler(
         def do_PUT(self) -> None:
             self._wrong_method()
 
+        def do_OPTIONS(self) -> None:
+            """No CORS anywhere: a preflight for the inbox is refused, the webhook's is a 405."""
+            path = self.path.split("?", 1)[0]
+            if path in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
+                self._wrong_method()
+            else:
+                self._inbox("OPTIONS", path)
+
         def do_HEAD(self) -> None:
             self._wrong_method()  # the same status and headers as GET, without the body (``_send``)
 
@@ -147,21 +172,21 @@ def make_handler(
 
         def _inbox(self, method: str, path: str) -> None:
             """The inbox page, its files and its JSON: loopback only unless the stack was told otherwise."""
-            if not allow_remote_inbox and self.client_address[0] not in LOOPBACK:
-                self._reply(
-                    403, {"message": "the inbox answers only on loopback (start with --inbox-public)"}
-                )
-                return
             if method == "POST":
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-            status, content_type, payload = inbox_response(api, method, self.path)
+                self.rfile.read(min(length, MAX_REQUEST_BYTES))
+            refusal = inbox_refusal(method, path, dict(self.headers.items()), policy, token)
+            if refusal is None and not allow_remote_inbox and self.client_address[0] not in LOOPBACK:
+                refusal = "the inbox answers only on loopback (start with --inbox-public)"
+            if refusal is not None:
+                status, content_type, payload = _json(403, {"error": "forbidden", "message": refusal})
+            else:
+                status, content_type, payload = inbox_response(api, method, self.path)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            for name, value in INBOX_HEADERS:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 
@@ -194,15 +219,6 @@ def make_handler(
                 latency_ms=(time.perf_counter() - started) * 1000,
             )
             print(console_line(entry), flush=True)
-
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            self._send(
-                {
-                    "statusCode": status,
-                    "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps(body),
-                }
-            )
 
         def _send(self, response: dict[str, Any]) -> None:
             payload = (response.get("body") or "").encode("utf-8")

@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -33,8 +34,9 @@ from infra.fixtures.signing import generate_secret
 from infra.local import persist
 from infra.local.actions import ActionRunner, start_actions
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
+from infra.local.guard import DOCKER_HOST_NAME, HostPolicy
 from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver_over_http
-from infra.local.moto_server import start_aws
+from infra.local.moto_server import docker_bridge_address, start_aws
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
 from infra.local.server import WEBHOOK_PATH, make_handler
@@ -70,8 +72,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--aws-host",
         default="127.0.0.1",
-        help="address the local AWS endpoint listens on (default 127.0.0.1; use 0.0.0.0 so that "
-        "`sam local start-api` containers can reach it as host.docker.internal)",
+        help="address the local AWS endpoint listens on (default 127.0.0.1); 'docker': loopback and "
+        "Docker's bridge (docker0) only, so that `sam local` containers reach it as "
+        "host.docker.internal and nothing else on the network does",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name the inbox and the local AWS endpoint answer besides 127.0.0.1, localhost "
+        "and [::1] (repeatable; e.g. a name your /etc/hosts gives this machine)",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="also print the stored record and the function's own logs"
@@ -85,7 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--inbox-public",
         action="store_true",
-        help="let other machines open the inbox too (with --host 0.0.0.0); it shows bodies and can replay",
+        help="let other machines open the inbox too (with --host 0.0.0.0); it shows bodies and can "
+        "replay, so its JSON then needs the random token in the link the banner prints",
     )
     parser.add_argument(
         "--no-reload",
@@ -109,6 +121,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only the AWS side (for `sam local start-api`, which serves the webhook itself)",
     )
     return parser.parse_args(argv)
+
+
+def aws_addresses(aws_host: str) -> tuple[list[str], list[str]]:
+    """Where the local AWS endpoint listens, and the extra ``Host`` names it answers there."""
+    if aws_host == "docker":
+        bridge = docker_bridge_address()
+        if bridge is None and sys.platform != "linux":  # Docker Desktop: containers reach loopback
+            return ["127.0.0.1"], [DOCKER_HOST_NAME]
+        if bridge is None:
+            raise LocalStackError(
+                "no Docker bridge (docker0) on this machine: start Docker first, or name the address "
+                "with --aws-host ADDRESS"
+            )
+        return ["127.0.0.1", bridge], [DOCKER_HOST_NAME, bridge]
+    if aws_host in ("0.0.0.0", "::"):
+        return [aws_host], [DOCKER_HOST_NAME]
+    return [aws_host], [] if aws_host == "127.0.0.1" else [aws_host]
 
 
 def check_port_free(host: str, port: int, what: str, option: str) -> None:
@@ -217,15 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.aws_only:
             check_port_free(args.host, args.port, "webhook", "--port")
-        check_port_free(args.aws_host, args.aws_port, "local AWS endpoint", "--aws-port")
+        aws_hosts, aws_names = aws_addresses(args.aws_host)
+        for host in aws_hosts:
+            check_port_free(host, args.aws_port, "local AWS endpoint", "--aws-port")
         secret, from_env = resolve_secret()
     except LocalStackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    reachable_host = "127.0.0.1" if args.aws_host in ("0.0.0.0", "::") else args.aws_host
+    reachable_host = "127.0.0.1" if args.aws_host in ("0.0.0.0", "::", "docker") else args.aws_host
     endpoint = f"http://{reachable_host}:{args.aws_port}"
-    aws = start_aws(args.aws_host, args.aws_port)
+    aws = start_aws(aws_hosts, args.aws_port, HostPolicy.of(args.aws_port, [*aws_names, *args.allow_host]))
+    inbox_token = secrets.token_urlsafe(18) if args.inbox_public else None
     server: ThreadingHTTPServer | None = None
     resources: LocalResources | None = None
     inbox: Inbox | None = None
@@ -242,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             actions, runners = start_actions(endpoint, resources)
         inbox = None
         if not args.aws_only:
-            server, inbox = serve_webhook(args, endpoint, resources, secret, runners)
+            server, inbox = serve_webhook(args, endpoint, resources, secret, runners, inbox_token=inbox_token)
         tables = persisted_tables(actions)
         if args.persist:
             restored = persist.restore(persist.state_dir(), aws_client, resources, inbox, tables)
@@ -259,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             resources=resources,
             secret_arn=secret_arn,
             actions=actions,
+            aws_hosts=aws_hosts,
+            inbox_token=inbox_token,
         )
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -290,6 +324,8 @@ def serve_webhook(
     resources: LocalResources,
     secret: str,
     runners: list[ActionRunner],
+    *,
+    inbox_token: str | None,
 ) -> tuple[ThreadingHTTPServer, Inbox]:
     """The HTTP front: the function (reloaded on save, the actions with it), and the inbox with its
     own queue on the topic."""
@@ -318,7 +354,14 @@ def serve_webhook(
         deliver=deliver_over_http(f"http://127.0.0.1:{args.port}"),
         tap=MessageTap(sqs, tap_queue, args.inbox_size).start(),
     )
-    handler = make_handler(reloader.invoke, show, api=api, allow_remote_inbox=args.inbox_public)
+    handler = make_handler(
+        reloader.invoke,
+        show,
+        api=api,
+        policy=HostPolicy.of(args.port, args.allow_host),
+        allow_remote_inbox=args.inbox_public,
+        token=inbox_token,
+    )
     server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -334,6 +377,8 @@ def print_banner(
     resources: LocalResources,
     secret_arn: str,
     actions: ActionResources | None,
+    aws_hosts: list[str],
+    inbox_token: str | None,
 ) -> None:
     origin = "from STRIPE_WEBHOOK_SECRET" if from_env else "generated; set STRIPE_WEBHOOK_SECRET to choose"
     webhook = (
@@ -346,7 +391,11 @@ def print_banner(
         *(
             []
             if args.aws_only
-            else [f"  inbox           http://127.0.0.1:{args.port}/   (every request, replay; in a browser)"]
+            else [
+                f"  inbox           http://127.0.0.1:{args.port}/"
+                + (f"#token={inbox_token}   (public: share this link only)" if inbox_token else "")
+                + "   (every request, replay; in a browser)"
+            ]
         ),
         f"  webhook URL     {webhook}",
         *([] if args.aws_only else [f"  thin events     {webhook}/thin"]),
@@ -370,11 +419,17 @@ def print_banner(
         f"  Stripe CLI      stripe listen --forward-to localhost:{args.port}{WEBHOOK_PATH}"
         "   (start this stack with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
     ]
-    if args.aws_host in ("0.0.0.0", "::"):
+    if args.aws_host in ("0.0.0.0", "::", "docker"):
         lines.append(
             f"  sam local       reaches the AWS endpoint as http://host.docker.internal:{args.aws_port}"
-            " (see env.json)"
+            f" (see env.json); listening on {', '.join(aws_hosts)}"
         )
+        if args.aws_host != "docker":
+            lines.append(
+                f"  warning         the AWS endpoint (the signing secret, every event) listens on "
+                f"{args.aws_host}: every machine that reaches this one can read it; "
+                "--aws-host docker opens it to containers only"
+            )
         if args.aws_port != ENV_JSON_AWS_PORT:
             lines.append(
                 f"  note            env.json points sam local at port {ENV_JSON_AWS_PORT}: set its "

@@ -160,8 +160,11 @@ def test_the_inbox_json_answers_errors_in_the_contract_shape(stack: LocalStack) 
     assert listed["size"] > 0 and all(
         entry["event_type"].startswith("charge.") for entry in listed["requests"]
     )
-    answer = post(f"http://127.0.0.1:{stack.port}/api/requests/999999/replay", b"", timeout=5)
+    url = f"http://127.0.0.1:{stack.port}/api/requests/999999/replay"
+    answer = post(url, b"", headers={"X-Inbox-Request": "1"}, timeout=5)
     assert answer.status == 400 and "not in the inbox" in answer.json["message"]
+    refused = post(url, b"", timeout=5)  # without the header the inbox's page sends: refused
+    assert refused.status == 403 and "X-Inbox-Request" in refused.json["message"]
 
 
 def _own_address() -> str | None:
@@ -186,7 +189,14 @@ def test_the_inbox_answers_other_machines_only_when_asked(public: bool) -> None:
         with urlopen(f"http://127.0.0.1:{port}/", timeout=5) as local:
             assert local.status == 200
         if public:
-            with urlopen(f"http://{address}:{port}/api/requests", timeout=5) as remote:
+            token = stack.wait_for_line("#token=").split("#token=", 1)[1].split()[0]
+            with pytest.raises(HTTPError) as no_token:
+                urlopen(f"http://{address}:{port}/api/requests", timeout=5)
+            assert no_token.value.code == 403
+            with urlopen(
+                Request(f"http://{address}:{port}/api/requests", headers={"X-Inbox-Token": token}),
+                timeout=5,
+            ) as remote:
                 assert remote.status == 200
         else:
             with pytest.raises(HTTPError) as raised:

@@ -18,8 +18,14 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+// A public inbox (--inbox-public) is opened with the link the banner prints: #token=…
+const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token");
+
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  // X-Inbox-Request: a page on another site cannot send it without a CORS preflight, which the
+  // server refuses; so only this page can change anything.
+  const headers = { "X-Inbox-Request": "1", ...(TOKEN ? { "X-Inbox-Token": TOKEN } : {}) };
+  const response = await fetch(path, { ...options, headers, credentials: "same-origin" });
   const body = await response.json();
   if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
   return body;

@@ -1,0 +1,198 @@
+"""A web page the developer visits while `make run` is up attacks the local stack, in a real browser.
+
+Playwright drives Debian's Chromium. The attacker's page is served from another origin on
+loopback (``http://attacker.test:<port>``, which Chromium resolves to 127.0.0.1, and
+``http://127.0.0.1:<another port>``, same-site but not same-origin), and tries what the review
+reproduced: read the signing secret and scan the table through the local AWS endpoint, send a
+message through it without reading the answer, replay / resend / redrive an inbox request, frame
+the inbox, and read the inbox and the AWS endpoint by DNS rebinding (a page whose own name,
+``rebound.test``, resolves to loopback, so its requests are same-origin to it). Each attempt must
+fail and leave no trace, while the inbox's own page, boto3 and the tools keep working.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.request import Request, urlopen
+
+import pytest
+
+from infra.fixtures.payloads import fresh_event
+from tests.e2e.conftest import SECRET, LocalStack, run_tool
+from tests.e2e.test_inbox_browser import send
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ATTACKER_PAGE = b"""<!doctype html><title>cute cats</title><h1>cats</h1>"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}: run `make browser`")
+    rules = "MAP attacker.test 127.0.0.1, MAP rebound.test 127.0.0.1"
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", f"--host-resolver-rules={rules}"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def attacker() -> Iterator[int]:
+    """The attacker's web server on loopback: one harmless-looking page."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(ATTACKER_PAGE)))
+            self.end_headers()
+            self.wfile.write(ATTACKER_PAGE)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+ATTACKS = """
+async ({inbox, aws, queue}) => {
+  const results = {};
+  async function attempt(name, url, options) {
+    try {
+      const response = await fetch(url, options);
+      let text = "";
+      try { text = await response.text(); } catch (e) { text = ""; }
+      results[name] = {status: response.status, type: response.type, text};
+    } catch (error) {
+      results[name] = {blocked: String(error)};
+    }
+  }
+  const amz = (target, body) => ({
+    method: "POST",
+    headers: {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target,
+              "Authorization": "AWS4-HMAC-SHA256 Credential=local/20261202/us-east-1/x/aws4_request"},
+    body: JSON.stringify(body),
+  });
+  const secretId = {SecretId: "stripe-webhooks-local/signing-secret"};
+  await attempt("read secret", aws + "/", amz("secretsmanager.GetSecretValue", secretId));
+  await attempt("scan table", aws + "/", {...amz("DynamoDB_20120810.Scan", {TableName: "x"}),
+    headers: {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.ListTables"}});
+  await attempt("send message (no-cors)", aws + "/", {method: "POST", mode: "no-cors",
+    headers: {"Content-Type": "application/x-www-form-urlencoded"},
+    body: "Action=SendMessage&Version=2012-11-05&QueueUrl=" + encodeURIComponent(queue)
+      + "&MessageBody=attacker"});
+  await attempt("send message (GET)", aws + "/?Action=SendMessage&Version=2012-11-05&QueueUrl="
+    + encodeURIComponent(queue) + "&MessageBody=attacker", {mode: "no-cors"});
+  for (const action of ["replay", "resend", "redrive"]) {
+    const url = `${inbox}/api/requests/1/${action}`;
+    await attempt(action + " (simple)", url, {method: "POST", mode: "no-cors"});
+    await attempt(action + " (header)", url, {method: "POST", headers: {"X-Inbox-Request": "1"}});
+  }
+  await attempt("read inbox", `${inbox}/api/requests`, {});
+  return results;
+}
+"""
+
+
+def inbox_size(stack: LocalStack) -> int:
+    request = Request(f"http://127.0.0.1:{stack.port}/api/requests")
+    with urlopen(request, timeout=5) as answer:
+        return len(json.loads(answer.read())["requests"])
+
+
+@pytest.mark.parametrize("origin", ["http://attacker.test:{port}", "http://127.0.0.1:{port}"])
+def test_a_page_on_another_origin_can_neither_read_nor_change_anything(
+    stack: LocalStack, browser: Any, attacker: int, origin: str
+) -> None:
+    sqs = stack.client("sqs")
+    queue = sqs.create_queue(QueueName="attack-target")["QueueUrl"]
+    assert send(stack, fresh_event("payment_intent.succeeded")) == 200
+    before = inbox_size(stack)
+    page = browser.new_page()
+    page.goto(origin.format(port=attacker) + "/")
+
+    results = page.evaluate(
+        ATTACKS, {"inbox": f"http://127.0.0.1:{stack.port}", "aws": stack.endpoint, "queue": queue}
+    )
+
+    for name, result in results.items():
+        text = result.get("text", "")
+        # Either the browser blocked it, or the answer is opaque or a refusal; never data.
+        assert "blocked" in result or result["type"] == "opaque" or result["status"] == 403, (name, result)
+        assert SECRET not in text and "evt_" not in text, (name, result)
+    assert inbox_size(stack) == before  # no replay, resend or redrive happened
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)
+    page.close()
+
+
+def test_the_inbox_cannot_be_framed(stack: LocalStack, browser: Any, attacker: int) -> None:
+    page = browser.new_page()
+    page.goto(f"http://attacker.test:{attacker}/")
+    page.set_content(f'<iframe id="inbox" src="http://127.0.0.1:{stack.port}/"></iframe>')
+    page.wait_for_timeout(1500)
+    framed = [frame for frame in page.frames if frame != page.main_frame]
+    assert framed and all(frame.query_selector("#requests") is None for frame in framed)
+    page.close()
+
+
+@pytest.mark.parametrize("target", ["inbox", "aws"])
+def test_dns_rebinding_reads_nothing(stack: LocalStack, browser: Any, target: str) -> None:
+    """The page's own name resolves to loopback: to the browser its requests are same-origin."""
+    port = stack.port if target == "inbox" else int(stack.endpoint.rsplit(":", 1)[1])
+    page = browser.new_page()
+    answer = page.goto(f"http://rebound.test:{port}/")
+    assert answer is not None and answer.status == 403
+
+    results = page.evaluate(
+        """async () => {
+          const read = async (path, options) => {
+            const response = await fetch(path, options);
+            return {status: response.status, text: await response.text()};
+          };
+          return {
+            list: await read("/api/requests", {headers: {"X-Inbox-Request": "1"}}),
+            detail: await read("/api/requests/1", {headers: {"X-Inbox-Request": "1"}}),
+            secret: await read("/", {method: "POST", headers: {
+              "Content-Type": "application/x-amz-json-1.1",
+              "X-Amz-Target": "secretsmanager.GetSecretValue"},
+              body: JSON.stringify({SecretId: "stripe-webhooks-local/signing-secret"})}),
+          };
+        }"""
+    )
+
+    for name, result in results.items():
+        assert result["status"] == 403, (name, result)
+        assert SECRET not in result["text"] and "evt_" not in result["text"], (name, result)
+    page.close()
+
+
+def test_the_inbox_page_boto3_and_the_tools_keep_working(stack: LocalStack, browser: Any) -> None:
+    event = fresh_event("charge.succeeded")
+    assert send(stack, event) == 200
+    page = browser.new_page()
+    page.goto(f"http://localhost:{stack.port}/")
+    row = page.locator("#requests tbody tr", has_text=event["id"])
+    row.wait_for()
+    row.click()
+    page.locator("#action-replay").click()
+    page.locator(".result", has_text="duplicate").wait_for()
+    page.close()
+
+    secret = stack.client("secretsmanager").get_secret_value(SecretId="stripe-webhooks-local/signing-secret")
+    assert secret["SecretString"] == SECRET
+    endpoint = ["--aws-endpoint", stack.endpoint]
+    shown = run_tool("local.inspector", *endpoint, "event", event["id"])
+    assert shown.returncode == 0 and event["id"] in shown.stdout, shown.stderr
