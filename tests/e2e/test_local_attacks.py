@@ -174,7 +174,8 @@ def test_dns_rebinding_reads_nothing(stack: LocalStack, browser: Any, target: st
     )
 
     for name, result in results.items():
-        assert result["status"] == 403, (name, result)
+        # 403 (foreign Host); the inbox's port answers POST / as the webhook side would: a 404
+        assert result["status"] in (403, 404) and (name != "list" or result["status"] == 403), (name, result)
         assert SECRET not in result["text"] and "evt_" not in result["text"], (name, result)
     page.close()
 
