@@ -82,8 +82,8 @@ def object_record(
     if event.account:
         values["account"] = event.account
     if customer:
-        created = scalar(event.data_object.get("created"))
-        created = created if isinstance(created, int) and not isinstance(created, bool) else event.created
+        created = integer(event.data_object.get("created"))
+        created = event.created if created is None else created
         values["customer"] = customer
         values[schema.CUSTOMER_KEY] = customer
         values[schema.CUSTOMER_SORT] = schema.customer_sort(event.object_type, created, object_id)
@@ -130,6 +130,12 @@ def scalar(value: object) -> str | int | bool | None:
             raise InvalidPayload("invalid_field", "a text field is too long")
         return value
     return None
+
+
+def integer(value: object) -> int | None:
+    """An integer field (a timestamp, an amount) within ``scalar``'s bounds; None for another type."""
+    bounded = scalar(value)
+    return bounded if isinstance(bounded, int) and not isinstance(bounded, bool) else None
 
 
 def text(value: object) -> str | None:

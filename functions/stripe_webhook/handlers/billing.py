@@ -14,12 +14,12 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import (
     Record,
     expandable_id,
+    integer,
     link_record,
     object_record,
     pick,
     pick_ids,
     rank_for,
-    scalar,
     text,
 )
 from stripe_webhook.routing import Family
@@ -61,17 +61,15 @@ INVOICE_PAYMENT_STATUS_RANK = {"open": 10, "paid": 90, "canceled": 90}
 
 def _period_end(subscription: dict[str, Any]) -> int | None:
     """``current_period_end``: on the subscription before API version 2025-03-31, on its items after."""
-    value = scalar(subscription.get("current_period_end"))
-    if isinstance(value, int) and not isinstance(value, bool):
+    value = integer(subscription.get("current_period_end"))
+    if value is not None:
         return value
     items = subscription.get("items")
     data = items.get("data") if isinstance(items, dict) else None
     ends = [
         end
         for item in (data if isinstance(data, list) else [])
-        if isinstance(item, dict)
-        and isinstance(end := scalar(item.get("current_period_end")), int)
-        and not isinstance(end, bool)
+        if isinstance(item, dict) and (end := integer(item.get("current_period_end"))) is not None
     ]
     return max(ends) if ends else None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids, scalar
+from stripe_webhook.records import Record, expandable_id, integer, object_record, pick, pick_ids
 from stripe_webhook.routing import Family
 
 family = Family("disputes")
@@ -25,8 +25,8 @@ def dispute_changed(event: StripeEvent) -> list[Record]:
     evidence = dispute.get("evidence_details")
     if isinstance(evidence, dict):
         attributes.update(pick(evidence, "past_due", "has_evidence", "submission_count"))
-        due_by = scalar(evidence.get("due_by"))
-        if isinstance(due_by, int) and not isinstance(due_by, bool):
+        due_by = integer(evidence.get("due_by"))
+        if due_by is not None:
             attributes["evidence_due_by"] = due_by
     charge = dispute.get("charge")
     customer = expandable_id(charge.get("customer")) if isinstance(charge, dict) else None

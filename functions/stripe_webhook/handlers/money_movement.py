@@ -6,7 +6,7 @@ from typing import Any
 
 from stripe_webhook import schema
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, object_record, pick, pick_ids, rank_for, scalar, watermark
+from stripe_webhook.records import Record, integer, object_record, pick, pick_ids, rank_for, scalar, watermark
 from stripe_webhook.routing import Family
 
 family = Family("money_movement")
@@ -30,8 +30,7 @@ def _amounts(entries: object) -> list[dict[str, Any]]:
         {"amount": amount, "currency": currency}
         for entry in entries
         if isinstance(entry, dict)
-        and isinstance(amount := scalar(entry.get("amount")), int)
-        and not isinstance(amount, bool)
+        and (amount := integer(entry.get("amount"))) is not None
         and isinstance(currency := scalar(entry.get("currency")), str)
     ]
 

@@ -6,11 +6,11 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import (
     Record,
     expandable_id,
+    integer,
     object_record,
     pick,
     pick_ids,
     rank_for,
-    scalar,
     text,
 )
 from stripe_webhook.routing import Family
@@ -62,7 +62,7 @@ def _charge_rank(charge: dict[str, object]) -> int:
     rank = {"pending": 10, "failed": 20, "succeeded": 20}.get(text(charge.get("status")) or "", 0)
     if charge.get("captured") is True:
         rank += 5
-    amount_refunded = scalar(charge.get("amount_refunded"))
+    amount_refunded = integer(charge.get("amount_refunded"))
     if isinstance(amount_refunded, int) and amount_refunded > 0:
         rank += 10 if charge.get("refunded") is True else 5
     return rank
