@@ -70,6 +70,8 @@ class Fault:
     """Let moto apply the request, then lose its answer (``ReadTimeoutError``)."""
     delay_seconds: float = 0.0
     """Hold the request this long first (a slow answer); with no ``code``, moto then answers it."""
+    matching: str = ""
+    """Only requests whose body contains this text (one table's or one item's writes); others pass."""
 
 
 @dataclass
@@ -94,6 +96,8 @@ class FaultInjector:
         fault = self.faults.get(key)
         if fault is None or fault.times == 0:
             return None
+        if fault.matching and fault.matching not in _text(request.body):
+            return None
         if fault.times is not None:
             fault.times -= 1
         if fault.delay_seconds:
@@ -106,6 +110,10 @@ class FaultInjector:
             apply_with_moto(request, event_name)
             raise ReadTimeoutError(endpoint_url=request.url)
         return refuse(request, service, fault.code, fault.status, fault.reasons)
+
+
+def _text(body: bytes | str | None) -> str:
+    return body.decode(errors="replace") if isinstance(body, bytes) else body or ""
 
 
 NOWHERE = "http://fault-injected.invalid/"

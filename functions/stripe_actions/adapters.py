@@ -76,18 +76,6 @@ class ActionsTable(aws.ServiceAdapter):
             raise
         return True
 
-    def set(self, pk: str, sk: str, values: Mapping[str, Any]) -> None:
-        names = {f"#a{index}": name for index, name in enumerate(values)}
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=to_item({"pk": pk, "sk": sk}),
-            UpdateExpression="SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(
-                {f":v{index}": value for index, value in enumerate(values.values())}
-            ),
-        )
-
     def scan(self) -> Iterator[dict[str, Any]]:
         """Every item (for the local tools and tests; the actions never scan)."""
         for page in self.client.get_paginator("scan").paginate(TableName=self.table_name):
@@ -104,7 +92,8 @@ class ReceiptMailer(aws.ServiceAdapter):
         self.sender = sender
 
     def send(self, to: str, subject: str, text: str) -> str:
-        """Send; return SES's message id (SES has no idempotency token: see the README)."""
+        """Send once (the client makes one attempt); SES's message id. SES takes no idempotency
+        token, so callers go through ``EffectLedger.once``."""
         response = self.client.send_email(
             Source=self.sender,
             Destination={"ToAddresses": [to]},

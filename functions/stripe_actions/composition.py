@@ -16,6 +16,7 @@ from typing import Any
 from stripe_actions.actions import Action, ActionRegistry
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
 from stripe_actions.consumer import Consumer, Outcome, log_outcome
+from stripe_actions.effects import EffectLedger
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import PoisonMessage
 from stripe_actions.settings import ActionsConfigurationError, ActionSettings, get_settings
@@ -41,11 +42,19 @@ class Ports:
     def alert_topic(self) -> AlertTopic:
         return AlertTopic(self.settings.alert_topic_arn or "", client=self.sns)
 
+    def effects(self) -> EffectLedger:
+        """The ledger of effects outside our tables, kept as long as the actions' records."""
+        return EffectLedger(
+            self.settings.idempotency_table,
+            remember_seconds=self.settings.remember_days * 86_400,
+            client=self.dynamodb,
+        )
+
 
 BUILDERS: dict[str, Callable[[Ports], Action]] = {
-    "fulfil_order": lambda ports: FulfilOrder(ports.actions_table(), ports.mailer()),
+    "fulfil_order": lambda ports: FulfilOrder(ports.actions_table(), ports.mailer(), ports.effects()),
     "entitlement": lambda ports: Entitlement(ports.actions_table()),
-    "dispute_alert": lambda ports: DisputeAlert(ports.alert_topic()),
+    "dispute_alert": lambda ports: DisputeAlert(ports.alert_topic(), ports.effects()),
 }
 
 

@@ -19,7 +19,11 @@ prefix ``KEY_PREFIX``, so the record does not depend on which function or versio
 - an action that raises: Powertools deletes the record, so the redelivery can run it;
 - a consumer that dies mid-action: the record stays ``INPROGRESS`` until the invocation's own
   deadline (``config.register_lambda_context``), after which a redelivery takes it over; before
-  that, a concurrent delivery fails with ``IdempotencyAlreadyInProgressError`` and is retried.
+  that, a concurrent delivery fails with ``IdempotencyAlreadyInProgressError`` and is retried;
+- an effect outside our tables that may have happened (``effects.EffectUncertain``): reported
+  ``uncertain`` (metric ``ActionsUncertain``), the message fails and is never acted on again until
+  a person settles the effect; its record is released like a failure's, and the ledger entry is
+  what stops the repeat.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 from stripe_actions.actions import Action, ActionRegistry, Wait
+from stripe_actions.effects import EffectUncertain
 from stripe_actions.messages import ActionEvent, PoisonMessage, ReadPayload, ReadRecord, parse_record
+from stripe_webhook.observability import METRICS_NAMESPACE
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -41,6 +48,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger(service="stripe-actions")
+metrics = Metrics(namespace=METRICS_NAMESPACE)
+"""Dimension ``service`` = ``POWERTOOLS_SERVICE_NAME`` (``<stack>-<action>`` in the template)."""
 
 KEY_PREFIX = "stripe-actions"
 REPLAYED = "replayed"
@@ -53,7 +62,7 @@ class Outcome:
     action: str
     key: str
     status: str
-    """done | skipped | waiting | busy | failed | poison"""
+    """done | skipped | waiting | busy | failed | uncertain | poison"""
     detail: str
     event_id: str = ""
     event_type: str = ""
@@ -81,7 +90,11 @@ def log_outcome(outcome: Outcome) -> None:
     }
     if outcome.status not in ("done", "skipped"):
         fields["reason"] = outcome.detail
-    if outcome.status in ("failed", "poison"):
+    if outcome.status == "uncertain":
+        metrics.add_metric(name="ActionsUncertain", unit=MetricUnit.Count, value=1)
+        metrics.flush_metrics()  # now: most invocations have no metric to publish
+        logger.error("action uncertain", extra=fields)
+    elif outcome.status in ("failed", "poison"):
         logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)
     else:
         logger.info(f"action {outcome.status}", extra=fields)
@@ -184,6 +197,10 @@ class Consumer:
             result = once(task={"action": action.name, "key": key})
         except IdempotencyAlreadyInProgressError:
             self._emit(action, key, "busy", "another delivery is performing it; retried later", event)
+            raise
+        except EffectUncertain as uncertain:
+            detail = f"{uncertain}; not attempted again until it is settled (ops effects)"
+            self._emit(action, key, "uncertain", detail, event)
             raise
         except Exception as error:
             self._emit(action, key, "failed", type(error).__name__, event, error=error)

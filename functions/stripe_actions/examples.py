@@ -11,6 +11,9 @@
   written once, and a late message never overwrites a newer state (``as_of``).
 - ``dispute_alert``: people are told once per dispute, with the evidence due date.
 
+The receipt and the alert go through ``EffectLedger.once``: attempted at most once, and surfaced
+as uncertain instead of repeated when SES's or SNS's answer is lost (``effects``).
+
 Each reads the webhook's record, not the event, where order matters: the record is as new as
 the message or newer, whatever order messages arrive in.
 """
@@ -23,6 +26,7 @@ from typing import Any
 
 from stripe_actions.actions import Run, Wait
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer, entitlement_key, fulfilment_key
+from stripe_actions.effects import EffectLedger
 from stripe_actions.messages import ActionEvent
 
 
@@ -59,9 +63,10 @@ class FulfilOrder:
         "invoice.payment_succeeded",
     )
 
-    def __init__(self, table: ActionsTable, mailer: ReceiptMailer | None) -> None:
+    def __init__(self, table: ActionsTable, mailer: ReceiptMailer | None, effects: EffectLedger) -> None:
         self.table = table
         self.mailer = mailer
+        self.effects = effects
 
     def decide(self, event: ActionEvent) -> Run | Wait:
         order_id = event.object_id
@@ -96,18 +101,19 @@ class FulfilOrder:
                 "livemode": event.livemode,
             },
         )
-        if stored.get("receipt_message_id"):
-            return f"fulfilled earlier; receipt {stored['receipt_message_id']} sent"
-        if self.mailer is None or not self.mailer.sender:
+        mailer, to = self.mailer, stored.get("email")  # the first delivery's, whichever this is
+        if mailer is None or not mailer.sender:
             return "fulfilled; no receipt: no sender configured"
-        if not email:
+        if not isinstance(to, str) or not to:
             return "fulfilled; no receipt: the order has no email address"
-        amount = _money(stored.get("amount"), stored.get("currency"))
-        message_id = self.mailer.send(
-            email, f"Your receipt for order {key}", f"Thank you. We received {amount} for order {key}."
+        subject = f"Your receipt for order {key}"
+        text = (
+            f"Thank you. We received {_money(stored.get('amount'), stored.get('currency'))} for order {key}."
         )
-        self.table.set(pk, sk, {"receipt_message_id": message_id, "receipt_to": email})
-        return f"email to {email}"
+        self.effects.once(
+            f"receipt:{key}", lambda: mailer.send(to, subject, text), details={"to": to, "subject": subject}
+        )
+        return f"email to {to}"
 
 
 def _email(order: Any) -> str | None:
@@ -166,8 +172,9 @@ class DisputeAlert:
     name = "dispute_alert"
     types = ("charge.dispute.created",)
 
-    def __init__(self, topic: AlertTopic) -> None:
+    def __init__(self, topic: AlertTopic, effects: EffectLedger) -> None:
         self.topic = topic
+        self.effects = effects
 
     def decide(self, event: ActionEvent) -> Run | Wait:
         return Run(event.object_id) if event.object_id else Wait("the dispute has no id")
@@ -177,19 +184,20 @@ class DisputeAlert:
         evidence = dispute.get("evidence_details")
         due = evidence.get("due_by") if isinstance(evidence, dict) else None
         amount = _money(dispute.get("amount"), dispute.get("currency"))
-        self.topic.notify(
-            f"Stripe dispute opened: {key}, evidence due {_day(due)}",
-            json.dumps(
-                {
-                    "dispute": key,
-                    "charge": _id(dispute.get("charge")),
-                    "amount": amount,
-                    "reason": dispute.get("reason"),
-                    "evidence_due_by": due,
-                    "livemode": event.livemode,
-                    "dashboard": f"https://dashboard.stripe.com/{'' if event.livemode else 'test/'}"
-                    f"disputes/{key}",
-                }
-            ),
+        subject = f"Stripe dispute opened: {key}, evidence due {_day(due)}"
+        message = json.dumps(
+            {
+                "dispute": key,
+                "charge": _id(dispute.get("charge")),
+                "amount": amount,
+                "reason": dispute.get("reason"),
+                "evidence_due_by": due,
+                "livemode": event.livemode,
+                "dashboard": f"https://dashboard.stripe.com/{'' if event.livemode else 'test/'}"
+                f"disputes/{key}",
+            }
+        )
+        self.effects.once(
+            f"alert:{key}", lambda: self.topic.notify(subject, message), details={"subject": subject}
         )
         return f"alert sent, evidence due {_day(due)}"

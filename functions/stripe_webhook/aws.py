@@ -17,14 +17,15 @@ from botocore.config import Config
 
 from stripe_webhook import budget
 
-SELF_RETRYING = frozenset({"sns"})
-"""Services whose adapter makes its own attempts: botocore re-sends a request whose answer was
-lost, and a re-sent ``Publish`` to a standard topic is a second copy (see ``publisher``)."""
+ONE_ATTEMPT = frozenset({"sns", "ses"})
+"""Services whose calls botocore must never re-send: it re-sends a request whose answer was lost,
+and a re-sent ``Publish`` to a standard topic is a second copy (``publisher`` makes its own
+attempts where that is safe), a re-sent ``SendEmail`` a second email (``stripe_actions.effects``)."""
 
 
 def client_config(service_name: str) -> Config:
-    """botocore's standard retry mode with our timeouts (one attempt for ``SELF_RETRYING``)."""
-    attempts = 1 if service_name in SELF_RETRYING else budget.MAX_ATTEMPTS
+    """botocore's standard retry mode with our timeouts (one attempt for ``ONE_ATTEMPT``)."""
+    attempts = 1 if service_name in ONE_ATTEMPT else budget.MAX_ATTEMPTS
     return Config(
         connect_timeout=budget.CONNECT_TIMEOUT_SECONDS,
         read_timeout=budget.READ_TIMEOUT_SECONDS,

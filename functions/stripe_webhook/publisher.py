@@ -1,6 +1,6 @@
 """SNS adapter: publish each event once, with the attributes consumers filter on.
 
-The client makes one attempt per call (``aws.SELF_RETRYING``); this adapter makes up to
+The client makes one attempt per call (``aws.ONE_ATTEMPT``); this adapter makes up to
 ``budget.MAX_ATTEMPTS`` with botocore's backoff, but re-sends only what SNS cannot have
 accepted: a refused connection, a throttle or a 5xx answer. When a request was sent and its
 answer lost (read timeout, dropped connection), SNS may have accepted it: on a standard topic a

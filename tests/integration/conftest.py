@@ -22,6 +22,7 @@ from infra.local.resources import (
 )
 from stripe_actions.adapters import ActionsTable
 from stripe_actions.consumer import Outcome
+from stripe_actions.effects import EffectLedger
 from stripe_webhook import composition
 from stripe_webhook.payloads import S3Payloads
 from stripe_webhook.queries import TableQueries
@@ -143,10 +144,21 @@ class Actions:
         return ActionsTable(self.resources.actions_table, client=self.aws.dynamodb).get(pk, sk)
 
     def idempotency_records(self) -> list[dict[str, Any]]:
+        """Powertools' records (not the effect ledger's entries, which share the table)."""
         from stripe_webhook.dynamo_items import from_item
 
         items = self.aws.dynamodb.scan(TableName=self.resources.idempotency_table)["Items"]
-        return [from_item(item) for item in items]
+        return [from_item(item) for item in items if not item["id"]["S"].startswith("effect#")]
+
+    @property
+    def ledger(self) -> EffectLedger:
+        return EffectLedger(
+            self.resources.idempotency_table, remember_seconds=86_400, client=self.aws.dynamodb
+        )
+
+    def effects(self) -> dict[str, dict[str, Any]]:
+        """The effect ledger's entries by effect name (``receipt:in_…``, ``alert:du_…``)."""
+        return {entry["effect"]: entry for entry in self.ledger.entries()}
 
 
 def actions_on(aws: Aws, *, visibility_timeout: int = 0) -> Actions:

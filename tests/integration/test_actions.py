@@ -70,8 +70,9 @@ def test_a_paid_checkout_is_fulfilled_once_and_its_buyer_gets_one_receipt(
     assert emails[0].destinations["ToAddresses"] == ["jenny.rosen@example.com"]
     assert "49.99 USD" in emails[0].body
     item = actions.item(*fulfilment_key("cs_test_fresh_1"))
-    assert item is not None
-    assert item["receipt_message_id"] == emails[0].id and item["event_id"] == event["id"]
+    assert item is not None and item["event_id"] == event["id"]
+    receipt = actions.effects()["receipt:cs_test_fresh_1"]
+    assert receipt["status"] == "DONE" and receipt["result"] == emails[0].id
 
 
 def test_invoice_paid_and_invoice_payment_succeeded_fulfil_the_invoice_once(
@@ -250,8 +251,8 @@ def test_an_action_that_raises_is_released_and_retried_then_runs_once(actions: A
     assert outcomes[0].detail == "MessageRejected"  # SES refused it: no email, the record released
     assert faults.attempts["ses.SendEmail"] == 3
     assert len(actions.emails()) == 1
-    item = actions.item(*fulfilment_key(invoice))
-    assert item is not None and item["receipt_message_id"] == actions.emails()[0].id
+    assert actions.item(*fulfilment_key(invoice)) is not None
+    assert actions.effects()[f"receipt:{invoice}"]["result"] == actions.emails()[0].id
 
 
 def test_an_action_that_always_raises_ends_in_the_dead_letter_queue_with_its_record_released(
@@ -292,36 +293,51 @@ def test_an_interrupted_action_is_taken_over_once_its_invocation_would_have_time
     assert record["in_progress_expiration"] <= (time.time() + 2) * 1000
     busy = actions.run("fulfil_order", rounds=1)  # redelivered before the deadline: not run twice
     time.sleep(2.1)
-    after = actions.run("fulfil_order")
+    after = actions.run("fulfil_order", rounds=1)
 
     assert actions.lines(busy) == [
         f"action fulfil_order {invoice} busy: another delivery is performing it; retried later"
     ]
-    assert actions.lines(after) == [f"action fulfil_order {invoice} done (email to jenny.rosen@example.com)"]
+    # The invocation died during SendEmail: nobody can tell whether SES sent it, so it is not sent again
+    assert [outcome.status for outcome in after] == ["uncertain"]
+    assert actions.effects()[f"receipt:{invoice}"]["status"] == "ATTEMPTING"
+    assert actions.emails() == []
+
+    # A person checks (no email arrived), settles it as not sent, and the redrive sends it once
+    assert actions.ledger.settle(f"receipt:{invoice}", happened=False)
+    resend_last_message(actions, "fulfil_order", event["id"])
+    redriven = actions.run("fulfil_order")
+    assert f"action fulfil_order {invoice} done (email to jenny.rosen@example.com)" in actions.lines(redriven)
     assert len(actions.emails()) == 1
 
 
-def test_the_idempotency_utility_costs_its_documented_calls_per_message(
+def test_the_idempotency_utility_and_the_effect_ledger_cost_their_documented_calls_per_message(
     actions: Actions, secret: str
 ) -> None:
     calls: list[str] = []
+    ledger: list[str] = []
 
     def count(params: dict[str, Any], event_name: str, **_: Any) -> None:
         if params.get("TableName") == actions.resources.idempotency_table:
-            calls.append(event_name.rsplit(".", 1)[1])
+            key = params.get("Item") or params.get("Key") or {}
+            entry = str(key.get("id", {}).get("S", "")).startswith("effect#")
+            (ledger if entry else calls).append(event_name.rsplit(".", 1)[1])
 
     function_aws.session().get_component("event_emitter").register("provide-client-params.dynamodb.*", count)
     event = fresh_event("charge.dispute.created")
     deliver(event, secret)
 
     actions.run()
-    new = list(calls)
+    new, new_ledger = list(calls), list(ledger)
     calls.clear()
+    ledger.clear()
     resend_last_message(actions, "dispute_alert", event["id"])
     actions.run()
 
     assert new == ["PutItem", "UpdateItem"]  # INPROGRESS, then COMPLETED
+    assert new_ledger == ["PutItem", "UpdateItem"]  # ATTEMPTING before the alert, DONE after it
     assert calls == ["PutItem"]  # refused, the stored result returned with the refusal
+    assert ledger == []  # a duplicate never reaches the effect
 
 
 def test_fifo_queues_fulfil_each_order_once(fifo_actions: Actions, secret: str) -> None:

@@ -1,0 +1,243 @@
+"""Effects outside our tables, done at most once: record the attempt first, send once, never guess.
+
+An email, an alert or a partner's API call cannot be taken back, and an answer can be lost after
+the other side acted (SES accepted ``SendEmail``, the connection dropped on the way back). Retrying
+such a call, whether botocore does it inside the call or SQS by redelivering the message, can do
+it twice. So an action wraps each such call in ``EffectLedger.once``:
+
+1. a conditional put records ``ATTEMPTING`` (a random attempt id) before the call; a put whose
+   answer was lost and that botocore re-sent is recognised as ours by that id;
+2. the call is made once (the SES and SNS clients make one attempt: ``aws.ONE_ATTEMPT``);
+3. its answer becomes ``DONE`` with the result (a message id), which a later delivery returns
+   without calling again;
+4. a refusal (``refused``: a 4xx, a connection never made) removes the entry and raises, so a
+   retry may try again: nothing happened;
+5. anything else (a read timeout, a 5xx, an unknown error) may have happened: the entry becomes
+   ``UNCERTAIN`` and ``EffectUncertain`` is raised. So does finding an entry ``ATTEMPTING`` from
+   another attempt (an invocation that died mid-call) or ``UNCERTAIN``. The consumer reports the
+   action ``uncertain`` (metric ``ActionsUncertain``, with an alarm) and fails the message without
+   attempting the effect again; after the queue's receives it waits in the dead-letter queue. A
+   person finds out what happened, settles the entry (``ops effects``: it happened, or it did
+   not) and redrives the queue: the action then finishes, or makes its attempt.
+
+The entries live in the idempotency table (key ``id`` = ``effect#<name>``, TTL ``expiration``,
+kept as long as the actions' records), which every actions function already has.
+
+An effect with an idempotency key of its own (an SNS FIFO topic's deduplication id, Stripe's
+``Idempotency-Key``, most payment and shipping APIs) does not need this: pass the action's name and
+business key as the key and let the client retry.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+
+from stripe_webhook import aws
+from stripe_webhook.dynamo_items import from_item, to_item
+
+EFFECT_PREFIX = "effect#"
+ATTEMPTING, DONE, UNCERTAIN = "ATTEMPTING", "DONE", "UNCERTAIN"
+
+logger = Logger(service="stripe-actions", child=True)
+
+
+class EffectUncertain(Exception):
+    """An effect may or may not have happened; it is not attempted again (a person decides)."""
+
+    def __init__(self, effect: str, reason: str) -> None:
+        super().__init__(f"{effect}: {reason}")
+        self.effect = effect
+        self.reason = reason
+
+
+def refused_by_service(error: BaseException) -> bool:
+    """True when the call cannot have had its effect: the service answered 4xx (it refused or
+    throttled the request and applied nothing), or no connection to it was ever made."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return isinstance(status, int) and 400 <= status < 500
+    return isinstance(error, EndpointConnectionError | ConnectTimeoutError)
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class EffectLedger(aws.ServiceAdapter):
+    """Entries ``ATTEMPTING`` → ``DONE`` | ``UNCERTAIN`` per named effect, in the idempotency table."""
+
+    service = "dynamodb"
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        remember_seconds: int,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+        new_attempt: Callable[[], str] = lambda: secrets.token_hex(8),
+    ) -> None:
+        super().__init__(client)
+        self.table_name = table_name
+        self._remember = remember_seconds
+        self._clock = clock
+        self._new_attempt = new_attempt
+
+    def once(
+        self,
+        effect: str,
+        call: Callable[[], str],
+        *,
+        details: Mapping[str, str] | None = None,
+        refused: Callable[[BaseException], bool] = refused_by_service,
+    ) -> str:
+        """Make ``call`` unless ``effect`` was attempted before; its result, or the stored one.
+
+        ``details`` (the recipient, the subject) are kept with the entry for the person who has
+        to settle an uncertain one. Raises what ``call`` raised when ``refused`` says nothing
+        happened, else ``EffectUncertain``."""
+        attempt = self._new_attempt()
+        found = self._begin(effect, attempt, details or {})
+        if found is not None:
+            if found.get("status") == DONE:
+                return str(found.get("result", ""))
+            raise EffectUncertain(effect, _why(found))
+        try:
+            result = call()
+        except Exception as error:  # classified, never swallowed: re-raised or raised as uncertain
+            if refused(error):
+                self._release(effect, attempt)
+                raise
+            reason = f"{type(error).__name__} during the call: it may have been applied"
+            self._settle(effect, attempt, UNCERTAIN, reason=reason)
+            raise EffectUncertain(effect, reason) from error
+        self._settle(effect, attempt, DONE, result=result)
+        return result
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every entry (for ``ops effects`` and the local inspector; actions never scan)."""
+        for page in self.client.get_paginator("scan").paginate(
+            TableName=self.table_name,
+            FilterExpression="begins_with(id, :prefix)",
+            ExpressionAttributeValues={":prefix": {"S": EFFECT_PREFIX}},
+        ):
+            for item in page.get("Items", []):
+                entry = from_item(item)
+                yield {**entry, "effect": str(entry["id"])[len(EFFECT_PREFIX) :]}
+
+    def settle(self, effect: str, *, happened: bool) -> bool:
+        """A person's verdict on an uncertain (or stuck) entry: ``happened`` marks it done, else
+        the entry is removed so that a redelivery or redrive may attempt it again. False if
+        there is no such entry, or it is done."""
+        try:
+            if happened:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=to_item({"id": EFFECT_PREFIX + effect}),
+                    UpdateExpression="SET #s = :done, settled_at = :now",
+                    ConditionExpression="#s IN (:attempting, :uncertain)",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=to_item(
+                        {
+                            ":done": DONE,
+                            ":now": int(self._clock()),
+                            ":attempting": ATTEMPTING,
+                            ":uncertain": UNCERTAIN,
+                        }
+                    ),
+                )
+            else:
+                self.client.delete_item(
+                    TableName=self.table_name,
+                    Key=to_item({"id": EFFECT_PREFIX + effect}),
+                    ConditionExpression="#s IN (:attempting, :uncertain)",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=to_item({":attempting": ATTEMPTING, ":uncertain": UNCERTAIN}),
+                )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    def _begin(self, effect: str, attempt: str, details: Mapping[str, str]) -> dict[str, Any] | None:
+        """Record the attempt; None if recorded (ours), else the entry another attempt left."""
+        now = int(self._clock())
+        entry: dict[str, Any] = {
+            "id": EFFECT_PREFIX + effect,
+            "status": ATTEMPTING,
+            "attempt": attempt,
+            "started_at": now,
+            "expiration": now + self._remember,
+        }
+        if details:
+            entry["details"] = dict(details)
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=to_item(entry),
+                ConditionExpression="attribute_not_exists(id) OR expiration < :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not _condition_failed(error):
+                raise
+            old = error.response.get("Item")
+            found = from_item(old) if isinstance(old, dict) and old else self._get(effect)
+            if found is None:  # removed since (a refusal released it): the message is retried
+                raise
+            return None if found.get("attempt") == attempt else found
+        return None
+
+    def _get(self, effect: str) -> dict[str, Any] | None:
+        item = self.client.get_item(
+            TableName=self.table_name, Key=to_item({"id": EFFECT_PREFIX + effect}), ConsistentRead=True
+        ).get("Item")
+        return from_item(item) if item else None
+
+    def _settle(self, effect: str, attempt: str, status: str, **values: str) -> None:
+        """Our attempt's outcome. If DynamoDB fails here the entry stays ``ATTEMPTING``, which a
+        later delivery reads as uncertain: never as "not attempted"."""
+        names = {"#s": "status", **{f"#{name}": name for name in values}}
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=to_item({"id": EFFECT_PREFIX + effect}),
+                UpdateExpression="SET " + ", ".join(f"{name} = :{name[1:]}" for name in names),
+                ConditionExpression="attempt = :attempt",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":s": status,
+                        ":attempt": attempt,
+                        **{f":{name}": value for name, value in values.items()},
+                    }
+                ),
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("effect outcome not recorded", extra={"effect": effect, "effect_status": status})
+
+    def _release(self, effect: str, attempt: str) -> None:
+        """The service refused: nothing happened, so the entry goes and a retry may attempt it."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=to_item({"id": EFFECT_PREFIX + effect}),
+                ConditionExpression="attempt = :attempt",
+                ExpressionAttributeValues={":attempt": {"S": attempt}},
+            )
+        except (ClientError, BotoCoreError):
+            logger.warning("refused effect not released", extra={"effect": effect})
+
+
+def _why(found: Mapping[str, Any]) -> str:
+    if found.get("status") == UNCERTAIN:
+        return str(found.get("reason") or "uncertain since an earlier attempt")
+    return "an earlier attempt started and never recorded its outcome (its invocation may have died)"
