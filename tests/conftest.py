@@ -33,9 +33,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many hostile-input cases the fuzz suite ran, what the chaos test did, and how long
     the `sam local` path took."""
     from tests.e2e import test_sam_local_docker
-    from tests.integration import test_action_effects, test_chaos, test_fuzz, test_hostile_bodies
+    from tests.integration import (
+        test_action_effects,
+        test_actions_chaos,
+        test_chaos,
+        test_fuzz,
+        test_hostile_bodies,
+    )
 
-    for line in test_chaos.CHAOS_REPORT + test_action_effects.KILL_REPORT + test_sam_local_docker.SAM_REPORT:
+    reports = (
+        test_chaos.CHAOS_REPORT,
+        test_action_effects.KILL_REPORT,
+        test_actions_chaos.ACTIONS_CHAOS_REPORT,
+        test_sam_local_docker.SAM_REPORT,
+    )
+    for line in (line for report in reports for line in report):
         terminalreporter.write_line(line)
     hostile = test_hostile_bodies.HOSTILE_CASES
     if hostile:
