@@ -131,34 +131,34 @@ class EffectLedger(aws.ServiceAdapter):
                 entry = from_item(item)
                 yield {**entry, "effect": str(entry["id"])[len(EFFECT_PREFIX) :]}
 
-    def settle(self, effect: str, *, happened: bool) -> bool:
-        """A person's verdict on an uncertain (or stuck) entry: ``happened`` marks it done, else
-        the entry is removed so that a redelivery or redrive may attempt it again. False if
-        there is no such entry, or it is done."""
+    def settle(self, effect: str, *, happened: bool, stale_after_seconds: int = 60) -> bool:
+        """A person's verdict on an uncertain entry (or one ``ATTEMPTING`` for longer than an
+        invocation can run): ``happened`` marks it done, else the entry is removed so that a
+        redelivery or redrive attempts it once. False if there is no such entry to settle."""
+        key = to_item({"id": EFFECT_PREFIX + effect})
+        condition = "#s = :uncertain OR (#s = :attempting AND started_at < :stale)"
+        values = {
+            ":uncertain": UNCERTAIN,
+            ":attempting": ATTEMPTING,
+            ":stale": int(self._clock()) - stale_after_seconds,
+        }
         try:
             if happened:
                 self.client.update_item(
                     TableName=self.table_name,
-                    Key=to_item({"id": EFFECT_PREFIX + effect}),
+                    Key=key,
                     UpdateExpression="SET #s = :done, settled_at = :now",
-                    ConditionExpression="#s IN (:attempting, :uncertain)",
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues=to_item(
-                        {
-                            ":done": DONE,
-                            ":now": int(self._clock()),
-                            ":attempting": ATTEMPTING,
-                            ":uncertain": UNCERTAIN,
-                        }
-                    ),
+                    ExpressionAttributeValues=to_item({**values, ":done": DONE, ":now": int(self._clock())}),
                 )
             else:
                 self.client.delete_item(
                     TableName=self.table_name,
-                    Key=to_item({"id": EFFECT_PREFIX + effect}),
-                    ConditionExpression="#s IN (:attempting, :uncertain)",
+                    Key=key,
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues=to_item({":attempting": ATTEMPTING, ":uncertain": UNCERTAIN}),
+                    ExpressionAttributeValues=to_item(values),
                 )
         except ClientError as error:
             if _condition_failed(error):

@@ -1,10 +1,11 @@
-"""Operator commands for a deployed stack: register, rotate-secret, backfill, redrive, status.
+"""Operator commands for a deployed stack: register, rotate-secret, backfill, redrive, status, effects.
 
     python -m infra.ops register      --stack stripe-webhooks-prod
     python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
     python -m infra.ops backfill      --stack … --since 2026-11-01 [--all] [--resume]
     python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
     python -m infra.ops status        --stack …
+    python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
 
 Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
 argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from infra.ops import backfill, redrive, register, rotate_secret, status
+from infra.ops import backfill, effects, redrive, register, rotate_secret, status
 from infra.ops.progress import parse_time
 from infra.ops.stack import (
     Context,
@@ -31,7 +32,7 @@ from infra.ops.stack import (
     stripe_client,
 )
 
-LOCAL_COMMANDS = ("status", "redrive")
+LOCAL_COMMANDS = ("status", "redrive", "effects")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,7 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     common.add_argument(
         "--local",
         action="store_true",
-        help="rehearse on the running local stack (make run) instead of a deployed one (status, redrive)",
+        help="rehearse on the running local stack (make run) instead of a deployed one"
+        " (status, redrive, effects)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -85,7 +87,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     sta = command("status", "recent events by type, failures, last event, alarm states")
     sta.add_argument("--hours", type=int, default=24, help="window (default 24)")
+
+    eff = command("effects", "the actions' uncertain effects (an email, an alert): list them, settle one")
+    eff.add_argument(
+        "--all", action="store_true", help="list every recorded effect, not only those to settle"
+    )
+    eff.add_argument("--settle", metavar="EFFECT", help="the effect to settle, as listed (receipt:in_…)")
+    verdict = eff.add_mutually_exclusive_group()
+    verdict.add_argument("--happened", action="store_true", help="it did happen: do not attempt it again")
+    verdict.add_argument(
+        "--not-happened", action="store_true", help="it did not: the redrive attempts it once"
+    )
+    eff.add_argument("--dry-run", action="store_true", help="say what would be recorded, record nothing")
     args = parser.parse_args(argv)
+    if args.command == "effects" and args.settle and not (args.happened or args.not_happened):
+        parser.error("--settle needs --happened or --not-happened: what did you find out?")
+    if args.command == "effects" and not args.settle and (args.happened or args.not_happened):
+        parser.error("--happened/--not-happened need --settle EFFECT")
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
     if args.local and args.command not in LOCAL_COMMANDS:
@@ -116,6 +134,10 @@ def run(
                 args.since, args.until or int(time.time()), undelivered_only=not args.all
             )
         return backfill.backfill(ctx, state)
+    if args.command == "effects":
+        if args.settle:
+            return effects.settle(ctx, args.settle, happened=args.happened)
+        return effects.list_effects(ctx, everything=args.all)
     if args.command == "redrive":
         return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
     return status.status(ctx, args.hours)

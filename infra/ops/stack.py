@@ -43,6 +43,8 @@ class Stack:
     payload_bucket: str | None = None
     """The ``PayloadBucketName`` output (stacks deployed before it existed have none)."""
     dashboard_url: str | None = None
+    actions_idempotency_table: str | None = None
+    """The ``ActionsIdempotencyTableName`` output (with ``DeployExampleActions``): the effect ledger."""
     local: bool = False
     """The running local stack (``--local``): no CloudFormation, no alarms, no Stripe endpoint."""
 
@@ -104,6 +106,7 @@ def load_stack(cloudformation: Any, name: str) -> Stack:
         parameters=parameters,
         payload_bucket=outputs.get("PayloadBucketName"),
         dashboard_url=outputs.get("DashboardUrl"),
+        actions_idempotency_table=outputs.get("ActionsIdempotencyTableName"),
     )
 
 
@@ -184,12 +187,19 @@ def _running_local_endpoint() -> tuple[str, str | None]:
 def local_stack() -> Stack:
     """The running local stack as a deployed one would describe itself (``--local``)."""
     from infra.local.endpoint import REGION, SECRET_NAME
-    from infra.local.resources import BUCKET_NAME, TABLE_NAME, TOPIC_NAME
+    from infra.local.resources import BUCKET_NAME, IDEMPOTENCY_TABLE_NAME, TABLE_NAME, TOPIC_NAME
 
     _, webhook_url = _running_local_endpoint()
     topic = f"arn:aws:sns:{REGION}:123456789012:{TOPIC_NAME}"
     return Stack(
-        "local", webhook_url or "-", TABLE_NAME, topic, SECRET_NAME, payload_bucket=BUCKET_NAME, local=True
+        "local",
+        webhook_url or "-",
+        TABLE_NAME,
+        topic,
+        SECRET_NAME,
+        payload_bucket=BUCKET_NAME,
+        actions_idempotency_table=IDEMPOTENCY_TABLE_NAME,
+        local=True,
     )
 
 

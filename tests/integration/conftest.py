@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -152,8 +153,12 @@ class Actions:
 
     @property
     def ledger(self) -> EffectLedger:
+        """The ledger as the person settling an effect sees it: minutes after the attempt."""
         return EffectLedger(
-            self.resources.idempotency_table, remember_seconds=86_400, client=self.aws.dynamodb
+            self.resources.idempotency_table,
+            remember_seconds=86_400,
+            client=self.aws.dynamodb,
+            clock=lambda: time.time() + 300,
         )
 
     def effects(self) -> dict[str, dict[str, Any]]:

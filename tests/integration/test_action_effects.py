@@ -86,7 +86,7 @@ def new_fact(actions: Actions, effect: Effect, secret: str) -> str:
     """Deliver a fresh event through the webhook; its business key (the invoice or dispute id)."""
     event = fresh_event(effect.event_type)
     original = str(event["data"]["object"]["id"])
-    key = f"{original.split('_')[0]}_test{secrets.token_hex(8)}"  # a fact of its own
+    key = f"{original.split('_', maxsplit=1)[0]}_test{secrets.token_hex(8)}"  # a fact of its own
     event["data"]["object"]["id"] = key
     assert deliver(event, secret).status == 200
     EVENT_OF[key] = event["id"]
@@ -353,3 +353,42 @@ def test_an_unknown_error_from_the_call_is_uncertain_and_a_refusal_releases_the_
     assert "partner:2" not in actions.effects()  # released: a retry may attempt it
     assert ledger.once("partner:2", lambda: "ok", refused=_never) == "ok"
     assert ledger.once("partner:2", lambda: "not again") == "ok"
+
+
+def test_ops_effects_lists_what_waits_for_a_person_and_records_the_verdict(
+    actions: Actions, secret: str
+) -> None:
+    import io
+
+    from infra.ops import cli, effects
+    from infra.ops.stack import Context, OpsError, Stack
+
+    key = new_fact(actions, RECEIPT, secret)
+    FaultInjector({RECEIPT.operation: Fault(lose_answer=True, times=1)}).install(function_aws.session())
+    run_out(actions, RECEIPT)
+    out = io.StringIO()
+    stack = Stack("shop", "-", "t", "arn", "s", actions_idempotency_table=actions.resources.idempotency_table)
+    ctx = Context(stack, lambda service: actions.aws.dynamodb, out=out)
+
+    assert effects.list_effects(ctx) == 1
+    listing = out.getvalue()
+    assert f"UNCERTAIN  receipt:{key}" in listing and "to=jenny.rosen@example.com" in listing
+    assert "ReadTimeoutError" in listing and "1 effect(s) to settle" in listing
+
+    assert (
+        effects.settle(Context(stack, ctx.aws, out=out, dry_run=True), f"receipt:{key}", happened=True) == 0
+    )
+    assert actions.effects()[f"receipt:{key}"]["status"] == "UNCERTAIN"  # a dry run records nothing
+    assert effects.settle(ctx, f"receipt:{key}", happened=True) == 0
+    assert actions.effects()[f"receipt:{key}"]["status"] == "DONE"
+    with pytest.raises(OpsError, match="not waiting to be settled"):
+        effects.settle(ctx, f"receipt:{key}", happened=False)
+    out.truncate(0)
+    assert effects.list_effects(ctx) == 0 and "no effect waits" in out.getvalue()
+
+    without_actions = Context(Stack("shop", "-", "t", "arn", "s"), ctx.aws, out=out)
+    with pytest.raises(OpsError, match="DeployExampleActions"):
+        effects.list_effects(without_actions)
+    for argv in (["effects", "--settle", "receipt:x"], ["effects", "--happened"]):
+        with pytest.raises(SystemExit):
+            cli.parse_args(argv)

@@ -202,8 +202,9 @@ def test_every_fact_ends_with_one_effect_or_one_surfaced_uncertainty_never_two(
             f"actions chaos (seed {SEED}): {len(facts)} facts, {len(actions.outcomes)} outcomes,"
             f" {polls['batches']} batches, {polls['invocations killed']} invocations killed",
             f"  faults: {faults}",
-            f"  facts: {', '.join(f'{kind} {count}' for kind, count in sorted(tally.items()))}; never two effects",
-            f"  after settling and redriving {redriven} dead letter(s): {len(facts)} facts with exactly one effect",
+            f"  facts: {', '.join(f'{kind} {n}' for kind, n in sorted(tally.items()))}; never two effects",
+            f"  after settling and redriving {redriven} dead letter(s):"
+            f" {len(facts)} facts with exactly one effect",
         ]
     )
 

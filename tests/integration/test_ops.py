@@ -449,7 +449,7 @@ def test_missing_stripe_key_and_unknown_stack_are_clear_errors(
     assert "no-such-stack" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["register", "rotate-secret", "backfill", "redrive", "status"])
+@pytest.mark.parametrize("command", ["register", "rotate-secret", "backfill", "redrive", "status", "effects"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         cli.parse_args([command, "--help"])

@@ -309,11 +309,29 @@ def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_a
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
         assert alarm["TreatMissingData"] == "notBreaching"
-    ours = [alarm for alarm in alarms.values() if alarm["Namespace"] == METRICS_NAMESPACE]
+    ours = [
+        alarm
+        for alarm in alarms.values()
+        if alarm["Namespace"] == METRICS_NAMESPACE and alarm["MetricName"] not in ACTION_METRICS
+    ]
     assert all(
         alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}] for alarm in ours
     )
     assert FUNCTION["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+
+
+def test_every_action_with_an_outside_effect_alarms_on_its_own_uncertain_effects() -> None:
+    """The alarm's dimension is the service name the action's function emits under."""
+    for action in EFFECT_ACTIONS:
+        prefix = "".join(part.title() for part in action.split("_"))
+        alarm = RESOURCES[f"{prefix}UncertainEffectsAlarm"]
+        function = RESOURCES[f"{prefix}Function"]["Properties"]["Environment"]["Variables"]
+        assert alarm["Condition"] == "ExampleActions"
+        assert alarm["Properties"]["MetricName"] == "ActionsUncertain"
+        (dimension,) = alarm["Properties"]["Dimensions"]
+        assert dimension == {"Name": "service", "Value": function["POWERTOOLS_SERVICE_NAME"]}
+        assert function["POWERTOOLS_SERVICE_NAME"] == {"Fn::Sub": f"${{AWS::StackName}}-{action}"}
+        assert alarm["Properties"]["Threshold"] == 1
 
 
 def test_reserved_concurrency_is_a_parameter_off_by_default() -> None:

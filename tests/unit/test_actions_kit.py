@@ -257,7 +257,7 @@ def test_the_compiled_contract_agrees_with_the_reference_2020_12_validator(messa
 
 
 def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
-    actions: list[Action] = [FulfilOrder(None, None), Entitlement(None), DisputeAlert(None)]  # type: ignore[arg-type]
+    actions: list[Action] = [FulfilOrder(None, None, None), Entitlement(None), DisputeAlert(None, None)]  # type: ignore[arg-type]
 
     by_name = {action.name: action for action in actions}
     assert sorted(name for names in action_functions().values() for name in names) == sorted(by_name)
