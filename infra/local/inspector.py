@@ -26,7 +26,7 @@ from infra.local.endpoint import (
     queries,
     summarize,
 )
-from infra.local.resources import ACTIONS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
+from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -148,8 +148,8 @@ def tail(sqs: Any, queue: str, follow: bool) -> int:
 
 def performed_actions(dynamodb: Any) -> list[str]:
     """The Powertools idempotency records (the actions done or in progress, newest last) and the
-    receipts the fulfilment items name (what SES accepted: its message ids)."""
-    from stripe_actions.adapters import ActionsTable
+    effect ledger's entries (the emails and alerts sent, and those uncertain: ``ops effects``)."""
+    from stripe_actions.effects import EFFECT_PREFIX, UNCERTAIN, EffectLedger
     from stripe_webhook.dynamo_items import from_item
 
     try:
@@ -157,6 +157,7 @@ def performed_actions(dynamodb: Any) -> list[str]:
             from_item(item)
             for page in dynamodb.get_paginator("scan").paginate(TableName=IDEMPOTENCY_TABLE_NAME)
             for item in page["Items"]
+            if not item["id"]["S"].startswith(EFFECT_PREFIX)
         ]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
@@ -180,16 +181,23 @@ def performed_actions(dynamodb: Any) -> list[str]:
     rows.sort()
     lines = [f"{_clock(at)}  {action:<14} {key:<58} {outcome}" for at, action, key, outcome in rows]
     lines = lines or ["no actions performed yet"]
-    receipts = [
-        item
-        for item in ActionsTable(ACTIONS_TABLE_NAME, client=dynamodb).scan()
-        if item.get("receipt_message_id")
-    ]
-    lines.append(f"emails SES accepted: {len(receipts)}")
-    lines += [
-        f"  {item['receipt_message_id']}  to {item['receipt_to']}  receipt for {item['order_id']}"
-        for item in receipts
-    ]
+    entries = sorted(
+        EffectLedger(IDEMPOTENCY_TABLE_NAME, remember_seconds=0, client=dynamodb).entries(),
+        key=lambda entry: int(entry.get("started_at", 0)),
+    )
+    done = [entry for entry in entries if entry.get("status") == "DONE"]
+    lines.append(f"effects done (emails SES accepted, alerts SNS accepted): {len(done)}")
+    for entry in entries:
+        details = entry.get("details") if isinstance(entry.get("details"), dict) else None
+        to = f"  to {details['to']}" if details and "to" in details else ""
+        at = _clock(int(entry.get("started_at", 0)))
+        if entry.get("status") == "DONE":
+            lines.append(f"  {at}  {entry['effect']}{to}  {entry.get('result', '')}")
+        else:
+            why = entry.get("reason") if entry.get("status") == UNCERTAIN else "started, never finished"
+            lines.append(
+                f'  {at}  {entry["effect"]}{to}  UNCERTAIN: {why}; settle it: make ops ARGS="effects --local"'
+            )
     return lines
 
 

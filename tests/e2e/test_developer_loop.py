@@ -433,5 +433,9 @@ def test_the_example_actions_run_once_per_fact_on_the_local_stack(stack: LocalSt
     assert listed.returncode == 0, listed.stderr
     rows = [line for line in listed.stdout.splitlines() if session in line or invoice in line]
     assert len([row for row in rows if "fulfil_order" in row and "done: email to" in row]) == 2
-    assert f"to jenny.rosen@example.com  receipt for {session}" in listed.stdout
-    assert f"to jenny.rosen@example.com  receipt for {invoice}" in listed.stdout
+    assert f"receipt:{session}  to jenny.rosen@example.com" in listed.stdout
+    assert f"receipt:{invoice}  to jenny.rosen@example.com" in listed.stdout
+    assert "effects done (emails SES accepted, alerts SNS accepted): 2" in listed.stdout
+
+    settled = run_tool("ops", "effects", "--local", env=env)
+    assert settled.returncode == 0 and "no effect waits to be settled" in settled.stdout, settled.stderr

@@ -269,7 +269,7 @@ def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
 
 
 def test_the_registry_finds_every_action_of_a_type_by_exact_type_or_family() -> None:
-    registry = ActionRegistry([FulfilOrder(None, None), Entitlement(None), DisputeAlert(None)])  # type: ignore[arg-type]
+    registry = ActionRegistry([FulfilOrder(None, None, None), Entitlement(None), DisputeAlert(None, None)])  # type: ignore[arg-type]
 
     assert [action.name for action in registry.for_type("invoice.paid")] == ["fulfil_order"]
     assert [action.name for action in registry.for_type("customer.subscription.paused")] == ["entitlement"]
@@ -284,7 +284,7 @@ def event_with_record(event: dict[str, Any], record: dict[str, Any] | None) -> A
 
 
 def test_fulfil_order_runs_only_for_paid_orders_and_keys_on_the_order() -> None:
-    action = FulfilOrder(None, None)  # type: ignore[arg-type]
+    action = FulfilOrder(None, None, None)  # type: ignore[arg-type]
     session = fresh_event("checkout.session.completed")
     session_id = session["data"]["object"]["id"]
     invoice = fresh_event("invoice.paid")
