@@ -56,7 +56,7 @@ bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package 
 chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_SEED=… replays a run; ~10 min)
 	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-400} $(BIN)/python -m pytest tests/integration/test_chaos.py -q $(ARGS)
 
-ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|redrive|status --stack NAME"
+ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|redrive|status|effects --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)
 
 cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--duration-ms 60")
