@@ -165,8 +165,11 @@ def print_outcome(outcome: Outcome) -> None:
         traceback.print_exception(outcome.error)
 
 
-def start_actions(endpoint: str, resources: LocalResources) -> tuple[ActionResources, list[ActionRunner]]:
-    """What ``DeployExampleActions=true`` deploys, on the local endpoint, with every action running."""
+def start_actions(
+    endpoint: str, resources: LocalResources, report: Callable[[Outcome], None] = print_outcome
+) -> tuple[ActionResources, list[ActionRunner]]:
+    """What ``DeployExampleActions=true`` deploys, on the local endpoint, with every action running;
+    each outcome goes to ``report`` (the console line, and the inbox)."""
     from infra.local.endpoint import client
     from infra.local.resources import create_action_resources
 
@@ -178,7 +181,7 @@ def start_actions(endpoint: str, resources: LocalResources) -> tuple[ActionResou
         resources.topic_arn,
         visibility_timeout=LOCAL_VISIBILITY_SECONDS,
     )
-    runners = build_runners(client("sqs", endpoint), resources, actions, print_outcome)
+    runners = build_runners(client("sqs", endpoint), resources, actions, report)
     for runner in runners:
         runner.start()
     return actions, runners

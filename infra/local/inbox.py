@@ -4,8 +4,9 @@
 ``Stripe-Signature`` parsed, its signatures redacted), raw body, response and timing. ``InboxApi``
 answers the browser page's JSON calls (``inbox_ui/``): the list (filtered, and ``after`` a sequence
 number for live updates), one request in detail (with the event-log entry, the object's record and
-the message as published), an object's timeline, and three actions: replay the stored body signed
-anew, resend it as a new event, redrive the stored event to the consumer queue.
+the message as published, and what the example actions did with it: ``done``, ``uncertain``…),
+an object's timeline, and three actions: replay the stored body signed anew, resend it as a new
+event, redrive the stored event to the consumer queue.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from infra.fixtures.payloads import new_event_id
 from infra.local.endpoint import event_records
 
 if TYPE_CHECKING:
+    from stripe_actions.consumer import Outcome
     from stripe_webhook.queries import TableQueries
 
 DEFAULT_SIZE = 2000
@@ -141,9 +143,34 @@ class Inbox:
     _entries: deque[Entry] = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _seq: int = field(default=0, init=False)
+    _outcomes: OrderedDict[str, list[dict[str, Any]]] = field(default_factory=OrderedDict, init=False)
 
     def __post_init__(self) -> None:
         self._entries = deque(maxlen=self.size)
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        """What an example action did with an event's message (``done``, ``uncertain``, …), kept for
+        as many events as the inbox holds requests."""
+        if not outcome.event_id:
+            return
+        with self._lock:
+            shown = self._outcomes.setdefault(outcome.event_id, [])
+            shown.append(
+                {
+                    "time": time.time(),
+                    "action": outcome.action,
+                    "key": outcome.key,
+                    "status": outcome.status,
+                    "detail": outcome.detail,
+                }
+            )
+            self._outcomes.move_to_end(outcome.event_id)
+            while len(self._outcomes) > self.size:
+                self._outcomes.popitem(last=False)
+
+    def outcomes(self, event_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._outcomes.get(event_id, []))
 
     def record(
         self,
@@ -325,6 +352,8 @@ class InboxApi:
         if entry.object_id:
             record = self.table.get_record(entry.object_id)
             detail["record"] = _plain(record) if record else None
+        if entry.event_id:
+            detail["actions"] = self.inbox.outcomes(entry.event_id)
         return detail
 
     def timeline(self, object_id: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ on 127.0.0.1, turning each request into the API Gateway proxy event
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from infra import FUNCTIONS_DIR
 from infra.fixtures.signing import generate_secret
 from infra.local import persist
-from infra.local.actions import ActionRunner, start_actions
+from infra.local.actions import ActionRunner, print_outcome, start_actions
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
 from infra.local.guard import DOCKER_HOST_NAME, HostPolicy
 from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver_over_http
@@ -43,6 +44,7 @@ from infra.local.server import WEBHOOK_PATH, make_handler
 from infra.local.state import StackState, remove_state, write_state
 
 if TYPE_CHECKING:
+    from stripe_actions.consumer import Outcome
     from stripe_webhook.queries import TableQueries
 
 
@@ -270,11 +272,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_environment(endpoint, secret, args.verbose)
         resources, secret_arn = provision(endpoint, secret)
+        inbox = None if args.aws_only else Inbox(args.inbox_size)
         if not args.no_actions:
-            actions, runners = start_actions(endpoint, resources)
-        inbox = None
-        if not args.aws_only:
-            server, inbox = serve_webhook(args, endpoint, resources, secret, runners, inbox_token=inbox_token)
+            actions, runners = start_actions(
+                endpoint, resources, report=functools.partial(report_outcome, inbox)
+            )
+        if inbox is not None:
+            server = serve_webhook(
+                args, endpoint, resources, secret, runners, inbox=inbox, inbox_token=inbox_token
+            )
         tables = persisted_tables(actions)
         if args.persist:
             restored = persist.restore(persist.state_dir(), aws_client, resources, inbox, tables)
@@ -318,6 +324,13 @@ def persisted_tables(actions: ActionResources | None) -> tuple[str, ...]:
     return (actions.idempotency_table, actions.actions_table) if actions else ()
 
 
+def report_outcome(inbox: Inbox | None, outcome: Outcome) -> None:
+    """An action's outcome: its console line, and beside its event in the inbox."""
+    print_outcome(outcome)
+    if inbox is not None:
+        inbox.record_outcome(outcome)
+
+
 def serve_webhook(
     args: argparse.Namespace,
     endpoint: str,
@@ -325,8 +338,9 @@ def serve_webhook(
     secret: str,
     runners: list[ActionRunner],
     *,
+    inbox: Inbox,
     inbox_token: str | None,
-) -> tuple[ThreadingHTTPServer, Inbox]:
+) -> ThreadingHTTPServer:
     """The HTTP front: the function (reloaded on save, the actions with it), and the inbox with its
     own queue on the topic."""
     if args.functions_dir is not None:
@@ -344,7 +358,6 @@ def serve_webhook(
     show = (lambda body: stored_records(table, body)) if args.verbose else None
     sqs = client("sqs", endpoint)
     tap_queue = subscribe_queue(client("sns", endpoint), sqs, resources.topic_arn, INBOX_QUEUE_NAME)
-    inbox = Inbox(args.inbox_size)
     api = InboxApi(
         inbox,
         table,
@@ -365,7 +378,7 @@ def serve_webhook(
     server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, inbox
+    return server
 
 
 def print_banner(

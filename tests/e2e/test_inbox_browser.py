@@ -205,3 +205,25 @@ def test_the_inbox_answers_other_machines_only_when_asked(public: bool) -> None:
         assert post(f"http://{address}:{port}/webhook", b"{}", timeout=5).status == 400
     finally:
         stop(stack)
+
+
+def test_the_inbox_shows_what_the_example_actions_did_with_an_event(stack: LocalStack, browser: Any) -> None:
+    event = fresh_event("charge.dispute.created")
+    event["data"]["object"]["id"] = f"du_inbox{int(time.time() * 1000)}"
+    assert send(stack, event) == 200
+    (entry,) = get_json(stack, f"/api/requests?q={event['id']}")["requests"]
+    deadline = time.monotonic() + 15
+    while not (outcomes := get_json(stack, f"/api/requests/{entry['seq']}").get("actions")):
+        assert time.monotonic() < deadline, "the dispute_alert action's outcome never reached the inbox"
+        time.sleep(0.2)
+    assert [(o["action"], o["key"], o["status"]) for o in outcomes] == [
+        ("dispute_alert", event["data"]["object"]["id"], "done")
+    ]
+
+    page = browser.new_page()
+    page.goto(f"http://127.0.0.1:{stack.port}/")
+    page.locator("#requests tbody tr", has_text=event["id"]).click()
+    row = page.locator("#action-outcomes tbody tr", has_text="dispute_alert")
+    row.wait_for()
+    assert "done" in row.inner_text() and "alert sent, evidence due" in row.inner_text()
+    page.close()

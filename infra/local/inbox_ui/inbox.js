@@ -165,7 +165,19 @@ async function showDetail(seq) {
     parts.push(section(`Message on the consumer queue, ${source}`, pairs(detail.message.attributes)));
     parts.push(codeBlock("Message body", detail.message.body));
   }
+  if (detail.actions && detail.actions.length) {
+    parts.push(section("What the example actions did with it", actionOutcomes(detail.actions)));
+  }
   $("detail").replaceChildren(...parts);
+}
+
+function actionOutcomes(outcomes) {
+  return el("table", { id: "action-outcomes" },
+    el("thead", {}, el("tr", {}, ...["time", "action", "business key", "outcome", "detail"].map((name) => el("th", { text: name })))),
+    el("tbody", {}, ...outcomes.map((outcome) => el("tr", { class: `outcome-${outcome.status}` },
+      el("td", { text: new Date(outcome.time * 1000).toLocaleTimeString() }), el("td", { text: outcome.action }),
+      el("td", { text: outcome.key }), el("td", { text: outcome.status }),
+      el("td", { text: outcome.status === "uncertain" ? `${outcome.detail}: make ops ARGS="effects --local"` : outcome.detail })))));
 }
 
 async function showTimeline(objectId) {
