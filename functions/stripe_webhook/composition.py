@@ -98,6 +98,7 @@ class Components:
             current_object=self.current_object if self.has_stripe_api_key else None,
             store_payload=self.store_payload,
             publish_budget_seconds=budget.PUBLISH_BUDGET_SECONDS,
+            dedup_window_seconds=self.publisher.dedup_window_seconds,
         )
 
     @functools.cached_property

@@ -13,6 +13,12 @@ rather than be stopped between publish and mark, or race a delivery that takes o
 A publish that fails releases the lease and raises, so Stripe's retry
 publishes without re-writing records. A duplicate is answered from the claim
 alone (one DynamoDB call).
+
+An earlier holder may already have published (its publish's answer was lost, or it stopped
+between publish and mark: ``Claim.may_have_published_at``). A FIFO topic drops the second copy
+itself while its deduplication window (5 minutes) lasts; otherwise, on a standard topic or past
+the window, the message is published with ``possible_duplicate=true`` and counted
+(``Outcome.possible_duplicate``), never silently a second time.
 """
 
 from __future__ import annotations
@@ -49,11 +55,21 @@ class EventStore(Protocol):
         self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
     ) -> bool: ...
 
-    def release(self, event_id: str, token: str) -> bool: ...
+    def release(self, event_id: str, token: str, *, published_maybe_at: float | None = None) -> bool: ...
 
 
 class EventPublisher(Protocol):
-    def publish(self, event: StripeEvent, *, payload: PayloadLocation | None = None) -> str: ...
+    def publish(
+        self,
+        event: StripeEvent,
+        *,
+        payload: PayloadLocation | None = None,
+        extra_attributes: dict[str, str] | None = None,
+    ) -> str: ...
+
+
+POSSIBLE_DUPLICATE = {"possible_duplicate": "true"}
+"""The attribute of a message that an earlier, uncertain publish of the same event may have sent."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +84,8 @@ class Outcome:
     message_id: str | None = None
     resumed: bool = False
     marked_published: bool = True
+    possible_duplicate: bool = False
+    """Published with ``possible_duplicate=true``: an earlier publish of it may have reached SNS."""
 
 
 class Pipeline:
@@ -82,9 +100,13 @@ class Pipeline:
         current_object: Callable[[StripeEvent], dict[str, Any] | None] | None = None,
         store_payload: Callable[[StripeEvent], PayloadLocation] | None = None,
         publish_budget_seconds: float = 0.0,
+        dedup_window_seconds: float = 0.0,
     ) -> None:
+        """``dedup_window_seconds``: how long after a publish the topic itself drops a second copy
+        with the same deduplication id (an SNS FIFO topic: 300; a standard topic: 0)."""
         self._registry = registry
         self._publish_budget = publish_budget_seconds
+        self._dedup_window = dedup_window_seconds
         self._store = store
         self._publisher = publisher
         self._clock = clock
@@ -131,10 +153,17 @@ class Pipeline:
             code = "lease_expiring" if must_end_by == claim.lease_expires_at else "deadline_near"
             raise OutOfTime(code, "too little time is left to publish and mark; released for a retry")
 
+        flagged = claim.may_have_published_at is not None and not self._topic_drops_copy_of(
+            claim.may_have_published_at
+        )
+        started = self._clock()
         try:
-            message_id = self._publisher.publish(event, payload=payload)
-        except PublishError:
-            self._store.release(event.id, claim.token)
+            message_id = self._publisher.publish(
+                event, payload=payload, extra_attributes=POSSIBLE_DUPLICATE if flagged else None
+            )
+        except PublishError as error:
+            maybe = started if error.code == "publish_uncertain" else None
+            self._store.release(event.id, claim.token, published_maybe_at=maybe)
             raise
         # The event is stored and published; if this marker fails Stripe must not retry (that
         # would publish twice), so it is retried while time is left, then reported, not raised.
@@ -152,6 +181,7 @@ class Pipeline:
             message_id=message_id,
             resumed=claim.resumed,
             marked_published=marked,
+            possible_duplicate=flagged,
         )
 
     def _offload(self, event: StripeEvent) -> PayloadLocation:
@@ -160,6 +190,11 @@ class Pipeline:
                 "missing_payload_bucket", "the event is too large for SNS; nothing stores it"
             )
         return self._store_payload(event)
+
+    def _topic_drops_copy_of(self, published_at: float) -> bool:
+        """Whether a publish now, finished within its budget, is still inside the deduplication
+        window of one made at ``published_at`` (never, on a standard topic)."""
+        return self._clock() + self._publish_budget < published_at + self._dedup_window
 
     def _too_late_to_publish(self, must_end_by: float | None) -> bool:
         """Whether a publish and a mark (``publish_budget_seconds``) no longer fit before ``must_end_by``."""

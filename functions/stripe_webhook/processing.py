@@ -29,6 +29,12 @@ def process(event: StripeEvent, deadline: float | None) -> Outcome:
             count("UnhandledEvents")
         if outcome.records_uncertain:
             count("OrderUncertain")
+    if outcome.possible_duplicate:
+        count("PossibleDuplicatePublished")
+        logger.warning(
+            "event published with possible_duplicate=true: an earlier publish of it may have reached SNS",
+            extra={"sns_message_id": outcome.message_id},
+        )
     if not outcome.marked_published:
         count("PublishedNotMarked")
         logger.error(

@@ -39,6 +39,9 @@ EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
 Python, Java and JavaScript) write and read them: a consumer using one reads the full event."""
 ATTRIBUTE_HEADROOM_BYTES = 1024
 MAX_GROUP_ID = 128
+FIFO_DEDUPLICATION_SECONDS = 300
+"""SNS FIFO topics drop a message whose deduplication id they accepted in the last 5 minutes
+(Amazon SNS Developer Guide, "Message deduplication for FIFO topics")."""
 THROTTLED = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "KMSThrottling"})
 
 
@@ -116,6 +119,8 @@ class SnsPublisher(aws.ServiceAdapter):
         super().__init__(client)
         self._topic_arn = topic_arn
         self.fifo = topic_arn.endswith(".fifo")
+        self.dedup_window_seconds = float(FIFO_DEDUPLICATION_SECONDS if self.fifo else 0)
+        """How long the topic itself drops a second copy of a message (standard topics: never)."""
         self._sleep = sleep
 
     def publish(

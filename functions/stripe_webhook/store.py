@@ -106,6 +106,10 @@ class Claim:
     """Records kept by tie-break and marked ``order_uncertain`` (no Stripe key to ask)."""
     lease_expires_at: float | None = None
     """Wall-clock time after which another delivery may take the event over."""
+    may_have_published_at: int | None = None
+    """On a takeover: the earliest time an earlier holder may have published the event (its
+    publish's answer was lost, or it stopped without releasing its lease: died, or published and
+    could not mark). None when no earlier holder can have published."""
 
 
 class DynamoStore(aws.ServiceAdapter):
@@ -284,9 +288,18 @@ class DynamoStore(aws.ServiceAdapter):
             deadline=deadline,
         )
 
-    def release(self, event_id: str, token: str) -> bool:
-        """Give up our lease early so Stripe's retry can finish the event without waiting."""
-        return self._update_leased(event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}})
+    def release(self, event_id: str, token: str, *, published_maybe_at: float | None = None) -> bool:
+        """Give up our lease early so Stripe's retry can finish the event without waiting.
+        ``published_maybe_at``: our publish's answer was lost, so SNS may hold the message since
+        then; kept (the earliest such time) for whoever publishes it next."""
+        if published_maybe_at is None:
+            return self._update_leased(event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}})
+        return self._update_leased(
+            event_id,
+            token,
+            "SET lease_expires_at = :zero, publish_uncertain_at = if_not_exists(publish_uncertain_at, :at)",
+            {":zero": {"N": "0"}, ":at": to_attribute(int(published_maybe_at))},
+        )
 
     def _existing(self, item: dict[str, Any] | None, now: float, ours: Claim) -> Claim:
         if item is None:
@@ -298,25 +311,45 @@ class DynamoStore(aws.ServiceAdapter):
             return Claim(None, duplicate=True)
         if int(existing.get("lease_expires_at", 0)) > now:
             raise EventInProgress("in_progress", "another delivery of this event is being processed")
-        return self._take_over(existing["event_id"], str(existing.get("lease_token", "")), now)
+        return self._take_over(existing, now)
 
-    def _take_over(self, event_id: str, old_token: str, now: float) -> Claim:
+    def _may_have_published_at(self, existing: dict[str, Any]) -> int | None:
+        """When an earlier holder may have published at the earliest: as its release recorded
+        (a lost publish answer), or, for a holder whose lease ran out instead of being released
+        (it died, or published and failed to mark), the time it took the lease."""
+        times = []
+        if isinstance(existing.get("publish_uncertain_at"), int):
+            times.append(int(existing["publish_uncertain_at"]))
+        lease = int(existing.get("lease_expires_at", 0))
+        if lease > 0:
+            times.append(lease - self._lease_seconds)
+        return min(times, default=None)
+
+    def _take_over(self, existing: dict[str, Any], now: float) -> Claim:
         token = uuid.uuid4().hex
+        maybe = self._may_have_published_at(existing)
+        update = "SET lease_token = :new_token, lease_expires_at = :expires, attempts = attempts + :one"
+        values = {
+            ":new_token": {"S": token},
+            ":expires": to_attribute(int(now) + self._lease_seconds),
+            ":one": {"N": "1"},
+        }
+        if maybe is not None:  # kept for a later holder, should this one fail too
+            update += ", publish_uncertain_at = if_not_exists(publish_uncertain_at, :maybe)"
+            values[":maybe"] = to_attribute(maybe)
         taken = self._update_leased(
-            event_id,
-            old_token,
-            "SET lease_token = :new_token, lease_expires_at = :expires, attempts = attempts + :one",
-            {
-                ":new_token": {"S": token},
-                ":expires": to_attribute(int(now) + self._lease_seconds),
-                ":one": {"N": "1"},
-            },
+            str(existing["event_id"]),
+            str(existing.get("lease_token", "")),
+            update,
+            values,
             applied=lambda item: item.get("lease_token") == token,
             raise_errors=True,
         )
         if not taken:
             raise EventInProgress("in_progress", "another delivery of this event is being processed")
-        return Claim(token, resumed=True, lease_expires_at=int(now) + self._lease_seconds)
+        return Claim(
+            token, resumed=True, lease_expires_at=int(now) + self._lease_seconds, may_have_published_at=maybe
+        )
 
     def _update_leased(
         self,

@@ -25,6 +25,7 @@ DASHBOARD_METRICS = {
     "SignatureFailures": "signature failures (400)",
     "ProcessingFailures": "5xx (Stripe retries)",
     "PublishedNotMarked": "published, not marked",
+    "PossibleDuplicatePublished": "published as possible duplicate",
     "OrderUncertain": "order uncertain",
     "RejectedEvents": "EventBridge rejected",
 }

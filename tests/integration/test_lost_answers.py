@@ -85,6 +85,93 @@ def test_a_lost_publish_answer_on_a_fifo_topic_is_re_sent_and_deduplicated(
     assert status_of(fifo_aws, event["id"]) == "PUBLISHED"
 
 
+def published_attributes() -> list[dict[str, str]]:
+    """The attributes of every ``Publish`` the function sends from now on (as sent, before SNS)."""
+    sent: list[dict[str, str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append({name: value["StringValue"] for name, value in params["MessageAttributes"].items()})
+
+    aws_clients.session().get_component("event_emitter").register("provide-client-params.sns.Publish", record)
+    return sent
+
+
+def a_while_passes(aws: Aws, event_id: str, seconds: int) -> None:
+    """The clock moves on by ``seconds`` for the stored event (Stripe's next retry comes later)."""
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key={"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}},
+        UpdateExpression="SET publish_uncertain_at = publish_uncertain_at - :by",
+        ExpressionAttributeValues={":by": {"N": str(seconds)}},
+    )
+
+
+def test_the_retry_after_a_lost_publish_answer_on_a_standard_topic_says_it_may_be_a_second_copy(
+    aws: Aws, secret: str, faults: FaultInjector
+) -> None:
+    sent = published_attributes()
+    faults.fail("sns.Publish", Fault(lose_answer=True, times=1))
+    event = fresh_event("invoice.paid")
+
+    assert deliver(event, secret).body["error"] == "publish_uncertain"
+    logged = aws.queries.get_event(event["id"])
+    assert logged is not None and isinstance(logged["publish_uncertain_at"], int)
+    retried = deliver(event, secret, timestamp=int(time.time()) + 1)
+
+    assert retried.status == 200 and retried.body["status"] == "processed"
+    copies = drain(aws.sqs, aws.queue_url)
+    assert [message.attributes.get("possible_duplicate") for message in copies] == [None, "true"]
+    assert [attributes.get("possible_duplicate") for attributes in sent] == [None, "true"]
+
+
+@pytest.mark.parametrize(
+    ("later", "flagged"),
+    [(60, False), (10 * 60, True), (6 * 3600, True)],
+    ids=["1 minute later", "10 minutes later", "6 hours later"],
+)
+def test_a_fifo_topic_deduplicates_a_retry_only_inside_its_window_and_flags_one_past_it(
+    fifo_aws: Aws, secret: str, faults: FaultInjector, later: int, flagged: bool
+) -> None:
+    sent = published_attributes()
+    faults.fail("sns.Publish", Fault(lose_answer=True, times=3))  # every attempt of the call
+    event = fresh_event("invoice.paid")
+
+    first = deliver(event, secret)
+    assert first.status == 503 and first.body["error"] == "publish_uncertain"
+    a_while_passes(fifo_aws, event["id"], later)
+    retried = deliver(event, secret, timestamp=int(time.time()) + 1)
+
+    assert retried.status == 200 and retried.body["status"] == "processed"
+    assert [attributes.get("possible_duplicate") for attributes in sent] == [None] * 3 + [
+        "true" if flagged else None
+    ]
+    assert status_of(fifo_aws, event["id"]) == "PUBLISHED"
+
+
+def test_a_takeover_of_a_holder_that_died_after_publishing_flags_its_publish(aws: Aws, secret: str) -> None:
+    """Case 3 of the guarantees: the sandbox crashed between publish and mark. The lease runs
+    out; the next delivery cannot know whether the message went out, so it says so."""
+    sent = published_attributes()
+    event = fresh_event("invoice.paid")
+    assert deliver(event, secret).status == 200
+    aws.dynamodb.update_item(  # as the crashed holder left it: published, never marked
+        TableName=aws.table,
+        Key={"pk": {"S": f"EVENT#{event['id']}"}, "sk": {"S": "EVENT"}},
+        UpdateExpression="SET #s = :in_progress, lease_token = :t, lease_expires_at = :gone",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":in_progress": {"S": "IN_PROGRESS"},
+            ":t": {"S": "dead"},
+            ":gone": {"N": "1"},
+        },
+    )
+
+    retried = deliver(event, secret, timestamp=int(time.time()) + 1)
+
+    assert retried.status == 200 and retried.body["status"] == "processed"
+    assert [attributes.get("possible_duplicate") for attributes in sent] == [None, "true"]
+
+
 def test_a_fifo_topic_groups_by_object_and_deduplicates_a_redelivery_by_event_id(
     fifo_aws: Aws, secret: str
 ) -> None:

@@ -151,6 +151,20 @@ def test_a_pointer_is_replaced_by_the_stored_event_whose_size_must_match() -> No
 
 
 CONTRACT_CASES = [
+    *(
+        {
+            "attributes": {
+                "schema_version": "2",
+                "event_type": "a",
+                "event_id": "evt_1",
+                "object_type": "x",
+                "livemode": "false",
+                "possible_duplicate": flag,
+            },
+            "body": {"id": "evt_1", "type": "a", "data": {"object": {}}},
+        }
+        for flag in ("true", "yes")
+    ),
     {
         "attributes": {
             "schema_version": "2",

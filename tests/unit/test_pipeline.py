@@ -24,6 +24,8 @@ class FakeStore:
     published: dict[str, str] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
+    published_maybe_at: dict[str, float] = field(default_factory=dict)
+    """What releases recorded; a later claim of the event is a takeover that carries it."""
 
     def claim(
         self,
@@ -39,6 +41,8 @@ class FakeStore:
             return Claim(None, duplicate=True)
         self.claims.append((event.id, list(records)))
         self.payloads[event.id] = payload
+        if event.id in self.published_maybe_at:
+            return Claim("token", resumed=True, may_have_published_at=int(self.published_maybe_at[event.id]))
         return Claim("token", records_written=len(records))
 
     def mark_published(
@@ -48,20 +52,34 @@ class FakeStore:
         self.done.add(event_id)
         return True
 
-    def release(self, event_id: str, token: str) -> bool:
+    def release(self, event_id: str, token: str, *, published_maybe_at: float | None = None) -> bool:
         self.released.append(event_id)
+        if published_maybe_at is not None:
+            self.published_maybe_at.setdefault(event_id, published_maybe_at)
         return True
 
 
 @dataclass
 class FakePublisher:
     fail: bool = False
+    lose_answer: bool = False
     sent: list[str] = field(default_factory=list)
     pointers: dict[str, PayloadLocation] = field(default_factory=dict)
+    attributes: list[dict[str, str]] = field(default_factory=list)
 
-    def publish(self, event: StripeEvent, *, payload: PayloadLocation | None = None) -> str:
+    def publish(
+        self,
+        event: StripeEvent,
+        *,
+        payload: PayloadLocation | None = None,
+        extra_attributes: dict[str, str] | None = None,
+    ) -> str:
         if self.fail:
             raise PublishError("publish_failed", "SNS rejected the publish: KMSThrottlingException")
+        self.attributes.append(dict(extra_attributes or {}))
+        if self.lose_answer:
+            self.lose_answer = False
+            raise PublishError("publish_uncertain", "SNS's answer was lost; it may have accepted the message")
         self.sent.append(event.id)
         if payload is not None:
             self.pointers[event.id] = payload
@@ -177,7 +195,7 @@ def test_a_holder_that_stalled_past_its_lease_budget_releases_instead_of_publish
 
 def test_a_holder_with_lease_to_spare_publishes() -> None:
     store, publisher = LeasedStore(), FakePublisher()
-    moments = iter([1_000.0, 1_002.0, 1_002.5])
+    moments = iter([1_000.0, 1_002.0, 1_002.2, 1_002.5])
     pipeline = Pipeline(_registry(), store, publisher, clock=lambda: next(moments), publish_budget_seconds=24)
     event = _event("charge.dispute.created")
 
@@ -293,3 +311,49 @@ def test_a_body_too_big_for_sns_with_nowhere_to_store_it_is_not_claimed() -> Non
 
     assert raised.value.code == "missing_payload_bucket"
     assert store.claims == [] and publisher.sent == []
+
+
+@pytest.mark.parametrize(
+    ("window", "retry_after", "flagged"),
+    [
+        (0.0, 60, True),  # a standard topic never drops a second copy
+        (300.0, 60, False),  # a FIFO topic drops it inside its window
+        (300.0, 280, True),  # ... not when the publish may end past it (22 s budget)
+        (300.0, 3 * 3600, True),  # Stripe's sandbox retries come hours apart
+    ],
+    ids=["standard", "fifo-inside-window", "fifo-window-ending", "fifo-hours-later"],
+)
+def test_a_publish_after_a_lost_publish_answer_is_flagged_unless_the_topic_drops_the_copy(
+    window: float, retry_after: float, flagged: bool
+) -> None:
+    store, publisher = FakeStore(), FakePublisher(lose_answer=True)
+    now = [1_800_000_000.0]
+    pipeline = Pipeline(
+        _registry(),
+        store,
+        publisher,
+        clock=lambda: now[0],
+        publish_budget_seconds=22.0,
+        dedup_window_seconds=window,
+    )
+    event = _event("charge.dispute.created")
+
+    with pytest.raises(PublishError):
+        pipeline.process(event)
+    assert store.published_maybe_at == {event.id: 1_800_000_000.0}  # when the lost publish began
+    now[0] += retry_after
+    outcome = pipeline.process(event)
+
+    assert outcome.possible_duplicate is flagged
+    assert publisher.attributes == [{}, {"possible_duplicate": "true"} if flagged else {}]
+    assert store.published == {event.id: "msg-1"}
+
+
+def test_a_failed_publish_that_sns_cannot_have_accepted_records_no_uncertainty() -> None:
+    store, publisher = FakeStore(), FakePublisher(fail=True)
+    event = _event("charge.dispute.created")
+
+    with pytest.raises(PublishError):
+        Pipeline(_registry(), store, publisher).process(event)
+
+    assert store.released == [event.id] and store.published_maybe_at == {}
