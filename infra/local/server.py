@@ -8,11 +8,12 @@ the webhook side answers is recorded in the inbox (``inbox.py``), whose page is 
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 import urllib.parse
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,18 @@ def console_line(entry: Entry) -> str:
         parts.append(f"{entry.method} {entry.path}")
     parts.append(f"{entry.latency_ms:.0f} ms")
     return "  ".join(parts)
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """The stack's HTTP front. A client that goes away mid-answer (a browser tab closed during
+    the inbox's polling, a curl interrupted) is routine, not a traceback on the console."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, aborted, broken pipe
+            return
+        super().handle_error(request, client_address)
 
 
 def make_handler(

@@ -26,7 +26,6 @@ import socket
 import sys
 import threading
 import traceback
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,7 @@ from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver
 from infra.local.moto_server import docker_bridge_address, start_aws
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
-from infra.local.server import WEBHOOK_PATH, make_handler
+from infra.local.server import WEBHOOK_PATH, LocalHTTPServer, make_handler
 from infra.local.state import StackState, remove_state, write_state
 
 if TYPE_CHECKING:
@@ -260,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://{reachable_host}:{args.aws_port}"
     aws = start_aws(aws_hosts, args.aws_port, HostPolicy.of(args.aws_port, [*aws_names, *args.allow_host]))
     inbox_token = secrets.token_urlsafe(18) if args.inbox_public else None
-    server: ThreadingHTTPServer | None = None
+    server: LocalHTTPServer | None = None
     resources: LocalResources | None = None
     inbox: Inbox | None = None
     actions: ActionResources | None = None
@@ -340,7 +339,7 @@ def serve_webhook(
     *,
     inbox: Inbox,
     inbox_token: str | None,
-) -> ThreadingHTTPServer:
+) -> LocalHTTPServer:
     """The HTTP front: the function (reloaded on save, the actions with it), and the inbox with its
     own queue on the topic."""
     if args.functions_dir is not None:
@@ -375,8 +374,7 @@ def serve_webhook(
         allow_remote_inbox=args.inbox_public,
         token=inbox_token,
     )
-    server = ThreadingHTTPServer((args.host, args.port), handler)
-    server.daemon_threads = True
+    server = LocalHTTPServer((args.host, args.port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -435,7 +435,8 @@ def test_the_example_actions_run_once_per_fact_on_the_local_stack(stack: LocalSt
     assert len([row for row in rows if "fulfil_order" in row and "done: email to" in row]) == 2
     assert f"receipt:{session}  to jenny.rosen@example.com" in listed.stdout
     assert f"receipt:{invoice}  to jenny.rosen@example.com" in listed.stdout
-    assert "effects done (emails SES accepted, alerts SNS accepted): 2" in listed.stdout
+    done = re.search(r"effects done \(emails SES accepted, alerts SNS accepted\): (\d+)", listed.stdout)
+    assert done is not None and int(done.group(1)) >= 2  # these two, and other tests' on the shared stack
 
     settled = run_tool("ops", "effects", "--local", env=env)
     assert settled.returncode == 0 and "no effect waits to be settled" in settled.stdout, settled.stderr
