@@ -9,6 +9,11 @@ so that the browser treats our answers as same-origin to it. Both local servers 
 - ``browser_refusal`` (the local AWS endpoint): no browser has business there at all. A request
   with ``Origin`` or any ``Sec-Fetch-*`` header (Chromium and Firefox send them on every request to
   loopback) is refused, as is every CORS preflight; no answer carries ``Access-Control-*``.
+- ``webhook_refusal`` (``POST /webhook``): Stripe, the Stripe CLI and the tools send no browser
+  headers, so a request with ``Origin`` or ``Sec-Fetch-*`` (a web page posting to loopback) is
+  refused, and so is a foreign ``Host`` while the front listens on loopback only. Listening on
+  another address (``--host 0.0.0.0``, for a tunnel or another machine) accepts any ``Host``:
+  requests are signature-checked either way.
 - ``inbox_refusal`` (the inbox's JSON): reads and changes come from the inbox's own page only. A
   change needs the custom header ``X-Inbox-Request`` (a cross-site page cannot send one without a
   preflight, which is refused) and, from a browser, the inbox's own ``Origin``/``Sec-Fetch-Site``.
@@ -79,6 +84,15 @@ def browser_refusal(method: str, headers: Mapping[str, str], policy: HostPolicy)
         return (
             "a browser's request (Origin / Sec-Fetch-*): only SDKs and tools may call the local AWS endpoint"
         )
+    return None
+
+
+def webhook_refusal(headers: Mapping[str, str], policy: HostPolicy, *, any_host: bool) -> str | None:
+    """Why ``POST /webhook`` refuses this request, or None (Stripe's, the CLI's, a tool's)."""
+    if not any_host and not policy.allows(_header(headers, "host")):
+        return "Host is not a loopback name with this port (DNS rebinding?); see --allow-host"
+    if any(_header(headers, name) is not None for name in BROWSER_HEADERS):
+        return "a browser's request (Origin / Sec-Fetch-*): web pages may not post events to the local stack"
     return None
 
 

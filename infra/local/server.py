@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.local.apigw import LocalContext, proxy_event
-from infra.local.guard import HostPolicy, inbox_refusal
+from infra.local.guard import HostPolicy, inbox_refusal, webhook_refusal
 
 if TYPE_CHECKING:
     from infra.local.inbox import Entry, InboxApi
@@ -86,12 +86,14 @@ def make_handler(
     policy: HostPolicy,
     allow_remote_inbox: bool = False,
     token: str | None = None,
+    any_host: bool = False,
 ) -> type[BaseHTTPRequestHandler]:
     """The stack's HTTP handler: the webhook, and the inbox page and its JSON (``api``).
 
     Every request the webhook side answers, 404s and 405s included, is recorded in the inbox. The
     inbox answers only what ``guard.inbox_refusal`` lets through (``policy``: the ``Host`` values
-    it answers; ``token``: required on its JSON when it is public)."""
+    it answers; ``token``: required on its JSON when it is public). ``POST /webhook`` refuses what
+    ``guard.webhook_refusal`` refuses (``any_host``: the front listens beyond loopback)."""
 
     class WebhookRequestHandler(BaseHTTPRequestHandler):
         server_version = "stripe-webhooks-local"
@@ -115,6 +117,10 @@ def make_handler(
             if path not in (WEBHOOK_PATH, THIN_WEBHOOK_PATH):
                 message = f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"
                 self._answer(started, body, 404, {"error": "not_found", "message": message})
+                return
+            refusal = webhook_refusal(dict(self.headers.items()), policy, any_host=any_host)
+            if refusal is not None:
+                self._answer(started, body, 403, {"error": "forbidden", "message": refusal})
                 return
             event = proxy_event(
                 "POST",

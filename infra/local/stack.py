@@ -373,6 +373,7 @@ def serve_webhook(
         policy=HostPolicy.of(args.port, args.allow_host),
         allow_remote_inbox=args.inbox_public,
         token=inbox_token,
+        any_host=args.host not in ("127.0.0.1", "localhost", "::1"),
     )
     server = LocalHTTPServer((args.host, args.port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -197,3 +197,46 @@ def test_the_inbox_page_boto3_and_the_tools_keep_working(stack: LocalStack, brow
     endpoint = ["--aws-endpoint", stack.endpoint]
     shown = run_tool("local.inspector", *endpoint, "event", event["id"])
     assert shown.returncode == 0 and event["id"] in shown.stdout, shown.stderr
+
+
+@pytest.mark.parametrize("origin", ["http://attacker.test:{port}", "http://rebound.test:{stack_port}"])
+def test_a_web_page_cannot_post_events_to_the_webhook(
+    stack: LocalStack, browser: Any, attacker: int, origin: str
+) -> None:
+    """Even with a validly signed body (a captured delivery, replayed within its tolerance): a
+    cross-site page gets 403 before verification, and so does a rebound one, whose requests the
+    browser treats as same-origin (so it may send the Stripe-Signature header)."""
+    from infra.fixtures.payloads import encode
+    from infra.fixtures.signing import signature_header
+
+    event = fresh_event("charge.succeeded")
+    body = encode(event).decode()
+    page = browser.new_page()
+    page.goto(origin.format(port=attacker, stack_port=stack.port) + "/")
+    same_origin = "rebound" in origin
+
+    status = page.evaluate(
+        """async ({url, body, signature, sameOrigin}) => {
+          const options = sameOrigin
+            ? {method: "POST", body,
+               headers: {"Stripe-Signature": signature, "Content-Type": "application/json"}}
+            : {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body};
+          const response = await fetch(url, options);
+          return response.status;
+        }""",
+        {
+            "url": "/webhook" if same_origin else f"http://127.0.0.1:{stack.port}/webhook",
+            "body": body,
+            "signature": signature_header(body.encode(), SECRET),
+            "sameOrigin": same_origin,
+        },
+    )
+    page.close()
+
+    assert status == (403 if same_origin else 0)  # a no-cors answer is opaque to the page
+    line = stack.wait_for_line(event["id"])  # the console line: refused before verification
+    assert "  403  rejected: forbidden" in line, line
+    stored = stack.client("dynamodb").get_item(
+        TableName="stripe-webhooks-events", Key={"pk": {"S": f"EVENT#{event['id']}"}, "sk": {"S": "EVENT"}}
+    )
+    assert "Item" not in stored
