@@ -3,6 +3,8 @@ listens (``stack.aws_addresses``), decided without a socket."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from infra.local import stack
@@ -73,10 +75,10 @@ def test_docker_mode_without_a_bridge_is_loopback_on_docker_desktop_and_an_error
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(stack, "docker_bridge_address", lambda: None)
-    monkeypatch.setattr(stack.sys, "platform", "darwin")  # Docker Desktop forwards to loopback
+    monkeypatch.setattr(sys, "platform", "darwin")  # Docker Desktop forwards to loopback
     assert stack.aws_addresses("docker") == (["127.0.0.1"], [DOCKER_HOST_NAME])
 
-    monkeypatch.setattr(stack.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     with pytest.raises(stack.LocalStackError, match="no Docker bridge"):
         stack.aws_addresses("docker")
 
