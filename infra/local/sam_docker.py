@@ -407,6 +407,7 @@ def warm_up(webhook: str, secret: str, tell: Say) -> None:
 def start_api(port: int, aws_port: int, *, build: bool, tell: Say = say) -> int:
     from infra.local.endpoint import SECRET_NAME
     from infra.local.state import StackState, remove_state, write_state
+    from infra.local.stripe_cli import listen_snapshot
 
     image = prepare(tell)
     if build:
@@ -448,7 +449,7 @@ def start_api(port: int, aws_port: int, *, build: bool, tell: Say = say) -> int:
                     f"  image           {image}",
                     "  send events     make trigger EVENT=payment_intent.succeeded"
                     "   (each invoke takes seconds under emulation)",
-                    f"  Stripe CLI      stripe listen --forward-to localhost:{port}/webhook"
+                    f"  Stripe CLI      {listen_snapshot(port)}"
                     "   (start make sam-local with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
                     "Press Ctrl-C to stop.",
                 ]

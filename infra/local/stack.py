@@ -10,7 +10,8 @@ on 127.0.0.1, turning each request into the API Gateway proxy event
 ``.local-stack.json`` for the other tools.
 
     python -m infra.local [--port 3000] [--aws-port 5000]       (make run)
-    stripe listen --forward-to localhost:3000/webhook   # with STRIPE_WEBHOOK_SECRET set
+    stripe listen --all-snapshot --latest --forward-to localhost:3000/webhook   # STRIPE_WEBHOOK_SECRET set
+    stripe listen --all-thin --forward-to localhost:3000/webhook/thin          # thin events
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
 from infra.local.server import WEBHOOK_PATH, LocalHTTPServer, make_handler
 from infra.local.state import StackState, remove_state, write_state
+from infra.local.stripe_cli import listen_snapshot, listen_thin
 
 if TYPE_CHECKING:
     from stripe_actions.consumer import Outcome
@@ -181,7 +183,7 @@ def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "STRIPE_WEBHOOK_SECRET": secret,
-            # `stripe listen --forward-thin-to …/webhook/thin` signs thin events with the same secret
+            # a second `stripe listen --all-thin` (to …/webhook/thin) signs with the same secret
             "STRIPE_THIN_WEBHOOK_SECRET": os.environ.get("STRIPE_THIN_WEBHOOK_SECRET") or secret,
             "POWERTOOLS_SERVICE_NAME": "stripe-webhooks-local",
             "POWERTOOLS_METRICS_DISABLED": "true",
@@ -428,8 +430,9 @@ def print_banner(
         "",
         "  send events     make trigger EVENT=payment_intent.succeeded   (or --flow checkout; --list)",
         '  look inside     make inspect   (ARGS="event <evt_id>" or "tail --follow")',
-        f"  Stripe CLI      stripe listen --forward-to localhost:{args.port}{WEBHOOK_PATH}"
+        f"  Stripe CLI      {listen_snapshot(args.port)}"
         "   (start this stack with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
+        f"                  {listen_thin(args.port)}   (thin events, in a second terminal)",
     ]
     if args.aws_host in ("0.0.0.0", "::", "docker"):
         lines.append(

@@ -43,6 +43,7 @@ from infra.local.endpoint import (
     signing_secret,
 )
 from infra.local.resources import TABLE_NAME
+from stripe_webhook.settings import API_VERSION
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -105,8 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--api-version",
         choices=GENERATIONS,
+        default=API_VERSION,
         help="render the events as an endpoint on this Stripe API version receives them "
-        "(default: as stored, mostly 2024-06-20)",
+        f"(default: the stack's pinned {API_VERSION}; older ones test what an older endpoint sends)",
     )
     parser.add_argument(
         "--url",

@@ -1,0 +1,144 @@
+"""Every ``stripe listen`` command the project prints or documents works with the current CLI.
+
+The rules are stripe-cli's ``pkg/cmd/listen.go`` on its ``v2`` branch (commit b0fc7fba,
+2026-08-21): the flag set, the removed thin-event flags (``checkRemovedFlags``), "must specify
+events to forward using --events, --all-snapshot, or --all-thin" and "cannot forward both
+snapshot and thin events to the same destination" (``validateForwardingConfig``), and what counts
+as a thin type (``splitEventsByType``: ``v1.``/``v2.`` prefixes). Plus this project's own: snapshot
+events go to ``/webhook``, thin ones to ``/webhook/thin``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from infra import REPO_ROOT
+from infra.local.stripe_cli import listen_snapshot, listen_thin
+
+VALUE_FLAGS = {
+    "--connect-headers",
+    "--events",
+    "-e",
+    "--events-from",
+    "--forward-to",
+    "-f",
+    "--headers",
+    "-H",
+    "--forward-connect-to",
+    "-c",
+    "--format",
+}
+BOOL_FLAGS = {
+    "--all-snapshot",
+    "--all-thin",
+    "--latest",
+    "-l",
+    "--live",
+    "--use-configured-webhooks",
+    "-a",
+    "--skip-verify",
+    "--print-secret",
+    "--skip-update",
+    "-s",
+}
+REMOVED = {"--thin-events", "--forward-thin-to", "--forward-thin-connect-to"}
+DEPRECATED = {"--print-json", "-j"}
+ALIASES = {"-e": "--events", "-f": "--forward-to", "-c": "--forward-connect-to"}
+
+
+def problems(command: str) -> list[str]:
+    """What the current CLI (or this stack) would refuse in ``command``."""
+    words = shlex.split(command)
+    assert words[:2] == ["stripe", "listen"], command
+    found: list[str] = []
+    values: dict[str, str] = {}
+    switches: set[str] = set()
+    rest = iter(words[2:])
+    for word in rest:
+        name, _, inline = word.partition("=")
+        name = ALIASES.get(name, name)
+        if name in REMOVED:  # all three took a value
+            found.append(f"{name} was removed")
+            if not inline:
+                next(rest, "")
+        elif name in DEPRECATED:
+            found.append(f"{name} is deprecated (--format json)")
+        elif name in VALUE_FLAGS or name in ALIASES.values():
+            values[name] = inline or next(rest, "")
+        elif name in BOOL_FLAGS:
+            switches.add(name)
+        else:
+            found.append(f"unknown flag {word}")
+    events = [event for event in values.get("--events", "").split(",") if event]
+    thin = [event for event in events if event.startswith(("v1.", "v2."))] + (
+        ["*"] if "--all-thin" in switches else []
+    )
+    snapshot = [event for event in events if not event.startswith(("v1.", "v2."))] + (
+        ["*"] if "--all-snapshot" in switches else []
+    )
+    target = values.get("--forward-to") or values.get("--forward-connect-to")
+    if target:
+        if not events and not switches & {"--all-snapshot", "--all-thin"}:
+            found.append("forwarding needs --events, --all-snapshot or --all-thin")
+        if thin and snapshot:
+            found.append("snapshot and thin events cannot go to the same destination")
+        if thin and not target.rstrip("/").endswith("/webhook/thin"):
+            found.append("thin events go to /webhook/thin")
+        if snapshot and not target.rstrip("/").endswith("/webhook"):
+            found.append("snapshot events go to /webhook")
+    return found
+
+
+def documented_commands() -> list[str]:
+    """Every ``stripe listen …`` in the README, ``docs/`` and the code's strings and docstrings."""
+    sources = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    sources += sorted((REPO_ROOT / "infra").rglob("*.py")) + sorted((REPO_ROOT / "functions").rglob("*.py"))
+    commands = []
+    for path in sources:
+        text = path.read_text()
+        for match in re.finditer(r"stripe listen(?: +--?[\w-]+(?:[ =](?!-)[^\s`#'\")]+)?)*", text):
+            commands.append(_rendered(match.group(0).strip()))
+    return commands
+
+
+def _rendered(command: str) -> str:
+    """An f-string's command as it prints: the paths and a port filled in."""
+    command = re.sub(r"\{[^}]*THIN_WEBHOOK_PATH\}", "/webhook/thin", command)
+    command = re.sub(r"\{[^}]*WEBHOOK_PATH\}", "/webhook", command)
+    return re.sub(r"\{[^}]*\}", "3000", command)
+
+
+def test_the_rules_refuse_what_the_current_cli_refuses() -> None:
+    assert problems("stripe listen --forward-to localhost:3000/webhook") == [
+        "forwarding needs --events, --all-snapshot or --all-thin"
+    ]
+    assert problems("stripe listen --forward-thin-to localhost:3000/webhook/thin") == [
+        "--forward-thin-to was removed"
+    ]
+    mixed = "stripe listen --events invoice.paid,v1.invoice.paid --forward-to localhost:3000/webhook"
+    assert problems(mixed) == [
+        "snapshot and thin events cannot go to the same destination",
+        "thin events go to /webhook/thin",
+    ]
+    assert problems("stripe listen --all-snapshot --print-json") == [
+        "--print-json is deprecated (--format json)"
+    ]
+    assert problems("stripe listen") == []
+
+
+def test_the_banners_commands_are_valid() -> None:
+    assert problems(listen_snapshot(3000)) == []
+    assert problems(listen_thin(3000)) == []
+
+
+@pytest.mark.parametrize("command", documented_commands())
+def test_every_documented_listen_command_works_with_the_current_cli(command: str) -> None:
+    assert problems(command) == [], command
+
+
+def test_the_readme_shows_both_styles() -> None:
+    commands = documented_commands()
+    assert listen_snapshot(3000) in commands and listen_thin(3000) in commands
