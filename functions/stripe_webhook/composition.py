@@ -95,10 +95,12 @@ class Components:
             self.store,
             self.publisher,
             full_event=self.full_event,
+            related_object=self.related_object if self.has_stripe_api_key else None,
             current_object=self.current_object if self.has_stripe_api_key else None,
             store_payload=self.store_payload,
             publish_budget_seconds=budget.PUBLISH_BUDGET_SECONDS,
             dedup_window_seconds=self.publisher.dedup_window_seconds,
+            api_version=self.settings.stripe_api_version,
         )
 
     @functools.cached_property
@@ -114,6 +116,10 @@ class Components:
     def full_event(self, event: StripeEvent) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""
         return self._stripe_api.full_event(event)
+
+    def related_object(self, event: StripeEvent) -> dict[str, Any]:
+        """A thin v1 notification's object, from the Stripe API (only thin deliveries ask)."""
+        return self._stripe_api.related_object(event)
 
     def current_object(self, event: StripeEvent) -> dict[str, Any] | None:
         """The event's object as it is now, from the Stripe API (only same-second ties ask)."""

@@ -27,6 +27,10 @@ MAX_CREATED = 4_102_444_800
 """2100-01-01T00:00:00Z: a ``created`` beyond it is no Stripe event (and overflows ``gmtime``)."""
 UNKNOWN_OBJECT_TYPE = "unknown"
 THIN_EVENT_OBJECT = "v2.core.event"
+V1_THIN_PREFIX = "v1."
+"""A thin notification about an API v1 resource: ``v1.<the snapshot event's type>``."""
+THIN_NOTIFICATION = "thin_notification"
+"""Where a thin delivery's business event keeps the notification Stripe sent (``as_business_event``)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,23 @@ class StripeEvent:
     data_object: dict[str, Any]
     raw: bytes
     thin: bool = False
+    snapshot_event: str | None = None
+    """A thin notification's snapshot twin (Stripe's migration runs both styles side by side)."""
+    state_at: int | None = None
+    """When ``data_object`` was fetched (a thin delivery): records are ordered by it, not by
+    ``created``, because the object is its state at that time, not at the event's."""
+
+    @property
+    def ordered_at(self) -> int:
+        """The second that orders this event's records (``records.watermark``)."""
+        return self.created if self.state_at is None else self.state_at
+
+    @property
+    def v1_resource_type(self) -> str | None:
+        """For a thin notification about a v1 resource (``v1.invoice.paid``), its snapshot type."""
+        if not self.thin or not self.type.startswith(V1_THIN_PREFIX) or self.object_id is None:
+            return None
+        return self.type[len(V1_THIN_PREFIX) :]
 
     @property
     def object_type(self) -> str:
@@ -161,6 +182,45 @@ def parse_thin_event(raw: bytes) -> StripeEvent:
         data_object=reference,
         raw=raw,
         thin=True,
+        snapshot_event=_optional(body, "snapshot_event", EVENT_ID, "not_a_thin_event"),
+    )
+
+
+def as_business_event(
+    notification: StripeEvent, fetched: dict[str, Any], *, fetched_at: int, api_version: str
+) -> StripeEvent:
+    """A thin v1 notification with its object fetched, as the snapshot event it stands for: the
+    snapshot type, the object as ``data.object``, and the id of its snapshot twin when it names
+    one (so the business event is claimed, recorded and published once, whichever style comes
+    first). The body keeps the notification as Stripe sent it under ``thin_notification``."""
+    resource_type = notification.v1_resource_type
+    if resource_type is None:
+        raise ValueError("not a thin notification about a v1 resource")
+    event_id = notification.snapshot_event or notification.id
+    body: dict[str, Any] = {
+        "id": event_id,
+        "object": "event",
+        "type": resource_type,
+        "created": notification.created,
+        "livemode": notification.livemode,
+        "api_version": api_version,
+        "data": {"object": fetched},
+        THIN_NOTIFICATION: json.loads(notification.raw),
+    }
+    if notification.account and is_id(ACCOUNT, notification.account):
+        body["account"] = notification.account
+    return StripeEvent(
+        id=event_id,
+        type=resource_type,
+        created=notification.created,
+        livemode=notification.livemode,
+        api_version=api_version,
+        account=notification.account,
+        data_object=fetched,
+        raw=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        thin=True,
+        snapshot_event=notification.snapshot_event,
+        state_at=fetched_at,
     )
 
 
@@ -191,4 +251,5 @@ def parse_event(raw: bytes) -> StripeEvent:
         account=_optional(body, "account", ACCOUNT, "not_an_event"),
         data_object=data_object,
         raw=raw,
+        thin=isinstance(body.get(THIN_NOTIFICATION), dict),  # a thin delivery's stored business event
     )

@@ -1,6 +1,7 @@
 """The order of steps for one verified event; the only module that knows it.
 
-    route → (thin events a handler needs in full: fetch from Stripe) → handler
+    route → (a thin notification about a v1 resource: fetch its object, and go on as the
+    snapshot event it stands for; thin events a handler needs in full: fetch from Stripe) → handler
     computes records (pure) → (a body too big for SNS: store it in S3) → claim
     + write records (one DynamoDB transaction) → publish to SNS → mark published
 
@@ -31,11 +32,12 @@ from typing import Any, Literal, Protocol
 
 from stripe_webhook import schema
 from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPayload, OutOfTime, PublishError
-from stripe_webhook.events import StripeEvent
+from stripe_webhook.events import StripeEvent, as_business_event
 from stripe_webhook.payloads import PayloadLocation
 from stripe_webhook.publisher import needs_offload
 from stripe_webhook.records import Record, records_problem
 from stripe_webhook.routing import Registry
+from stripe_webhook.settings import API_VERSION
 from stripe_webhook.store import Claim, Resolver
 
 
@@ -97,26 +99,35 @@ class Pipeline:
         *,
         clock: Callable[[], float] = time.time,
         full_event: Callable[[StripeEvent], StripeEvent] | None = None,
+        related_object: Callable[[StripeEvent], dict[str, Any]] | None = None,
         current_object: Callable[[StripeEvent], dict[str, Any] | None] | None = None,
         store_payload: Callable[[StripeEvent], PayloadLocation] | None = None,
         publish_budget_seconds: float = 0.0,
         dedup_window_seconds: float = 0.0,
+        api_version: str = API_VERSION,
     ) -> None:
         """``dedup_window_seconds``: how long after a publish the topic itself drops a second copy
         with the same deduplication id (an SNS FIFO topic: 300; a standard topic: 0)."""
         self._registry = registry
         self._publish_budget = publish_budget_seconds
         self._dedup_window = dedup_window_seconds
+        self._api_version = api_version
+        """The version the stack fetches objects at (``StripeApiVersion``): a thin delivery's."""
         self._store = store
         self._publisher = publisher
         self._clock = clock
         self._full_event = full_event
+        self._related_object = related_object
         self._current_object = current_object
         self._store_payload = store_payload
 
     def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
         route = self._registry.resolve(event.type)
+        resource_type = event.v1_resource_type
+        if route is None and resource_type is not None and self._registry.resolve(resource_type):
+            event = self._as_snapshot(event)
+            route = self._registry.resolve(event.type)
         family = route.family if route else None
         records: list[Record] = []
         if route is not None and route.needs_full_event and event.thin:
@@ -183,6 +194,17 @@ class Pipeline:
             marked_published=marked,
             possible_duplicate=flagged,
         )
+
+    def _as_snapshot(self, notification: StripeEvent) -> StripeEvent:
+        """A thin notification about a v1 resource a handler keeps: its object fetched now (the
+        one extra call), and the event it stands for, ordered by the fetch time."""
+        if self._related_object is None:
+            raise ConfigurationError(
+                "missing_api_key", "a thin notification names its object: set a Stripe API key to fetch it"
+            )
+        fetched_at = int(self._clock())
+        fetched = self._related_object(notification)
+        return as_business_event(notification, fetched, fetched_at=fetched_at, api_version=self._api_version)
 
     def _offload(self, event: StripeEvent) -> PayloadLocation:
         if self._store_payload is None:

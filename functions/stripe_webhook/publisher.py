@@ -55,8 +55,10 @@ def message_attributes(
         "object_type": event.object_type,
         "livemode": "true" if event.livemode else "false",
     }
-    if event.account:
+    if event.account and event.account.startswith("acct_"):
         values["account"] = event.account
+    if event.thin:
+        values["payload_style"] = "thin"
     values.update(extra or {})
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 

@@ -90,7 +90,7 @@ def object_record(
     if deleted:
         values["deleted"] = True
     pk, sk = schema.object_key(object_id)
-    mark = watermark(event.created, DELETED_RANK if deleted else rank)
+    mark = watermark(event.ordered_at, DELETED_RANK if deleted else rank)
     return [Record(pk, sk, values, mark, deleted, ranked=ranked or deleted)]
 
 
@@ -100,7 +100,7 @@ def link_record(event: StripeEvent, object_id: str, name: str, linked_id: str) -
     A fact never changes, so whichever event writes it first leaves the same item."""
     pk, _ = schema.object_key(object_id)
     values = {"object_id": object_id, "link": name, "linked_id": linked_id, "livemode": event.livemode}
-    return Record(pk, schema.link_sk(name, linked_id), values, watermark(event.created, 0))
+    return Record(pk, schema.link_sk(name, linked_id), values, watermark(event.ordered_at, 0))
 
 
 def expandable_id(value: object) -> str | None:

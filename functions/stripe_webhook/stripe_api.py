@@ -1,5 +1,7 @@
-"""The two reads the function makes from the Stripe API, only when an event needs them.
+"""The reads the function makes from the Stripe API, only when an event needs them.
 
+- ``related_object``: a thin notification's object (``related_object.url``), for a v1 resource
+  a handler keeps a record of: the thin path's one extra call.
 - ``full_event``: a thin event's full payload, for handlers that need more than a reference.
 - ``current_object``: an object's state now, when two events about it cannot be ordered
   (``ordering``): ``GET /v1/<resource>/<id>`` at the stack's API version, on the connected
@@ -87,6 +89,48 @@ class StripeApi:
             raise StripeApiError("stripe_api_failed", "Stripe answered with another object")
         return body
 
+    def _thin_headers(self, event: StripeEvent) -> dict[str, str]:
+        """Stripe's documented headers for a thin event's fetches: the pinned version, and the
+        notification's ``context`` (a connected account, an organization path) as ``Stripe-Context``."""
+        headers = {
+            "Authorization": f"Bearer {self._api_key()}",
+            "Accept": "application/json",
+            "Stripe-Version": self.api_version,
+        }
+        if event.account:
+            headers["Stripe-Context"] = event.account
+        return headers
+
+    def related_object(self, event: StripeEvent) -> dict[str, Any]:
+        """The object a thin notification names, as Stripe serves it now.
+
+        The URL comes from the notification (signed, so Stripe's), and still has to be the
+        object's own: ``/v1/<the resource's path>/<its id>``, the id URL-quoted. Anything else is a
+        400, as no retry can make it right. An answer about another object is a 503
+        (``stripe_api_mismatch``), so Stripe delivers again."""
+        object_id, object_type = event.object_id, event.object_type
+        path = RESOURCE_PATHS.get(object_type)
+        if object_id is None or path is None or not is_id(OBJECT_ID, object_id):
+            raise InvalidPayload("not_a_thin_event", f"no v1 retrieve path for a {object_type} object")
+        url = f"/v1/{path}/{urllib.parse.quote(object_id, safe='')}"
+        if event.data_object.get("url") not in (None, url):
+            raise InvalidPayload("not_a_thin_event", "related_object.url is not the object's own /v1 path")
+        request = urllib.request.Request(f"{self._base_url}{url}", headers=self._thin_headers(event))  # noqa: S310
+        try:
+            with self._urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+                body = strict_json(response.read())
+        except urllib.error.HTTPError as error:
+            raise StripeApiError(
+                "stripe_api_failed", f"Stripe answered {error.code} for the object"
+            ) from None
+        except InvalidPayload:
+            raise StripeApiError("stripe_api_failed", "Stripe's answer is not JSON") from None
+        except (urllib.error.URLError, OSError, ValueError):
+            raise StripeApiError("stripe_api_unreachable", "could not fetch the object from Stripe") from None
+        if not isinstance(body, dict) or body.get("id") != object_id or body.get("object") != object_type:
+            raise StripeApiError("stripe_api_mismatch", "Stripe answered with another object than notified")
+        return body
+
     def full_event(self, event: StripeEvent) -> StripeEvent:
         """The thin event with its ``data`` (``GET /v2/core/events/{id}``) merged into ``data_object``.
 
@@ -98,8 +142,7 @@ class StripeApi:
             raise InvalidPayload("not_a_thin_event", "event id is not a valid Stripe id")
         quoted = urllib.parse.quote(event.id, safe="")
         request = urllib.request.Request(  # noqa: S310 (https in production; the base URL is configuration)
-            f"{self._base_url}/v2/core/events/{quoted}",
-            headers={"Authorization": f"Bearer {self._api_key()}", "Accept": "application/json"},
+            f"{self._base_url}/v2/core/events/{quoted}", headers=self._thin_headers(event)
         )
         try:
             with self._urlopen(request, timeout=TIMEOUT_SECONDS) as response:

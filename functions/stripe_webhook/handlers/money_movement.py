@@ -50,7 +50,7 @@ def balance_available(event: StripeEvent) -> list[Record]:
     if event.account:
         attributes["account"] = event.account
     pk, sk = schema.balance_key(owner, event.livemode)
-    return [Record(pk, sk, attributes, watermark(event.created, 0))]
+    return [Record(pk, sk, attributes, watermark(event.ordered_at, 0))]
 
 
 @family.handles(*PAYOUT_EVENTS)
