@@ -165,6 +165,26 @@ CONTRACT_CASES = [
         }
         for flag in ("true", "yes")
     ),
+    *(
+        {
+            "attributes": {
+                "schema_version": "2",
+                "event_type": "invoice.paid",
+                "event_id": "evt_1",
+                "object_type": "invoice",
+                "livemode": "false",
+                "payload_style": style,
+            },
+            "body": {
+                "id": "evt_1",
+                "object": "event",
+                "type": "invoice.paid",
+                "data": {"object": {"id": "in_1", "object": "invoice"}},
+                "thin_notification": {"id": "evt_test_1", "object": "v2.core.event"},
+            },
+        }
+        for style in ("thin", "snapshot")
+    ),
     {
         "attributes": {
             "schema_version": "2",

@@ -83,3 +83,79 @@ def test_an_object_id_is_quoted_into_the_state_fetch() -> None:
     api(fake).current_object(event)
 
     assert fake.urls == ["https://api.stripe.test/v1/customers/coupon%3ASUMMER%2B25"]
+
+
+class HeaderRecorder(FakeStripe):
+    """Also records each request's headers."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__(answer)
+        self.headers: list[dict[str, str]] = []
+
+    def __call__(self, request: Any, timeout: float) -> io.BytesIO:
+        self.headers.append({name.lower(): value for name, value in request.header_items()})
+        return super().__call__(request, timeout)
+
+
+def invoice_notice(**related: str) -> StripeEvent:
+    notification = thin_notification("v1.invoice.paid")
+    notification["related_object"] = {
+        "id": "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu",
+        "type": "invoice",
+        "url": "/v1/invoices/in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu",
+        **related,
+    }
+    notification["context"] = "acct_1Nv0FGQ9RKHgCVdK"
+    return parse_thin_event(json.dumps(notification).encode())
+
+
+def test_the_related_object_is_fetched_at_its_own_path_with_the_version_and_the_context() -> None:
+    fake = HeaderRecorder({"id": "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu", "object": "invoice", "status": "paid"})
+
+    fetched = api(fake).related_object(invoice_notice())
+
+    assert fetched["status"] == "paid"
+    assert fake.urls == ["https://api.stripe.test/v1/invoices/in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu"]
+    (headers,) = fake.headers
+    assert headers["stripe-context"] == "acct_1Nv0FGQ9RKHgCVdK" and headers["stripe-version"]
+    assert headers["authorization"] == "Bearer sk_test_x"
+
+
+def test_the_full_event_is_fetched_with_the_context_too() -> None:
+    event = invoice_notice()
+    fake = HeaderRecorder({"id": event.id, "type": event.type, "data": {}})
+
+    api(fake).full_event(event)
+
+    assert fake.headers[0]["stripe-context"] == "acct_1Nv0FGQ9RKHgCVdK"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/customers/in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu",
+        "/v1/invoices/in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu/lines",
+        "https://evil.test/x",
+    ],
+    ids=["another resource", "a sub-path", "another host"],
+)
+def test_a_url_that_is_not_the_object_s_own_is_never_fetched(url: str) -> None:
+    fake = FakeStripe({})
+    with pytest.raises(InvalidPayload):
+        api(fake).related_object(invoice_notice(url=url))
+    assert fake.urls == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"id": "in_other", "object": "invoice"},
+        {"id": "in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu", "object": "customer"},
+        [],
+    ],
+    ids=["another id", "another type", "a list"],
+)
+def test_an_answer_about_another_object_is_refused_for_a_retry(answer: Any) -> None:
+    with pytest.raises(StripeApiError) as raised:
+        api(FakeStripe(answer)).related_object(invoice_notice())
+    assert raised.value.code == "stripe_api_mismatch"
