@@ -24,6 +24,7 @@ from infra.fixtures.payloads import new_event_id
 from infra.local.endpoint import event_records
 
 if TYPE_CHECKING:
+    from infra.local.stripe_standin import LocalStripeApi
     from stripe_actions.consumer import Outcome
     from stripe_webhook.queries import TableQueries
 
@@ -325,6 +326,8 @@ class InboxApi:
     secret: Callable[[], str]
     deliver: Deliver
     tap: MessageTap | None = None
+    stripe_api: LocalStripeApi | None = None
+    """The local Stripe API stand-in: a thin request's detail shows the fetches of its object."""
 
     def requests(self, query: dict[str, str]) -> dict[str, Any]:
         entries = self.inbox.find(
@@ -354,6 +357,14 @@ class InboxApi:
             detail["record"] = _plain(record) if record else None
         if entry.event_id:
             detail["actions"] = self.inbox.outcomes(entry.event_id)
+        url = (
+            _related_url(entry.body) if self.stripe_api is not None and entry.path.endswith("/thin") else None
+        )
+        if url is not None and self.stripe_api is not None:
+            detail["fetches"] = [
+                {"time": fetch.time, "path": fetch.path, "status": fetch.status, "context": fetch.context}
+                for fetch in self.stripe_api.fetches(url)
+            ]
         return detail
 
     def timeline(self, object_id: str) -> dict[str, Any]:
@@ -435,6 +446,16 @@ class InboxApi:
     @staticmethod
     def _result(answer: Answer) -> dict[str, Any]:
         return {"status": answer.status, "response": answer.json}
+
+
+def _related_url(body: str) -> str | None:
+    """A thin notification's ``related_object.url`` (untrusted: any body reaches the inbox)."""
+    try:
+        related = json.loads(body).get("related_object")
+    except (ValueError, AttributeError):
+        return None
+    url = related.get("url") if isinstance(related, dict) else None
+    return url if isinstance(url, str) and url.startswith("/v1/") else None
 
 
 def _effect(entry: Entry) -> str:

@@ -27,6 +27,7 @@ import socket
 import sys
 import threading
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,9 @@ from infra.local.resources import ActionResources, LocalResources, create_resour
 from infra.local.server import WEBHOOK_PATH, LocalHTTPServer, make_handler
 from infra.local.state import StackState, remove_state, write_state
 from infra.local.stripe_cli import listen_snapshot, listen_thin
+from infra.local.stripe_standin import API_KEY as STRIPE_STANDIN_KEY
+from infra.local.stripe_standin import DEFAULT_PORT as STRIPE_STANDIN_PORT
+from infra.local.stripe_standin import LocalStripeApi
 
 if TYPE_CHECKING:
     from stripe_actions.consumer import Outcome
@@ -72,6 +76,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="webhook HTTP port (default 3000)")
     parser.add_argument("--aws-port", type=int, default=5000, help="local AWS endpoint port (default 5000)")
+    parser.add_argument(
+        "--stripe-port",
+        type=int,
+        default=STRIPE_STANDIN_PORT,
+        help="the local Stripe API stand-in's port, which answers thin events' fetches with what "
+        f"make trigger --thin sent (default {STRIPE_STANDIN_PORT}; loopback only)",
+    )
     parser.add_argument(
         "--aws-host",
         default="127.0.0.1",
@@ -173,6 +184,15 @@ def resolve_secret() -> tuple[str, bool]:
     return value, True
 
 
+def use_stripe_standin(base_url: str) -> bool:
+    """Send the function's Stripe API reads to the local stand-in, unless you set your own
+    (``STRIPE_API_BASE``/``STRIPE_API_KEY``: a test-mode key fetches from your account instead)."""
+    if os.environ.get("STRIPE_API_BASE") or os.environ.get("STRIPE_API_KEY"):
+        return False
+    os.environ.update({"STRIPE_API_BASE": base_url, "STRIPE_API_KEY": STRIPE_STANDIN_KEY})
+    return True
+
+
 def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
     """Point every AWS client in this process at the local endpoint, with throwaway credentials."""
     os.environ.update(
@@ -242,16 +262,55 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def check_ports(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Every port the stack needs is free; where the AWS endpoint listens (``aws_addresses``)."""
+    if not args.aws_only:
+        check_port_free(args.host, args.port, "webhook", "--port")
+        check_port_free("127.0.0.1", args.stripe_port, "local Stripe API stand-in", "--stripe-port")
+    aws_hosts, aws_names = aws_addresses(args.aws_host)
+    for host in aws_hosts:
+        check_port_free(host, args.aws_port, "local AWS endpoint", "--aws-port")
+    return aws_hosts, aws_names
+
+
+@dataclass
+class Services:
+    """What a running stack started, stopped in reverse order (``--persist`` saves first)."""
+
+    endpoint: str
+    server: LocalHTTPServer | None = None
+    resources: LocalResources | None = None
+    inbox: Inbox | None = None
+    actions: ActionResources | None = None
+    runners: list[ActionRunner] = field(default_factory=list)
+    stripe_api: LocalStripeApi | None = None
+
+    def aws_client(self, service: str) -> Any:
+        return client(service, self.endpoint)
+
+    def stop(self, args: argparse.Namespace) -> None:
+        remove_state(os.getpid())
+        for runner in self.runners:
+            runner.stop()
+        if args.persist and self.resources is not None:
+            tables = persisted_tables(self.actions)
+            saved = persist.save(persist.state_dir(), self.aws_client, self.resources, self.inbox, tables)
+            print(
+                f"saved {saved} items, objects, messages and requests for the next --persist run", flush=True
+            )
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.stripe_api is not None:
+            self.stripe_api.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)  # also when started with SIGINT ignored (a background job)
     try:
-        if not args.aws_only:
-            check_port_free(args.host, args.port, "webhook", "--port")
-        aws_hosts, aws_names = aws_addresses(args.aws_host)
-        for host in aws_hosts:
-            check_port_free(host, args.aws_port, "local AWS endpoint", "--aws-port")
+        aws_hosts, aws_names = check_ports(args)
         secret, from_env = resolve_secret()
     except LocalStackError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -261,30 +320,34 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://{reachable_host}:{args.aws_port}"
     aws = start_aws(aws_hosts, args.aws_port, HostPolicy.of(args.aws_port, [*aws_names, *args.allow_host]))
     inbox_token = secrets.token_urlsafe(18) if args.inbox_public else None
-    server: LocalHTTPServer | None = None
-    resources: LocalResources | None = None
-    inbox: Inbox | None = None
-    actions: ActionResources | None = None
-    runners: list[ActionRunner] = []
-
-    def aws_client(service: str) -> Any:
-        return client(service, endpoint)
-
+    running = Services(endpoint)
     try:
         configure_environment(endpoint, secret, args.verbose)
-        resources, secret_arn = provision(endpoint, secret)
-        inbox = None if args.aws_only else Inbox(args.inbox_size)
+        running.resources, secret_arn = provision(endpoint, secret)
+        if not args.aws_only:
+            running.stripe_api = LocalStripeApi(client("s3", endpoint), args.stripe_port).start()
+            use_stripe_standin(running.stripe_api.base_url)
+            running.inbox = Inbox(args.inbox_size)
         if not args.no_actions:
-            actions, runners = start_actions(
-                endpoint, resources, report=functools.partial(report_outcome, inbox)
+            running.actions, running.runners = start_actions(
+                endpoint, running.resources, report=functools.partial(report_outcome, running.inbox)
             )
-        if inbox is not None:
-            server = serve_webhook(
-                args, endpoint, resources, secret, runners, inbox=inbox, inbox_token=inbox_token
+        if running.inbox is not None:
+            running.server = serve_webhook(
+                args,
+                endpoint,
+                running.resources,
+                secret,
+                running.runners,
+                inbox=running.inbox,
+                inbox_token=inbox_token,
+                stripe_api=running.stripe_api,
             )
-        tables = persisted_tables(actions)
         if args.persist:
-            restored = persist.restore(persist.state_dir(), aws_client, resources, inbox, tables)
+            tables = persisted_tables(running.actions)
+            restored = persist.restore(
+                persist.state_dir(), running.aws_client, running.resources, running.inbox, tables
+            )
             print(
                 f"restored {restored} saved items, objects, messages and requests (.local-stack/)", flush=True
             )
@@ -295,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             endpoint=endpoint,
             secret=secret,
             from_env=from_env,
-            resources=resources,
+            resources=running.resources,
             secret_arn=secret_arn,
-            actions=actions,
+            actions=running.actions,
             aws_hosts=aws_hosts,
             inbox_token=inbox_token,
         )
@@ -305,17 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
-        remove_state(os.getpid())
-        for runner in runners:
-            runner.stop()
-        if args.persist and resources is not None:
-            saved = persist.save(persist.state_dir(), aws_client, resources, inbox, persisted_tables(actions))
-            print(
-                f"saved {saved} items, objects, messages and requests for the next --persist run", flush=True
-            )
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        running.stop(args)
         aws.stop()
     return 0
 
@@ -341,6 +394,7 @@ def serve_webhook(
     *,
     inbox: Inbox,
     inbox_token: str | None,
+    stripe_api: LocalStripeApi | None = None,
 ) -> LocalHTTPServer:
     """The HTTP front: the function (reloaded on save, the actions with it), and the inbox with its
     own queue on the topic."""
@@ -367,6 +421,7 @@ def serve_webhook(
         secret=lambda: secret.split(",", maxsplit=1)[0],
         deliver=deliver_over_http(f"http://127.0.0.1:{args.port}"),
         tap=MessageTap(sqs, tap_queue, args.inbox_size).start(),
+        stripe_api=stripe_api,
     )
     handler = make_handler(
         reloader.invoke,
@@ -433,6 +488,8 @@ def print_banner(
         f"  Stripe CLI      {listen_snapshot(args.port)}"
         "   (start this stack with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
         f"                  {listen_thin(args.port)}   (thin events, in a second terminal)",
+        f"  Stripe API      {os.environ.get('STRIPE_API_BASE', '-')}   (thin events' fetches;"
+        " the local stand-in answers what make trigger --thin invoice.paid sent)",
     ]
     if args.aws_host in ("0.0.0.0", "::", "docker"):
         lines.append(

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
 from infra.fixtures.flows import FLOWS, flow_events
-from infra.fixtures.payloads import available_events, encode, fresh_event, thin_notification, with_fresh_ids
+from infra.fixtures.payloads import (
+    available_events,
+    encode,
+    fresh_event,
+    thin_notification,
+    v1_thin_notification,
+    with_fresh_ids,
+)
 from infra.fixtures.signing import signature_header
 from infra.fixtures.versions import GENERATIONS, shaped
 from infra.local.endpoint import (
@@ -43,6 +50,8 @@ from infra.local.endpoint import (
     signing_secret,
 )
 from infra.local.resources import TABLE_NAME
+from infra.local.stripe_standin import BUCKET as STANDIN_BUCKET
+from infra.local.stripe_standin import object_key
 from stripe_webhook.settings import API_VERSION
 
 if TYPE_CHECKING:
@@ -82,7 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="?",
         const=THIN_TYPE,
         metavar="TYPE",
-        help=f"send a v2 thin event notification to <url>/thin (default type {THIN_TYPE})",
+        help="send a thin event notification to <url>/thin: for a handled type (invoice.paid or "
+        "v1.invoice.paid) the v1 notification, its object served to the function's fetch by the local "
+        f"Stripe API stand-in; any other type as a generic one (default {THIN_TYPE})",
     )
     parser.add_argument(
         "--replay", metavar="EVT_ID", help="send a stored event again, exactly as stored (expect a duplicate)"
@@ -158,9 +169,40 @@ def list_events() -> str:
     return "\n".join(lines)
 
 
+def thin_delivery(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The notification ``--thin`` sends, and the object it names when the function will fetch it
+    (a type with a stored payload: its fresh object, shaped as the pinned API version)."""
+    snapshot_type = args.thin.removeprefix("v1.")
+    if snapshot_type not in available_events():
+        return thin_notification(args.thin), None
+    (event,) = with_fresh_ids([fresh_event(snapshot_type)])
+    event = shaped(event, args.api_version)
+    return v1_thin_notification(event, context=args.account), event["data"]["object"]
+
+
+def store_for_fetch(aws_endpoint: str, notification: dict[str, Any], obj: dict[str, Any]) -> None:
+    """Give the local Stripe API stand-in the object, where it answers the notification's fetch."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client("s3", aws_endpoint).put_object(
+            Bucket=STANDIN_BUCKET,
+            Key=object_key(notification["related_object"]["url"]),
+            Body=json.dumps(obj).encode(),
+            ContentType="application/json",
+        )
+    except (BotoCoreError, ClientError) as error:
+        raise TriggerError(
+            f"cannot hand the object to the local Stripe API stand-in ({error}); is make run up?"
+        ) from None
+
+
 def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.thin:
-        return [thin_notification(args.thin)]
+        notification, obj = thin_delivery(args)
+        if obj is not None:
+            store_for_fetch(args.aws_endpoint, notification, obj)
+        return [notification]
     if args.payload or args.replay:
         return [from_file(args.payload) if args.payload else stored_event(args.aws_endpoint, args.replay)]
     try:
@@ -289,7 +331,8 @@ def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append("   event log: nothing stored")
-    object_id = event.get("data", {}).get("object", {}).get("id")
+    named = event.get("related_object") if event.get("object") == "v2.core.event" else None
+    object_id = (named or event.get("data", {}).get("object", {})).get("id")
     record = table.get_record(object_id) if isinstance(object_id, str) else None
     if record:
         lines.append(f"   current record {record_line(object_id, record)}")

@@ -108,7 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("backfill needs --since (or --resume)")
     if args.local and args.command not in LOCAL_COMMANDS:
         parser.error(
-            f"--local works with {' and '.join(LOCAL_COMMANDS)} (the local stack has no Stripe endpoint)"
+            f"--local works with {', '.join(LOCAL_COMMANDS[:-1])} and {LOCAL_COMMANDS[-1]}"
+            " (the local stack has no Stripe endpoint)"
         )
     return args
 

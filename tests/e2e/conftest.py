@@ -39,6 +39,8 @@ class LocalStack:
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
     state_file: Path | None = None
     seen: list[str] = field(default_factory=list)
+    stripe_port: int | None = None
+    """The local Stripe API stand-in's port."""
 
     def client(self, service: str) -> Any:
         make_client: Any = boto3.client
@@ -80,10 +82,13 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
 
 def launch(*options: str, env: dict[str, str] | None = None) -> LocalStack:
     """A local stack on free ports (plus ``options``), its output collected, ready to use."""
-    port, aws_port, state = free_port(), free_port(), state_file()
+    port, aws_port, stripe_port, state = free_port(), free_port(), free_port(), state_file()
     settings = {"STRIPE_WEBHOOK_SECRET": SECRET, "STRIPE_LOCAL_STATE": str(state), **(env or {})}
-    process = start(["--port", str(port), "--aws-port", str(aws_port), *options], settings)
-    running = LocalStack(process, port, f"http://127.0.0.1:{aws_port}", state_file=state)
+    ports = ["--port", str(port), "--aws-port", str(aws_port), "--stripe-port", str(stripe_port)]
+    process = start([*ports, *options], settings)
+    running = LocalStack(
+        process, port, f"http://127.0.0.1:{aws_port}", state_file=state, stripe_port=stripe_port
+    )
     assert process.stdout is not None
     stdout = process.stdout
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import pytest
 
@@ -394,7 +395,7 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
     assert "processed (EventsProcessed)" in status.stdout
     assert redriven.returncode == 0, redriven.stderr
     assert event_id in [message.attributes["event_id"] for message in drain(*consumer)]
-    assert refused.returncode == 2 and "--local works with status and redrive" in refused.stderr
+    assert refused.returncode == 2 and "--local works with status, redrive and effects" in refused.stderr
 
 
 def test_trigger_sends_a_thin_notification(stack: LocalStack) -> None:
@@ -405,6 +406,23 @@ def test_trigger_sends_a_thin_notification(stack: LocalStack) -> None:
     (event_id,) = event_ids(out)
     logged = get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT")
     assert logged is not None and logged["status"] == "PUBLISHED"
+
+
+def test_a_thin_notification_for_a_handled_type_runs_the_whole_thin_path_offline(stack: LocalStack) -> None:
+    code, out, err = trigger(stack, "--thin", "invoice.paid")
+
+    assert code == 0, out + err
+    assert "-> v1.invoice.paid evt_" in out and "200 processed handler=billing records=1" in out
+    invoice = record_id(out, "in_")
+    fetched = stack.wait_for_line(f"fetched /v1/invoices/{invoice}")
+    assert "200  (local Stripe API)" in fetched
+    stack.wait_for_line(f"action fulfil_order {invoice} done (email to jenny.rosen@example.com)", timeout=20)
+    (event_id,) = event_ids(out)
+    with urlopen(f"http://127.0.0.1:{stack.port}/api/requests?q={event_id}", timeout=5) as answer:
+        (entry,) = json.loads(answer.read())["requests"]
+    with urlopen(f"http://127.0.0.1:{stack.port}/api/requests/{entry['seq']}", timeout=5) as answer:
+        detail = json.loads(answer.read())
+    assert [(f["path"], f["status"]) for f in detail["fetches"]] == [(f"/v1/invoices/{invoice}", 200)]
 
 
 def test_the_example_actions_run_once_per_fact_on_the_local_stack(stack: LocalStack) -> None:

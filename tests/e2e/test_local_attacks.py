@@ -68,7 +68,7 @@ def attacker() -> Iterator[int]:
 
 
 ATTACKS = """
-async ({inbox, aws, queue}) => {
+async ({inbox, aws, queue, stripe}) => {
   const results = {};
   async function attempt(name, url, options) {
     try {
@@ -102,6 +102,7 @@ async ({inbox, aws, queue}) => {
     await attempt(action + " (header)", url, {method: "POST", headers: {"X-Inbox-Request": "1"}});
   }
   await attempt("read inbox", `${inbox}/api/requests`, {});
+  await attempt("read a Stripe object", `${stripe}/v1/invoices/in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu`, {});
   return results;
 }
 """
@@ -125,7 +126,13 @@ def test_a_page_on_another_origin_can_neither_read_nor_change_anything(
     page.goto(origin.format(port=attacker) + "/")
 
     results = page.evaluate(
-        ATTACKS, {"inbox": f"http://127.0.0.1:{stack.port}", "aws": stack.endpoint, "queue": queue}
+        ATTACKS,
+        {
+            "inbox": f"http://127.0.0.1:{stack.port}",
+            "aws": stack.endpoint,
+            "queue": queue,
+            "stripe": f"http://127.0.0.1:{stack.stripe_port}",
+        },
     )
 
     for name, result in results.items():
@@ -148,10 +155,11 @@ def test_the_inbox_cannot_be_framed(stack: LocalStack, browser: Any, attacker: i
     page.close()
 
 
-@pytest.mark.parametrize("target", ["inbox", "aws"])
+@pytest.mark.parametrize("target", ["inbox", "aws", "stripe"])
 def test_dns_rebinding_reads_nothing(stack: LocalStack, browser: Any, target: str) -> None:
     """The page's own name resolves to loopback: to the browser its requests are same-origin."""
-    port = stack.port if target == "inbox" else int(stack.endpoint.rsplit(":", 1)[1])
+    ports = {"inbox": stack.port, "aws": int(stack.endpoint.rsplit(":", 1)[1]), "stripe": stack.stripe_port}
+    port = ports[target]
     page = browser.new_page()
     answer = page.goto(f"http://rebound.test:{port}/")
     assert answer is not None and answer.status == 403
@@ -169,6 +177,7 @@ def test_dns_rebinding_reads_nothing(stack: LocalStack, browser: Any, target: st
               "Content-Type": "application/x-amz-json-1.1",
               "X-Amz-Target": "secretsmanager.GetSecretValue"},
               body: JSON.stringify({SecretId: "stripe-webhooks-local/signing-secret"})}),
+            object: await read("/v1/invoices/in_1QJ8c1F2eZvKYlo2Pq0Rs9Tu", {}),
           };
         }"""
     )

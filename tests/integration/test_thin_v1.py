@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from infra.fixtures.payloads import fresh_event, merge, thin_notification
+from infra.fixtures.payloads import fresh_event, merge, thin_notification, v1_thin_notification
 from stripe_webhook.settings import API_VERSION
 from tests.integration.conftest import Actions, Aws
 from tests.integration.test_delivery_paths import THIN_SECRET, post_thin, thin_enabled  # noqa: F401 (a fixture)
@@ -27,27 +27,7 @@ from tests.support import all_items, deliver, drain, get_item
 pytestmark = pytest.mark.usefixtures("thin_enabled")
 
 
-def v1_notification(
-    snapshot: dict[str, Any], *, context: str | None = None, twin: bool = False
-) -> dict[str, Any]:
-    """The thin notification Stripe sends for ``snapshot``'s change (``twin``: naming it)."""
-    obj = snapshot["data"]["object"]
-    paths = {
-        "invoice": "invoices",
-        "payment_intent": "payment_intents",
-        "checkout.session": "checkout/sessions",
-    }
-    notification = thin_notification(f"v1.{snapshot['type']}")
-    notification["related_object"] = {
-        "id": obj["id"],
-        "type": obj["object"],
-        "url": f"/v1/{paths[obj['object']]}/{obj['id']}",
-    }
-    if context:
-        notification["context"] = context
-    if twin:
-        notification["snapshot_event"] = snapshot["id"]
-    return notification
+v1_notification = v1_thin_notification
 
 
 def serve(stripe_api: LoopbackStripe, notification: dict[str, Any], obj: dict[str, Any]) -> None:

@@ -165,6 +165,10 @@ async function showDetail(seq) {
     parts.push(section(`Message on the consumer queue, ${source}`, pairs(detail.message.attributes)));
     parts.push(codeBlock("Message body", detail.message.body));
   }
+  if (detail.fetches && detail.fetches.length) {
+    parts.push(section("Fetched from the Stripe API (the local stand-in)", el("ul", {},
+      ...detail.fetches.map((fetch) => el("li", { text: `${new Date(fetch.time * 1000).toLocaleTimeString()}  GET ${fetch.path}  ${fetch.status}${fetch.context ? `  Stripe-Context ${fetch.context}` : ""}` })))));
+  }
   if (detail.actions && detail.actions.length) {
     parts.push(section("What the example actions did with it", actionOutcomes(detail.actions)));
   }

@@ -1,0 +1,136 @@
+"""The local Stripe API stand-in: what the function fetches for a thin notification, offline.
+
+``make trigger --thin invoice.paid`` stores the object it announces in the local AWS endpoint's
+bucket ``stripe-local-api``, under the object's API path (``v1/invoices/in_…``), then sends the
+signed ``v1.invoice.paid`` notification. When the function fetches ``related_object.url``, this
+server answers from that bucket, as Stripe's API would (a 404 in Stripe's error shape for an
+object it does not hold), and records the fetch for the console and the inbox.
+
+It listens on loopback and answers only what an SDK sends (``guard.browser_refusal``: no browser
+request, no preflight, no foreign ``Host``): the objects are test-mode customers' data too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from infra.local.guard import HostPolicy, browser_refusal
+
+BUCKET = "stripe-local-api"
+DEFAULT_PORT = 12111
+"""stripe-mock's port, the one Stripe's own tooling uses for a local API."""
+API_KEY = "sk_test_local_stand_in"
+"""What the function sends the stand-in as its key (it checks only the ``sk_`` form): no key."""
+
+
+def object_key(url: str) -> str:
+    """Where ``trigger`` keeps the object the API path ``url`` names."""
+    return url.lstrip("/")
+
+
+@dataclass(frozen=True)
+class Fetch:
+    time: float
+    path: str
+    status: int
+    context: str | None
+
+
+class LocalStripeApi:
+    def __init__(self, s3: Any, port: int, *, keep: int = 500) -> None:
+        self._s3 = s3
+        self.port = port
+        self._fetches: deque[Fetch] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalStripeApi:
+        self._s3.create_bucket(Bucket=BUCKET)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def fetches(self, path: str) -> list[Fetch]:
+        """The fetches of ``path`` so far, oldest first."""
+        with self._lock:
+            return [fetch for fetch in self._fetches if fetch.path == path]
+
+    def answer(self, path: str) -> tuple[int, dict[str, Any]]:
+        """What Stripe's API would answer for ``GET path``: the stored object, or its 404."""
+        from botocore.exceptions import ClientError
+
+        try:
+            stored = self._s3.get_object(Bucket=BUCKET, Key=object_key(path))["Body"].read()
+        except ClientError:
+            message = (
+                f"No such object: '{path.rsplit('/', 1)[-1]}' (the local stand-in holds what"
+                " make trigger --thin sent)"
+            )
+            return 404, {
+                "error": {"type": "invalid_request_error", "code": "resource_missing", "message": message}
+            }
+        return 200, json.loads(stored)
+
+    def _record(self, fetch: Fetch) -> None:
+        with self._lock:
+            self._fetches.append(fetch)
+        print(f"  fetched {fetch.path}  {fetch.status}  (local Stripe API)", flush=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        stand_in, policy = self, HostPolicy.of(self.port)
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "stripe-local-api"
+
+            def do_GET(self) -> None:
+                if self._refused():
+                    return
+                path = self.path.split("?", 1)[0]
+                status, body = stand_in.answer(path)
+                self._json(status, body)
+                stand_in._record(Fetch(time.time(), path, status, self.headers.get("Stripe-Context")))
+
+            def do_OPTIONS(self) -> None:
+                self._refused()
+
+            def do_POST(self) -> None:
+                if not self._refused():
+                    self._json(
+                        405, {"error": {"type": "invalid_request_error", "message": "read-only stand-in"}}
+                    )
+
+            def _refused(self) -> bool:
+                """Browsers, preflights and foreign Hosts get a 403 (``guard.browser_refusal``)."""
+                refusal = browser_refusal(self.command, dict(self.headers.items()), policy)
+                if refusal is not None:
+                    self._json(403, {"error": {"type": "invalid_request_error", "message": refusal}})
+                return refusal is not None
+
+            def _json(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
