@@ -2,6 +2,11 @@
 
 Resumable: progress is kept in ``.backfill/<stack>.json``; ``--resume`` continues and retries
 what failed. What already arrived is a duplicate; ordering protection holds as for the webhook.
+
+Stripe's Events list renders each event in the API version it was created with (its
+``api_version``), not the stack's. The handlers read every version from ``OLDEST_READ`` (the
+oldest generation ``tests/unit/test_api_versions.py`` checks them on) to the stack's pinned one;
+an event rendered in another is skipped and listed with the reason, never recorded half-read.
 """
 
 from __future__ import annotations
@@ -15,11 +20,27 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
+from infra.fixtures.versions import PRE_BASIL
 from infra.ops.progress import Progress, day
 from infra.ops.stack import Context, OpsError
 
 STATE_DIR = REPO_ROOT / ".backfill"
 EVENTS_API_WINDOW_DAYS = 30
+OLDEST_READ = PRE_BASIL
+
+
+def unreadable_version(api_version: str | None, pinned: str) -> str | None:
+    """Why an event rendered in ``api_version`` is not processed, or None. Versions order by their
+    date (``2025-03-31.basil``); none (a thin event's) is read as it is."""
+    if not api_version:
+        return None
+    if api_version[:10] < OLDEST_READ[:10]:
+        return (
+            f"rendered in API version {api_version}, older than the oldest the handlers read ({OLDEST_READ})"
+        )
+    if api_version[:10] > pinned[:10]:
+        return f"rendered in API version {api_version}, newer than the stack's pinned {pinned}"
+    return None
 
 
 @dataclass
@@ -32,6 +53,8 @@ class BackfillState:
     last_event_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Event id → why it was not processed (an API version the handlers do not read)."""
 
     @staticmethod
     def path(stack: str) -> Path:
@@ -82,7 +105,13 @@ def backfill(ctx: Context, state: BackfillState) -> int:
     retried = (ctx.stripe.v1.events.retrieve(event_id) for event_id in retry)
     for event in itertools.chain(retried, stripe_events(ctx, state)):
         raw = json.dumps(event.to_dict(), separators=(",", ":")).encode("utf-8")
-        if pipeline is None:
+        reason = unreadable_version(getattr(event, "api_version", None), ctx.stack.api_version)
+        if reason is not None:
+            outcome = "skipped"
+            if event.id not in state.skipped:
+                ctx.say(f"\nskipped {event.id} ({event.type}): {reason}")
+            state.skipped[event.id] = reason
+        elif pipeline is None:
             stored = ctx.components.queries.get_event(event.id) is not None
             outcome = "stored" if stored else "missing"
         else:
@@ -102,6 +131,12 @@ def backfill(ctx: Context, state: BackfillState) -> int:
             state.counts = dict(progress.counts)
             state.save(ctx.stack.name)
     progress.done()
+    if state.skipped:
+        ctx.say(
+            f"{len(state.skipped)} skipped: Stripe renders listed events in the API version they were created"
+            " with; look at them in the Dashboard, and act on them by hand if they matter"
+            f" (listed in {BackfillState.path(ctx.stack.name)})"
+        )
     if state.failed:
         ctx.say(f"{len(state.failed)} failed; fix the cause and run: backfill --resume (they are retried)")
         return 1

@@ -471,3 +471,34 @@ def test_backfill_stores_a_large_event_in_the_stacks_payload_bucket_and_uses_its
     assert json.loads(logged["payload"]) == missed
     settings = load_stack(boto_client("cloudformation"), STACK).settings()
     assert (settings.payload_bucket, settings.stripe_api_version) == (aws.bucket, STACK_API_VERSION)
+
+
+def test_backfill_processes_every_version_the_handlers_read_and_says_which_it_skipped(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    """Stripe's Events list renders each event in the API version it was created with."""
+    from infra.fixtures.versions import BASIL, PRE_BASIL, shaped
+
+    now = int(time.time())
+    readable = [
+        shaped(fresh_event("invoice.paid", created=now - 300), PRE_BASIL),
+        shaped(fresh_event("customer.created", created=now - 200), BASIL),
+    ]
+    too_old = {**fresh_event("payment_intent.succeeded", created=now - 150), "api_version": "2023-10-16"}
+    too_new = {**fresh_event("charge.succeeded", created=now - 100), "api_version": "2027-03-31.future"}
+    for event in (*readable, too_old, too_new):
+        fake_stripe.add_event(event, delivered=False)
+
+    code, out = run(["backfill", "--since", "1h"], fake_stripe)
+
+    assert code == 0 and "new 2" in out and "skipped 2" in out
+    assert f"skipped {too_old['id']} (payment_intent.succeeded): rendered in API version 2023-10-16" in out
+    assert "older than the oldest the handlers read (2024-06-20)" in out
+    assert f"skipped {too_new['id']} (charge.succeeded): rendered in API version 2027-03-31.future" in out
+    assert f"newer than the stack's pinned {STACK_API_VERSION}" in out
+    for event in readable:
+        assert get_item(aws.dynamodb, aws.table, f"EVENT#{event['id']}", "EVENT") is not None
+    for event in (too_old, too_new):
+        assert get_item(aws.dynamodb, aws.table, f"EVENT#{event['id']}", "EVENT") is None
+    state = json.loads(backfill.BackfillState.path(STACK).read_text())
+    assert set(state["skipped"]) == {too_old["id"], too_new["id"]}
