@@ -2,7 +2,13 @@
 
 It serves the Stripe-shaped responses the operator commands need: webhook endpoints (create,
 list, retrieve, update, delete) and events (list with ``created``, ``delivery_success``,
-``types`` and cursor pagination, newest first), and v2 event retrieval.
+``types`` and cursor pagination, newest first), v2 event retrieval, and v2 event destinations
+(create, list, update: JSON bodies, as the v2 API takes them). The destinations' rules follow
+stripe-python 16.1.0's generated ``EventDestinationCreateParams`` (generated from Stripe's
+OpenAPI spec; the spec files themselves are too large for the fetched github:stripe/openapi
+mirror): ``name``, ``type``, ``event_payload`` and ``enabled_events`` required, the transport's own
+block required, ``snapshot_api_version`` refused for thin events, the signing secret returned
+only by create and only when ``include`` asks for it, ``webhook_endpoint.url`` only when asked.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class FakeStripe(stripe.HTTPClient):
         self.events: list[dict[str, Any]] = []
         """Newest last; ``delivered`` marks whether Stripe delivered it to every endpoint."""
         self.requests: list[tuple[str, str]] = []
+        self.destinations: dict[str, dict[str, Any]] = {}
 
     # -- what tests set up --------------------------------------------------------------------
 
@@ -67,9 +74,15 @@ class FakeStripe(stripe.HTTPClient):
     ) -> tuple[str, int, Mapping[str, str]]:
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
+        self.requests.append((method.upper(), parts.path))
+        if parts.path.startswith("/v2/core/event_destinations"):
+            data = post_data.decode() if isinstance(post_data, bytes) else post_data or ""
+            body_params = json.loads(data) if data else {}
+            include = [value for key, value in query if key.startswith("include")]
+            status, body = self._destinations(method.upper(), parts.path, body_params, include)
+            return json.dumps(body), status, {"request-id": "req_fake"}
         form = parse_qsl(post_data.decode() if isinstance(post_data, bytes) else post_data or "")
         params = _unflatten(query + form)
-        self.requests.append((method.upper(), parts.path))
         status, body = self._route(method.upper(), parts.path, params)
         return json.dumps(body), status, {"request-id": "req_fake"}
 
@@ -101,6 +114,88 @@ class FakeStripe(stripe.HTTPClient):
                 "message": f"Unrecognized request URL ({method} {path})",
             }
         }
+
+    def _destinations(
+        self, method: str, path: str, params: dict[str, Any], include: list[str]
+    ) -> tuple[int, dict[str, Any]]:
+        def invalid(message: str) -> tuple[int, dict[str, Any]]:
+            return 400, {
+                "error": {"type": "invalid_request_error", "code": "invalid_parameter", "message": message}
+            }
+
+        def shown(destination: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+            shown = {**destination, "webhook_endpoint": None}
+            if destination.get("webhook_endpoint"):
+                endpoint = destination["webhook_endpoint"]
+                shown["webhook_endpoint"] = {
+                    "url": endpoint["url"] if "webhook_endpoint.url" in wanted else None,
+                    "signing_secret": None,
+                }
+            return shown
+
+        segments = path.strip("/").split("/")
+        if len(segments) == 3 and method == "POST":
+            missing = [
+                name for name in ("name", "type", "event_payload", "enabled_events") if name not in params
+            ]
+            if missing:
+                return invalid(f"missing required parameter(s): {', '.join(missing)}")
+            if params["event_payload"] not in ("snapshot", "thin"):
+                return invalid("event_payload must be snapshot or thin")
+            if params["event_payload"] == "thin" and "snapshot_api_version" in params:
+                return invalid("snapshot_api_version is for snapshot events only")
+            if params["type"] not in params:
+                return invalid(f"{params['type']} needs its own parameters")
+            if params["event_payload"] == "thin" and not all(
+                event.startswith(("v1.", "v2.")) for event in params["enabled_events"]
+            ):
+                return invalid("a thin destination takes thin event types (v1.…, v2.…)")
+            destination = {
+                "id": "ed_" + secrets.token_hex(12),
+                "object": "v2.core.event_destination",
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "livemode": False,
+                "status": "enabled",
+                "status_details": None,
+                "description": params.get("description", ""),
+                "name": params["name"],
+                "type": params["type"],
+                "event_payload": params["event_payload"],
+                "enabled_events": params["enabled_events"],
+                "events_from": params.get("events_from"),
+                "snapshot_api_version": params.get("snapshot_api_version"),
+                "metadata": params.get("metadata"),
+                "amazon_eventbridge": params.get("amazon_eventbridge"),
+                "azure_event_grid": None,
+                "webhook_endpoint": (
+                    {**params["webhook_endpoint"], "signing_secret": "whsec_" + secrets.token_hex(16)}
+                    if params["type"] == "webhook_endpoint"
+                    else None
+                ),
+            }
+            self.destinations[destination["id"]] = destination
+            answer = shown(destination, params.get("include", []))
+            if destination["webhook_endpoint"] and "webhook_endpoint.signing_secret" in params.get(
+                "include", []
+            ):
+                answer["webhook_endpoint"]["signing_secret"] = destination["webhook_endpoint"][
+                    "signing_secret"
+                ]
+            return 200, answer
+        if len(segments) == 3 and method == "GET":
+            data = [shown(destination, include) for destination in self.destinations.values()]
+            return 200, {"data": data, "next_page_url": None, "previous_page_url": None}
+        destination_id = segments[3] if len(segments) > 3 else ""
+        if destination_id not in self.destinations:
+            return 404, {
+                "error": {"type": "invalid_request_error", "message": f"No such destination {destination_id}"}
+            }
+        if method == "POST":
+            for name in ("enabled_events", "description", "metadata", "name"):
+                if name in params:
+                    self.destinations[destination_id][name] = params[name]
+        return 200, shown(self.destinations[destination_id], include)
 
     def _endpoints(
         self, method: str, endpoint_id: str | None, params: dict[str, Any]

@@ -449,6 +449,7 @@ class DynamoStore(aws.ServiceAdapter):
             "account": event.account,
             "object_id": event.object_id,
             "handler": handler,
+            "payload_style": "thin" if event.thin else None,  # which delivery of a migration's twins counted
         }
         values.update({name: value for name, value in optional.items() if value is not None})
         if payload is not None:

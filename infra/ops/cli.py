@@ -1,6 +1,6 @@
 """Operator commands for a deployed stack: register, rotate-secret, backfill, redrive, status, effects.
 
-    python -m infra.ops register      --stack stripe-webhooks-prod
+    python -m infra.ops register      --stack stripe-webhooks-prod [--style snapshot|thin [--eventbridge]]
     python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
     python -m infra.ops backfill      --stack … --since 2026-11-01 [--all] [--resume]
     python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from infra.ops import backfill, effects, redrive, register, rotate_secret, status
+from infra.ops import backfill, destinations, effects, redrive, register, rotate_secret, status
 from infra.ops.progress import parse_time
 from infra.ops.stack import (
     Context,
@@ -61,6 +61,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     reg.add_argument(
         "--connect", action="store_true", help="receive events from connected accounts (Connect)"
     )
+    reg.add_argument(
+        "--style",
+        choices=("snapshot", "thin"),
+        help="create an event destination (Stripe's v2 API) with this payload style instead of a v1 "
+        "webhook endpoint: snapshot to WebhookUrl, thin to ThinWebhookUrl",
+    )
+    reg.add_argument(
+        "--eventbridge", action="store_true", help="with --style: deliver to Amazon EventBridge instead"
+    )
     reg.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
 
     rot = command("rotate-secret", "roll the signing secret with an overlap (then --finish)")
@@ -100,6 +109,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     eff.add_argument("--dry-run", action="store_true", help="say what would be recorded, record nothing")
     args = parser.parse_args(argv)
+    if args.command == "register" and args.eventbridge and not args.style:
+        parser.error("--eventbridge needs --style snapshot or --style thin (an event destination)")
     if args.command == "effects" and args.settle and not (args.happened or args.not_happened):
         parser.error("--settle needs --happened or --not-happened: what did you find out?")
     if args.command == "effects" and not args.settle and (args.happened or args.not_happened):
@@ -123,6 +134,8 @@ def run(
     ctx = Context(stack, aws, stripe, out, dry_run=getattr(args, "dry_run", False))
     if args.command in ("register", "rotate-secret", "backfill") and ctx.stripe is None:
         ctx.stripe = stripe_client(stack.api_version)
+    if args.command == "register" and args.style:
+        return destinations.register_destination(ctx, args.style, eventbridge=args.eventbridge)
     if args.command == "register":
         return register.register(ctx, args.connect)
     if args.command == "rotate-secret":

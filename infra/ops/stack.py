@@ -45,6 +45,9 @@ class Stack:
     dashboard_url: str | None = None
     actions_idempotency_table: str | None = None
     """The ``ActionsIdempotencyTableName`` output (with ``DeployExampleActions``): the effect ledger."""
+    thin_webhook_url: str | None = None
+    thin_secret_arn: str | None = None
+    """The ``ThinWebhookUrl`` and ``ThinSecretArn`` outputs (with ``EnableThinEvents``)."""
     local: bool = False
     """The running local stack (``--local``): no CloudFormation, no alarms, no Stripe endpoint."""
 
@@ -107,6 +110,8 @@ def load_stack(cloudformation: Any, name: str) -> Stack:
         payload_bucket=outputs.get("PayloadBucketName"),
         dashboard_url=outputs.get("DashboardUrl"),
         actions_idempotency_table=outputs.get("ActionsIdempotencyTableName"),
+        thin_webhook_url=outputs.get("ThinWebhookUrl"),
+        thin_secret_arn=outputs.get("ThinSecretArn"),
     )
 
 

@@ -44,8 +44,13 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
     secret_arn = aws.secretsmanager.create_secret(
         Name=f"{STACK}/signing", SecretString="placeholder0123456789"
     )["ARN"]
+    thin_secret_arn = aws.secretsmanager.create_secret(
+        Name=f"{STACK}/thin-signing", SecretString="placeholder0123456789"
+    )["ARN"]
     outputs = {
         "WebhookUrl": WEBHOOK_URL,
+        "ThinWebhookUrl": WEBHOOK_URL + "/thin",
+        "ThinSecretArn": thin_secret_arn,
         "TableName": aws.table,
         "TopicArn": aws.topic_arn,
         "SecretArn": secret_arn,
@@ -502,3 +507,66 @@ def test_backfill_processes_every_version_the_handlers_read_and_says_which_it_sk
         assert get_item(aws.dynamodb, aws.table, f"EVENT#{event['id']}", "EVENT") is None
     state = json.loads(backfill.BackfillState.path(STACK).read_text())
     assert set(state["skipped"]) == {too_old["id"], too_new["id"]}
+
+
+def test_register_creates_a_snapshot_event_destination_once_and_keeps_it_up_to_date(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    from infra.ops.stack import handled_event_types
+
+    code, out = run(["register", "--style", "snapshot"], fake_stripe)
+
+    assert code == 0, out
+    (destination,) = fake_stripe.destinations.values()
+    assert destination["type"] == "webhook_endpoint" and destination["event_payload"] == "snapshot"
+    assert destination["webhook_endpoint"]["url"] == WEBHOOK_URL
+    assert destination["enabled_events"] == handled_event_types()
+    assert destination["snapshot_api_version"] == STACK_API_VERSION
+    assert stored_secrets(aws, stack) == [destination["webhook_endpoint"]["signing_secret"]]
+
+    again_code, again = run(["register", "--style", "snapshot"], fake_stripe)
+    assert again_code == 0 and "up to date" in again and len(fake_stripe.destinations) == 1
+
+    destination["enabled_events"] = destination["enabled_events"][1:]  # a type added since
+    _, updated = run(["register", "--style", "snapshot"], fake_stripe)
+    assert "1 to add" in updated and destination["enabled_events"] == handled_event_types()
+    assert stored_secrets(aws, stack) == [destination["webhook_endpoint"]["signing_secret"]]
+
+
+def test_register_creates_a_thin_destination_with_v1_types_and_its_own_secret(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    from infra.ops.stack import handled_event_types
+
+    code, out = run(["register", "--style", "thin"], fake_stripe)
+
+    assert code == 0, out
+    (destination,) = fake_stripe.destinations.values()
+    assert destination["event_payload"] == "thin" and destination["snapshot_api_version"] is None
+    assert destination["enabled_events"] == [f"v1.{event_type}" for event_type in handled_event_types()]
+    assert destination["webhook_endpoint"]["url"] == stack["ThinWebhookUrl"]
+    thin = aws.secretsmanager.get_secret_value(SecretId=stack["ThinSecretArn"])["SecretString"]
+    assert thin == destination["webhook_endpoint"]["signing_secret"]
+    assert stored_secrets(aws, stack) == ["placeholder0123456789"]  # the snapshot secret is untouched
+
+
+def test_register_an_eventbridge_destination_names_this_account_and_region(
+    stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    code, out = run(["register", "--style", "snapshot", "--eventbridge"], fake_stripe)
+
+    assert code == 0, out
+    (destination,) = fake_stripe.destinations.values()
+    assert destination["type"] == "amazon_eventbridge" and destination["webhook_endpoint"] is None
+    assert destination["amazon_eventbridge"] == {"aws_account_id": "123456789012", "aws_region": "us-east-1"}
+    assert "StripeEventBusName" in out
+
+
+def test_register_a_destination_in_a_dry_run_creates_nothing(
+    stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    code, out = run(["register", "--style", "thin", "--dry-run"], fake_stripe)
+
+    assert code == 0 and "dry run: nothing created" in out and fake_stripe.destinations == {}
+    with pytest.raises(SystemExit):
+        cli.parse_args(["register", "--eventbridge"])

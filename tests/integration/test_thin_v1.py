@@ -103,6 +103,7 @@ def test_a_snapshot_event_and_its_thin_twin_are_one_business_event(
     assert messages[0].attributes.get("payload_style") == ("thin" if first == "thin" else None)
     logged = aws.queries.get_event(snapshot["id"])
     assert logged is not None and logged["status"] == "PUBLISHED"
+    assert logged.get("payload_style") == ("thin" if first == "thin" else None)  # which one counted
     assert get_item(aws.dynamodb, aws.table, f"EVENT#{notification['id']}", "EVENT") is None  # one claim
 
 
