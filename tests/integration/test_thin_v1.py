@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -86,7 +87,10 @@ def test_a_snapshot_event_and_its_thin_twin_are_one_business_event(
     snapshot = fresh_event("invoice.paid")
     notification = v1_notification(snapshot, twin=True)
     serve(stripe_api, notification, snapshot["data"]["object"])
-    deliveries = {"snapshot": lambda: deliver(snapshot, secret), "thin": lambda: send(notification)}
+    deliveries: dict[str, Callable[[], Any]] = {
+        "snapshot": lambda: deliver(snapshot, secret),
+        "thin": lambda: send(notification),
+    }
     order = [first, "thin" if first == "snapshot" else "snapshot"]
 
     answers = [deliveries[style]() for style in order + order]  # each style, then Stripe's retries
