@@ -269,3 +269,42 @@ def test_twins_arriving_together_under_dynamodb_s_real_concurrency_are_one_busin
         assert logged is not None and logged["status"] == "PUBLISHED"
         assert get_item(aws.dynamodb, aws.table, f"EVENT#{notification['id']}", "EVENT") is None
     assert model.injected["dynamodb conflict"] + model.injected["dynamodb throttled"] > 0
+
+
+def test_a_thin_twin_waits_for_a_live_snapshot_holder_and_takes_over_a_dead_one(
+    aws: Aws, stripe_api: LoopbackStripe, secret: str
+) -> None:
+    """The lease model with twins: the snapshot delivery's invocation dies after its claim, before
+    its publish (Lambda stopping it); the thin twin gets 409 while the lease lives, and after it
+    takes the event over and publishes it once, flagged as a possible copy (the dead holder's
+    publish cannot be ruled out by the function)."""
+    from stripe_webhook import aws as aws_clients
+    from tests.aws_model import Killed
+    from tests.faults import Fault, FaultInjector
+
+    snapshot = fresh_event("invoice.paid")
+    notification = v1_notification(snapshot, twin=True)
+    serve(stripe_api, notification, snapshot["data"]["object"])
+    faults = FaultInjector({"sns.Publish": Fault(raise_=Killed, times=1)})
+    faults.install(aws_clients.session())
+
+    with pytest.raises(Killed):
+        deliver(snapshot, secret)
+    busy = send(notification)
+    aws.dynamodb.update_item(  # the lease runs out (60 s later)
+        TableName=aws.table,
+        Key={"pk": {"S": f"EVENT#{snapshot['id']}"}, "sk": {"S": "EVENT"}},
+        UpdateExpression="SET lease_expires_at = :gone",
+        ExpressionAttributeValues={":gone": {"N": "1"}},
+    )
+    taken = send(notification)
+    retried = deliver(snapshot, secret)
+
+    assert (busy.status, busy.body["error"]) == (409, "in_progress")
+    assert taken.status == 200 and taken.body["status"] == "processed"
+    assert retried.body["status"] == "duplicate"
+    (message,) = drain(aws.sqs, aws.queue_url)
+    assert message.attributes["event_id"] == snapshot["id"]
+    assert (
+        message.attributes["payload_style"] == "thin" and message.attributes["possible_duplicate"] == "true"
+    )
