@@ -46,7 +46,7 @@ from infra.local.state import StackState, remove_state, write_state
 from infra.local.stripe_cli import listen_snapshot, listen_thin
 from infra.local.stripe_standin import API_KEY as STRIPE_STANDIN_KEY
 from infra.local.stripe_standin import DEFAULT_PORT as STRIPE_STANDIN_PORT
-from infra.local.stripe_standin import LocalStripeApi
+from infra.local.stripe_standin import LocalStripeApi, latest_object
 
 if TYPE_CHECKING:
     from stripe_actions.consumer import Outcome
@@ -325,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         configure_environment(endpoint, secret, args.verbose)
         running.resources, secret_arn = provision(endpoint, secret)
         if not args.aws_only:
-            running.stripe_api = LocalStripeApi(client("s3", endpoint), args.stripe_port).start()
+            latest = latest_object(queries(endpoint, running.resources.table_name))
+            running.stripe_api = LocalStripeApi(
+                client("s3", endpoint), args.stripe_port, latest=latest
+            ).start()
             use_stripe_standin(running.stripe_api.base_url)
             running.inbox = Inbox(args.inbox_size)
         if not args.no_actions:

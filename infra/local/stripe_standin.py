@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -43,8 +44,16 @@ class Fetch:
 
 
 class LocalStripeApi:
-    def __init__(self, s3: Any, port: int, *, keep: int = 500) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        port: int,
+        *,
+        latest: Callable[[str], dict[str, Any] | None] = lambda _object_id: None,
+        keep: int = 500,
+    ) -> None:
         self._s3 = s3
+        self._latest = latest
         self.port = port
         self._fetches: deque[Fetch] = deque(maxlen=keep)
         self._lock = threading.Lock()
@@ -78,6 +87,9 @@ class LocalStripeApi:
         try:
             stored = self._s3.get_object(Bucket=BUCKET, Key=object_key(path))["Body"].read()
         except ClientError:
+            latest = self._latest(path.rstrip("/").rsplit("/", 1)[-1])
+            if latest is not None:
+                return 200, latest
             message = (
                 f"No such object: '{path.rsplit('/', 1)[-1]}' (the local stand-in holds what"
                 " make trigger --thin sent)"
@@ -134,3 +146,18 @@ class LocalStripeApi:
                 pass
 
         return Handler
+
+
+def latest_object(queries: Any) -> Callable[[str], dict[str, Any] | None]:
+    """An object as the stack last stored it: its record's last event's ``data.object``."""
+
+    def latest(object_id: str) -> dict[str, Any] | None:
+        record = queries.get_record(object_id)
+        event_id = record.get("last_event_id") if record else None
+        stored = queries.get_event(event_id) if isinstance(event_id, str) else None
+        if stored is None:
+            return None
+        obj = json.loads(stored["payload"]).get("data", {}).get("object")
+        return obj if isinstance(obj, dict) and obj.get("id") == object_id else None
+
+    return latest

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.error
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
@@ -458,3 +459,31 @@ def test_the_example_actions_run_once_per_fact_on_the_local_stack(stack: LocalSt
 
     settled = run_tool("ops", "effects", "--local", env=env)
     assert settled.returncode == 0 and "no effect waits to be settled" in settled.stdout, settled.stderr
+
+
+def test_the_local_stripe_api_answers_what_the_stack_stored_so_same_second_events_resolve(
+    stack: LocalStack,
+) -> None:
+    """Two updates of one customer in one second: the function asks the Stripe API for the
+    customer's state; the local stand-in answers with what the stack last stored, never a 503."""
+    from infra.fixtures.payloads import encode
+    from infra.fixtures.signing import signature_header
+
+    first = fresh_event("customer.updated")
+    customer = f"cus_local{os.getpid()}x{len(stack.seen)}"
+    first["data"]["object"]["id"] = customer
+    second = json.loads(json.dumps(first))
+    second["id"] = fresh_event("customer.updated")["id"]
+    second["data"]["object"]["name"] = "Jenny Rosen-Smith"
+    for event in (first, second):
+        body = encode(event)
+        status, text = stack.post(body, {"Stripe-Signature": signature_header(body, SECRET)})
+        assert status == 200, text
+
+    assert "200" in stack.wait_for_line(f"fetched /v1/customers/{customer}")  # the tie-break asked
+    with urlopen(f"http://127.0.0.1:{stack.stripe_port}/v1/customers/{customer}", timeout=5) as answer:
+        served = json.loads(answer.read())
+    assert served["id"] == customer
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        urlopen(f"http://127.0.0.1:{stack.stripe_port}/v1/customers/cus_never_seen", timeout=5)
+    assert unknown.value.code == 404
