@@ -143,8 +143,8 @@ def make_handler(
                 traceback.print_exc()
                 self._answer(started, body, 502, {"message": "Internal server error (traceback above)"})
                 return
+            self._record(started, body, response)  # before the answer: whoever got it finds the entry
             self._send(response)
-            self._record(started, body, response)
             if show_records is not None and response.get("statusCode") == 200:
                 print("\n".join(show_records(body)), flush=True)
 
@@ -223,8 +223,8 @@ def make_handler(
                 "headers": {"Content-Type": "application/json"},
                 "body": json.dumps(content),
             }
-            self._send(response)
             self._record(started, body, response)
+            self._send(response)
 
         def _record(self, started: float, body: bytes, response: dict[str, Any]) -> None:
             """Record the request in the inbox and print its console line."""
