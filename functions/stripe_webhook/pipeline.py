@@ -124,10 +124,9 @@ class Pipeline:
     def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
         route = self._registry.resolve(event.type)
-        resource_type = event.v1_resource_type
-        if route is None and resource_type is not None and self._registry.resolve(resource_type):
+        resource_type = event.v1_resource_type if route is None else None
+        if resource_type is not None and (route := self._registry.resolve(resource_type)) is not None:
             event = self._as_snapshot(event)
-            route = self._registry.resolve(event.type)
         family = route.family if route else None
         records: list[Record] = []
         if route is not None and route.needs_full_event and event.thin:

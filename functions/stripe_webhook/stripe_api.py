@@ -14,7 +14,6 @@ far more than these calls need.
 from __future__ import annotations
 
 import dataclasses
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -61,6 +60,36 @@ class StripeApi:
         self._base_url = base_url.rstrip("/")
         self._urlopen = urlopen
 
+    def _headers(self, event: StripeEvent) -> dict[str, str]:
+        """The pinned version, and whose data it is: a thin event's ``context`` (a connected
+        account, an organization path) as ``Stripe-Context``, as Stripe documents for thin events;
+        a snapshot Connect event's account as ``Stripe-Account``."""
+        headers = {
+            "Authorization": f"Bearer {self._api_key()}",
+            "Accept": "application/json",
+            "Stripe-Version": self.api_version,
+        }
+        if event.account:
+            headers["Stripe-Context" if event.thin else "Stripe-Account"] = event.account
+        return headers
+
+    def _get(self, path: str, event: StripeEvent, *, timeout: float, what: str) -> Any:
+        """``GET path`` (already quoted) on the event's behalf: its JSON, or ``StripeApiError``."""
+        request = urllib.request.Request(f"{self._base_url}{path}", headers=self._headers(event))  # noqa: S310
+        try:
+            with self._urlopen(request, timeout=timeout) as response:
+                return strict_json(response.read())
+        except urllib.error.HTTPError as error:
+            raise StripeApiError(
+                "stripe_api_failed", f"Stripe answered {error.code} for the {what}"
+            ) from None
+        except InvalidPayload:
+            raise StripeApiError("stripe_api_failed", "Stripe's answer is not JSON") from None
+        except (urllib.error.URLError, OSError, ValueError):
+            raise StripeApiError(
+                "stripe_api_unreachable", f"could not fetch the {what} from Stripe"
+            ) from None
+
     def current_object(self, event: StripeEvent) -> dict[str, Any] | None:
         """The current state of the event's object, or None if Stripe has no retrieve path for it."""
         path = RESOURCE_PATHS.get(event.object_type)
@@ -68,38 +97,11 @@ class StripeApi:
             return None
         if not is_id(OBJECT_ID, event.object_id):
             raise InvalidPayload("invalid_field", "the object id is not a valid Stripe id")
-        headers = {
-            "Authorization": f"Bearer {self._api_key()}",
-            "Accept": "application/json",
-            "Stripe-Version": self.api_version,
-        }
-        if event.account:
-            headers["Stripe-Account"] = event.account
         quoted = urllib.parse.quote(event.object_id, safe="")
-        request = urllib.request.Request(f"{self._base_url}/v1/{path}/{quoted}", headers=headers)  # noqa: S310
-        try:
-            with self._urlopen(request, timeout=OBJECT_TIMEOUT_SECONDS) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            message = f"Stripe answered {error.code} for the object"
-            raise StripeApiError("stripe_api_failed", message) from None
-        except (urllib.error.URLError, OSError, ValueError):
-            raise StripeApiError("stripe_api_unreachable", "could not fetch the object from Stripe") from None
+        body = self._get(f"/v1/{path}/{quoted}", event, timeout=OBJECT_TIMEOUT_SECONDS, what="object")
         if not isinstance(body, dict) or body.get("id") != event.object_id:
             raise StripeApiError("stripe_api_failed", "Stripe answered with another object")
         return body
-
-    def _thin_headers(self, event: StripeEvent) -> dict[str, str]:
-        """Stripe's documented headers for a thin event's fetches: the pinned version, and the
-        notification's ``context`` (a connected account, an organization path) as ``Stripe-Context``."""
-        headers = {
-            "Authorization": f"Bearer {self._api_key()}",
-            "Accept": "application/json",
-            "Stripe-Version": self.api_version,
-        }
-        if event.account:
-            headers["Stripe-Context"] = event.account
-        return headers
 
     def related_object(self, event: StripeEvent) -> dict[str, Any]:
         """The object a thin notification names, as Stripe serves it now.
@@ -115,18 +117,7 @@ class StripeApi:
         url = f"/v1/{path}/{urllib.parse.quote(object_id, safe='')}"
         if event.data_object.get("url") not in (None, url):
             raise InvalidPayload("not_a_thin_event", "related_object.url is not the object's own /v1 path")
-        request = urllib.request.Request(f"{self._base_url}{url}", headers=self._thin_headers(event))  # noqa: S310
-        try:
-            with self._urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                body = strict_json(response.read())
-        except urllib.error.HTTPError as error:
-            raise StripeApiError(
-                "stripe_api_failed", f"Stripe answered {error.code} for the object"
-            ) from None
-        except InvalidPayload:
-            raise StripeApiError("stripe_api_failed", "Stripe's answer is not JSON") from None
-        except (urllib.error.URLError, OSError, ValueError):
-            raise StripeApiError("stripe_api_unreachable", "could not fetch the object from Stripe") from None
+        body = self._get(url, event, timeout=TIMEOUT_SECONDS, what="object")
         if not isinstance(body, dict) or body.get("id") != object_id or body.get("object") != object_type:
             raise StripeApiError("stripe_api_mismatch", "Stripe answered with another object than notified")
         return body
@@ -141,18 +132,7 @@ class StripeApi:
         if not is_id(EVENT_ID, event.id):
             raise InvalidPayload("not_a_thin_event", "event id is not a valid Stripe id")
         quoted = urllib.parse.quote(event.id, safe="")
-        request = urllib.request.Request(  # noqa: S310 (https in production; the base URL is configuration)
-            f"{self._base_url}/v2/core/events/{quoted}", headers=self._thin_headers(event)
-        )
-        try:
-            with self._urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                body = strict_json(response.read())
-        except urllib.error.HTTPError as error:
-            raise StripeApiError("stripe_api_failed", f"Stripe answered {error.code} for the event") from None
-        except InvalidPayload:
-            raise StripeApiError("stripe_api_failed", "Stripe's answer is not JSON") from None
-        except (urllib.error.URLError, OSError, ValueError):
-            raise StripeApiError("stripe_api_unreachable", "could not fetch the event from Stripe") from None
+        body = self._get(f"/v2/core/events/{quoted}", event, timeout=TIMEOUT_SECONDS, what="event")
         if not isinstance(body, dict) or body.get("id") != event.id or body.get("type") != event.type:
             raise StripeApiError("stripe_api_mismatch", "Stripe answered with another event than notified")
         data = body.get("data")
