@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.ops.register import write_secrets
+from infra.ops.register import say_type_changes, write_secrets
 from infra.ops.stack import MANAGED_BY, Context, OpsError, handled_event_types
 
 
@@ -66,11 +66,8 @@ def register_destination(ctx: Context, style: str, *, eventbridge: bool = False)
         raise OpsError(f"several {style} destinations are tagged for this stack ({ids}): delete all but one")
     if existing:
         destination = existing[0]
-        added = sorted(set(events) - set(destination.enabled_events))
-        removed = sorted(set(destination.enabled_events) - set(events))
         ctx.say(f"{style} destination {destination.id} ({transport}) already exists for {ctx.stack.name}")
-        ctx.say(f"  event types: {len(events)} ({len(added)} to add, {len(removed)} to remove)")
-        if not added and not removed:
+        if not say_type_changes(ctx, events, destination.enabled_events):
             ctx.say("up to date: nothing to change")
             return 0
         if ctx.dry_run:

@@ -48,6 +48,13 @@ def create_endpoint(
     return ctx.stripe.v1.webhook_endpoints.create(params=params)
 
 
+def say_type_changes(ctx: Context, wanted: list[str], enabled: list[str]) -> bool:
+    """Say how the enabled event types differ from the handled ones; True if they do."""
+    added, removed = set(wanted) - set(enabled), set(enabled) - set(wanted)
+    ctx.say(f"  event types: {len(wanted)} ({len(added)} to add, {len(removed)} to remove)")
+    return bool(added or removed)
+
+
 def register(ctx: Context, connect: bool) -> int:
     events = handled_event_types()
     existing = endpoints_for(ctx)
@@ -57,10 +64,8 @@ def register(ctx: Context, connect: bool) -> int:
         )
     if existing:
         endpoint = existing[0]
-        added = sorted(set(events) - set(endpoint.enabled_events))
-        removed = sorted(set(endpoint.enabled_events) - set(events))
         ctx.say(f"endpoint {endpoint.id} already delivers to {ctx.stack.webhook_url}")
-        ctx.say(f"  event types: {len(events)} ({len(added)} to add, {len(removed)} to remove)")
+        say_type_changes(ctx, events, endpoint.enabled_events)
         if endpoint.api_version and endpoint.api_version != ctx.stack.api_version:
             ctx.say(
                 f"note: the endpoint sends API version {endpoint.api_version}, the stack's "
