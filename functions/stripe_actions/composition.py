@@ -79,7 +79,8 @@ def build_consumer(
 ) -> Consumer:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    from stripe_webhook.payloads import PayloadLocation, S3Payloads
+    from stripe_webhook.payloads import S3Payloads
+    from stripe_webhook.ports import PayloadLocation
     from stripe_webhook.queries import TableQueries
 
     dynamodb = dynamodb or aws.client("dynamodb")

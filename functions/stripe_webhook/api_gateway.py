@@ -17,9 +17,9 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stripe_webhook import composition, processing, signature
+from stripe_webhook import signature
 from stripe_webhook.errors import (
     ConfigurationError,
     EventInProgress,
@@ -32,8 +32,10 @@ from stripe_webhook.errors import (
     WebhookError,
 )
 from stripe_webhook.events import StripeEvent, parse_event, parse_thin_event
-from stripe_webhook.observability import count
-from stripe_webhook.settings import get_settings
+from stripe_webhook.observability import count, outcome_body, report_failure, report_outcome, start_event
+
+if TYPE_CHECKING:
+    from stripe_webhook.composition import Components
 
 SIGNATURE_HEADER = "stripe-signature"
 THIN_RESOURCE = "/webhook/thin"
@@ -83,24 +85,28 @@ def _header(single: object, multi: object, name: str) -> str | None:
     return None
 
 
-def handle(request: ProxyRequest, deadline: float | None = None) -> dict[str, Any]:
-    """Answer ``POST /webhook`` or ``POST /webhook/thin`` (``deadline``: see ``processing``)."""
+def handle(request: ProxyRequest, components: Components, deadline: float | None = None) -> dict[str, Any]:
+    """Answer ``POST /webhook`` or ``POST /webhook/thin``; ``deadline``: the wall-clock time when
+    this invocation will be stopped (see ``budget``)."""
     count("RequestsReceived")
     try:
-        outcome = processing.process(verified_event(request), deadline)
+        event = verified_event(request, components)
+        start_event(event)
+        outcome = components.pipeline.process(event, deadline=deadline)
     except WebhookError as error:
         status = status_for(error)
-        processing.report_failure(error, status=status)
+        report_failure(error, status=status)
         return response(status, {"error": error.code, "message": error.message})
-    return response(200, {"received": True, **processing.outcome_body(outcome)})
+    report_outcome(outcome)
+    return response(200, {"received": True, **outcome_body(outcome)})
 
 
-def verified_event(request: ProxyRequest) -> StripeEvent:
-    settings = get_settings()
+def verified_event(request: ProxyRequest, components: Components) -> StripeEvent:
+    settings = components.settings
     thin = request.resource == THIN_RESOURCE
     raw = raw_body(request, settings.max_body_bytes)
     header = request.signature
-    secrets = composition.components().signing_secrets(thin=thin)
+    secrets = components.signing_secrets(thin=thin)
     try:
         signature.verify(raw, header, secrets.current(), time.time(), settings.tolerance_seconds)
     except SignatureError as error:

@@ -1,8 +1,11 @@
 """Lambda entry point: Powertools' logging and metrics around one call per delivery path.
 
-API Gateway requests go to ``api_gateway.handle`` (verify, process, answer HTTP); events from
-Stripe's EventBridge destination go to ``eventbridge.handle``. Both process the event through
-``processing.process``; what is built, and how, is ``composition``'s business.
+The composition root builds the container's components once (``composition.components``); they
+are handed to the edge the delivery came through, and the edge calls ``components.pipeline``,
+where the order of steps lives (``pipeline.py``):
+
+    API Gateway  → ``api_gateway.handle``  (verify the signature, process, answer HTTP)
+    EventBridge  → ``eventbridge.handle``  (process; a failure raises so Lambda retries)
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stripe_webhook import api_gateway, eventbridge
+from stripe_webhook import api_gateway, composition, eventbridge
 from stripe_webhook.observability import logger, metrics
 
 
@@ -20,6 +23,7 @@ from stripe_webhook.observability import logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000
+    components = composition.components()
     if eventbridge.is_stripe_event(event):
-        return eventbridge.handle(event, deadline)
-    return api_gateway.handle(api_gateway.ProxyRequest.of(event), deadline)
+        return eventbridge.handle(event, components, deadline)
+    return api_gateway.handle(api_gateway.ProxyRequest.of(event), components, deadline)

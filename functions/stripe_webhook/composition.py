@@ -22,7 +22,7 @@ from stripe_webhook.signing_secrets import SigningSecrets
 
 if TYPE_CHECKING:
     from stripe_webhook.events import StripeEvent
-    from stripe_webhook.payloads import PayloadLocation, S3Payloads
+    from stripe_webhook.payloads import S3Payloads
     from stripe_webhook.pipeline import Pipeline
     from stripe_webhook.publisher import SnsPublisher
     from stripe_webhook.queries import TableQueries
@@ -44,18 +44,26 @@ class Components:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | None = None,
         *,
         dynamodb: Any | None = None,
         sns: Any | None = None,
         secretsmanager: Any | None = None,
         s3: Any | None = None,
     ) -> None:
-        self.settings = settings
+        self._settings = settings
         self._s3 = s3
         self._dynamodb = dynamodb
         self._sns = sns
         self._secretsmanager = secretsmanager
+
+    @property
+    def settings(self) -> Settings:
+        """The settings given, else the environment's, read on first use: a missing or malformed
+        variable raises ``ConfigurationError`` inside the edge, which answers it like any error."""
+        if self._settings is None:
+            self._settings = get_settings()
+        return self._settings
 
     @functools.cached_property
     def store(self) -> DynamoStore:
@@ -97,7 +105,7 @@ class Components:
             full_event=self.full_event,
             related_object=self.related_object if self.has_stripe_api_key else None,
             current_object=self.current_object if self.has_stripe_api_key else None,
-            store_payload=self.store_payload,
+            payloads=self.payloads,
             publish_budget_seconds=budget.PUBLISH_BUDGET_SECONDS,
             dedup_window_seconds=self.publisher.dedup_window_seconds,
             api_version=self.settings.stripe_api_version,
@@ -108,10 +116,6 @@ class Components:
         from stripe_webhook.payloads import S3Payloads
 
         return S3Payloads(self.settings.payload_bucket, client=self._s3)
-
-    def store_payload(self, event: StripeEvent) -> PayloadLocation:
-        """Store a body too big for SNS in S3 (only such events call; the client is made then)."""
-        return self.payloads.store(event.id, event.raw)
 
     def full_event(self, event: StripeEvent) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""
@@ -180,8 +184,8 @@ class Components:
 
 @functools.cache
 def components() -> Components:
-    """The warm container's components, from the environment's settings."""
-    return Components(get_settings())
+    """The warm container's components, on the environment's settings (read on first use)."""
+    return Components()
 
 
 def reset() -> None:

@@ -10,12 +10,21 @@ alarmed) and lands in the dead-letter queue for a person to look at, never silen
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stripe_webhook import processing
 from stripe_webhook.errors import InvalidPayload, WebhookError
 from stripe_webhook.events import THIN_EVENT_OBJECT, parse_event, parse_thin_event
-from stripe_webhook.observability import count, logger
+from stripe_webhook.observability import (
+    count,
+    logger,
+    outcome_body,
+    report_failure,
+    report_outcome,
+    start_event,
+)
+
+if TYPE_CHECKING:
+    from stripe_webhook.composition import Components
 
 SOURCE_PREFIX = "aws.partner/stripe.com"
 
@@ -24,7 +33,7 @@ def is_stripe_event(event: dict[str, Any]) -> bool:
     return str(event.get("source", "")).startswith(SOURCE_PREFIX) and "detail" in event
 
 
-def handle(delivery: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
+def handle(delivery: dict[str, Any], components: Components, deadline: float | None = None) -> dict[str, Any]:
     """One EventBridge event whose ``detail`` is the Stripe event (see ``is_stripe_event``)."""
     count("EventBridgeEventsReceived")
     detail = delivery["detail"]
@@ -36,9 +45,11 @@ def handle(delivery: dict[str, Any], deadline: float | None = None) -> dict[str,
         count("RejectedEvents")
         logger.error(error.message, extra={"error": error.code, "eventbridge_id": delivery.get("id")})
         raise
+    start_event(stripe_event)
     try:
-        outcome = processing.process(stripe_event, deadline)
+        outcome = components.pipeline.process(stripe_event, deadline=deadline)
     except WebhookError as error:
-        processing.report_failure(error)
+        report_failure(error)
         raise
-    return processing.outcome_body(outcome)
+    report_outcome(outcome)
+    return outcome_body(outcome)

@@ -1,6 +1,6 @@
 """S3 adapter: event bodies too big for an SNS message, stored whole under their event id.
 
-A body goes to S3 when it would not fit an SNS message (``publisher.needs_offload``). The
+A body goes to S3 when it would not fit an SNS message (``SnsPublisher.needs_offload``). The
 pipeline stores it *before* the claim, so an event-log item or a published pointer never names
 an object that does not exist; a redelivery stores the same bytes again (the key is the event
 id), which is harmless. The event log then keeps the location instead of the payload, and SNS
@@ -11,38 +11,15 @@ The S3 client is made only when a large event arrives: the common path never loa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stripe_webhook import aws
 from stripe_webhook.errors import ConfigurationError, StorageError
+from stripe_webhook.ports import PayloadLocation
 
 KEY_PREFIX = "events/"
-
-
-@dataclass(frozen=True)
-class PayloadLocation:
-    """Where one event's body is stored: the bucket, the key and the body's size in bytes."""
-
-    bucket: str
-    key: str
-    size: int
-
-    def as_item(self) -> dict[str, object]:
-        return {"bucket": self.bucket, "key": self.key, "bytes": self.size}
-
-    @classmethod
-    def from_item(cls, values: dict[str, Any]) -> PayloadLocation:
-        return cls(str(values["bucket"]), str(values["key"]), int(values["bytes"]))
-
-    @classmethod
-    def of_event_item(cls, item: Mapping[str, Any]) -> PayloadLocation | None:
-        """Where an event-log item's body is stored, when it is in S3 (its ``payload_s3``)."""
-        stored = item.get("payload_s3")
-        return cls.from_item(stored) if stored else None
 
 
 def payload_key(event_id: str) -> str:

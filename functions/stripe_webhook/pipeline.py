@@ -26,49 +26,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from stripe_webhook import schema
 from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPayload, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent, as_business_event
-from stripe_webhook.payloads import PayloadLocation
-from stripe_webhook.publisher import needs_offload
+from stripe_webhook.ports import EventPublisher, EventStore, PayloadLocation, PayloadStore, Resolver
 from stripe_webhook.records import Record, records_problem
 from stripe_webhook.routing import Registry
 from stripe_webhook.settings import API_VERSION
-from stripe_webhook.store import Claim, Resolver
-
-
-class EventStore(Protocol):
-    def claim(
-        self,
-        event: StripeEvent,
-        records: Sequence[Record],
-        handler: str | None,
-        now: float,
-        *,
-        resolve: Resolver | None = None,
-        payload: PayloadLocation | None = None,
-    ) -> Claim: ...
-
-    def mark_published(
-        self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
-    ) -> bool: ...
-
-    def release(self, event_id: str, token: str, *, published_maybe_at: float | None = None) -> bool: ...
-
-
-class EventPublisher(Protocol):
-    def publish(
-        self,
-        event: StripeEvent,
-        *,
-        payload: PayloadLocation | None = None,
-        extra_attributes: dict[str, str] | None = None,
-    ) -> str: ...
-
 
 POSSIBLE_DUPLICATE = {"possible_duplicate": "true"}
 """The attribute of a message that an earlier, uncertain publish of the same event may have sent."""
@@ -101,7 +69,7 @@ class Pipeline:
         full_event: Callable[[StripeEvent], StripeEvent] | None = None,
         related_object: Callable[[StripeEvent], dict[str, Any]] | None = None,
         current_object: Callable[[StripeEvent], dict[str, Any] | None] | None = None,
-        store_payload: Callable[[StripeEvent], PayloadLocation] | None = None,
+        payloads: PayloadStore | None = None,
         publish_budget_seconds: float = 0.0,
         dedup_window_seconds: float = 0.0,
         api_version: str = API_VERSION,
@@ -119,7 +87,7 @@ class Pipeline:
         self._full_event = full_event
         self._related_object = related_object
         self._current_object = current_object
-        self._store_payload = store_payload
+        self._payloads = payloads
 
     def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
@@ -150,7 +118,7 @@ class Pipeline:
             raise OutOfTime("deadline_near", "too little time is left to process the event")
         resolve = self._resolver(event, route.handler) if route is not None else None
         # Stored before the claim, so neither the event log nor a message names a missing object.
-        payload = self._offload(event) if needs_offload(event) else None
+        payload = self._offload(event) if self._publisher.needs_offload(event) else None
         claim = self._store.claim(event, records, family, self._clock(), resolve=resolve, payload=payload)
         if claim.duplicate or claim.token is None:
             return Outcome(event.id, event.type, "duplicate", family)
@@ -206,11 +174,11 @@ class Pipeline:
         return as_business_event(notification, fetched, fetched_at=fetched_at, api_version=self._api_version)
 
     def _offload(self, event: StripeEvent) -> PayloadLocation:
-        if self._store_payload is None:
+        if self._payloads is None:
             raise ConfigurationError(
                 "missing_payload_bucket", "the event is too large for SNS; nothing stores it"
             )
-        return self._store_payload(event)
+        return self._payloads.store(event.id, event.raw)
 
     def _topic_drops_copy_of(self, published_at: float) -> bool:
         """Whether a publish now, finished within its budget, is still inside the deduplication

@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from stripe_webhook import aws, budget
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent, parse_event
-from stripe_webhook.payloads import PayloadLocation
+from stripe_webhook.ports import PayloadLocation
 
 SCHEMA_VERSION = "2"
 """Version of the message contract (attributes + body), sent as the ``schema_version`` attribute."""
@@ -124,6 +124,9 @@ class SnsPublisher(aws.ServiceAdapter):
         self.dedup_window_seconds = float(FIFO_DEDUPLICATION_SECONDS if self.fifo else 0)
         """How long the topic itself drops a second copy of a message (standard topics: never)."""
         self._sleep = sleep
+
+    def needs_offload(self, event: StripeEvent) -> bool:
+        return needs_offload(event)
 
     def publish(
         self,

@@ -21,7 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stripe_webhook import aws, schema
 from stripe_webhook.dynamo_items import from_item
 from stripe_webhook.errors import StorageError
-from stripe_webhook.payloads import PayloadLocation, S3Payloads
+from stripe_webhook.payloads import S3Payloads
+from stripe_webhook.ports import PayloadLocation
 
 DAY_SECONDS = 86_400
 

@@ -24,7 +24,7 @@ from stripe_webhook import aws, budget, ordering, schema
 from stripe_webhook.dynamo_items import from_item, to_attribute, to_item
 from stripe_webhook.errors import EventInProgress, StorageError
 from stripe_webhook.events import StripeEvent
-from stripe_webhook.payloads import PayloadLocation
+from stripe_webhook.ports import Claim, PayloadLocation, Resolver
 from stripe_webhook.records import Record
 
 PAYLOAD_INLINE_MAX_BYTES = 100_000
@@ -40,9 +40,6 @@ _UNCHANGED = (
 """A write decided against a stored item applies only if that item is still the one decided on."""
 ORDER_ROUNDS = 4
 """How many times a claim is re-decided because records changed under it before it gives up (503)."""
-
-Resolver = Callable[[Record], Record | None]
-"""The record as the object's current state in Stripe makes it, or None if that is unknown."""
 
 
 @dataclass(frozen=True)
@@ -90,26 +87,6 @@ def is_conflict(error: ClientError) -> bool:
     return code == "TransactionCanceledException" and any(
         reason.get("Code") == "TransactionConflict" for reason in reasons
     )
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The result of claiming an event for processing."""
-
-    token: str | None
-    duplicate: bool = False
-    resumed: bool = False
-    """A previous attempt wrote the records but never published; we took over its lease."""
-    records_written: int = 0
-    records_stale: int = 0
-    records_uncertain: int = 0
-    """Records kept by tie-break and marked ``order_uncertain`` (no Stripe key to ask)."""
-    lease_expires_at: float | None = None
-    """Wall-clock time after which another delivery may take the event over."""
-    may_have_published_at: int | None = None
-    """On a takeover: the earliest time an earlier holder may have published the event (its
-    publish's answer was lost, or it stopped without releasing its lease: died, or published and
-    could not mark). None when no earlier holder can have published."""
 
 
 class DynamoStore(aws.ServiceAdapter):

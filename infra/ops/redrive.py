@@ -11,7 +11,7 @@ from infra.ops.stack import Context
 def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, queue_url: str | None) -> int:
     """Republish stored events (from the by-type index) to the topic, or to one consumer's queue."""
     from stripe_webhook.events import parse_event
-    from stripe_webhook.payloads import PayloadLocation
+    from stripe_webhook.ports import PayloadLocation
     from stripe_webhook.publisher import stored_message
 
     queries, publisher = ctx.components.queries, ctx.components.publisher

@@ -13,7 +13,7 @@ from stripe_webhook.schema import IN_PROGRESS
 
 LOG_GROUP = "WebhookFunctionLogGroup"
 FAILURE_LINES = '{ $.error = "*" }'
-"""A CloudWatch Logs filter pattern: the lines that carry an error code (``processing.report_failure``)."""
+"""A CloudWatch Logs filter pattern: the lines that carry an error code (``observability.report_failure``)."""
 MAX_LOG_LINES = 10_000
 
 DASHBOARD_METRICS = {

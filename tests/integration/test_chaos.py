@@ -35,7 +35,7 @@ from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.variants import VARIANTS
 from infra.local.moto_server import install_item_level_transaction_rollback
 from infra.local.resources import create_resources
-from stripe_webhook import api_gateway, composition, eventbridge, processing
+from stripe_webhook import api_gateway, composition, eventbridge, observability
 from stripe_webhook import aws as aws_clients
 from stripe_webhook.composition import Components
 from stripe_webhook.errors import WebhookError
@@ -113,10 +113,10 @@ def attempt(delivery: Delivery, secret: str) -> str:
     deadline = time.time() + INVOCATION_SECONDS
     try:
         if delivery.path == "eventbridge":
-            eventbridge.handle(eventbridge_envelope(delivery.event), deadline)
+            eventbridge.handle(eventbridge_envelope(delivery.event), composition.components(), deadline)
             return "ok"
         request = signed_request(encode(delivery.event), secret)
-        answer = api_gateway.handle(api_gateway.ProxyRequest.of(request), deadline)
+        answer = api_gateway.handle(api_gateway.ProxyRequest.of(request), composition.components(), deadline)
         if answer["statusCode"] == 200:
             return "ok"
         return str(json.loads(answer["body"])["error"])
@@ -232,7 +232,7 @@ def _count_metrics(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         with lock:
             counted[name] += 1
 
-    for module in (processing, api_gateway, eventbridge):
+    for module in (observability, api_gateway, eventbridge):
         monkeypatch.setattr(module, "count", count)
     return counted
 

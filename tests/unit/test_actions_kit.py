@@ -17,7 +17,7 @@ from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
 from stripe_actions.settings import ActionsConfigurationError, ActionSettings
 from stripe_webhook.events import parse_event
-from stripe_webhook.payloads import PayloadLocation
+from stripe_webhook.ports import PayloadLocation
 from stripe_webhook.publisher import message_attributes, message_body
 
 EVENT = fresh_event("invoice.paid")

@@ -10,11 +10,13 @@ import pytest
 from infra.fixtures.payloads import encode, fresh_event
 from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent, parse_event
-from stripe_webhook.payloads import PayloadLocation
 from stripe_webhook.pipeline import Pipeline
+from stripe_webhook.ports import Claim, PayloadLocation, Resolver
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Registry
-from stripe_webhook.store import Claim, Resolver
+
+MESSAGE_LIMIT_BYTES = 262_144
+"""The fake topic's message size limit (SNS's)."""
 
 
 @dataclass
@@ -84,6 +86,9 @@ class FakePublisher:
         if payload is not None:
             self.pointers[event.id] = payload
         return f"msg-{len(self.sent)}"
+
+    def needs_offload(self, event: StripeEvent) -> bool:
+        return len(event.raw) > MESSAGE_LIMIT_BYTES
 
 
 def _registry() -> Registry:
@@ -286,14 +291,15 @@ def test_a_body_too_big_for_sns_is_stored_before_the_claim_and_both_claim_and_me
     store, publisher = FakeStore(), FakePublisher()
     stored: list[tuple[str, int]] = []
 
-    def store_payload(event: StripeEvent) -> PayloadLocation:
-        assert event.id not in store.payloads, "stored after the claim"
-        stored.append((event.id, len(event.raw)))
-        return PayloadLocation("bucket", f"events/{event.id}.json", len(event.raw))
+    class FakePayloads:
+        def store(self, event_id: str, body: bytes) -> PayloadLocation:
+            assert event_id not in store.payloads, "stored after the claim"
+            stored.append((event_id, len(body)))
+            return PayloadLocation("bucket", f"events/{event_id}.json", len(body))
 
     event = _large_event()
     small = _event("charge.dispute.created")
-    pipeline = Pipeline(_registry(), store, publisher, store_payload=store_payload)
+    pipeline = Pipeline(_registry(), store, publisher, payloads=FakePayloads())
     pipeline.process(event)
     pipeline.process(small)
 
