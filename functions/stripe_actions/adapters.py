@@ -27,7 +27,7 @@ def entitlement_key(customer_id: str, subscription_id: str) -> tuple[str, str]:
 
 
 def _refused(error: ClientError) -> bool:
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+    return aws.error_code(error) == "ConditionalCheckFailedException"
 
 
 class ActionsTable(aws.ServiceAdapter):

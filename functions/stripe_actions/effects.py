@@ -66,7 +66,7 @@ def refused_by_service(error: BaseException) -> bool:
 
 
 def _condition_failed(error: ClientError) -> bool:
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+    return aws.error_code(error) == "ConditionalCheckFailedException"
 
 
 class EffectLedger(aws.ServiceAdapter):

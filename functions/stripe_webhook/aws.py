@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from stripe_webhook import budget
 
@@ -21,6 +22,11 @@ ONE_ATTEMPT = frozenset({"sns", "ses"})
 """Services whose calls botocore must never re-send: it re-sends a request whose answer was lost,
 and a re-sent ``Publish`` to a standard topic is a second copy (``publisher`` makes its own
 attempts where that is safe), a re-sent ``SendEmail`` a second email (``stripe_actions.effects``)."""
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a refused call (``ConditionalCheckFailedException``, …), or ""."""
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def client_config(service_name: str) -> Config:

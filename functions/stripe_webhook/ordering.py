@@ -12,14 +12,19 @@ it, the store reads the stored item back, and ``verdict`` decides with it:
     AMBIGUOUS  same second, different content, and nothing orders them: ask Stripe for the
                object's current state (``Pipeline``), or keep the tie-break winner and mark the
                record ``order_uncertain``
+
+``decide`` turns a verdict into what the store writes instead (a ``Write``), or nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from stripe_webhook.dynamo_items import to_item
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.ports import Resolver
 from stripe_webhook.records import RANK_SLOTS, Record
 
 BOOKKEEPING = frozenset(
@@ -65,3 +70,42 @@ def same_content(record: Record, stored: dict[str, Any]) -> bool:
 def seen(stored: dict[str, Any]) -> tuple[int, str]:
     """The (watermark, event id) that a replacing write requires to be still stored."""
     return int(stored["last_event_watermark"]["N"]), stored["last_event_id"]["S"]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One record write of a claim: as the handler made it, or as decided against the stored item."""
+
+    original: Record
+    record: Record
+    seen: tuple[int, str] | None = None
+    """(watermark, event id) of the stored item this write replaces; None: an ordered write."""
+    last_event: tuple[str, str, int] | None = None
+    """(id, type, watermark) the item names as its last event; None: the claim's event."""
+    uncertain: bool = False
+    flag_only: bool = False
+    """Keep the stored content, only mark it ``order_uncertain``."""
+
+
+def decide(
+    event: StripeEvent, record: Record, stored: dict[str, Any], resolve: Resolver | None
+) -> tuple[Verdict, Write | None]:
+    """What to write instead of a refused record, given the item DynamoDB returned."""
+    decided = verdict(record, event.id, stored)
+    if decided in (Verdict.STALE, Verdict.OURS):
+        return decided, None
+    stored_seen = seen(stored)
+    if decided == Verdict.REPLACE:
+        return decided, Write(record, record, seen=stored_seen)
+    # Same second, different content, nothing to order them: ask Stripe, else keep the
+    # tie-break winner (the higher watermark, then event id) and say the order is uncertain.
+    ours_win = (record.watermark, event.id) > stored_seen
+    truth = resolve(record) if resolve is not None else None
+    if truth is not None:
+        winner = (
+            (event.id, event.type, record.watermark)
+            if ours_win
+            else (stored_seen[1], stored["last_event_type"]["S"], stored_seen[0])
+        )
+        return decided, Write(record, truth, seen=stored_seen, last_event=winner)
+    return decided, Write(record, record, seen=stored_seen, uncertain=True, flag_only=not ours_win)

@@ -150,7 +150,7 @@ class SnsPublisher(aws.ServiceAdapter):
             try:
                 return str(self.client.publish(**request)["MessageId"])
             except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
+                code = aws.error_code(error)
                 status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
                 failure = PublishError("publish_failed", f"SNS rejected the publish: {code}")
                 retry = code in THROTTLED or status == 429 or status >= 500

@@ -27,6 +27,7 @@ from infra.local.endpoint import (
     summarize,
 )
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
+from stripe_webhook.aws import error_code
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -160,7 +161,7 @@ def performed_actions(dynamodb: Any) -> list[str]:
             if not item["id"]["S"].startswith(EFFECT_PREFIX)
         ]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
         return ["the example actions are not running (the stack was started with --no-actions)"]
     rows = []

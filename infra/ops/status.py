@@ -9,6 +9,7 @@ from collections import Counter
 
 from infra.ops.progress import day
 from infra.ops.stack import Context, handled_event_types
+from stripe_webhook.aws import error_code
 from stripe_webhook.schema import IN_PROGRESS
 
 LOG_GROUP = "WebhookFunctionLogGroup"
@@ -139,7 +140,7 @@ def failures_by_code(ctx: Context, hours: int, log_group: str | None) -> tuple[C
                 elif isinstance(status, int) and 400 <= status < 500:
                     rejected[str(fields["error"])] += 1
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if error_code(error) != "ResourceNotFoundException":
             raise
     return rejected, failed
 

@@ -20,7 +20,7 @@ from stripe_webhook import budget, composition
 from stripe_webhook.errors import OutOfTime
 from stripe_webhook.events import parse_event
 from stripe_webhook.pipeline import Pipeline
-from stripe_webhook.store import CONFLICT_RETRIES
+from stripe_webhook.retries import CONFLICT_RETRIES
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import all_items, deliver, drain

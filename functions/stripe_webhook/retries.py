@@ -1,0 +1,68 @@
+"""How the DynamoDB adapters wait and try again: transaction conflicts, and a mark against a deadline.
+
+DynamoDB refuses a write to an item that an in-flight transaction holds: a transaction is
+cancelled with the reason ``TransactionConflict``, a single-item write fails with
+``TransactionConflictException``, and botocore's standard retry mode retries neither. The store
+retries them up to ``CONFLICT_RETRIES`` more times, with jittered exponential backoff from 50 ms
+(under 0.4 s in all). Every write it makes is conditioned on the item's absence or on the claim
+token, so repeating one is safe; once the other transaction has landed, the retry sees what it
+wrote. (Amazon DynamoDB Developer Guide, "Transaction conflict handling in DynamoDB".)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError
+
+from stripe_webhook import budget
+from stripe_webhook.aws import error_code
+
+CONFLICT_RETRIES = 3
+CONFLICT_BACKOFF_SECONDS = 0.05
+CONFLICT_PERSISTED = "DynamoDB kept reporting a conflicting transaction"
+
+
+def backoff(retry: int) -> float:
+    """Jittered exponential backoff from ``CONFLICT_BACKOFF_SECONDS`` before the ``retry``-th re-send."""
+    return CONFLICT_BACKOFF_SECONDS * (1 << retry) * random.uniform(0.5, 1.0)  # noqa: S311
+
+
+def is_conflict(error: ClientError) -> bool:
+    """DynamoDB's "another transaction holds this item" in either of its two shapes."""
+    code = error_code(error)
+    if code == "TransactionConflictException":
+        return True
+    reasons = error.response.get("CancellationReasons") or []
+    return code == "TransactionCanceledException" and any(
+        reason.get("Code") == "TransactionConflict" for reason in reasons
+    )
+
+
+class Waits:
+    """The pauses between attempts, on an injectable clock and sleep (tests move time)."""
+
+    def __init__(
+        self, *, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.sleep = sleep
+        self.clock = clock
+
+    def after_conflict(self, conflicts: int) -> bool:
+        """After a conflict with another transaction: back off and say True while retries remain."""
+        if conflicts >= CONFLICT_RETRIES:
+            return False
+        self.sleep(backoff(conflicts))
+        return True
+
+    def before_round(self, rounds: int, limit: int, deadline: float | None) -> bool:
+        """Back off and say True if another round (of ``limit``) and a whole call fit before ``deadline``."""
+        if deadline is None or rounds >= limit:
+            return False
+        pause = backoff(rounds)
+        if self.clock() + pause + budget.CALL_BUDGET_SECONDS > deadline:
+            return False
+        self.sleep(pause)
+        return True

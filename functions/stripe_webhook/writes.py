@@ -1,0 +1,137 @@
+"""The items and conditional writes the store sends: the event-log item, and each record's write;
+and what a claim learns from an event-log item it finds.
+
+Keys and index attributes come from ``schema``; the condition a record write carries comes from
+``ordering`` (an ordered write, or one decided against the stored item it replaces).
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+from stripe_webhook import ordering, schema
+from stripe_webhook.dynamo_items import to_attribute, to_item
+from stripe_webhook.events import StripeEvent
+from stripe_webhook.ports import PayloadLocation
+
+PAYLOAD_INLINE_MAX_BYTES = 100_000
+"""Raw payloads above this are gzipped. Bodies too big for SNS (256 KiB) are in S3 instead
+(``payloads``), so a gzipped one stays far under DynamoDB's 400 KB item limit."""
+
+ORDERED = "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND last_event_watermark < :bound)"
+"""Older state is replaced and a deleted object stays deleted; anything else is decided by
+``ordering.decide`` with the stored item DynamoDB returns on refusal."""
+UNCHANGED = "attribute_not_exists(deleted) AND last_event_watermark = :seen_mark AND last_event_id = :seen_id"
+"""A write decided against a stored item applies only if that item is still the one decided on."""
+
+
+def event_put(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The claim's put of the event-log item: only if the event is new, else its item comes back."""
+    return {
+        "TableName": table,
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(pk)",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+
+
+def event_item(
+    event: StripeEvent,
+    handler: str | None,
+    token: str,
+    now: float,
+    payload: PayloadLocation | None,
+    *,
+    lease_seconds: int,
+    retention_seconds: int,
+) -> dict[str, Any]:
+    """The event log's item for a new claim: the event, its lease, its indexes and its body."""
+    values: dict[str, object] = {
+        "pk": schema.event_pk(event.id),
+        "sk": schema.EVENT_SK,
+        "item_type": "event",
+        "event_id": event.id,
+        "event_type": event.type,
+        "created": event.created,
+        "livemode": event.livemode,
+        "object_type": event.object_type,
+        "received_at": int(now),
+        "status": schema.IN_PROGRESS,
+        "lease_token": token,
+        "lease_expires_at": int(now) + lease_seconds,
+        "attempts": 1,
+        "expires_at": int(now) + retention_seconds,
+        schema.TYPE_DAY: schema.type_day_key(event.type, event.created, schema.type_shard(event.id)),
+        schema.CREATED_EVENT: schema.created_event_key(event.created, event.id),
+    }
+    optional = {
+        "api_version": event.api_version,
+        "account": event.account,
+        "object_id": event.object_id,
+        "handler": handler,
+        "payload_style": "thin" if event.thin else None,  # which delivery of a migration's twins counted
+    }
+    values.update({name: value for name, value in optional.items() if value is not None})
+    if payload is not None:
+        values["payload_s3"] = payload.as_item()
+    elif len(event.raw) <= PAYLOAD_INLINE_MAX_BYTES:
+        values["payload"] = event.raw.decode("utf-8")
+    else:
+        values["payload_gz"] = gzip.compress(event.raw, compresslevel=6)
+    return to_item(values)
+
+
+def record_write(table: str, event: StripeEvent, write: ordering.Write, now: float) -> dict[str, Any]:
+    """One TransactWriteItems entry: a conditional put, or (``flag_only``) a conditional update."""
+    record = write.record
+    key = schema.key_item(record.pk, record.sk)
+    if write.seen is None:
+        condition = ORDERED
+        values: dict[str, Any] = {":bound": to_attribute(ordering.bound(record))}
+    else:
+        condition = UNCHANGED
+        values = {":seen_mark": to_attribute(write.seen[0]), ":seen_id": {"S": write.seen[1]}}
+    if write.flag_only:
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": key,
+                "UpdateExpression": f"SET {ordering.UNCERTAIN} = :uncertain",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {**values, ":uncertain": {"BOOL": True}},
+            }
+        }
+    last_id, last_type, last_mark = write.last_event or (event.id, event.type, record.watermark)
+    item = {
+        **record.attributes,
+        "pk": record.pk,
+        "sk": record.sk,
+        "last_event_id": last_id,
+        "last_event_type": last_type,
+        "last_event_watermark": last_mark,
+        "updated_at": int(now),
+    }
+    if write.uncertain:
+        item[ordering.UNCERTAIN] = True
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(item),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def may_have_published_at(existing: dict[str, Any], lease_seconds: int) -> int | None:
+    """When the holder of an event-log item (as read back) may have published at the earliest: as
+    its release recorded (a lost publish answer), or, for a holder whose lease ran out instead of
+    being released (it died, or published and failed to mark), the time it took the lease."""
+    times = []
+    if isinstance(existing.get("publish_uncertain_at"), int):
+        times.append(int(existing["publish_uncertain_at"]))
+    lease = int(existing.get("lease_expires_at", 0))
+    if lease > 0:
+        times.append(lease - lease_seconds)
+    return min(times, default=None)
