@@ -1,46 +1,121 @@
-"""The consumer's composition root: the actions, their adapters and the ``Consumer``, from settings.
+"""The composition root: the one place that builds an actions function's objects from ``Settings``.
+
+The same shape as the webhook's (``stripe_webhook.composition``): ``Components(settings, dynamodb=…,
+ses=…)`` builds each piece once, on first use, on the given clients or on ones made lazily by
+``stripe_webhook.aws`` (botocore, explicit timeouts and retries); ``components()`` is the warm
+container's set, on the environment's settings; ``reset()`` forgets every per-container cache.
 
 ``BUILDERS`` is the one list of actions a function can be told to perform (its ``ACTIONS``).
-Clients are injectable (``build_consumer(settings, dynamodb=…, ses=…)``), else made on first use
-by ``stripe_webhook.aws`` (botocore, explicit timeouts and retries). ``consumer()`` is the warm
-container's; ``reset()`` forgets it.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stripe_actions.actions import Action, ActionRegistry
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
-from stripe_actions.consumer import Consumer, Outcome, log_outcome
+from stripe_actions.consumer import Consumer, Outcome
 from stripe_actions.effects import EffectLedger
+from stripe_actions.errors import ConfigurationError
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import PoisonMessage
-from stripe_actions.settings import ActionsConfigurationError, ActionSettings, get_settings
+from stripe_actions.observability import report_outcome
+from stripe_actions.settings import Settings, get_settings
 from stripe_webhook import aws
 
+if TYPE_CHECKING:
+    from stripe_webhook.payloads import S3Payloads
+    from stripe_webhook.queries import TableQueries
 
-@dataclass(frozen=True)
-class Ports:
-    """What actions are built with: the adapters, on the given clients (or made on first use)."""
 
-    settings: ActionSettings
-    dynamodb: Any | None = None
-    ses: Any | None = None
-    sns: Any | None = None
+class Components:
+    """Everything one configuration of an actions function needs, each built once, on first use."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        dynamodb: Any | None = None,
+        s3: Any | None = None,
+        ses: Any | None = None,
+        sns: Any | None = None,
+        report: Callable[[Outcome], None] = report_outcome,
+    ) -> None:
+        self._settings = settings
+        self._dynamodb = dynamodb
+        self._s3 = s3
+        self._ses = ses
+        self._sns = sns
+        self._report = report
+
+    @property
+    def settings(self) -> Settings:
+        """The settings given, else the environment's, read on first use."""
+        if self._settings is None:
+            self._settings = get_settings()
+        return self._settings
+
+    @functools.cached_property
+    def dynamodb(self) -> Any:
+        return self._dynamodb or aws.client("dynamodb")
+
+    @functools.cached_property
+    def consumer(self) -> Consumer:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        settings = self.settings
+        return Consumer(
+            ActionRegistry(self.actions()),
+            DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=self.dynamodb),
+            remember_seconds=settings.remember_days * 86_400,
+            read_payload=self.read_payload,
+            read_record=self.queries.get_record if self.queries is not None else None,
+            report=self._report,
+        )
+
+    def actions(self) -> list[Action]:
+        """The actions ``ACTIONS`` names, each built on these components' adapters."""
+        unknown = [name for name in self.settings.actions if name not in BUILDERS]
+        if unknown:
+            raise ConfigurationError(
+                f"ACTIONS names {', '.join(unknown)}, which composition.BUILDERS does not know"
+                f" (it knows {', '.join(sorted(BUILDERS))})"
+            )
+        return [BUILDERS[name](self) for name in self.settings.actions]
+
+    @functools.cached_property
+    def queries(self) -> TableQueries | None:
+        """The webhook's table, read for an object's current record (when ``TABLE_NAME`` is set)."""
+        from stripe_webhook.queries import TableQueries
+
+        table = self.settings.events_table
+        return TableQueries(table, client=self.dynamodb) if table else None
+
+    @functools.cached_property
+    def payloads(self) -> S3Payloads:
+        from stripe_webhook.payloads import S3Payloads
+
+        return S3Payloads(self.settings.payload_bucket, client=self._s3)
+
+    def read_payload(self, bucket: str, key: str) -> bytes:
+        """A large event's stored body, from this stack's payload bucket only."""
+        from stripe_webhook.ports import PayloadLocation
+
+        if bucket != self.settings.payload_bucket:
+            raise PoisonMessage(f"the pointer names bucket {bucket!r}, not this stack's payload bucket")
+        return self.payloads.read(PayloadLocation(bucket, key, 0))
 
     def actions_table(self) -> ActionsTable:
         return ActionsTable(self.settings.actions_table or "", client=self.dynamodb)
 
     def mailer(self) -> ReceiptMailer | None:
         sender = self.settings.receipt_sender
-        return ReceiptMailer(sender, client=self.ses) if sender else None
+        return ReceiptMailer(sender, client=self._ses) if sender else None
 
     def alert_topic(self) -> AlertTopic:
-        return AlertTopic(self.settings.alert_topic_arn or "", client=self.sns)
+        return AlertTopic(self.settings.alert_topic_arn or "", client=self._sns)
 
     def effects(self) -> EffectLedger:
         """The ledger of effects outside our tables, kept as long as the actions' records."""
@@ -51,63 +126,21 @@ class Ports:
         )
 
 
-BUILDERS: dict[str, Callable[[Ports], Action]] = {
-    "fulfil_order": lambda ports: FulfilOrder(ports.actions_table(), ports.mailer(), ports.effects()),
-    "entitlement": lambda ports: Entitlement(ports.actions_table()),
-    "dispute_alert": lambda ports: DisputeAlert(ports.alert_topic(), ports.effects()),
+BUILDERS: dict[str, Callable[[Components], Action]] = {
+    "fulfil_order": lambda parts: FulfilOrder(parts.actions_table(), parts.mailer(), parts.effects()),
+    "entitlement": lambda parts: Entitlement(parts.actions_table()),
+    "dispute_alert": lambda parts: DisputeAlert(parts.alert_topic(), parts.effects()),
 }
 
 
-def build_actions(settings: ActionSettings, ports: Ports | None = None) -> list[Action]:
-    unknown = [name for name in settings.actions if name not in BUILDERS]
-    if unknown:
-        raise ActionsConfigurationError(
-            f"ACTIONS names {', '.join(unknown)}, which composition.BUILDERS does not know"
-            f" (it knows {', '.join(sorted(BUILDERS))})"
-        )
-    return [BUILDERS[name](ports or Ports(settings)) for name in settings.actions]
-
-
-def build_consumer(
-    settings: ActionSettings,
-    *,
-    dynamodb: Any | None = None,
-    s3: Any | None = None,
-    ses: Any | None = None,
-    sns: Any | None = None,
-    report: Callable[[Outcome], None] = log_outcome,
-) -> Consumer:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    from stripe_webhook.payloads import S3Payloads
-    from stripe_webhook.ports import PayloadLocation
-    from stripe_webhook.queries import TableQueries
-
-    dynamodb = dynamodb or aws.client("dynamodb")
-    queries = TableQueries(settings.events_table, client=dynamodb) if settings.events_table else None
-    payloads = S3Payloads(settings.payload_bucket, client=s3)
-
-    def read_payload(bucket: str, key: str) -> bytes:
-        if bucket != settings.payload_bucket:
-            raise PoisonMessage(f"the pointer names bucket {bucket!r}, not this stack's payload bucket")
-        return payloads.read(PayloadLocation(bucket, key, 0))
-
-    return Consumer(
-        ActionRegistry(build_actions(settings, Ports(settings, dynamodb, ses, sns))),
-        DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb),
-        remember_seconds=settings.remember_days * 86_400,
-        read_payload=read_payload,
-        read_record=queries.get_record if queries is not None else None,
-        report=report,
-    )
-
-
 @functools.cache
-def consumer() -> Consumer:
-    return build_consumer(get_settings())
+def components() -> Components:
+    """The warm container's components, on the environment's settings (read on first use)."""
+    return Components()
 
 
 def reset() -> None:
+    """Forget every per-container cache: settings, components (clients) and the AWS session."""
     get_settings.cache_clear()
-    consumer.cache_clear()
+    components.cache_clear()
     aws.reset()

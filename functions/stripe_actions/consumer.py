@@ -33,23 +33,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-
 from stripe_actions.actions import Action, ActionRegistry, Wait
 from stripe_actions.effects import EffectUncertain
 from stripe_actions.messages import ActionEvent, PoisonMessage, ReadPayload, ReadRecord, parse_record
-from stripe_webhook.observability import METRICS_NAMESPACE
+from stripe_actions.observability import report_outcome
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-logger = Logger(service="stripe-actions")
-metrics = Metrics(namespace=METRICS_NAMESPACE)
-"""Dimension ``service`` = ``POWERTOOLS_SERVICE_NAME`` (``<stack>-<action>`` in the template)."""
 
 KEY_PREFIX = "stripe-actions"
 REPLAYED = "replayed"
@@ -77,29 +70,6 @@ class Outcome:
         return f"action {self.action} {self.key} {self.status}: {self.detail}"
 
 
-def log_outcome(outcome: Outcome) -> None:
-    """One structured line per outcome. What a performed action says (``done``'s detail, e.g. the
-    address a receipt went to) may be personal data and is not logged; why an action waited or
-    failed is our own wording or an exception's class, and is."""
-    fields = {
-        "action": outcome.action,
-        "business_key": outcome.key,
-        "outcome": outcome.status,
-        "event_id": outcome.event_id,
-        "event_type": outcome.event_type,
-    }
-    if outcome.status not in ("done", "skipped"):
-        fields["reason"] = outcome.detail
-    if outcome.status == "uncertain":
-        metrics.add_metric(name="ActionsUncertain", unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()  # now: most invocations have no metric to publish
-        logger.error("action uncertain", extra=fields)
-    elif outcome.status in ("failed", "poison"):
-        logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)
-    else:
-        logger.info(f"action {outcome.status}", extra=fields)
-
-
 class ActionFailed(Exception):
     """One or more actions of a message raised; the message is retried (done ones are skipped)."""
 
@@ -117,7 +87,7 @@ class Consumer:
         remember_seconds: int,
         read_payload: ReadPayload | None = None,
         read_record: ReadRecord | None = None,
-        report: Callable[[Outcome], None] = log_outcome,
+        report: Callable[[Outcome], None] = report_outcome,
         clock: Callable[[], float] = time.time,
     ) -> None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig

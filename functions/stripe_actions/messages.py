@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stripe_actions import contract
-from stripe_webhook.publisher import EXTENDED_PAYLOAD_SIZE
+import contract
+from contract import EXTENDED_PAYLOAD_SIZE
 
 ReadPayload = Callable[[str, str], bytes]
 """(bucket, key) → the stored event's bytes."""

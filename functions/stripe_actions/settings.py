@@ -1,4 +1,8 @@
-"""The consumer's configuration: read from the environment once, validated; nothing else reads it."""
+"""Configuration: read and validated once per container, lazily. Nothing else reads ``os.environ``.
+
+The same shape as the webhook's (``stripe_webhook.settings``): a frozen ``Settings``,
+``load_settings(environ)`` that validates, and ``get_settings()`` that caches it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from stripe_actions.errors import ConfigurationError
 
 NEEDS = {
     "fulfil_order": ("ACTIONS_TABLE", "TABLE_NAME"),
@@ -15,12 +21,8 @@ NEEDS = {
 """What each example action needs configured besides ``IDEMPOTENCY_TABLE``."""
 
 
-class ActionsConfigurationError(ValueError):
-    """The function's environment is wrong: every message fails (retried) until it is fixed."""
-
-
 @dataclass(frozen=True)
-class ActionSettings:
+class Settings:
     actions: tuple[str, ...]
     """The actions this function performs (``ACTIONS``, comma-separated; ``composition.BUILDERS``)."""
     idempotency_table: str
@@ -36,35 +38,31 @@ class ActionSettings:
     redelivery or redrive within it is skipped. The template sets it to ``EventRetentionDays``,
     the window in which the event log can still be redriven."""
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ActionSettings:
-        actions = tuple(name.strip() for name in env.get("ACTIONS", "").split(",") if name.strip())
-        if not actions:
-            raise ActionsConfigurationError("ACTIONS must name the action(s) this function performs")
-        if not env.get("IDEMPOTENCY_TABLE"):
-            raise ActionsConfigurationError("IDEMPOTENCY_TABLE is not set")
-        days = env.get("ACTIONS_REMEMBER_DAYS", "90")
-        if not days.isdigit() or int(days) < 1:
-            raise ActionsConfigurationError(
-                "ACTIONS_REMEMBER_DAYS must be a whole number of days, at least 1"
-            )
-        missing = sorted({name for action in actions for name in NEEDS.get(action, ()) if not env.get(name)})
-        if missing:
-            raise ActionsConfigurationError(
-                f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}"
-            )
-        return cls(
-            actions=actions,
-            idempotency_table=env["IDEMPOTENCY_TABLE"],
-            events_table=env.get("TABLE_NAME") or None,
-            payload_bucket=env.get("PAYLOAD_BUCKET") or None,
-            actions_table=env.get("ACTIONS_TABLE") or None,
-            receipt_sender=env.get("RECEIPT_SENDER", "").strip(),
-            alert_topic_arn=env.get("ALERT_TOPIC_ARN") or None,
-            remember_days=int(days),
-        )
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    actions = tuple(name.strip() for name in env.get("ACTIONS", "").split(",") if name.strip())
+    if not actions:
+        raise ConfigurationError("ACTIONS must name the action(s) this function performs")
+    if not env.get("IDEMPOTENCY_TABLE"):
+        raise ConfigurationError("IDEMPOTENCY_TABLE is not set")
+    days = env.get("ACTIONS_REMEMBER_DAYS", "90")
+    if not days.isdigit() or int(days) < 1:
+        raise ConfigurationError("ACTIONS_REMEMBER_DAYS must be a whole number of days, at least 1")
+    missing = sorted({name for action in actions for name in NEEDS.get(action, ()) if not env.get(name)})
+    if missing:
+        raise ConfigurationError(f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}")
+    return Settings(
+        actions=actions,
+        idempotency_table=env["IDEMPOTENCY_TABLE"],
+        events_table=env.get("TABLE_NAME") or None,
+        payload_bucket=env.get("PAYLOAD_BUCKET") or None,
+        actions_table=env.get("ACTIONS_TABLE") or None,
+        receipt_sender=env.get("RECEIPT_SENDER", "").strip(),
+        alert_topic_arn=env.get("ALERT_TOPIC_ARN") or None,
+        remember_days=int(days),
+    )
 
 
 @functools.cache
-def get_settings() -> ActionSettings:
-    return ActionSettings.from_env(os.environ)
+def get_settings() -> Settings:
+    return load_settings(os.environ)

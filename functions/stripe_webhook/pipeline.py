@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from contract import POSSIBLE_DUPLICATE
 from stripe_webhook import schema
 from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPayload, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent, as_business_event
@@ -37,9 +38,6 @@ from stripe_webhook.ports import EventPublisher, EventStore, PayloadLocation, Pa
 from stripe_webhook.records import Record, records_problem
 from stripe_webhook.routing import Registry
 from stripe_webhook.settings import API_VERSION
-
-POSSIBLE_DUPLICATE = {"possible_duplicate": "true"}
-"""The attribute of a message that an earlier, uncertain publish of the same event may have sent."""
 
 
 @dataclass(frozen=True)

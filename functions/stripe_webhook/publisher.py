@@ -22,21 +22,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
+from contract import EXTENDED_PAYLOAD_SIZE, PAYLOAD_STYLE_THIN, POINTER_CLASS, SCHEMA_VERSION
 from stripe_webhook import aws, budget
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent, parse_event
 from stripe_webhook.ports import PayloadLocation
 
-SCHEMA_VERSION = "2"
-"""Version of the message contract (attributes + body), sent as the ``schema_version`` attribute."""
 SNS_MAX_MESSAGE_BYTES = 262_144
 """SNS's limit for the message body plus all attribute names, types and values."""
 NOT_SENT = (ConnectTimeoutError, EndpointConnectionError)
 """botocore errors raised before a request left the machine: always safe to re-send."""
-POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
-EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
-"""The pointer's class and reserved attribute, as the AWS extended client libraries (SNS and SQS,
-Python, Java and JavaScript) write and read them: a consumer using one reads the full event."""
 ATTRIBUTE_HEADROOM_BYTES = 1024
 MAX_GROUP_ID = 128
 FIFO_DEDUPLICATION_SECONDS = 300
@@ -58,7 +53,7 @@ def message_attributes(
     if event.account and event.account.startswith("acct_"):
         values["account"] = event.account
     if event.thin:
-        values["payload_style"] = "thin"
+        values.update(PAYLOAD_STYLE_THIN)
     values.update(extra or {})
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 

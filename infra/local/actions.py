@@ -136,16 +136,16 @@ def build_runners(
     """One runner per actions function, each with its own ``Consumer`` built as its deployed function
     builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally), from
     the code as it is when the runner (re)builds it."""
-    from stripe_actions.settings import ActionSettings
+    from stripe_actions.settings import Settings
 
-    def make_consumer(settings: ActionSettings) -> Consumer:
+    def make_consumer(settings: Settings) -> Consumer:
         from stripe_actions import composition
 
-        return composition.build_consumer(settings, report=report)
+        return composition.Components(settings, report=report).consumer
 
     runners = []
     for queue in dict.fromkeys(actions.queues.values()):  # one per function, as deployed
-        settings = ActionSettings(
+        settings = Settings(
             actions=queue.actions,
             idempotency_table=actions.idempotency_table,
             events_table=resources.table_name,

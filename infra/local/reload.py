@@ -21,7 +21,7 @@ from typing import Any
 from infra import FUNCTIONS_DIR
 
 PACKAGE = "stripe_webhook"
-PACKAGES = (PACKAGE, "stripe_actions")
+PACKAGES = (PACKAGE, "stripe_actions", "contract")
 INTERVAL_SECONDS = 0.5
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -8,14 +8,15 @@ from typing import Any
 import jsonschema
 import pytest
 
+import contract
 from infra.fixtures.payloads import encode, fresh_event
 from infra.template import action_functions, resource_properties
-from stripe_actions import contract
 from stripe_actions.actions import Action, ActionRegistry, Run, Wait
-from stripe_actions.composition import build_actions
+from stripe_actions.composition import Components
+from stripe_actions.errors import ConfigurationError
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
-from stripe_actions.settings import ActionsConfigurationError, ActionSettings
+from stripe_actions.settings import load_settings
 from stripe_webhook.events import parse_event
 from stripe_webhook.ports import PayloadLocation
 from stripe_webhook.publisher import message_attributes, message_body
@@ -357,12 +358,12 @@ def test_fulfil_order_runs_only_for_paid_orders_and_keys_on_the_order() -> None:
     ],
 )
 def test_a_wrong_environment_is_named(env: dict[str, str], problem: str) -> None:
-    with pytest.raises(ActionsConfigurationError, match=problem):
-        ActionSettings.from_env(env)
+    with pytest.raises(ConfigurationError, match=problem):
+        load_settings(env)
 
 
 def test_an_action_no_builder_knows_is_named_with_the_ones_there_are() -> None:
-    settings = ActionSettings.from_env(
+    settings = load_settings(
         {
             "ACTIONS": "entitlement,refund_everyone",
             "IDEMPOTENCY_TABLE": "t",
@@ -372,9 +373,9 @@ def test_an_action_no_builder_knows_is_named_with_the_ones_there_are() -> None:
     )
 
     with pytest.raises(
-        ActionsConfigurationError, match=r"refund_everyone, which composition\.BUILDERS does not know"
+        ConfigurationError, match=r"refund_everyone, which composition\.BUILDERS does not know"
     ):
-        build_actions(settings)
+        Components(settings).actions()
 
 
 def test_the_template_environment_configures_each_action() -> None:
@@ -383,24 +384,25 @@ def test_the_template_environment_configures_each_action() -> None:
         env = {key: value if isinstance(value, str) else "from-template" for key, value in variables.items()}
         env["ACTIONS_REMEMBER_DAYS"] = "90"
 
-        assert ActionSettings.from_env(env).actions == names
+        assert load_settings(env).actions == names
 
 
 def test_a_logged_outcome_names_the_action_and_key_but_not_what_it_did() -> None:
     import io
     import logging
 
-    from stripe_actions.consumer import Outcome, log_outcome, logger
+    from stripe_actions.consumer import Outcome
+    from stripe_actions.observability import logger, report_outcome
 
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     try:
-        log_outcome(
+        report_outcome(
             Outcome("fulfil_order", "cs_test_1", "done", "email to jenny.rosen@example.com", "evt_1", "x")
         )
-        log_outcome(Outcome("fulfil_order", "in_1", "failed", "MessageRejected", "evt_2", "invoice.paid"))
+        report_outcome(Outcome("fulfil_order", "in_1", "failed", "MessageRejected", "evt_2", "invoice.paid"))
     finally:
         handler.setStream(previous)
 

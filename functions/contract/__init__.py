@@ -1,4 +1,6 @@
-"""The published message contract (``functions/contract/``), compiled once for validation.
+"""The message contract in Python, beside its JSON Schema: what the webhook publishes to SNS and
+what the consumer kit reads. The publisher (``stripe_webhook.publisher``) builds messages with these
+names; the kit (``stripe_actions.messages``) validates what it receives with ``validate``.
 
 The contract is JSON Schema 2020-12. fastjsonschema (what Powertools' validation utility uses)
 implements drafts 4, 6 and 7, so the one 2020-12 form the contract uses, a tuple as
@@ -15,10 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stripe_webhook.publisher import SCHEMA_VERSION
+SCHEMA_VERSION = "2"
+"""Version of the message contract (attributes + body), sent as the ``schema_version`` attribute."""
+SCHEMA_PATH = Path(__file__).resolve().parent / f"sns-message.v{SCHEMA_VERSION}.schema.json"
 
-CONTRACT_DIR = Path(__file__).resolve().parent.parent / "contract"
-SCHEMA_PATH = CONTRACT_DIR / f"sns-message.v{SCHEMA_VERSION}.schema.json"
+POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
+"""The pointer's class and reserved attribute, as the AWS extended client libraries (SNS and SQS,
+Python, Java and JavaScript) write and read them: a consumer using one reads the full event."""
+POSSIBLE_DUPLICATE = {"possible_duplicate": "true"}
+"""The attribute of a message that an earlier, uncertain publish of the same event may have sent."""
+PAYLOAD_STYLE_THIN = {"payload_style": "thin"}
+"""The attribute of a message whose object was fetched for a thin notification."""
 
 
 class ContractViolation(ValueError):

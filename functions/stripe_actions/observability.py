@@ -1,0 +1,47 @@
+"""The actions function's one logger and one metrics collector (Powertools), and what it logs and
+counts about each outcome (``report_outcome``), as ``stripe_webhook.observability`` does for the
+webhook. The service name is the function's ``POWERTOOLS_SERVICE_NAME`` (``<stack>-<action>``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from stripe_webhook.observability import METRICS_NAMESPACE
+
+if TYPE_CHECKING:
+    from stripe_actions.consumer import Outcome
+
+logger = Logger()
+metrics = Metrics(namespace=METRICS_NAMESPACE)
+
+
+def count(name: str) -> None:
+    """Add one to the metric ``name`` and publish it now: most invocations have none to publish,
+    so the function does not flush metrics at every end (Powertools would warn of an empty set)."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
+
+
+def report_outcome(outcome: Outcome) -> None:
+    """One structured line per outcome. What a performed action says (``done``'s detail, e.g. the
+    address a receipt went to) may be personal data and is not logged; why an action waited or
+    failed is our own wording or an exception's class, and is."""
+    fields = {
+        "action": outcome.action,
+        "business_key": outcome.key,
+        "outcome": outcome.status,
+        "event_id": outcome.event_id,
+        "event_type": outcome.event_type,
+    }
+    if outcome.status not in ("done", "skipped"):
+        fields["reason"] = outcome.detail
+    if outcome.status == "uncertain":
+        count("ActionsUncertain")
+        logger.error("action uncertain", extra=fields)
+    elif outcome.status in ("failed", "poison"):
+        logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)
+    else:
+        logger.info(f"action {outcome.status}", extra=fields)
