@@ -51,7 +51,7 @@ burst: venv  ## load the running local stack: 2,000 events at 16-way, prints thr
 	$(BIN)/python -m infra.bench.burst $(ARGS)
 
 bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors (20-30 min; exit 1 on a missed budget)
-	PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/python -m infra.bench $(ARGS)
+	PATH="$$($(BIN)/python -m infra.build --bin-dir):$$PATH" $(BIN)/python -m infra.bench $(ARGS)
 
 chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_SEED=… replays a run; ~10 min)
 	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-400} $(BIN)/python -m pytest tests/integration/test_chaos.py -q $(ARGS)
@@ -107,8 +107,8 @@ $(SCAN)/.installed-$(CHECKOV_VERSION):
 	$(SCAN)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 	touch $@
 
-build: venv  ## sam build (needs python3.13 on PATH; found under pyenv automatically)
-	SAM_CLI_TELEMETRY=0 PATH="$$($(BIN)/python -m infra.python313 --bin-dir):$$PATH" $(BIN)/sam build
+build: venv  ## sam build with python3.13 (the function's runtime), found on PATH or under pyenv
+	$(BIN)/python -m infra.build
 
 clean:  ## remove the virtualenv and build output
 	rm -rf $(VENV) $(SCAN) .aws-sam .mypy_cache .pytest_cache .ruff_cache

@@ -4,8 +4,8 @@ local/      the local stack and the developer tools that talk to it (make run, t
 ops/        operating a deployed stack (make ops, make cost)
 bench/      performance: the benchmark and the burst load tool (make bench, make burst)
 fixtures/   Stripe payloads, variants, flows, signing and HTTP delivery, for tests and tools
-contract/   the SNS message JSON Schema
-template.py template.yaml's resources;  python313.py  finds python3.13 for sam build
+template.py template.yaml's resources;  build.py  the one sam build, with python3.13
+cli.py      one error type and one runner for every command (no tracebacks; exit 1, or 2 for usage)
 """
 
 import sys

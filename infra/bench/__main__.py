@@ -1,7 +1,6 @@
 """``python -m infra.bench``: the performance benchmark (see ``infra.bench.benchmark``)."""
 
-import sys
-
 from infra.bench.benchmark import main
+from infra.cli import exit_with
 
-sys.exit(main())
+exit_with(main)

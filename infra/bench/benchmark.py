@@ -31,6 +31,7 @@ from infra.bench.consumer import cold_consumer_starts, warm_consumer
 from infra.bench.environment import AwsEndpoint, function_environment
 from infra.bench.package import package_size
 from infra.bench.warm import warm
+from infra.cli import exit_with
 from infra.fixtures.signing import generate_secret
 
 BUDGETS = {
@@ -255,4 +256,4 @@ def say(message: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

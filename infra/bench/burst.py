@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
 from collections import Counter
@@ -17,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.cli import exit_with
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.local.endpoint import (
-    EndpointUnreachable,
-    SecretUnavailable,
     check_reachable,
     client,
     default_endpoint,
@@ -142,12 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         "--aws-endpoint", default=default_endpoint(), help="default: the running stack's endpoint"
     )
     args = parser.parse_args(argv)
-    try:
-        check_reachable(args.url, "webhook", "Start the local stack first: make run")
-        secret = signing_secret(args.aws_endpoint)
-    except (EndpointUnreachable, SecretUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    check_reachable(args.url, "webhook", "Start the local stack first: make run")
+    secret = signing_secret(args.aws_endpoint)
     sqs = client("sqs", args.aws_endpoint)
     queue_url = sqs.get_queue_url(QueueName=QUEUE_NAME)["QueueUrl"]
     events = [fresh_event(BURST_TYPES[index % len(BURST_TYPES)]) for index in range(args.events)]
@@ -178,4 +172,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

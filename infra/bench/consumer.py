@@ -21,13 +21,13 @@ import json
 import os
 import secrets
 import statistics
-import sys
 from collections import Counter
 from typing import Any
 
 from infra.bench.cold import cold_run
 from infra.bench.environment import child_environment, run_python
 from infra.bench.warm import cpu_ms_per_call
+from infra.cli import exit_with
 from infra.local.actions import sqs_lambda_event
 from infra.local.resources import ACTIONS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME
 
@@ -227,4 +227,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

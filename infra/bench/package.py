@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from infra import REPO_ROOT
-from infra.python313 import find_python313
+from infra.build import find_python313, sam_build
 
 
 def package_size(build: bool) -> dict[str, float] | None:
     """The zipped ``sam build`` artifact, bundled and with Powertools left to the managed layer."""
-    python313 = find_python313()
-    if not build or python313 is None:
+    if not build or find_python313() is None:
         return None
-    sam = Path(sys.executable).with_name("sam")
     with tempfile.TemporaryDirectory() as workdir:
-        build_dir = Path(workdir) / "build"
-        result = subprocess.run(  # noqa: S603
-            [str(sam), "build", "--build-dir", str(build_dir), "--cache-dir", str(Path(workdir) / "cache")],
-            cwd=REPO_ROOT,
-            env={
-                **os.environ,
-                "SAM_CLI_TELEMETRY": "0",
-                "PATH": f"{python313.parent}{os.pathsep}{os.environ['PATH']}",
-            },
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"sam build failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        build_dir = sam_build(Path(workdir) / "build", Path(workdir) / "cache")
         artifact = build_dir / "WebhookFunction"
         sizes = {}
         for label, skip in (("bundled", ()), ("layer", ("aws_lambda_powertools",))):

@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 
 from infra.bench.cold import warm_container_peak_mb
 from infra.bench.environment import child_environment, run_python, signed_request
+from infra.cli import exit_with
 from infra.local.apigw import LocalContext
 
 
@@ -244,4 +244,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

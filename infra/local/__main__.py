@@ -1,7 +1,6 @@
 """``python -m infra.local``: run the local stack (see ``infra.local.stack``)."""
 
-import sys
-
+from infra.cli import exit_with
 from infra.local.stack import main
 
-sys.exit(main())
+exit_with(main)

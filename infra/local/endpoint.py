@@ -7,6 +7,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from infra.cli import Problem
 from infra.local.resources import TABLE_NAME
 from infra.local.state import read_state
 from stripe_webhook import schema
@@ -49,14 +50,6 @@ def default_webhook_url() -> str:
     return state.webhook_url if state and state.webhook_url else DEFAULT_WEBHOOK_URL
 
 
-class EndpointUnreachable(Exception):
-    """Nothing answers at an address the tool needs; the message says what to do."""
-
-
-class SecretUnavailable(Exception):
-    """No usable signing secret; the message says where to get one."""
-
-
 def signing_secret(endpoint: str) -> str:
     """STRIPE_WEBHOOK_SECRET, else the secret the running local stack stored; the first one signs."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -71,15 +64,15 @@ def signing_secret(endpoint: str) -> str:
             check_reachable(endpoint, "local AWS endpoint", START_HINT)
             value = client("secretsmanager", endpoint).get_secret_value(SecretId=SECRET_NAME)["SecretString"]
             source = "the local stack's secret"
-        except (EndpointUnreachable, BotoCoreError, ClientError, KeyError) as error:
-            raise SecretUnavailable(
+        except (Problem, BotoCoreError, ClientError, KeyError) as error:
+            raise Problem(
                 "set STRIPE_WEBHOOK_SECRET to the signing secret the local stack printed "
                 f"(could not read it from the local stack: {error})"
             ) from None
     try:
         return parse_secrets(value, source)[0]
     except ConfigurationError as error:
-        raise SecretUnavailable(f"{error.message}; use the whsec_... value the local stack printed") from None
+        raise Problem(f"{error.message}; use the whsec_... value the local stack printed") from None
 
 
 def check_reachable(url: str, what: str, hint: str) -> None:
@@ -89,7 +82,7 @@ def check_reachable(url: str, what: str, hint: str) -> None:
         with socket.create_connection((host, port), timeout=2):
             return
     except OSError:
-        raise EndpointUnreachable(f"nothing is listening at {url} ({what}). {hint}") from None
+        raise Problem(f"nothing is listening at {url} ({what}). {hint}") from None
 
 
 def client(service: str, endpoint: str = DEFAULT_ENDPOINT) -> Any:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.cli import Problem, exit_with
 from infra.local.endpoint import (
     DEFAULT_ENDPOINT,
-    EndpointUnreachable,
     check_reachable,
     client,
     default_endpoint,
@@ -33,10 +32,6 @@ if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
 
 FOLLOW_LIMIT_SECONDS = 3600
-
-
-class UnknownEvent(Exception):
-    """The id names no event in the table (exit 1, no traceback)."""
 
 
 _LISTED = ("event_id", "event_type", "created", "received_at", "status", "handler")
@@ -91,7 +86,7 @@ def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
 
     stored = table.get_event(event_id)
     if stored is None:
-        raise UnknownEvent(f"no event {event_id} in {table.table_name} (see: make inspect)")
+        raise Problem(f"no event {event_id} in {table.table_name} (see: make inspect)")
     raw = stored.pop("payload", None)
     lines = ["event log:"]
     lines += [f"  {name}: {value}" for name, value in sorted(stored.items()) if name not in ("pk", "sk")]
@@ -218,19 +213,12 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(performed_actions(client("dynamodb", args.aws_endpoint))))
         else:
             tail(client("sqs", args.aws_endpoint), args.queue, args.follow)
-    except UnknownEvent as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except EndpointUnreachable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except (ClientError, BotoCoreError) as error:
-        print(f"error: the local AWS endpoint refused the request: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        raise Problem(f"the local AWS endpoint refused the request: {error}") from error
+    except KeyboardInterrupt:  # the end of tail --follow
         return 0
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO
 
 from infra import REPO_ROOT
+from infra.cli import Problem, exit_with
 
 OFFICIAL_IMAGE = "public.ecr.aws/lambda/python:3.13"
 IMAGE_REPOSITORY = "stripe-webhooks/lambda-python"
@@ -54,10 +55,6 @@ DOCKERD = ("dockerd", "--iptables=false", "--storage-driver=vfs")
 ENGINE_WAIT_SECONDS = 60
 
 
-class Blocked(Exception):
-    """`sam local` cannot run here, and why, with what the person can do (no traceback)."""
-
-
 Say = Callable[[str], None]
 
 
@@ -69,11 +66,11 @@ def _run(*command: str, timeout: float = 600, check: bool = True) -> subprocess.
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
     except FileNotFoundError:
-        raise Blocked(f"{command[0]} is not installed") from None
+        raise Problem(f"{command[0]} is not installed") from None
     except subprocess.TimeoutExpired:
-        raise Blocked(f"{' '.join(command[:3])} … did not finish in {timeout:.0f} s") from None
+        raise Problem(f"{' '.join(command[:3])} … did not finish in {timeout:.0f} s") from None
     if check and result.returncode != 0:
-        raise Blocked(f"{' '.join(command[:4])} failed: {(result.stderr or result.stdout).strip()[-800:]}")
+        raise Problem(f"{' '.join(command[:4])} failed: {(result.stderr or result.stdout).strip()[-800:]}")
     return result
 
 
@@ -83,7 +80,7 @@ def _is_root() -> bool:
 
 def _apt_install(*packages: str, why: str, tell: Say) -> None:
     if not (_is_root() and shutil.which("apt-get")):
-        raise Blocked(f"{why}: install {' '.join(packages)} (needs root and apt-get)")
+        raise Problem(f"{why}: install {' '.join(packages)} (needs root and apt-get)")
     tell(f"installing {' '.join(packages)} from Debian ({why})")
     _run("apt-get", "update", "-qq", timeout=600)
     env_install = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", *packages]
@@ -105,7 +102,7 @@ def ensure_engine(tell: Say = say) -> str:
     if shutil.which("dockerd") is None:
         _apt_install("docker.io", why="sam local runs the function in a container", tell=tell)
     if not _is_root():
-        raise Blocked(
+        raise Problem(
             "no Docker engine answers, and starting one needs root: start Docker (or Docker Desktop) "
             "and run this again; `make run` is the Docker-free local stack"
         )
@@ -118,7 +115,7 @@ def ensure_engine(tell: Say = say) -> str:
         if engine_answers():
             return ensure_engine(tell)
         time.sleep(1)
-    raise Blocked(f"dockerd did not answer within {ENGINE_WAIT_SECONDS} s: see {WORK_DIR / 'dockerd.log'}")
+    raise Problem(f"dockerd did not answer within {ENGINE_WAIT_SECONDS} s: see {WORK_DIR / 'dockerd.log'}")
 
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -141,14 +138,14 @@ def ensure_emulation(tell: Say = say) -> None:
     if shutil.which("update-binfmts") is None or not Path("/usr/libexec/qemu-binfmt").is_dir():
         _apt_install("qemu-user-static", "binfmt-support", why="the function is arm64", tell=tell)
     if not _is_root():
-        raise Blocked(
+        raise Problem(
             "arm64 emulation is off and enabling it needs root: run `update-binfmts --enable qemu-aarch64`"
         )
     if not (BINFMT / "register").exists():
         _run("mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT))
     _run("update-binfmts", "--enable", "qemu-aarch64")
     if not arm64_runs_here():
-        raise Blocked("qemu-aarch64 could not be enabled in binfmt_misc")
+        raise Problem("qemu-aarch64 could not be enabled in binfmt_misc")
     tell("enabled arm64 emulation (qemu-aarch64 in binfmt_misc)")
 
 
@@ -195,7 +192,7 @@ def build_stand_in(tag: str, tell: Say = say) -> None:
     if shutil.which("debootstrap") is None:
         _apt_install("debootstrap", why="building the stand-in runtime image", tell=tell)
     if not _is_root():
-        raise Blocked("building the stand-in runtime image needs root (debootstrap)")
+        raise Problem("building the stand-in runtime image needs root (debootstrap)")
     with tempfile.TemporaryDirectory(prefix="lambda-root-") as workdir:
         root = Path(workdir) / "root"
         started = time.monotonic()
@@ -219,11 +216,11 @@ def compile_for_313(directory: Path) -> None:
     """Python 3.13 bytecode for every module under ``directory``, written now: under emulation a
     module without it is compiled at every cold start (the function's code is mounted read-only),
     which takes seconds. Bytecode does not depend on the machine, so the host's python3.13 writes it."""
-    from infra.python313 import find_python313
+    from infra.build import find_python313
 
     python313 = find_python313()
     if python313 is None:
-        raise Blocked("python3.13 is needed (the function's runtime): `pyenv install 3.13`")
+        raise Problem("python3.13 is needed (the function's runtime): `pyenv install 3.13`")
     _run(str(python313), "-m", "compileall", "-q", "-j0", str(directory), timeout=600)
 
 
@@ -255,13 +252,13 @@ def import_image(root: Path, tag: str) -> None:
     )
     tar.wait()
     if imported.returncode != 0:
-        raise Blocked(f"docker import failed: {imported.stderr.strip()[-800:]}")
+        raise Problem(f"docker import failed: {imported.stderr.strip()[-800:]}")
 
 
 def prepare(tell: Say = say) -> str:
     """Engine, emulation, image: the ``--invoke-image`` to use."""
     if platform.system() != "Linux" and not engine_answers():
-        raise Blocked("no Docker engine answers: start Docker Desktop, then run this again")
+        raise Problem("no Docker engine answers: start Docker Desktop, then run this again")
     ensure_engine(tell)
     ensure_emulation(tell)
     return ensure_image(tell)
@@ -289,30 +286,12 @@ def env_vars_file(aws_port: int) -> Path:
     return path
 
 
-def sam_build(tell: Say = say) -> None:
-    from infra.python313 import find_python313
+def build_function(tell: Say = say) -> None:
+    from infra.build import sam_build
 
-    python313 = find_python313()
-    if python313 is None:
-        raise Blocked("sam build needs python3.13 (the function's runtime): `pyenv install 3.13`")
     tell("sam build ...")
     started = time.monotonic()
-    env = {
-        **os.environ,
-        "SAM_CLI_TELEMETRY": "0",
-        "PATH": f"{python313.parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    result = subprocess.run(  # noqa: S603
-        [str(Path(sys.executable).with_name("sam")), "build"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise Blocked(f"sam build failed:\n{(result.stdout + result.stderr)[-2000:]}")
-    compile_for_313(REPO_ROOT / ".aws-sam" / "build")
+    compile_for_313(sam_build())
     tell(f"sam build done in {time.monotonic() - started:.0f} s (with python3.13 bytecode)")
 
 
@@ -354,7 +333,7 @@ def start_local_aws(aws_port: int) -> tuple[subprocess.Popen[str], str]:
         if "Press Ctrl-C" in line:
             break
     else:
-        raise Blocked("the local AWS side did not start (is its port free? --aws-port)")
+        raise Problem("the local AWS side did not start (is its port free? --aws-port)")
     _forward(process.stdout, "")
     return process, secret
 
@@ -365,12 +344,12 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[str]) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise Blocked("sam local start-api exited; its output is above")
+            raise Problem("sam local start-api exited; its output is above")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(1)
-    raise Blocked(f"sam local start-api did not listen on {port} within {timeout:.0f} s")
+    raise Problem(f"sam local start-api did not listen on {port} within {timeout:.0f} s")
 
 
 WARM_UP_TYPE = "local.warm_up"
@@ -411,15 +390,10 @@ def start_api(port: int, aws_port: int, *, build: bool, tell: Say = say) -> int:
 
     image = prepare(tell)
     if build:
-        sam_build(tell)
+        build_function(tell)
     aws, secret = start_local_aws(aws_port)
     sam: subprocess.Popen[str] | None = None
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         command = [str(Path(sys.executable).with_name("sam")), "local", "start-api"]
         command += sam_flags(image, env_vars_file(aws_port), port)
@@ -488,17 +462,13 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--aws-port", type=int, default=5000, help="the local AWS side's port (default 5000)")
     start.add_argument("--no-build", action="store_true", help="use the last sam build")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "prepare":
-            image = prepare()
-            flags = " ".join(sam_flags(image, REPO_ROOT / "env.json", 3000))
-            print(f"ready: make aws, then .venv/bin/sam local start-api {flags}")
-            return 0
-        return start_api(args.port, args.aws_port, build=not args.no_build)
-    except Blocked as error:
-        print(f"sam-local: cannot run here: {error}", file=sys.stderr)
-        return 2
+    if args.command == "prepare":
+        image = prepare()
+        flags = " ".join(sam_flags(image, REPO_ROOT / "env.json", 3000))
+        print(f"ready: make aws, then .venv/bin/sam local start-api {flags}")
+        return 0
+    return start_api(args.port, args.aws_port, build=not args.no_build)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from infra import REPO_ROOT
+from infra.cli import UsageError, exit_with
 from infra.fixtures.delivery import USER_AGENT
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import proxy_event
-from infra.local.endpoint import SecretUnavailable, default_endpoint, signing_secret
+from infra.local.endpoint import default_endpoint, signing_secret
 
 OUT_DIR = REPO_ROOT / ".sam-events"
 SAMPLES_DIR = REPO_ROOT / "events"
@@ -83,16 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     types = known if args.all else (args.event_types or handled_types(known))
     unknown = [name for name in types if name not in known]
     if unknown:
-        print(
-            f"error: no payload for {', '.join(unknown)} (see python -m infra.local.trigger --list)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        secret = signing_secret(args.aws_endpoint)
-    except SecretUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no payload for {', '.join(unknown)} (see python -m infra.local.trigger --list)")
+    secret = signing_secret(args.aws_endpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     for event_type in types:
         print(f"wrote {write_event(event_type, secret, args.out)}")
@@ -101,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

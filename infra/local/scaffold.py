@@ -12,18 +12,14 @@ import argparse
 import json
 import re
 import secrets
-import sys
 import time
 from pathlib import Path
 
 from infra import REPO_ROOT
+from infra.cli import Problem, exit_with
 
 ID_PREFIXES = {"price": "price", "product": "prod", "coupon": "co", "tax_rate": "txr", "plan": "plan"}
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
-
-
-class ScaffoldError(Exception):
-    """Something the person can fix; printed without a traceback."""
 
 
 def family_for(event_type: str) -> str:
@@ -124,13 +120,13 @@ def add_to_families(init: Path, family: str) -> bool:
 def scaffold(event_type: str, family: str | None, root: Path = REPO_ROOT) -> list[str]:
     """Write the files; return what was done, one line each."""
     if not TYPE_PATTERN.match(event_type):
-        raise ScaffoldError(f"{event_type!r} is not a Stripe event type (like price.updated)")
+        raise Problem(f"{event_type!r} is not a Stripe event type (like price.updated)")
     handlers = root / "functions" / "stripe_webhook" / "handlers"
     family = family or family_for(event_type)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", family):
-        raise ScaffoldError(f"{family!r} cannot be a module name")
+        raise Problem(f"{family!r} cannot be a module name")
     if any(f'"{event_type}"' in path.read_text() for path in handlers.glob("*.py")):
-        raise ScaffoldError(f"{event_type} is handled already (see functions/stripe_webhook/handlers/)")
+        raise Problem(f"{event_type} is handled already (see functions/stripe_webhook/handlers/)")
     done = []
     module = handlers / f"{family}.py"
     if not module.exists():
@@ -168,11 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", help="the handler family (module) to add it to (default: from the type)")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)  # tests: a copy
     args = parser.parse_args(argv)
-    try:
-        done = scaffold(args.event_type, args.family, args.root)
-    except ScaffoldError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    done = scaffold(args.event_type, args.family, args.root)
     print("\n".join(done))
     print(
         "next: make unit (the new test fails), write the record in the handler, make unit again,\n"
@@ -182,4 +174,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import socket
 import sys
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra import FUNCTIONS_DIR
+from infra.cli import Problem, exit_with
 from infra.fixtures.signing import generate_secret
 from infra.local import persist
 from infra.local.actions import ActionRunner, print_outcome, start_actions
@@ -57,10 +57,6 @@ ENV_JSON_AWS_PORT = 5000
 """The AWS endpoint port env.json gives ``sam local`` (a test keeps the two equal)."""
 INBOX_QUEUE_NAME = "stripe-webhooks-inbox"
 """The inbox's own queue on the topic (raw delivery, no filter): what a consumer queue receives."""
-
-
-class LocalStackError(Exception):
-    """A problem the person running the stack can fix; printed without a traceback."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -144,7 +140,7 @@ def aws_addresses(aws_host: str) -> tuple[list[str], list[str]]:
         if bridge is None and sys.platform != "linux":  # Docker Desktop: containers reach loopback
             return ["127.0.0.1"], [DOCKER_HOST_NAME]
         if bridge is None:
-            raise LocalStackError(
+            raise Problem(
                 "no Docker bridge (docker0) on this machine: start Docker first, or name the address "
                 "with --aws-host ADDRESS"
             )
@@ -160,7 +156,7 @@ def check_port_free(host: str, port: int, what: str, option: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise LocalStackError(
+            raise Problem(
                 f"cannot use {host}:{port} for the {what}: {error.strerror}. "
                 f"Stop whatever is using it, or pick another port with {option}."
             ) from None
@@ -177,7 +173,7 @@ def resolve_secret() -> tuple[str, bool]:
     try:
         parse_secrets(value, "STRIPE_WEBHOOK_SECRET")
     except ConfigurationError as error:
-        raise LocalStackError(
+        raise Problem(
             f"{error.message}. Set it to the whsec_... value that `stripe listen` prints, or unset it "
             "to have one generated."
         ) from None
@@ -258,10 +254,6 @@ def stored_records(table: TableQueries, body: bytes) -> list[str]:
     return [f"    record {record_line(object_id, record)}"] if record else []
 
 
-def _stop(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def check_ports(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Every port the stack needs is free; where the AWS endpoint listens (``aws_addresses``)."""
     if not args.aws_only:
@@ -307,14 +299,8 @@ class Services:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)  # also when started with SIGINT ignored (a background job)
-    try:
-        aws_hosts, aws_names = check_ports(args)
-        secret, from_env = resolve_secret()
-    except LocalStackError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    aws_hosts, aws_names = check_ports(args)
+    secret, from_env = resolve_secret()
 
     reachable_host = "127.0.0.1" if args.aws_host in ("0.0.0.0", "::", "docker") else args.aws_host
     endpoint = f"http://{reachable_host}:{args.aws_port}"
@@ -519,4 +505,4 @@ def print_banner(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

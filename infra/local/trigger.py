@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infra.cli import Problem, exit_with
 from infra.fixtures.delivery import Answer, post
 from infra.fixtures.flows import FLOWS, flow_events
 from infra.fixtures.payloads import (
@@ -39,8 +40,6 @@ from infra.local.endpoint import (
     DEFAULT_WEBHOOK_URL,
     SECRET_NAME,
     START_HINT,
-    EndpointUnreachable,
-    SecretUnavailable,
     check_reachable,
     client,
     default_endpoint,
@@ -58,10 +57,6 @@ if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
 
 STALE_SECONDS = 600
-
-
-class TriggerError(Exception):
-    """Something the person can fix; printed without a traceback."""
 
 
 THIN_TYPE = "v1.billing.meter.error_report_triggered"
@@ -192,7 +187,7 @@ def store_for_fetch(aws_endpoint: str, notification: dict[str, Any], obj: dict[s
             ContentType="application/json",
         )
     except (BotoCoreError, ClientError) as error:
-        raise TriggerError(
+        raise Problem(
             f"cannot hand the object to the local Stripe API stand-in ({error}); is make run up?"
         ) from None
 
@@ -208,14 +203,14 @@ def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
     try:
         events = flow_events(args.flow) if args.flow else [fresh_event(args.event_type)]
     except LookupError as error:
-        raise TriggerError(f"{error.args[0]} (see --list)") from None
+        raise Problem(f"{error.args[0]} (see --list)") from None
     if not args.fixed_ids:
         events = with_fresh_ids(events)
     if args.api_version:
         try:
             events = [shaped(event, args.api_version) for event in events]
         except ValueError as error:
-            raise TriggerError(str(error)) from None
+            raise Problem(str(error)) from None
     if args.account:
         for event in events:
             event["account"] = args.account
@@ -231,15 +226,15 @@ def from_file(path: Path) -> dict[str, Any]:
     try:
         event = json.loads(path.read_text())
     except OSError as error:
-        raise TriggerError(f"cannot read {path}: {error.strerror}") from None
+        raise Problem(f"cannot read {path}: {error.strerror}") from None
     except ValueError as error:
-        raise TriggerError(f"{path} is not JSON: {error}") from None
+        raise Problem(f"{path} is not JSON: {error}") from None
     if (
         not isinstance(event, dict)
         or not isinstance(event.get("id"), str)
         or not isinstance(event.get("type"), str)
     ):
-        raise TriggerError(f"{path} is not a Stripe event (it needs a string id and type)")
+        raise Problem(f"{path} is not a Stripe event (it needs a string id and type)")
     return event
 
 
@@ -247,7 +242,7 @@ def stored_event(aws_endpoint: str, event_id: str) -> dict[str, Any]:
     """The event as the local stack stored it (its raw payload), to send again."""
     stored = queries(aws_endpoint).get_event(event_id)
     if stored is None or "payload" not in stored:
-        raise TriggerError(f"no event {event_id} is stored in the local stack (see: make inspect)")
+        raise Problem(f"no event {event_id} is stored in the local stack (see: make inspect)")
     event: dict[str, Any] = json.loads(stored["payload"])
     return event
 
@@ -278,7 +273,7 @@ def send(url: str, delivery: Delivery) -> Answer:
     try:
         return post(url, delivery.body, header=delivery.header)
     except OSError as error:
-        raise TriggerError(f"could not reach {url}: {error}. {START_HINT}") from None
+        raise Problem(f"could not reach {url}: {error}. {START_HINT}") from None
 
 
 def secret_mismatch_hint(secret: str, aws_endpoint: str) -> str:
@@ -344,38 +339,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(list_events())
         return 0
-    try:
-        check_reachable(args.url, "webhook", START_HINT)
-        secret = signing_secret(args.aws_endpoint)
-        planned = deliveries(build_events(args), secret, args)
-        table = None
-        if not args.no_inspect:
-            try:
-                check_reachable(args.aws_endpoint, "local AWS endpoint", "")
-                table = queries(args.aws_endpoint, args.table)
-            except EndpointUnreachable:
-                print(f"(no local AWS endpoint at {args.aws_endpoint}: not showing what was stored)")
-        counts: dict[str, int] = {}
-        unexpected = 0
-        url = f"{args.url.rstrip('/')}/thin" if args.thin else args.url
-        for delivery in planned:
-            answer = send(url, delivery)
-            print(describe(delivery, answer))
-            outcome = str(answer.json.get("status")) if answer.status == 200 else f"http {answer.status}"
-            counts[outcome] = counts.get(outcome, 0) + 1
-            if (answer.status == 200) == delivery.expect_rejection:
-                unexpected += 1
-                if answer.json.get("error") == "signature_mismatch" and unexpected == 1:
-                    print(secret_mismatch_hint(secret, args.aws_endpoint), file=sys.stderr)
-            if table is not None:
-                print("\n".join(stored(table, delivery.event)))
-    except (TriggerError, EndpointUnreachable, SecretUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    check_reachable(args.url, "webhook", START_HINT)
+    secret = signing_secret(args.aws_endpoint)
+    planned = deliveries(build_events(args), secret, args)
+    table = None
+    if not args.no_inspect:
+        try:
+            check_reachable(args.aws_endpoint, "local AWS endpoint", "")
+            table = queries(args.aws_endpoint, args.table)
+        except Problem:
+            print(f"(no local AWS endpoint at {args.aws_endpoint}: not showing what was stored)")
+    counts: dict[str, int] = {}
+    unexpected = 0
+    url = f"{args.url.rstrip('/')}/thin" if args.thin else args.url
+    for delivery in planned:
+        answer = send(url, delivery)
+        print(describe(delivery, answer))
+        outcome = str(answer.json.get("status")) if answer.status == 200 else f"http {answer.status}"
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if (answer.status == 200) == delivery.expect_rejection:
+            unexpected += 1
+            if answer.json.get("error") == "signature_mismatch" and unexpected == 1:
+                print(secret_mismatch_hint(secret, args.aws_endpoint), file=sys.stderr)
+        if table is not None:
+            print("\n".join(stored(table, delivery.event)))
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
     print(f"sent {len(planned)} deliveries: {summary}")
     return 1 if unexpected else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -1,7 +1,6 @@
 """``python -m infra.ops``: the operator commands (see ``infra.ops.cli``)."""
 
-import sys
-
+from infra.cli import exit_with
 from infra.ops.cli import main
 
-sys.exit(main())
+exit_with(main, interrupted="interrupted; a backfill continues with --resume")

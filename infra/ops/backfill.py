@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
+from infra.cli import Problem
 from infra.fixtures.versions import PRE_BASIL
 from infra.ops.progress import Progress, day
-from infra.ops.stack import Context, OpsError
+from infra.ops.stack import Context
 
 STATE_DIR = REPO_ROOT / ".backfill"
 EVENTS_API_WINDOW_DAYS = 30
@@ -69,7 +70,7 @@ class BackfillState:
         try:
             return cls(**json.loads(cls.path(stack).read_text()))
         except FileNotFoundError:
-            raise OpsError(f"nothing to resume: no {cls.path(stack)}") from None
+            raise Problem(f"nothing to resume: no {cls.path(stack)}") from None
 
 
 def stripe_events(ctx: Context, state: BackfillState) -> Iterator[Any]:

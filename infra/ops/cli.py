@@ -23,7 +23,6 @@ from infra.ops import backfill, destinations, effects, redrive, register, rotate
 from infra.ops.progress import parse_time
 from infra.ops.stack import (
     Context,
-    OpsError,
     aws_factory,
     default_stack_name,
     load_stack,
@@ -159,25 +158,4 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import stripe
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
-        return run(args, local_aws() if args.local else aws_factory(args.region))
-    except OpsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except NoCredentialsError:
-        print(
-            "error: no AWS credentials: configure them as for `sam deploy` (AWS_PROFILE, …)", file=sys.stderr
-        )
-        return 2
-    except (ClientError, BotoCoreError) as error:
-        print(f"error: AWS refused: {error}", file=sys.stderr)
-        return 2
-    except stripe.StripeError as error:
-        print(f"error: Stripe refused: {error.user_message or error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; a backfill continues with --resume", file=sys.stderr)
-        return 130
+    return run(args, local_aws() if args.local else aws_factory(args.region))

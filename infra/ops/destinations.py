@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.cli import Problem
 from infra.ops.register import say_type_changes, write_secrets
-from infra.ops.stack import MANAGED_BY, Context, OpsError, handled_event_types
+from infra.ops.stack import MANAGED_BY, Context, handled_event_types
 
 
 def enabled_events(style: str) -> list[str]:
@@ -50,7 +51,7 @@ def _target(ctx: Context, style: str) -> tuple[str, str]:
     if style == "snapshot":
         return ctx.stack.webhook_url, ctx.stack.secret_arn
     if not ctx.stack.thin_webhook_url or not ctx.stack.thin_secret_arn:
-        raise OpsError(
+        raise Problem(
             f"stack {ctx.stack.name!r} has no ThinWebhookUrl output:"
             " deploy it with EnableThinEvents=true first"
         )
@@ -63,7 +64,7 @@ def register_destination(ctx: Context, style: str, *, eventbridge: bool = False)
     existing = _mine(ctx, style, transport)
     if len(existing) > 1:
         ids = ", ".join(destination.id for destination in existing)
-        raise OpsError(f"several {style} destinations are tagged for this stack ({ids}): delete all but one")
+        raise Problem(f"several {style} destinations are tagged for this stack ({ids}): delete all but one")
     if existing:
         destination = existing[0]
         ctx.say(f"{style} destination {destination.id} ({transport}) already exists for {ctx.stack.name}")
@@ -110,7 +111,7 @@ def register_destination(ctx: Context, style: str, *, eventbridge: bool = False)
         endpoint = destination.webhook_endpoint
         signing_secret = endpoint.signing_secret if endpoint is not None else None
         if not signing_secret:
-            raise OpsError(
+            raise Problem(
                 f"Stripe created {destination.id} but returned no signing secret; roll it in the Dashboard"
             )
         write_secrets_to(ctx, secret_arn, signing_secret)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 
-from infra.ops.stack import Context, OpsError
+from infra.cli import Problem
+from infra.ops.stack import Context
 from stripe_actions.effects import ATTEMPTING, UNCERTAIN, EffectLedger
 
 
 def _ledger(ctx: Context) -> EffectLedger:
     table = ctx.stack.actions_idempotency_table
     if not table:
-        raise OpsError(
+        raise Problem(
             f"stack {ctx.stack.name!r} has no ActionsIdempotencyTableName output: the example actions"
             " are not deployed (DeployExampleActions=true), so there is no effect to settle"
         )
@@ -63,7 +64,7 @@ def settle(ctx: Context, effect: str, *, happened: bool) -> int:
         ctx.say(f"would record that {effect} {verdict}")
         return 0
     if not _ledger(ctx).settle(effect, happened=happened):
-        raise OpsError(
+        raise Problem(
             f"{effect} is not waiting to be settled (no such entry, already done, or attempted in the"
             " last minute): `ops effects` lists what is"
         )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.ops.stack import MANAGED_BY, Context, OpsError, handled_event_types
+from infra.cli import Problem
+from infra.ops.stack import MANAGED_BY, Context, handled_event_types
 
 
 def read_secrets(ctx: Context) -> list[str]:
@@ -59,7 +60,7 @@ def register(ctx: Context, connect: bool) -> int:
     events = handled_event_types()
     existing = endpoints_for(ctx)
     if len(existing) > 1:
-        raise OpsError(
+        raise Problem(
             "two endpoints point at this stack: a secret rotation is in progress (rotate-secret --finish)"
         )
     if existing:

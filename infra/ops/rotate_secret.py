@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from infra.cli import Problem
 from infra.ops.register import create_endpoint, endpoints_for, read_secrets, write_secrets
-from infra.ops.stack import Context, OpsError
+from infra.ops.stack import Context
 
 
 def rotate_secret(ctx: Context, finish: bool) -> int:
@@ -12,7 +13,7 @@ def rotate_secret(ctx: Context, finish: bool) -> int:
     current = read_secrets(ctx)
     if not finish:
         if len(endpoints) != 1:
-            raise OpsError(
+            raise Problem(
                 "expected exactly one endpoint for this stack "
                 f"(found {len(endpoints)}; run register first, or rotate-secret --finish)"
             )
@@ -28,7 +29,7 @@ def rotate_secret(ctx: Context, finish: bool) -> int:
         ctx.say("when the new endpoint is delivering (Dashboard, or `status`), run: rotate-secret --finish")
         return 0
     if len(endpoints) != 2 or len(current) < 2:
-        raise OpsError("no rotation in progress (expected two endpoints and two secret values)")
+        raise Problem("no rotation in progress (expected two endpoints and two secret values)")
     old, new = endpoints
     ctx.say(f"deleting the old endpoint {old.id} and its secret; keeping {new.id}")
     if ctx.dry_run:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from infra import REPO_ROOT
+from infra.cli import Problem
 from stripe_webhook.settings import API_VERSION  # the one pin: see there
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ MANAGED_BY = "stripe-webhooks-aws"
 REQUIRED_OUTPUTS = ("WebhookUrl", "TableName", "TopicArn", "SecretArn")
 FUNCTION_PARAMETERS = {"EventRetentionDays": "EVENT_RETENTION_DAYS", "StripeApiVersion": "STRIPE_API_VERSION"}
 """Template parameters that reach the function's environment unchanged."""
-
-
-class OpsError(Exception):
-    """Something the operator can fix; printed without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class Stack:
         try:
             return load_settings(environment)
         except ConfigurationError as error:
-            raise OpsError(f"stack {self.name!r}: {error.message}") from None
+            raise Problem(f"stack {self.name!r}: {error.message}") from None
 
 
 def default_stack_name() -> str:
@@ -90,11 +87,11 @@ def load_stack(cloudformation: Any, name: str) -> Stack:
     try:
         (description,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except ClientError as error:
-        raise OpsError(f"cannot read stack {name!r}: {error.response['Error']['Message']}") from None
+        raise Problem(f"cannot read stack {name!r}: {error.response['Error']['Message']}") from None
     outputs = {output["OutputKey"]: output["OutputValue"] for output in description.get("Outputs", [])}
     missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
     if missing:
-        raise OpsError(f"stack {name!r} has no output {', '.join(missing)}: is it this project's stack?")
+        raise Problem(f"stack {name!r} has no output {', '.join(missing)}: is it this project's stack?")
     parameters = {
         parameter["ParameterKey"]: parameter.get("ParameterValue", "")
         for parameter in description.get("Parameters", [])
@@ -147,7 +144,7 @@ def stripe_client(api_version: str = API_VERSION, http_client: Any = None) -> An
 
     api_key = os.environ.get("STRIPE_API_KEY", "")
     if not api_key.startswith(("sk_", "rk_")):
-        raise OpsError(
+        raise Problem(
             "set STRIPE_API_KEY to a Stripe secret or restricted key (sk_… or rk_…) with write access "
             "to webhook endpoints and read access to events"
         )
@@ -185,7 +182,7 @@ def _running_local_endpoint() -> tuple[str, str | None]:
 
     state = read_state()
     if state is None:
-        raise OpsError("no local stack is running: start one with make run (it writes .local-stack.json)")
+        raise Problem("no local stack is running: start one with make run (it writes .local-stack.json)")
     return state.aws_endpoint, state.webhook_url
 
 

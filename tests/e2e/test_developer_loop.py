@@ -193,7 +193,7 @@ def test_no_stack_running_is_a_clear_error(tmp_path: Path) -> None:
         env={"STRIPE_WEBHOOK_SECRET": SECRET},
     )
 
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "nothing is listening" in result.stderr and "make run" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -201,7 +201,7 @@ def test_no_stack_running_is_a_clear_error(tmp_path: Path) -> None:
 def test_malformed_secret_is_a_clear_error(stack: LocalStack) -> None:
     code, _, err = trigger(stack, "payment_intent.succeeded", secret="not-a-secret")
 
-    assert code == 2
+    assert code == 1
     assert "whsec_" in err and "not-a-secret" not in err and "Traceback" not in err
 
 
@@ -248,7 +248,7 @@ def test_inspect_shows_every_record_an_event_wrote_and_refuses_unknown_ids(stack
 def test_inspect_without_a_stack_is_a_clear_error() -> None:
     result = run_tool("local.inspector", "--aws-endpoint", f"http://127.0.0.1:{free_port()}", "events")
 
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "make run" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -348,7 +348,7 @@ def test_a_state_file_left_by_a_stopped_stack_is_reported_removed_and_ignored(tm
 
     assert "was left by a local stack that is no longer running" in result.stderr
     assert not state.exists()
-    assert result.returncode == 2 and "make run" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "make run" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_trigger_sends_a_payload_file_and_replays_a_stored_event(stack: LocalStack, tmp_path: Path) -> None:

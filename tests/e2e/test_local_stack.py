@@ -125,7 +125,7 @@ def test_port_in_use_is_a_clear_error_without_a_traceback() -> None:
             timeout=60,
             check=False,
         )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert f"127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
@@ -140,7 +140,7 @@ def test_malformed_secret_is_a_clear_error_without_a_traceback() -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "whsec_" in result.stderr and "stripe listen" in result.stderr
     assert "sk_test_not_a_webhook_secret" not in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

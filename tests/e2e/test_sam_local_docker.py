@@ -59,12 +59,13 @@ def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str
 
 @pytest.fixture(scope="module")
 def sam_api() -> Iterator[SamApi]:
-    from infra.local.sam_docker import Blocked, prepare
+    from infra.cli import Problem
+    from infra.local.sam_docker import prepare
 
     started = time.monotonic()
     try:
         prepare(lambda message: print(f"sam-local: {message}", flush=True))
-    except Blocked as error:
+    except Problem as error:
         SAM_REPORT.append(f"sam local: skipped: {error}")
         pytest.skip(f"sam local cannot run here: {error}")
     SAM_REPORT.append(

@@ -45,7 +45,7 @@ def test_scaffolding_a_new_type_gives_a_failing_test_that_passes_once_the_record
     assert "added prices.family to FAMILIES" in made.stdout
     assert "created infra/fixtures/events/price.updated.json" in made.stdout
     assert "make trigger EVENT=price.updated" in made.stdout
-    assert again.returncode == 2 and "handled already" in again.stderr
+    assert again.returncode == 1 and "handled already" in again.stderr
     failing = pytest_in(root, "tests/unit/test_prices.py")
     assert failing.returncode == 1, failing.stdout
 

@@ -360,8 +360,9 @@ def test_ops_effects_lists_what_waits_for_a_person_and_records_the_verdict(
 ) -> None:
     import io
 
+    from infra.cli import Problem
     from infra.ops import cli, effects
-    from infra.ops.stack import Context, OpsError, Stack
+    from infra.ops.stack import Context, Stack
 
     key = new_fact(actions, RECEIPT, secret)
     FaultInjector({RECEIPT.operation: Fault(lose_answer=True, times=1)}).install(function_aws.session())
@@ -381,13 +382,13 @@ def test_ops_effects_lists_what_waits_for_a_person_and_records_the_verdict(
     assert actions.effects()[f"receipt:{key}"]["status"] == "UNCERTAIN"  # a dry run records nothing
     assert effects.settle(ctx, f"receipt:{key}", happened=True) == 0
     assert actions.effects()[f"receipt:{key}"]["status"] == "DONE"
-    with pytest.raises(OpsError, match="not waiting to be settled"):
+    with pytest.raises(Problem, match="not waiting to be settled"):
         effects.settle(ctx, f"receipt:{key}", happened=False)
     out.truncate(0)
     assert effects.list_effects(ctx) == 0 and "no effect waits" in out.getvalue()
 
     without_actions = Context(Stack("shop", "-", "t", "arn", "s"), ctx.aws, out=out)
-    with pytest.raises(OpsError, match="DeployExampleActions"):
+    with pytest.raises(Problem, match="DeployExampleActions"):
         effects.list_effects(without_actions)
     for argv in (["effects", "--settle", "receipt:x"], ["effects", "--happened"]):
         with pytest.raises(SystemExit):

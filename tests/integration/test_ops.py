@@ -13,9 +13,11 @@ import boto3
 import pytest
 import stripe
 
+from infra import cli as runner
+from infra.cli import Problem
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli
-from infra.ops.stack import Context, OpsError, handled_event_types, load_stack
+from infra.ops.stack import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS
 from infra.template import load_template
 from stripe_webhook import aws as aws_clients
@@ -181,7 +183,7 @@ def test_rotation_accepts_both_secrets_during_the_overlap_then_only_the_new_one(
 def test_rotation_without_an_endpoint_is_a_clear_error(
     stack: dict[str, str], fake_stripe: FakeStripe
 ) -> None:
-    with pytest.raises(OpsError, match="run register first"):
+    with pytest.raises(Problem, match="run register first"):
         run(["rotate-secret"], fake_stripe)
 
 
@@ -448,9 +450,9 @@ def test_missing_stripe_key_and_unknown_stack_are_clear_errors(
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
     monkeypatch.setattr(cli, "aws_factory", lambda region: boto_client)
 
-    assert cli.main(["register", "--stack", STACK]) == 2
+    assert runner.run(cli.main, ["register", "--stack", STACK]) == 1
     assert "STRIPE_API_KEY" in capsys.readouterr().err
-    assert cli.main(["status", "--stack", "no-such-stack"]) == 2
+    assert runner.run(cli.main, ["status", "--stack", "no-such-stack"]) == 1
     assert "no-such-stack" in capsys.readouterr().err
 
 

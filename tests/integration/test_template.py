@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from infra import REPO_ROOT
-from infra.python313 import find_python313
+from infra.build import sam_build
 from infra.template import load_template
 from stripe_webhook import budget
 from stripe_webhook.settings import Settings
@@ -243,15 +243,7 @@ def test_sam_validate_lint_passes() -> None:
 
 @pytest.mark.slow
 def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -> None:
-    python313 = find_python313()
-    assert python313 is not None, "sam build needs python3.13 (the function's runtime)"
-    build_dir = tmp_path / "build"
-    result = _run(
-        [SAM, "build", "--build-dir", str(build_dir), "--cache-dir", str(tmp_path / "cache")],
-        env={"PATH": f"{python313.parent}{os.pathsep}{os.environ['PATH']}"},
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    build_dir = sam_build(tmp_path / "build", tmp_path / "cache")
     artifact = build_dir / "WebhookFunction"
     assert (artifact / "stripe_webhook" / "app.py").is_file()
     assert (artifact / "aws_lambda_powertools" / "__init__.py").is_file()

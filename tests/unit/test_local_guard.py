@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from infra.cli import Problem
 from infra.local import stack
 from infra.local.guard import DOCKER_HOST_NAME, HostPolicy, browser_refusal, inbox_refusal, webhook_refusal
 
@@ -79,7 +80,7 @@ def test_docker_mode_without_a_bridge_is_loopback_on_docker_desktop_and_an_error
     assert stack.aws_addresses("docker") == (["127.0.0.1"], [DOCKER_HOST_NAME])
 
     monkeypatch.setattr(sys, "platform", "linux")
-    with pytest.raises(stack.LocalStackError, match="no Docker bridge"):
+    with pytest.raises(Problem, match="no Docker bridge"):
         stack.aws_addresses("docker")
 
 
