@@ -37,11 +37,12 @@ from infra.local import persist
 from infra.local.actions import ActionRunner, print_outcome, start_actions
 from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
 from infra.local.guard import DOCKER_HOST_NAME, HostPolicy
-from infra.local.inbox import DEFAULT_SIZE, Inbox, InboxApi, MessageTap, deliver_over_http
+from infra.local.inbox import DEFAULT_SIZE, Inbox, MessageTap
+from infra.local.inbox_api import InboxApi, deliver_over_http
 from infra.local.moto_server import docker_bridge_address, start_aws
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
-from infra.local.server import WEBHOOK_PATH, LocalHTTPServer, make_handler
+from infra.local.server import WEBHOOK_PATH, Front, LocalHTTPServer
 from infra.local.state import StackState, remove_state, write_state
 from infra.local.stripe_cli import listen_snapshot, listen_thin
 from infra.local.stripe_standin import API_KEY as STRIPE_STANDIN_KEY
@@ -412,7 +413,7 @@ def serve_webhook(
         tap=MessageTap(sqs, tap_queue, args.inbox_size).start(),
         stripe_api=stripe_api,
     )
-    handler = make_handler(
+    front = Front(
         reloader.invoke,
         show,
         api=api,
@@ -421,7 +422,7 @@ def serve_webhook(
         token=inbox_token,
         any_host=args.host not in ("127.0.0.1", "localhost", "::1"),
     )
-    server = LocalHTTPServer((args.host, args.port), handler)
+    server = LocalHTTPServer((args.host, args.port), front)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

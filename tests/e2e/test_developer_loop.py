@@ -282,7 +282,7 @@ def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalSta
         "bench.burst",
         "ops",
         "ops.cost",
-        "python313",
+        "build",
     ],
 )
 def test_every_command_has_help(module: str) -> None:
@@ -364,8 +364,8 @@ def test_trigger_sends_a_payload_file_and_replays_a_stored_event(stack: LocalSta
 
     assert sent_code == 0 and "200 processed" in sent and event["id"] in sent
     assert replay_code == 0 and "200 duplicate" in replayed and event["id"] in replayed
-    assert missing_code == 2 and "no event evt_000000000000000000000000 is stored" in missing
-    assert bad_code == 2 and "cannot read" in bad and "Traceback" not in bad
+    assert missing_code == 1 and "no event evt_000000000000000000000000 is stored" in missing
+    assert bad_code == 1 and "cannot read" in bad and "Traceback" not in bad
 
 
 def test_ops_status_and_redrive_rehearse_on_the_local_stack(

@@ -396,12 +396,12 @@ CUSTOM_METRICS = {
     for path in (REPO_ROOT / "functions" / "stripe_webhook").glob("*.py")
     for name in re.findall(r'count\("(\w+)"\)', path.read_text())
 }
-"""Every metric the function emits (``observability.count``), read from its source."""
-ACTION_METRICS = set(
-    re.findall(
-        r'add_metric\(name="(\w+)"', (REPO_ROOT / "functions" / "stripe_actions" / "consumer.py").read_text()
-    )
-)
+"""Every metric the webhook function emits (``observability.count``), read from its source."""
+ACTION_METRICS = {
+    name
+    for path in (REPO_ROOT / "functions" / "stripe_actions").glob("*.py")
+    for name in re.findall(r'count\("(\w+)"\)', path.read_text())
+}
 """What the actions functions emit, per function (dimension ``service`` = ``<stack>-<action>``)."""
 EFFECT_ACTIONS = ("fulfil_order", "dispute_alert")
 """The example actions with an effect outside our tables (``EffectLedger``)."""
