@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from stripe_webhook import aws, budget
 from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled
+from stripe_webhook.secret_cache import SecretCache
 from stripe_webhook.settings import Settings, get_settings, parse_api_key
-from stripe_webhook.signing_secrets import SigningSecrets
 
 if TYPE_CHECKING:
     from stripe_webhook.events import StripeEvent
@@ -142,24 +142,24 @@ class Components:
             self.stripe_api_key, settings.stripe_api_base, api_version=settings.stripe_api_version
         )
 
-    def signing_secrets(self, *, thin: bool = False) -> SigningSecrets:
+    def signing_secrets(self, *, thin: bool = False) -> SecretCache:
         """The snapshot endpoint's secrets, or (``thin``) the thin-event endpoint's."""
         return self._thin_secrets if thin else self._webhook_secrets
 
     @functools.cached_property
-    def _webhook_secrets(self) -> SigningSecrets:
+    def _webhook_secrets(self) -> SecretCache:
         settings = self.settings
         return self._secret_cache(settings.webhook_secrets, settings.webhook_secret_arn)
 
     @functools.cached_property
-    def _thin_secrets(self) -> SigningSecrets:
+    def _thin_secrets(self) -> SecretCache:
         settings = self.settings
         if not settings.thin_webhook_secrets and not settings.thin_webhook_secret_arn:
             raise ThinEventsDisabled("thin_events_disabled", "this stack does not accept thin events")
         return self._secret_cache(settings.thin_webhook_secrets, settings.thin_webhook_secret_arn)
 
     @functools.cached_property
-    def _api_key_secret(self) -> SigningSecrets:
+    def _api_key_secret(self) -> SecretCache:
         return self._secret_cache((), self.settings.stripe_api_key_secret_arn, parse=parse_api_key)
 
     def stripe_api_key(self) -> str:
@@ -172,8 +172,8 @@ class Components:
             )
         return self._api_key_secret.current()[0]
 
-    def _secret_cache(self, inline: tuple[str, ...], arn: str | None, **options: Any) -> SigningSecrets:
-        return SigningSecrets(
+    def _secret_cache(self, inline: tuple[str, ...], arn: str | None, **options: Any) -> SecretCache:
+        return SecretCache(
             inline=inline,
             secret_arn=arn,
             max_age=self.settings.secret_cache_seconds,

@@ -19,7 +19,7 @@ from typing import Any
 from infra.cli import exit_with
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
-from infra.local.endpoint import (
+from infra.local.connect import (
     check_reachable,
     client,
     default_endpoint,

@@ -28,7 +28,7 @@ from infra.bench.cold import cold_run
 from infra.bench.environment import child_environment, run_python
 from infra.bench.warm import cpu_ms_per_call
 from infra.cli import exit_with
-from infra.local.actions import sqs_lambda_event
+from infra.local.action_runners import sqs_lambda_event
 from infra.local.resources import ACTIONS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME
 
 ACTION = "entitlement"
@@ -115,7 +115,7 @@ def lambda_event(events: list[dict[str, Any]]) -> dict[str, Any]:
 def records_table(env: dict[str, str]) -> Any:
     """A DynamoDB client on the bench's endpoint, with ``RECORDS_TABLE`` made as the template's
     events table (once)."""
-    from infra.local.endpoint import client
+    from infra.local.connect import client
     from infra.local.resources import create_table
     from infra.template import TABLE_RESOURCE
 

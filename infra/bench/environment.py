@@ -12,7 +12,7 @@ from infra import FUNCTIONS_DIR, REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import proxy_event
-from infra.local.endpoint import SECRET_NAME
+from infra.local.connect import SECRET_NAME
 from infra.local.resources import TABLE_NAME, TOPIC_NAME
 
 EVENT_TYPE = "payment_intent.succeeded"

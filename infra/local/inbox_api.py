@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
 from infra.fixtures.payloads import new_event_id
-from infra.local.endpoint import event_records
 from infra.local.inbox import Entry, Inbox, MessageTap
+from infra.local.views import event_records
 
 if TYPE_CHECKING:
     from infra.local.stripe_standin import LocalStripeApi

@@ -16,16 +16,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.cli import Problem, exit_with
-from infra.local.endpoint import (
-    DEFAULT_ENDPOINT,
-    check_reachable,
-    client,
-    default_endpoint,
-    event_records,
-    queries,
-    summarize,
-)
+from infra.local.connect import DEFAULT_ENDPOINT, check_reachable, client, default_endpoint, queries
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
+from infra.local.views import event_records, summarize
 from stripe_webhook.aws import error_code
 
 if TYPE_CHECKING:

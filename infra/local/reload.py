@@ -23,17 +23,17 @@ from infra import FUNCTIONS_DIR
 PACKAGE = "stripe_webhook"
 PACKAGES = (PACKAGE, "stripe_actions", "contract")
 INTERVAL_SECONDS = 0.5
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def _load_handler() -> Handler:
+def _load_handler() -> LambdaHandler:
     for name in [name for name in sys.modules if name.split(".", 1)[0] in PACKAGES]:
         del sys.modules[name]
     app = importlib.import_module(f"{PACKAGE}.app")
     # imported lazily by the functions: check them now
     for module in (f"{PACKAGE}.handlers", "stripe_actions.composition", "stripe_actions.examples"):
         importlib.import_module(module)
-    handler: Handler = app.lambda_handler
+    handler: LambdaHandler = app.lambda_handler
     return handler
 
 

@@ -384,7 +384,7 @@ def warm_up(webhook: str, secret: str, tell: Say) -> None:
 
 
 def start_api(port: int, aws_port: int, *, build: bool, tell: Say = say) -> int:
-    from infra.local.endpoint import SECRET_NAME
+    from infra.local.connect import SECRET_NAME
     from infra.local.state import StackState, remove_state, write_state
     from infra.local.stripe_cli import listen_snapshot
 

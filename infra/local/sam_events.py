@@ -25,7 +25,7 @@ from infra.fixtures.delivery import USER_AGENT
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import proxy_event
-from infra.local.endpoint import default_endpoint, signing_secret
+from infra.local.connect import default_endpoint, signing_secret
 
 OUT_DIR = REPO_ROOT / ".sam-events"
 SAMPLES_DIR = REPO_ROOT / "events"

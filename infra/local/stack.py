@@ -3,7 +3,7 @@
 Starts an embedded moto server as the AWS endpoint (DynamoDB, SNS, SQS, S3, SES,
 Secrets Manager), creates the table, topic and bucket from template.yaml, subscribes
 an SQS queue standing in for a downstream consumer, runs the consumer kit's example actions on
-their own queues (``infra.local.actions``; ``--no-actions``), and serves ``POST /webhook``
+their own queues (``infra.local.action_runners``; ``--no-actions``), and serves ``POST /webhook``
 on 127.0.0.1, turning each request into the API Gateway proxy event
 ``sam local start-api`` would send to the real handler (reloaded when a file under
 ``functions/`` changes), with the inbox at ``/``. Its addresses go to
@@ -34,8 +34,8 @@ from infra import FUNCTIONS_DIR
 from infra.cli import Problem, exit_with
 from infra.fixtures.signing import generate_secret
 from infra.local import persist
-from infra.local.actions import ActionRunner, print_outcome, start_actions
-from infra.local.endpoint import REGION, SECRET_NAME, client, queries, record_line
+from infra.local.action_runners import ActionRunner, print_outcome, start_actions
+from infra.local.connect import REGION, SECRET_NAME, client, queries
 from infra.local.guard import DOCKER_HOST_NAME, HostPolicy
 from infra.local.inbox import DEFAULT_SIZE, Inbox, MessageTap
 from infra.local.inbox_api import InboxApi, deliver_over_http
@@ -48,6 +48,7 @@ from infra.local.stripe_cli import listen_snapshot, listen_thin
 from infra.local.stripe_standin import API_KEY as STRIPE_STANDIN_KEY
 from infra.local.stripe_standin import DEFAULT_PORT as STRIPE_STANDIN_PORT
 from infra.local.stripe_standin import LocalStripeApi, latest_object
+from infra.local.views import record_line
 
 if TYPE_CHECKING:
     from stripe_actions.consumer import Outcome

@@ -35,7 +35,7 @@ from infra.fixtures.payloads import (
 )
 from infra.fixtures.signing import signature_header
 from infra.fixtures.versions import GENERATIONS, shaped
-from infra.local.endpoint import (
+from infra.local.connect import (
     DEFAULT_ENDPOINT,
     DEFAULT_WEBHOOK_URL,
     SECRET_NAME,
@@ -45,12 +45,12 @@ from infra.local.endpoint import (
     default_endpoint,
     default_webhook_url,
     queries,
-    record_line,
     signing_secret,
 )
 from infra.local.resources import TABLE_NAME
 from infra.local.stripe_standin import BUCKET as STANDIN_BUCKET
 from infra.local.stripe_standin import object_key
+from infra.local.views import record_line
 from stripe_webhook.settings import API_VERSION
 
 if TYPE_CHECKING:

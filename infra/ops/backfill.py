@@ -22,8 +22,8 @@ from typing import Any
 from infra import REPO_ROOT
 from infra.cli import Problem
 from infra.fixtures.versions import PRE_BASIL
+from infra.ops.deployed import Context
 from infra.ops.progress import Progress, day
-from infra.ops.stack import Context
 
 STATE_DIR = REPO_ROOT / ".backfill"
 EVENTS_API_WINDOW_DAYS = 30

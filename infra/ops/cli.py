@@ -20,8 +20,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from infra.ops import backfill, destinations, effects, redrive, register, rotate_secret, status
-from infra.ops.progress import parse_time
-from infra.ops.stack import (
+from infra.ops.deployed import (
     Context,
     aws_factory,
     default_stack_name,
@@ -30,6 +29,7 @@ from infra.ops.stack import (
     local_stack,
     stripe_client,
 )
+from infra.ops.progress import parse_time
 
 LOCAL_COMMANDS = ("status", "redrive", "effects")
 

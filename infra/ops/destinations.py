@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from infra.cli import Problem
+from infra.ops.deployed import MANAGED_BY, Context, handled_event_types
 from infra.ops.register import say_type_changes, write_secrets
-from infra.ops.stack import MANAGED_BY, Context, handled_event_types
 
 
 def enabled_events(style: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from infra.cli import Problem
-from infra.ops.stack import Context
+from infra.ops.deployed import Context
 from stripe_actions.effects import ATTEMPTING, UNCERTAIN, EffectLedger
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from infra.ops.deployed import Context
 from infra.ops.progress import Progress, day
-from infra.ops.stack import Context
 
 
 def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, queue_url: str | None) -> int:

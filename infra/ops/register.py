@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.cli import Problem
-from infra.ops.stack import MANAGED_BY, Context, handled_event_types
+from infra.ops.deployed import MANAGED_BY, Context, handled_event_types
 
 
 def read_secrets(ctx: Context) -> list[str]:

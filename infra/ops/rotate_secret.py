@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from infra.cli import Problem
+from infra.ops.deployed import Context
 from infra.ops.register import create_endpoint, endpoints_for, read_secrets, write_secrets
-from infra.ops.stack import Context
 
 
 def rotate_secret(ctx: Context, finish: bool) -> int:

@@ -7,8 +7,8 @@ import json
 import time
 from collections import Counter
 
+from infra.ops.deployed import Context, handled_event_types
 from infra.ops.progress import day
-from infra.ops.stack import Context, handled_event_types
 from stripe_webhook.aws import error_code
 from stripe_webhook.schema import IN_PROGRESS
 

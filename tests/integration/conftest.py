@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local.actions import ActionRunner, build_runners
+from infra.local.action_runners import ActionRunner, build_runners
 from infra.local.resources import (
     ActionResources,
     LocalResources,

@@ -362,7 +362,7 @@ def test_ops_effects_lists_what_waits_for_a_person_and_records_the_verdict(
 
     from infra.cli import Problem
     from infra.ops import cli, effects
-    from infra.ops.stack import Context, Stack
+    from infra.ops.deployed import Context, Stack
 
     key = new_fact(actions, RECEIPT, secret)
     FaultInjector({RECEIPT.operation: Fault(lose_answer=True, times=1)}).install(function_aws.session())

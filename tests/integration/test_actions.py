@@ -2,7 +2,7 @@
 
 Events go through the real webhook function (its table and topic built from template.yaml), reach
 the actions' queues through the template's filter policies, and are consumed as Lambda's SQS event
-source would hand them over (``infra.local.actions``). Assertions are on what the actions left:
+source would hand them over (``infra.local.action_runners``). Assertions are on what the actions left:
 the actions table, what SES accepted (moto's own record), the alert topic's messages, the
 idempotency records and the dead-letter queues.
 """

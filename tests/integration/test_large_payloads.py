@@ -16,8 +16,8 @@ import pytest
 
 from infra import REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
+from infra.ops.deployed import Context, Stack
 from infra.ops.redrive import redrive
-from infra.ops.stack import Context, Stack
 from stripe_webhook import aws as function_aws
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import parse_event

@@ -17,7 +17,7 @@ from infra import cli as runner
 from infra.cli import Problem
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli
-from infra.ops.stack import Context, handled_event_types, load_stack
+from infra.ops.deployed import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS
 from infra.template import load_template
 from stripe_webhook import aws as aws_clients
@@ -514,7 +514,7 @@ def test_backfill_processes_every_version_the_handlers_read_and_says_which_it_sk
 def test_register_creates_a_snapshot_event_destination_once_and_keeps_it_up_to_date(
     aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
 ) -> None:
-    from infra.ops.stack import handled_event_types
+    from infra.ops.deployed import handled_event_types
 
     code, out = run(["register", "--style", "snapshot"], fake_stripe)
 
@@ -538,7 +538,7 @@ def test_register_creates_a_snapshot_event_destination_once_and_keeps_it_up_to_d
 def test_register_creates_a_thin_destination_with_v1_types_and_its_own_secret(
     aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
 ) -> None:
-    from infra.ops.stack import handled_event_types
+    from infra.ops.deployed import handled_event_types
 
     code, out = run(["register", "--style", "thin"], fake_stripe)
 

@@ -188,7 +188,7 @@ def _running_local_endpoint() -> tuple[str, str | None]:
 
 def local_stack() -> Stack:
     """The running local stack as a deployed one would describe itself (``--local``)."""
-    from infra.local.endpoint import REGION, SECRET_NAME
+    from infra.local.connect import REGION, SECRET_NAME
     from infra.local.resources import BUCKET_NAME, IDEMPOTENCY_TABLE_NAME, TABLE_NAME, TOPIC_NAME
 
     _, webhook_url = _running_local_endpoint()
@@ -207,7 +207,7 @@ def local_stack() -> Stack:
 
 def local_aws() -> Callable[[str], Any]:
     """Clients for the running local stack's AWS endpoint."""
-    from infra.local.endpoint import client
+    from infra.local.connect import client
 
     endpoint, _ = _running_local_endpoint()
     clients: dict[str, Any] = {}

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stripe_webhook.errors import ConfigurationError
-from stripe_webhook.signing_secrets import SigningSecrets
+from stripe_webhook.secret_cache import SecretCache
 
 
 @dataclass
@@ -35,8 +35,8 @@ class Clock:
         return self.now
 
 
-def _secrets(client: FakeSecretsManager, clock: Clock) -> SigningSecrets:
-    return SigningSecrets(inline=(), secret_arn="arn:secret", max_age=300, client=client, clock=clock)
+def _secrets(client: FakeSecretsManager, clock: Clock) -> SecretCache:
+    return SecretCache(inline=(), secret_arn="arn:secret", max_age=300, client=client, clock=clock)
 
 
 def test_secret_is_fetched_once_and_cached_until_max_age() -> None:
@@ -74,7 +74,7 @@ def test_unreachable_secrets_manager_is_a_configuration_error() -> None:
 
 def test_inline_secrets_never_call_aws() -> None:
     client = FakeSecretsManager()
-    secrets = SigningSecrets(inline=("whsec_a",), secret_arn=None, max_age=300, client=client)
+    secrets = SecretCache(inline=("whsec_a",), secret_arn=None, max_age=300, client=client)
     assert secrets.current() == ("whsec_a",)
     assert secrets.refresh_after_mismatch() is False
     assert client.calls == 0

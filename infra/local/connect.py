@@ -1,4 +1,6 @@
-"""Talking to the local stack's AWS endpoint from tooling: clients, names, and friendly failures."""
+"""How the tools reach the running local stack: its addresses (``state.py``), AWS clients on its
+endpoint, its signing secret, the function's read side on its table, and a clear problem when
+nothing answers."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from urllib.parse import urlparse
 from infra.cli import Problem
 from infra.local.resources import TABLE_NAME
 from infra.local.state import read_state
-from stripe_webhook import schema
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -19,20 +20,6 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:3000/webhook"
 REGION = "us-east-1"
 SECRET_NAME = "stripe-webhooks-local/signing-secret"  # noqa: S105 (a name, not a secret)
-
-_RECORD_META = {
-    "pk",
-    "sk",
-    "object_id",
-    "object_type",
-    "livemode",
-    schema.CUSTOMER_KEY,
-    schema.CUSTOMER_SORT,
-    "last_event_id",
-    "last_event_type",
-    "last_event_watermark",
-    "updated_at",
-}
 
 
 START_HINT = "Start the local stack first: make run"
@@ -101,17 +88,6 @@ def client(service: str, endpoint: str = DEFAULT_ENDPOINT) -> Any:
     )
 
 
-def summarize(record: dict[str, Any]) -> str:
-    """The interesting fields of a record on one line."""
-    fields = [f"{name}={value}" for name, value in record.items() if name not in _RECORD_META]
-    return " ".join(fields)
-
-
-def record_line(object_id: str, record: dict[str, Any]) -> str:
-    """``OBJECT#<id>: status=… amount=…``: a record as the tools print it."""
-    return f"{schema.object_key(object_id)[0]}: {summarize(record)}"
-
-
 def queries(endpoint: str = DEFAULT_ENDPOINT, table: str = TABLE_NAME) -> TableQueries:
     """The function's own read side (``stripe_webhook.queries``), against the local stack."""
     from stripe_webhook.payloads import S3Payloads
@@ -119,22 +95,3 @@ def queries(endpoint: str = DEFAULT_ENDPOINT, table: str = TABLE_NAME) -> TableQ
 
     payloads = S3Payloads(None, client=client("s3", endpoint))
     return TableQueries(table, client=client("dynamodb", endpoint), payloads=payloads)
-
-
-def event_records(
-    table: TableQueries, payload: str, event_id: str
-) -> list[tuple[str, str, dict[str, Any] | None, bool]]:
-    """Every item the event's handler writes, whatever its key (``OBJECT#…``, ``BALANCE#…``, links),
-    as stored now: (pk, sk, the item or None, whether this event wrote it last)."""
-    from stripe_webhook.composition import registry
-    from stripe_webhook.events import parse_event
-
-    event = parse_event(payload.encode("utf-8"))
-    route = registry().resolve(event.type)
-    found = []
-    for record in route.handler(event) if route else []:
-        stored = table.get_item(record.pk, record.sk)
-        found.append(
-            (record.pk, record.sk, stored, stored is not None and stored.get("last_event_id") == event_id)
-        )
-    return found

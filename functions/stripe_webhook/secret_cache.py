@@ -1,4 +1,6 @@
-"""Where signing secrets come from: ``STRIPE_WEBHOOK_SECRET``, else Secrets Manager (cached).
+"""A secret from the environment, else from Secrets Manager, cached: the signing secrets and the API key.
+
+Signing secrets come from ``STRIPE_WEBHOOK_SECRET`` (or the thin endpoint's), else the stack's secret.
 
 The secret's value is one ``whsec_...`` or several comma-separated (during a
 roll both the old and the new secret are accepted). The cached value is
@@ -27,7 +29,7 @@ from stripe_webhook.settings import parse_secrets
 REFRESH_AFTER_MISMATCH_SECONDS = 30.0
 
 
-class SigningSecrets:
+class SecretCache:
     def __init__(
         self,
         *,

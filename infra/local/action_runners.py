@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from infra.local.apigw import LocalContext
-from infra.local.endpoint import REGION
+from infra.local.connect import REGION
 from infra.local.resources import ActionQueue, ActionResources, LocalResources
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def start_actions(
 ) -> tuple[ActionResources, list[ActionRunner]]:
     """What ``DeployExampleActions=true`` deploys, on the local endpoint, with every action running;
     each outcome goes to ``report`` (the console line, and the inbox)."""
-    from infra.local.endpoint import client
+    from infra.local.connect import client
     from infra.local.resources import create_action_resources
 
     actions = create_action_resources(
