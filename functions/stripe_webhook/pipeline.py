@@ -36,7 +36,7 @@ from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPaylo
 from stripe_webhook.events import StripeEvent, as_business_event
 from stripe_webhook.ports import EventPublisher, EventStore, PayloadLocation, PayloadStore, Resolver
 from stripe_webhook.records import Record, records_problem
-from stripe_webhook.routing import Registry
+from stripe_webhook.routing import Registry, Route
 from stripe_webhook.settings import API_VERSION
 
 
@@ -89,29 +89,9 @@ class Pipeline:
 
     def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
-        route = self._registry.resolve(event.type)
-        resource_type = event.v1_resource_type if route is None else None
-        if resource_type is not None and (route := self._registry.resolve(resource_type)) is not None:
-            event = self._as_snapshot(event)
+        event, route = self._route(event)
         family = route.family if route else None
-        records: list[Record] = []
-        if route is not None and route.needs_full_event and event.thin:
-            if self._full_event is None:
-                raise ConfigurationError(
-                    "missing_api_key", "a handler needs the full event: set a Stripe API key"
-                )
-            event = self._full_event(event)
-        if route is not None:
-            try:
-                records = route.handler(event)
-            except InvalidPayload:  # a field no Stripe event carries (``records.scalar``): a 400
-                raise
-            except Exception as error:  # a bug in one handler must not look like bad input
-                raise HandlerError("handler_failed", f"the {family} handler raised") from error
-            problem = records_problem(records)
-            if problem is not None:
-                raise HandlerError("handler_records_invalid", f"the {family} handler returned {problem}")
-
+        records = self._records(event, route) if route is not None else []
         if self._too_late_to_publish(deadline):
             raise OutOfTime("deadline_near", "too little time is left to process the event")
         resolve = self._resolver(event, route.handler) if route is not None else None
@@ -122,25 +102,15 @@ class Pipeline:
             return Outcome(event.id, event.type, "duplicate", family)
         # Publish only if a publish and a mark both fit before the invocation ends and before
         # another delivery may take the event over (see ``budget``).
-        limits = [limit for limit in (deadline, claim.lease_expires_at) if limit is not None]
-        must_end_by = min(limits, default=None)
+        must_end_by = min((t for t in (deadline, claim.lease_expires_at) if t is not None), default=None)
         if self._too_late_to_publish(must_end_by):
             self._store.release(event.id, claim.token)
             code = "lease_expiring" if must_end_by == claim.lease_expires_at else "deadline_near"
             raise OutOfTime(code, "too little time is left to publish and mark; released for a retry")
-
         flagged = claim.may_have_published_at is not None and not self._topic_drops_copy_of(
             claim.may_have_published_at
         )
-        started = self._clock()
-        try:
-            message_id = self._publisher.publish(
-                event, payload=payload, extra_attributes=POSSIBLE_DUPLICATE if flagged else None
-            )
-        except PublishError as error:
-            maybe = started if error.code == "publish_uncertain" else None
-            self._store.release(event.id, claim.token, published_maybe_at=maybe)
-            raise
+        message_id = self._publish(event, claim.token, payload, flagged=flagged)
         # The event is stored and published; if this marker fails Stripe must not retry (that
         # would publish twice), so it is retried while time is left, then reported, not raised.
         marked = self._store.mark_published(
@@ -159,6 +129,50 @@ class Pipeline:
             marked_published=marked,
             possible_duplicate=flagged,
         )
+
+    def _route(self, event: StripeEvent) -> tuple[StripeEvent, Route | None]:
+        """The event to process and its route: a thin notification about a v1 resource a handler
+        keeps becomes the snapshot event it stands for; a thin event a handler needs in full is
+        fetched whole."""
+        route = self._registry.resolve(event.type)
+        resource_type = event.v1_resource_type if route is None else None
+        if resource_type is not None and (route := self._registry.resolve(resource_type)) is not None:
+            event = self._as_snapshot(event)
+        if route is not None and route.needs_full_event and event.thin:
+            if self._full_event is None:
+                raise ConfigurationError(
+                    "missing_api_key", "a handler needs the full event: set a Stripe API key"
+                )
+            event = self._full_event(event)
+        return event, route
+
+    @staticmethod
+    def _records(event: StripeEvent, route: Route) -> list[Record]:
+        """The handler's records; a handler that raises or returns nonsense is a ``HandlerError``."""
+        try:
+            records = route.handler(event)
+        except InvalidPayload:  # a field no Stripe event carries (``records.scalar``): a 400
+            raise
+        except Exception as error:  # a bug in one handler must not look like bad input
+            raise HandlerError("handler_failed", f"the {route.family} handler raised") from error
+        problem = records_problem(records)
+        if problem is not None:
+            raise HandlerError("handler_records_invalid", f"the {route.family} handler returned {problem}")
+        return records
+
+    def _publish(
+        self, event: StripeEvent, token: str, payload: PayloadLocation | None, *, flagged: bool
+    ) -> str:
+        """Publish; a failure releases the lease (noting when a lost answer may have published)."""
+        started = self._clock()
+        try:
+            return self._publisher.publish(
+                event, payload=payload, extra_attributes=POSSIBLE_DUPLICATE if flagged else None
+            )
+        except PublishError as error:
+            maybe = started if error.code == "publish_uncertain" else None
+            self._store.release(event.id, token, published_maybe_at=maybe)
+            raise
 
     def _as_snapshot(self, notification: StripeEvent) -> StripeEvent:
         """A thin notification about a v1 resource a handler keeps: its object fetched now (the

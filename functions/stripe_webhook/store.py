@@ -96,12 +96,8 @@ class DynamoStore(aws.ServiceAdapter):
                     self.client.put_item(**put_event)
                 return ours
             except ClientError as error:
-                code = error_code(error)
-                reasons = error.response.get("CancellationReasons") or []
-                if code == "ConditionalCheckFailedException":
-                    return self._existing(cast(dict[str, Any] | None, error.response.get("Item")), now, ours)
-                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                    return self._existing(cast(dict[str, Any] | None, reasons[0].get("Item")), now, ours)
+                if writes.event_exists(error):
+                    return self._existing(writes.existing_item(error), now, ours)
                 if retries.is_conflict(error):
                     if self._waits.after_conflict(conflicts):
                         conflicts += 1

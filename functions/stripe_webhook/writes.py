@@ -8,9 +8,12 @@ Keys and index attributes come from ``schema``; the condition a record write car
 from __future__ import annotations
 
 import gzip
-from typing import Any
+from typing import Any, cast
+
+from botocore.exceptions import ClientError
 
 from stripe_webhook import ordering, schema
+from stripe_webhook.aws import error_code
 from stripe_webhook.dynamo_items import to_attribute, to_item
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.ports import PayloadLocation
@@ -135,3 +138,22 @@ def may_have_published_at(existing: dict[str, Any], lease_seconds: int) -> int |
     if lease > 0:
         times.append(lease - lease_seconds)
     return min(times, default=None)
+
+
+def event_exists(error: ClientError) -> bool:
+    """The claim's put of the event-log item failed its condition: the event is known."""
+    reasons = error.response.get("CancellationReasons") or []
+    return error_code(error) == "ConditionalCheckFailedException" or bool(
+        reasons and reasons[0].get("Code") == "ConditionalCheckFailed"
+    )
+
+
+def existing_item(error: ClientError) -> dict[str, Any] | None:
+    """The stored event-log item DynamoDB returned with the refusal (``ALL_OLD``), if any."""
+    reasons = error.response.get("CancellationReasons") or []
+    item = (
+        error.response.get("Item")
+        if error_code(error) == "ConditionalCheckFailedException"
+        else reasons[0].get("Item")
+    )
+    return cast(dict[str, Any] | None, item)
