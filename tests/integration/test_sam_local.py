@@ -13,9 +13,9 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.lambdafn.env_vars import EnvironmentVariables
 
 from infra import REPO_ROOT
+from infra.local.banner import ENV_JSON_AWS_PORT
 from infra.local.connect import REGION, SECRET_NAME
 from infra.local.resources import BUCKET_NAME, TABLE_NAME, TOPIC_NAME
-from infra.local.stack import ENV_JSON_AWS_PORT
 
 SAMCONFIG = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
 ENV_JSON = json.loads((REPO_ROOT / "env.json").read_text())

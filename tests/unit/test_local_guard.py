@@ -1,5 +1,5 @@
 """Who may talk to the local servers (``infra.local.guard``), and where the local AWS endpoint
-listens (``stack.aws_addresses``), decided without a socket."""
+listens (``options.aws_addresses``), decided without a socket."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from infra.cli import Problem
-from infra.local import stack
+from infra.local import options
 from infra.local.guard import DOCKER_HOST_NAME, HostPolicy, browser_refusal, inbox_refusal, webhook_refusal
 
 POLICY = HostPolicy.of(3000, ["tunnel.example"])
@@ -67,23 +67,23 @@ def test_an_inbox_change_needs_its_header_its_origin_and_when_public_its_token()
 
 
 def test_docker_mode_listens_on_the_bridge_where_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stack, "docker_bridge_address", lambda: "172.17.0.1")
+    monkeypatch.setattr(options, "docker_bridge_address", lambda: "172.17.0.1")
 
-    assert stack.aws_addresses("docker") == (["127.0.0.1", "172.17.0.1"], [DOCKER_HOST_NAME, "172.17.0.1"])
+    assert options.aws_addresses("docker") == (["127.0.0.1", "172.17.0.1"], [DOCKER_HOST_NAME, "172.17.0.1"])
 
 
 def test_docker_mode_without_a_bridge_is_loopback_on_docker_desktop_and_an_error_on_linux(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(stack, "docker_bridge_address", lambda: None)
+    monkeypatch.setattr(options, "docker_bridge_address", lambda: None)
     monkeypatch.setattr(sys, "platform", "darwin")  # Docker Desktop forwards to loopback
-    assert stack.aws_addresses("docker") == (["127.0.0.1"], [DOCKER_HOST_NAME])
+    assert options.aws_addresses("docker") == (["127.0.0.1"], [DOCKER_HOST_NAME])
 
     monkeypatch.setattr(sys, "platform", "linux")
     with pytest.raises(Problem, match="no Docker bridge"):
-        stack.aws_addresses("docker")
+        options.aws_addresses("docker")
 
 
 def test_loopback_is_the_default_and_a_public_address_is_asked_for() -> None:
-    assert stack.aws_addresses("127.0.0.1") == (["127.0.0.1"], [])
-    assert stack.aws_addresses("0.0.0.0") == (["0.0.0.0"], [DOCKER_HOST_NAME])
+    assert options.aws_addresses("127.0.0.1") == (["127.0.0.1"], [])
+    assert options.aws_addresses("0.0.0.0") == (["0.0.0.0"], [DOCKER_HOST_NAME])

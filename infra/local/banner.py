@@ -1,0 +1,92 @@
+"""What the local stack prints when it is ready: where everything is, and what to do next."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from infra.local.connect import REGION
+from infra.local.resources import ActionResources, LocalResources
+from infra.local.server import WEBHOOK_PATH
+from infra.local.stripe_cli import listen_snapshot, listen_thin
+
+ENV_JSON_AWS_PORT = 5000
+"""The AWS endpoint port env.json gives ``sam local`` (a test keeps the two equal)."""
+
+
+def print_banner(
+    *,
+    args: argparse.Namespace,
+    endpoint: str,
+    secret: str,
+    from_env: bool,
+    resources: LocalResources,
+    secret_arn: str,
+    actions: ActionResources | None,
+    aws_hosts: list[str],
+    inbox_token: str | None,
+) -> None:
+    origin = "from STRIPE_WEBHOOK_SECRET" if from_env else "generated; set STRIPE_WEBHOOK_SECRET to choose"
+    webhook = (
+        "served by `sam local start-api`"
+        if args.aws_only
+        else f"http://{args.host}:{args.port}{WEBHOOK_PATH}"
+    )
+    lines = [
+        "Stripe webhook local stack is running",
+        *(
+            []
+            if args.aws_only
+            else [
+                f"  inbox           http://127.0.0.1:{args.port}/"
+                + (f"#token={inbox_token}   (public: share this link only)" if inbox_token else "")
+                + "   (every request, replay; in a browser)"
+            ]
+        ),
+        f"  webhook URL     {webhook}",
+        *([] if args.aws_only else [f"  thin events     {webhook}/thin"]),
+        f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",
+        f"  signing secret  {secret}  ({origin})",
+        f"  secret ARN      {secret_arn}",
+        f"  table           {resources.table_name}",
+        f"  topic           {resources.topic_arn}",
+        f"  consumer queue  {resources.queue_url}",
+        *(
+            [
+                f"  actions         {', '.join(actions.queues)}  (receipts from {actions.receipt_sender};"
+                " make inspect ARGS=actions)"
+            ]
+            if actions
+            else []
+        ),
+        "",
+        "  send events     make trigger EVENT=payment_intent.succeeded   (or --flow checkout; --list)",
+        '  look inside     make inspect   (ARGS="event <evt_id>" or "tail --follow")',
+        f"  Stripe CLI      {listen_snapshot(args.port)}"
+        "   (start this stack with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
+        f"                  {listen_thin(args.port)}   (thin events, in a second terminal)",
+        f"  Stripe API      {os.environ.get('STRIPE_API_BASE', '-')}   (thin events' fetches;"
+        " the local stand-in answers what make trigger --thin invoice.paid sent)",
+    ]
+    if args.aws_host in ("0.0.0.0", "::", "docker"):
+        lines.append(
+            f"  sam local       reaches the AWS endpoint as http://host.docker.internal:{args.aws_port}"
+            f" (see env.json); listening on {', '.join(aws_hosts)}"
+        )
+        if args.aws_host != "docker":
+            lines.append(
+                f"  warning         the AWS endpoint (the signing secret, every event) listens on "
+                f"{args.aws_host}: every machine that reaches this one can read it; "
+                "--aws-host docker opens it to containers only"
+            )
+        if args.aws_port != ENV_JSON_AWS_PORT:
+            lines.append(
+                f"  note            env.json points sam local at port {ENV_JSON_AWS_PORT}: set its "
+                f"AWS_ENDPOINT_URL to http://host.docker.internal:{args.aws_port}"
+            )
+    if not args.aws_only and not args.no_reload:
+        lines.append(
+            "  reload          on: saving a file under functions/ reloads the function (--no-reload)"
+        )
+    lines.append("Press Ctrl-C to stop. One line per request follows.")
+    print("\n".join(lines), flush=True)

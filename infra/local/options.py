@@ -1,0 +1,177 @@
+"""The local stack's command line, and what it checks before it starts anything.
+
+Every option is one row of ``OPTIONS``; ``check_ports`` and ``resolve_secret`` fail with a
+``Problem`` that says what to do, before a port is taken or a file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from infra.cli import Problem
+from infra.fixtures.signing import generate_secret
+from infra.local.guard import DOCKER_HOST_NAME
+from infra.local.inbox import DEFAULT_SIZE
+from infra.local.moto_server import docker_bridge_address
+from infra.local.stripe_standin import DEFAULT_PORT as STRIPE_STANDIN_PORT
+
+DESCRIPTION = (
+    "Run the Stripe webhook function locally: moto as the AWS endpoint, the table and topic "
+    "from template.yaml, an SQS consumer queue, and POST /webhook on an HTTP port. "
+    "Uses STRIPE_WEBHOOK_SECRET when set (e.g. the secret `stripe listen` prints), "
+    "else generates one."
+)
+OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--host", {"default": "127.0.0.1", "help": "address to listen on (default 127.0.0.1)"}),
+    ("--port", {"type": int, "default": 3000, "help": "webhook HTTP port (default 3000)"}),
+    ("--aws-port", {"type": int, "default": 5000, "help": "local AWS endpoint port (default 5000)"}),
+    (
+        "--stripe-port",
+        {
+            "type": int,
+            "default": STRIPE_STANDIN_PORT,
+            "help": "the local Stripe API stand-in's port, which answers thin events' fetches with what "
+            f"make trigger --thin sent (default {STRIPE_STANDIN_PORT}; loopback only)",
+        },
+    ),
+    (
+        "--aws-host",
+        {
+            "default": "127.0.0.1",
+            "help": "address the local AWS endpoint listens on (default 127.0.0.1); 'docker': loopback and "
+            "Docker's bridge (docker0) only, so that `sam local` containers reach it as "
+            "host.docker.internal and nothing else on the network does",
+        },
+    ),
+    (
+        "--allow-host",
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "NAME",
+            "help": "a Host name the inbox and the local AWS endpoint answer besides 127.0.0.1, localhost "
+            "and [::1] (repeatable; e.g. a name your /etc/hosts gives this machine)",
+        },
+    ),
+    (
+        "--verbose",
+        {"action": "store_true", "help": "also print the stored record and the function's own logs"},
+    ),
+    (
+        "--inbox-size",
+        {
+            "type": int,
+            "default": DEFAULT_SIZE,
+            "help": f"requests the inbox keeps, the oldest dropped first (default {DEFAULT_SIZE})",
+        },
+    ),
+    (
+        "--inbox-public",
+        {
+            "action": "store_true",
+            "help": "let other machines open the inbox too (with --host 0.0.0.0); it shows bodies and can "
+            "replay, so its JSON then needs the random token in the link the banner prints",
+        },
+    ),
+    (
+        "--no-reload",
+        {
+            "action": "store_true",
+            "help": "do not reload the function's code when a file under functions/ changes",
+        },
+    ),
+    (
+        "--persist",
+        {
+            "action": "store_true",
+            "help": "keep the table, bucket, consumer queue and inbox across restarts"
+            " (.local-stack/; make reset)",
+        },
+    ),
+    (
+        "--no-actions",
+        {
+            "action": "store_true",
+            "help": "do not run the consumer kit's example actions"
+            " (fulfil_order, entitlement, dispute_alert)",
+        },
+    ),
+    ("--functions-dir", {"type": Path, "help": argparse.SUPPRESS}),  # tests: a copy to edit
+    (
+        "--aws-only",
+        {
+            "action": "store_true",
+            "help": "only the AWS side (for `sam local start-api`, which serves the webhook itself)",
+        },
+    ),
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m infra.local", description=DESCRIPTION)
+    for flag, options in OPTIONS:
+        parser.add_argument(flag, **options)
+    return parser.parse_args(argv)
+
+
+def aws_addresses(aws_host: str) -> tuple[list[str], list[str]]:
+    """Where the local AWS endpoint listens, and the extra ``Host`` names it answers there."""
+    if aws_host == "docker":
+        bridge = docker_bridge_address()
+        if bridge is None and sys.platform != "linux":  # Docker Desktop: containers reach loopback
+            return ["127.0.0.1"], [DOCKER_HOST_NAME]
+        if bridge is None:
+            raise Problem(
+                "no Docker bridge (docker0) on this machine: start Docker first, or name the address "
+                "with --aws-host ADDRESS"
+            )
+        return ["127.0.0.1", bridge], [DOCKER_HOST_NAME, bridge]
+    if aws_host in ("0.0.0.0", "::"):
+        return [aws_host], [DOCKER_HOST_NAME]
+    return [aws_host], [] if aws_host == "127.0.0.1" else [aws_host]
+
+
+def check_port_free(host: str, port: int, what: str, option: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise Problem(
+                f"cannot use {host}:{port} for the {what}: {error.strerror}. "
+                f"Stop whatever is using it, or pick another port with {option}."
+            ) from None
+
+
+def resolve_secret() -> tuple[str, bool]:
+    """The signing secret(s) to use, and whether they came from the environment."""
+    from stripe_webhook.errors import ConfigurationError
+    from stripe_webhook.settings import parse_secrets
+
+    value = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    if not value:
+        return generate_secret(), False
+    try:
+        parse_secrets(value, "STRIPE_WEBHOOK_SECRET")
+    except ConfigurationError as error:
+        raise Problem(
+            f"{error.message}. Set it to the whsec_... value that `stripe listen` prints, or unset it "
+            "to have one generated."
+        ) from None
+    return value, True
+
+
+def check_ports(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Every port the stack needs is free; where the AWS endpoint listens (``aws_addresses``)."""
+    if not args.aws_only:
+        check_port_free(args.host, args.port, "webhook", "--port")
+        check_port_free("127.0.0.1", args.stripe_port, "local Stripe API stand-in", "--stripe-port")
+    aws_hosts, aws_names = aws_addresses(args.aws_host)
+    for host in aws_hosts:
+        check_port_free(host, args.aws_port, "local AWS endpoint", "--aws-port")
+    return aws_hosts, aws_names
