@@ -33,6 +33,28 @@ def binary_media_types() -> frozenset[str]:
     return frozenset(str(kind).replace("~1", "/") for kind in types)
 
 
+def request_context(method: str, resource: str, stage: str, host: str, source_ip: str) -> dict[str, Any]:
+    """The proxy event's ``requestContext``, as ``sam local start-api`` fills it."""
+    now = time.time()
+    return {
+        "accountId": "123456789012",
+        "apiId": "1234567890",
+        "domainName": host,
+        "extendedRequestId": None,
+        "httpMethod": method,
+        "identity": dict.fromkeys(IDENTITY_FIELDS)
+        | {"sourceIp": source_ip, "userAgent": "Custom User Agent String"},
+        "path": resource,
+        "protocol": "HTTP/1.1",
+        "requestId": str(uuid.uuid4()),
+        "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "requestTimeEpoch": int(now * 1000),
+        "resourceId": "123456",
+        "resourcePath": resource,
+        "stage": stage,
+    }
+
+
 def proxy_event(
     method: str,
     path: str,
@@ -65,11 +87,6 @@ def proxy_event(
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-    now = time.time()
-    identity = dict.fromkeys(IDENTITY_FIELDS) | {
-        "sourceIp": source_ip,
-        "userAgent": "Custom User Agent String",
-    }
     return {
         "body": text if text is not None else base64.b64encode(body).decode("ascii"),
         "headers": single,
@@ -80,22 +97,7 @@ def proxy_event(
         "path": path,
         "pathParameters": None,
         "queryStringParameters": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "1234567890",
-            "domainName": host,
-            "extendedRequestId": None,
-            "httpMethod": method,
-            "identity": identity,
-            "path": resource,
-            "protocol": "HTTP/1.1",
-            "requestId": str(uuid.uuid4()),
-            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "requestTimeEpoch": int(now * 1000),
-            "resourceId": "123456",
-            "resourcePath": resource,
-            "stage": stage or stage_name(),
-        },
+        "requestContext": request_context(method, resource, stage or stage_name(), host, source_ip),
         "resource": resource,
         "stageVariables": None,
     }

@@ -68,6 +68,18 @@ def print_banner(
         f"  Stripe API      {os.environ.get('STRIPE_API_BASE', '-')}   (thin events' fetches;"
         " the local stand-in answers what make trigger --thin invoice.paid sent)",
     ]
+    lines += _sam_local_lines(args, aws_hosts)
+    if not args.aws_only and not args.no_reload:
+        lines.append(
+            "  reload          on: saving a file under functions/ reloads the function (--no-reload)"
+        )
+    lines.append("Press Ctrl-C to stop. One line per request follows.")
+    print("\n".join(lines), flush=True)
+
+
+def _sam_local_lines(args: argparse.Namespace, aws_hosts: list[str]) -> list[str]:
+    """Where ``sam local`` containers reach the AWS endpoint, and a warning when it is open wider."""
+    lines: list[str] = []
     if args.aws_host in ("0.0.0.0", "::", "docker"):
         lines.append(
             f"  sam local       reaches the AWS endpoint as http://host.docker.internal:{args.aws_port}"
@@ -84,9 +96,4 @@ def print_banner(
                 f"  note            env.json points sam local at port {ENV_JSON_AWS_PORT}: set its "
                 f"AWS_ENDPOINT_URL to http://host.docker.internal:{args.aws_port}"
             )
-    if not args.aws_only and not args.no_reload:
-        lines.append(
-            "  reload          on: saving a file under functions/ reloads the function (--no-reload)"
-        )
-    lines.append("Press Ctrl-C to stop. One line per request follows.")
-    print("\n".join(lines), flush=True)
+    return lines

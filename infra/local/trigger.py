@@ -13,9 +13,7 @@ ones the tests use (``infra.fixtures``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import sys
 import time
 from dataclasses import dataclass
@@ -24,17 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from infra.cli import Problem, exit_with
 from infra.fixtures.delivery import Answer, post
-from infra.fixtures.flows import FLOWS, flow_events
+from infra.fixtures.flows import FLOWS
 from infra.fixtures.payloads import (
-    available_events,
     encode,
-    fresh_event,
-    thin_notification,
-    v1_thin_notification,
-    with_fresh_ids,
 )
 from infra.fixtures.signing import signature_header
-from infra.fixtures.versions import GENERATIONS, shaped
+from infra.fixtures.versions import GENERATIONS
 from infra.local.connect import (
     DEFAULT_ENDPOINT,
     DEFAULT_WEBHOOK_URL,
@@ -48,8 +41,7 @@ from infra.local.connect import (
     signing_secret,
 )
 from infra.local.resources import TABLE_NAME
-from infra.local.stripe_standin import BUCKET as STANDIN_BUCKET
-from infra.local.stripe_standin import object_key
+from infra.local.trigger_events import build_events, list_events
 from infra.local.views import record_line
 from stripe_webhook.settings import API_VERSION
 
@@ -71,65 +63,74 @@ class Delivery:
     expect_rejection: bool = False
 
 
+DESCRIPTION = (
+    "Send realistic, signed Stripe events to the local webhook (like `stripe trigger`, offline). "
+    "The secret comes from STRIPE_WEBHOOK_SECRET, else from the running local stack."
+)
+OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("event_type",), {"nargs": "?", "help": "the event type to send, e.g. payment_intent.succeeded"}),
+    (("--flow",), {"choices": sorted(FLOWS), "help": "send a whole realistic flow, in order"}),
+    (("--list",), {"action": "store_true", "help": "list the event types and flows, then exit"}),
+    (("--payload",), {"type": Path, "metavar": "FILE", "help": "send this event JSON file, signed now"}),
+    (
+        ("--thin",),
+        {
+            "nargs": "?",
+            "const": THIN_TYPE,
+            "metavar": "TYPE",
+            "help": "send a thin event notification to <url>/thin: for a handled type (invoice.paid or "
+            "v1.invoice.paid) the v1 notification, its object served to the function's fetch by the local "
+            f"Stripe API stand-in; any other type as a generic one (default {THIN_TYPE})",
+        },
+    ),
+    (
+        ("--replay",),
+        {"metavar": "EVT_ID", "help": "send a stored event again, exactly as stored (expect a duplicate)"},
+    ),
+    (("--resend",), {"action": "store_true", "help": "deliver every event twice (new signature): dedup"}),
+    (("--shuffle",), {"action": "store_true", "help": "send the flow's events in random order"}),
+    (("--seed",), {"type": int, "help": "random seed for --shuffle (to repeat an order)"}),
+    (("--tamper",), {"action": "store_true", "help": "change the body after signing (expect 400)"}),
+    (("--stale",), {"action": "store_true", "help": f"sign {STALE_SECONDS}s in the past (expect 400)"}),
+    (("--account",), {"help": "send as a Connect event for this acct_ id"}),
+    (
+        ("--fixed-ids",),
+        {
+            "action": "store_true",
+            "help": "keep the stored payloads' object ids (to test collisions on purpose); by default "
+            "every run uses fresh ones, so runs never interfere",
+        },
+    ),
+    (
+        ("--api-version",),
+        {
+            "choices": GENERATIONS,
+            "default": API_VERSION,
+            "help": "render the events as an endpoint on this Stripe API version receives them "
+            f"(default: the stack's pinned {API_VERSION}; older ones test what an older endpoint sends)",
+        },
+    ),
+    (("--table",), {"default": TABLE_NAME, "help": f"table to read back (default {TABLE_NAME})"}),
+    (("--no-inspect",), {"action": "store_true", "help": "do not read back what was stored"}),
+)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.local.trigger",
-        description="Send realistic, signed Stripe events to the local webhook (like `stripe trigger`, "
-        "offline). The secret comes from STRIPE_WEBHOOK_SECRET, else from the running local stack.",
-    )
-    parser.add_argument("event_type", nargs="?", help="the event type to send, e.g. payment_intent.succeeded")
-    parser.add_argument("--flow", choices=sorted(FLOWS), help="send a whole realistic flow, in order")
-    parser.add_argument("--list", action="store_true", help="list the event types and flows, then exit")
-    parser.add_argument("--payload", type=Path, metavar="FILE", help="send this event JSON file, signed now")
-    parser.add_argument(
-        "--thin",
-        nargs="?",
-        const=THIN_TYPE,
-        metavar="TYPE",
-        help="send a thin event notification to <url>/thin: for a handled type (invoice.paid or "
-        "v1.invoice.paid) the v1 notification, its object served to the function's fetch by the local "
-        f"Stripe API stand-in; any other type as a generic one (default {THIN_TYPE})",
-    )
-    parser.add_argument(
-        "--replay", metavar="EVT_ID", help="send a stored event again, exactly as stored (expect a duplicate)"
-    )
-    parser.add_argument(
-        "--resend", action="store_true", help="deliver every event twice (new signature): dedup"
-    )
-    parser.add_argument("--shuffle", action="store_true", help="send the flow's events in random order")
-    parser.add_argument("--seed", type=int, help="random seed for --shuffle (to repeat an order)")
-    parser.add_argument("--tamper", action="store_true", help="change the body after signing (expect 400)")
-    parser.add_argument(
-        "--stale", action="store_true", help=f"sign {STALE_SECONDS}s in the past (expect 400)"
-    )
-    parser.add_argument("--account", help="send as a Connect event for this acct_ id")
-    parser.add_argument(
-        "--fixed-ids",
-        action="store_true",
-        help="keep the stored payloads' object ids (to test collisions on purpose); by default every run "
-        "uses fresh ones, so runs never interfere",
-    )
-    parser.add_argument(
-        "--api-version",
-        choices=GENERATIONS,
-        default=API_VERSION,
-        help="render the events as an endpoint on this Stripe API version receives them "
-        f"(default: the stack's pinned {API_VERSION}; older ones test what an older endpoint sends)",
-    )
+    parser = argparse.ArgumentParser(prog="python -m infra.local.trigger", description=DESCRIPTION)
+    for names, options in OPTIONS:
+        parser.add_argument(*names, **options)
     parser.add_argument(
         "--url",
         default=default_webhook_url(),
-        help="webhook URL (default: the running stack's, from .local-stack.json, else "
-        f"{DEFAULT_WEBHOOK_URL})",
+        help="webhook URL (default: the running stack's, from .local-stack.json, "
+        f"else {DEFAULT_WEBHOOK_URL})",
     )
     parser.add_argument(
         "--aws-endpoint",
         default=default_endpoint(),
-        help="local AWS endpoint, to show what was stored (default: the running stack's, else "
-        f"{DEFAULT_ENDPOINT})",
+        help="local AWS endpoint, to show what was stored (default: the running stack's, "
+        f"else {DEFAULT_ENDPOINT})",
     )
-    parser.add_argument("--table", default=TABLE_NAME, help=f"table to read back (default {TABLE_NAME})")
-    parser.add_argument("--no-inspect", action="store_true", help="do not read back what was stored")
     args = parser.parse_args(argv)
     sources = [name for name in ("event_type", "flow", "payload", "replay", "thin") if getattr(args, name)]
     if not args.list and not sources:
@@ -139,112 +140,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.shuffle and not args.flow:
         parser.error("--shuffle needs a --flow")
     return args
-
-
-def list_events() -> str:
-    from stripe_webhook.composition import registry
-
-    by_family: dict[str, list[str]] = {}
-    unhandled = []
-    for event_type in available_events():
-        route = registry().resolve(event_type)
-        if route is None:
-            unhandled.append(event_type)
-        else:
-            by_family.setdefault(route.family, []).append(event_type)
-    lines = ["Event types (by handler family):"]
-    for family, types in sorted(by_family.items()):
-        lines.append(f"  {family}")
-        lines += [f"    {event_type}" for event_type in types]
-    if unhandled:
-        lines.append("  (no handler: stored and published only)")
-        lines += [f"    {event_type}" for event_type in unhandled]
-    lines.append("Flows (--flow NAME):")
-    lines += [f"  {name:<15} {description}" for name, (description, _) in FLOWS.items()]
-    return "\n".join(lines)
-
-
-def thin_delivery(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The notification ``--thin`` sends, and the object it names when the function will fetch it
-    (a type with a stored payload: its fresh object, shaped as the pinned API version)."""
-    snapshot_type = args.thin.removeprefix("v1.")
-    if snapshot_type not in available_events():
-        return thin_notification(args.thin), None
-    (event,) = with_fresh_ids([fresh_event(snapshot_type)])
-    event = shaped(event, args.api_version)
-    return v1_thin_notification(event, context=args.account), event["data"]["object"]
-
-
-def store_for_fetch(aws_endpoint: str, notification: dict[str, Any], obj: dict[str, Any]) -> None:
-    """Give the local Stripe API stand-in the object, where it answers the notification's fetch."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        client("s3", aws_endpoint).put_object(
-            Bucket=STANDIN_BUCKET,
-            Key=object_key(notification["related_object"]["url"]),
-            Body=json.dumps(obj).encode(),
-            ContentType="application/json",
-        )
-    except (BotoCoreError, ClientError) as error:
-        raise Problem(
-            f"cannot hand the object to the local Stripe API stand-in ({error}); is make run up?"
-        ) from None
-
-
-def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
-    if args.thin:
-        notification, obj = thin_delivery(args)
-        if obj is not None:
-            store_for_fetch(args.aws_endpoint, notification, obj)
-        return [notification]
-    if args.payload or args.replay:
-        return [from_file(args.payload) if args.payload else stored_event(args.aws_endpoint, args.replay)]
-    try:
-        events = flow_events(args.flow) if args.flow else [fresh_event(args.event_type)]
-    except LookupError as error:
-        raise Problem(f"{error.args[0]} (see --list)") from None
-    if not args.fixed_ids:
-        events = with_fresh_ids(events)
-    if args.api_version:
-        try:
-            events = [shaped(event, args.api_version) for event in events]
-        except ValueError as error:
-            raise Problem(str(error)) from None
-    if args.account:
-        for event in events:
-            event["account"] = args.account
-    if args.shuffle:
-        if args.seed is None:
-            args.seed = random.randrange(1, 1_000_000)  # noqa: S311 (not security)
-            print(f"shuffled with --seed {args.seed} (pass it to repeat this order)")
-        random.Random(args.seed).shuffle(events)  # noqa: S311 (not security)
-    return events
-
-
-def from_file(path: Path) -> dict[str, Any]:
-    try:
-        event = json.loads(path.read_text())
-    except OSError as error:
-        raise Problem(f"cannot read {path}: {error.strerror}") from None
-    except ValueError as error:
-        raise Problem(f"{path} is not JSON: {error}") from None
-    if (
-        not isinstance(event, dict)
-        or not isinstance(event.get("id"), str)
-        or not isinstance(event.get("type"), str)
-    ):
-        raise Problem(f"{path} is not a Stripe event (it needs a string id and type)")
-    return event
-
-
-def stored_event(aws_endpoint: str, event_id: str) -> dict[str, Any]:
-    """The event as the local stack stored it (its raw payload), to send again."""
-    stored = queries(aws_endpoint).get_event(event_id)
-    if stored is None or "payload" not in stored:
-        raise Problem(f"no event {event_id} is stored in the local stack (see: make inspect)")
-    event: dict[str, Any] = json.loads(stored["payload"])
-    return event
 
 
 def deliveries(events: list[dict[str, Any]], secret: str, args: argparse.Namespace) -> list[Delivery]:

@@ -56,6 +56,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=summary, description=summary, parents=[common])
 
+    _stripe_commands(command)
+    _stack_commands(command)
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    return args
+
+
+Command = Callable[[str, str], argparse.ArgumentParser]
+
+
+def _stripe_commands(command: Command) -> None:
+    """The commands that change Stripe's side: register, rotate-secret, backfill."""
     reg = command("register", "create or update the Stripe endpoint for the stack's WebhookUrl")
     reg.add_argument(
         "--connect", action="store_true", help="receive events from connected accounts (Connect)"
@@ -86,6 +98,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     back.add_argument("--resume", action="store_true", help="continue the last backfill of this stack")
     back.add_argument("--dry-run", action="store_true", help="count what is missing, process nothing")
 
+
+def _stack_commands(command: Command) -> None:
+    """The commands that read or republish the stack's own state: redrive, status, effects."""
     red = command("redrive", "republish stored events of some types to the topic (or a queue)")
     red.add_argument("--type", dest="types", action="append", required=True, help="event type (repeatable)")
     red.add_argument("--since", type=parse_time, required=True)
@@ -107,7 +122,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--not-happened", action="store_true", help="it did not: the redrive attempts it once"
     )
     eff.add_argument("--dry-run", action="store_true", help="say what would be recorded, record nothing")
-    args = parser.parse_args(argv)
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse cannot say alone: options that need or exclude each other (usage errors)."""
     if args.command == "register" and args.eventbridge and not args.style:
         parser.error("--eventbridge needs --style snapshot or --style thin (an event destination)")
     if args.command == "effects" and args.settle and not (args.happened or args.not_happened):
@@ -121,7 +139,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             f"--local works with {', '.join(LOCAL_COMMANDS[:-1])} and {LOCAL_COMMANDS[-1]}"
             " (the local stack has no Stripe endpoint)"
         )
-    return args
 
 
 def run(

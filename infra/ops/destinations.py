@@ -66,17 +66,7 @@ def register_destination(ctx: Context, style: str, *, eventbridge: bool = False)
         ids = ", ".join(destination.id for destination in existing)
         raise Problem(f"several {style} destinations are tagged for this stack ({ids}): delete all but one")
     if existing:
-        destination = existing[0]
-        ctx.say(f"{style} destination {destination.id} ({transport}) already exists for {ctx.stack.name}")
-        if not say_type_changes(ctx, events, destination.enabled_events):
-            ctx.say("up to date: nothing to change")
-            return 0
-        if ctx.dry_run:
-            ctx.say("dry run: nothing changed")
-            return 0
-        ctx.stripe.v2.core.event_destinations.update(destination.id, params={"enabled_events": events})
-        ctx.say("updated; its signing secret is unchanged")
-        return 0
+        return _update(ctx, existing[0], style, transport, events)
     params: dict[str, Any] = {
         "name": f"{ctx.stack.name} {style}",
         "description": f"{ctx.stack.name} (AWS): {style} events",
@@ -121,6 +111,20 @@ def register_destination(ctx: Context, style: str, *, eventbridge: bool = False)
             f"created {destination.id}: associate its partner event source in EventBridge, then deploy"
             " with StripeEventBusName=<the bus> (see README, Stripe's EventBridge destination)"
         )
+    return 0
+
+
+def _update(ctx: Context, destination: Any, style: str, transport: str, events: list[str]) -> int:
+    """Bring an existing destination's event types up to date (its secret stays)."""
+    ctx.say(f"{style} destination {destination.id} ({transport}) already exists for {ctx.stack.name}")
+    if not say_type_changes(ctx, events, destination.enabled_events):
+        ctx.say("up to date: nothing to change")
+        return 0
+    if ctx.dry_run:
+        ctx.say("dry run: nothing changed")
+        return 0
+    ctx.stripe.v2.core.event_destinations.update(destination.id, params={"enabled_events": events})
+    ctx.say("updated; its signing secret is unchanged")
     return 0
 
 
