@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test browser unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,8 +41,8 @@ handler: venv  ## scaffold a handler for a new event type: make handler TYPE=pri
 	@test -n "$(TYPE)" || { echo "usage: make handler TYPE=price.updated [FAMILY=prices]"; exit 2; }
 	$(BIN)/python -m infra.local.scaffold $(TYPE) $(if $(FAMILY),--family $(FAMILY))
 
-sam-local: venv  ## the function in its Lambda container behind `sam local start-api` (Docker; set up as root when missing)
-	$(BIN)/python -m infra.local.sam_docker start-api $(ARGS)
+sam-local: venv  ## the function in its Lambda container behind `sam local start-api` (needs a running Docker engine)
+	$(BIN)/python -m infra.local.sam_local $(ARGS)
 
 events: venv  ## signed API Gateway events in .sam-events/ for `sam local invoke -e` (ARGS="--all" or types)
 	$(BIN)/python -m infra.local.sam_events $(ARGS)
@@ -62,17 +62,10 @@ ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|re
 cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--duration-ms 60")
 	$(BIN)/python -m infra.ops.cost $(ARGS)
 
-test: lint typecheck scan browser pytest  ## every check: ruff, mypy, checkov, pytest (incl. cfn-lint, sam validate, sam build, the browser test)
+test: lint typecheck complexity scan pytest  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)
 
-browser:  ## Debian's chromium for the inbox's browser test: installed when missing (needs root and apt-get)
-	@command -v chromium >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium for the inbox's browser test (a few minutes, once)"; \
-			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-				|| echo "could not install chromium: the browser test will be skipped"; \
-		else \
-			echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser test will be skipped"; \
-		fi; }
+complexity: venv  ## the complexity gate: no block in functions/ ranked worse than C (xenon, radon's ranks)
+	$(BIN)/xenon --max-absolute C functions
 
 unit: venv  ## the edit loop: pure tests, sockets disabled (a few seconds)
 	$(BIN)/python -m pytest tests/unit -q $(ARGS)

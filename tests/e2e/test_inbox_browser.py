@@ -1,6 +1,6 @@
 """The webhook inbox in a real browser: Playwright driving Debian's Chromium against the local stack.
 
-`make test` installs Chromium where it can (``make browser``); without it this test is skipped
+Debian's Chromium drives it (CI installs it, ``.ci/provision``); without it this test is skipped
 with the reason. ``INBOX_SCREENSHOTS=docs`` also writes the README's screenshots.
 """
 
@@ -37,9 +37,7 @@ def browser() -> Iterator[Any]:
         "playwright.sync_api", reason="playwright is not installed (make venv)"
     )
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(
-            f"Chromium is not installed at {CHROMIUM}: run `make browser` (apt-get install chromium, as root)"
-        )
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}: install it (Debian: apt-get install chromium)")
     with playwright_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield launched

@@ -35,7 +35,7 @@ ATTACKER_PAGE = b"""<!doctype html><title>cute cats</title><h1>cats</h1>"""
 def browser() -> Iterator[Any]:
     playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}: run `make browser`")
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}: install it (Debian: apt-get install chromium)")
     rules = "MAP attacker.test 127.0.0.1, MAP rebound.test 127.0.0.1"
     with playwright_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(
