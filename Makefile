@@ -93,7 +93,7 @@ pytest: venv  ## the test suite (ARGS="-k dispute" to filter)
 	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest $(ARGS)
 
 scan: $(SCAN)/.installed-$(CHECKOV_VERSION)  ## static security scan of template.yaml (checkov, offline)
-	$(SCAN)/bin/checkov --file template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(SCAN)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --skip-download --quiet --compact
 
 $(SCAN)/.installed-$(CHECKOV_VERSION):
 	$(PYTHON) -m venv $(SCAN)

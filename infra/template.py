@@ -57,6 +57,20 @@ def resource_properties(logical_id: str) -> dict[str, Any]:
     return properties
 
 
+def _merged(shared: Any, own: Any) -> Any:
+    """SAM's rule for Globals: maps merge (the resource's keys win), anything else is the resource's."""
+    if isinstance(shared, dict) and isinstance(own, dict):
+        return {**shared, **{key: _merged(shared.get(key), value) for key, value in own.items()}}
+    return own
+
+
+def function_properties(logical_id: str) -> dict[str, Any]:
+    """A function's properties as SAM deploys them: the template's ``Globals.Function`` under its own."""
+    shared = _template().get("Globals", {}).get("Function", {})
+    merged: dict[str, Any] = _merged(shared, resource_properties(logical_id))
+    return merged
+
+
 ACTIONS_HANDLER = "stripe_actions.app.lambda_handler"
 IDEMPOTENCY_TABLE_RESOURCE = "ActionsIdempotencyTable"
 ACTIONS_TABLE_RESOURCE = "ActionsTable"

@@ -13,8 +13,8 @@ import argparse
 import math
 from dataclasses import dataclass
 
-from infra.cli import exit_with
-from infra.template import load_template
+from infra.cli import Problem, exit_with
+from infra.template import function_properties, load_template
 
 PRICES = {
     # USD, us-east-1 list prices (check https://aws.amazon.com/pricing before budgeting).
@@ -49,12 +49,12 @@ class Line:
 
 def estimate(duration_ms: float, event_kb: float) -> tuple[list[Line], dict[str, object]]:
     template = load_template()
-    function = template["Resources"]["WebhookFunction"]["Properties"]
+    function = function_properties("WebhookFunction")
     memory_mb = int(function["MemorySize"])
     architecture = function["Architectures"][0]
     retention_days = int(template["Parameters"]["EventRetentionDays"]["Default"])
     if architecture != "arm64":
-        raise SystemExit("prices here are for arm64; the template says " + architecture)
+        raise Problem("prices here are for arm64; the template says " + architecture)
 
     event_item_kb = event_kb + 0.5  # the payload plus the event log's own attributes
     claim_units = 2 * (math.ceil(event_item_kb) + math.ceil(RECORD_KB))  # transactional writes cost double

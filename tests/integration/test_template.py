@@ -17,13 +17,13 @@ import pytest
 
 from infra import REPO_ROOT
 from infra.build import sam_build
-from infra.template import load_template
+from infra.template import function_properties, load_template
 from stripe_webhook import budget
 from stripe_webhook.settings import Settings
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-FUNCTION = RESOURCES["WebhookFunction"]["Properties"]
+FUNCTION = function_properties("WebhookFunction")
 OUR_RESOURCES = {
     "EventsTable",
     "PayloadBucket",
@@ -231,7 +231,9 @@ def _run(command: list[str], **options: Any) -> subprocess.CompletedProcess[str]
 
 @pytest.mark.slow
 def test_cfn_lint_passes() -> None:
-    result = _run([CFN_LINT, "template.yaml"])
+    # I3011/I3013: every stateful resource says what deletion and replacement do, every queue how
+    # long it keeps messages
+    result = _run([CFN_LINT, "--include-checks", "I3011", "I3013", "--", "template.yaml"])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -576,3 +578,60 @@ def test_the_idempotency_table_is_the_one_powertools_expects() -> None:
     table = RESOURCES["ActionsIdempotencyTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": layer.key_attr, "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": layer.expiry_attr, "Enabled": True}
+
+
+def test_the_functions_share_their_runtime_through_globals_and_repeat_none_of_it() -> None:
+    shared = TEMPLATE["Globals"]["Function"]
+    assert shared["CodeUri"] == "functions/" and shared["Runtime"] == "python3.13"
+    assert shared["Architectures"] == ["arm64"]
+    assert set(shared["Environment"]["Variables"]) == {"POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL"}
+    functions = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 4
+    for function in functions:
+        own = function["Properties"]
+        assert not {"CodeUri", "Runtime", "Architectures"} & set(own)
+        assert not {"POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL"} & set(own["Environment"]["Variables"])
+        assert "POWERTOOLS_SERVICE_NAME" in own["Environment"]["Variables"]  # each its own service
+
+
+def test_tracing_is_the_same_for_the_api_and_every_function_off() -> None:
+    assert "TracingEnabled" not in RESOURCES["WebhookApi"]["Properties"]
+    assert "Tracing" not in TEMPLATE["Globals"]["Function"]
+    assert all("Tracing" not in r.get("Properties", {}) for r in RESOURCES.values())
+
+
+def test_each_action_queue_may_start_only_so_many_invocations_and_polls_with_its_own_queue_only() -> None:
+    from infra.template import action_functions
+
+    limit = TEMPLATE["Parameters"]["ActionsMaximumConcurrency"]
+    assert limit["MinValue"] == 2 and limit["Default"] >= 2  # Lambda's floor for MaximumConcurrency
+    for stem in action_functions():
+        mapping = RESOURCES[f"{stem}EventSource"]["Properties"]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ActionsMaximumConcurrency"}}
+        # SAM's SQS event would add AWSLambdaSQSQueueExecutionRole (every queue in the account)
+        assert "Events" not in RESOURCES[f"{stem}Function"]["Properties"]
+
+
+def test_what_holds_data_outlives_the_stack_and_queues_keep_messages_for_a_chosen_time() -> None:
+    kept = [
+        logical
+        for logical, resource in RESOURCES.items()
+        if resource["Type"] in ("AWS::SecretsManager::Secret", "AWS::DynamoDB::Table", "AWS::S3::Bucket")
+        or logical.endswith("DeadLetterQueue")
+    ]
+    assert len(kept) == 11  # 2 secrets, 3 tables, the bucket, 5 dead-letter queues
+    for logical in kept:
+        assert RESOURCES[logical]["DeletionPolicy"] == RESOURCES[logical]["UpdateReplacePolicy"] == "Retain"
+    for logical, resource in RESOURCES.items():
+        if resource["Type"] != "AWS::SQS::Queue":
+            continue
+        retention = resource["Properties"]["MessageRetentionPeriod"]
+        redrive = resource["Properties"].get("RedrivePolicy")
+        if redrive is not None:  # a message keeps its first enqueue time in the dead-letter queue
+            dead_letter = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            assert retention < RESOURCES[dead_letter]["Properties"]["MessageRetentionPeriod"], logical
+
+
+def test_tables_use_dynamodbs_own_key_at_no_kms_cost() -> None:
+    tables = [r for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert tables and all("SSESpecification" not in table["Properties"] for table in tables)

@@ -10,7 +10,7 @@ import pytest
 
 import contract
 from infra.fixtures.payloads import encode, fresh_event
-from infra.template import action_functions, resource_properties
+from infra.template import action_functions, function_properties, resource_properties
 from stripe_actions.actions import Action, ActionRegistry, Run, Wait
 from stripe_actions.composition import Components
 from stripe_actions.errors import ConfigurationError
@@ -380,7 +380,7 @@ def test_an_action_no_builder_knows_is_named_with_the_ones_there_are() -> None:
 
 def test_the_template_environment_configures_each_action() -> None:
     for stem, names in action_functions().items():
-        variables = resource_properties(f"{stem}Function")["Environment"]["Variables"]
+        variables = function_properties(f"{stem}Function")["Environment"]["Variables"]
         env = {key: value if isinstance(value, str) else "from-template" for key, value in variables.items()}
         env["ACTIONS_REMEMBER_DAYS"] = "90"
 
