@@ -1,4 +1,4 @@
-"""Time: how long each step may take, all derived here (README, "Time budget").
+"""Time: how long each step may take, all derived here (docs/guarantees.md, "Time budget").
 
     one AWS call    3 attempts x (1 s connect + 1.5 s read) + 3 s botocore backoff   = 10.5 s
     publish + mark  2 calls + 1 s for the mark's conflict retries                    = 22 s

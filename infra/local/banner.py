@@ -34,15 +34,7 @@ def print_banner(
     )
     lines = [
         "Stripe webhook local stack is running",
-        *(
-            []
-            if args.aws_only
-            else [
-                f"  inbox           http://127.0.0.1:{args.port}/"
-                + (f"#token={inbox_token}   (public: share this link only)" if inbox_token else "")
-                + "   (every request, replay; in a browser)"
-            ]
-        ),
+        *([] if args.aws_only else [_inbox_line(args.port, inbox_token)]),
         f"  webhook URL     {webhook}",
         *([] if args.aws_only else [f"  thin events     {webhook}/thin"]),
         f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",
@@ -75,6 +67,11 @@ def print_banner(
         )
     lines.append("Press Ctrl-C to stop. One line per request follows.")
     print("\n".join(lines), flush=True)
+
+
+def _inbox_line(port: int, token: str | None) -> str:
+    shared = f"#token={token}   (public: share this link only)" if token else ""
+    return f"  inbox           http://127.0.0.1:{port}/{shared}   (every request, replay; in a browser)"
 
 
 def _sam_local_lines(args: argparse.Namespace, aws_hosts: list[str]) -> list[str]:

@@ -31,7 +31,7 @@ DEFAULT_DURATION_MS = 40.0
 """Billed duration at 512 MB: ~25 ms of CPU (infra.bench's ~7 ms at one full core, at 512/1769 of a
 vCPU) plus ~15 ms waiting on three in-region AWS calls."""
 DEFAULT_EVENT_KB = 1.5
-"""A typical event as Stripe sends it: the median of the stored sample payloads when the README's
+"""A typical event as Stripe sends it: the median of the stored sample payloads when the docs'
 table was computed (pretty-printed, 1.0-2.4 KB). A fixed basis, so adding a sample changes no figure."""
 RECORD_KB = 0.6
 """A handler's record: ids, status, amounts (measured on the stored samples: 0.3-0.8 KB)."""

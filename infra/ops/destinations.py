@@ -109,7 +109,7 @@ def register_destination(ctx: Context, style: str, *, eventbridge: bool = False)
     else:
         ctx.say(
             f"created {destination.id}: associate its partner event source in EventBridge, then deploy"
-            " with StripeEventBusName=<the bus> (see README, Stripe's EventBridge destination)"
+            " with StripeEventBusName=<the bus> (see docs/delivery.md, Stripe's EventBridge destination)"
         )
     return 0
 

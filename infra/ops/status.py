@@ -55,7 +55,7 @@ def status(ctx: Context, hours: int) -> int:
         ctx.say(f"unfinished (IN_PROGRESS) events: {len(unfinished):,}: {shown}")
         ctx.say(
             "  a delivery is at work on them, or Stripe will retry them; one that stays IN_PROGRESS"
-            " was published but not marked (see PublishedNotMarked; README, Guarantees)"
+            " was published but not marked (see PublishedNotMarked; docs/guarantees.md)"
         )
     ctx.say(f"metrics, last {hours} h (the dashboard's):")
     for name, value in metric_sums(ctx, list(DASHBOARD_METRICS), hours).items():

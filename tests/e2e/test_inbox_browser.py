@@ -1,7 +1,7 @@
 """The webhook inbox in a real browser: Playwright driving Debian's Chromium against the local stack.
 
 Debian's Chromium drives it (CI installs it, ``.ci/provision``); without it this test is skipped
-with the reason. ``INBOX_SCREENSHOTS=docs`` also writes the README's screenshots.
+with the reason. ``INBOX_SCREENSHOTS=docs`` also writes the screenshots docs/local-development.md shows.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The README stays true: generated figures match their generators, named commands and modules exist."""
+"""The docs stay true: the README is a front page, links resolve, generated figures match their
+generators, and the commands, modules and files they name exist."""
 
 from __future__ import annotations
 
@@ -10,6 +11,27 @@ from infra.ops.cost import DEFAULT_DURATION_MS, DEFAULT_EVENT_KB, estimate, rend
 
 README = (REPO_ROOT / "README.md").read_text()
 MAKEFILE = (REPO_ROOT / "Makefile").read_text()
+DOCS = REPO_ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+TEXTS = {path: path.read_text() for path in [REPO_ROOT / "README.md", *PAGES]}
+ALL_DOCS = "\n".join(TEXTS.values())
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    in_code = False
+    found = set()
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and (match := re.match(r"#+ (.*)", line)):
+            found.add(_anchor(match.group(1)))
+    return found
 
 
 def _module_file(dotted: str) -> Path | None:
@@ -23,34 +45,58 @@ def _module_file(dotted: str) -> Path | None:
 
 def test_the_cost_table_is_the_cost_scripts_output_on_its_fixed_basis() -> None:
     lines, _ = estimate(DEFAULT_DURATION_MS, DEFAULT_EVENT_KB)
-    assert render(lines) in README
+    assert render(lines) in (DOCS / "performance.md").read_text()
 
 
-def test_every_make_target_the_readme_names_exists() -> None:
+def test_the_readme_is_a_front_page_that_links_every_docs_page() -> None:
+    assert len(README.splitlines()) <= 300
+    assert len(PAGES) >= 9
+    linked = {target.split("#", 1)[0] for target in LINK.findall(README)}
+    assert {f"docs/{page.name}" for page in PAGES} <= linked
+
+
+def test_every_link_between_the_pages_reaches_a_file_and_a_heading() -> None:
+    broken = []
+    for path, text in TEXTS.items():
+        for target in LINK.findall(text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            file_part, _, anchor = target.partition("#")
+            destination = (path.parent / file_part).resolve() if file_part else path
+            if not destination.exists():
+                broken.append(f"{path.name}: {target}")
+            elif anchor and destination.suffix == ".md" and anchor not in _anchors(destination.read_text()):
+                broken.append(f"{path.name}: {target} (no such heading)")
+    assert not broken, broken
+
+
+def test_every_make_target_the_docs_name_exists() -> None:
     targets = set(re.findall(r"^([a-z0-9-]+):", MAKEFILE, flags=re.MULTILINE))
-    named = set(re.findall(r"make ([a-z][a-z0-9-]+)", README))
+    named = set(re.findall(r"make ([a-z][a-z0-9-]+)", ALL_DOCS))
     assert named <= targets, named - targets
 
 
-def test_every_infra_module_the_readme_and_makefile_name_exists() -> None:
-    named = set(re.findall(r"\binfra(?:\.[a-z_0-9]+)+", README + MAKEFILE))
+def test_every_infra_module_the_docs_and_makefile_name_exists() -> None:
+    named = set(re.findall(r"\binfra(?:\.[a-z_0-9]+)+", ALL_DOCS + MAKEFILE))
     assert named
     missing = sorted(module for module in named if _module_file(module) is None)
     assert not missing, missing
 
 
-def test_the_readme_draws_every_module_of_the_tree() -> None:
-    """The Development section's tree has a line for every module in functions/ and infra/.
+TUTORIAL_CREATES = {
+    "functions/stripe_webhook/handlers/prices.py",
+    "functions/stripe_webhook/handlers/catalog.py",
+    "infra/fixtures/events/price.updated.json",
+}
+"""What the handler tutorial (docs/handlers.md) has ``make handler`` write; not in the repository."""
 
-    Handler modules are exempt: adding one touches only it, its payload, its test and ``FAMILIES``.
-    """
-    tree = README[README.index("## Development") :]
-    handlers = REPO_ROOT / "functions" / "stripe_webhook" / "handlers"
-    modules = [
-        path
-        for root in ("functions/stripe_webhook", "functions/stripe_actions", "infra")
-        for path in sorted((REPO_ROOT / root).rglob("*.py"))
-        if path.name not in ("__init__.py", "__main__.py") and path.parent != handlers
-    ]
-    missing = [str(path.relative_to(REPO_ROOT)) for path in modules if f" {path.name} " not in tree]
+
+def test_every_file_the_docs_name_exists() -> None:
+    """A path the docs name (``functions/…``, ``infra/…``, ``tests/…``, ``.ci/…``) is a real file,
+    so a renamed or removed module cannot leave its old name behind."""
+    named = set(
+        re.findall(r"`((?:functions|infra|tests|\.ci)/[\w./-]+\.(?:py|json|yaml|js|css|html))", ALL_DOCS)
+    )
+    assert named
+    missing = sorted(path for path in named - TUTORIAL_CREATES if not (REPO_ROOT / path).exists())
     assert not missing, missing
