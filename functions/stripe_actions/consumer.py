@@ -1,29 +1,10 @@
 """The batch: parse each message, let each action decide, perform it once, report what happened.
 
-Powertools' ``BatchProcessor`` (``SqsFifoPartialProcessor`` for a FIFO queue: after a failure it
-skips the later messages of the same group, i.e. the same Stripe object, to keep their order)
-answers Lambda with the failed message ids only, so SQS deletes the rest of the batch and
-redelivers just those, up to the queue's ``maxReceiveCount``, then moves them to the dead-letter
-queue. A batch whose every message failed is answered the same way rather than raised
-(``raise_on_entire_batch_failure=False``): the effect on SQS is identical, and the function's
-error metric stays for crashes and timeouts.
-
-Each action runs inside Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (key
-prefix ``KEY_PREFIX``, so the record does not depend on which function or version ran it):
-
-- first delivery: an ``INPROGRESS`` record is put conditionally, the action runs, the record
-  becomes ``COMPLETED`` with the action's result (2 DynamoDB calls);
-- a later delivery with the same key (a duplicate, a redrive, ``invoice.paid`` after
-  ``invoice.payment_succeeded``): the conditional put fails and returns the stored result
-  (1 call), reported as ``skipped: already done``;
-- an action that raises: Powertools deletes the record, so the redelivery can run it;
-- a consumer that dies mid-action: the record stays ``INPROGRESS`` until the invocation's own
-  deadline (``config.register_lambda_context``), after which a redelivery takes it over; before
-  that, a concurrent delivery fails with ``IdempotencyAlreadyInProgressError`` and is retried;
-- an effect outside our tables that may have happened (``effects.EffectUncertain``): reported
-  ``uncertain`` (metric ``ActionsUncertain``), the message fails and is never acted on again until
-  a person settles the effect; its record is released like a failure's, and the ledger entry is
-  what stops the repeat.
+Powertools' ``BatchProcessor`` (``SqsFifoPartialProcessor`` for a FIFO queue, skipping the later
+messages of a failed one's group) reports failed messages one by one; each action runs inside
+Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (prefix ``KEY_PREFIX``). What a
+first delivery, a duplicate, a failure, a death mid-action and an uncertain effect each do:
+docs/actions.md, "What exactly once means here".
 """
 
 from __future__ import annotations

@@ -1,31 +1,10 @@
-"""Effects outside our tables, done at most once: record the attempt first, send once, never guess.
+"""The effect ledger: an effect outside our tables (an email, a notification) attempted at most once.
 
-An email, an alert or a partner's API call cannot be taken back, and an answer can be lost after
-the other side acted (SES accepted ``SendEmail``, the connection dropped on the way back). Retrying
-such a call, whether botocore does it inside the call or SQS by redelivering the message, can do
-it twice. So an action wraps each such call in ``EffectLedger.once``:
-
-1. a conditional put records ``ATTEMPTING`` (a random attempt id) before the call; a put whose
-   answer was lost and that botocore re-sent is recognised as ours by that id;
-2. the call is made once (the SES and SNS clients make one attempt: ``aws.ONE_ATTEMPT``);
-3. its answer becomes ``DONE`` with the result (a message id), which a later delivery returns
-   without calling again;
-4. a refusal (``refused``: a 4xx, a connection never made) removes the entry and raises, so a
-   retry may try again: nothing happened;
-5. anything else (a read timeout, a 5xx, an unknown error) may have happened: the entry becomes
-   ``UNCERTAIN`` and ``EffectUncertain`` is raised. So does finding an entry ``ATTEMPTING`` from
-   another attempt (an invocation that died mid-call) or ``UNCERTAIN``. The consumer reports the
-   action ``uncertain`` (metric ``ActionsUncertain``, with an alarm) and fails the message without
-   attempting the effect again; after the queue's receives it waits in the dead-letter queue. A
-   person finds out what happened, settles the entry (``ops effects``: it happened, or it did
-   not) and redrives the queue: the action then finishes, or makes its attempt.
-
-The entries live in the idempotency table (key ``id`` = ``effect#<name>``, TTL ``expiration``,
-kept as long as the actions' records), which every actions function already has.
-
-An effect with an idempotency key of its own (an SNS FIFO topic's deduplication id, Stripe's
-``Idempotency-Key``, most payment and shipping APIs) does not need this: pass the action's name and
-business key as the key and let the client retry.
+``EffectLedger.once`` records ``ATTEMPTING`` (conditional put) before the call, makes it once (the
+client never re-sends: ``aws.ONE_ATTEMPT``), and records ``DONE`` after; a refusal releases the
+entry, and a lost answer, a 5xx or an entry a dead invocation left ``ATTEMPTING`` becomes
+``UNCERTAIN``: never repeated until a person settles it (``ops effects``). The whole rule and how
+to settle: docs/actions.md.
 """
 
 from __future__ import annotations

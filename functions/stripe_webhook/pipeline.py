@@ -1,25 +1,12 @@
 """The order of steps for one verified event; the only module that knows it.
 
-    route → (a thin notification about a v1 resource: fetch its object, and go on as the
-    snapshot event it stands for; thin events a handler needs in full: fetch from Stripe) → handler
-    computes records (pure) → (a body too big for SNS: store it in S3) → claim
-    + write records (one DynamoDB transaction) → publish to SNS → mark published
+    route (a thin v1 notification: fetch its object) → handler's records (pure) → (too big for
+    SNS: store it in S3) → claim + write records (one transaction) → publish → mark published
 
-A handler that raises leaves nothing behind, so Stripe's retry starts clean.
-Before publishing, the holder checks by the wall clock that both the invocation's
-deadline and its lease leave room for a publish and a mark
-(``publish_budget_seconds``, from ``budget``); if a slow claim or a stall (a laptop
-running ``ops backfill`` that slept) ate it, it releases the claim and raises
-rather than be stopped between publish and mark, or race a delivery that takes over.
-A publish that fails releases the lease and raises, so Stripe's retry
-publishes without re-writing records. A duplicate is answered from the claim
-alone (one DynamoDB call).
-
-An earlier holder may already have published (its publish's answer was lost, or it stopped
-between publish and mark: ``Claim.may_have_published_at``). A FIFO topic drops the second copy
-itself while its deduplication window (5 minutes) lasts; otherwise, on a standard topic or past
-the window, the message is published with ``possible_duplicate=true`` and counted
-(``Outcome.possible_duplicate``), never silently a second time.
+A handler that raises leaves nothing behind; a publish fails by releasing the lease; a publish and
+a mark must both fit before the deadline and the lease; an earlier holder that may have published
+makes the next publish ``possible_duplicate``. Why each rule, with the tests that show it:
+docs/guarantees.md (the time budget, lost answers, the FIFO window).
 """
 
 from __future__ import annotations
