@@ -2,25 +2,32 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt functions/requirements.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv lock run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: $(STAMP)  ## create .venv and install everything the project needs
 
-$(STAMP): requirements.txt functions/requirements.txt
+$(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11+ is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@echo "installing requirements.txt (locked, every hash checked) into $(VENV): about two minutes the first time"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
+
+lock: venv  ## refresh the lock files from requirements.in and functions/requirements.in (exact versions, hashes)
+	$(BIN)/uv pip compile --universal --python-version 3.13 --generate-hashes --quiet --custom-compile-command "make lock" \
+		functions/requirements.in -o functions/requirements.txt
+	$(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" \
+		requirements.in -o requirements.txt
 
 run: venv  ## run the local stack (ARGS="--port 3000 --aws-port 5000 --verbose")
 	$(BIN)/python -m infra.local $(ARGS)
