@@ -13,7 +13,8 @@ import boto3
 
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from infra.local.apigw import LocalContext, proxy_event
+from infra.lambda_context import LambdaContext
+from infra.local.apigw import proxy_event
 from stripe_webhook.dynamo_items import from_item
 
 
@@ -28,7 +29,7 @@ def invoke(request: dict[str, Any], timeout_seconds: float | None = None) -> Res
     """The function's answer; ``timeout_seconds``: what the invocation has left (default: all of it)."""
     from stripe_webhook.app import lambda_handler
 
-    context = LocalContext() if timeout_seconds is None else LocalContext(timeout_seconds)
+    context = LambdaContext() if timeout_seconds is None else LambdaContext(timeout_seconds=timeout_seconds)
     result = lambda_handler(request, context)
     return Response(result["statusCode"], json.loads(result["body"]), result["body"])
 

@@ -155,7 +155,7 @@ def warm_consumer(env: dict[str, str], messages: int) -> dict[str, Any]:
 
 
 def child_ours(messages: int) -> dict[str, Any]:
-    from infra.local.apigw import LocalContext
+    from infra.lambda_context import LambdaContext
     from stripe_actions.app import lambda_handler
     from stripe_webhook import aws
 
@@ -172,7 +172,7 @@ def child_ours(messages: int) -> dict[str, Any]:
     failures: list[Any] = []
 
     def handle(batch: dict[str, Any]) -> None:
-        context: Any = LocalContext(30)
+        context: Any = LambdaContext(timeout_seconds=30)
         failures.extend(lambda_handler(batch, context)["batchItemFailures"])
 
     with contextlib.redirect_stdout(io.StringIO()):

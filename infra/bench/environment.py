@@ -56,7 +56,8 @@ def function_environment(endpoint: str) -> dict[str, str]:
         "STRIPE_WEBHOOK_SECRET_ARN": SECRET_NAME,
         "POWERTOOLS_SERVICE_NAME": "stripe-webhooks-bench",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(FUNCTIONS_DIR),
+        # the function, and infra for the one Lambda context stand-in (stdlib only)
+        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)]),
     }
 
 

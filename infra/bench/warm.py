@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from infra.bench.cold import warm_container_peak_mb
 from infra.bench.environment import child_environment, run_python, signed_request
 from infra.cli import exit_with
-from infra.local.apigw import LocalContext
+from infra.lambda_context import LambdaContext
 
 
 def settle() -> None:
@@ -102,7 +102,7 @@ def child_ours(secret: str, events: int, calls_file: Path) -> dict[str, Any]:
 
     def answer(request: dict[str, Any]) -> None:
         # A context per invocation, as Lambda makes: its deadline is what the pipeline's budget reads
-        answers.append(app.lambda_handler(request, LocalContext()))  # checked after the timing
+        answers.append(app.lambda_handler(request, LambdaContext()))  # checked after the timing
 
     def new_request() -> dict[str, Any]:
         request = signed_request(secret)
@@ -113,7 +113,7 @@ def child_ours(secret: str, events: int, calls_file: Path) -> dict[str, Any]:
         return signed_request(secret, json.loads(bodies.pop()))
 
     with contextlib.redirect_stdout(io.StringIO()):  # EMF metric lines: serialised, then dropped
-        app.lambda_handler(signed_request(secret), LocalContext())  # warm the container (secret, clients)
+        app.lambda_handler(signed_request(secret), LambdaContext())  # warm the container (secret, clients)
         recorded.clear()
         ours_new = cpu_ms_per_call(answer, new_request, events)
         calls_new = _copied(recorded)

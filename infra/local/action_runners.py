@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from infra.local.apigw import LocalContext
+from infra.lambda_context import LambdaContext
 from infra.local.connect import REGION
 from infra.local.resources import ActionQueue, ActionResources, LocalResources
 
@@ -98,7 +98,7 @@ class ActionRunner:
         ).get("Messages", [])
         if not messages:
             return 0
-        context = LocalContext(self.timeout_seconds)
+        context = LambdaContext(timeout_seconds=self.timeout_seconds)
         response = self.consumer.handle(sqs_lambda_event(messages, self.queue.queue_arn), context)  # type: ignore[arg-type]
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         for message in messages:

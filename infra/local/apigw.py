@@ -9,8 +9,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
-
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
@@ -116,21 +114,3 @@ IDENTITY_FIELDS = (
     "userArn",
 )
 """``requestContext.identity`` as SAM writes it (all null but the source address and agent)."""
-
-
-class LocalContext:
-    """Enough of the Lambda context object for Powertools and the handler."""
-
-    function_name = "stripe-webhooks-local"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stripe-webhooks-local"
-    memory_limit_in_mb = 512
-    log_group_name = "/aws/lambda/stripe-webhooks-local"
-    log_stream_name = "local"
-
-    def __init__(self, timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))

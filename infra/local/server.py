@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from infra.local.apigw import LocalContext, proxy_event
+from infra.lambda_context import LambdaContext
+from infra.local.apigw import proxy_event
 from infra.local.guard import HostPolicy, inbox_refusal, webhook_refusal
 from infra.local.inbox_api import (
     API_PREFIX,
@@ -160,7 +161,7 @@ class FrontHandler(BaseHTTPRequestHandler):
             self._answer(started, body, 413, {"message": "Request Too Long"})
             return
         try:
-            response = front.invoke(event, LocalContext())
+            response = front.invoke(event, LambdaContext())
         except Exception:
             # API Gateway answers 502 when the function itself crashes; show why.
             traceback.print_exc()

@@ -9,7 +9,8 @@ import pytest
 
 from infra.fixtures.payloads import encode, fresh_event, thin_notification
 from infra.fixtures.signing import signature_header
-from infra.local.apigw import LocalContext, proxy_event
+from infra.lambda_context import LambdaContext
+from infra.local.apigw import proxy_event
 from infra.template import load_template
 from stripe_webhook import composition
 from stripe_webhook.app import lambda_handler
@@ -42,7 +43,7 @@ def thin_enabled(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_eventbridge_event_goes_through_the_same_pipeline_without_a_signature(aws: Aws) -> None:
     event = fresh_event("invoice.paid")
 
-    result = lambda_handler(eventbridge(event), LocalContext())
+    result = lambda_handler(eventbridge(event), LambdaContext())
 
     assert result["status"] == "processed" and result["handler"] == "billing"
     logged = aws.queries.get_event(event["id"])
@@ -58,9 +59,9 @@ def test_moving_between_webhook_and_eventbridge_delivery_never_processes_twice(a
     event = fresh_event("payment_intent.succeeded")
 
     assert deliver(event, secret).body["status"] == "processed"
-    assert lambda_handler(eventbridge(event), LocalContext())["status"] == "duplicate"
+    assert lambda_handler(eventbridge(event), LambdaContext())["status"] == "duplicate"
     later = fresh_event("payment_intent.succeeded")
-    assert lambda_handler(eventbridge(later), LocalContext())["status"] == "processed"
+    assert lambda_handler(eventbridge(later), LambdaContext())["status"] == "processed"
     assert deliver(later, secret).body["status"] == "duplicate"
     assert len(drain(aws.sqs, aws.queue_url)) == 2
 
@@ -74,8 +75,8 @@ def test_a_retryable_eventbridge_failure_raises_so_aws_retries(aws: Aws) -> None
     event = fresh_event("customer.created")
 
     with pytest.raises(PublishError):
-        lambda_handler(eventbridge(event), LocalContext())
-    assert lambda_handler(eventbridge(event), LocalContext())["status"] == "processed"  # Lambda's retry
+        lambda_handler(eventbridge(event), LambdaContext())
+    assert lambda_handler(eventbridge(event), LambdaContext())["status"] == "processed"  # Lambda's retry
     assert len(drain(aws.sqs, aws.queue_url)) == 1
 
 
@@ -90,7 +91,7 @@ def test_an_eventbridge_detail_that_is_no_stripe_event_raises_so_it_is_dead_lett
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
 
     with pytest.raises(InvalidPayload):
-        lambda_handler(eventbridge(detail), LocalContext())
+        lambda_handler(eventbridge(detail), LambdaContext())
 
     assert all_items(aws.dynamodb, aws.table) == []
     # Counted for the alarm that watches rejected EventBridge events
@@ -101,7 +102,7 @@ def test_an_eventbridge_detail_that_is_no_stripe_event_raises_so_it_is_dead_lett
 def test_a_thin_event_from_eventbridge_takes_the_thin_event_path(aws: Aws) -> None:
     notification = thin_notification()
 
-    result = lambda_handler(eventbridge(notification), LocalContext())
+    result = lambda_handler(eventbridge(notification), LambdaContext())
 
     assert result["status"] == "processed" and result["event_type"] == notification["type"]
     logged = aws.queries.get_event(notification["id"])

@@ -12,7 +12,7 @@ Modelled behaviour:
   ``MessageDeduplicationId`` for 5 minutes (SNS Developer Guide, "Message deduplication for FIFO
   topics"; moto applies the window in the subscribed FIFO queue, which is what consumers see).
 - Lambda stops an invocation at its timeout; ``context.get_remaining_time_in_millis()`` says how
-  much is left (``LocalContext(timeout_seconds)`` here).
+  much is left (``LambdaContext(timeout_seconds=…)`` here).
 """
 
 from __future__ import annotations

@@ -9,20 +9,10 @@ import resource
 import sys
 from typing import Any
 
+from infra.lambda_context import LambdaContext
 from stripe_actions.app import lambda_handler
 
-
-class Context:
-    function_name = "bench-actions"
-    memory_limit_in_mb = 256
-    aws_request_id = "cold"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-actions"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-context: Any = Context()
+context: Any = LambdaContext("bench-actions", memory_limit_in_mb=256, timeout_seconds=30)
 response = lambda_handler(json.loads(sys.argv[1]), context)
 if response["batchItemFailures"]:
     sys.exit(f"cold run failed {response}")
