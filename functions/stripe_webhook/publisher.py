@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from contract import EXTENDED_PAYLOAD_SIZE, PAYLOAD_STYLE_THIN, POINTER_CLASS, SCHEMA_VERSION
 from stripe_webhook import aws, budget
 from stripe_webhook.errors import PublishError
-from stripe_webhook.events import StripeEvent, parse_event
+from stripe_webhook.events import StripeEvent, parse_stored_event
 from stripe_webhook.ports import PayloadLocation
 
 SNS_MAX_MESSAGE_BYTES = 262_144
@@ -91,7 +91,7 @@ def stored_message(
 ) -> tuple[str, dict[str, dict[str, str]]]:
     """The message body and attributes an event-log item (as ``queries.get_event`` returns it) is
     published with: what the tools show and redrive."""
-    event = parse_event(str(item["payload"]).encode("utf-8"))
+    event = parse_stored_event(str(item["payload"]).encode("utf-8"))
     attributes = message_attributes(event, extra)
     return message_body(event, attributes, PayloadLocation.of_event_item(item)), attributes
 

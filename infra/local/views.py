@@ -41,9 +41,9 @@ def event_records(
     """Every item the event's handler writes, whatever its key (``OBJECT#…``, ``BALANCE#…``, links),
     as stored now: (pk, sk, the item or None, whether this event wrote it last)."""
     from stripe_webhook.composition import registry
-    from stripe_webhook.events import parse_event
+    from stripe_webhook.events import parse_stored_event
 
-    event = parse_event(payload.encode("utf-8"))
+    event = parse_stored_event(payload.encode("utf-8"))
     route = registry().resolve(event.type)
     found = []
     for record in route.handler(event) if route else []:

@@ -10,7 +10,7 @@ from infra.ops.progress import Progress, day
 
 def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, queue_url: str | None) -> int:
     """Republish stored events (from the by-type index) to the topic, or to one consumer's queue."""
-    from stripe_webhook.events import parse_event
+    from stripe_webhook.events import parse_stored_event
     from stripe_webhook.ports import PayloadLocation
     from stripe_webhook.publisher import stored_message
 
@@ -31,7 +31,7 @@ def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, qu
             extra = {"redrive": "true"}
             if sqs is None:
                 # A body too big for a message was stored in S3 with the event: send a pointer to it.
-                event = parse_event(stored["payload"].encode("utf-8"))
+                event = parse_stored_event(stored["payload"].encode("utf-8"))
                 publisher.publish(
                     event, payload=PayloadLocation.of_event_item(stored), extra_attributes=extra
                 )

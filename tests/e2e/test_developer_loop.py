@@ -10,7 +10,7 @@ import sys
 import urllib.error
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import pytest
 
@@ -407,6 +407,33 @@ def test_trigger_sends_a_thin_notification(stack: LocalStack) -> None:
     (event_id,) = event_ids(out)
     logged = get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT")
     assert logged is not None and logged["status"] == "PUBLISHED"
+
+
+def test_a_stored_thin_notification_opens_in_the_inbox_inspect_and_redrive(stack: LocalStack) -> None:
+    # Given a thin notification no handler turns into a snapshot event, stored as Stripe sent it
+    code, out, err = trigger(stack, "--thin")
+    assert code == 0, out + err
+    (event_id,) = event_ids(out)
+
+    # When it is opened in the inbox, redriven from there, and shown by make inspect
+    with urlopen(f"http://127.0.0.1:{stack.port}/api/requests?q={event_id}", timeout=5) as answer:
+        (entry,) = json.loads(answer.read())["requests"]
+    with urlopen(f"http://127.0.0.1:{stack.port}/api/requests/{entry['seq']}", timeout=5) as answer:
+        detail = json.loads(answer.read())
+    redrive = Request(
+        f"http://127.0.0.1:{stack.port}/api/requests/{entry['seq']}/redrive",
+        method="POST",
+        headers={"X-Inbox-Request": "1"},
+    )
+    with urlopen(redrive, timeout=10) as answer:
+        redriven = json.loads(answer.read())
+    shown = run_tool("local.inspector", "--aws-endpoint", stack.endpoint, "event", event_id)
+
+    # Then each shows the stored notification and the message it was published as
+    assert json.loads(detail["message"]["body"])["id"] == event_id
+    assert detail["message"]["attributes"]["payload_style"] == "thin"
+    assert redriven["status"] == "sent"
+    assert shown.returncode == 0 and event_id in shown.stdout and "Traceback" not in shown.stderr
 
 
 def test_a_thin_notification_for_a_handled_type_runs_the_whole_thin_path_offline(stack: LocalStack) -> None:

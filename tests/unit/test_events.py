@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from infra.fixtures.payloads import encode, load_event
+from infra.fixtures.payloads import encode, fresh_event, load_event, thin_notification
 from stripe_webhook.errors import InvalidPayload
-from stripe_webhook.events import parse_event, parse_thin_event
+from stripe_webhook.events import parse_event, parse_stored_event, parse_thin_event
 
 
 def test_parses_the_fields_later_steps_need() -> None:
@@ -70,3 +70,14 @@ def test_rejects_a_thin_event_created_out_of_range(created: str) -> None:
     }
     with pytest.raises(InvalidPayload):
         parse_thin_event(json.dumps(notification).encode())
+
+
+def test_a_stored_body_is_read_as_the_kind_of_event_it_is() -> None:
+    snapshot = fresh_event("invoice.paid")
+    notification = thin_notification()
+
+    assert parse_stored_event(encode(snapshot)).thin is False
+    stored_thin = parse_stored_event(json.dumps(notification).encode())
+    assert stored_thin.thin is True and stored_thin.id == notification["id"]
+    with pytest.raises(InvalidPayload):
+        parse_stored_event(b'{"object": "v2.core.event"}')
