@@ -27,6 +27,8 @@ def print_banner(
     inbox_token: str | None,
 ) -> None:
     origin = "from STRIPE_WEBHOOK_SECRET" if from_env else "generated; set STRIPE_WEBHOOK_SECRET to choose"
+    if args.persist and not from_env:
+        origin = "generated once, kept in .local-stack/ by --persist; make reset forgets it"
     webhook = (
         "served by `sam local start-api`"
         if args.aws_only

@@ -148,12 +148,18 @@ def check_port_free(host: str, port: int, what: str, option: str) -> None:
             ) from None
 
 
-def resolve_secret() -> tuple[str, bool]:
-    """The signing secret(s) to use, and whether they came from the environment."""
+def resolve_secret(persist_dir: Path | None = None) -> tuple[str, bool]:
+    """The signing secret(s) to use, and whether they came from the environment. Generated when
+    unset; with ``--persist`` (``persist_dir``), generated once and kept there."""
+    from infra.local import persist
     from stripe_webhook.errors import ConfigurationError
     from stripe_webhook.settings import parse_secrets
 
     value = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+    if not value and persist_dir is not None:
+        value = persist.saved_secret(persist_dir) or generate_secret()
+        persist.keep_secret(persist_dir, value)
+        return value, False
     if not value:
         return generate_secret(), False
     try:

@@ -6,8 +6,10 @@ at a time (``moto_server``), and it replays reads, receipt-handle deletes and pu
 so queues would not come back as they were. Instead the stack saves what it holds when it stops
 (SIGINT or SIGTERM) and puts it back when it starts: the table's items, the payload bucket's
 objects, the consumer queue's waiting messages, the inbox's requests, and what the example
-actions did (their idempotency records and the items they wrote). A stack killed with
-SIGKILL keeps what it saved the time before.
+actions did (their idempotency records and the items they wrote); and the generated signing secret,
+so exported secrets and Stripe CLI setups keep working. A stack killed with SIGKILL keeps what it
+saved the time before: a snapshot is written whole to a temporary file and then renamed over the
+old one, and one that cannot be read (a disk that filled up) is moved aside, never overwritten.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import base64
 import json
 import os
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from infra.local.resources import LocalResources
 
 STATE_DIR = REPO_ROOT / ".local-stack"
 SNAPSHOT = "snapshot.json"
+SECRET_FILE = "signing-secret"  # noqa: S105 (a file name, not a secret)
 
 
 def state_dir() -> Path:
@@ -56,9 +61,8 @@ def save(
                 objects.append({"key": entry["Key"], "body": base64.b64encode(body).decode("ascii")})
     messages = _waiting_messages(aws("sqs"), queue_url) if queue_url else []
     entries = [asdict(entry) for entry in inbox.entries()] if inbox else []
-    directory.mkdir(parents=True, exist_ok=True)
     snapshot = {"items": items, "objects": objects, "messages": messages, "inbox": entries, "tables": more}
-    (directory / SNAPSHOT).write_text(json.dumps(snapshot))
+    _write_whole(directory / SNAPSHOT, json.dumps(snapshot))
     return len(items) + len(objects) + len(messages) + len(entries) + sum(map(len, more.values()))
 
 
@@ -68,10 +72,9 @@ def restore(
     """Put a saved snapshot back into the fresh stack (and into those of ``tables`` it holds);
     return how many things were restored."""
     table, bucket, queue_url = resources.table_name, resources.bucket, resources.queue_url
-    path = directory / SNAPSHOT
-    if not path.is_file():
+    snapshot = read_snapshot(directory)
+    if snapshot is None:
         return 0
-    snapshot = json.loads(path.read_text())
     dynamodb = aws("dynamodb")
     for item in snapshot["items"]:
         dynamodb.put_item(TableName=table, Item=item)
@@ -88,6 +91,53 @@ def restore(
             dynamodb.put_item(TableName=name, Item=item)
     restored = sum(len(snapshot[name]) for name in ("items", "objects", "messages", "inbox"))
     return restored + sum(map(len, kept.values()))
+
+
+def read_snapshot(directory: Path, say: Callable[[str], None] = print) -> dict[str, Any] | None:
+    """The saved snapshot, or None: there is none, or it cannot be read, and is then moved aside
+    (``snapshot.unreadable-<time>.json``) so that the next save cannot overwrite it."""
+    path = directory / SNAPSHOT
+    if not path.is_file():
+        return None
+    try:
+        snapshot = json.loads(path.read_text())
+        if not isinstance(snapshot, dict) or not all(
+            isinstance(snapshot.get(name), list) for name in ("items", "objects", "messages", "inbox")
+        ):
+            raise ValueError("it is not a snapshot of the local stack")
+    except (OSError, ValueError) as error:
+        aside = path.with_name(f"snapshot.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        path.rename(aside)
+        say(
+            f"the saved state {path} cannot be read ({error}); moved it to {aside.name} and starting"
+            " empty. Delete it once you no longer need it (make reset)."
+        )
+        return None
+    return snapshot
+
+
+def saved_secret(directory: Path) -> str | None:
+    """The signing secret a ``--persist`` stack generated before, if any."""
+    path = directory / SECRET_FILE
+    secret = path.read_text().strip() if path.is_file() else ""
+    return secret if secret.startswith("whsec_") else None
+
+
+def keep_secret(directory: Path, secret: str) -> None:
+    """Keep a generated signing secret for the next ``--persist`` start (readable by you only)."""
+    _write_whole(directory / SECRET_FILE, secret + "\n", mode=0o600)
+
+
+def _write_whole(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to a temporary file beside ``path``, flush it to disk, then rename it over
+    ``path``: a kill or a full disk leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
 
 
 def reset(directory: Path | None = None) -> bool:
@@ -129,6 +179,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
+    from infra.cli import exit_with
 
-    sys.exit(main())
+    exit_with(main)

@@ -197,7 +197,7 @@ class Services:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     aws_hosts, aws_names = check_ports(args)
-    secret, from_env = resolve_secret()
+    secret, from_env = resolve_secret(persist.state_dir() if args.persist else None)
 
     reachable_host = "127.0.0.1" if args.aws_host in ("0.0.0.0", "::", "docker") else args.aws_host
     endpoint = f"http://{reachable_host}:{args.aws_port}"

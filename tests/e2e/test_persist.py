@@ -52,3 +52,53 @@ def test_a_persisted_stack_comes_back_with_its_records_queue_and_inbox(tmp_path:
 
     reset = run_tool("local.persist", "reset", env={"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir)})
     assert reset.returncode == 0 and "removed" in reset.stdout and not persist_dir.exists()
+
+
+def _banner_secret(stack: LocalStack) -> str:
+    return stack.wait_for_line("signing secret").split()[2]
+
+
+def test_a_persisted_stack_keeps_its_generated_signing_secret(tmp_path: Path) -> None:
+    persist_dir = tmp_path / "saved"
+    first = launch(
+        "--persist", env={"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir), "STRIPE_WEBHOOK_SECRET": ""}
+    )
+    secret = _banner_secret(first)
+    stop_and_save(first)
+
+    second = launch(
+        "--persist", env={"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir), "STRIPE_WEBHOOK_SECRET": ""}
+    )
+    try:
+        assert _banner_secret(second) == secret and secret.startswith("whsec_")
+        body = encode(fresh_event("customer.created"))
+        answer = post(f"http://127.0.0.1:{second.port}/webhook", body, header=signature_header(body, secret))
+        assert answer.status == 200
+    finally:
+        stop_and_save(second)
+
+
+def test_a_damaged_snapshot_is_moved_aside_never_overwritten(tmp_path: Path) -> None:
+    # Given a snapshot cut short, as a kill or a full disk during a save leaves it
+    persist_dir = tmp_path / "saved"
+    persist_dir.mkdir()
+    damaged = '{"items": [{"pk": {"S": "EVENT#evt_1"}'
+    (persist_dir / "snapshot.json").write_text(damaged)
+
+    # When the stack starts and stops with --persist
+    stack = run_stack(persist_dir)
+    notice = stack.wait_for_line("cannot be read")
+    event = fresh_event("customer.created")
+    body = encode(event)
+    assert (
+        post(f"http://127.0.0.1:{stack.port}/webhook", body, header=signature_header(body, SECRET)).status
+        == 200
+    )
+    stop_and_save(stack)
+
+    # Then it said so, kept the damaged file whole, and saved the new state beside it
+    (aside,) = persist_dir.glob("snapshot.unreadable-*.json")
+    assert aside.name in notice and "Traceback" not in "".join(stack.seen)
+    assert aside.read_text() == damaged
+    saved = json.loads((persist_dir / "snapshot.json").read_text())
+    assert any(item["pk"]["S"] == f"EVENT#{event['id']}" for item in saved["items"])
