@@ -1,19 +1,18 @@
-"""The inbox's JSON API and its HTTP routes: what the page (``inbox_ui/``) reads, and its actions.
+"""The inbox's JSON API: what the page (``inbox_ui/``) reads, and its actions.
 
 ``InboxApi`` answers the list (filtered, and ``after`` a sequence number for live updates), one
 request in detail (with the event-log entry, the object's record and the message as published, and
 what the example actions did with it: ``done``, ``uncertain``…), an object's timeline, and three
 actions: replay the stored body signed anew, resend it as a new event, redrive the stored event to
-the consumer queue. ``inbox_response`` routes a request to it; ``server.py`` decides who may ask.
+the consumer queue. ``inbox_routes.py`` maps HTTP requests to it; ``server.py`` decides who may ask.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.parse
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
@@ -24,29 +23,6 @@ from infra.local.views import event_records
 if TYPE_CHECKING:
     from infra.local.stripe_standin import LocalStripeApi
     from stripe_webhook.queries import TableQueries
-
-UI_DIR = Path(__file__).with_name("inbox_ui")
-API_PREFIX = "/api/"
-STATIC_PREFIX = "/static/"
-STATIC_TYPES = {"inbox.js": "text/javascript; charset=utf-8", "inbox.css": "text/css; charset=utf-8"}
-ACTIONS = ("replay", "resend", "redrive")
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
-"""No inline script or style, nothing from elsewhere: a body can never run code in the page; and
-no other page may frame it."""
-INBOX_HEADERS = (
-    ("Cache-Control", "no-store"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
-    ("X-Frame-Options", "DENY"),
-    ("Cross-Origin-Resource-Policy", "same-origin"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-    ("Referrer-Policy", "no-referrer"),
-)
-"""Every inbox answer's headers; none grants CORS (``guard``)."""
-
 
 Deliver = Callable[[str, bytes, str], Answer]
 """POST ``body`` to ``path`` on this stack, signed now with ``secret``."""
@@ -87,6 +63,9 @@ class InboxApi:
         entry = self._entry(seq)
         detail: dict[str, Any] = {**entry.summary(), "headers": entry.headers, "body": entry.body}
         detail["response"] = entry.response
+        detail["available"] = {"replay": _refusal(entry), "resend": _refusal(entry), "redrive": None}
+        if entry.status != 200 or not entry.event_id:
+            detail["available"]["redrive"] = "only an accepted event, stored by the stack, can be redriven"
         if entry.status == 200 and entry.event_id:
             stored = self.table.get_event(entry.event_id)
             if stored is not None:
@@ -127,13 +106,16 @@ class InboxApi:
         }
 
     def replay(self, seq: int) -> dict[str, Any]:
-        """The stored raw body, signed anew with the current secret: the same event again."""
-        entry = self._entry(seq)
+        """The stored raw body, signed anew with the current secret: the same event again. Only
+        for a request the stack accepted: signing a body it refused would let a forged one in."""
+        entry = self._allowed(seq)
         return self._result(self.deliver(entry.path, entry.body.encode("utf-8"), self.secret()))
 
     def resend(self, seq: int) -> dict[str, Any]:
-        """The stored body with a fresh event id: processed as a new event."""
-        entry = self._entry(seq)
+        """The stored body as a new event: a fresh id, and ``created`` now (a second after the
+        original at least), so it is its object's newest state and rewrites the record, as after a
+        change to the handler. Only for a request the stack accepted."""
+        entry = self._allowed(seq)
         try:
             event = json.loads(entry.body)
         except ValueError:
@@ -141,8 +123,16 @@ class InboxApi:
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             raise ValueError("the stored body is not an event with an id")
         event["id"] = new_event_id()
+        created = event.get("created")
+        if isinstance(created, int) and not isinstance(created, bool):
+            event["created"] = max(int(time.time()), created + 1, self._last_written(entry) + 1)
         body = json.dumps(event, indent=2).encode("utf-8")
-        return {**self._result(self.deliver(entry.path, body, self.secret())), "event_id": event["id"]}
+        note = "a new event id, created now: the newest state of its object, so its record is rewritten"
+        return {
+            **self._result(self.deliver(entry.path, body, self.secret())),
+            "event_id": event["id"],
+            "note": note,
+        }
 
     def redrive(self, seq: int) -> dict[str, Any]:
         """Publish the stored event to the consumer queue only (as ``ops redrive --queue-url``)."""
@@ -157,6 +147,21 @@ class InboxApi:
         body, attributes = stored_message(stored, {"redrive": "true"})
         sent = self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body, MessageAttributes=attributes)
         return {"status": "sent", "message_id": sent["MessageId"], "queue": self.queue_url.rsplit("/", 1)[-1]}
+
+    def _last_written(self, entry: Entry) -> int:
+        """The ``created`` second of the event that last wrote the entry's object's record (0: none)."""
+        from stripe_webhook.records import RANK_SLOTS
+
+        record = self.table.get_record(entry.object_id) if entry.object_id else None
+        mark = record.get("last_event_watermark") if record else None
+        return int(mark) // RANK_SLOTS if isinstance(mark, int) else 0
+
+    def _allowed(self, seq: int) -> Entry:
+        entry = self._entry(seq)
+        refusal = _refusal(entry)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return entry
 
     def _entry(self, seq: int) -> Entry:
         entry = self.inbox.get(seq)
@@ -192,6 +197,18 @@ class InboxApi:
         return {"status": answer.status, "response": answer.json}
 
 
+def _refusal(entry: Entry) -> str | None:
+    """Why a request cannot be replayed or resent, or None: only what the stack accepted can be."""
+    if entry.method != "POST" or not entry.path.startswith("/webhook"):
+        return "only a delivery to the webhook can be sent again"
+    if 400 <= entry.status < 500:
+        return (
+            f"the stack refused this request ({entry.verdict}); sending it again would sign with the"
+            " current secret what was refused, so it stays refused"
+        )
+    return None
+
+
 def _related_url(body: str) -> str | None:
     """A thin notification's ``related_object.url`` (untrusted: any body reaches the inbox)."""
     try:
@@ -225,41 +242,3 @@ def _plain_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain_value(item) for item in value]
     return value
-
-
-def inbox_response(api: InboxApi, method: str, target: str) -> tuple[int, str, bytes]:
-    """(status, content type, body) for a request to the inbox page, its files or its JSON."""
-    parsed = urllib.parse.urlsplit(target)
-    path = parsed.path
-    if method == "GET" and path in ("/", "/index.html"):
-        return 200, "text/html; charset=utf-8", (UI_DIR / "index.html").read_bytes()
-    if method == "GET" and path.startswith(STATIC_PREFIX):
-        name = path[len(STATIC_PREFIX) :]
-        if name in STATIC_TYPES:
-            return 200, STATIC_TYPES[name], (UI_DIR / name).read_bytes()
-        return json_answer(404, {"error": "not_found", "message": f"no file {name}"})
-    parts = path[len(API_PREFIX) :].strip("/").split("/")
-    query = {name: values[-1] for name, values in urllib.parse.parse_qs(parsed.query).items()}
-    try:
-        if method == "GET" and parts == ["requests"]:
-            return json_answer(200, api.requests(query))
-        if method == "GET" and len(parts) == 2 and parts[0] == "requests":
-            return json_answer(200, api.detail(_seq(parts[1])))
-        if method == "GET" and len(parts) == 2 and parts[0] == "objects":
-            return json_answer(200, api.timeline(urllib.parse.unquote(parts[1])))
-        if method == "POST" and len(parts) == 3 and parts[0] == "requests" and parts[2] in ACTIONS:
-            action = getattr(api, parts[2])
-            return json_answer(200, action(_seq(parts[1])))
-    except ValueError as error:
-        return json_answer(400, {"error": "invalid_request", "message": str(error)})
-    return json_answer(404, {"error": "not_found", "message": f"no inbox route for {method} {path}"})
-
-
-def _seq(value: str) -> int:
-    if not value.isdigit():
-        raise ValueError(f"{value!r} is not a request number")
-    return int(value)
-
-
-def json_answer(status: int, content: dict[str, Any]) -> tuple[int, str, bytes]:
-    return status, "application/json", json.dumps(content).encode("utf-8")

@@ -19,14 +19,8 @@ from typing import TYPE_CHECKING, Any
 from infra.lambda_context import LambdaContext
 from infra.local.apigw import proxy_event
 from infra.local.guard import HostPolicy, inbox_refusal, webhook_refusal
-from infra.local.inbox_api import (
-    API_PREFIX,
-    INBOX_HEADERS,
-    STATIC_PREFIX,
-    InboxApi,
-    inbox_response,
-    json_answer,
-)
+from infra.local.inbox_api import InboxApi
+from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
 
 if TYPE_CHECKING:
     from infra.local.inbox import Entry

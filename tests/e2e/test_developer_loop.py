@@ -514,3 +514,55 @@ def test_the_local_stripe_api_answers_what_the_stack_stored_so_same_second_event
     with pytest.raises(urllib.error.HTTPError) as unknown:
         urlopen(f"http://127.0.0.1:{stack.stripe_port}/v1/customers/cus_never_seen", timeout=5)
     assert unknown.value.code == 404
+
+
+def _inbox(stack: LocalStack, path: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
+    request = Request(f"http://127.0.0.1:{stack.port}{path}", method=method, headers={"X-Inbox-Request": "1"})
+    try:
+        with urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _seq(stack: LocalStack, event_id: str, status: str = "") -> int:
+    query = f"/api/requests?q={event_id}" + (f"&status={status}" if status else "")
+    return int(_inbox(stack, query)[1]["requests"][0]["seq"])
+
+
+def test_a_refused_request_cannot_be_replayed_or_resent_into_the_stack(stack: LocalStack) -> None:
+    # Given a request the stack refused: its body was changed after signing
+    code, out, _ = trigger(stack, "charge.refunded", "--tamper")
+    assert code == 0, out
+    (event_id,) = event_ids(out)
+    seq = _seq(stack, event_id, "4xx")
+
+    # When the inbox is asked to replay it or resend it as new
+    detail = _inbox(stack, f"/api/requests/{seq}")[1]
+    replayed = _inbox(stack, f"/api/requests/{seq}/replay", "POST")
+    resent = _inbox(stack, f"/api/requests/{seq}/resend", "POST")
+
+    # Then both are refused, say why, and nothing of the forged body is stored
+    assert "refused" in detail["available"]["replay"] and "refused" in detail["available"]["resend"]
+    assert replayed[0] == 400 and "stays refused" in replayed[1]["message"]
+    assert resent[0] == 400 and "stays refused" in resent[1]["message"]
+    assert get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT") is None
+
+
+def test_resend_as_new_rewrites_the_record_every_time(stack: LocalStack) -> None:
+    # Given a stored event (as after a change to its handler, the developer wants it run again)
+    code, out, _ = trigger(stack, "customer.updated")
+    assert code == 0, out
+    (event_id,) = event_ids(out)
+    seq = _seq(stack, event_id)
+
+    # When it is resent as new, again and again within the same second as far as it goes
+    answers = [_inbox(stack, f"/api/requests/{seq}/resend", "POST")[1] for _ in range(6)]
+
+    # Then each is a new event that writes the record, never a same-second tie that may be stale
+    assert [(answer["status"], answer["response"]["records_written"]) for answer in answers] == [(200, 1)] * 6
+    assert all(
+        answer["response"]["records_stale"] == 0 and "rewritten" in answer["note"] for answer in answers
+    )
+    record = get_item(stack.client("dynamodb"), TABLE, "OBJECT#" + record_id(out, "cus_"), "STATE")
+    assert record is not None and record["last_event_id"] == answers[-1]["event_id"]

@@ -98,6 +98,13 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     page.locator(".result", has_text="duplicate").wait_for()
     page.locator("#requests tbody tr", has_text="duplicate").filter(has_text=completed["id"]).first.wait_for()
 
+    # A refused request cannot be replayed or resent: the buttons are off and say why
+    page.locator("#requests tbody tr", has_text=tampered["id"]).click()
+    detail.locator("h2", has_text="POST /webhook").wait_for()
+    page.locator("#action-replay[disabled]").wait_for()
+    assert "stays refused" in (page.locator("#action-replay").get_attribute("title") or "")
+    assert page.locator("#action-resend").is_disabled() and page.locator("#action-redrive").is_disabled()
+
     # Filter by object id: only that session's requests
     page.fill("#filter-object", SESSION)
     expect(page.locator("#requests tbody tr", has_text=tampered["id"])).to_have_count(0)

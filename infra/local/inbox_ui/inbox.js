@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(props)) {
+    if (value === null || value === undefined) continue;
     if (name === "class") node.className = value;
     else if (name === "text") node.textContent = value;
     else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
@@ -130,12 +131,14 @@ async function showDetail(seq) {
     return;
   }
   const result = el("div", { class: "result", hidden: "" });
-  const act = (action, label) => el("button", { type: "button", id: `action-${action}`, text: label, onclick: async () => {
+  const refusal = (action) => (detail.available || {})[action];
+  const act = (action, label) => el("button", { type: "button", id: `action-${action}`, text: label,
+    disabled: refusal(action) ? "" : null, title: refusal(action) || null, onclick: async () => {
     result.hidden = false;
     result.textContent = `${label}…`;
     try {
       const answer = await api(`/api/requests/${seq}/${action}`, { method: "POST" });
-      result.textContent = `${label}: ${answer.status} ${JSON.stringify(answer.response || answer)}`;
+      result.textContent = `${label}: ${answer.status} ${JSON.stringify(answer.response || answer)}${answer.note ? ` (${answer.note})` : ""}`;
       await refresh();
     } catch (error) { result.textContent = `${label} failed: ${error.message}`; }
   } });
