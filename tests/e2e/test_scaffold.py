@@ -32,6 +32,19 @@ def pytest_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def lint_of(root: Path) -> subprocess.CompletedProcess[str]:
+    """``make lint`` on the copy: ruff's checks and its format check, over everything."""
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    check = [ruff, "check", "--no-cache", "."]
+    return subprocess.run(
+        ["sh", "-c", f"{' '.join(check)} && {ruff} format --check --no-cache ."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_scaffolding_a_new_type_gives_a_failing_test_that_passes_once_the_record_is_written(
     tmp_path: Path,
 ) -> None:
@@ -46,6 +59,9 @@ def test_scaffolding_a_new_type_gives_a_failing_test_that_passes_once_the_record
     assert "created infra/fixtures/events/price.updated.json" in made.stdout
     assert "make trigger EVENT=price.updated" in made.stdout
     assert again.returncode == 1 and "handled already" in again.stderr
+    # what make lint checks, on the scaffolded code as it is written
+    scaffolded = lint_of(root)
+    assert scaffolded.returncode == 0, scaffolded.stdout + scaffolded.stderr
     failing = pytest_in(root, "tests/unit/test_prices.py")
     assert failing.returncode == 1, failing.stdout
 
@@ -63,17 +79,4 @@ def test_scaffolding_a_new_type_gives_a_failing_test_that_passes_once_the_record
         root, "tests/unit/test_prices.py", "tests/unit/test_handlers.py", "tests/unit/test_routing.py"
     )
     assert passing.returncode == 0, passing.stdout[-3000:]
-    lint = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ruff")),
-            "check",
-            "--no-cache",
-            str(module),
-            str(root / "tests"),
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert lint.returncode == 0, lint.stdout
+    assert lint_of(root).returncode == 0, lint_of(root).stdout
