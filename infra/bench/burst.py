@@ -22,8 +22,7 @@ from infra.fixtures.payloads import encode, fresh_event
 from infra.local.connect import (
     check_reachable,
     client,
-    default_endpoint,
-    default_webhook_url,
+    fill_addresses,
     queries,
     signing_secret,
 )
@@ -135,11 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=2000, help="distinct events to send (default 2000)")
     parser.add_argument("--concurrency", type=int, default=16, help="parallel senders (default 16)")
-    parser.add_argument("--url", default=default_webhook_url(), help="default: the running stack's webhook")
-    parser.add_argument(
-        "--aws-endpoint", default=default_endpoint(), help="default: the running stack's endpoint"
-    )
+    parser.add_argument("--url", default=None, help="default: the running stack's webhook")
+    parser.add_argument("--aws-endpoint", default=None, help="default: the running stack's endpoint")
     args = parser.parse_args(argv)
+    fill_addresses(args)
     check_reachable(args.url, "webhook", "Start the local stack first: make run")
     secret = signing_secret(args.aws_endpoint)
     sqs = client("sqs", args.aws_endpoint)

@@ -26,15 +26,23 @@ START_HINT = "Start the local stack first: make run"
 
 
 def default_endpoint() -> str:
-    """The running stack's AWS endpoint (its state file), else the default."""
-    state = read_state()
+    """The running stack's AWS endpoint (its state file), else the default; a stale file: ``Problem``."""
+    state = read_state("--aws-endpoint")
     return state.aws_endpoint if state else DEFAULT_ENDPOINT
 
 
 def default_webhook_url() -> str:
-    """The running stack's webhook URL (its state file), else the default."""
-    state = read_state()
+    """The running stack's webhook URL (its state file), else the default; a stale file: ``Problem``."""
+    state = read_state("--url")
     return state.webhook_url if state and state.webhook_url else DEFAULT_WEBHOOK_URL
+
+
+def fill_addresses(args: Any) -> None:
+    """The running stack's addresses for the options not given (``--url``, ``--aws-endpoint``)."""
+    if getattr(args, "url", "") is None:
+        args.url = default_webhook_url()
+    if getattr(args, "aws_endpoint", "") is None:
+        args.aws_endpoint = default_endpoint()
 
 
 def signing_secret(endpoint: str) -> str:

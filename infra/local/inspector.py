@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.cli import Problem, exit_with
-from infra.local.connect import DEFAULT_ENDPOINT, check_reachable, client, default_endpoint, queries
+from infra.local.connect import (
+    DEFAULT_ENDPOINT,
+    check_reachable,
+    client,
+    fill_addresses,
+    queries,
+)
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
 from infra.local.views import event_records, summarize
 from stripe_webhook.aws import error_code
@@ -36,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Look inside the local stack's table, consumer queue and example actions.",
     )
     endpoint_help = f"local AWS endpoint (default: the running stack's, else {DEFAULT_ENDPOINT})"
-    parser.add_argument("--aws-endpoint", default=default_endpoint(), help=endpoint_help)
+    parser.add_argument("--aws-endpoint", default=None, help=endpoint_help)
     parser.add_argument("--table", default=TABLE_NAME, help=f"default {TABLE_NAME}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -196,6 +202,7 @@ def _clock(timestamp: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    fill_addresses(args)
     try:
         check_reachable(args.aws_endpoint, "local AWS endpoint", "Start the local stack first: make run")
         if args.command == "events":

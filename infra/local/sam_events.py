@@ -25,7 +25,7 @@ from infra.fixtures.delivery import USER_AGENT
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import proxy_event
-from infra.local.connect import default_endpoint, signing_secret
+from infra.local.connect import fill_addresses, signing_secret
 
 OUT_DIR = REPO_ROOT / ".sam-events"
 SAMPLES_DIR = REPO_ROOT / "events"
@@ -75,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--aws-endpoint",
-        default=default_endpoint(),
+        default=None,
         help="local stack, to read its secret (default: the running one)",
     )
     args = parser.parse_args(argv)
+    fill_addresses(args)
     known = available_events()
     types = known if args.all else (args.event_types or handled_types(known))
     unknown = [name for name in types if name not in known]

@@ -4,18 +4,19 @@
 endpoint, where the signing secret is) and removes it on exit. ``trigger``, ``inspect``,
 ``events`` and ``burst`` take their defaults from it, so a stack on other ports needs no options;
 an explicit option still wins. A file left by a stack that is no longer running (its process is
-gone) is reported, removed and ignored. ``STRIPE_LOCAL_STATE`` names another file (tests).
+gone) is removed, and the tool stops and says so rather than guess an address another program may
+hold. ``STRIPE_LOCAL_STATE`` names another file (tests).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infra import REPO_ROOT
+from infra.cli import Problem
 
 STATE_FILE = REPO_ROOT / ".local-stack.json"
 
@@ -44,20 +45,20 @@ def remove_state(pid: int) -> None:
         state_path().unlink(missing_ok=True)
 
 
-def read_state() -> StackState | None:
-    """The running stack's state, or None (no stack, or a stale file: reported and removed)."""
+def read_state(option: str = "") -> StackState | None:
+    """The running stack's state, or None when no stack wrote one. A file a stack that is no longer
+    running left is removed and refused (``Problem``), naming ``option`` as the way to choose."""
     path = state_path()
     state = _load(path)
     if state is None:
         return None
     if not _alive(state.pid):
-        print(
-            f"note: {path.name} was left by a local stack that is no longer running (pid {state.pid}); "
-            "removed it, using the default addresses",
-            file=sys.stderr,
-        )
         path.unlink(missing_ok=True)
-        return None
+        choose = f", or pass {option} to name one" if option else ""
+        raise Problem(
+            f"{path.name} was left by a local stack that is no longer running (pid {state.pid}); removed"
+            f" it. Start the local stack (make run){choose}."
+        )
     return state
 
 

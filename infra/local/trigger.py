@@ -35,8 +35,7 @@ from infra.local.connect import (
     START_HINT,
     check_reachable,
     client,
-    default_endpoint,
-    default_webhook_url,
+    fill_addresses,
     queries,
     signing_secret,
 )
@@ -121,13 +120,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.add_argument(*names, **options)
     parser.add_argument(
         "--url",
-        default=default_webhook_url(),
+        default=None,
         help="webhook URL (default: the running stack's, from .local-stack.json, "
         f"else {DEFAULT_WEBHOOK_URL})",
     )
     parser.add_argument(
         "--aws-endpoint",
-        default=default_endpoint(),
+        default=None,
         help="local AWS endpoint, to show what was stored (default: the running stack's, "
         f"else {DEFAULT_ENDPOINT})",
     )
@@ -234,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(list_events())
         return 0
+    fill_addresses(args)
     check_reachable(args.url, "webhook", START_HINT)
     secret = signing_secret(args.aws_endpoint)
     planned = deliveries(build_events(args), secret, args)

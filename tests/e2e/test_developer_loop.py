@@ -346,7 +346,9 @@ def test_a_state_file_left_by_a_stopped_stack_is_reported_removed_and_ignored(tm
 
     result = run_tool("local.trigger", "customer.created", env={"STRIPE_LOCAL_STATE": str(state)})
 
+    # refused, not sent to the default port (another program may hold it): it says how to choose
     assert "was left by a local stack that is no longer running" in result.stderr
+    assert "pass --url" in result.stderr and "nothing is listening" not in result.stderr
     assert not state.exists()
     assert result.returncode == 1 and "make run" in result.stderr and "Traceback" not in result.stderr
 
