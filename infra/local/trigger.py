@@ -96,8 +96,9 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
         ("--fixed-ids",),
         {
             "action": "store_true",
-            "help": "keep the stored payloads' object ids (to test collisions on purpose); by default "
-            "every run uses fresh ones, so runs never interfere",
+            "help": "keep the stored payloads' object ids and times (to test collisions on purpose); by "
+            "default every run uses fresh ids, so runs never interfere, and the objects' times (periods, "
+            "due dates) are moved to now, their distances kept",
         },
     ),
     (

@@ -16,6 +16,7 @@ from infra.fixtures.payloads import (
     fresh_event,
     thin_notification,
     v1_thin_notification,
+    with_current_times,
     with_fresh_ids,
 )
 from infra.fixtures.versions import shaped
@@ -53,7 +54,7 @@ def thin_delivery(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     snapshot_type = args.thin.removeprefix("v1.")
     if snapshot_type not in available_events():
         return thin_notification(args.thin), None
-    (event,) = with_fresh_ids([fresh_event(snapshot_type)])
+    (event,) = with_current_times(with_fresh_ids([fresh_event(snapshot_type)]))
     event = shaped(event, args.api_version)
     return v1_thin_notification(event, context=args.account), event["data"]["object"]
 
@@ -88,7 +89,7 @@ def build_events(args: argparse.Namespace) -> list[dict[str, Any]]:
     except LookupError as error:
         raise Problem(f"{error.args[0]} (see --list)") from None
     if not args.fixed_ids:
-        events = with_fresh_ids(events)
+        events = with_current_times(with_fresh_ids(events))
     if args.api_version:
         try:
             events = [shaped(event, args.api_version) for event in events]
