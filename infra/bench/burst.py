@@ -34,6 +34,7 @@ from infra.local.connect import (
     signing_secret,
 )
 from infra.local.resources import QUEUE_NAME, TABLE_NAME
+from infra.local.views import count
 from stripe_webhook import schema
 
 BURST_TYPES = (
@@ -129,7 +130,7 @@ class Tally:
 
     def lines(self) -> list[str]:
         events = len(self.acknowledged) + len(self.unacknowledged)
-        lines = [f"on the queue     {_count(self.messages, 'message')} for {_count(events, 'event')}"]
+        lines = [f"on the queue     {count(self.messages, 'message')} for {count(events, 'event')}"]
         if self.messages != events:
             why = [f"{len(self.unacknowledged)} never acknowledged"] if self.unacknowledged else []
             why += [f"{len(self.lost)} lost"] if self.lost else []
@@ -147,10 +148,6 @@ class Tally:
     @property
     def clean(self) -> bool:
         return not self.lost and not self.doubled and not self.unacknowledged
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def stored_event_ids(endpoint: str, table: str = TABLE_NAME) -> Counter[str]:

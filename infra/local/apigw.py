@@ -64,6 +64,7 @@ def proxy_event(
     source_ip: str = "127.0.0.1",
     port: int = 3000,
     host: str = "localhost",
+    proto: str = "http",
 ) -> dict[str, Any]:
     """The event ``sam local start-api`` builds for this request (``samcli``'s
     ``construct_v1_event``; ``tests/integration/test_sam_local.py`` compares the two): every
@@ -76,7 +77,7 @@ def proxy_event(
     single: dict[str, str] = {}
     for name, value in pairs:  # a repeated header is one value, comma-joined, as WSGI gives SAM
         single[name] = f"{single[name]}, {value}" if name in single else value
-    single |= {"X-Forwarded-Proto": "http", "X-Forwarded-Port": str(port)}
+    single |= {"X-Forwarded-Proto": proto, "X-Forwarded-Port": str(port)}
     multi = {name: [value] for name, value in single.items()}
     mimetype = single.get("Content-Type", single.get("content-type", "")).split(";", 1)[0].strip().lower()
     text: str | None = None

@@ -47,6 +47,11 @@ def fill_addresses(args: Any) -> None:
 
 def signing_secret(endpoint: str) -> str:
     """STRIPE_WEBHOOK_SECRET, else the secret the running local stack stored; the first one signs."""
+    return secret_and_source(endpoint)[0]
+
+
+def secret_and_source(endpoint: str) -> tuple[str, str]:
+    """The signing secret (as ``signing_secret``) and where it came from, in words."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from stripe_webhook.errors import ConfigurationError
@@ -65,7 +70,7 @@ def signing_secret(endpoint: str) -> str:
                 f"(could not read it from the local stack: {error})"
             ) from None
     try:
-        return parse_secrets(value, source)[0]
+        return parse_secrets(value, source)[0], source
     except ConfigurationError as error:
         raise Problem(f"{error.message}; use the whsec_... value the local stack printed") from None
 

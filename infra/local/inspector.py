@@ -24,7 +24,7 @@ from infra.local.connect import (
     queries,
 )
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
-from infra.local.views import event_records, summarize
+from infra.local.views import count, event_records, handler_label, shown, summarize
 from stripe_webhook.aws import error_code
 
 if TYPE_CHECKING:
@@ -71,13 +71,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def recent_events(table: TableQueries, limit: int, event_type: str | None) -> list[str]:
     """A Scan: fine for the local stack's small table (the deployed function never scans)."""
-    items = [item for item in table.scan_event_log(_LISTED) if event_type in (None, item.get("event_type"))]
+    wanted = event_type or ""  # a type, or a prefix of types (``invoice.``), as the inbox filters
+    items = [
+        item for item in table.scan_event_log(_LISTED) if str(item.get("event_type", "")).startswith(wanted)
+    ]
     items.sort(key=lambda item: (item.get("received_at", 0), item.get("created", 0)), reverse=True)
     return [
         f"{time.strftime('%H:%M:%S', time.localtime(item.get('received_at', 0)))}  {item['event_id']}  "
-        f"{item['event_type']:<42} {item.get('status', '?'):<11} handler={item.get('handler', 'none')}"
+        f"{item['event_type']:<42} {item.get('status', '?'):<11} {handler_label(item.get('handler'))}"
         for item in items[:limit]
-    ] or ["no events stored yet"]
+    ] or [f"no events of a type starting {wanted!r} stored yet" if wanted else "no events stored yet"]
 
 
 def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
@@ -88,7 +91,11 @@ def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
         raise Problem(f"no event {event_id} in {table.table_name} (see: make inspect)")
     raw = stored.pop("payload", None)
     lines = ["event log:"]
-    lines += [f"  {name}: {value}" for name, value in sorted(stored.items()) if name not in ("pk", "sk")]
+    lines += [
+        f"  {name}: {shown(name, value)}"
+        for name, value in sorted(stored.items())
+        if name not in ("pk", "sk")
+    ]
     written = event_records(table, raw, event_id) if isinstance(raw, str) else []
     for pk, sk, item, ours in written:
         effect = "written by this event" if ours else "not this event's: stale, or replaced since"
@@ -114,6 +121,8 @@ def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
 def tail(sqs: Any, queue: str, follow: bool) -> int:
     queue_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     deadline = time.monotonic() + FOLLOW_LIMIT_SECONDS
+    if follow:
+        print(f"waiting for messages on {queue} (Ctrl-C to stop) ...", flush=True)
     seen = 0
     while True:
         response = sqs.receive_message(
@@ -137,7 +146,7 @@ def tail(sqs: Any, queue: str, follow: bool) -> int:
         if not response.get("Messages") and (not follow or time.monotonic() > deadline):
             break
     if not follow:
-        print(f"{seen} message(s)")
+        print(count(seen, "message"))
     return seen
 
 

@@ -25,7 +25,7 @@ from infra.fixtures.delivery import USER_AGENT
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.local.apigw import proxy_event
-from infra.local.connect import fill_addresses, signing_secret
+from infra.local.connect import fill_addresses, secret_and_source
 
 OUT_DIR = REPO_ROOT / ".sam-events"
 SAMPLES_DIR = REPO_ROOT / "events"
@@ -49,7 +49,8 @@ def write_event(event_type: str, secret: str, directory: Path) -> Path:
         "User-Agent": USER_AGENT,
         "Stripe-Signature": signature_header(body, secret),
     }
-    request = proxy_event("POST", "/webhook", headers, body, stage="v1")
+    # as API Gateway itself delivers it (HTTPS, port 443): sam local invoke serves no port
+    request = proxy_event("POST", "/webhook", headers, body, stage="v1", port=443, proto="https")
     path = directory / f"{event_type}.json"
     path.write_text(json.dumps(request, indent=2) + "\n")
     return path
@@ -85,11 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in types if name not in known]
     if unknown:
         raise UsageError(f"no payload for {', '.join(unknown)} (see python -m infra.local.trigger --list)")
-    secret = signing_secret(args.aws_endpoint)
+    secret, source = secret_and_source(args.aws_endpoint)
     args.out.mkdir(parents=True, exist_ok=True)
-    for event_type in types:
-        print(f"wrote {write_event(event_type, secret, args.out)}")
-    print("valid for 5 minutes: sam local invoke WebhookFunction -e <file>")
+    written = [write_event(event_type, secret, args.out) for event_type in types]
+    print("\n".join(f"wrote {path}" for path in written))
+    print(f"signed with {source} ({secret[:10]}…), valid for 5 minutes.")
+    if source == "STRIPE_WEBHOOK_SECRET":
+        print("  The function under sam local reads the local stack's secret (env.json): they must match.")
+    print(
+        "Invoke one with Docker, after make build, while make aws runs:\n"
+        f"  .venv/bin/sam local invoke WebhookFunction -e {written[0]} --env-vars env.json"
+    )
     return 0
 
 

@@ -41,7 +41,7 @@ from infra.local.connect import (
 )
 from infra.local.resources import TABLE_NAME
 from infra.local.trigger_events import build_events, list_events
-from infra.local.views import record_line
+from infra.local.views import count, handler_label, record_line
 from stripe_webhook.settings import API_VERSION
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def describe(delivery: Delivery, answer: Answer) -> str:
     body = answer.json
     if answer.status == 200:
         result = (
-            f"   {answer.status} {body.get('status')} handler={body.get('handler') or 'none'}"
+            f"   {answer.status} {body.get('status')} {handler_label(body.get('handler'))}"
             f" records={body.get('records_written', 0)} stale={body.get('records_stale', 0)}"
             f" sns={body.get('message_id') or '-'}"
         )
@@ -216,7 +216,7 @@ def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
     lines = []
     if logged:
         lines.append(
-            f"   event log: {logged.get('status')} handler={logged.get('handler', 'none')}"
+            f"   event log: {logged.get('status')} {handler_label(logged.get('handler'))}"
             f" published as {logged.get('sns_message_id', '-')}"
         )
     else:
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         if table is not None:
             print("\n".join(stored(table, delivery.event)))
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
-    print(f"sent {len(planned)} deliveries: {summary}")
+    print(f"sent {count(len(planned), 'delivery')}: {summary}")
     return 1 if unexpected else 0
 
 

@@ -1,7 +1,10 @@
-"""How the tools show what the local stack stored: a record on one line, an event's records."""
+"""How the tools show what the local stack stored: a record on one line, an event's records, times
+as people read them, counts in the right number, and one word for an event no handler takes."""
 
 from __future__ import annotations
 
+import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from stripe_webhook import schema
@@ -24,9 +27,43 @@ _RECORD_META = {
 }
 
 
+TIME_KEY = re.compile(r"(?:^|_)(?:created|updated|at|date|start|end|by|on|anchor)$")
+UNIX_TIMES = range(1_400_000_000, 2_100_000_000)
+
+
+def human_time(timestamp: int, now: float | None = None) -> str:
+    """``2026-12-02 18:07:11 UTC, 2 min ago``."""
+    moment = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+    delta = int((time.time() if now is None else now) - timestamp)
+    ago, span = delta >= 0, abs(delta)
+    for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86_400, "h", 3600), (None, "days", 86_400)):
+        if limit is None or span < limit:
+            amount = f"{span // size} {unit}"
+            break
+    return f"{moment}, {'just now' if span < 5 else (f'{amount} ago' if ago else f'in {amount}')}"
+
+
+def shown(name: str, value: Any) -> str:
+    """A stored value as the tools print it: a Unix time with its date and how long ago."""
+    is_time = isinstance(value, int) and not isinstance(value, bool) and value in UNIX_TIMES
+    return f"{value} ({human_time(value)})" if is_time and TIME_KEY.search(name) else str(value)
+
+
+def count(number: int, noun: str) -> str:
+    """``1 delivery``, ``3 deliveries``, ``2 messages``."""
+    if number == 1:
+        return f"1 {noun}"
+    return f"{number:,} {noun[:-1] + 'ies' if noun.endswith('y') and noun[-2] not in 'aeiou' else noun + 's'}"
+
+
+def handler_label(handler: str | None) -> str:
+    """``handler=billing``, or ``unhandled``: stored and published, no handler keeps a record."""
+    return f"handler={handler}" if handler and handler != "none" else "unhandled"
+
+
 def summarize(record: dict[str, Any]) -> str:
     """The interesting fields of a record on one line."""
-    fields = [f"{name}={value}" for name, value in record.items() if name not in _RECORD_META]
+    fields = [f"{name}={shown(name, value)}" for name, value in record.items() if name not in _RECORD_META]
     return " ".join(fields)
 
 

@@ -220,15 +220,19 @@ def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, s
     endpoint = ["--aws-endpoint", stack.endpoint]
 
     listed = run_tool("local.inspector", *endpoint, "events", "--limit", "50")
+    by_prefix = run_tool("local.inspector", *endpoint, "events", "--type", "charge.dispute.")
+    no_prefix = run_tool("local.inspector", *endpoint, "events", "--type", "no_such_family.")
     shown = run_tool("local.inspector", *endpoint, "event", event_id)
     tailed = run_tool("local.inspector", *endpoint, "tail")
 
     assert event_id in listed.stdout and "charge.dispute.created" in listed.stdout
+    assert event_id in by_prefix.stdout  # a prefix of types, as the inbox filters
+    assert "no events of a type starting 'no_such_family.' stored yet" in no_prefix.stdout
     assert "status: PUBLISHED" in shown.stdout
     due = re.search(r"evidence_due_by=(\d+)", shown.stdout)
     assert due is not None and int(due.group(1)) > time.time()  # due in the future, as today's dispute
     assert f'"event_id": "{event_id}"' in shown.stdout
-    assert event_id in tailed.stdout and "1 message(s)" in tailed.stdout
+    assert event_id in tailed.stdout and "1 message" in tailed.stdout.splitlines()
     assert drain(*consumer) == []  # tail consumed it
 
 
@@ -268,6 +272,11 @@ def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalSta
     request = json.loads((tmp_path / "invoice.paid.json").read_text())
 
     assert request["httpMethod"] == "POST" and request["resource"] == "/webhook"
+    assert (
+        request["headers"]["X-Forwarded-Port"] == "443" and request["headers"]["X-Forwarded-Proto"] == "https"
+    )
+    assert "signed with the local stack's secret (whsec_" in result.stdout
+    assert "sam local invoke WebhookFunction -e" in result.stdout and "--env-vars env.json" in result.stdout
     status, _ = stack.post(request["body"].encode(), request["headers"])
     assert status == 200
 
