@@ -219,6 +219,11 @@ class Inbox:
     def get(self, seq: int) -> Entry | None:
         return next((entry for entry in self.entries() if entry.seq == seq), None)
 
+    @property
+    def recorded(self) -> int:
+        """How many requests were ever recorded (the newest one's number)."""
+        return self._seq
+
     def find(
         self,
         *,

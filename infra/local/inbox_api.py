@@ -57,7 +57,12 @@ class InboxApi:
             object_id=query.get("object", ""),
             text=query.get("q", ""),
         )
-        return {"size": self.inbox.size, "requests": [entry.summary() for entry in entries]}
+        return {
+            "size": self.inbox.size,
+            "recorded": self.inbox.recorded,
+            "held": len(self.inbox.entries()),
+            "requests": [entry.summary() for entry in entries],
+        }
 
     def detail(self, seq: int) -> dict[str, Any]:
         entry = self._entry(seq)

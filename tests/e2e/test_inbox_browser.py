@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -98,6 +99,16 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     page.locator(".result", has_text="duplicate").wait_for()
     page.locator("#requests tbody tr", has_text="duplicate").filter(has_text=completed["id"]).first.wait_for()
 
+    # Ids shown exactly, times as people read them (raw on hover), the open request in the address
+    assert f"Record OBJECT#{SESSION} / STATE" in detail.inner_text()  # not upper-cased
+    received = detail.locator("dd .time").first
+    assert re.search(r"\((just now|\d+ s ago)\)", received.inner_text())
+    assert re.match(r"\d{10} · 20\d\d-", received.get_attribute("title") or "")
+    seq = detail.locator("h2").inner_text().split()[0].lstrip("#")
+    assert f"request={seq}" in page.url
+    counts = page.locator("#counts").inner_text()
+    assert re.match(r"\d+ requests, \d+ shown", counts)
+
     # A refused request cannot be replayed or resent: the buttons are off and say why
     page.locator("#requests tbody tr", has_text=tampered["id"]).click()
     detail.locator("h2", has_text="POST /webhook").wait_for()
@@ -129,6 +140,20 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     assert HOSTILE in detail.inner_text()
     assert page.evaluate("window.__xss") is None and dialogs == []
     assert page.locator('#detail img[src="x"], #detail script').count() == 0
+
+
+def test_a_link_to_a_request_opens_it_with_its_filters(stack: LocalStack, browser: Any) -> None:
+    event = fresh_event("charge.refunded")
+    assert send(stack, event) == 200
+    (entry,) = get_json(stack, f"/api/requests?q={event['id']}")["requests"]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+    page.goto(f"http://127.0.0.1:{stack.port}/#type=charge.&request={entry['seq']}")
+
+    page.locator("#detail h2", has_text=f"#{entry['seq']} ").wait_for()
+    assert page.locator("#filter-type").input_value() == "charge."
+    page.locator("#requests tbody tr", has_text=event["id"]).wait_for()
+    assert all("charge." in row for row in page.locator("#requests tbody tr").all_inner_texts())
 
 
 def get_json(stack: LocalStack, path: str) -> dict[str, Any]:

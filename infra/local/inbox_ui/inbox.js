@@ -3,7 +3,7 @@
 // Content-Security-Policy allows no inline script: a body can only ever be shown as text.
 "use strict";
 
-const state = { rows: [], lastSeq: 0, selected: null, filters: {}, size: 0 };
+const state = { rows: [], lastSeq: 0, selected: null, filters: {}, size: 0, recorded: 0, held: 0 };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, props = {}, ...children) {
@@ -19,8 +19,18 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-// A public inbox (--inbox-public) is opened with the link the banner prints: #token=…
-const TOKEN = new URLSearchParams(location.hash.slice(1)).get("token");
+// The page's address keeps what it shows: #request=47&type=charge.&token=… (a public inbox,
+// --inbox-public, is opened with the link the banner prints, which carries the token).
+const HASH = new URLSearchParams(location.hash.slice(1));
+const TOKEN = HASH.get("token");
+
+function remember() {
+  const params = new URLSearchParams();
+  if (TOKEN) params.set("token", TOKEN);
+  for (const [name, value] of Object.entries(state.filters)) if (value) params.set(name, value);
+  if (state.selected && !$("detail-pane").hidden) params.set("request", String(state.selected));
+  history.replaceState(null, "", `#${params}`);
+}
 
 async function api(path, options = {}) {
   // X-Inbox-Request: a page on another site cannot send it without a CORS preflight, which the
@@ -46,10 +56,32 @@ function when(seconds) {
   return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
 }
 
+function ago(seconds) {
+  const span = Math.round(Date.now() / 1000 - seconds);
+  const size = Math.abs(span);
+  const amount = size < 5 ? null : size < 60 ? `${size} s` : size < 3600 ? `${Math.floor(size / 60)} min`
+    : size < 86400 ? `${Math.floor(size / 3600)} h` : `${Math.floor(size / 86400)} days`;
+  return amount === null ? "just now" : span >= 0 ? `${amount} ago` : `in ${amount}`;
+}
+
+// A Unix time as people read it: the local date and time with its zone, and how long ago; the raw
+// value on hover.
+function humanTime(seconds) {
+  const date = new Date(seconds * 1000);
+  const text = `${date.toLocaleString([], { hour12: false, timeZoneName: "short" })} (${ago(seconds)})`;
+  return el("span", { class: "time", text, title: `${seconds} · ${date.toISOString()}` });
+}
+
+const TIME_KEY = /(^|_)(created|updated|at|date|start|end|by|on|anchor|time)$/;
+
+function isTime(name, value) {
+  return TIME_KEY.test(name) && Number.isInteger(value) && value > 1400000000 && value < 2100000000;
+}
+
 function row(entry) {
   const statusClass = `s${String(entry.status)[0]}`;
   const tr = el("tr", { "data-seq": String(entry.seq), onclick: () => select(entry.seq, true) },
-    el("td", { text: when(entry.time) }),
+    el("td", { text: when(entry.time), title: `${ago(entry.time)} · ${new Date(entry.time * 1000).toISOString()}` }),
     el("td", { text: `${entry.method} ${entry.path}` }),
     el("td", { class: statusClass, text: String(entry.status) }),
     el("td", { text: entry.verdict }),
@@ -70,6 +102,9 @@ function renderList(fresh = []) {
     return tr;
   }));
   $("empty").hidden = state.rows.length > 0;
+  const dropped = Math.max(0, state.recorded - state.held);
+  $("counts").textContent = `${state.recorded.toLocaleString()} requests, ${state.rows.length.toLocaleString()} shown`
+    + (dropped ? `, ${dropped.toLocaleString()} dropped from the ring` : "");
   $("retention").textContent = `Keeps the last ${state.size.toLocaleString()} requests; older ones are dropped (--inbox-size).`;
 }
 
@@ -78,7 +113,10 @@ async function refresh(reset = false) {
   try {
     const found = await api(`/api/requests?${query({ after: String(state.lastSeq) })}`);
     state.size = found.size;
-    if (found.requests.length || reset) {
+    const countsChanged = state.recorded !== found.recorded;
+    state.recorded = found.recorded;
+    state.held = found.held;
+    if (found.requests.length || reset || countsChanged) {
       state.rows = found.requests.concat(state.rows).slice(0, state.size);
       state.lastSeq = Math.max(state.lastSeq, ...found.requests.map((entry) => entry.seq));
       renderList(reset ? [] : found.requests.map((entry) => entry.seq));
@@ -105,7 +143,8 @@ function codeBlock(title, text) {
 function pairs(values) {
   const list = el("dl");
   for (const [name, value] of Object.entries(values || {})) {
-    list.append(el("dt", { text: name }), el("dd", { text: typeof value === "string" ? value : JSON.stringify(value) }));
+    const shown = isTime(name, value) ? humanTime(value) : typeof value === "string" ? value : JSON.stringify(value);
+    list.append(el("dt", { text: name }), el("dd", {}, shown));
   }
   return list;
 }
@@ -125,6 +164,8 @@ async function select(seq, open) {
 async function showDetail(seq) {
   const pane = $("detail-pane");
   pane.hidden = false;
+  state.selected = seq;
+  remember();
   let detail;
   try { detail = await api(`/api/requests/${seq}`); } catch (error) {
     $("detail").replaceChildren(el("p", { text: error.message }));
@@ -143,7 +184,7 @@ async function showDetail(seq) {
     } catch (error) { result.textContent = `${label} failed: ${error.message}`; }
   } });
   const summary = {
-    status: `${detail.status} ${detail.verdict}`, latency: `${detail.latency_ms} ms`, received: new Date(detail.time * 1000).toISOString(),
+    status: `${detail.status} ${detail.verdict}`, latency: `${detail.latency_ms} ms`, received_at: Math.floor(detail.time),
     "event id": detail.event_id || "-", "event type": detail.event_type || "-", account: detail.account || "-",
   };
   const parts = [
@@ -222,7 +263,7 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "j" || event.key === "ArrowDown") { move(1); event.preventDefault(); }
   else if (event.key === "k" || event.key === "ArrowUp") { move(-1); event.preventDefault(); }
   else if (event.key === "Enter" && state.selected) showDetail(state.selected);
-  else if (event.key === "Escape") $("detail-pane").hidden = true;
+  else if (event.key === "Escape") { $("detail-pane").hidden = true; remember(); }
   else if (event.key === "/") { $("filter-text").focus(); event.preventDefault(); }
   else if (event.key === "t") {
     const entry = state.rows.find((candidate) => candidate.seq === state.selected);
@@ -233,6 +274,7 @@ document.addEventListener("keydown", (event) => {
 function readFilters() {
   const form = new FormData($("filters"));
   state.filters = Object.fromEntries([...form.entries()].map(([name, value]) => [name, String(value).trim()]));
+  remember();
   refresh(true);
 }
 
@@ -240,6 +282,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("filters").addEventListener("input", readFilters);
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); readFilters(); });
   $("filters").addEventListener("reset", () => setTimeout(readFilters, 0));
-  refresh(true);
+  for (const [name, value] of HASH) {  // filters and the open request from the address
+    const field = $("filters").elements.namedItem(name);
+    if (field && "value" in field) field.value = value;
+  }
+  readFilters();
+  const asked = Number(HASH.get("request"));
+  if (asked) select(asked, true);
   setInterval(refresh, 1000);
 });
