@@ -68,6 +68,7 @@ class InboxApi:
         entry = self._entry(seq)
         detail: dict[str, Any] = {**entry.summary(), "headers": entry.headers, "body": entry.body}
         detail["response"] = entry.response
+        detail["why"] = why_refused(entry)
         detail["available"] = {"replay": _refusal(entry), "resend": _refusal(entry), "redrive": None}
         if entry.status != 200 or not entry.event_id:
             detail["available"]["redrive"] = "only an accepted event, stored by the stack, can be redriven"
@@ -200,6 +201,40 @@ class InboxApi:
     @staticmethod
     def _result(answer: Answer) -> dict[str, Any]:
         return {"status": answer.status, "response": answer.json}
+
+
+WHY = {
+    "missing_signature_header": "no Stripe-Signature header: not sent by Stripe, or a proxy dropped it",
+    "malformed_signature_header": "the Stripe-Signature header is not t=<time>,v1=<signature>",
+    "signature_mismatch": "no v1 signature matches the signing secret: another secret signed it, or the body"
+    " changed after signing (STRIPE_WEBHOOK_SECRET must be the secret `stripe listen` printed)",
+    "timestamp_out_of_tolerance": "the signature's time is more than 5 minutes from now: a replay of an old"
+    " delivery, or a clock that is off",
+    "invalid_payload": "the body is signed but is not UTF-8 JSON",
+    "not_an_event": "the body is signed but is not a Stripe event (a thin notification sent to /webhook?)",
+    "payload_too_large": "the body is larger than the function accepts",
+    "forbidden": "the local stack refuses browsers and foreign Host headers here",
+    "not_found": "no such path: the webhook is POST /webhook",
+    "method_not_allowed": "the webhook takes POST only",
+}
+"""Why a request was refused, in words, by the error code the stack answered with."""
+
+
+def why_refused(entry: Entry) -> str | None:
+    """A refused request's reason in words, with the signature's age when that is the reason."""
+    if not 400 <= entry.status < 500:
+        return None
+    try:
+        code = str(json.loads(entry.response).get("error", ""))
+    except (ValueError, AttributeError):
+        code = ""
+    why = WHY.get(code, f"refused ({code or entry.status})")
+    stamps = [
+        part[2:] for part in entry.headers.get("Stripe-Signature", "").split(",") if part.startswith("t=")
+    ]
+    if code == "timestamp_out_of_tolerance" and stamps and stamps[0].isdigit():
+        why += f"; it was signed {int(entry.time) - int(stamps[0])} s before it arrived"
+    return why
 
 
 def _refusal(entry: Entry) -> str | None:

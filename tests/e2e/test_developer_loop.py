@@ -557,6 +557,7 @@ def test_a_refused_request_cannot_be_replayed_or_resent_into_the_stack(stack: Lo
 
     # Then both are refused, say why, and nothing of the forged body is stored
     assert "refused" in detail["available"]["replay"] and "refused" in detail["available"]["resend"]
+    assert "no v1 signature matches the signing secret" in detail["why"]  # why, in words
     assert replayed[0] == 400 and "stays refused" in replayed[1]["message"]
     assert resent[0] == 400 and "stays refused" in resent[1]["message"]
     assert get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT") is None
@@ -579,3 +580,15 @@ def test_resend_as_new_rewrites_the_record_every_time(stack: LocalStack) -> None
     )
     record = get_item(stack.client("dynamodb"), TABLE, "OBJECT#" + record_id(out, "cus_"), "STATE")
     assert record is not None and record["last_event_id"] == answers[-1]["event_id"]
+
+
+def test_a_stale_signature_says_how_old_it_was(stack: LocalStack) -> None:
+    code, out, _ = trigger(stack, "customer.created", "--stale")
+    assert code == 0, out
+    (event_id,) = event_ids(out)
+
+    detail = _inbox(stack, f"/api/requests/{_seq(stack, event_id, '4xx')}")[1]
+
+    assert "more than 5 minutes from now" in detail["why"]
+    age = re.search(r"signed (\d+) s before it arrived", detail["why"])
+    assert age is not None and 600 <= int(age.group(1)) <= 610

@@ -113,6 +113,7 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     page.locator("#requests tbody tr", has_text=tampered["id"]).click()
     detail.locator("h2", has_text="POST /webhook").wait_for()
     page.locator("#action-replay[disabled]").wait_for()
+    assert "Refused: no v1 signature matches the signing secret" in page.locator("#why").inner_text()
     assert "stays refused" in (page.locator("#action-replay").get_attribute("title") or "")
     assert page.locator("#action-resend").is_disabled() and page.locator("#action-redrive").is_disabled()
 

@@ -189,6 +189,7 @@ async function showDetail(seq) {
   };
   const parts = [
     el("h2", { text: `#${detail.seq} ${detail.method} ${detail.path}` }),
+    detail.why ? el("p", { class: "why", id: "why", text: `Refused: ${detail.why}.` }) : null,
     pairs(summary),
     detail.object_id ? el("p", {}, "object ", objectLink(detail.object_id)) : null,
     el("div", { class: "actions" },
