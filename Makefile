@@ -7,7 +7,7 @@ SCAN   := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv lock check run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,10 +69,16 @@ ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|re
 cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--duration-ms 60")
 	$(BIN)/python -m infra.ops.cost $(ARGS)
 
-test: lint typecheck complexity scan pytest  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)
+test: venv  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)
+	@start=$$(date +%s); $(MAKE) --no-print-directory lint typecheck complexity scan pytest; \
+		status=$$?; echo "make test took $$(( $$(date +%s) - start )) s"; exit $$status
 
 complexity: venv  ## the complexity gate: no block in functions/ ranked worse than C (xenon, radon's ranks)
 	$(BIN)/xenon --max-absolute C functions
+
+check: lint typecheck complexity  ## the pre-commit loop: lint, types, complexity, unit and integration tests but the slow ones (no Docker, no browser)
+	@start=$$(date +%s); SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest tests/unit tests/integration -m "not slow" -q $(ARGS); \
+		status=$$?; echo "make check: tests took $$(( $$(date +%s) - start )) s"; exit $$status
 
 unit: venv  ## the edit loop: pure tests, sockets disabled (a few seconds)
 	$(BIN)/python -m pytest tests/unit -q $(ARGS)
@@ -96,8 +102,8 @@ format: venv  ## format, apply ruff's safe fixes, then list what is left to fix 
 typecheck: venv  ## mypy (strict) on the function, the tooling and the tests
 	$(BIN)/mypy functions infra tests
 
-pytest: venv  ## the test suite (ARGS="-k dispute" to filter)
-	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest $(ARGS)
+pytest: venv  ## the test suite, with its ten slowest tests named (ARGS="-k dispute" to filter)
+	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest --durations=10 $(ARGS)
 
 scan: $(SCAN)/.installed-$(CHECKOV_VERSION)  ## static security scan of template.yaml (checkov, offline)
 	$(SCAN)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --skip-download --quiet --compact

@@ -258,3 +258,19 @@ def test_the_inbox_shows_what_the_example_actions_did_with_an_event(stack: Local
     row.wait_for()
     assert "done" in row.inner_text() and "alert sent, evidence due" in row.inner_text()
     page.close()
+
+
+def test_the_list_keeps_ids_in_view_at_common_widths(stack: LocalStack, browser: Any) -> None:
+    event = fresh_event("invoice.paid")
+    assert send(stack, event) == 200
+    for width in (1280, 1440):
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        page.goto(f"http://127.0.0.1:{stack.port}/")
+        row = page.locator("#requests tbody tr", has_text=event["id"])
+        row.wait_for()
+
+        cells = row.locator("td")
+        assert cells.nth(1).inner_text() == ""  # no repeated POST /webhook
+        box = cells.nth(5).bounding_box()  # the event id, fully in the window
+        assert box is not None and box["x"] + box["width"] <= width, width
+        page.close()

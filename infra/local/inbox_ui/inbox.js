@@ -82,7 +82,8 @@ function row(entry) {
   const statusClass = `s${String(entry.status)[0]}`;
   const tr = el("tr", { "data-seq": String(entry.seq), onclick: () => select(entry.seq, true) },
     el("td", { text: when(entry.time), title: `${ago(entry.time)} · ${new Date(entry.time * 1000).toISOString()}` }),
-    el("td", { text: `${entry.method} ${entry.path}` }),
+    // the webhook's own POST goes without saying; anything else is named
+    el("td", { class: "path", text: entry.method === "POST" && entry.path === "/webhook" ? "" : entry.method === "POST" && entry.path === "/webhook/thin" ? "thin" : `${entry.method} ${entry.path}` }),
     el("td", { class: statusClass, text: String(entry.status) }),
     el("td", { text: entry.verdict }),
     el("td", { text: entry.event_type || "" }),
