@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from infra.fixtures.payloads import fresh_event
@@ -148,6 +149,7 @@ def consume(actions: Actions, chaos: Chaos, rounds: int = 40) -> Counter[str]:
     return polls
 
 
+@pytest.mark.slow  # a randomized run of many deliveries: make test and CI, not make check
 def test_every_fact_ends_with_one_effect_or_one_surfaced_uncertainty_never_two(
     actions: Actions, secret: str
 ) -> None:

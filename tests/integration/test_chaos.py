@@ -147,6 +147,7 @@ def records(aws: Aws, table: str) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
+@pytest.mark.slow  # a randomized run of many deliveries: make test and CI, not make check
 @pytest.mark.parametrize("topic", ["standard", "fifo"])
 def test_every_event_is_stored_once_published_and_recorded_as_if_alone(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, secret: str, topic: str

@@ -123,6 +123,7 @@ def empty_table(aws: Aws) -> None:
     ],
 )
 @given(case=hostile_bodies())
+@pytest.mark.slow  # a randomized run of many deliveries: make test and CI, not make check
 def test_signed_hostile_bodies_get_2xx_or_4xx_and_publish_only_strict_json(
     aws: Aws, secret: str, case: tuple[str, str, bytes]
 ) -> None:
