@@ -2,8 +2,8 @@
 
 ``Inbox`` keeps the last N requests in memory (oldest dropped), each with its headers (the
 ``Stripe-Signature`` parsed, its signatures redacted), raw body, response and timing, and the
-example actions' outcomes by event; ``MessageTap`` keeps what the topic delivered, by event. What
-the page reads and does with them is ``inbox_api.py``.
+example actions' outcomes by event. What the topic delivered is ``message_tap.py``'s; what the
+page reads and does with them is ``inbox_api.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class Entry:
     created: int | None = None
     records_written: int = 0
     records_stale: int = 0
+    twin: str | None = None
+    """A thin notification's ``snapshot_event``: its twin's id, the same business event."""
 
     def summary(self) -> dict[str, Any]:
         values = asdict(self)
@@ -115,6 +117,7 @@ def _event_fields(body: bytes) -> dict[str, Any]:
             "object_id": object_id,
             "account": event.get("account") or event.get("context"),
             "created": event.get("created"),
+            "twin": event.get("snapshot_event"),
         }
     )
 
@@ -122,7 +125,8 @@ def _event_fields(body: bytes) -> dict[str, Any]:
 def trusted_fields(values: dict[str, Any]) -> dict[str, Any]:
     """The entry's request-derived fields with only the types the inbox handles (and persists)."""
     fields: dict[str, Any] = {
-        name: shown_text(values.get(name)) for name in ("event_id", "event_type", "object_id", "account")
+        name: shown_text(values.get(name))
+        for name in ("event_id", "event_type", "object_id", "account", "twin")
     }
     fields["created"] = shown_int(values.get("created"))
     return {name: value for name, value in fields.items() if value is not None}
@@ -233,7 +237,8 @@ class Inbox:
         object_id: str = "",
         text: str = "",
     ) -> list[Entry]:
-        """Newest first, filtered: type prefix, status class (2xx/4xx/5xx), object id, text on ids."""
+        """Newest first, filtered: type prefix, status class (2xx/4xx/5xx), object id, text in the ids
+        or anywhere in the body (a customer's email finds their events)."""
         found = []
         for entry in reversed(self.entries()):
             if entry.seq <= after:
@@ -245,55 +250,7 @@ class Inbox:
             if object_id and entry.object_id != object_id:
                 continue
             ids = " ".join(str(value or "") for value in (entry.event_id, entry.object_id, entry.account))
-            if text and text not in ids:
+            if text and text not in ids and text not in entry.body:  # ids, then any field of the body
                 continue
             found.append(entry)
         return found
-
-
-class MessageTap:
-    """The messages a queue of the inbox's own receives from the topic, by event id (the last
-    ``size``): what a consumer queue got, read without taking anything from the user's queue."""
-
-    def __init__(self, sqs: Any, queue_url: str, size: int = DEFAULT_SIZE) -> None:
-        self._sqs, self._queue_url, self._size = sqs, queue_url, size
-        self._messages: dict[str, list[dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-
-    def start(self) -> MessageTap:
-        threading.Thread(target=self._run, name="inbox-message-tap", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def get(self, event_id: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._messages.get(event_id, []))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                received = self.poll()
-            except Exception:  # the stack is stopping, or moto hiccuped: try again
-                received = 0
-            if not received:
-                self._stop.wait(POLL_SECONDS)
-
-    def poll(self) -> int:
-        received = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
-        ).get("Messages", [])
-        for message in received:
-            attributes = {
-                name: value.get("StringValue") for name, value in message.get("MessageAttributes", {}).items()
-            }
-            with self._lock:
-                self._messages.setdefault(str(attributes.get("event_id")), []).append(
-                    {"attributes": attributes, "body": message["Body"], "received_at": time.time()}
-                )
-                while len(self._messages) > self._size:
-                    self._messages.pop(next(iter(self._messages)))
-            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
-        return len(received)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from infra.fixtures.delivery import Answer, post
 from infra.fixtures.payloads import new_event_id
-from infra.local.inbox import Entry, Inbox, MessageTap
+from infra.local.inbox import Entry, Inbox
+from infra.local.message_tap import MessageTap
 from infra.local.views import event_records
 
 if TYPE_CHECKING:
@@ -69,6 +70,12 @@ class InboxApi:
         detail: dict[str, Any] = {**entry.summary(), "headers": entry.headers, "body": entry.body}
         detail["response"] = entry.response
         detail["why"] = why_refused(entry)
+        if entry.event_id:  # every delivery of this event: Stripe's retries, replays, the thin twin
+            detail["attempts"] = [
+                other.summary()
+                for other in self.inbox.entries()
+                if entry.event_id in (other.event_id, other.twin)
+            ]
         detail["available"] = {"replay": _refusal(entry), "resend": _refusal(entry), "redrive": None}
         if entry.status != 200 or not entry.event_id:
             detail["available"]["redrive"] = "only an accepted event, stored by the stack, can be redriven"

@@ -32,8 +32,9 @@ from infra.local.action_runners import ActionRunner, print_outcome, start_action
 from infra.local.banner import print_banner
 from infra.local.connect import REGION, SECRET_NAME, client, queries
 from infra.local.guard import HostPolicy
-from infra.local.inbox import Inbox, MessageTap
+from infra.local.inbox import Inbox
 from infra.local.inbox_api import InboxApi, deliver_over_http
+from infra.local.message_tap import MessageTap
 from infra.local.moto_server import start_aws
 from infra.local.options import check_ports, parse_args, resolve_secret
 from infra.local.reload import Reloader

@@ -592,3 +592,21 @@ def test_a_stale_signature_says_how_old_it_was(stack: LocalStack) -> None:
     assert "more than 5 minutes from now" in detail["why"]
     age = re.search(r"signed (\d+) s before it arrived", detail["why"])
     assert age is not None and 600 <= int(age.group(1)) <= 610
+
+
+def test_every_delivery_of_an_event_is_listed_with_it_and_a_body_field_finds_it(stack: LocalStack) -> None:
+    # Given an event delivered twice (as Stripe retries), about a customer with a known email
+    code, out, _ = trigger(stack, "customer.created", "--resend")
+    assert code == 0, out
+    event_id = event_ids(out)[0]
+    email = json.loads(_inbox(stack, f"/api/requests/{_seq(stack, event_id)}")[1]["body"])["data"]["object"][
+        "email"
+    ]
+
+    # When one delivery is opened, and the list is searched for the email
+    detail = _inbox(stack, f"/api/requests/{_seq(stack, event_id)}")[1]
+    found = _inbox(stack, f"/api/requests?q={email}")[1]["requests"]
+
+    # Then both deliveries are listed with it, and the email finds the event
+    assert [attempt["verdict"] for attempt in detail["attempts"]] == ["processed", "duplicate"]
+    assert event_id in {entry["event_id"] for entry in found}

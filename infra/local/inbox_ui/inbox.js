@@ -200,6 +200,13 @@ async function showDetail(seq) {
     codeBlock("Body", detail.body),
     codeBlock("Response", detail.response),
   ];
+  if (detail.attempts && detail.attempts.length > 1) {
+    parts.push(section(`Deliveries of this event (${detail.attempts.length})`, el("table", { id: "attempts" },
+      el("thead", {}, el("tr", {}, ...["#", "time", "status", "verdict", "ms"].map((name) => el("th", { text: name })))),
+      el("tbody", {}, ...detail.attempts.map((attempt) => el("tr", { class: attempt.seq === detail.seq ? "selected" : "", onclick: () => select(attempt.seq, true) },
+        el("td", { text: `#${attempt.seq}` }), el("td", { text: when(attempt.time) }), el("td", { text: String(attempt.status) }),
+        el("td", { text: attempt.verdict }), el("td", { class: "num", text: attempt.latency_ms.toFixed(1) })))))));
+  }
   if (detail.event_log) parts.push(section("Event log", pairs(detail.event_log)));
   for (const record of detail.records || []) {
     parts.push(codeBlock(`Record ${record.key}: ${record.effect}`, JSON.stringify(record.stored)));
