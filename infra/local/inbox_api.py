@@ -122,7 +122,8 @@ class InboxApi:
         """The stored raw body, signed anew with the current secret: the same event again. Only
         for a request the stack accepted: signing a body it refused would let a forged one in."""
         entry = self._allowed(seq)
-        return self._result(self.deliver(entry.path, entry.body.encode("utf-8"), self.secret()))
+        answer = self._result(self.deliver(entry.path, entry.body.encode("utf-8"), self.secret()))
+        return {**answer, "seq": self._newest(entry.event_id)}
 
     def resend(self, seq: int) -> dict[str, Any]:
         """The stored body as a new event: a fresh id, and ``created`` now (a second after the
@@ -141,11 +142,8 @@ class InboxApi:
             event["created"] = max(int(time.time()), created + 1, self._last_written(entry) + 1)
         body = json.dumps(event, indent=2).encode("utf-8")
         note = "a new event id, created now: the newest state of its object, so its record is rewritten"
-        return {
-            **self._result(self.deliver(entry.path, body, self.secret())),
-            "event_id": event["id"],
-            "note": note,
-        }
+        answer = self._result(self.deliver(entry.path, body, self.secret()))
+        return {**answer, "event_id": event["id"], "note": note, "seq": self._newest(event["id"])}
 
     def redrive(self, seq: int) -> dict[str, Any]:
         """Publish the stored event to the consumer queue only (as ``ops redrive --queue-url``)."""
@@ -168,6 +166,12 @@ class InboxApi:
         record = self.table.get_record(entry.object_id) if entry.object_id else None
         mark = record.get("last_event_watermark") if record else None
         return int(mark) // RANK_SLOTS if isinstance(mark, int) else 0
+
+    def _newest(self, event_id: str | None) -> int | None:
+        """The request an action just made (recorded before it was answered): its number."""
+        return next(
+            (e.seq for e in reversed(self.inbox.entries()) if event_id and e.event_id == event_id), None
+        )
 
     def _allowed(self, seq: int) -> Entry:
         entry = self._entry(seq)

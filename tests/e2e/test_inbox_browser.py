@@ -97,6 +97,9 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     # Replay: the same event again is a duplicate, shown in place and live in the list
     page.locator("#action-replay").click()
     page.locator(".result", has_text="duplicate").wait_for()
+    made = page.locator("#made")  # the request the replay made, linked and highlighted
+    made_seq = made.inner_text().removeprefix("open #")
+    assert page.locator(f'tbody tr.new[data-seq="{made_seq}"]').count() == 1
     page.locator("#requests tbody tr", has_text="duplicate").filter(has_text=completed["id"]).first.wait_for()
 
     # Ids shown exactly, times as people read them (raw on hover), the open request in the address
@@ -155,6 +158,36 @@ def test_a_link_to_a_request_opens_it_with_its_filters(stack: LocalStack, browse
     assert page.locator("#filter-type").input_value() == "charge."
     page.locator("#requests tbody tr", has_text=event["id"]).wait_for()
     assert all("charge." in row for row in page.locator("#requests tbody tr").all_inner_texts())
+
+
+def test_a_risky_action_asks_first_and_its_result_is_linked(stack: LocalStack, browser: Any) -> None:
+    event = fresh_event("customer.updated")
+    assert send(stack, event) == 200
+    (entry,) = get_json(stack, f"/api/requests?q={event['id']}")["requests"]
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    asked: list[str] = []
+    answers = iter([False, True])  # first dismissed, then accepted
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        (dialog.accept if next(answers) else dialog.dismiss)()
+
+    page.on("dialog", answer)
+    page.goto(f"http://127.0.0.1:{stack.port}/#request={entry['seq']}")
+    page.locator("#detail h2", has_text=f"#{entry['seq']} ").wait_for()
+
+    before = len(get_json(stack, "/api/requests")["requests"])
+    page.locator("#action-resend").click()  # dismissed: nothing is sent
+    page.wait_for_timeout(500)
+    dismissed = len(get_json(stack, "/api/requests")["requests"]) - before
+    page.locator("#action-resend").click()  # accepted
+    made = page.locator("#made")
+    made.wait_for()
+
+    assert len(asked) == 2 and "processed again" in asked[0]
+    assert dismissed == 0
+    made.click()
+    page.locator("#detail h2", has_text=made.inner_text().removeprefix("open ")).wait_for()
 
 
 def get_json(stack: LocalStack, path: str) -> dict[str, Any]:

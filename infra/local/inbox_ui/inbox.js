@@ -162,6 +162,11 @@ async function select(seq, open) {
   if (open) await showDetail(seq);
 }
 
+const RISKY = {
+  resend: "Resend as a new event? It is processed again: its record is rewritten and the actions run for it.",
+  redrive: "Redrive to the consumer queue? Consumers receive the event again.",
+};
+
 async function showDetail(seq) {
   const pane = $("detail-pane");
   pane.hidden = false;
@@ -176,12 +181,17 @@ async function showDetail(seq) {
   const refusal = (action) => (detail.available || {})[action];
   const act = (action, label) => el("button", { type: "button", id: `action-${action}`, text: label,
     disabled: refusal(action) ? "" : null, title: refusal(action) || null, onclick: async () => {
+    if (RISKY[action] && !confirm(RISKY[action])) return;
     result.hidden = false;
     result.textContent = `${label}…`;
     try {
       const answer = await api(`/api/requests/${seq}/${action}`, { method: "POST" });
-      result.textContent = `${label}: ${answer.status} ${JSON.stringify(answer.response || answer)}${answer.note ? ` (${answer.note})` : ""}`;
+      result.replaceChildren(`${label}: ${answer.status} ${JSON.stringify(answer.response || answer)}${answer.note ? ` (${answer.note})` : ""}`);
       await refresh();
+      if (answer.seq) {  // the request it made: linked, and highlighted in the list
+        result.append(" ", el("a", { id: "made", href: "#", text: `open #${answer.seq}`, onclick: (event) => { event.preventDefault(); select(answer.seq, true); } }));
+        document.querySelector(`tbody tr[data-seq="${answer.seq}"]`)?.classList.add("new");
+      }
     } catch (error) { result.textContent = `${label} failed: ${error.message}`; }
   } });
   const summary = {
