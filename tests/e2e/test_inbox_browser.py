@@ -94,6 +94,22 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     assert f"record object#{SESSION.lower()} / state: written by this event" in text.lower()
     page.screenshot(path=str(screenshots / "inbox-detail.png"))
 
+    assert "\nnull\n" not in detail.inner_text()[:200]  # no stray placeholder under the title
+    # The body is a JSON tree: values coloured by kind, objects fold; every part of the detail folds
+    assert detail.locator(".json-string", has_text='"checkout.session.completed"').count() >= 1
+    data = detail.locator(
+        "details.json", has=page.locator(":scope > summary > .json-key:text-is('\"data\"')")
+    ).first
+    inner = data.locator(".json-key", has_text='"amount_total"').first
+    assert inner.is_visible()
+    data.locator(":scope > summary").click()
+    assert not inner.is_visible()
+    data.locator(":scope > summary").click()
+    headers = detail.locator("details.part", has_text="Request headers").first
+    headers.locator(":scope > summary").click()
+    assert not headers.locator("dl").is_visible()
+    headers.locator(":scope > summary").click()
+
     # Replay: the same event again is a duplicate, shown in place and live in the list
     page.locator("#action-replay").click()
     page.locator(".result", has_text="duplicate").wait_for()

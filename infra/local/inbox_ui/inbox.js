@@ -128,17 +128,38 @@ async function refresh(reset = false) {
   }
 }
 
+// Every part of the detail folds (a native <details>: no script needed to open or close it).
 function section(title, ...content) {
-  return el("div", {}, el("h3", { text: title }), ...content);
+  return el("details", { class: "part", open: "" }, el("summary", {}, el("h3", { text: title })), ...content);
+}
+
+// JSON as a tree: objects and arrays fold, values are coloured by kind. Built from text nodes only,
+// so a body can never become markup.
+function jsonView(value, key = null) {
+  const label = key === null ? [] : [el("span", { class: "json-key", text: JSON.stringify(key) }), ": "];
+  if (value !== null && typeof value === "object") {
+    const entries = Array.isArray(value) ? value.map((item, index) => [index, item]) : Object.entries(value);
+    const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+    const size = `${entries.length} ${Array.isArray(value) ? "item" : "key"}${entries.length === 1 ? "" : "s"}`;
+    return el("details", { class: "json", open: "" },
+      el("summary", {}, ...label, `${open}`, el("span", { class: "json-size", text: ` ${size} ` }), close),
+      ...entries.map(([name, item]) => jsonView(item, Array.isArray(value) ? null : name)));
+  }
+  const kind = value === null ? "null" : typeof value;
+  return el("div", { class: "json-leaf" }, ...label, el("span", { class: `json-${kind}`, text: JSON.stringify(value) }));
 }
 
 function codeBlock(title, text) {
-  const pre = el("pre", { text: pretty(text) });
-  const copy = el("button", { type: "button", text: "copy", onclick: async () => {
+  let parsed;
+  try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+  const shown = parsed !== undefined && typeof parsed === "object" && parsed !== null
+    ? el("div", { class: "json-view" }, jsonView(parsed)) : el("pre", { text: pretty(text) });
+  const copy = el("button", { type: "button", class: "copy", text: "copy", onclick: async (event) => {
+    event.preventDefault();
     await navigator.clipboard.writeText(text).catch(() => {});
     copy.textContent = "copied";
   } });
-  return el("div", {}, el("div", { class: "block-head" }, el("h3", { text: title }), copy), pre);
+  return el("details", { class: "part", open: "" }, el("summary", { class: "block-head" }, el("h3", { text: title }), copy), shown);
 }
 
 function pairs(values) {
@@ -235,7 +256,7 @@ async function showDetail(seq) {
   if (detail.actions && detail.actions.length) {
     parts.push(section("What the example actions did with it", actionOutcomes(detail.actions)));
   }
-  $("detail").replaceChildren(...parts);
+  $("detail").replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
 }
 
 function actionOutcomes(outcomes) {
