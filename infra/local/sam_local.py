@@ -1,12 +1,6 @@
-"""`make sam-local`: the function in its Lambda container behind SAM's own API Gateway emulator.
-
-What a developer with Docker needs, in order: a Docker engine that answers (this starts none),
-``sam build`` (with python3.13 bytecode, so a container running arm64 under emulation does not
-compile every module at its cold start), the local stack's AWS side on loopback and Docker's bridge
-(``python -m infra.local --aws-only --aws-host docker``), and ``sam local start-api`` with the flags
-this project needs. ``--image`` (or ``SAM_LOCAL_IMAGE``) runs the function on another runtime image
-than AWS's, e.g. a registry mirror's; SAM then neither pulls nor builds one.
-"""
+"""`make sam-local`: the function in its Lambda container behind SAM's API Gateway emulator: a
+Docker engine that answers (none is started), ``sam build`` with bytecode, the local AWS side
+(``--aws-only --aws-host docker``) and ``sam local start-api``. See docs/local-development.md."""
 
 from __future__ import annotations
 
