@@ -47,10 +47,12 @@ class Entry:
     records_stale: int = 0
     twin: str | None = None
     """A thin notification's ``snapshot_event``: its twin's id, the same business event."""
+    traceback: str | None = None
+    """What the function raised while answering it (a handler's bug): local only, never deployed."""
 
     def summary(self) -> dict[str, Any]:
         values = asdict(self)
-        for name in ("headers", "body", "response"):
+        for name in ("headers", "body", "response", "traceback"):
             values.pop(name)
         return values
 
@@ -177,6 +179,7 @@ class Inbox:
         status: int,
         response_body: str,
         latency_ms: float,
+        traceback: str | None = None,
     ) -> Entry:
         try:
             response = json.loads(response_body or "{}")
@@ -202,6 +205,7 @@ class Inbox:
                 response=response_body,
                 records_written=int(response.get("records_written") or 0),
                 records_stale=int(response.get("records_stale") or 0),
+                traceback=traceback,
                 **_event_fields(body),
             )
             self._entries.append(entry)

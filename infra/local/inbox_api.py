@@ -69,6 +69,7 @@ class InboxApi:
         entry = self._entry(seq)
         detail: dict[str, Any] = {**entry.summary(), "headers": entry.headers, "body": entry.body}
         detail["response"] = entry.response
+        detail["traceback"] = entry.traceback
         detail["why"] = why_refused(entry)
         if entry.event_id:  # every delivery of this event: Stripe's retries, replays, the thin twin
             detail["attempts"] = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -78,6 +79,17 @@ class LocalHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):  # reset, aborted, broken pipe
             return
         super().handle_error(request, client_address)
+
+
+CAPTURED = threading.local()
+"""The traceback of a failure the function logged while serving this thread's request
+(``stack.print_tracebacks_readably`` keeps it here): the inbox shows it with the request."""
+
+
+def take_traceback() -> str | None:
+    text: str | None = getattr(CAPTURED, "text", None)
+    CAPTURED.text = None
+    return text
 
 
 def _is_webhook(path: str) -> bool:
@@ -154,11 +166,13 @@ class FrontHandler(BaseHTTPRequestHandler):
         if len(json.dumps(event).encode()) > MAX_INVOKE_BYTES:
             self._answer(started, body, 413, {"message": "Request Too Long"})
             return
+        take_traceback()  # nothing of an earlier request on this thread
         try:
             response = front.invoke(event, LambdaContext())
         except Exception:
             # API Gateway answers 502 when the function itself crashes; show why.
             traceback.print_exc()
+            CAPTURED.text = traceback.format_exc()
             self._answer(started, body, 502, {"message": "Internal server error (traceback above)"})
             return
         self._record(started, body, response)  # before the answer: whoever got it finds the entry
@@ -231,6 +245,7 @@ class FrontHandler(BaseHTTPRequestHandler):
             status=int(response.get("statusCode", 502)),
             response_body=response.get("body") or "",
             latency_ms=(time.perf_counter() - started) * 1000,
+            traceback=take_traceback(),
         )
         print(console_line(entry), flush=True)
 

@@ -39,7 +39,7 @@ from infra.local.moto_server import start_aws
 from infra.local.options import check_ports, parse_args, resolve_secret
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
-from infra.local.server import WEBHOOK_PATH, Front, LocalHTTPServer
+from infra.local.server import CAPTURED, WEBHOOK_PATH, Front, LocalHTTPServer
 from infra.local.state import StackState, remove_state, write_state
 from infra.local.stripe_standin import API_KEY as STRIPE_STANDIN_KEY
 from infra.local.stripe_standin import LocalStripeApi, latest_object
@@ -112,6 +112,7 @@ def print_tracebacks_readably(verbose: bool) -> None:
                 event = getattr(record, "event_id", "")
                 print(f"-- {record.getMessage()} [{code}] {event}: traceback", file=sys.stderr, flush=True)
                 traceback.print_exception(*record.exc_info)
+                CAPTURED.text = "".join(traceback.format_exception(*record.exc_info))  # for the inbox
 
     if not verbose:
         logger.registered_handler.setLevel(logging.CRITICAL)

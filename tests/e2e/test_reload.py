@@ -77,3 +77,36 @@ def test_saving_a_handler_reloads_it_and_keeps_the_stack_s_state(
     stack.wait_for_line("reload failed (stripe_webhook/handlers/customers.py)")
     stack.wait_for_line("SyntaxError")
     assert deliver(stack, "customer.updated")["type"] == "customer.updated"  # answered 200 by the old code
+
+
+def test_a_handler_s_bug_shows_its_traceback_with_the_request_in_the_inbox(
+    editable_stack: tuple[LocalStack, Path],
+) -> None:
+    import json
+    from urllib.request import urlopen
+
+    # Given a handler with a bug
+    stack, code = editable_stack
+    customers = code / "stripe_webhook" / "handlers" / "customers.py"
+    edit(
+        customers,
+        'attributes = pick(customer, "email",',
+        'attributes = customer["no_such_field"] or pick(customer, "email",',
+    )
+    stack.wait_for_line("reloaded the function's code (stripe_webhook/handlers/customers.py)")
+
+    # When an event reaches it
+    event = fresh_event("customer.created")
+    body = encode(event)
+    answer = post(
+        f"http://127.0.0.1:{stack.port}/webhook", body, header=signature_header(body, SECRET), timeout=10
+    )
+
+    # Then Stripe gets a 500, and the inbox shows what was raised, where, with the request
+    assert answer.status == 500 and answer.json["error"] == "handler_failed"
+    with urlopen(f"http://127.0.0.1:{stack.port}/api/requests?q={event['id']}", timeout=5) as listed:
+        (entry,) = json.loads(listed.read())["requests"]
+    with urlopen(f"http://127.0.0.1:{stack.port}/api/requests/{entry['seq']}", timeout=5) as opened:
+        detail = json.loads(opened.read())
+    assert "Traceback (most recent call last):" in detail["traceback"]
+    assert "customers.py" in detail["traceback"] and "KeyError: 'no_such_field'" in detail["traceback"]

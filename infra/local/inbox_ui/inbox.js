@@ -230,6 +230,7 @@ async function showDetail(seq) {
     section("Request headers", pairs(detail.headers)),
     codeBlock("Body", detail.body),
     codeBlock("Response", detail.response),
+    detail.traceback ? section("Traceback (what the function raised; shown on the local stack only)", el("pre", { id: "traceback", text: detail.traceback })) : null,
   ];
   if (detail.attempts && detail.attempts.length > 1) {
     parts.push(section(`Deliveries of this event (${detail.attempts.length})`, el("table", { id: "attempts" },
