@@ -98,7 +98,7 @@ function renderList(fresh = []) {
   const body = $("requests").querySelector("tbody");
   body.replaceChildren(...state.rows.map((entry) => {
     const tr = row(entry);
-    if (fresh.includes(entry.seq)) tr.classList.add("new");
+    if (fresh.includes(entry.seq) || entry.seq === state.made) tr.classList.add("new");
     if (entry.seq === state.selected) tr.classList.add("selected");
     return tr;
   }));
@@ -211,6 +211,7 @@ async function showDetail(seq) {
       await refresh();
       if (answer.seq) {  // the request it made: linked, and highlighted in the list
         result.append(" ", el("a", { id: "made", href: "#", text: `open #${answer.seq}`, onclick: (event) => { event.preventDefault(); select(answer.seq, true); } }));
+        state.made = answer.seq;  // stays highlighted across the list's refreshes
         document.querySelector(`tbody tr[data-seq="${answer.seq}"]`)?.classList.add("new");
       }
     } catch (error) { result.textContent = `${label} failed: ${error.message}`; }
