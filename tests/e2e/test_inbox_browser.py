@@ -116,6 +116,8 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     made = page.locator("#made")  # the request the replay made, linked and highlighted
     made_seq = made.inner_text().removeprefix("open #")
     page.locator(f'tbody tr.new[data-seq="{made_seq}"]').wait_for()
+    seqs = [row.get_attribute("data-seq") for row in page.locator("#requests tbody tr").all()]
+    assert len(seqs) == len(set(seqs))  # each request listed once, however the refreshes overlap
     page.locator("#requests tbody tr", has_text="duplicate").filter(has_text=completed["id"]).first.wait_for()
 
     # Ids shown exactly, times as people read them (raw on hover), the open request in the address

@@ -118,7 +118,9 @@ async function refresh(reset = false) {
     state.recorded = found.recorded;
     state.held = found.held;
     if (found.requests.length || reset || countsChanged) {
-      state.rows = found.requests.concat(state.rows).slice(0, state.size);
+      // two refreshes may overlap (the timer's and an action's): each request is listed once
+      const listed = new Set(state.rows.map((entry) => entry.seq));
+      state.rows = found.requests.filter((entry) => !listed.has(entry.seq)).concat(state.rows).slice(0, state.size);
       state.lastSeq = Math.max(state.lastSeq, ...found.requests.map((entry) => entry.seq));
       renderList(reset ? [] : found.requests.map((entry) => entry.seq));
     }
