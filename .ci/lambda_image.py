@@ -8,6 +8,8 @@ boto3), Python 3.13 bytecode, and ``/var/runtime/bootstrap`` starting ``awslambd
 ``/var/task``. SAM adds its own runtime interface emulator on top (``--invoke-image``).
 
     python3 .ci/lambda_image.py     # prints the image's tag (stdlib only: runs before any venv)
+
+It finds python3.13 as ``make build`` does (``infra.build.find_python313``, stdlib only too).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ DEBIAN_MIRROR = "http://deb.debian.org/debian"
 WHEELS = ("awslambdaric==4.2.2", "boto3==1.43.108", "botocore==1.43.127")
 """What the managed runtime provides besides Python: the runtime interface client, and boto3 at
 the version the tests pin."""
+# the repository root, for infra.build (stdlib only, as this script must be)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from infra.build import find_python313  # noqa: E402
+
 BOOTSTRAP = '#!/bin/sh\ncd /var/task\nexec /usr/bin/python3 -m awslambdaric "$_HANDLER"\n'
 
 
@@ -61,14 +67,10 @@ def build(image: str) -> None:
             "--no-compile", "--only-binary=:all:",
             "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
             "--python-version", "3.13", "--implementation", "cp", "--target", str(site), *WHEELS)  # fmt: skip
-        python313 = shutil.which("python3.13") or next(
-            (str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.13*/bin/python3.13"), reverse=True)),
-            None,
-        )
-        if (
-            python313
-        ):  # bytecode does not depend on the machine; without it, emulation compiles it at each start
-            run(python313, "-m", "compileall", "-q", "-j0", str(site))
+        # bytecode does not depend on the machine; without it, emulation compiles it at each start
+        python313 = find_python313()
+        if python313 is not None:
+            run(str(python313), "-m", "compileall", "-q", "-j0", str(site))
         runtime = root / "var" / "runtime"
         runtime.mkdir(parents=True, exist_ok=True)
         (runtime / "bootstrap").write_text(BOOTSTRAP)

@@ -96,8 +96,9 @@ class DynamoStore(aws.ServiceAdapter):
                     self.client.put_item(**put_event)
                 return ours
             except ClientError as error:
-                if writes.event_exists(error):
-                    return self._existing(writes.existing_item(error), now, ours)
+                known, item = writes.refused_claim(error)
+                if known:
+                    return self._existing(item, now, ours)
                 if retries.is_conflict(error):
                     if self._waits.after_conflict(conflicts):
                         conflicts += 1

@@ -140,20 +140,12 @@ def may_have_published_at(existing: dict[str, Any], lease_seconds: int) -> int |
     return min(times, default=None)
 
 
-def event_exists(error: ClientError) -> bool:
-    """The claim's put of the event-log item failed its condition: the event is known."""
+def refused_claim(error: ClientError) -> tuple[bool, dict[str, Any] | None]:
+    """Whether the claim's put of the event-log item failed its condition (the event is known), and
+    the stored item DynamoDB returned with the refusal (``ALL_OLD``), if any."""
+    if error_code(error) == "ConditionalCheckFailedException":
+        return True, cast(dict[str, Any] | None, error.response.get("Item"))
     reasons = error.response.get("CancellationReasons") or []
-    return error_code(error) == "ConditionalCheckFailedException" or bool(
-        reasons and reasons[0].get("Code") == "ConditionalCheckFailed"
-    )
-
-
-def existing_item(error: ClientError) -> dict[str, Any] | None:
-    """The stored event-log item DynamoDB returned with the refusal (``ALL_OLD``), if any."""
-    reasons = error.response.get("CancellationReasons") or []
-    item = (
-        error.response.get("Item")
-        if error_code(error) == "ConditionalCheckFailedException"
-        else reasons[0].get("Item")
-    )
-    return cast(dict[str, Any] | None, item)
+    if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+        return True, cast(dict[str, Any] | None, reasons[0].get("Item"))
+    return False, None

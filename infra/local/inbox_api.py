@@ -77,7 +77,8 @@ class InboxApi:
                 for other in self.inbox.entries()
                 if entry.event_id in (other.event_id, other.twin)
             ]
-        detail["available"] = {"replay": _refusal(entry), "resend": _refusal(entry), "redrive": None}
+        refusal = _refusal(entry)
+        detail["available"] = {"replay": refusal, "resend": refusal, "redrive": None}
         if entry.status != 200 or not entry.event_id:
             detail["available"]["redrive"] = "only an accepted event, stored by the stack, can be redriven"
         if entry.status == 200 and entry.event_id:

@@ -21,7 +21,6 @@ from infra import REPO_ROOT
 from infra.cli import Problem, exit_with
 
 WORK_DIR = REPO_ROOT / ".sam-local"
-SAM = str(Path(sys.executable).with_name("sam"))
 
 
 def say(message: str) -> None:
@@ -85,7 +84,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 9
 
 
 def start_api(port: int, aws_port: int, *, build: bool, image: str | None) -> int:
-    from infra.build import compile_bytecode, sam_build
+    from infra.build import SAM, compile_bytecode, sam_build
     from infra.local.connect import SECRET_NAME
     from infra.local.state import StackState, remove_state, write_state
 

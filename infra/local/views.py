@@ -3,10 +3,10 @@ as people read them, counts in the right number, and one word for an event no ha
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
+from infra.fixtures.payloads import is_unix_time
 from stripe_webhook import schema
 
 if TYPE_CHECKING:
@@ -27,10 +27,6 @@ _RECORD_META = {
 }
 
 
-TIME_KEY = re.compile(r"(?:^|_)(?:created|updated|at|date|start|end|by|on|anchor)$")
-UNIX_TIMES = range(1_400_000_000, 2_100_000_000)
-
-
 def human_time(timestamp: int, now: float | None = None) -> str:
     """``2026-12-02 18:07:11 UTC, 2 min ago``."""
     moment = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
@@ -45,8 +41,7 @@ def human_time(timestamp: int, now: float | None = None) -> str:
 
 def shown(name: str, value: Any) -> str:
     """A stored value as the tools print it: a Unix time with its date and how long ago."""
-    is_time = isinstance(value, int) and not isinstance(value, bool) and value in UNIX_TIMES
-    return f"{value} ({human_time(value)})" if is_time and TIME_KEY.search(name) else str(value)
+    return f"{value} ({human_time(value)})" if is_unix_time(name, value) else str(value)
 
 
 def count(number: int, noun: str) -> str:
