@@ -15,6 +15,8 @@ from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from infra.local.inbox_stream import Changes
+
 if TYPE_CHECKING:
     from stripe_actions.consumer import Outcome
 
@@ -141,6 +143,8 @@ class Inbox:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _seq: int = field(default=0, init=False)
     _outcomes: OrderedDict[str, list[dict[str, Any]]] = field(default_factory=OrderedDict, init=False)
+    live: Changes = field(default_factory=Changes, init=False)
+    """What changed, for the page's live stream (``inbox_stream``)."""
 
     def __post_init__(self) -> None:
         self._entries = deque(maxlen=self.size)
@@ -164,6 +168,7 @@ class Inbox:
             self._outcomes.move_to_end(outcome.event_id)
             while len(self._outcomes) > self.size:
                 self._outcomes.popitem(last=False)
+        self.live.note("outcome", outcome.event_id)
 
     def outcomes(self, event_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -209,6 +214,7 @@ class Inbox:
                 **_event_fields(body),
             )
             self._entries.append(entry)
+        self.live.note("request", str(entry.seq))
         return entry
 
     def restore(self, entry: Entry) -> None:

@@ -1,6 +1,6 @@
 """The inbox's JSON API: what the page (``inbox_ui/``) reads, and its actions.
 
-``InboxApi`` answers the list (filtered, and ``after`` a sequence number for live updates), one
+``InboxApi`` answers the list (filtered, and ``after`` a number: what the live stream said is new), one
 request in detail (with the event-log entry, the object's record and the message as published, and
 what the example actions did with it: ``done``, ``uncertain``…), an object's timeline, and three
 actions: replay the stored body signed anew, resend it as a new event, redrive the stored event to

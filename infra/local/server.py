@@ -22,6 +22,7 @@ from infra.local.apigw import proxy_event
 from infra.local.guard import HostPolicy, inbox_refusal, webhook_refusal
 from infra.local.inbox_api import InboxApi
 from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
+from infra.local.inbox_stream import STREAM_HEADERS, STREAM_PATH, stream
 
 if TYPE_CHECKING:
     from infra.local.inbox import Entry
@@ -67,7 +68,7 @@ class Front:
 
 class LocalHTTPServer(ThreadingHTTPServer):
     """The stack's HTTP front. A client that goes away mid-answer (a browser tab closed during
-    the inbox's polling, a curl interrupted) is routine, not a traceback on the console."""
+    the inbox's live stream, a curl interrupted) is routine, not a traceback on the console."""
 
     daemon_threads = True
 
@@ -208,6 +209,9 @@ class FrontHandler(BaseHTTPRequestHandler):
             refusal = "the inbox answers only on loopback (start with --inbox-public)"
         if refusal is not None:
             status, content_type, payload = json_answer(403, {"error": "forbidden", "message": refusal})
+        elif self.command == "GET" and path == STREAM_PATH:
+            self.serve_stream()
+            return
         else:
             status, content_type, payload = inbox_response(front.api, self.command, self.path)
         self.send_response(status)
@@ -217,6 +221,15 @@ class FrontHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+    def serve_stream(self) -> None:
+        """The page's live updates (``inbox_stream``): open until the page goes or the stack stops."""
+        self.close_connection = True
+        self.send_response(200)
+        for name, value in STREAM_HEADERS + INBOX_HEADERS:
+            self.send_header(name, value)
+        self.end_headers()
+        stream(self.server.front.api.inbox.live, self.wfile.write)
 
     def _discard(self, length: int) -> None:
         while length > 0:

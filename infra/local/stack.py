@@ -174,9 +174,7 @@ class Services:
             restored = persist.restore(
                 persist.state_dir(), self.aws_client, self.resources, self.inbox, tables
             )
-            print(
-                f"restored {restored} saved items, objects, messages and requests (.local-stack/)", flush=True
-            )
+            print(f"restored {restored} saved items, objects, messages, requests (.local-stack/)", flush=True)
         return secret_arn
 
     def stop(self, args: argparse.Namespace) -> None:
@@ -186,9 +184,9 @@ class Services:
         if args.persist and self.resources is not None:
             tables = persisted_tables(self.actions)
             saved = persist.save(persist.state_dir(), self.aws_client, self.resources, self.inbox, tables)
-            print(
-                f"saved {saved} items, objects, messages and requests for the next --persist run", flush=True
-            )
+            print(f"saved {saved} items, objects, messages, requests for the next --persist run", flush=True)
+        if self.inbox is not None:
+            self.inbox.live.close()  # ends the pages' live streams
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -132,3 +133,31 @@ def run_tool(module: str, *args: str, env: dict[str, str] | None = None) -> subp
         timeout=120,
         check=False,
     )
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ATTACKER_NAMES = "MAP attacker.test 127.0.0.1, MAP rebound.test 127.0.0.1"
+"""Names that resolve to loopback in the test browser: another site's page, and a DNS rebinding."""
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (CI installs it, ``.ci/provision``); skipped, with the
+    reason, where it is missing. ``attacker.test`` and ``rebound.test`` resolve to loopback."""
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (make venv)"
+    )
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}: install it (Debian: apt-get install chromium)")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", f"--host-resolver-rules={ATTACKER_NAMES}"]
+        )
+        yield launched
+        launched.close()
+
+
+def screenshots(tmp_path: Path) -> Path:
+    """Where a browser test saves its screenshots: ``docs/`` with ``INBOX_SCREENSHOTS=docs`` (the
+    ones docs/local-development.md shows), else the test's own directory."""
+    return REPO_ROOT / "docs" if os.environ.get("INBOX_SCREENSHOTS") == "docs" else tmp_path

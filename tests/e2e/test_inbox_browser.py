@@ -7,12 +7,9 @@ with the reason. ``INBOX_SCREENSHOTS=docs`` also writes the screenshots docs/loc
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -20,29 +17,14 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from infra import REPO_ROOT
 from infra.fixtures.delivery import post
 from infra.fixtures.flows import flow_events
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import SECRET, LocalStack, launch, stop
+from tests.e2e.conftest import SECRET, LocalStack, launch, screenshots, stop
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SESSION = "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9"
 HOSTILE = "<script>window.__xss = 1</script><img src=x onerror=window.__xss=2>"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (make venv)"
-    )
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}: install it (Debian: apt-get install chromium)")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def send(stack: LocalStack, event: dict[str, Any], *, tamper: bool = False) -> int:
@@ -58,7 +40,7 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
 ) -> None:
     from playwright.sync_api import expect
 
-    screenshots = REPO_ROOT / "docs" if os.environ.get("INBOX_SCREENSHOTS") == "docs" else tmp_path
+    shots = screenshots(tmp_path)
     page = browser.new_page(viewport={"width": 1500, "height": 900})
     dialogs: list[str] = []
 
@@ -82,7 +64,7 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
         in page.locator("#requests tbody tr", has_text=tampered["id"]).inner_text()
     )
     assert rows.first.inner_text().count(tampered["id"]) == 1  # newest first
-    page.screenshot(path=str(screenshots / "inbox-list.png"))
+    page.screenshot(path=str(shots / "inbox-list.png"))
 
     # The detail: headers with the signature redacted, the body, the event log, the message
     page.locator("#requests tbody tr", has_text=completed["id"]).click()
@@ -92,7 +74,7 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     assert "v1: 1 signature (redacted)" in text and signature_header(b"x", SECRET)[-64:] not in text
     assert "PUBLISHED" in text and '"checkout.session.completed"' in text
     assert f"record object#{SESSION.lower()} / state: written by this event" in text.lower()
-    page.screenshot(path=str(screenshots / "inbox-detail.png"))
+    page.screenshot(path=str(shots / "inbox-detail.png"))
 
     assert "\nnull\n" not in detail.inner_text()[:200]  # no stray placeholder under the title
     # The body is a JSON tree: values coloured by kind, objects fold; every part of the detail folds
@@ -137,6 +119,14 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     assert "Refused: no v1 signature matches the signing secret" in page.locator("#why").inner_text()
     assert "stays refused" in (page.locator("#action-replay").get_attribute("title") or "")
     assert page.locator("#action-resend").is_disabled() and page.locator("#action-redrive").is_disabled()
+    page.locator("#detail-pane").screenshot(path=str(shots / "inbox-refused.png"))
+
+    # Every delivery of one event, grouped under it: the original and the replay's duplicate
+    page.locator(f'#requests tbody tr[data-seq="{made_seq}"]').click()
+    attempts = page.locator("#attempts tbody tr")
+    attempts.first.wait_for()
+    assert attempts.count() == 2 and "duplicate" in attempts.nth(1).inner_text()
+    page.locator("#detail-pane").screenshot(path=str(shots / "inbox-deliveries.png"))
 
     # Filter by object id: only that session's requests
     page.fill("#filter-object", SESSION)
@@ -151,10 +141,20 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     page.keyboard.press("j")
     page.keyboard.press("Enter")
     detail.locator("h2").wait_for()
+    completed_row = page.locator("#requests tbody tr", has_text=completed["id"]).last  # the first delivery
+    completed_row.click()
+    detail.locator("h2", has_text=f"#{completed_row.get_attribute('data-seq')} POST").wait_for()
+    page.keyboard.press("t")
+    timeline = detail.locator("h2", has_text=f"Timeline of {SESSION}")
+    timeline.wait_for()
+    assert "written" in detail.inner_text()
+    page.locator("#detail-pane").screenshot(path=str(shots / "inbox-timeline.png"))
 
     # A body with markup in it is shown as text and never runs
     hostile = fresh_event("customer.updated")
     hostile["data"]["object"]["metadata"] = {"note": HOSTILE}
+    email = f"jenny.rosen+{hostile['id'][-10:]}@example.com"
+    hostile["data"]["object"]["email"] = email
     assert send(stack, hostile) == 200
     page.locator("#requests tbody tr", has_text=hostile["id"]).click()
     detail.locator("dd", has_text=hostile["id"]).first.wait_for()
@@ -162,6 +162,12 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     assert HOSTILE in detail.inner_text()
     assert page.evaluate("window.__xss") is None and dialogs == []
     assert page.locator('#detail img[src="x"], #detail script').count() == 0
+
+    # Search looks in bodies too: a customer's email finds their events
+    page.fill("#filter-text", email)
+    expect(rows).to_have_count(1)
+    assert hostile["id"] in rows.first.inner_text()
+    page.screenshot(path=str(shots / "inbox-search.png"))
 
 
 def test_a_link_to_a_request_opens_it_with_its_filters(stack: LocalStack, browser: Any) -> None:
@@ -178,7 +184,10 @@ def test_a_link_to_a_request_opens_it_with_its_filters(stack: LocalStack, browse
     assert all("charge." in row for row in page.locator("#requests tbody tr").all_inner_texts())
 
 
-def test_a_risky_action_asks_first_and_its_result_is_linked(stack: LocalStack, browser: Any) -> None:
+def test_a_risky_action_asks_first_and_its_result_is_linked(
+    stack: LocalStack, browser: Any, tmp_path: Path
+) -> None:
+    shots = screenshots(tmp_path)
     event = fresh_event("customer.updated")
     assert send(stack, event) == 200
     (entry,) = get_json(stack, f"/api/requests?q={event['id']}")["requests"]
@@ -204,9 +213,56 @@ def test_a_risky_action_asks_first_and_its_result_is_linked(stack: LocalStack, b
 
     assert len(asked) == 2 and "processed again" in asked[0]
     assert dismissed == 0
+    page.locator("#requests tbody tr.new").first.wait_for()
+    page.screenshot(path=str(shots / "inbox-action.png"))
     opened = made.inner_text().removeprefix("open ")  # read first: opening it replaces the detail
     made.click()
     page.locator("#detail h2", has_text=f"{opened} ").wait_for()
+
+
+def test_the_inbox_is_live_without_polling(stack: LocalStack, browser: Any, tmp_path: Path) -> None:
+    shots = screenshots(tmp_path)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    listed: list[str] = []
+    page.on("request", lambda request: listed.append(request.url) if "/api/requests" in request.url else None)
+    page.goto(f"http://127.0.0.1:{stack.port}/")
+    page.locator("#live", has_text="live").wait_for()
+    page.wait_for_timeout(500)
+    settled = len(listed)
+
+    page.wait_for_timeout(3000)  # idle: nothing is fetched (a 1 s poll would have fetched 3 times)
+    idle = len(listed) - settled
+    event = fresh_event("charge.dispute.created")  # the dispute_alert action answers it
+    assert send(stack, event) == 200
+    row = page.locator("#requests tbody tr", has_text=event["id"])
+    row.wait_for(timeout=3000)  # pushed, not polled
+
+    assert idle == 0, listed
+    assert 1 <= len(listed) - settled <= 3
+    # an action's outcome reaches the open detail without reopening it
+    row.click()
+    page.locator("#action-outcomes tbody tr", has_text="dispute_alert").wait_for(timeout=15000)
+    page.locator("#detail-pane").screenshot(path=str(shots / "inbox-outcomes.png"))
+    assert page.locator("#live").inner_text() == "live"
+    page.close()
+
+
+def test_the_live_stream_needs_the_token_when_the_inbox_is_public() -> None:
+    stack = launch("--inbox-public")
+    try:
+        token = stack.wait_for_line("#token=").split("#token=", 1)[1].split()[0]
+        url = f"http://127.0.0.1:{stack.port}/api/stream"
+        with pytest.raises(HTTPError) as refused:
+            urlopen(url, timeout=5)
+        assert refused.value.code == 403
+        with urlopen(Request(url, headers={"X-Inbox-Token": token}), timeout=5) as live:
+            assert live.headers["Content-Type"].startswith("text/event-stream")
+            assert live.readline() == b"event: hello\n"
+            assert post(f"http://127.0.0.1:{stack.port}/webhook", b"{}", timeout=5).status == 400
+            frames = b"".join(live.readline() for _ in range(4))
+        assert b"event: request" in frames
+    finally:
+        stop(stack)
 
 
 def get_json(stack: LocalStack, path: str) -> dict[str, Any]:
@@ -312,17 +368,41 @@ def test_the_inbox_shows_what_the_example_actions_did_with_an_event(stack: Local
     page.close()
 
 
-def test_the_list_keeps_ids_in_view_at_common_widths(stack: LocalStack, browser: Any) -> None:
-    event = fresh_event("invoice.paid")
+def _whole_and_in_view(page: Any, cell: Any) -> bool:
+    """The cell's text is not cut (no ellipsis, no overflow) and its box is inside the list's view."""
+    return bool(
+        cell.evaluate(
+            """(cell) => {
+                const pane = document.getElementById("list-pane").getBoundingClientRect();
+                const box = cell.getBoundingClientRect();
+                return cell.scrollWidth <= cell.clientWidth && box.left >= pane.left
+                    && box.right <= pane.right && box.width > 0;
+            }"""
+        )
+    )
+
+
+def test_the_list_keeps_ids_in_view_at_common_widths(stack: LocalStack, browser: Any, tmp_path: Path) -> None:
+    shots = screenshots(tmp_path)
+    event = fresh_event("checkout.session.completed")  # the longest ids Stripe has
+    event["data"]["object"]["id"] = SESSION
     assert send(stack, event) == 200
     for width in (1280, 1440):
         page = browser.new_page(viewport={"width": width, "height": 800})
         page.goto(f"http://127.0.0.1:{stack.port}/")
-        row = page.locator("#requests tbody tr", has_text=event["id"])
+        row = page.locator("#requests tbody tr", has_text=event["id"]).first
         row.wait_for()
-
         cells = row.locator("td")
         assert cells.nth(1).inner_text() == ""  # no repeated POST /webhook
-        box = cells.nth(5).bounding_box()  # the event id, fully in the window
-        assert box is not None and box["x"] + box["width"] <= width, width
+        for detail_open in (False, True):
+            if detail_open:
+                row.click()
+                page.locator("#detail h2").wait_for()
+            assert cells.nth(5).inner_text() == event["id"] and cells.nth(6).inner_text() == SESSION
+            assert _whole_and_in_view(page, cells.nth(5)), (width, detail_open, "event id")
+            assert _whole_and_in_view(page, cells.nth(6)), (width, detail_open, "object id")
+            pane = page.locator("#list-pane")
+            assert pane.evaluate("(pane) => pane.scrollWidth <= pane.clientWidth"), (width, detail_open)
+        if width == 1280:
+            page.screenshot(path=str(shots / "inbox-detail-1280.png"))
         page.close()

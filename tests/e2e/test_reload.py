@@ -6,6 +6,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from infra import FUNCTIONS_DIR
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import SECRET, LocalStack, launch, stop
+from tests.e2e.conftest import SECRET, LocalStack, launch, screenshots, stop
 from tests.support import get_item
 
 CUSTOMER = "OBJECT#cus_R9p2JgW7tYvN4c"
@@ -80,7 +81,7 @@ def test_saving_a_handler_reloads_it_and_keeps_the_stack_s_state(
 
 
 def test_a_handler_s_bug_shows_its_traceback_with_the_request_in_the_inbox(
-    editable_stack: tuple[LocalStack, Path],
+    editable_stack: tuple[LocalStack, Path], browser: Any, tmp_path: Path
 ) -> None:
     import json
     from urllib.request import urlopen
@@ -110,3 +111,13 @@ def test_a_handler_s_bug_shows_its_traceback_with_the_request_in_the_inbox(
         detail = json.loads(opened.read())
     assert "Traceback (most recent call last):" in detail["traceback"]
     assert "customers.py" in detail["traceback"] and "KeyError: 'no_such_field'" in detail["traceback"]
+
+    # and the inbox's page shows it with the request
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"http://127.0.0.1:{stack.port}/#request={entry['seq']}")
+    shown = page.locator("#traceback")
+    shown.wait_for()
+    assert "KeyError: 'no_such_field'" in shown.inner_text()
+    assert "failed: handler_failed" in page.locator("#detail").inner_text()
+    page.locator("#detail-pane").screenshot(path=str(screenshots(tmp_path) / "inbox-traceback.png"))
+    page.close()

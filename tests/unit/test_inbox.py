@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 from infra.fixtures.payloads import encode, fresh_event, v1_thin_notification
 from infra.local.inbox import Inbox
 from infra.local.inbox_api import InboxApi
+from infra.local.inbox_stream import Changes, stream
 
 
 class NoTable:
@@ -48,3 +51,39 @@ def test_a_thin_twin_and_a_retry_are_listed_with_the_snapshot_delivery() -> None
         ("/webhook/thin", "duplicate"),
         ("/webhook", "duplicate"),
     ]
+
+
+def test_the_live_stream_sends_each_change_once_and_ends_when_the_stack_stops() -> None:
+    inbox = Inbox(size=5)
+    written: list[bytes] = []
+    seen = threading.Event()
+
+    def write(frame: bytes) -> None:
+        written.append(frame)
+        if b"event: request" in frame:
+            seen.set()
+
+    streaming = threading.Thread(target=stream, args=(inbox.live, write, 0.05))
+    streaming.start()
+    time.sleep(0.2)  # a few heartbeats while nothing happens
+    seq = _record(inbox, "/webhook", encode(fresh_event("charge.refunded")), {"status": "processed"})
+    assert seen.wait(2)
+    inbox.live.close()
+    streaming.join(2)
+
+    assert not streaming.is_alive()  # the stack stopping ends the stream
+    frames = b"".join(written).decode()
+    assert frames.startswith('event: hello\ndata: {"version": 0}\n\n')
+    assert ": still here\n\n" in frames
+    assert frames.count("event: request") == 1 and f'"value": "{seq}"' in frames
+
+
+def test_a_page_too_far_behind_is_told_to_reload_its_list() -> None:
+    changes = Changes(kept=3)
+    for number in range(5):
+        changes.note("request", str(number + 1))
+    assert changes.since(3, 0) == (5, [("request", "4"), ("request", "5")])
+    assert changes.since(0, 0) == (5, [("reset", "")])  # changes 1 and 2 are forgotten
+    assert changes.since(5, 0.01) == (5, [])  # nothing new in time: a heartbeat
+    changes.close()
+    assert changes.since(5, 10) is None  # closed: returns at once

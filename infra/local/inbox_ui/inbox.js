@@ -87,9 +87,9 @@ function row(entry) {
     el("td", { class: statusClass, text: String(entry.status) }),
     el("td", { text: entry.verdict }),
     el("td", { text: entry.event_type || "" }),
-    el("td", { text: entry.event_id || "" }),
-    el("td", { text: entry.object_id || "" }),
-    el("td", { text: entry.account || "" }),
+    el("td", { class: "id", text: entry.event_id || "" }),
+    el("td", { class: "id", text: entry.object_id || "" }),
+    el("td", { class: "id account", text: entry.account || "" }),
     el("td", { class: "num", text: entry.latency_ms.toFixed(1) }));
   return tr;
 }
@@ -104,7 +104,7 @@ function renderList(fresh = []) {
   }));
   $("empty").hidden = state.rows.length > 0;
   const dropped = Math.max(0, state.recorded - state.held);
-  $("counts").textContent = `${state.recorded.toLocaleString()} requests, ${state.rows.length.toLocaleString()} shown`
+  $("counts").textContent = `${state.recorded.toLocaleString()} request${state.recorded === 1 ? "" : "s"}, ${state.rows.length.toLocaleString()} shown`
     + (dropped ? `, ${dropped.toLocaleString()} dropped from the ring` : "");
   $("retention").textContent = `Keeps the last ${state.size.toLocaleString()} requests; older ones are dropped (--inbox-size).`;
 }
@@ -118,15 +118,69 @@ async function refresh(reset = false) {
     state.recorded = found.recorded;
     state.held = found.held;
     if (found.requests.length || reset || countsChanged) {
-      // two refreshes may overlap (the timer's and an action's): each request is listed once
+      // two refreshes may overlap (the stream's and an action's): each request is listed once
       const listed = new Set(state.rows.map((entry) => entry.seq));
       state.rows = found.requests.filter((entry) => !listed.has(entry.seq)).concat(state.rows).slice(0, state.size);
       state.lastSeq = Math.max(state.lastSeq, ...found.requests.map((entry) => entry.seq));
       renderList(reset ? [] : found.requests.map((entry) => entry.seq));
     }
-    $("live").textContent = "live";
   } catch (error) {
     $("live").textContent = `stack unreachable (${error.message})`;
+  }
+}
+
+// Live updates without polling: the server streams what changed (Server-Sent Events, read with
+// fetch so a public inbox's token goes in a header, never in a URL); the page fetches only then.
+let refreshing = null;
+let again = false;
+function refreshSoon() {  // coalesced: a burst of requests is one fetch, plus one for what came during it
+  if (refreshing) { again = true; return; }
+  refreshing = refresh().finally(() => { refreshing = null; if (again) { again = false; refreshSoon(); } });
+}
+
+async function outcomeArrived(eventId) {
+  if ($("detail-pane").hidden || !$("action-replay") || state.openEvent !== eventId) return;
+  const detail = await api(`/api/requests/${state.selected}`);
+  const part = section("What the example actions did with it", actionOutcomes(detail.actions || []));
+  part.id = "actions-part";
+  const shown = $("actions-part");
+  if (shown) shown.replaceWith(part); else $("detail").append(part);
+}
+
+function changed(block) {
+  const kind = (/^event: (.*)$/m.exec(block) || [])[1];
+  const data = JSON.parse((/^data: (.*)$/m.exec(block) || [null, "{}"])[1]);
+  if (kind === "request") refreshSoon();
+  else if (kind === "reset") refresh(true);
+  else if (kind === "outcome") outcomeArrived(data.value).catch(() => {});
+}
+
+async function listen() {
+  const headers = TOKEN ? { "X-Inbox-Token": TOKEN } : {};
+  for (let wait = 500; ; wait = Math.min(wait * 2, 8000)) {
+    try {
+      const response = await fetch("/api/stream", { headers, credentials: "same-origin" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      await refresh();  // whatever happened while the page was not listening
+      $("live").textContent = "live";
+      wait = 500;
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          changed(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+      $("live").textContent = "stack stopped; reconnecting…";
+    } catch (error) {
+      $("live").textContent = `stack unreachable (${error.message}); reconnecting…`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
 
@@ -200,6 +254,7 @@ async function showDetail(seq) {
     $("detail").replaceChildren(el("p", { text: error.message }));
     return;
   }
+  state.openEvent = detail.event_id;  // an outcome for it updates the open detail (outcomeArrived)
   const result = el("div", { class: "result", hidden: "" });
   const refusal = (action) => (detail.available || {})[action];
   const act = (action, label) => el("button", { type: "button", id: `action-${action}`, text: label,
@@ -258,7 +313,9 @@ async function showDetail(seq) {
       ...detail.fetches.map((fetch) => el("li", { text: `${new Date(fetch.time * 1000).toLocaleTimeString()}  GET ${fetch.path}  ${fetch.status}${fetch.context ? `  Stripe-Context ${fetch.context}` : ""}` })))));
   }
   if (detail.actions && detail.actions.length) {
-    parts.push(section("What the example actions did with it", actionOutcomes(detail.actions)));
+    const part = section("What the example actions did with it", actionOutcomes(detail.actions));
+    part.id = "actions-part";  // replaced in place when an outcome arrives (outcomeArrived)
+    parts.push(part);
   }
   $("detail").replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
 }
@@ -333,5 +390,5 @@ document.addEventListener("DOMContentLoaded", () => {
   readFilters();
   const asked = Number(HASH.get("request"));
   if (asked) select(asked, true);
-  setInterval(refresh, 1000);
+  listen();
 });
