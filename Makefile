@@ -71,20 +71,21 @@ cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--d
 
 test: venv  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)
 	@start=$$(date +%s); $(MAKE) --no-print-directory lint typecheck complexity scan pytest; \
-		status=$$?; echo "make test took $$(( $$(date +%s) - start )) s"; exit $$status
+		status=$$?; echo "make test took $$(( $$(date +%s) - start )) s (target: under 600 s on 2 cores)"; exit $$status
 
 complexity: venv  ## the complexity gate: no block in functions/ ranked worse than C (xenon, radon's ranks)
 	$(BIN)/xenon --max-absolute C functions
 
-check: lint typecheck complexity  ## the pre-commit loop: lint, types, complexity, unit and integration tests but the slow ones (no Docker, no browser)
-	@start=$$(date +%s); SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest tests/unit tests/integration -m "not slow" -q $(ARGS); \
-		status=$$?; echo "make check: tests took $$(( $$(date +%s) - start )) s"; exit $$status
+check: venv  ## the pre-commit loop: lint, types, complexity, unit and integration tests but the slow ones, on every core (no Docker, no browser)
+	@start=$$(date +%s); $(MAKE) --no-print-directory lint typecheck complexity \
+		&& SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest -n auto tests/unit tests/integration -m "not slow" -q $(ARGS); \
+		status=$$?; echo "make check took $$(( $$(date +%s) - start )) s (target: under 180 s on 2 cores)"; exit $$status
 
 unit: venv  ## the edit loop: pure tests, sockets disabled (a few seconds)
 	$(BIN)/python -m pytest tests/unit -q $(ARGS)
 
-integration: venv  ## the real handler under moto, fault models, the template (cfn-lint, sam validate, sam build)
-	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest tests/integration $(ARGS)
+integration: venv  ## the real handler under moto, fault models, the template (cfn-lint, sam validate, sam build), on every core
+	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest -n auto tests/integration $(ARGS)
 
 e2e: venv  ## the local stack over real HTTP on loopback, the tools as a person runs them, a bench smoke run
 	$(BIN)/python -m pytest tests/e2e $(ARGS)
@@ -102,8 +103,10 @@ format: venv  ## format, apply ruff's safe fixes, then list what is left to fix 
 typecheck: venv  ## mypy (strict) on the function, the tooling and the tests
 	$(BIN)/mypy functions infra tests
 
-pytest: venv  ## the test suite, with its ten slowest tests named (ARGS="-k dispute" to filter)
-	SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest --durations=10 $(ARGS)
+pytest: venv  ## the test suite, unit and integration on every core, then e2e (one local stack), with the slowest tests named (ARGS="-k dispute" to filter)
+	@SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest -n auto --durations=10 tests/unit tests/integration $(ARGS); first=$$?; \
+		SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest --durations=10 tests/e2e $(ARGS); second=$$?; \
+		for status in $$first $$second; do [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status; done  # 5: ARGS selected none there
 
 scan: $(SCAN)/.installed-$(CHECKOV_VERSION)  ## static security scan of template.yaml (checkov, offline)
 	$(SCAN)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --skip-download --quiet --compact

@@ -29,9 +29,13 @@ def secret() -> str:
     return TEST_SECRET
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say how many hostile-input cases the fuzz suite ran, what the chaos test did, and how long
-    the `sam local` path took."""
+WORKER_SUMMARIES: list[str] = []
+"""What ``pytest -n`` workers reported (``pytest_testnodedown``), printed by the controller."""
+
+
+def summary_lines() -> list[str]:
+    """How many hostile-input cases the fuzz suite ran, what the chaos tests did, and how long the
+    `sam local` path took, in this process."""
     from tests.e2e import test_sam_local_docker
     from tests.integration import (
         test_action_effects,
@@ -47,20 +51,35 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         test_actions_chaos.ACTIONS_CHAOS_REPORT,
         test_sam_local_docker.SAM_REPORT,
     )
-    for line in (line for report in reports for line in report):
-        terminalreporter.write_line(line)
+    lines = [line for report in reports for line in report]
     hostile = test_hostile_bodies.HOSTILE_CASES
     if hostile:
         answers = [f"{kind[7:]} {n}" for kind, n in sorted(hostile.items()) if kind.startswith("answer ")]
         mutations = [f"{kind[9:]} {n}" for kind, n in sorted(hostile.items()) if kind.startswith("mutation ")]
-        terminalreporter.write_line(f"hostile signed bodies: {', '.join(answers)}; never a 5xx")
-        terminalreporter.write_line(f"  mutations: {', '.join(mutations)}")
+        lines.append(f"hostile signed bodies: {', '.join(answers)}; never a 5xx")
+        lines.append(f"  mutations: {', '.join(mutations)}")
     cases = test_fuzz.FUZZ_CASES
-    if not cases["total"]:
-        return
-    bodies = [f"{kind[5:]} {n}" for kind, n in sorted(cases.items()) if kind.startswith("body ")]
-    headers = [f"{kind[7:]} {n}" for kind, n in sorted(cases.items()) if kind.startswith("header ")]
-    write = terminalreporter.write_line
-    write(f"fuzz: {cases['total']} hostile requests ran; each got the right 4xx and left no trace")
-    write(f"  bodies:  {', '.join(bodies)}")
-    write(f"  headers: {', '.join(headers)}")
+    if cases["total"]:
+        bodies = [f"{kind[5:]} {n}" for kind, n in sorted(cases.items()) if kind.startswith("body ")]
+        headers = [f"{kind[7:]} {n}" for kind, n in sorted(cases.items()) if kind.startswith("header ")]
+        lines.append(f"fuzz: {cases['total']} hostile requests ran; each got the right 4xx and left no trace")
+        lines.append(f"  bodies:  {', '.join(bodies)}")
+        lines.append(f"  headers: {', '.join(headers)}")
+    return lines
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A ``pytest -n`` worker hands its summary to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["summary"] = summary_lines()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    WORKER_SUMMARIES.extend(getattr(node, "workeroutput", {}).get("summary", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in summary_lines() + WORKER_SUMMARIES:
+        terminalreporter.write_line(line)

@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from infra.local.action_runners import ActionRunner, build_runners
+from infra.local.moto_server import install_item_level_transaction_rollback
 from infra.local.resources import (
     ActionResources,
     LocalResources,
@@ -64,6 +65,19 @@ class Aws:
         return TableQueries(
             self.table, client=self.dynamodb, payloads=S3Payloads(self.bucket, client=self.s3)
         )
+
+
+@pytest.fixture
+def item_level_rollback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack's moto adjustment (``install_item_level_transaction_rollback``) for one test,
+    undone after it: it swaps both moto's transaction method and the ``copy`` its models use, and
+    restoring one without the other leaves moto with no transaction rollback at all."""
+    from moto.dynamodb import models
+
+    monkeypatch.setattr(models, "copy", models.copy)  # type: ignore[attr-defined]
+    backend = models.DynamoDBBackend
+    monkeypatch.setattr(backend, "transact_write_items", backend.transact_write_items)
+    install_item_level_transaction_rollback()
 
 
 @pytest.fixture

@@ -29,11 +29,9 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.dynamodb.models import DynamoDBBackend
 
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.variants import VARIANTS
-from infra.local.moto_server import install_item_level_transaction_rollback
 from infra.local.resources import create_resources
 from stripe_webhook import api_gateway, composition, eventbridge, observability
 from stripe_webhook import aws as aws_clients
@@ -155,10 +153,7 @@ def test_every_event_is_stored_once_published_and_recorded_as_if_alone(
     aws: Aws = request.getfixturevalue("fifo_aws" if topic == "fifo" else "aws")
     # moto deep-copies every table before each transaction: O(table) per claim. The local stack's
     # item-level rollback (tested equivalent in test_local_moto.py) keeps a large run linear.
-    monkeypatch.setattr(
-        DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items
-    )  # restored after the test
-    install_item_level_transaction_rollback()
+    request.getfixturevalue("item_level_rollback")  # undone after the test
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1_000_000)))
     rng = random.Random(seed)
     events = chaos_events(rng, CHAOS_OBJECTS)

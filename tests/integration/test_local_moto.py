@@ -7,14 +7,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.local.moto_server import install_item_level_transaction_rollback
 from tests.integration.conftest import Aws
 from tests.support import all_items, get_item
 
-
-@pytest.fixture(autouse=True)
-def item_level_rollback() -> None:
-    install_item_level_transaction_rollback()
+pytestmark = pytest.mark.usefixtures("item_level_rollback")
 
 
 def put(table: str, pk: str, **attributes: Any) -> dict[str, Any]:
