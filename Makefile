@@ -66,7 +66,7 @@ chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_S
 ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|redrive|status|effects --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)
 
-cost: venv  ## cost per million events, from template.yaml's settings (ARGS="--duration-ms 60")
+cost: venv  ## DynamoDB units and stored bytes per event measured under moto, and the cost per million events (ARGS="--duration-ms 60")
 	$(BIN)/python -m infra.ops.cost $(ARGS)
 
 test: venv  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)

@@ -14,6 +14,8 @@ directly, so each call is priced by what it changed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -27,12 +29,14 @@ from typing import Any
 from infra.bench.capacity import Index, Item, Table, item_size, read_units, write_cost
 from infra.bench.environment import signed_request
 from infra.cli import exit_with
-from infra.fixtures.payloads import available_events, encode, fresh_event, new_event_id
+from infra.fixtures.payloads import available_events, encode, fresh_event
 from stripe_webhook.schema import event_key
 
 S3_PUT_IN_WRITE_UNITS = 8
 """An S3 PUT ($0.005 per 1,000) in on-demand DynamoDB write units ($0.625 per million): 8."""
 WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+MEASURED_CREATED = 1_796_000_123
+"""Every measured event's ``created`` (2026-12-01): a number's size depends on its digits."""
 
 
 @dataclass
@@ -155,13 +159,19 @@ class Measured:
         self.by_type[event_type][kind] = units
 
 
-def variants(event: dict[str, Any], new_id: Callable[[], str]) -> dict[str, dict[str, Any]]:
+def measured_id(number: int, tag: str) -> str:
+    """An event id as long as Stripe's (28 characters), the same on every run: the figures repeat."""
+    return f"evt_{number:04d}{tag}".ljust(28, "0")
+
+
+def variants(event: dict[str, Any], number: int) -> dict[str, dict[str, Any]]:
     """The deliveries measured for one event: itself (new, then again), an older event about the
     same object (out of order), and another of the same second with a different state."""
+    event["id"] = measured_id(number, "a")
     older = json.loads(json.dumps(event))
-    older.update(id=new_id(), created=event["created"] - 60)
+    older.update(id=measured_id(number, "b"), created=event["created"] - 60)
     tie = json.loads(json.dumps(event))
-    tie["id"] = new_id()
+    tie["id"] = measured_id(number, "c")
     tie["data"]["object"]["metadata"] = {"measured": "tie"}
     return {"new": event, "duplicate": event, "out of order": older, "same second": tie}
 
@@ -176,62 +186,75 @@ def large_event() -> dict[str, Any]:
     return event
 
 
-def measure(event_types: list[str]) -> Measured:
-    """Deliver each event type's variants to the real handler under moto, pricing every call."""
+@contextmanager
+def function_on_moto(secret: str) -> Iterator[tuple[Meter, Callable[[dict[str, Any]], list[Priced]]]]:
+    """The real handler in-process against moto with the template's table, its DynamoDB calls
+    priced by a ``Meter``: (the meter, deliver an event and get its priced calls). The process's
+    environment and log level are put back afterwards."""
     import boto3
     from moto import mock_aws
 
-    from infra.fixtures.signing import generate_secret
     from infra.lambda_context import LambdaContext
     from infra.local.resources import create_resources
     from stripe_webhook import app, composition
     from stripe_webhook import aws as function_aws
+    from stripe_webhook.observability import logger
 
-    secret = generate_secret()
-    measured = Measured()
-    saved = dict(os.environ)
+    level, saved = logger.log_level, dict(os.environ)
+    logger.setLevel("ERROR")  # one line per delivery would bury the figures
     os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="moto", AWS_SECRET_ACCESS_KEY="moto")  # noqa: S106 (moto)
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "STRIPE_API_KEY"):
         os.environ.pop(name, None)
-    with mock_aws():
-        clients: dict[str, Any] = {
-            name: boto3.client(name, region_name="us-east-1") for name in ("dynamodb", "sns", "sqs", "s3")
-        }
-        resources = create_resources(clients["dynamodb"], clients["sns"], clients["sqs"], s3=clients["s3"])
-        os.environ.update(
-            TABLE_NAME=resources.table_name,
-            TOPIC_ARN=resources.topic_arn,
-            PAYLOAD_BUCKET=str(resources.bucket),
-            STRIPE_WEBHOOK_SECRET=secret,
-        )
+    try:
+        with mock_aws():
+            clients: dict[str, Any] = {name: boto3.client(name) for name in ("dynamodb", "sns", "sqs", "s3")}
+            made = create_resources(clients["dynamodb"], clients["sns"], clients["sqs"], s3=clients["s3"])
+            os.environ.update(
+                TABLE_NAME=made.table_name,
+                TOPIC_ARN=made.topic_arn,
+                PAYLOAD_BUCKET=str(made.bucket),
+                STRIPE_WEBHOOK_SECRET=secret,
+            )
+            composition.reset()
+            meter = Meter(clients["dynamodb"], made.table_name)
+            meter.install(function_aws.session())
+
+            def deliver(event: dict[str, Any]) -> list[Priced]:
+                request = signed_request(secret, event)
+                with meter.measuring() as calls, contextlib.redirect_stdout(io.StringIO()):  # metrics lines
+                    answer = app.lambda_handler(request, LambdaContext())
+                if answer["statusCode"] != 200:
+                    raise RuntimeError(f"{event['type']}: {answer['statusCode']} {answer['body']}")
+                return calls
+
+            yield meter, deliver
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        logger.setLevel(level)
         composition.reset()
-        meter = Meter(clients["dynamodb"], resources.table_name)
-        meter.install(function_aws.session())
 
-        def deliver(event: dict[str, Any]) -> list[Priced]:
-            request = signed_request(secret, event)
-            with meter.measuring() as calls:
-                answer = app.lambda_handler(request, LambdaContext())
-            if answer["statusCode"] != 200:
-                raise RuntimeError(f"{event['type']}: {answer['statusCode']} {answer['body']}")
-            return calls
 
+def measure(event_types: list[str]) -> Measured:
+    """Deliver each event type's variants to the real handler under moto, pricing every call."""
+    from infra.fixtures.signing import generate_secret
+
+    measured = Measured()
+    with function_on_moto(generate_secret()) as (meter, deliver):
         for number, event_type in enumerate(event_types):
-            event = fresh_event(event_type)
+            event = fresh_event(event_type, created=MEASURED_CREATED)
             obj = event["data"]["object"]
             if isinstance(obj.get("id"), str):
                 obj["id"] = f"{obj['id']}m{number}"  # its own object: the first event writes it new
+            deliveries = variants(event, number)
             measured.bodies.append(len(encode(event)))
-            for kind, delivery in variants(event, new_event_id).items():
+            for kind, delivery in deliveries.items():
                 measured.add(kind, event_type, deliver(delivery))
-            stored = clients["dynamodb"].get_item(
-                TableName=resources.table_name, Key=event_key(event["id"]), ConsistentRead=True
+            stored = meter.reader.get_item(
+                TableName=meter.table_name, Key=event_key(event["id"]), ConsistentRead=True
             )["Item"]
             measured.stored.append(meter.table.stored_bytes(stored))
         measured.add("large (S3)", "invoice.paid", deliver(large_event()))
-    os.environ.clear()
-    os.environ.update(saved)
-    composition.reset()
     return measured
 
 

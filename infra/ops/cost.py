@@ -1,19 +1,23 @@
-"""What a million events cost on the deployed stack, computed from template.yaml's own settings.
+"""What a million events cost on the deployed stack: template.yaml's settings, and the DynamoDB
+write units and stored bytes measured from the requests the function sends (``infra.bench.units``).
 
-    python -m infra.ops.cost [--duration-ms 40] [--event-kb 4]     (make cost)
+    python -m infra.ops.cost [--duration-ms 40]     (make cost)
 
-Prices are AWS list prices for us-east-1 (see PRICES); the request path is what the function
-does per new event: one DynamoDB transaction (event log item + one record), one SNS publish, one
-DynamoDB update, one API Gateway request, one Lambda invocation, plus logs and storage.
+Prices are AWS list prices for us-east-1 (see PRICES). The DynamoDB figures are the medians over one
+event of each type the project has a payload for, pretty-printed as Stripe sends them; the
+measurement's distribution is printed first.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import statistics
+import sys
 from dataclasses import dataclass
 
+from infra.bench.units import Measured, measure, report
 from infra.cli import Problem, exit_with
+from infra.fixtures.payloads import available_events
 from infra.template import function_properties, load_template
 
 PRICES = {
@@ -30,14 +34,27 @@ PRICES = {
 DEFAULT_DURATION_MS = 40.0
 """Billed duration at 512 MB: ~25 ms of CPU (infra.bench's ~7 ms at one full core, at 512/1769 of a
 vCPU) plus ~15 ms waiting on three in-region AWS calls."""
-DEFAULT_EVENT_KB = 1.5
-"""A typical event as Stripe sends it: the median of the stored sample payloads when the docs'
-table was computed (pretty-printed, 1.0-2.4 KB). A fixed basis, so adding a sample changes no figure."""
-RECORD_KB = 0.6
-"""A handler's record: ids, status, amounts (measured on the stored samples: 0.3-0.8 KB)."""
-INDEX_ENTRY_KB = 0.3
 LOG_KB_PER_EVENT = 1.2
 """One Powertools INFO line and one EMF metrics line per event."""
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What one event costs in DynamoDB, measured (medians over the corpus)."""
+
+    write_units: float
+    duplicate_write_units: float
+    stored_kb: float
+    event_types: int
+
+    @classmethod
+    def of(cls, measured: Measured) -> Basis:
+        return cls(
+            statistics.median(measured.writes["new"]),
+            statistics.median(measured.writes["duplicate"]),
+            round(statistics.median(measured.stored) / 1024, 1),
+            len(measured.bodies),
+        )
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,7 @@ class Line:
     basis: str
 
 
-def estimate(duration_ms: float, event_kb: float) -> tuple[list[Line], dict[str, object]]:
+def estimate(duration_ms: float, basis: Basis) -> tuple[list[Line], dict[str, object]]:
     template = load_template()
     function = function_properties("WebhookFunction")
     memory_mb = int(function["MemorySize"])
@@ -56,12 +73,8 @@ def estimate(duration_ms: float, event_kb: float) -> tuple[list[Line], dict[str,
     if architecture != "arm64":
         raise Problem("prices here are for arm64; the template says " + architecture)
 
-    event_item_kb = event_kb + 0.5  # the payload plus the event log's own attributes
-    claim_units = 2 * (math.ceil(event_item_kb) + math.ceil(RECORD_KB))  # transactional writes cost double
-    mark_units = math.ceil(event_item_kb)  # an update is billed on the item's size
-    index_units = 2 * math.ceil(INDEX_ENTRY_KB) + math.ceil(RECORD_KB)  # by-type twice, by-customer once
-    write_units = claim_units + mark_units + index_units
-    stored_gb_months = (event_item_kb + RECORD_KB) * 1_000_000 / 1024**2 * retention_days / 30
+    write_units = basis.write_units
+    stored_gb_months = basis.stored_kb * 1_000_000 / 1024**2 * retention_days / 30
     gb_seconds = memory_mb / 1024 * duration_ms / 1000
 
     lines = [
@@ -75,13 +88,14 @@ def estimate(duration_ms: float, event_kb: float) -> tuple[list[Line], dict[str,
         Line(
             "DynamoDB writes",
             write_units * PRICES["dynamodb_on_demand_write_per_million_units"],
-            f"{write_units} write units per event (claim + record in a transaction, mark, indexes)",
+            f"{write_units:g} write units per new event, measured (median of {basis.event_types} types);"
+            f" a duplicate {basis.duplicate_write_units:g}",
         ),
         Line(
             "DynamoDB storage + PITR",
             stored_gb_months
             * (PRICES["dynamodb_storage_per_gb_month"] + PRICES["dynamodb_pitr_per_gb_month"]),
-            f"{event_item_kb + RECORD_KB:.1f} KB per event kept {retention_days} days",
+            f"{basis.stored_kb:.1f} KB per event (measured) kept {retention_days} days",
         ),
         Line(
             "SNS",
@@ -94,7 +108,7 @@ def estimate(duration_ms: float, event_kb: float) -> tuple[list[Line], dict[str,
             f"{LOG_KB_PER_EVENT:g} KB of logs per event",
         ),
     ]
-    return lines, {"memory_mb": memory_mb, "event_kb": event_kb, "duration_ms": duration_ms}
+    return lines, {"memory_mb": memory_mb, "duration_ms": duration_ms}
 
 
 def render(lines: list[Line]) -> str:
@@ -114,14 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_DURATION_MS,
         help=f"average billed duration (default {DEFAULT_DURATION_MS:g})",
     )
-    parser.add_argument(
-        "--event-kb",
-        type=float,
-        default=DEFAULT_EVENT_KB,
-        help=f"average event size in KB (default {DEFAULT_EVENT_KB:g}, a typical event)",
-    )
     args = parser.parse_args(argv)
-    lines, _ = estimate(args.duration_ms, args.event_kb)
+    print(f"measuring {len(available_events())} event types under moto…", file=sys.stderr, flush=True)
+    measured = measure(available_events())
+    print(report(measured), end="\n\n")
+    lines, _ = estimate(args.duration_ms, Basis.of(measured))
     print(render(lines))
     return 0
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from infra import REPO_ROOT
 from infra.bench.capacity import write_units
 from infra.bench.units import S3_PUT_IN_WRITE_UNITS, measure, report
+from infra.fixtures.payloads import available_events
+from infra.ops.cost import DEFAULT_DURATION_MS, Basis, estimate, render
 
 
 def test_each_kind_of_delivery_is_priced_from_its_calls() -> None:
@@ -24,3 +27,11 @@ def test_each_kind_of_delivery_is_priced_from_its_calls() -> None:
     assert large >= S3_PUT_IN_WRITE_UNITS + 2 * write_units(1)
     assert all(stored > body for stored, body in zip(measured.stored, measured.bodies, strict=True))
     assert "duplicate" in report(measured)
+
+
+def test_the_docs_cost_and_capacity_figures_are_make_cost_s_measurement() -> None:
+    measured = measure(available_events())
+    lines, _ = estimate(DEFAULT_DURATION_MS, Basis.of(measured))
+    performance = (REPO_ROOT / "docs" / "performance.md").read_text()
+    assert render(lines) in performance
+    assert report(measured) in performance

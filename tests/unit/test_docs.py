@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 from infra import REPO_ROOT
-from infra.ops.cost import DEFAULT_DURATION_MS, DEFAULT_EVENT_KB, estimate, render
 
 README = (REPO_ROOT / "README.md").read_text()
 MAKEFILE = (REPO_ROOT / "Makefile").read_text()
@@ -41,11 +40,6 @@ def _module_file(dotted: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def test_the_cost_table_is_the_cost_scripts_output_on_its_fixed_basis() -> None:
-    lines, _ = estimate(DEFAULT_DURATION_MS, DEFAULT_EVENT_KB)
-    assert render(lines) in (DOCS / "performance.md").read_text()
 
 
 def test_the_readme_is_a_front_page_that_links_every_docs_page() -> None:
