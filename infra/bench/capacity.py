@@ -141,7 +141,7 @@ class Table:
             return 0
         entries = [index.entry(item, self.keys) for index in self.indexes]
         return sum(
-            item_size(entry) + ITEM_OVERHEAD_BYTES for entry in [dict(item), *entries] if entry is not None
+            item_size(entry) + ITEM_OVERHEAD_BYTES for entry in [item, *entries] if entry is not None
         )
 
 

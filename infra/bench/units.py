@@ -167,7 +167,6 @@ def measured_id(number: int, tag: str) -> str:
 def variants(event: dict[str, Any], number: int) -> dict[str, dict[str, Any]]:
     """The deliveries measured for one event: itself (new, then again), an older event about the
     same object (out of order), and another of the same second with a different state."""
-    event["id"] = measured_id(number, "a")
     older = json.loads(json.dumps(event))
     older.update(id=measured_id(number, "b"), created=event["created"] - 60)
     tie = json.loads(json.dumps(event))
@@ -246,9 +245,9 @@ def measure(event_types: list[str]) -> Measured:
             obj = event["data"]["object"]
             if isinstance(obj.get("id"), str):
                 obj["id"] = f"{obj['id']}m{number}"  # its own object: the first event writes it new
-            deliveries = variants(event, number)
+            event["id"] = measured_id(number, "a")
             measured.bodies.append(len(encode(event)))
-            for kind, delivery in deliveries.items():
+            for kind, delivery in variants(event, number).items():
                 measured.add(kind, event_type, deliver(delivery))
             stored = meter.reader.get_item(
                 TableName=meter.table_name, Key=event_key(event["id"]), ConsistentRead=True

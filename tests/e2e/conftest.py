@@ -22,6 +22,8 @@ import pytest
 
 from infra import REPO_ROOT
 from infra.fixtures.delivery import post
+from infra.fixtures.payloads import encode
+from infra.fixtures.signing import signature_header
 
 READY_LINE = "Press Ctrl-C to stop"
 
@@ -161,3 +163,13 @@ def screenshots(tmp_path: Path) -> Path:
     """Where a browser test saves its screenshots: ``docs/`` with ``INBOX_SCREENSHOTS=docs`` (the
     ones docs/local-development.md shows), else the test's own directory."""
     return REPO_ROOT / "docs" if os.environ.get("INBOX_SCREENSHOTS") == "docs" else tmp_path
+
+
+def send(stack: LocalStack, event: dict[str, Any], *, tamper: bool = False) -> int:
+    """POST ``event`` to the stack's webhook as Stripe would (signed with ``SECRET``); its status.
+    ``tamper``: change the body after signing, as a forger would."""
+    body = encode(event)
+    header = signature_header(body, SECRET)
+    if tamper:
+        body = body.replace(b'"livemode": false', b'"livemode": true', 1)
+    return post(f"http://127.0.0.1:{stack.port}/webhook", body, header=header, timeout=10).status

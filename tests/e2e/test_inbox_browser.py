@@ -21,18 +21,10 @@ from infra.fixtures.delivery import post
 from infra.fixtures.flows import flow_events
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import SECRET, LocalStack, launch, screenshots, stop
+from tests.e2e.conftest import SECRET, LocalStack, launch, screenshots, send, stop
 
 SESSION = "cs_test_a1Xk9bQm3ZvKYlo2RfT8wLq0Hn4sC7dE2jP5yU6iO9"
 HOSTILE = "<script>window.__xss = 1</script><img src=x onerror=window.__xss=2>"
-
-
-def send(stack: LocalStack, event: dict[str, Any], *, tamper: bool = False) -> int:
-    body = encode(event)
-    header = signature_header(body, SECRET)
-    if tamper:
-        body = body.replace(b'"livemode": false', b'"livemode": true', 1)
-    return post(f"http://127.0.0.1:{stack.port}/webhook", body, header=header, timeout=10).status
 
 
 def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_body(
@@ -368,7 +360,7 @@ def test_the_inbox_shows_what_the_example_actions_did_with_an_event(stack: Local
     page.close()
 
 
-def _whole_and_in_view(page: Any, cell: Any) -> bool:
+def _whole_and_in_view(cell: Any) -> bool:
     """The cell's text is not cut (no ellipsis, no overflow) and its box is inside the list's view."""
     return bool(
         cell.evaluate(
@@ -399,8 +391,8 @@ def test_the_list_keeps_ids_in_view_at_common_widths(stack: LocalStack, browser:
                 row.click()
                 page.locator("#detail h2").wait_for()
             assert cells.nth(5).inner_text() == event["id"] and cells.nth(6).inner_text() == SESSION
-            assert _whole_and_in_view(page, cells.nth(5)), (width, detail_open, "event id")
-            assert _whole_and_in_view(page, cells.nth(6)), (width, detail_open, "object id")
+            assert _whole_and_in_view(cells.nth(5)), (width, detail_open, "event id")
+            assert _whole_and_in_view(cells.nth(6)), (width, detail_open, "object id")
             pane = page.locator("#list-pane")
             assert pane.evaluate("(pane) => pane.scrollWidth <= pane.clientWidth"), (width, detail_open)
         if width == 1280:

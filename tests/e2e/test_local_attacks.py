@@ -22,8 +22,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from infra.fixtures.payloads import fresh_event
-from tests.e2e.conftest import SECRET, LocalStack, run_tool
-from tests.e2e.test_inbox_browser import send
+from tests.e2e.conftest import SECRET, LocalStack, run_tool, send
 
 ATTACKER_PAGE = b"""<!doctype html><title>cute cats</title><h1>cats</h1>"""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import SECRET, LocalStack, launch, run_tool
+from tests.e2e.conftest import LocalStack, launch, run_tool, send
 from tests.support import drain, get_item
 
 
@@ -28,11 +28,7 @@ def test_a_persisted_stack_comes_back_with_its_records_queue_and_inbox(tmp_path:
     persist_dir = tmp_path / "saved"
     first = run_stack(persist_dir)
     event = fresh_event("customer.created")
-    body = encode(event)
-    assert (
-        post(f"http://127.0.0.1:{first.port}/webhook", body, header=signature_header(body, SECRET)).status
-        == 200
-    )
+    assert send(first, event) == 200
     stop_and_save(first)
 
     second = run_stack(persist_dir)
@@ -89,11 +85,7 @@ def test_a_damaged_snapshot_is_moved_aside_never_overwritten(tmp_path: Path) -> 
     stack = run_stack(persist_dir)
     notice = stack.wait_for_line("cannot be read")
     event = fresh_event("customer.created")
-    body = encode(event)
-    assert (
-        post(f"http://127.0.0.1:{stack.port}/webhook", body, header=signature_header(body, SECRET)).status
-        == 200
-    )
+    assert send(stack, event) == 200
     stop_and_save(stack)
 
     # Then it said so, kept the damaged file whole, and saved the new state beside it

@@ -141,8 +141,7 @@ function refreshSoon() {  // coalesced: a burst of requests is one fetch, plus o
 async function outcomeArrived(eventId) {
   if ($("detail-pane").hidden || !$("action-replay") || state.openEvent !== eventId) return;
   const detail = await api(`/api/requests/${state.selected}`);
-  const part = section("What the example actions did with it", actionOutcomes(detail.actions || []));
-  part.id = "actions-part";
+  const part = actionsPart(detail.actions || []);
   const shown = $("actions-part");
   if (shown) shown.replaceWith(part); else $("detail").append(part);
 }
@@ -312,12 +311,16 @@ async function showDetail(seq) {
     parts.push(section("Fetched from the Stripe API (the local stand-in)", el("ul", {},
       ...detail.fetches.map((fetch) => el("li", { text: `${new Date(fetch.time * 1000).toLocaleTimeString()}  GET ${fetch.path}  ${fetch.status}${fetch.context ? `  Stripe-Context ${fetch.context}` : ""}` })))));
   }
-  if (detail.actions && detail.actions.length) {
-    const part = section("What the example actions did with it", actionOutcomes(detail.actions));
-    part.id = "actions-part";  // replaced in place when an outcome arrives (outcomeArrived)
-    parts.push(part);
-  }
+  if (detail.actions && detail.actions.length) parts.push(actionsPart(detail.actions));
   $("detail").replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
+}
+
+// What the example actions did with the open request's event: replaced in place when an outcome
+// arrives (outcomeArrived).
+function actionsPart(outcomes) {
+  const part = section("What the example actions did with it", actionOutcomes(outcomes));
+  part.id = "actions-part";
+  return part;
 }
 
 function actionOutcomes(outcomes) {
@@ -372,11 +375,11 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-function readFilters() {
+function readFilters(load = true) {
   const form = new FormData($("filters"));
   state.filters = Object.fromEntries([...form.entries()].map(([name, value]) => [name, String(value).trim()]));
   remember();
-  refresh(true);
+  if (load) refresh(true);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -387,7 +390,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const field = $("filters").elements.namedItem(name);
     if (field && "value" in field) field.value = value;
   }
-  readFilters();
+  readFilters(false);  // the list is loaded once the live stream is connected (listen)
   const asked = Number(HASH.get("request"));
   if (asked) select(asked, true);
   listen();
