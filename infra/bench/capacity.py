@@ -140,9 +140,7 @@ class Table:
         if not item:
             return 0
         entries = [index.entry(item, self.keys) for index in self.indexes]
-        return sum(
-            item_size(entry) + ITEM_OVERHEAD_BYTES for entry in [item, *entries] if entry is not None
-        )
+        return sum(item_size(entry) + ITEM_OVERHEAD_BYTES for entry in [item, *entries] if entry is not None)
 
 
 def write_cost(
