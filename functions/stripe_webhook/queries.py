@@ -11,14 +11,13 @@ Used by the operator commands, the local tools and the tests; the function itsel
 
 from __future__ import annotations
 
-import gzip
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws, schema
+from stripe_webhook import aws, bodies, schema
 from stripe_webhook.dynamo_items import from_item
 from stripe_webhook.errors import StorageError
 from stripe_webhook.payloads import S3Payloads
@@ -52,8 +51,10 @@ class TableQueries(aws.ServiceAdapter):
         """The stored event-log item with its body in ``payload`` (decompressed, or read from S3
         when the item holds a ``payload_s3`` location), or None."""
         values = self.get_item(schema.event_pk(event_id), schema.EVENT_SK)
-        if values is not None and "payload_gz" in values:
-            values["payload"] = gzip.decompress(values.pop("payload_gz")).decode("utf-8")
+        if values is not None and (body := bodies.read(values)) is not None:
+            values["payload"] = body
+            values.pop(bodies.ATTRIBUTE, None)
+            values.pop("payload_gz", None)
         location = PayloadLocation.of_event_item(values) if values is not None else None
         if values is not None and location is not None:
             if self._payloads is None:

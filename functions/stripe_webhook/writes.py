@@ -7,20 +7,15 @@ Keys and index attributes come from ``schema``; the condition a record write car
 
 from __future__ import annotations
 
-import gzip
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from stripe_webhook import ordering, schema
+from stripe_webhook import bodies, ordering, schema
 from stripe_webhook.aws import error_code
 from stripe_webhook.dynamo_items import to_attribute, to_item
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.ports import PayloadLocation
-
-PAYLOAD_INLINE_MAX_BYTES = 100_000
-"""Raw payloads above this are gzipped. Bodies too big for SNS (256 KiB) are in S3 instead
-(``payloads``), so a gzipped one stays far under DynamoDB's 400 KB item limit."""
 
 ORDERED = "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND last_event_watermark < :bound)"
 """Older state is replaced and a deleted object stays deleted; anything else is decided by
@@ -78,10 +73,8 @@ def event_item(
     values.update({name: value for name, value in optional.items() if value is not None})
     if payload is not None:
         values["payload_s3"] = payload.as_item()
-    elif len(event.raw) <= PAYLOAD_INLINE_MAX_BYTES:
-        values["payload"] = event.raw.decode("utf-8")
-    else:
-        values["payload_gz"] = gzip.compress(event.raw, compresslevel=6)
+    else:  # under SNS's 256 KiB (larger ones are in S3), so far under the 400 KB item
+        values[bodies.ATTRIBUTE] = bodies.pack(event.raw)
     return to_item(values)
 
 

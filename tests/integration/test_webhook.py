@@ -19,7 +19,8 @@ from tests.support import all_items, deliver, drain, get_item, invoke, signed_re
 
 
 def event_item(aws: Aws, event_id: str) -> dict[str, Any] | None:
-    return get_item(aws.dynamodb, aws.table, f"EVENT#{event_id}", "EVENT")
+    """The event-log item with its stored body read back (``payload``, byte-exact)."""
+    return aws.queries.get_event(event_id)
 
 
 def test_new_event_is_stored_recorded_and_published_once(aws: Aws, secret: str) -> None:

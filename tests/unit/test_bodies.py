@@ -1,0 +1,65 @@
+"""The event log's stored body: byte-exact, compact, and readable in every form ever written."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+
+import pytest
+
+from infra.bench.dictionary import build, path_of, project_bodies
+from infra.fixtures.payloads import available_events, encode, fresh_event
+from stripe_webhook import bodies
+
+RELEASED = {1: "cfd6f375add45be4bccca9bd6d6a9da99bbf9a4ce57123df9ab6221ee2f6d797"}
+"""Every released dictionary's digest: stored bodies need it as it was (a new one is a new version)."""
+
+
+def test_released_dictionaries_are_unchanged() -> None:
+    for version, digest in RELEASED.items():
+        assert hashlib.sha256(path_of(version).read_bytes()).hexdigest() == digest
+    assert bodies.VERSION in RELEASED
+
+
+def test_every_payload_round_trips_byte_for_byte_and_shrinks() -> None:
+    for event_type in available_events():
+        raw = encode(fresh_event(event_type))
+        stored = bodies.pack(raw)
+        assert stored[0] == bodies.VERSION
+        assert bodies.unpack(stored) == raw
+        assert len(stored) < len(raw) / 3, event_type
+
+
+def test_odd_bytes_round_trip_too() -> None:
+    for raw in (
+        b"",
+        b"\x00\xff" * 300,
+        "caf\u00e9 \U0001f600".encode(),
+        json.dumps({"k": "v" * 90_000}).encode(),
+    ):
+        assert bodies.unpack(bodies.pack(raw)) == raw
+
+
+def test_items_written_before_the_dictionary_still_read() -> None:
+    raw = encode(fresh_event("charge.succeeded"))
+    assert bodies.read({"payload": raw.decode()}) == raw.decode()
+    assert bodies.read({"payload_gz": gzip.compress(raw)}) == raw.decode()
+    assert bodies.read({bodies.ATTRIBUTE: bodies.pack(raw)}) == raw.decode()
+    assert bodies.read({"payload_s3": {"bucket": "b", "key": "k", "bytes": 1}}) is None
+
+
+def test_a_damaged_or_unknown_body_is_an_error_not_wrong_bytes() -> None:
+    stored = bodies.pack(encode(fresh_event("charge.succeeded")))
+    with pytest.raises(ValueError, match="cut short"):
+        bodies.unpack(stored[: len(stored) // 2])
+    with pytest.raises(ValueError, match="no payload dictionary version 99"):
+        bodies.unpack(bytes([99]) + stored[1:])
+    with pytest.raises(ValueError, match="empty"):
+        bodies.unpack(b"")
+
+
+def test_the_dictionary_keeps_shared_lines_most_common_last() -> None:
+    built = build([b"a\nshared\nrare\n", b"shared\nb\na\n", b"shared\n"], size=100)
+    assert built == b"a\nshared\n"
+    assert len(build(project_bodies(), size=500)) == 500
