@@ -29,14 +29,13 @@ from typing import Any
 from infra.bench.capacity import Index, Item, Table, item_size, read_units, write_cost
 from infra.bench.environment import signed_request
 from infra.cli import exit_with
-from infra.fixtures.payloads import available_events, encode, fresh_event
+from infra.bench import corpus
+from infra.fixtures.payloads import encode
 from stripe_webhook.schema import event_key
 
 S3_PUT_IN_WRITE_UNITS = 8
 """An S3 PUT ($0.005 per 1,000) in on-demand DynamoDB write units ($0.625 per million): 8."""
 WRITES = ("PutItem", "UpdateItem", "DeleteItem")
-MEASURED_CREATED = 1_796_000_123
-"""Every measured event's ``created`` (2026-12-01): a number's size depends on its digits."""
 
 
 @dataclass
@@ -159,32 +158,6 @@ class Measured:
         self.by_type[event_type][kind] = units
 
 
-def measured_id(number: int, tag: str) -> str:
-    """An event id as long as Stripe's (28 characters), the same on every run: the figures repeat."""
-    return f"evt_{number:04d}{tag}".ljust(28, "0")
-
-
-def variants(event: dict[str, Any], number: int) -> dict[str, dict[str, Any]]:
-    """The deliveries measured for one event: itself (new, then again), an older event about the
-    same object (out of order), and another of the same second with a different state."""
-    older = json.loads(json.dumps(event))
-    older.update(id=measured_id(number, "b"), created=event["created"] - 60)
-    tie = json.loads(json.dumps(event))
-    tie["id"] = measured_id(number, "c")
-    tie["data"]["object"]["metadata"] = {"measured": "tie"}
-    return {"new": event, "duplicate": event, "out of order": older, "same second": tie}
-
-
-def large_event() -> dict[str, Any]:
-    """An invoice with enough lines to be over SNS's 256 KiB: it goes through S3."""
-    event = fresh_event("invoice.paid")
-    invoice = event["data"]["object"]
-    lines = invoice.setdefault("lines", {"object": "list", "data": []})
-    line = lines["data"][0] if lines.get("data") else {"id": "il_1", "object": "line_item", "amount": 100}
-    lines["data"] = [{**line, "id": f"il_{index:06d}"} for index in range(600)]
-    return event
-
-
 @contextmanager
 def function_on_moto(secret: str) -> Iterator[tuple[Meter, Callable[[dict[str, Any]], list[Priced]]]]:
     """The real handler in-process against moto with the template's table, its DynamoDB calls
@@ -234,26 +207,23 @@ def function_on_moto(secret: str) -> Iterator[tuple[Meter, Callable[[dict[str, A
         composition.reset()
 
 
-def measure(event_types: list[str]) -> Measured:
-    """Deliver each event type's variants to the real handler under moto, pricing every call."""
+def measure(events: list[dict[str, Any]]) -> Measured:
+    """Deliver each event's variants (``corpus.variants``) to the real handler under moto, pricing
+    every call."""
     from infra.fixtures.signing import generate_secret
 
     measured = Measured()
     with function_on_moto(generate_secret()) as (meter, deliver):
-        for number, event_type in enumerate(event_types):
-            event = fresh_event(event_type, created=MEASURED_CREATED)
-            obj = event["data"]["object"]
-            if isinstance(obj.get("id"), str):
-                obj["id"] = f"{obj['id']}m{number}"  # its own object: the first event writes it new
-            event["id"] = measured_id(number, "a")
+        for number, original in enumerate(events):
+            event = corpus.measured(original, number)
             measured.bodies.append(len(encode(event)))
-            for kind, delivery in variants(event, number).items():
-                measured.add(kind, event_type, deliver(delivery))
+            for kind, delivery in corpus.variants(event, number).items():
+                measured.add(kind, event["type"], deliver(delivery))
             stored = meter.reader.get_item(
                 TableName=meter.table_name, Key=event_key(event["id"]), ConsistentRead=True
             )["Item"]
             measured.stored.append(meter.table.stored_bytes(stored))
-        measured.add("large (S3)", "invoice.paid", deliver(large_event()))
+        measured.add("large (S3)", "invoice.paid", deliver(corpus.large_event()))
     return measured
 
 
@@ -284,13 +254,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m infra.bench.units", description=(__doc__ or "").split("\n\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print the figures per event type as JSON")
-    args = parser.parse_args(argv)
-    print(
-        f"measuring {len(available_events())} event types x 4 deliveries under moto…",
-        file=sys.stderr,
-        flush=True,
+    parser.add_argument(
+        "--corpus",
+        choices=sorted(corpus.CORPORA),
+        default="openapi",
+        help="openapi: one event of every current type (default); project: the handled types' payloads",
     )
-    measured = measure(available_events())
+    args = parser.parse_args(argv)
+    events = corpus.CORPORA[args.corpus]()
+    print(f"measuring {len(events)} event types x 4 deliveries under moto…", file=sys.stderr, flush=True)
+    measured = measure(events)
     print(json.dumps(measured.by_type, indent=2, sort_keys=True) if args.json else report(measured))
     return 0
 
