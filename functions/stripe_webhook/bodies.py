@@ -4,7 +4,8 @@ Stripe's JSON, byte-exact.
 A pretty-printed event of 2.3 KB deflates to about 880 bytes alone and to about 390 against the
 dictionary (its field names, enum values and indentation are already in it), which keeps most
 event-log items under DynamoDB's 1 KB write unit: the claim, the mark and a duplicate's refused
-claim each pay for the item's size (docs/performance.md, "Cost"). CPU: well under a millisecond.
+claim each pay for the item's size (docs/performance.md, "Cost"). CPU: ~30 µs to deflate a
+1.6 KB event, ~0.2 ms a 12 KB one; reading one back, a few µs.
 
 The stored value is one version byte, then a raw deflate stream made with that version's
 dictionary. A dictionary is never edited once released: items written with it must stay readable
@@ -24,6 +25,8 @@ from typing import Any
 ATTRIBUTE = "payload_z"
 VERSION = 1
 """The dictionary new bodies are written with."""
+_LEVEL = 6
+"""zlib's default: ~30 µs for a 1.6 KB event; level 9 saves 3 % of the bytes for 2.5 times the CPU."""
 _WINDOW = -15
 """A raw deflate stream (no zlib header or checksum: the version byte says how to read it)."""
 
@@ -39,7 +42,9 @@ def dictionary(version: int) -> bytes:
 
 def pack(raw: bytes) -> bytes:
     """The stored form of ``raw``: the version byte and the deflated body."""
-    deflate = zlib.compressobj(9, zlib.DEFLATED, _WINDOW, 9, zlib.Z_DEFAULT_STRATEGY, dictionary(VERSION))
+    deflate = zlib.compressobj(
+        _LEVEL, zlib.DEFLATED, _WINDOW, 8, zlib.Z_DEFAULT_STRATEGY, dictionary(VERSION)
+    )
     return bytes([VERSION]) + deflate.compress(raw) + deflate.flush()
 
 

@@ -19,6 +19,10 @@ METRICS_NAMESPACE = "StripeWebhooks"
 logger = Logger()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
 
+NOT_MARKED = "published_not_marked"
+"""The error code of the line logged when an event was published and its mark failed: ``status``
+lists those events from it (they stay ``IN_PROGRESS``, never indexed by type)."""
+
 
 def count(name: str) -> None:
     """Add one to the metric ``name`` (flushed as EMF when the invocation ends)."""
@@ -51,7 +55,7 @@ def report_outcome(outcome: Outcome) -> None:
         count("PublishedNotMarked")
         logger.error(
             "event published but not marked published; a redelivery may publish it again",
-            extra={"sns_message_id": outcome.message_id},
+            extra={"sns_message_id": outcome.message_id, "error": NOT_MARKED},
         )
     logger.info("event " + outcome.status, extra=outcome_body(outcome))
 

@@ -51,6 +51,8 @@ class TableQueries(aws.ServiceAdapter):
         """The stored event-log item with its body in ``payload`` (decompressed, or read from S3
         when the item holds a ``payload_s3`` location), or None."""
         values = self.get_item(schema.event_pk(event_id), schema.EVENT_SK)
+        if values is not None:
+            values["event_id"] = event_id
         if values is not None and (body := bodies.read(values)) is not None:
             values["payload"] = body
             values.pop(bodies.ATTRIBUTE, None)
@@ -119,18 +121,22 @@ class TableQueries(aws.ServiceAdapter):
                         ),
                         ExpressionAttributeValues={
                             ":day": {"S": schema.type_day_key(event_type, day, shard)},
-                            ":low": {"S": schema.created_event_key(since, "")},
-                            ":high": {"S": schema.created_event_key(until, "~")},
+                            ":low": {"S": schema.created_event_key(since)},
+                            ":high": {"S": schema.created_event_key(until) + "~"},
                         },
                     )
                 )
             day += DAY_SECONDS
-        return sorted(found, key=lambda entry: (int(entry.get("created", 0)), str(entry.get("event_id", ""))))
+        for entry in found:
+            entry["event_id"] = schema.event_id_of(entry)
+        return sorted(found, key=lambda entry: (int(entry.get("created", 0)), entry["event_id"]))
 
     def scan_event_log(
         self, fields: tuple[str, ...], *, status: str | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every event-log item's ``fields`` (a Scan: for the local stack and tests, never the function)."""
+        """Every event-log item's ``fields`` (a Scan: for the local stack and tests, never the
+        function); ``event_id`` is read from the key."""
+        fields = tuple(dict.fromkeys((*fields, "pk")))
         condition = "sk = :event"
         values: dict[str, Any] = {":event": {"S": schema.EVENT_SK}}
         names = {f"#{name}": name for name in fields}
@@ -146,7 +152,10 @@ class TableQueries(aws.ServiceAdapter):
             ExpressionAttributeNames=names,
             ProjectionExpression=", ".join(f"#{name}" for name in fields),
         ):
-            yield from (from_item(item) for item in page.get("Items", []))
+            for item in page.get("Items", []):
+                values = from_item(item)
+                values["event_id"] = schema.event_id_of(values)
+                yield values
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("query")

@@ -33,14 +33,21 @@ INDEXES = {CUSTOMER_INDEX: (CUSTOMER_KEY, CUSTOMER_SORT), TYPE_INDEX: (TYPE_DAY,
 """Index name → (partition key, sort key) attributes."""
 TYPE_SHARDS = 8
 """The ``by-type`` index spreads each type's day over this many partition keys. One GSI partition
-takes 1,000 writes/s and each event writes its index entry twice (claim, then mark), so one key
-would cap a single busy type (a billing run's ``invoice.*``) near 500 events/s; 8 keys, near 4,000.
+takes 1,000 writes/s and each event writes its index entry once (with the mark, or a release), so
+one key would cap a single busy type (a billing run's ``invoice.*``) near 1,000 events/s; 8 keys,
+near 8,000.
 Only ever raise it: queries read shards ``0..TYPE_SHARDS-1``, plus the unsharded key of entries
 written before sharding."""
 
 
 def event_pk(event_id: str) -> str:
     return f"EVENT#{event_id}"
+
+
+def event_id_of(item: dict[str, Any]) -> str:
+    """An event-log item's (or index entry's) event id: its own attribute on items written before
+    it was dropped, else its key (``EVENT#<event id>``; a key is in every index entry)."""
+    return str(item.get("event_id") or str(item["pk"]).removeprefix("EVENT#"))
 
 
 def event_key(event_id: str) -> dict[str, Any]:
@@ -82,6 +89,7 @@ def type_day_key(event_type: str, created: int, shard: int | None) -> str:
     return f"{event_type}#{day}" if shard is None else f"{event_type}#{day}#{shard}"
 
 
-def created_event_key(created: int, event_id: str) -> str:
-    """Sort key of the ``by-type`` index: time order, then event id."""
-    return f"{created:012d}#{event_id}"
+def created_event_key(created: int) -> str:
+    """Sort key of the ``by-type`` index: time order (entries written before this carry
+    ``#<event id>`` after the time; the query's bounds take both)."""
+    return f"{created:012d}"

@@ -162,36 +162,36 @@ class DynamoStore(aws.ServiceAdapter):
         return cast(dict[str, Any] | None, response.get("Item"))
 
     def mark_published(
-        self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
+        self, event: StripeEvent, token: str, message_id: str, now: float, *, deadline: float | None = None
     ) -> bool:
-        """Record that the event reached SNS; False if our lease was taken over meanwhile, or if
-        DynamoDB failed every attempt made until ``deadline`` (see ``MARK_ROUNDS``)."""
+        """Record that the event reached SNS, and index it by type; False if our lease was taken
+        over meanwhile, or if DynamoDB failed every attempt made until ``deadline`` (``MARK_ROUNDS``)."""
         return self._update_leased(
-            event_id,
+            event.id,
             token,
-            "SET #status = :published, published_at = :now, sns_message_id = :message_id"
-            " REMOVE lease_token, lease_expires_at",
+            "SET #status = :published, published_at = :now, sns_message_id = :message_id,"
+            f" {writes.INDEX_KEYS} REMOVE lease_token, lease_expires_at",
             {
                 ":published": {"S": schema.PUBLISHED},
                 ":now": to_attribute(int(now)),
                 ":message_id": {"S": message_id},
+                **writes.index_values(event),
             },
             applied=lambda item: item.get("sns_message_id") == message_id,
             deadline=deadline,
         )
 
-    def release(self, event_id: str, token: str, *, published_maybe_at: float | None = None) -> bool:
-        """Give up our lease early so Stripe's retry can finish the event without waiting.
+    def release(self, event: StripeEvent, token: str, *, published_maybe_at: float | None = None) -> bool:
+        """Give up our lease early so Stripe's retry can finish the event without waiting; the
+        event is indexed by type (``status`` IN_PROGRESS) so ``status`` lists it while it waits.
         ``published_maybe_at``: our publish's answer was lost, so SNS may hold the message since
         then; kept (the earliest such time) for whoever publishes it next."""
-        if published_maybe_at is None:
-            return self._update_leased(event_id, token, "SET lease_expires_at = :zero", {":zero": {"N": "0"}})
-        return self._update_leased(
-            event_id,
-            token,
-            "SET lease_expires_at = :zero, publish_uncertain_at = if_not_exists(publish_uncertain_at, :at)",
-            {":zero": {"N": "0"}, ":at": to_attribute(int(published_maybe_at))},
-        )
+        update = f"SET lease_expires_at = :zero, {writes.INDEX_KEYS}"
+        values = {":zero": {"N": "0"}, **writes.index_values(event)}
+        if published_maybe_at is not None:
+            update += ", publish_uncertain_at = if_not_exists(publish_uncertain_at, :at)"
+            values[":at"] = to_attribute(int(published_maybe_at))
+        return self._update_leased(event.id, token, update, values)
 
     def _existing(self, item: dict[str, Any] | None, now: float, ours: Claim) -> Claim:
         if item is None:
@@ -218,7 +218,7 @@ class DynamoStore(aws.ServiceAdapter):
             update += ", publish_uncertain_at = if_not_exists(publish_uncertain_at, :maybe)"
             values[":maybe"] = to_attribute(maybe)
         taken = self._update_leased(
-            str(existing["event_id"]),
+            schema.event_id_of(existing),
             str(existing.get("lease_token", "")),
             update,
             values,

@@ -44,12 +44,12 @@ def event_item(
     lease_seconds: int,
     retention_seconds: int,
 ) -> dict[str, Any]:
-    """The event log's item for a new claim: the event, its lease, its indexes and its body."""
+    """The event log's item for a new claim: the event, its lease and its body. Its ``by-type``
+    index keys come with the mark or a release (``index_values``): an entry written with the claim
+    would be written again when the mark changes its projected ``status``."""
     values: dict[str, object] = {
         "pk": schema.event_pk(event.id),
         "sk": schema.EVENT_SK,
-        "item_type": "event",
-        "event_id": event.id,
         "event_type": event.type,
         "created": event.created,
         "livemode": event.livemode,
@@ -60,8 +60,6 @@ def event_item(
         "lease_expires_at": int(now) + lease_seconds,
         "attempts": 1,
         "expires_at": int(now) + retention_seconds,
-        schema.TYPE_DAY: schema.type_day_key(event.type, event.created, schema.type_shard(event.id)),
-        schema.CREATED_EVENT: schema.created_event_key(event.created, event.id),
     }
     optional = {
         "api_version": event.api_version,
@@ -76,6 +74,19 @@ def event_item(
     else:  # under SNS's 256 KiB (larger ones are in S3), so far under the 400 KB item
         values[bodies.ATTRIBUTE] = bodies.pack(event.raw)
     return to_item(values)
+
+
+INDEX_KEYS = f"{schema.TYPE_DAY} = :type_day, {schema.CREATED_EVENT} = :created_event"
+"""What the mark and a release ``SET``: the event's ``by-type`` index entry (``index_values``)."""
+
+
+def index_values(event: StripeEvent) -> dict[str, Any]:
+    """The values of ``INDEX_KEYS`` for ``event``."""
+    day = schema.type_day_key(event.type, event.created, schema.type_shard(event.id))
+    return {
+        ":type_day": {"S": day},
+        ":created_event": {"S": schema.created_event_key(event.created)},
+    }
 
 
 def record_write(table: str, event: StripeEvent, write: ordering.Write, now: float) -> dict[str, Any]:

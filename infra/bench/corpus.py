@@ -40,7 +40,7 @@ INVOICE_LINES = 4
 SESSION_LINE_ITEMS = 3
 _ID = re.compile(r"^([a-z]+(?:_[a-z]+)*)_([A-Za-z0-9]{8,})$")
 _CODE = re.compile(r"^[a-z0-9_.\-]{0,40}$")
-_WORDS = "northwind harbor ledger maple quartz orbit cedar willow summit river".split()
+_WORDS = ["northwind", "harbor", "ledger", "maple", "quartz", "orbit", "cedar", "willow", "summit", "river"]
 _TIME_FIELDS = re.compile(r"(^|_)(created|at|date|start|end|expires|period_start|period_end|time)$|_at$")
 
 
@@ -117,7 +117,12 @@ def resource_of(event_type: str) -> str | None:
     ``issuing_card.created`` → ``issuing.card``, ``customer.subscription.updated`` → ``subscription``."""
     known = shapes()
     subject = event_type.rsplit(".", 1)[0]
-    candidates = [subject, subject.replace("_", ".", 1), subject.replace(".", "_"), subject.rsplit(".", 1)[-1]]
+    candidates = [
+        subject,
+        subject.replace("_", ".", 1),
+        subject.replace(".", "_"),
+        subject.rsplit(".", 1)[-1],
+    ]
     for name in candidates:
         if name in known:
             return name
@@ -133,7 +138,9 @@ def _sized(resource: str, obj: dict[str, Any], number: int) -> dict[str, Any]:
         return obj
     field, count = listed[resource]
     template = (obj.get(field) or {}).get("data") or [shapes().get("line_item") or {"object": "item"}]
-    rows = [{**copy.deepcopy(template[0]), "id": f"li_{_alnum(f'{number}.{row}', 24)}"} for row in range(count)]
+    rows = [
+        {**copy.deepcopy(template[0]), "id": f"li_{_alnum(f'{number}.{row}', 24)}"} for row in range(count)
+    ]
     obj[field] = {"object": "list", "data": rows, "has_more": False, "total_count": count, "url": "/v1/x"}
     return obj
 
@@ -159,10 +166,14 @@ def event(event_type: str, number: int, api_version: str) -> dict[str, Any] | No
 
 def events(api_version: str) -> tuple[list[dict[str, Any]], list[str]]:
     """Every shaped event, and the types no fixture shapes (reported, not measured)."""
-    made, missing = [], []
+    made: list[dict[str, Any]] = []
+    missing: list[str] = []
     for number, event_type in enumerate(event_types()):
         built = event(event_type, number, api_version)
-        (made.append(built) if built is not None else missing.append(event_type))  # type: ignore[func-returns-value]
+        if built is None:
+            missing.append(event_type)
+        else:
+            made.append(built)
     return made, missing
 
 
@@ -219,12 +230,18 @@ def openapi_events() -> list[dict[str, Any]]:
 
 
 CORPORA = {"openapi": openapi_events, "project": project_events}
+TITLES = {
+    "openapi": "one event of every current type (Stripe's OpenAPI fixtures)",
+    "project": "the handled types, what `register` subscribes an endpoint to (the project's payloads)",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench.corpus", description=__doc__.split("\n")[0])
     parser.add_argument("--derive", type=Path, metavar="FIXTURES3_JSON", help="rewrite the committed shapes")
-    parser.add_argument("--source", default="stripe/openapi openapi/fixtures3.json", help="where it came from")
+    parser.add_argument(
+        "--source", default="stripe/openapi openapi/fixtures3.json", help="where it came from"
+    )
     args = parser.parse_args(argv)
     if args.derive is not None:
         try:
@@ -240,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
 
     made, missing = events(API_VERSION)
     sizes = sorted(len(encode(item)) for item in made)
-    print(f"{len(made)} event types at {API_VERSION}; body median {sizes[len(sizes) // 2]:,} B, max {sizes[-1]:,} B")
+    median = sizes[len(sizes) // 2]
+    print(f"{len(made)} event types at {API_VERSION}; body median {median:,} B, max {sizes[-1]:,} B")
     if missing:
         print(f"no fixture shapes {len(missing)}: {', '.join(missing)}")
     return 0

@@ -26,10 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.bench import corpus
 from infra.bench.capacity import Index, Item, Table, item_size, read_units, write_cost
 from infra.bench.environment import signed_request
 from infra.cli import exit_with
-from infra.bench import corpus
 from infra.fixtures.payloads import encode
 from stripe_webhook.schema import event_key
 
@@ -231,9 +231,10 @@ def spread(values: list[float] | list[int]) -> str:
     return f"{statistics.median(values):g} / {statistics.fmean(values):.1f} / {max(values):g}"
 
 
-def report(measured: Measured) -> str:
+def report(measured: Measured, corpus_name: str) -> str:
     body_kb = statistics.median(measured.bodies) / 1024
     lines = [
+        f"{corpus_name}: {corpus.TITLES[corpus_name]}",
         f"DynamoDB per delivery, {len(measured.bodies)} event types"
         f" (pretty-printed, body median {body_kb:.1f} KB)",
         f"{'delivery':<14} {'write units (median / mean / max)':>34} {'read units':>11} {'calls':>6}",
@@ -264,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     events = corpus.CORPORA[args.corpus]()
     print(f"measuring {len(events)} event types x 4 deliveries under moto…", file=sys.stderr, flush=True)
     measured = measure(events)
-    print(json.dumps(measured.by_type, indent=2, sort_keys=True) if args.json else report(measured))
+    print(
+        json.dumps(measured.by_type, indent=2, sort_keys=True) if args.json else report(measured, args.corpus)
+    )
     return 0
 
 

@@ -44,6 +44,8 @@ def status(ctx: Context, hours: int) -> int:
         counts[event_type] = len(found)
         last = max([last, *(int(entry.get("created", 0)) for entry in found)])
         unfinished.extend(entry["event_id"] for entry in found if entry.get("status") == IN_PROGRESS)
+    resources = stack_resources(ctx)
+    rejected, failed, not_marked = failures_by_code(ctx, hours, physical_id(resources, LOG_GROUP))
     ctx.say(f"stack {ctx.stack.name}  ({ctx.stack.webhook_url})")
     ctx.say(f"events in the last {hours} h (handled types): {sum(counts.values()):,}")
     for event_type, count in counts.most_common():
@@ -51,17 +53,16 @@ def status(ctx: Context, hours: int) -> int:
             ctx.say(f"  {count:>8,}  {event_type}")
     ctx.say(f"last event: {day(last) if last else 'none in this window'}")
     if unfinished:
-        shown = ", ".join(unfinished[:5]) + (", …" if len(unfinished) > 5 else "")
-        ctx.say(f"unfinished (IN_PROGRESS) events: {len(unfinished):,}: {shown}")
+        ctx.say(f"released, waiting for Stripe's retry (IN_PROGRESS): {_listed(unfinished)}")
+    if not_marked:
+        ctx.say(f"published but not marked (the function's log): {_listed(not_marked)}")
         ctx.say(
-            "  a delivery is at work on them, or Stripe will retry them; one that stays IN_PROGRESS"
-            " was published but not marked (see PublishedNotMarked; docs/guarantees.md)"
+            "  they stay IN_PROGRESS and a redelivery would publish them again (possible_duplicate);"
+            " see PublishedNotMarked in docs/guarantees.md"
         )
     ctx.say(f"metrics, last {hours} h (the dashboard's):")
     for name, value in metric_sums(ctx, list(DASHBOARD_METRICS), hours).items():
         ctx.say(f"  {value:>8,.0f}  {DASHBOARD_METRICS[name]} ({name})")
-    resources = stack_resources(ctx)
-    rejected, failed = failures_by_code(ctx, hours, physical_id(resources, LOG_GROUP))
     for title, counts in (("rejected (4xx) by error code", rejected), ("failures (5xx) by cause", failed)):
         listed = ", ".join(f"{code} {count:,}" for code, count in counts.most_common()) or "none"
         ctx.say(f"{title}, last {hours} h: {listed}")
@@ -70,6 +71,10 @@ def status(ctx: Context, hours: int) -> int:
     if ctx.stack.dashboard_url:
         ctx.say(f"dashboard (latency, throttles, failures by cause, dead letters): {ctx.stack.dashboard_url}")
     return 0
+
+
+def _listed(event_ids: list[str]) -> str:
+    return f"{len(event_ids):,}: " + ", ".join(event_ids[:5]) + (", …" if len(event_ids) > 5 else "")
 
 
 def metric_sums(ctx: Context, names: list[str], hours: int) -> dict[str, float]:
@@ -106,15 +111,21 @@ def physical_id(resources: list[dict[str, str]], logical_id: str) -> str | None:
     return next((r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == logical_id), None)
 
 
-def failures_by_code(ctx: Context, hours: int, log_group: str | None) -> tuple[Counter[str], Counter[str]]:
+def failures_by_code(
+    ctx: Context, hours: int, log_group: str | None
+) -> tuple[Counter[str], Counter[str], list[str]]:
     """The dashboard's two log tables, from the function's log group: rejected requests (4xx) by
-    error code, and failures (5xx, or EventBridge events that raised) by cause."""
+    error code, and failures (5xx, or EventBridge events that raised) by cause; and the events
+    published but not marked (``observability.NOT_MARKED``)."""
     from botocore.exceptions import ClientError
+
+    from stripe_webhook.observability import NOT_MARKED
 
     rejected: Counter[str] = Counter()
     failed: Counter[str] = Counter()
+    not_marked: list[str] = []
     if log_group is None:
-        return rejected, failed
+        return rejected, failed, not_marked
     pages = (
         ctx.aws("logs")
         .get_paginator("filter_log_events")
@@ -135,6 +146,8 @@ def failures_by_code(ctx: Context, hours: int, log_group: str | None) -> tuple[C
                 if not isinstance(fields, dict) or "error" not in fields:
                     continue
                 status = fields.get("status")
+                if fields["error"] == NOT_MARKED and fields.get("event_id"):
+                    not_marked.append(str(fields["event_id"]))
                 if fields.get("level") == "ERROR":
                     failed[str(fields["error"])] += 1
                 elif isinstance(status, int) and 400 <= status < 500:
@@ -142,7 +155,7 @@ def failures_by_code(ctx: Context, hours: int, log_group: str | None) -> tuple[C
     except ClientError as error:
         if error_code(error) != "ResourceNotFoundException":
             raise
-    return rejected, failed
+    return rejected, failed, not_marked
 
 
 def alarm_states(ctx: Context, resources: list[dict[str, str]]) -> dict[str, str]:

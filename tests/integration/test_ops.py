@@ -360,6 +360,11 @@ def test_status_shows_counts_last_event_and_failures(
     monkeypatch.setattr("stripe_webhook.store.MARK_ROUNDS", 0)
     assert deliver(stuck, secret).status == 200
     injector.heal("dynamodb.UpdateItem")
+    # And one whose publish failed: released for Stripe's retry, indexed as IN_PROGRESS
+    released = fresh_event("customer.created")
+    injector.fail("sns.Publish", Fault("InternalError", 500))
+    assert deliver(released, secret).status == 503
+    injector.heal("sns.Publish")
 
     cloudwatch = boto_client("cloudwatch")
     for _ in range(2):
@@ -409,6 +414,12 @@ def test_status_shows_counts_last_event_and_failures(
             "status": 503,
         },
         {"level": "INFO", "message": "event processed", "status": "processed"},
+        {  # as the function logs the stuck one's failed mark (observability.report_outcome)
+            "level": "ERROR",
+            "message": "event published but not marked published; a redelivery may publish it again",
+            "error": "published_not_marked",
+            "event_id": stuck["id"],
+        },
     ]
     now_ms = int(time.time() * 1000)
     logs.put_log_events(
@@ -423,11 +434,13 @@ def test_status_shows_counts_last_event_and_failures(
     assert code == 0
     rejected = "signature_mismatch 2, missing_signature_header 1, event_in_progress 1"
     assert f"rejected (4xx) by error code, last 24 h: {rejected}" in out
-    assert "failures (5xx) by cause, last 24 h: storage_unreachable 1" in out
+    assert "failures (5xx) by cause, last 24 h: storage_unreachable 1, published_not_marked 1" in out
+    # the by-type index holds the events that were marked (or released): the stuck one is not there
     assert "events in the last 24 h (handled types): 4" in out
-    assert "3  invoice.paid" in out and "1  customer.created" in out
+    assert "2  invoice.paid" in out and "2  customer.created" in out
+    assert f"released, waiting for Stripe's retry (IN_PROGRESS): 1: {released['id']}" in out
     assert "last event: 20" in out
-    assert f"unfinished (IN_PROGRESS) events: 1: {stuck['id']}" in out
+    assert f"published but not marked (the function's log): 1: {stuck['id']}" in out
     # moto keeps no metrics from the function: the ones put here stand in for its EMF lines
     assert "       2  processed (EventsProcessed)" in out
     assert "       0  published, not marked (PublishedNotMarked)" in out

@@ -174,7 +174,6 @@ def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
     base = (int(time.time()) // day - 3) * day + 3_600
     # Two days of invoice.paid and one other type, delivered as backfilled history would be
     store = composition.components().store
-    from stripe_webhook.events import parse_event
 
     sent = [
         fresh_event("invoice.paid", created=base),
@@ -182,7 +181,7 @@ def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
         fresh_event("invoice.created", created=base + 10),
     ]
     for event in sent:
-        store.claim(parse_event(encode(event)), [], None, time.time())
+        claimed_and_marked(store, event)
 
     both = aws.queries.events_by_type("invoice.paid", base - 10, base + day + 10)
     first_day = aws.queries.events_by_type("invoice.paid", base - 10, base + 10)
@@ -192,23 +191,35 @@ def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
     assert aws.queries.events_by_type("invoice.paid", base + 20, base + 30) == []
 
 
+def claimed_and_marked(store: Any, event: dict[str, Any]) -> None:
+    """Stored as the pipeline leaves a published event: the mark indexes it by type."""
+    from stripe_webhook.events import parse_event
+
+    parsed = parse_event(encode(event))
+    claim = store.claim(parsed, [], None, time.time())
+    assert store.mark_published(parsed, claim.token, "message-id", time.time())
+
+
 def test_a_busy_type_is_spread_over_shards_and_read_back_whole_and_in_order(aws: Aws) -> None:
     from stripe_webhook import schema
-    from stripe_webhook.events import parse_event
 
     store = composition.components().store
     base = (int(time.time()) // 86_400 - 1) * 86_400 + 3_600
     sent = [fresh_event("invoice.paid", created=base + second) for second in range(40)]
     for event in reversed(sent):
-        store.claim(parse_event(encode(event)), [], None, time.time())
-    # An entry written before sharding (unsharded key) is still found
+        claimed_and_marked(store, event)
+    # An entry written before sharding (unsharded key, the sort key with the event id) is found too
     legacy = fresh_event("invoice.paid", created=base + 100)
-    store.claim(parse_event(encode(legacy)), [], None, time.time())
+    claimed_and_marked(store, legacy)
     aws.dynamodb.update_item(
         TableName=aws.table,
         Key=schema.event_key(legacy["id"]),
-        UpdateExpression="SET type_day = :unsharded",
-        ExpressionAttributeValues={":unsharded": {"S": schema.type_day_key("invoice.paid", base, None)}},
+        UpdateExpression="SET type_day = :unsharded, created_event = :with_id, event_id = :id",
+        ExpressionAttributeValues={
+            ":unsharded": {"S": schema.type_day_key("invoice.paid", base, None)},
+            ":with_id": {"S": f"{base + 100:012d}#{legacy['id']}"},
+            ":id": {"S": legacy["id"]},
+        },
     )
 
     found = aws.queries.events_by_type("invoice.paid", base, base + 200)

@@ -48,16 +48,16 @@ class FakeStore:
         return Claim("token", records_written=len(records))
 
     def mark_published(
-        self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
+        self, event: StripeEvent, token: str, message_id: str, now: float, *, deadline: float | None = None
     ) -> bool:
-        self.published[event_id] = message_id
-        self.done.add(event_id)
+        self.published[event.id] = message_id
+        self.done.add(event.id)
         return True
 
-    def release(self, event_id: str, token: str, *, published_maybe_at: float | None = None) -> bool:
-        self.released.append(event_id)
+    def release(self, event: StripeEvent, token: str, *, published_maybe_at: float | None = None) -> bool:
+        self.released.append(event.id)
         if published_maybe_at is not None:
-            self.published_maybe_at.setdefault(event_id, published_maybe_at)
+            self.published_maybe_at.setdefault(event.id, published_maybe_at)
         return True
 
 
@@ -240,10 +240,16 @@ def test_the_mark_gets_the_earlier_of_the_deadline_and_the_lease() -> None:
 
     class Recording(LeasedStore):
         def mark_published(
-            self, event_id: str, token: str, message_id: str, now: float, *, deadline: float | None = None
+            self,
+            event: StripeEvent,
+            token: str,
+            message_id: str,
+            now: float,
+            *,
+            deadline: float | None = None,
         ) -> bool:
             deadlines.append(deadline)
-            return super().mark_published(event_id, token, message_id, now)
+            return super().mark_published(event, token, message_id, now)
 
     pipeline = Pipeline(
         _registry(), Recording(), FakePublisher(), clock=lambda: 1_000.0, publish_budget_seconds=22
