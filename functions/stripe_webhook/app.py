@@ -15,8 +15,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stripe_webhook import api_gateway, composition, eventbridge
+from stripe_webhook import api_gateway, composition, eventbridge, snapstart
 from stripe_webhook.observability import logger, metrics
+
+snapstart.register()  # with SnapStart on: per-container state is made again after a restore
 
 
 @metrics.log_metrics

@@ -328,6 +328,16 @@ def test_every_action_with_an_outside_effect_alarms_on_its_own_uncertain_effects
         assert alarm["Properties"]["Threshold"] == 1
 
 
+def test_snapstart_is_an_opt_in_parameter_on_the_alias_every_source_calls() -> None:
+    parameter = TEMPLATE["Parameters"]["SnapStart"]
+    assert parameter["Default"] == "None"
+    assert parameter["AllowedValues"] == ["None", "PublishedVersions"]
+    assert FUNCTION["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}
+    assert FUNCTION["AutoPublishAlias"] == "live"  # SnapStart runs only published versions
+    assert TEMPLATE["Globals"]["Function"]["Runtime"] in ("python3.12", "python3.13")  # SnapStart: 3.12+
+    assert RESOURCES["WebhookFunctionAsyncConfig"]["Properties"]["Qualifier"] == "live"
+
+
 def test_reserved_concurrency_is_a_parameter_off_by_default() -> None:
     assert TEMPLATE["Parameters"]["ReservedConcurrency"]["Default"] == 0
     assert FUNCTION["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasReservedConcurrency"
@@ -349,7 +359,10 @@ def test_eventbridge_delivery_is_off_by_default_and_dead_letters_what_fails() ->
     assert rule["Condition"] == "UseEventBridge"
     assert rule["Properties"]["EventPattern"] == {"source": [{"prefix": "aws.partner/stripe.com"}]}
     (target,) = rule["Properties"]["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": ["WebhookFunction", "Arn"]}
+    assert target["Arn"] == {"Ref": "WebhookFunction.Alias"}  # the published version (SnapStart's)
+    assert RESOURCES["StripeEventRulePermission"]["Properties"]["FunctionName"] == {
+        "Ref": "WebhookFunction.Alias"
+    }
     assert _refs(target["DeadLetterConfig"]["Arn"]) == {"EventBridgeDeadLetterQueue"}
     async_config = RESOURCES["WebhookFunctionAsyncConfig"]["Properties"]
     assert _refs(async_config["DestinationConfig"]["OnFailure"]["Destination"]) == {
