@@ -48,13 +48,14 @@ def after_restore() -> None:
 def register(hooks: Any | None = None) -> bool:
     """Register the hooks with ``hooks`` (the runtime's ``snapshot_restore_py`` by default);
     False where there is none (not in Lambda)."""
-    if hooks is None:
+    runtime: Any = hooks
+    if runtime is None:
         try:
-            import snapshot_restore_py as hooks  # type: ignore[import-not-found, no-redef]
+            import snapshot_restore_py as runtime  # type: ignore[import-not-found, no-redef]
         except ImportError:
             return False
-    before: Callable[[Callable[[], None]], Any] = hooks.register_before_snapshot
-    after: Callable[[Callable[[], None]], Any] = hooks.register_after_restore
+    before: Callable[[Callable[[], None]], Any] = runtime.register_before_snapshot
+    after: Callable[[Callable[[], None]], Any] = runtime.register_after_restore
     before(before_snapshot)
     after(after_restore)
     return True
