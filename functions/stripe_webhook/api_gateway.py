@@ -28,6 +28,7 @@ from stripe_webhook.errors import (
     PayloadTooLarge,
     RetryableFailure,
     SignatureError,
+    SourceNotAllowed,
     ThinEventsDisabled,
     WebhookError,
 )
@@ -41,6 +42,7 @@ SIGNATURE_HEADER = "stripe-signature"
 THIN_RESOURCE = "/webhook/thin"
 
 STATUS: tuple[tuple[type[WebhookError], int], ...] = (
+    (SourceNotAllowed, 403),
     (PayloadTooLarge, 413),
     (ThinEventsDisabled, 404),
     (SignatureError, 400),
@@ -55,7 +57,8 @@ STATUS: tuple[tuple[type[WebhookError], int], ...] = (
 
 @dataclass(frozen=True)
 class ProxyRequest:
-    """What the webhook reads from an API Gateway REST (v1) proxy event."""
+    """What the webhook reads from an API Gateway proxy event: a REST API's, or an HTTP API's in
+    payload format 1.0 (the same fields)."""
 
     resource: str
     body: object
@@ -63,6 +66,8 @@ class ProxyRequest:
     is_base64_encoded: bool
     signature: str | None
     """``Stripe-Signature`` in any letter case, from ``headers`` or else ``multiValueHeaders``."""
+    source_ip: str = ""
+    """``requestContext.identity.sourceIp``: the caller as API Gateway saw it."""
 
     @classmethod
     def of(cls, event: Mapping[str, Any]) -> ProxyRequest:
@@ -71,7 +76,14 @@ class ProxyRequest:
             body=event.get("body"),
             is_base64_encoded=bool(event.get("isBase64Encoded")),
             signature=_header(event.get("headers"), event.get("multiValueHeaders"), SIGNATURE_HEADER),
+            source_ip=_source_ip(event.get("requestContext")),
         )
+
+
+def _source_ip(context: object) -> str:
+    identity = context.get("identity") if isinstance(context, dict) else None
+    ip = identity.get("sourceIp") if isinstance(identity, dict) else None
+    return ip if isinstance(ip, str) else ""
 
 
 def _header(single: object, multi: object, name: str) -> str | None:
@@ -103,6 +115,8 @@ def handle(request: ProxyRequest, components: Components, deadline: float | None
 
 def verified_event(request: ProxyRequest, components: Components) -> StripeEvent:
     settings = components.settings
+    if settings.allowed_networks and not allowed_source(request.source_ip, settings.allowed_networks):
+        raise SourceNotAllowed("source_ip_not_allowed", "the caller's address is not allowed")
     thin = request.resource == THIN_RESOURCE
     raw = raw_body(request, settings.max_body_bytes)
     header = request.signature
@@ -114,6 +128,17 @@ def verified_event(request: ProxyRequest, components: Components) -> StripeEvent
             raise
         signature.verify(raw, header, secrets.current(), time.time(), settings.tolerance_seconds)
     return parse_thin_event(raw) if thin else parse_event(raw)
+
+
+def allowed_source(source_ip: str, networks: tuple[Any, ...]) -> bool:
+    """Whether ``source_ip`` is in one of ``networks`` (an unreadable address is not)."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return False
+    return any(address.version == network.version and address in network for network in networks)
 
 
 def raw_body(request: ProxyRequest, limit: int) -> bytes:

@@ -24,6 +24,10 @@ class SignatureError(RequestRejected):
     """Missing, malformed, stale or non-matching ``Stripe-Signature``."""
 
 
+class SourceNotAllowed(RequestRejected):
+    """The caller's address is outside ``ALLOWED_SOURCE_IPS`` (an HTTP API has no resource policy)."""
+
+
 class InvalidPayload(RequestRejected):
     """A verified body that is not UTF-8 JSON or not a Stripe event object."""
 

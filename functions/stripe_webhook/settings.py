@@ -6,6 +6,7 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from stripe_webhook.errors import ConfigurationError
 
@@ -43,6 +44,9 @@ class Settings:
     """Fetches thin events' full payloads: inline for local runs, else ``stripe_api_key_secret_arn``."""
     stripe_api_key_secret_arn: str | None = None
     stripe_api_base: str = "https://api.stripe.com"
+    allowed_networks: tuple[Any, ...] = ()
+    """``ALLOWED_SOURCE_IPS`` as ``ipaddress`` networks: with any, a request from elsewhere is a
+    403 before any work (the template sets it for an HTTP API, which has no resource policy)."""
     stripe_api_version: str = API_VERSION
     """The template's ``StripeApiVersion``: what state fetches ask Stripe for."""
 
@@ -92,7 +96,23 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         stripe_api_key_secret_arn=environ.get("STRIPE_API_KEY_SECRET_ARN") or None,
         stripe_api_base=environ.get("STRIPE_API_BASE") or Settings.stripe_api_base,
         stripe_api_version=environ.get("STRIPE_API_VERSION") or API_VERSION,
+        allowed_networks=parse_networks(environ.get("ALLOWED_SOURCE_IPS", "")),
     )
+
+
+def parse_networks(value: str) -> tuple[Any, ...]:
+    """Comma-separated CIDRs (IPv4 or IPv6); "" is none (any source)."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    if not parts:
+        return ()
+    import ipaddress  # only when an allow-list is set: off the default cold path
+
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+    except ValueError:
+        raise ConfigurationError(
+            "malformed_configuration", "ALLOWED_SOURCE_IPS must be comma-separated CIDRs"
+        ) from None
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -200,7 +200,28 @@ def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources(
 
 def test_outputs() -> None:
     assert {"WebhookUrl", "TableName", "TopicArn", "SecretArn"} <= set(TEMPLATE["Outputs"])
-    assert "/webhook" in TEMPLATE["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
+    condition, http, rest = TEMPLATE["Outputs"]["WebhookUrl"]["Value"]["Fn::If"]
+    assert condition == "HttpApi"
+    assert http["Fn::Sub"].startswith("https://${WebhookHttpApi}.") and http["Fn::Sub"].endswith("/webhook")
+    assert rest["Fn::Sub"].startswith("https://${WebhookApi}.") and rest["Fn::Sub"].endswith("/webhook")
+
+
+def test_an_http_api_is_offered_with_the_same_routes_throttle_log_and_allow_list() -> None:
+    assert TEMPLATE["Parameters"]["ApiType"]["Default"] == "REST"
+    assert TEMPLATE["Conditions"]["HttpApi"] == {"Fn::Equals": [{"Ref": "ApiType"}, "HTTP"]}
+    http = {name: r for name, r in RESOURCES.items() if name.startswith("WebhookHttp")}
+    assert all(resource["Condition"] == "HttpApi" for resource in http.values())
+    routes = {r["Properties"]["RouteKey"] for r in http.values() if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert routes == {"POST /webhook", "POST /webhook/thin"}
+    integration = http["WebhookHttpIntegration"]["Properties"]
+    assert integration["PayloadFormatVersion"] == "1.0"  # the REST proxy event's shape
+    assert integration["IntegrationUri"] == {"Ref": "WebhookFunction.Alias"}
+    stage = http["WebhookHttpStage"]["Properties"]
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    assert _refs(stage["AccessLogSettings"]["DestinationArn"]) == {"AccessLogGroup"}
+    # No resource policy on an HTTP API: the function enforces the allow-list (test_source_ips.py)
+    assert FUNCTION["Environment"]["Variables"]["ALLOWED_SOURCE_IPS"] == {"Ref": "AllowedSourceIps"}
 
 
 def test_samconfig_has_dev_and_prod_environments() -> None:
@@ -292,7 +313,10 @@ def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_a
     from stripe_webhook.observability import METRICS_NAMESPACE
 
     alarms = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    watched = {(alarm["Namespace"], alarm["MetricName"]) for alarm in alarms.values()}
+    api_5xx = alarms["Api5xxRateAlarm"]["MetricName"]
+    assert api_5xx == {"Fn::If": ["HttpApi", "5xx", "5XXError"]}  # each API type's own metric
+    names = [(alarm["Namespace"], alarm["MetricName"]) for alarm in alarms.values()]
+    watched = {(space, name if isinstance(name, str) else name["Fn::If"][2]) for space, name in names}
     assert {
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
