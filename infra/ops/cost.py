@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from infra.bench import corpus
 from infra.bench.units import Measured, measure, report
 from infra.cli import Problem, exit_with
+from infra.ops import capacity
 from infra.template import function_properties, load_template
 
 PRICES = {
     # USD, us-east-1 list prices (check https://aws.amazon.com/pricing before budgeting).
     "api_gateway_rest_per_million": 3.50,
+    "api_gateway_http_per_million": 1.00,
     "lambda_requests_per_million": 0.20,
     "lambda_arm64_per_gb_second": 0.0000133334,
     "dynamodb_on_demand_write_per_million_units": 0.625,
@@ -67,7 +69,9 @@ class Line:
     basis: str
 
 
-def estimate(duration_ms: float, basis: Basis) -> tuple[list[Line], dict[str, object]]:
+def estimate(
+    duration_ms: float, basis: Basis, *, api_type: str = "REST"
+) -> tuple[list[Line], dict[str, object]]:
     template = load_template()
     function = function_properties("WebhookFunction")
     memory_mb = int(function["MemorySize"])
@@ -81,7 +85,11 @@ def estimate(duration_ms: float, basis: Basis) -> tuple[list[Line], dict[str, ob
     gb_seconds = memory_mb / 1024 * duration_ms / 1000
 
     lines = [
-        Line("API Gateway (REST)", PRICES["api_gateway_rest_per_million"], "1 request per event"),
+        Line(
+            f"API Gateway ({api_type})",
+            PRICES[f"api_gateway_{api_type.lower()}_per_million"],
+            "1 request per event" + (" (metered per 512 KB)" if api_type == "HTTP" else ""),
+        ),
         Line(
             "Lambda",
             PRICES["lambda_requests_per_million"]
@@ -131,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_DURATION_MS,
         help=f"average billed duration (default {DEFAULT_DURATION_MS:g})",
     )
+    parser.add_argument(
+        "--api-type", choices=("REST", "HTTP"), default="REST", help="the template's ApiType (default REST)"
+    )
     args = parser.parse_args(argv)
     measured = {}
     for name, events in corpus.CORPORA.items():
@@ -138,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {len(made)} event types ({name}) under moto…", file=sys.stderr, flush=True)
         measured[name] = measure(made)
         print(report(measured[name], name), end="\n\n")
-    lines, _ = estimate(args.duration_ms, Basis.of(measured[BASIS_CORPUS]))
-    print(render(lines))
+    basis = Basis.of(measured[BASIS_CORPUS])
+    lines, _ = estimate(args.duration_ms, basis, api_type=args.api_type)
+    print(render(lines), end="\n\n")
+    print(capacity.render(basis.write_units))
     return 0
 
 

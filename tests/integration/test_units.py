@@ -11,6 +11,7 @@ from infra.bench import corpus
 from infra.bench.capacity import write_units
 from infra.bench.units import S3_PUT_IN_WRITE_UNITS, measure, report
 from infra.fixtures.payloads import load_event
+from infra.ops import capacity
 from infra.ops.cost import BASIS_CORPUS, DEFAULT_DURATION_MS, Basis, estimate, render
 
 
@@ -39,8 +40,10 @@ def test_the_docs_cost_and_capacity_figures_are_make_cost_s_measurement(name: st
     performance = (REPO_ROOT / "docs" / "performance.md").read_text()
     assert report(measured, name) in performance
     if name == BASIS_CORPUS:
-        lines, _ = estimate(DEFAULT_DURATION_MS, Basis.of(measured))
+        basis = Basis.of(measured)
+        lines, _ = estimate(DEFAULT_DURATION_MS, basis)
         assert render(lines) in performance
+        assert capacity.render(basis.write_units) in performance
     if name == "openapi":  # issue 26's targets, on the corpus of every current type
         assert statistics.median(measured.writes["new"]) <= 6
         assert statistics.median(measured.writes["duplicate"]) <= 2
