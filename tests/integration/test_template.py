@@ -409,7 +409,8 @@ def test_thin_events_are_off_until_enabled_with_their_own_secret() -> None:
 AWS_METRICS = {
     # namespace → metric → its dimension names, from each service's CloudWatch metrics documentation
     "AWS/ApiGateway": {
-        name: {"ApiName", "Stage"} for name in ("IntegrationLatency", "Latency", "5XXError", "4XXError")
+        **{name: {"ApiName", "Stage"} for name in ("IntegrationLatency", "Latency", "5XXError", "4XXError")},
+        **{name: {"ApiId", "Stage"} for name in ("5xx", "4xx")},  # an HTTP API's (IntegrationLatency too)
     },
     "AWS/Lambda": {
         name: {"FunctionName"} for name in ("Duration", "Throttles", "Errors", "DeadLetterErrors")
@@ -424,6 +425,7 @@ AWS_METRICS = {
 }
 OUR_NAMES = {
     "ApiName": "shop-webhook",
+    "ApiId": "WebhookHttpApi-ref",
     "Stage": "StageName-ref",
     "FunctionName": "WebhookFunction-ref",
     "TableName": "EventsTable-ref",
@@ -457,7 +459,13 @@ def render(value: Any, conditions: dict[str, bool]) -> str:
         condition, when_true, when_false = value["Fn::If"]
         return render(when_true if conditions[condition] else when_false, conditions)
     if "Fn::Sub" in value:
-        return re.sub(r"\$\{([^}]+)\}", lambda match: _physical(match.group(1)), value["Fn::Sub"])
+        template, variables = (
+            value["Fn::Sub"] if isinstance(value["Fn::Sub"], list) else (value["Fn::Sub"], {})
+        )
+        own = {name: render(variable, conditions) for name, variable in variables.items()}
+        return re.sub(
+            r"\$\{([^}]+)\}", lambda match: own.get(match.group(1)) or _physical(match.group(1)), template
+        )
     raise AssertionError(f"unexpected intrinsic {value}")
 
 
@@ -478,10 +486,17 @@ def _widgets(conditions: dict[str, bool]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "optional", [True, False], ids=["with EventBridge, example consumer and actions", "without"]
+    "optional",
+    [True, False],
+    ids=["with EventBridge, example consumer, actions and an HTTP API", "without, REST API"],
 )
 def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_emits(optional: bool) -> None:
-    conditions = {"UseEventBridge": optional, "ExampleConsumer": optional, "ExampleActions": optional}
+    conditions = {
+        "UseEventBridge": optional,
+        "ExampleConsumer": optional,
+        "ExampleActions": optional,
+        "HttpApi": optional,
+    }
     widgets = _widgets(conditions)
 
     plotted: set[tuple[str, str]] = set()
@@ -499,7 +514,11 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
             elif namespace == "StripeWebhooks":
                 assert name in CUSTOM_METRICS and dimensions == {"service": "shop"}, line
             else:
-                assert set(dimensions) == AWS_METRICS[namespace][name], line
+                expected = AWS_METRICS[namespace][name]
+                if namespace == "AWS/ApiGateway":  # the API in use names it
+                    expected = {"ApiId", "Stage"} if conditions["HttpApi"] else {"ApiName", "Stage"}
+                    assert name in AWS_METRICS[namespace], line
+                assert set(dimensions) == expected, line
                 for key, value in dimensions.items():  # always this stack's own resources
                     if key == "QueueName":
                         assert value.endswith("DeadLetterQueue-QueueName"), line
