@@ -26,6 +26,7 @@ import argparse
 import sys
 from typing import Any
 
+from infra.bench import corpus, units
 from infra.bench.cold import cold_starts
 from infra.bench.consumer import cold_consumer_starts, warm_consumer
 from infra.bench.environment import AwsEndpoint, function_environment
@@ -209,9 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-build", action="store_true", help="skip sam build (package size)")
     parser.add_argument(
         "--part",
-        choices=["all", "webhook", "consumer"],
+        choices=["all", "webhook", "consumer", "units"],
         default="all",
-        help="measure the webhook function, the consumer kit, or both (default)",
+        help="measure the webhook function, the consumer kit, the DynamoDB units per event, or all (default)",
     )
     parser.add_argument("--aws-port", type=int, default=5055)
     args = parser.parse_args(argv)
@@ -242,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
             calls = consumer_warm["calls_by_operation"]
             lines.append(f"\nconsumer AWS calls per {args.events} new messages: {calls}")
             failures += missed_consumer_budgets(consumer_cold, consumer_warm, timed=timed)
+        if args.part in ("all", "units") and not args.quick:
+            say("DynamoDB units: the openapi corpus under moto (about 30 s) ...")
+            measured = units.measure(corpus.openapi_events())
+            lines += ["", units.report(measured, "openapi")]
+            failures += units.missed_targets(measured)
     finally:
         endpoint.stop()
     print("\n".join(lines))
