@@ -7,6 +7,7 @@ pays for another's data or heap.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import gc
 import io
@@ -128,7 +129,7 @@ def child_ours(secret: str, events: int, calls_file: Path) -> dict[str, Any]:
     )
     if outcomes != Counter({"processed": events, "duplicate": events}):
         raise SystemExit(f"ours did not answer every event as expected: {dict(outcomes)}")
-    calls_file.write_text(json.dumps({"new": calls_new, "duplicate": calls_duplicate}))
+    calls_file.write_text(_dumps({"new": calls_new, "duplicate": calls_duplicate}))
     return {
         "ours_new": ours_new,
         "ours_duplicate": ours_duplicate,
@@ -139,7 +140,7 @@ def child_ours(secret: str, events: int, calls_file: Path) -> dict[str, Any]:
 
 
 def child_floor(events: int, calls_file: Path) -> dict[str, Any]:
-    calls = json.loads(calls_file.read_text())
+    calls = _loads(calls_file.read_text())
     new = [(service, operation, params) for service, operation, params in calls["new"]]
     duplicate = [(service, operation, params) for service, operation, params in calls["duplicate"]]
     return {
@@ -152,8 +153,17 @@ def _copied(recorded: list[tuple[str, dict[str, Any]]]) -> list[Call]:
     calls = []
     for event_name, params in recorded:
         _, service, operation = event_name.split(".", 2)
-        calls.append((service, operation, json.loads(json.dumps(params))))
+        calls.append((service, operation, _loads(_dumps(params))))
     return calls
+
+
+def _dumps(value: Any) -> str:
+    """JSON, with a binary attribute value (an event's deflated body) as ``{"__bytes__": base64}``."""
+    return json.dumps(value, default=lambda raw: {"__bytes__": base64.b64encode(raw).decode("ascii")})
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_hook=lambda o: base64.b64decode(o["__bytes__"]) if "__bytes__" in o else o)
 
 
 def floor_replay(calls: list[Call], events: int, *, rewrite: bool) -> float:
@@ -173,11 +183,9 @@ def floor_replay(calls: list[Call], events: int, *, rewrite: bool) -> float:
 
     def rekeyed(prefix: str, selected: list[Call]) -> list[Call]:
         text = (
-            json.dumps(selected)
-            .replace('"EVENT#', f'"{prefix}EVENT#')
-            .replace('"OBJECT#', f'"{prefix}OBJECT#')
+            _dumps(selected).replace('"EVENT#', f'"{prefix}EVENT#').replace('"OBJECT#', f'"{prefix}OBJECT#')
         )
-        return [(service, operation, params) for service, operation, params in json.loads(text)]
+        return [(service, operation, params) for service, operation, params in _loads(text)]
 
     # One event's calls first, untimed, as ours had a warm container: first calls load models.
     for service, operation, params in rekeyed("WARM#", calls[: len(calls) // events]):
