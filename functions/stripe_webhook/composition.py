@@ -7,7 +7,7 @@ made lazily by ``aws.client``. ``components()`` is the warm container's set, bui
 use; ``reset()`` forgets every per-container cache, so a test starts like a cold Lambda.
 
 Heavy or rarely needed pieces (the Stripe API client's ``urllib.request``, the read side's
-``gzip``) are imported when first used, not on the cold path.
+``gzip`` for old event-log items) are imported when first used, not on the cold path.
 """
 
 from __future__ import annotations
