@@ -40,9 +40,41 @@ def client_config(service_name: str) -> Config:
     )
 
 
+_shared: dict[str, Any] = {}
+"""botocore's reader of its own model files, kept for the process once a session made it: static
+data, so every session may share it, even across ``reset`` and a SnapStart restore (``snapstart``)."""
+
+
+def _with_shared_models(made: botocore.session.Session) -> botocore.session.Session:
+    if "data_loader" in _shared:
+        made.register_component("data_loader", _shared["data_loader"])
+    else:
+        _shared["data_loader"] = made.get_component("data_loader")
+    return made
+
+
+def forget_models() -> None:
+    """Drop the shared model reader (tests: a process that has parsed nothing yet)."""
+    _shared.clear()
+
+
 @functools.cache
 def session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    return _with_shared_models(botocore.session.get_session())
+
+
+def load_models(service_names: tuple[str, ...]) -> None:
+    """Read the services' models into the shared reader without a credential or a connection: a
+    throwaway client made with placeholder keys, in a session of its own (SnapStart's snapshot)."""
+    scratch = _with_shared_models(botocore.session.get_session())
+    for name in service_names:
+        scratch.create_client(
+            name,
+            region_name="us-east-1",
+            aws_access_key_id="snapshot",
+            aws_secret_access_key="snapshot",  # noqa: S106 (never sent: the client is discarded)
+            config=client_config(name),
+        )
 
 
 def client(service_name: str) -> Any:

@@ -80,6 +80,26 @@ def test_a_restored_environment_reads_the_secret_again_and_makes_its_own_clients
     assert after.store.client is not dynamodb_before
 
 
+def test_the_snapshot_keeps_botocore_s_parsed_models_and_a_restore_uses_them(
+    aws: Aws, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.loaders
+
+    aws_clients.forget_models()  # a new process: nothing parsed yet
+    runtime = FakeRuntime()
+    snapstart.register(runtime)
+    runtime.snapshot()
+    runtime.restore()
+
+    def no_file(*_: object, **__: object) -> None:
+        raise AssertionError("a model file was read after the restore")
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", no_file)
+    assert (
+        deliver(fresh_event("product.created"), secret).status == 200
+    )  # its clients, from the snapshot's models
+
+
 def test_restored_environments_do_not_share_their_jitter() -> None:
     runtime = FakeRuntime()
     snapstart.register(runtime)
