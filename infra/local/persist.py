@@ -39,9 +39,45 @@ def state_dir() -> Path:
 
 
 def _scan(dynamodb: Any, table: str) -> list[dict[str, Any]]:
+    """Every item, in DynamoDB's JSON (a binary value, such as an event's deflated body, base64)."""
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table)
     return [
-        item for page in dynamodb.get_paginator("scan").paginate(TableName=table) for item in page["Items"]
+        {name: as_json_value(value) for name, value in item.items()}
+        for page in pages
+        for item in page["Items"]
     ]
+
+
+def _put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:
+    dynamodb.put_item(TableName=table, Item={name: from_json_value(value) for name, value in item.items()})
+
+
+def as_json_value(value: dict[str, Any]) -> dict[str, Any]:
+    """An attribute value as botocore gives it → as DynamoDB's JSON spells it (bytes as base64)."""
+    ((kind, content),) = value.items()
+    if kind == "B":
+        return {"B": base64.b64encode(content).decode("ascii")}
+    if kind == "BS":
+        return {"BS": [base64.b64encode(entry).decode("ascii") for entry in content]}
+    if kind == "M":
+        return {"M": {name: as_json_value(entry) for name, entry in content.items()}}
+    if kind == "L":
+        return {"L": [as_json_value(entry) for entry in content]}
+    return value
+
+
+def from_json_value(value: dict[str, Any]) -> dict[str, Any]:
+    """The reverse of ``as_json_value``: what botocore takes."""
+    ((kind, content),) = value.items()
+    if kind == "B":
+        return {"B": base64.b64decode(content)}
+    if kind == "BS":
+        return {"BS": [base64.b64decode(entry) for entry in content]}
+    if kind == "M":
+        return {"M": {name: from_json_value(entry) for name, entry in content.items()}}
+    if kind == "L":
+        return {"L": [from_json_value(entry) for entry in content]}
+    return value
 
 
 def save(
@@ -77,7 +113,7 @@ def restore(
         return 0
     dynamodb = aws("dynamodb")
     for item in snapshot["items"]:
-        dynamodb.put_item(TableName=table, Item=item)
+        _put(dynamodb, table, item)
     for stored in snapshot["objects"] if bucket else []:
         aws("s3").put_object(Bucket=bucket, Key=stored["key"], Body=base64.b64decode(stored["body"]))
     for message in snapshot["messages"] if queue_url else []:
@@ -88,7 +124,7 @@ def restore(
     kept = {name: items for name, items in snapshot.get("tables", {}).items() if name in tables}
     for name, items in kept.items():
         for item in items:
-            dynamodb.put_item(TableName=name, Item=item)
+            _put(dynamodb, name, item)
     restored = sum(len(snapshot[name]) for name in ("items", "objects", "messages", "inbox"))
     return restored + sum(map(len, kept.values()))
 

@@ -449,7 +449,9 @@ def test_status_shows_counts_last_event_and_failures(
 
 def test_status_prints_the_same_metrics_as_the_dashboard() -> None:
     body = load_template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
-    first_part = body["Fn::Join"][1][0]["Fn::Sub"]  # the widgets that plot the function's metrics
+    first_part = body["Fn::Join"][1][0]["Fn::Sub"][
+        0
+    ]  # the widgets that plot the function's metrics (its template)
     plotted = re.findall(
         r'\["StripeWebhooks", "(\w+)", "service", "\$\{AWS::StackName\}", \{"label": "([^"]+)"\}\]',
         first_part,
