@@ -29,15 +29,12 @@ def print_banner(
     origin = "from STRIPE_WEBHOOK_SECRET" if from_env else "generated; set STRIPE_WEBHOOK_SECRET to choose"
     if args.persist and not from_env:
         origin = "generated once, kept in .local-stack/ by --persist; make reset forgets it"
-    webhook = (
-        "served by `sam local start-api`"
-        if args.aws_only
-        else f"http://{args.host}:{args.port}{WEBHOOK_PATH}"
-    )
+    webhook = f"http://{'127.0.0.1' if args.aws_only else args.host}:{args.port}{WEBHOOK_PATH}"
+    served = "   (served by `sam local start-api`)" if args.aws_only else ""
     lines = [
         "Stripe webhook local stack is running",
         *([] if args.aws_only else [_inbox_line(args.port, inbox_token)]),
-        f"  webhook URL     {webhook}",
+        f"  webhook URL     {webhook}{served}",
         *([] if args.aws_only else [f"  thin events     {webhook}/thin"]),
         f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",
         f"  signing secret  {secret}  ({origin})",

@@ -28,7 +28,14 @@ DESCRIPTION = (
 )
 OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--host", {"default": "127.0.0.1", "help": "address to listen on (default 127.0.0.1)"}),
-    ("--port", {"type": int, "default": 3000, "help": "webhook HTTP port (default 3000)"}),
+    (
+        "--port",
+        {
+            "type": int,
+            "default": 3000,
+            "help": "webhook HTTP port (default 3000); with --aws-only, the port sam local start-api serves",
+        },
+    ),
     ("--aws-port", {"type": int, "default": 5000, "help": "local AWS endpoint port (default 5000)"}),
     (
         "--stripe-port",

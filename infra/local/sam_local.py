@@ -99,7 +99,17 @@ def start_api(port: int, aws_port: int, *, build: bool, image: str | None) -> in
         compile_bytecode(sam_build())
     children: list[subprocess.Popen[str]] = []
     try:
-        local_aws = [sys.executable, "-m", "infra.local", "--aws-only", "--aws-host", "docker"]
+        # --port: where sam local serves, so the stack's banner names it in its Stripe CLI commands
+        local_aws = [
+            sys.executable,
+            "-m",
+            "infra.local",
+            "--aws-only",
+            "--aws-host",
+            "docker",
+            "--port",
+            str(port),
+        ]
         children.append(_child([*local_aws, "--aws-port", str(aws_port)], "", ready="Press Ctrl-C"))
         command = [SAM, "local", "start-api", *sam_flags(env_vars_file(aws_port), port, image)]
         say(" ".join(["sam", *command[1:]]))

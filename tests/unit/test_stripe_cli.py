@@ -16,6 +16,7 @@ import shlex
 import pytest
 
 from infra import REPO_ROOT
+from infra.local.banner import print_banner
 from infra.local.stripe_cli import listen_snapshot, listen_thin
 
 VALUE_FLAGS = {
@@ -142,3 +143,28 @@ def test_every_documented_listen_command_works_with_the_current_cli(command: str
 def test_the_readme_shows_both_styles() -> None:
     commands = documented_commands()
     assert listen_snapshot(3000) in commands and listen_thin(3000) in commands
+
+
+def test_with_sam_local_the_banner_names_the_port_sam_local_serves(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from infra.local.options import parse_args
+    from infra.local.resources import LocalResources
+
+    args = parse_args(["--aws-only", "--aws-host", "docker", "--port", "3100"])
+    resources = LocalResources("table", "arn:aws:sns:us-east-1:000000000000:topic", "http://q", "bucket")
+    print_banner(
+        args=args,
+        endpoint="http://127.0.0.1:5000",
+        secret="whsec_test",
+        from_env=False,
+        resources=resources,
+        secret_arn="arn:secret",
+        actions=None,
+        aws_hosts=["127.0.0.1"],
+        inbox_token=None,
+    )
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:3100/webhook   (served by `sam local start-api`)" in out
+    assert listen_snapshot(3100) in out and listen_thin(3100) in out
+    assert ":3000" not in out
