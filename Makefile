@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 SCAN   := .venv-scan
-CHECKOV_VERSION := 3.3.30
+SCAN_LOCK := infra/scan-requirements.txt
+SCAN_STAMP := $(SCAN)/.installed-$(shell cat $(SCAN_LOCK) | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lock check run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
@@ -23,11 +24,13 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-lock: venv  ## refresh the lock files from requirements.in and functions/requirements.in (exact versions, hashes)
+lock: venv  ## refresh the lock files from requirements.in, functions/requirements.in and infra/scan-requirements.in (exact versions, hashes)
 	$(BIN)/uv pip compile --universal --python-version 3.13 --generate-hashes --quiet --custom-compile-command "make lock" \
 		functions/requirements.in -o functions/requirements.txt
 	$(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" \
 		requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock" \
+		infra/scan-requirements.in -o $(SCAN_LOCK)
 
 run: venv  ## run the local stack (ARGS="--port 3000 --aws-port 5000 --verbose")
 	$(BIN)/python -m infra.local $(ARGS)
@@ -108,13 +111,13 @@ pytest: venv  ## the test suite, unit and integration on every core, then e2e (o
 		SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest --durations=10 tests/e2e $(ARGS); second=$$?; \
 		for status in $$first $$second; do [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status; done  # 5: ARGS selected none there
 
-scan: $(SCAN)/.installed-$(CHECKOV_VERSION)  ## static security scan of template.yaml (checkov, offline)
+scan: $(SCAN_STAMP)  ## static security scan of template.yaml (checkov, offline; its own locked venv)
 	$(SCAN)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --skip-download --quiet --compact
 
-$(SCAN)/.installed-$(CHECKOV_VERSION):
+$(SCAN_STAMP): $(SCAN_LOCK)
 	$(PYTHON) -m venv $(SCAN)
-	$(SCAN)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
-	touch $@
+	$(SCAN)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(SCAN_LOCK)
+	rm -f $(SCAN)/.installed-* && touch $@
 
 build: venv  ## sam build with python3.13 (the function's runtime), found on PATH or under pyenv
 	$(BIN)/python -m infra.build
