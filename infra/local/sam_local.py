@@ -36,6 +36,28 @@ def engine_version() -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+SAM_CONTAINERS = "label=sam.cli.container.type=lambda"
+"""The label SAM puts on the function containers it starts (``docker ps --filter``)."""
+
+
+def sam_containers() -> set[str]:
+    """The ids of every function container SAM started on this engine, running or not."""
+    docker = shutil.which("docker") or "docker"
+    result = subprocess.run(  # noqa: S603
+        [docker, "ps", "-aq", "--no-trunc", "--filter", SAM_CONTAINERS],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return set(result.stdout.split()) if result.returncode == 0 else set()
+
+
+def remove_containers(ids: set[str]) -> None:
+    """Remove ``ids`` (SAM's warm containers outlive it when it is stopped)."""
+    if ids:
+        docker = shutil.which("docker") or "docker"
+        subprocess.run([docker, "rm", "-f", *sorted(ids)], capture_output=True, timeout=120, check=False)  # noqa: S603
+        say(f"removed the {len(ids)} function container(s) sam local left running")
+
+
 def sam_flags(env_vars: Path, port: int, image: str | None) -> list[str]:
     """What ``sam local start-api`` needs here besides its defaults."""
     flags = ["--warm-containers", "EAGER", "--add-host", "host.docker.internal:host-gateway"]
@@ -98,6 +120,7 @@ def start_api(port: int, aws_port: int, *, build: bool, image: str | None) -> in
         say("sam build ...")
         compile_bytecode(sam_build())
     children: list[subprocess.Popen[str]] = []
+    before = sam_containers()
     try:
         # --port: where sam local serves, so the stack's banner names it in its Stripe CLI commands
         local_aws = [
@@ -131,6 +154,7 @@ def start_api(port: int, aws_port: int, *, build: bool, image: str | None) -> in
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        remove_containers(sam_containers() - before)
 
 
 def main(argv: list[str] | None = None) -> int:

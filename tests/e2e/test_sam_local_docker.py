@@ -63,6 +63,9 @@ def sam_api() -> Iterator[SamApi]:
     if engine_version() is None:
         SAM_REPORT.append("sam local: skipped: no Docker engine answers")
         pytest.skip("sam local cannot run here: no Docker engine answers (CI starts one: .ci/provision)")
+    from infra.local.sam_local import sam_containers
+
+    before = sam_containers()
     port, aws_port = free_port(), free_port()
     started = time.monotonic()
     process = subprocess.Popen(
@@ -108,9 +111,11 @@ def sam_api() -> Iterator[SamApi]:
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=60)
+            process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             process.kill()
+        left = sam_containers() - before
+        assert not left, f"make sam-local left {len(left)} function containers running after Ctrl-C"
 
 
 def warm_up(api: SamApi) -> None:
