@@ -398,3 +398,29 @@ def test_the_list_keeps_ids_in_view_at_common_widths(stack: LocalStack, browser:
         if width == 1280:
             page.screenshot(path=str(shots / "inbox-detail-1280.png"))
         page.close()
+
+
+def test_a_large_event_s_detail_reads_its_body_back_from_s3(stack: LocalStack, browser: Any) -> None:
+    from tests.support import large_invoice
+
+    event = large_invoice(400 * 1024, "invoice.paid")  # over SNS's 256 KiB: its body goes to S3
+    invoice = event["data"]["object"]["id"]
+    assert send(stack, event) == 200
+    (entry,) = get_json(stack, f"/api/requests?q={event['id']}")["requests"]
+
+    detail = get_json(stack, f"/api/requests/{entry['seq']}")
+
+    assert detail["event_log"]["payload_s3"]["key"] == f"events/{event['id']}.json"
+    assert "payload_z" not in detail["event_log"] and "payload" not in detail["event_log"]
+    # the records come from the body read back from S3; the message is the extended client's pointer
+    record = next(item for item in detail["records"] if item["key"] == f"OBJECT#{invoice} / STATE")
+    assert record["effect"] == "written by this event" and record["stored"]["status"] == "paid"
+    assert "s3Key" in detail["message"]["body"] and f"events/{event['id']}.json" in detail["message"]["body"]
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"http://127.0.0.1:{stack.port}/")
+    page.locator("#requests tbody tr", has_text=event["id"]).click()
+    page.locator("#detail", has_text=f"OBJECT#{invoice} / STATE").wait_for()
+    text = page.locator("#detail").inner_text()
+    assert "written by this event" in text and "s3Key" in text and "payload_s3" in text
+    page.close()
