@@ -51,14 +51,15 @@ class TableQueries(aws.ServiceAdapter):
         """The stored event-log item with its body in ``payload`` (decompressed, or read from S3
         when the item holds a ``payload_s3`` location), or None."""
         values = self.get_item(schema.event_pk(event_id), schema.EVENT_SK)
-        if values is not None:
-            values["event_id"] = event_id
-        if values is not None and (body := bodies.read(values)) is not None:
+        if values is None:
+            return None
+        values["event_id"] = event_id
+        if (body := bodies.read(values)) is not None:
             values["payload"] = body
             values.pop(bodies.ATTRIBUTE, None)
             values.pop("payload_gz", None)
-        location = PayloadLocation.of_event_item(values) if values is not None else None
-        if values is not None and location is not None:
+        location = PayloadLocation.of_event_item(values)
+        if location is not None:
             if self._payloads is None:
                 raise StorageError("payload_read_failed", "the payload is in S3 and no S3 reader is set")
             values["payload"] = self._payloads.read(location).decode()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
 from typing import Any
 
 SERVICES = ("dynamodb", "sns", "secretsmanager")
@@ -59,8 +58,6 @@ def register(hooks: Any | None = None) -> bool:
             import snapshot_restore_py as runtime  # type: ignore[import-not-found, no-redef]
         except ImportError:
             return False
-    before: Callable[[Callable[[], None]], Any] = runtime.register_before_snapshot
-    after: Callable[[Callable[[], None]], Any] = runtime.register_after_restore
-    before(before_snapshot)
-    after(after_restore)
+    runtime.register_before_snapshot(before_snapshot)
+    runtime.register_after_restore(after_restore)
     return True

@@ -127,12 +127,7 @@ def resource_of(event_type: str) -> str | None:
         subject.replace(".", "_"),
         subject.rsplit(".", 1)[-1],
     ]
-    for name in candidates:
-        if name in known:
-            return name
-    if subject in ("account.external_account", "customer.source"):
-        return "bank_account" if subject == "account.external_account" else "card"
-    return None
+    return next((name for name in candidates if name in known), None)
 
 
 def _sized(resource: str, obj: dict[str, Any], number: int) -> dict[str, Any]:

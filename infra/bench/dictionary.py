@@ -36,9 +36,10 @@ def build(bodies: Iterable[bytes], size: int = SIZE) -> bytes:
 
 
 def project_bodies() -> list[bytes]:
-    from infra.fixtures.payloads import available_events, encode, load_event
+    from infra.bench.corpus import project_events
+    from infra.fixtures.payloads import encode
 
-    return [encode(load_event(event_type)) for event_type in available_events()]
+    return [encode(event) for event in project_events()]
 
 
 def path_of(version: int) -> Path:

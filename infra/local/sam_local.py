@@ -27,12 +27,15 @@ def say(message: str) -> None:
     print(f"sam-local: {message}", flush=True)
 
 
+def _docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603, S607
+
+
 def engine_version() -> str | None:
     """The Docker engine's version, or None when no engine answers."""
     if shutil.which("docker") is None:
         return None
-    command = ["docker", "info", "--format", "{{.ServerVersion}}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+    result = _docker("info", "--format", "{{.ServerVersion}}", timeout=30)
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -42,19 +45,14 @@ SAM_CONTAINERS = "label=sam.cli.container.type=lambda"
 
 def sam_containers() -> set[str]:
     """The ids of every function container SAM started on this engine, running or not."""
-    docker = shutil.which("docker") or "docker"
-    result = subprocess.run(  # noqa: S603
-        [docker, "ps", "-aq", "--no-trunc", "--filter", SAM_CONTAINERS],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    result = _docker("ps", "-aq", "--no-trunc", "--filter", SAM_CONTAINERS)
     return set(result.stdout.split()) if result.returncode == 0 else set()
 
 
 def remove_containers(ids: set[str]) -> None:
     """Remove ``ids`` (SAM's warm containers outlive it when it is stopped)."""
     if ids:
-        docker = shutil.which("docker") or "docker"
-        subprocess.run([docker, "rm", "-f", *sorted(ids)], capture_output=True, timeout=120, check=False)  # noqa: S603
+        _docker("rm", "-f", *sorted(ids), timeout=120)
         say(f"removed the {len(ids)} function container(s) sam local left running")
 
 

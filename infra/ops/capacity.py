@@ -34,10 +34,9 @@ class Limit:
     change: str
 
 
-def limits(rate: int, write_units: float, type_shards: int) -> list[Limit]:
-    """Every limit at ``rate`` new events/s, in the order they are met (the stage throttle first)."""
-    params = load_template()["Parameters"]
-    stage = int(params["ThrottlingRateLimit"]["Default"])
+def limits(rate: int, write_units: float, type_shards: int, stage: int) -> list[Limit]:
+    """Every limit at ``rate`` new events/s, in the order they are met (``stage``: the template's
+    ``ThrottlingRateLimit``, met first)."""
     writes = rate * write_units
     return [
         Limit(
@@ -64,12 +63,15 @@ def limits(rate: int, write_units: float, type_shards: int) -> list[Limit]:
 def render(write_units: float) -> str:
     from stripe_webhook.schema import TYPE_SHARDS
 
+    stage = int(load_template()["Parameters"]["ThrottlingRateLimit"]["Default"])
     rows = [
         "| New events/s | DynamoDB write units/s | Limits met, first first | What to change |",
         "| ---: | ---: | --- | --- |",
     ]
     for rate in RATES:
-        met = [limit for limit in limits(rate, write_units, TYPE_SHARDS) if limit.used >= limit.allowed]
+        met = [
+            limit for limit in limits(rate, write_units, TYPE_SHARDS, stage) if limit.used >= limit.allowed
+        ]
         names = "; ".join(f"{limit.name} ({limit.used:,.0f} of {limit.allowed:,.0f})" for limit in met)
         changes = "; ".join(limit.change for limit in met)
         rows.append(f"| {rate:,} | {rate * write_units:,.0f} | {names or 'none'} | {changes or 'nothing'} |")
