@@ -54,29 +54,25 @@ def _put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:
 
 def as_json_value(value: dict[str, Any]) -> dict[str, Any]:
     """An attribute value as botocore gives it → as DynamoDB's JSON spells it (bytes as base64)."""
-    ((kind, content),) = value.items()
-    if kind == "B":
-        return {"B": base64.b64encode(content).decode("ascii")}
-    if kind == "BS":
-        return {"BS": [base64.b64encode(entry).decode("ascii") for entry in content]}
-    if kind == "M":
-        return {"M": {name: as_json_value(entry) for name, entry in content.items()}}
-    if kind == "L":
-        return {"L": [as_json_value(entry) for entry in content]}
-    return value
+    return _binary_values(value, lambda raw: base64.b64encode(raw).decode("ascii"))
 
 
 def from_json_value(value: dict[str, Any]) -> dict[str, Any]:
     """The reverse of ``as_json_value``: what botocore takes."""
+    return _binary_values(value, base64.b64decode)
+
+
+def _binary_values(value: dict[str, Any], convert: Callable[[Any], Any]) -> dict[str, Any]:
+    """``value`` with ``convert`` applied to every binary in it, however deep."""
     ((kind, content),) = value.items()
     if kind == "B":
-        return {"B": base64.b64decode(content)}
+        return {"B": convert(content)}
     if kind == "BS":
-        return {"BS": [base64.b64decode(entry) for entry in content]}
+        return {"BS": [convert(entry) for entry in content]}
     if kind == "M":
-        return {"M": {name: from_json_value(entry) for name, entry in content.items()}}
+        return {"M": {name: _binary_values(entry, convert) for name, entry in content.items()}}
     if kind == "L":
-        return {"L": [from_json_value(entry) for entry in content]}
+        return {"L": [_binary_values(entry, convert) for entry in content]}
     return value
 
 
