@@ -27,6 +27,8 @@ EXTENDED_PAYLOAD_SIZE = "ExtendedPayloadSize"
 Python, Java and JavaScript) write and read them: a consumer using one reads the full event."""
 POSSIBLE_DUPLICATE = {"possible_duplicate": "true"}
 """The attribute of a message that an earlier, uncertain publish of the same event may have sent."""
+RECONCILIATION = {"reconciliation": "true"}
+"""The attribute of a message made from Stripe's notice of an event it never generated."""
 PAYLOAD_STYLE_THIN = {"payload_style": "thin"}
 """The attribute of a message whose object was fetched for a thin notification."""
 

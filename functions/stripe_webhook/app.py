@@ -6,6 +6,9 @@ where the order of steps lives (``pipeline.py``):
 
     API Gateway  → ``api_gateway.handle``  (verify the signature, process, answer HTTP)
     EventBridge  → ``eventbridge.handle``  (process; a failure raises so Lambda retries)
+
+``reconcile`` is the scheduled reconciler function's entry point (``reconciler.py``): one run
+over what Stripe's Events API lists as undelivered.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stripe_webhook import api_gateway, composition, eventbridge, snapstart
-from stripe_webhook.observability import logger, metrics
+from stripe_webhook.observability import logger, metrics, report_reconciliation
 
 snapstart.register()  # with SnapStart on: per-container state is made again after a restore
 
@@ -29,3 +32,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if eventbridge.is_stripe_event(event):
         return eventbridge.handle(event, components, deadline)
     return api_gateway.handle(api_gateway.ProxyRequest.of(event), components, deadline)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = time.time() + context.get_remaining_time_in_millis() / 1000
+    report = composition.components().reconciler.run(deadline)
+    report_reconciliation(report)
+    return report.summary()

@@ -34,3 +34,7 @@ CLAIM_WINDOW_SECONDS = FUNCTION_TIMEOUT_SECONDS - PUBLISH_BUDGET_SECONDS
 """How long verifying and claiming may take before the event is released for a retry (6 s)."""
 MIN_LEASE_SECONDS = FUNCTION_TIMEOUT_SECONDS + 1
 """A shorter lease would let a second delivery take over from an invocation still running."""
+RECONCILER_TIMEOUT_SECONDS = 180
+"""The reconciler function's ``Timeout`` (template.yaml): many events per run, under the shortest period."""
+RECONCILER_LEASE_SECONDS = RECONCILER_TIMEOUT_SECONDS + 60
+"""A reconciler run's lease: no second run starts while one may still be running."""

@@ -22,10 +22,12 @@ from stripe_webhook.settings import Settings, get_settings, parse_api_key
 
 if TYPE_CHECKING:
     from stripe_webhook.events import StripeEvent
+    from stripe_webhook.ledger import DynamoLedger
     from stripe_webhook.payloads import S3Payloads
     from stripe_webhook.pipeline import Pipeline
     from stripe_webhook.publisher import SnsPublisher
     from stripe_webhook.queries import TableQueries
+    from stripe_webhook.reconciler import Reconciler
     from stripe_webhook.routing import Registry
     from stripe_webhook.store import DynamoStore
     from stripe_webhook.stripe_api import StripeApi
@@ -112,29 +114,59 @@ class Components:
         )
 
     @functools.cached_property
+    def ledger(self) -> DynamoLedger:
+        from stripe_webhook.ledger import DynamoLedger
+
+        return DynamoLedger(self.settings.table_name, client=self._dynamodb)
+
+    @functools.cached_property
+    def reconciler(self) -> Reconciler:
+        """The scheduled reconciler (``reconciler``) on this configuration's pipeline and key."""
+        from stripe_webhook.observability import report_outcome
+        from stripe_webhook.reconciler import Limits, Reconciler
+
+        settings = self.settings
+        limits = Limits(
+            overlap_seconds=settings.reconcile_overlap_seconds,
+            grace_seconds=settings.reconcile_grace_seconds,
+            max_pages=settings.reconcile_max_pages,
+            lease_seconds=budget.RECONCILER_LEASE_SECONDS,
+            thin=bool(settings.thin_webhook_secrets or settings.thin_webhook_secret_arn),
+        )
+        return Reconciler(
+            self.pipeline,
+            self.stripe_api,
+            self.ledger,
+            handled=registry().patterns(),
+            api_version=settings.stripe_api_version,
+            limits=limits,
+            on_outcome=report_outcome,
+        )
+
+    @functools.cached_property
     def payloads(self) -> S3Payloads:
         from stripe_webhook.payloads import S3Payloads
 
         return S3Payloads(self.settings.payload_bucket, client=self._s3)
 
-    def full_event(self, event: StripeEvent) -> StripeEvent:
+    def full_event(self, event: StripeEvent, deadline: float | None = None) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""
-        return self._stripe_api.full_event(event)
+        return self.stripe_api.full_event(event, deadline)
 
-    def related_object(self, event: StripeEvent) -> dict[str, Any]:
+    def related_object(self, event: StripeEvent, deadline: float | None = None) -> dict[str, Any]:
         """A thin v1 notification's object, from the Stripe API (only thin deliveries ask)."""
-        return self._stripe_api.related_object(event)
+        return self.stripe_api.related_object(event, deadline)
 
-    def current_object(self, event: StripeEvent) -> dict[str, Any] | None:
-        """The event's object as it is now, from the Stripe API (only same-second ties ask)."""
-        return self._stripe_api.current_object(event)
+    def current_object(self, event: StripeEvent, deadline: float | None = None) -> dict[str, Any] | None:
+        """The event's object as it is now, from the Stripe API (same-second ties, health notices)."""
+        return self.stripe_api.current_object(event, deadline)
 
     @property
     def has_stripe_api_key(self) -> bool:
         return bool(self.settings.stripe_api_key or self.settings.stripe_api_key_secret_arn)
 
     @functools.cached_property
-    def _stripe_api(self) -> StripeApi:
+    def stripe_api(self) -> StripeApi:
         from stripe_webhook.stripe_api import StripeApi
 
         settings = self.settings

@@ -65,7 +65,12 @@ class ConfigurationError(RetryableFailure):
 
 
 class StripeApiError(RetryableFailure):
-    """The Stripe API did not return a thin event's full payload."""
+    """The Stripe API did not answer a read (a thin event's object, an events list) usefully."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(code, message)
+        self.status = status
+        """Stripe's HTTP status, when it answered."""
 
 
 class HandlerError(RetryableFailure):

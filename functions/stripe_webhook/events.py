@@ -31,6 +31,10 @@ V1_THIN_PREFIX = "v1."
 """A thin notification about an API v1 resource: ``v1.<the snapshot event's type>``."""
 THIN_NOTIFICATION = "thin_notification"
 """Where a thin delivery's business event keeps the notification Stripe sent (``as_business_event``)."""
+RECONCILIATION = "reconciliation"
+"""Where an event rebuilt from Stripe's health notice keeps the notice (``health``)."""
+HEALTH_NOTICE = "v2.core.health.event_generation_failure.resolved"
+"""Stripe's notice of an event it failed to generate (``health``)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class StripeEvent:
     state_at: int | None = None
     """When ``data_object`` was fetched (a thin delivery): records are ordered by it, not by
     ``created``, because the object is its state at that time, not at the event's."""
+    reconciliation: bool = False
+    """Made from Stripe's notice of an event it never generated, or that notice (``health``)."""
 
     @property
     def ordered_at(self) -> int:
@@ -183,6 +189,7 @@ def parse_thin_event(raw: bytes) -> StripeEvent:
         raw=raw,
         thin=True,
         snapshot_event=_optional(body, "snapshot_event", EVENT_ID, "not_a_thin_event"),
+        reconciliation=event_type == HEALTH_NOTICE,
     )
 
 
@@ -252,6 +259,7 @@ def parse_event(raw: bytes) -> StripeEvent:
         data_object=data_object,
         raw=raw,
         thin=isinstance(body.get(THIN_NOTIFICATION), dict),  # a thin delivery's stored business event
+        reconciliation=isinstance(body.get(RECONCILIATION), dict),  # rebuilt from a health notice
     )
 
 

@@ -13,6 +13,7 @@ from stripe_webhook.errors import EventInProgress, RequestRejected, SignatureErr
 if TYPE_CHECKING:
     from stripe_webhook.events import StripeEvent
     from stripe_webhook.pipeline import Outcome
+    from stripe_webhook.reconciler import Report
 
 METRICS_NAMESPACE = "StripeWebhooks"
 
@@ -22,6 +23,16 @@ metrics = Metrics(namespace=METRICS_NAMESPACE)
 NOT_MARKED = "published_not_marked"
 """The error code of the line logged when an event was published and its mark failed: ``status``
 lists those events from it (they stay ``IN_PROGRESS``, never indexed by type)."""
+
+
+RECONCILER_METRICS = {
+    "EventsRecovered": MetricUnit.Count,
+    "EventsSkipped": MetricUnit.Count,
+    "ReconcilerFailures": MetricUnit.Count,
+    "ReconcilerLagSeconds": MetricUnit.Seconds,
+    "StripeEndpointsDisabled": MetricUnit.Count,
+}
+"""What every reconciler run emits (``report_reconciliation``), zeros included, so its alarms see it."""
 
 
 def count(name: str) -> None:
@@ -83,3 +94,35 @@ def outcome_body(outcome: Outcome) -> dict[str, Any]:
         "records_stale": outcome.records_stale,
         "message_id": outcome.message_id,
     }
+
+
+def report_reconciliation(report: Report) -> None:
+    """Count and log one reconciler run: what it recovered, named and failed, its lag, and the
+    endpoints Stripe has disabled."""
+    if report.busy:
+        logger.info("reconciler run skipped: another run holds the lease")
+        return
+    values = {
+        "EventsRecovered": len(report.recovered),
+        "EventsSkipped": len(report.skipped),
+        "ReconcilerFailures": len(report.failed) + (1 if report.error else 0),
+        "ReconcilerLagSeconds": report.lag_seconds,
+        "StripeEndpointsDisabled": len(report.disabled_endpoints),
+    }
+    for name, unit in RECONCILER_METRICS.items():
+        metrics.add_metric(name=name, unit=unit, value=values[name])
+    for event_id in report.recovered:
+        logger.warning(
+            "event recovered from Stripe's Events API: Stripe did not deliver it",
+            extra={"event_id": event_id},
+        )
+    for event_id, reason in report.skipped.items():
+        logger.error("event skipped by the reconciler", extra={"event_id": event_id, "reason": reason})
+    for endpoint in report.disabled_endpoints:
+        logger.error(
+            "Stripe endpoint is disabled or gone: Stripe sends it nothing",
+            extra={"endpoint": endpoint, "error": "endpoint_disabled"},
+        )
+    if report.error:
+        logger.error("reconciler run failed", extra={"error": report.error})
+    logger.info("reconciler run", extra=report.summary())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from contract import POSSIBLE_DUPLICATE
-from stripe_webhook import schema
+from stripe_webhook import health, schema
 from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPayload, OutOfTime, PublishError
 from stripe_webhook.events import StripeEvent, as_business_event
 from stripe_webhook.ports import EventPublisher, EventStore, PayloadLocation, PayloadStore, Resolver
@@ -51,9 +51,9 @@ class Pipeline:
         publisher: EventPublisher,
         *,
         clock: Callable[[], float] = time.time,
-        full_event: Callable[[StripeEvent], StripeEvent] | None = None,
-        related_object: Callable[[StripeEvent], dict[str, Any]] | None = None,
-        current_object: Callable[[StripeEvent], dict[str, Any] | None] | None = None,
+        full_event: Callable[[StripeEvent, float | None], StripeEvent] | None = None,
+        related_object: Callable[[StripeEvent, float | None], dict[str, Any]] | None = None,
+        current_object: Callable[[StripeEvent, float | None], dict[str, Any] | None] | None = None,
         payloads: PayloadStore | None = None,
         publish_budget_seconds: float = 0.0,
         dedup_window_seconds: float = 0.0,
@@ -76,12 +76,12 @@ class Pipeline:
 
     def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
-        event, route = self._route(event)
+        event, route = self._route(event, deadline)
         family = route.family if route else None
         records = self._records(event, route) if route is not None else []
         if self._too_late_to_publish(deadline):
             raise OutOfTime("deadline_near", "too little time is left to process the event")
-        resolve = self._resolver(event, route.handler) if route is not None else None
+        resolve = self._resolver(event, route.handler, deadline) if route is not None else None
         # Stored before the claim, so neither the event log nor a message names a missing object.
         payload = self._offload(event) if self._publisher.needs_offload(event) else None
         claim = self._store.claim(event, records, family, self._clock(), resolve=resolve, payload=payload)
@@ -117,21 +117,42 @@ class Pipeline:
             possible_duplicate=flagged,
         )
 
-    def _route(self, event: StripeEvent) -> tuple[StripeEvent, Route | None]:
+    def _route(self, event: StripeEvent, deadline: float | None) -> tuple[StripeEvent, Route | None]:
         """The event to process and its route: a thin notification about a v1 resource a handler
-        keeps becomes the snapshot event it stands for; a thin event a handler needs in full is
-        fetched whole."""
+        keeps becomes the snapshot event it stands for; Stripe's notice of an event it never
+        generated becomes that event, with its object as it is now (``health``); a thin event a
+        handler needs in full is fetched whole."""
+        if event.type == health.EVENT_GENERATION_FAILURE_RESOLVED and event.thin:
+            event = self._recovered(event, deadline)
         route = self._registry.resolve(event.type)
         resource_type = event.v1_resource_type if route is None else None
         if resource_type is not None and (route := self._registry.resolve(resource_type)) is not None:
-            event = self._as_snapshot(event)
-        if route is not None and route.needs_full_event and event.thin:
-            if self._full_event is None:
-                raise ConfigurationError(
-                    "missing_api_key", "a handler needs the full event: set a Stripe API key"
-                )
-            event = self._full_event(event)
+            event = self._as_snapshot(event, deadline)
+        if route is not None and route.needs_full_event and event.thin and event.state_at is None:
+            event = self._fetch_full(event, deadline)
         return event, route
+
+    def _fetch_full(self, event: StripeEvent, deadline: float | None) -> StripeEvent:
+        if self._full_event is None:
+            raise ConfigurationError(
+                "missing_api_key", "a handler needs the full event: set a Stripe API key"
+            )
+        return self._full_event(event, deadline)
+
+    def _recovered(self, notice: StripeEvent, deadline: float | None) -> StripeEvent:
+        """The event Stripe failed to generate, rebuilt from its health notice: the notice in full,
+        then the object it names as Stripe serves it now (``health.as_recovered_event``)."""
+        full = self._fetch_full(notice, deadline)
+        impact = health.impact_of(full)
+        if impact is None or self._current_object is None:
+            return health.flagged(full, api_version=self._api_version)  # nothing to fetch
+        fetched_at = int(self._clock())
+        current = self._current_object(impact.reference(full), deadline)
+        if current is None:  # a type with no retrieve path
+            return health.flagged(full, api_version=self._api_version)
+        return health.as_recovered_event(
+            full, impact, current, fetched_at=fetched_at, api_version=self._api_version
+        )
 
     @staticmethod
     def _records(event: StripeEvent, route: Route) -> list[Record]:
@@ -161,7 +182,7 @@ class Pipeline:
             self._store.release(event, token, published_maybe_at=maybe)
             raise
 
-    def _as_snapshot(self, notification: StripeEvent) -> StripeEvent:
+    def _as_snapshot(self, notification: StripeEvent, deadline: float | None) -> StripeEvent:
         """A thin notification about a v1 resource a handler keeps: its object fetched now (the
         one extra call), and the event it stands for, ordered by the fetch time."""
         if self._related_object is None:
@@ -169,7 +190,7 @@ class Pipeline:
                 "missing_api_key", "a thin notification names its object: set a Stripe API key to fetch it"
             )
         fetched_at = int(self._clock())
-        fetched = self._related_object(notification)
+        fetched = self._related_object(notification, deadline)
         return as_business_event(notification, fetched, fetched_at=fetched_at, api_version=self._api_version)
 
     def _offload(self, event: StripeEvent) -> PayloadLocation:
@@ -189,7 +210,7 @@ class Pipeline:
         return must_end_by is not None and self._clock() + self._publish_budget > must_end_by
 
     def _resolver(
-        self, event: StripeEvent, handler: Callable[[StripeEvent], list[Record]]
+        self, event: StripeEvent, handler: Callable[[StripeEvent], list[Record]], deadline: float | None
     ) -> Resolver | None:
         """How the store learns an object's true state when two events of one second disagree:
         the handler's record for the object as the Stripe API returns it now (fetched once)."""
@@ -203,7 +224,7 @@ class Pipeline:
             if (record.pk, record.sk) != own_key:
                 return None  # a related object's record: its state is not in this object
             if not fetched:
-                fetched.append(current_object(event))
+                fetched.append(current_object(event, deadline))
             if fetched[0] is None:
                 return None
             truth = handler(dataclasses.replace(event, data_object=fetched[0]))

@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from contract import EXTENDED_PAYLOAD_SIZE, PAYLOAD_STYLE_THIN, POINTER_CLASS, SCHEMA_VERSION
+from contract import EXTENDED_PAYLOAD_SIZE, PAYLOAD_STYLE_THIN, POINTER_CLASS, RECONCILIATION, SCHEMA_VERSION
 from stripe_webhook import aws, budget
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent, parse_stored_event
@@ -54,6 +54,8 @@ def message_attributes(
         values["account"] = event.account
     if event.thin:
         values.update(PAYLOAD_STYLE_THIN)
+    if event.reconciliation:
+        values.update(RECONCILIATION)
     values.update(extra or {})
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
 

@@ -9,6 +9,7 @@ cannot disagree. The template's ``EventsTable`` declares the same attributes and
     OBJECT#<stripe id>    / STATE               one record per Stripe object
     OBJECT#<stripe id>    / LINK#<name>#<id>    a link the object's own events do not carry
     BALANCE#<acct|platform> / BALANCE#live|test  the latest balance
+    RECONCILER            / STATE | ENDPOINTS   the reconciler's state, the stack's endpoints
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import zlib
 from typing import Any
 
 EVENT_SK = "EVENT"
+RECONCILER_PK = "RECONCILER"
+RECONCILER_STATE_SK = "STATE"
+RECONCILER_ENDPOINTS_SK = "ENDPOINTS"
 STATE_SK = "STATE"
 LINK_SK_PREFIX = "LINK#"
 IN_PROGRESS = "IN_PROGRESS"

@@ -17,6 +17,9 @@ API_VERSION = "2026-10-28.endive"
 deployed stack's value (``ops register``), ``ops backfill`` reads events in it, and state fetches
 ask for it. The handlers read this version's shapes and the two breaking generations before it
 (``infra/fixtures/versions.py``); the ``stripe`` library the tools use pins the same version."""
+OLDEST_READ = "2024-06-20"
+"""The oldest API version whose shapes the handlers read (``infra/fixtures/versions.py``'s oldest
+generation, checked by ``tests/unit/test_api_versions.py``)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,13 @@ class Settings:
     403 before any work (the template sets it for an HTTP API, which has no resource policy)."""
     stripe_api_version: str = API_VERSION
     """The template's ``StripeApiVersion``: what state fetches ask Stripe for."""
+    reconcile_overlap_seconds: int = 600
+    """How far before its watermark the reconciler lists again (events Stripe lists late)."""
+    reconcile_grace_seconds: int = 300
+    """How old an undelivered event must be before the reconciler takes it from Stripe's own
+    delivery (``delivery_success=false`` lists pending events too)."""
+    reconcile_max_pages: int = 10
+    """List pages (100 events each) one reconciler run reads at most."""
 
 
 def parse_api_key(value: str, source: str) -> tuple[str, ...]:
@@ -97,6 +107,13 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         stripe_api_base=environ.get("STRIPE_API_BASE") or Settings.stripe_api_base,
         stripe_api_version=environ.get("STRIPE_API_VERSION") or API_VERSION,
         allowed_networks=parse_networks(environ.get("ALLOWED_SOURCE_IPS", "")),
+        reconcile_overlap_seconds=_positive_int(
+            environ, "RECONCILE_OVERLAP_SECONDS", Settings.reconcile_overlap_seconds
+        ),
+        reconcile_grace_seconds=_positive_int(
+            environ, "RECONCILE_GRACE_SECONDS", Settings.reconcile_grace_seconds
+        ),
+        reconcile_max_pages=_positive_int(environ, "RECONCILE_MAX_PAGES", Settings.reconcile_max_pages),
     )
 
 

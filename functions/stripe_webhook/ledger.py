@@ -1,0 +1,117 @@
+"""DynamoDB adapter for the reconciler: its state between runs, and the stack's Stripe endpoints.
+
+Two items in the events table, beside the event log (``schema.RECONCILER_PK``):
+
+    RECONCILER / STATE       the watermark, the window in progress and its cursor, what is retried
+                             and what was named, each endpoint's last status; and a lease, so two
+                             runs never work at once (a second one finds it held and stops)
+    RECONCILER / ENDPOINTS   the endpoints ``ops register`` created for this stack
+
+Each is one JSON document (a few KB: the lists it keeps are bounded), written with a condition on
+the run's lease token, so a run that outlived its lease cannot overwrite its successor's work.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stripe_webhook import aws, schema
+from stripe_webhook.aws import error_code
+from stripe_webhook.errors import StorageError
+from stripe_webhook.reconciler import Endpoint, State
+
+
+class LeaseLost(StorageError):
+    """Another run took the reconciler's lease over: this one stops without saving."""
+
+
+class DynamoLedger(aws.ServiceAdapter):
+    service = "dynamodb"
+
+    def __init__(self, table_name: str, *, client: Any | None = None) -> None:
+        super().__init__(client)
+        self._table = table_name
+
+    def _key(self, sk: str) -> dict[str, Any]:
+        return schema.key_item(schema.RECONCILER_PK, sk)
+
+    def begin(self, now: float, lease_seconds: int) -> tuple[State, str] | None:
+        """Take the lease and read the state; None while another run holds the lease."""
+        token = uuid.uuid4().hex
+        try:
+            answer = self.client.update_item(
+                TableName=self._table,
+                Key=self._key(schema.RECONCILER_STATE_SK),
+                UpdateExpression="SET #token = :token, lease_until = :until",
+                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={
+                    ":token": {"S": token},
+                    ":until": {"N": str(int(now) + lease_seconds)},
+                    ":now": {"N": str(int(now))},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise StorageError("storage_failed", "DynamoDB refused the reconciler's lease") from error
+        except BotoCoreError as error:
+            raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
+        stored = answer.get("Attributes", {}).get("state", {}).get("S")
+        return (State.from_item(json.loads(stored)) if stored else State()), token
+
+    def save(self, state: State, token: str, *, finished: bool = False) -> None:
+        """Keep ``state``; ``finished`` also gives the lease back."""
+        expression = "SET #state = :state" + (" REMOVE lease_until" if finished else "")
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=self._key(schema.RECONCILER_STATE_SK),
+                UpdateExpression=expression,
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#state": "state", "#token": "token"},
+                ExpressionAttributeValues={
+                    ":state": {"S": json.dumps(state.as_item(), separators=(",", ":"))},
+                    ":token": {"S": token},
+                },
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise LeaseLost("reconciler_lease_lost", "another reconciler run took over") from error
+            raise StorageError("storage_failed", "DynamoDB refused the reconciler's state") from error
+        except BotoCoreError as error:
+            raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
+
+    def state(self) -> State | None:
+        """The state as the last run left it (``ops status``), or None before the first run."""
+        item = self.client.get_item(
+            TableName=self._table, Key=self._key(schema.RECONCILER_STATE_SK), ConsistentRead=True
+        ).get("Item")
+        stored = item.get("state", {}).get("S") if item else None
+        return State.from_item(json.loads(stored)) if stored else None
+
+    def endpoints(self) -> list[Endpoint]:
+        item = self.client.get_item(
+            TableName=self._table, Key=self._key(schema.RECONCILER_ENDPOINTS_SK), ConsistentRead=True
+        ).get("Item")
+        stored = item.get("endpoints", {}).get("S") if item else None
+        try:
+            values = json.loads(stored) if stored else []
+            return [Endpoint.from_item(value) for value in values]
+        except (ValueError, KeyError, TypeError):
+            return []  # unreadable: the run goes on as if none were recorded (ops register writes it anew)
+
+    def record_endpoints(self, endpoints: list[Endpoint]) -> None:
+        """What ``ops register`` (and ``rotate-secret``) created for this stack, replacing the list."""
+        self.client.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(schema.RECONCILER_ENDPOINTS_SK),
+                "endpoints": {"S": json.dumps([endpoint.as_item() for endpoint in endpoints])},
+            },
+        )

@@ -1,0 +1,479 @@
+"""The reconciler: what Stripe did not deliver, found in its Events API and processed like a delivery.
+
+Stripe retries a failed live delivery for three days, then gives up; after repeated failures it
+disables the endpoint, and events created while an endpoint is disabled are never sent. Every
+``ReconcileIntervalMinutes`` the scheduled reconciler function (``app.reconcile``) runs once:
+
+    endpoint health  each endpoint ``ops register`` recorded: enabled, disabled, missing
+    window           [watermark - overlap, now - grace]: undelivered events (``delivery_success=false``)
+                     created then, newest first, paged with ``starting_after``; the thin events
+                     (``GET /v2/core/events``) of the same window when the stack takes them
+    each event       the webhook's own pipeline: claim, records, publish once, mark. An event that
+                     a delivery already processed is a duplicate; one whose claim a live delivery
+                     holds is left to it; one rendered in an API version the handlers do not read
+                     is skipped and named; one that fails is retried by later runs, then named
+    state            the window, its cursor and the watermark, saved after every page in one item
+                     (``ledger``): a run killed mid-way resumes where the last page ended
+
+Events younger than the grace are left to Stripe's own first attempt. A run stops before its
+invocation's end leaves too little for one more event (a webhook invocation's whole budget), and
+after ``max_pages`` pages; the next run continues. What it did is counted (``observability``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stripe_webhook import budget
+from stripe_webhook.errors import EventInProgress, RequestRejected, StripeApiError, WebhookError
+from stripe_webhook.events import EVENT_ID, is_id, parse_event, parse_thin_event
+from stripe_webhook.pipeline import Outcome, Pipeline
+from stripe_webhook.routing import matches
+from stripe_webhook.settings import OLDEST_READ
+from stripe_webhook.stripe_api import MAX_PAGE_BYTES, StripeApi, as_json_bytes
+
+EVENTS_API_WINDOW_DAYS = 30
+"""How long Stripe's Events API keeps an event (it lists the last 30 days)."""
+PAGE_SIZE = 100
+"""The most events one list call returns (Stripe's limit)."""
+LIST_SECONDS = 15.0
+"""What one list call (with its retries on 429 and 5xx) may take."""
+EVENT_SECONDS = float(budget.FUNCTION_TIMEOUT_SECONDS)
+"""What one event may take: a webhook invocation's whole budget (claim, publish, mark)."""
+MAX_EVENT_ATTEMPTS = 5
+"""Runs that try a failing event before it is named and given up (one per run)."""
+KEEP_NAMED = 200
+"""How many skipped or given-up events the state keeps, newest last (each one is logged too)."""
+RETRIES_PER_RUN = 50
+
+
+def unreadable_version(api_version: str | None, pinned: str) -> str | None:
+    """Why an event rendered in ``api_version`` is not processed, or None. Stripe's Events API
+    renders each event in the version it was created with, not the endpoint's. Versions order by
+    their date (``2025-03-31.basil``); none (a thin event's) is read as it is."""
+    if not api_version:
+        return None
+    if api_version[:10] < OLDEST_READ[:10]:
+        return (
+            f"rendered in API version {api_version}, older than the oldest the handlers read ({OLDEST_READ})"
+        )
+    if api_version[:10] > pinned[:10]:
+        return f"rendered in API version {api_version}, newer than the stack's pinned {pinned}"
+    return None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A Stripe endpoint ``ops register`` recorded as this stack's."""
+
+    id: str
+    kind: str
+    """``webhook_endpoint`` (v1) or ``event_destination`` (v2)."""
+    url: str
+    enabled_events: tuple[str, ...]
+    created: int
+
+    def path(self) -> str:
+        quoted = urllib.parse.quote(self.id, safe="")
+        if self.kind == "event_destination":
+            return f"/v2/core/event_destinations/{quoted}"
+        return f"/v1/webhook_endpoints/{quoted}"
+
+    def as_item(self) -> dict[str, Any]:
+        return {**self.__dict__, "enabled_events": list(self.enabled_events)}
+
+    @classmethod
+    def from_item(cls, value: dict[str, Any]) -> Endpoint:
+        return cls(
+            str(value["id"]),
+            str(value["kind"]),
+            str(value.get("url", "")),
+            tuple(str(name) for name in value.get("enabled_events", ())),
+            int(value.get("created", 0)),
+        )
+
+
+@dataclass
+class State:
+    """What the reconciler keeps between runs (one item, ``ledger``)."""
+
+    watermark: int | None = None
+    """Every undelivered event created before it has been processed (or named)."""
+    window: tuple[int, int] | None = None
+    """The window a run is working through: created ``since`` .. ``until``."""
+    cursor: str | None = None
+    """The last event of the window processed (``starting_after``)."""
+    thin_page: str | None = None
+    """The next page of the window's thin events (``next_page_url``), or None to start."""
+    thin_done: bool = False
+    retries: dict[str, int] = field(default_factory=dict)
+    """Event id → failed runs so far."""
+    named: dict[str, str] = field(default_factory=dict)
+    """Event id → why it was skipped or given up."""
+    endpoints: dict[str, str] = field(default_factory=dict)
+    """Endpoint id → its status at the last run (``enabled``, ``disabled``, ``missing``, ``unknown``)."""
+    last_run: int | None = None
+
+    def as_item(self) -> dict[str, Any]:
+        return {**self.__dict__, "window": list(self.window) if self.window else None}
+
+    @classmethod
+    def from_item(cls, value: dict[str, Any]) -> State:
+        window = value.get("window")
+        known = {name: value[name] for name in cls.__dataclass_fields__ if name in value}
+        known["window"] = (int(window[0]), int(window[1])) if window else None
+        return cls(**known)
+
+
+class Ledger(Protocol):
+    """Where the reconciler keeps its state and reads the stack's endpoints (``ledger.py``)."""
+
+    def begin(self, now: float, lease_seconds: int) -> tuple[State, str] | None: ...
+
+    def save(self, state: State, token: str, *, finished: bool = False) -> None: ...
+
+    def endpoints(self) -> list[Endpoint]: ...
+
+
+@dataclass
+class Report:
+    """What one run did."""
+
+    busy: bool = False
+    recovered: list[str] = field(default_factory=list)
+    known: int = 0
+    in_progress: int = 0
+    ignored: int = 0
+    """Listed, but of a type none of the stack's endpoints subscribes to."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Newly named this run: event id → reason."""
+    failed: list[str] = field(default_factory=list)
+    stripe_calls: int = 0
+    pages: int = 0
+    window_done: bool = False
+    lag_seconds: int = 0
+    disabled_endpoints: list[str] = field(default_factory=list)
+    endpoints: int = 0
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "recovered": len(self.recovered),
+            "known": self.known,
+            "in_progress": self.in_progress,
+            "ignored": self.ignored,
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "stripe_calls": self.stripe_calls,
+            "pages": self.pages,
+            "window_done": self.window_done,
+            "lag_seconds": self.lag_seconds,
+            "endpoints": self.endpoints,
+            "disabled_endpoints": self.disabled_endpoints,
+            "busy": self.busy,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Limits:
+    overlap_seconds: int = 600
+    grace_seconds: int = 300
+    max_pages: int = 10
+    lease_seconds: int = 300
+    thin: bool = False
+    """Also list thin events (the stack has a thin-event endpoint)."""
+
+
+class OutOfBudget(Exception):
+    """Too little of the run is left for another call or event: stop, the next run continues."""
+
+
+class Reconciler:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stripe: StripeApi,
+        ledger: Ledger,
+        *,
+        handled: Iterable[str],
+        api_version: str,
+        limits: Limits = Limits(),
+        clock: Callable[[], float] = time.time,
+        on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
+    ) -> None:
+        self._pipeline = pipeline
+        self._stripe = stripe
+        self._ledger = ledger
+        self._handled = tuple(handled)
+        self._api_version = api_version
+        self._limits = limits
+        self._clock = clock
+        self._on_outcome = on_outcome
+
+    def run(self, deadline: float) -> Report:
+        """One run, ending well before ``deadline`` (the invocation's)."""
+        report = Report()
+        begun = self._ledger.begin(self._clock(), self._limits.lease_seconds)
+        if begun is None:
+            report.busy = True
+            return report
+        state, token = begun
+        endpoints = self._ledger.endpoints()
+        subscribed = self._subscribed(endpoints)
+        try:
+            self._check_endpoints(endpoints, state, report, deadline)
+            self._retry_failed(state, report, subscribed, deadline)
+            self._work_window(state, token, report, subscribed, deadline)
+        except OutOfBudget:
+            pass
+        except StripeApiError as error:
+            report.error = error.code
+        finally:
+            now = int(self._clock())
+            state.last_run = now
+            report.lag_seconds = now - (state.watermark if state.watermark is not None else now)
+            self._ledger.save(state, token, finished=True)
+        return report
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    def _subscribed(self, endpoints: list[Endpoint]) -> Callable[[str], bool]:
+        """Whether an event of a type reached the stack: what its endpoints subscribe to, or, with
+        none recorded, what the handlers take."""
+        patterns = [name for endpoint in endpoints for name in endpoint.enabled_events] or list(self._handled)
+        if "*" in patterns:
+            return lambda _event_type: True
+        return lambda event_type: any(matches(pattern, event_type) for pattern in patterns)
+
+    def _check_endpoints(
+        self, endpoints: list[Endpoint], state: State, report: Report, deadline: float
+    ) -> None:
+        report.endpoints = len(endpoints)
+        state.endpoints = {}
+        for endpoint in endpoints:
+            status = self._endpoint_status(endpoint, report, deadline)
+            state.endpoints[endpoint.id] = status
+            if status in ("disabled", "missing"):
+                report.disabled_endpoints.append(endpoint.id)
+
+    def _endpoint_status(self, endpoint: Endpoint, report: Report, deadline: float) -> str:
+        try:
+            body = self._call(endpoint.path(), {}, report, deadline, what="endpoint")
+        except StripeApiError as error:
+            return "missing" if error.status == 404 else "unknown"
+        status = body.get("status") if isinstance(body, dict) else None
+        return status if status in ("enabled", "disabled") else "unknown"
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _retry_failed(
+        self, state: State, report: Report, subscribed: Callable[[str], bool], deadline: float
+    ) -> None:
+        """The events earlier runs could not process, fetched by id and tried again."""
+        for event_id in list(state.retries)[:RETRIES_PER_RUN]:
+            if not is_id(EVENT_ID, event_id):
+                state.retries.pop(event_id)
+                continue
+            try:
+                listed = self._call(f"/v1/events/{event_id}", {}, report, deadline, what="event")
+            except StripeApiError as error:
+                self._failed(state, report, event_id, error.code)
+                continue
+            if isinstance(listed, dict):
+                self._one(listed, state, report, subscribed, deadline)
+
+    def _window(self, state: State, endpoints_created: int | None) -> tuple[int, int]:
+        now = int(self._clock())
+        until = now - self._limits.grace_seconds
+        oldest = now - EVENTS_API_WINDOW_DAYS * 86_400
+        if state.watermark is not None:
+            since = state.watermark - self._limits.overlap_seconds
+        elif endpoints_created:
+            since = endpoints_created  # the first run: nothing before the endpoint was the stack's
+        else:
+            since = until - self._limits.overlap_seconds
+        return max(since, oldest), until
+
+    def _work_window(
+        self,
+        state: State,
+        token: str,
+        report: Report,
+        subscribed: Callable[[str], bool],
+        deadline: float,
+    ) -> None:
+        if state.window is None:
+            created = [e.created for e in self._ledger.endpoints() if e.created]
+            state.window, state.cursor, state.thin_page, state.thin_done = (
+                self._window(state, min(created) if created else None),
+                None,
+                None,
+                not self._limits.thin,
+            )
+        since, until = state.window
+        more = True
+        while more:
+            if report.pages >= self._limits.max_pages:
+                return
+            params = {
+                "delivery_success": "false",
+                "limit": str(PAGE_SIZE),
+                "created[gte]": str(since),
+                "created[lte]": str(until),
+            }
+            if state.cursor:
+                params["starting_after"] = state.cursor
+            page = self._call("/v1/events", params, report, deadline, what="event list", page=True)
+            report.pages += 1
+            data = page.get("data") if isinstance(page, dict) else None
+            listed = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+            for item in listed:
+                self._one(item, state, report, subscribed, deadline)
+                if is_id(EVENT_ID, item.get("id")):
+                    state.cursor = str(item["id"])
+            more = bool(page.get("has_more")) and bool(listed) if isinstance(page, dict) else False
+            self._ledger.save(state, token)
+        if not state.thin_done:
+            self._work_thin(state, token, report, subscribed, deadline)
+        state.watermark, state.window, state.cursor, state.thin_page = until, None, None, None
+        report.window_done = True
+
+    def _work_thin(
+        self, state: State, token: str, report: Report, subscribed: Callable[[str], bool], deadline: float
+    ) -> None:
+        """The window's thin events (the v2 list has no delivery filter: every one, most of them
+        duplicates at one write each)."""
+        assert state.window is not None
+        since, until = (_iso(moment) for moment in state.window)
+        while not state.thin_done:
+            if report.pages >= self._limits.max_pages:
+                raise OutOfBudget
+            if state.thin_page:
+                path, params = state.thin_page, {}
+            else:
+                path, params = (
+                    "/v2/core/events",
+                    {"created[gte]": since, "created[lte]": until, "limit": "100"},
+                )
+            page = self._call(path, params, report, deadline, what="thin event list", page=True)
+            report.pages += 1
+            data = page.get("data") if isinstance(page, dict) else None
+            for item in data if isinstance(data, list) else []:
+                if isinstance(item, dict):
+                    self._one_thin(item, state, report, subscribed, deadline)
+            following = page.get("next_page_url") if isinstance(page, dict) else None
+            valid = isinstance(following, str) and following.startswith("/v2/core/events?")
+            state.thin_page = following if valid and data else None
+            state.thin_done = state.thin_page is None
+            self._ledger.save(state, token)
+
+    def _one(
+        self,
+        listed: dict[str, Any],
+        state: State,
+        report: Report,
+        subscribed: Callable[[str], bool],
+        deadline: float,
+    ) -> None:
+        event_id, event_type = str(listed.get("id", "")), str(listed.get("type", ""))
+        if not subscribed(event_type):
+            report.ignored += 1
+            state.retries.pop(event_id, None)
+            return
+        reason = unreadable_version(listed.get("api_version"), self._api_version)
+        if reason is not None:
+            self._name(state, report, event_id, reason)
+            return
+        self._process(lambda: parse_event(as_json_bytes(listed)), event_id, state, report, deadline)
+
+    def _one_thin(
+        self,
+        listed: dict[str, Any],
+        state: State,
+        report: Report,
+        subscribed: Callable[[str], bool],
+        deadline: float,
+    ) -> None:
+        event_type = str(listed.get("type", ""))
+        if not (subscribed(event_type) or subscribed(event_type.removeprefix("v1."))):
+            report.ignored += 1
+            return
+        notification = {name: value for name, value in listed.items() if name != "data"}
+        event_id = str(listed.get("id", ""))
+        self._process(
+            lambda: parse_thin_event(as_json_bytes(notification)), event_id, state, report, deadline
+        )
+
+    def _process(
+        self, parse: Callable[[], Any], event_id: str, state: State, report: Report, deadline: float
+    ) -> None:
+        if self._clock() + EVENT_SECONDS > deadline:
+            raise OutOfBudget
+        try:
+            outcome = self._pipeline.process(parse(), deadline=deadline)
+        except EventInProgress:
+            report.in_progress += 1  # a live delivery holds it: its holder finishes it
+            state.retries.pop(event_id, None)
+            return
+        except RequestRejected as error:
+            self._name(state, report, event_id, f"refused by the pipeline: {error.code}")
+            return
+        except WebhookError as error:
+            self._failed(state, report, event_id, error.code)
+            return
+        state.retries.pop(event_id, None)
+        if outcome.status == "processed":
+            report.recovered.append(outcome.event_id)
+            self._on_outcome(outcome)
+        else:
+            report.known += 1
+
+    def _failed(self, state: State, report: Report, event_id: str, code: str) -> None:
+        attempts = state.retries.get(event_id, 0) + 1
+        report.failed.append(event_id)
+        if attempts >= MAX_EVENT_ATTEMPTS:
+            state.retries.pop(event_id, None)
+            self._name(state, report, event_id, f"failed {attempts} runs in a row ({code})")
+        else:
+            state.retries[event_id] = attempts
+
+    @staticmethod
+    def _name(state: State, report: Report, event_id: str, reason: str) -> None:
+        state.retries.pop(event_id, None)
+        if event_id in state.named:
+            return  # named by an earlier run (the overlap lists it again)
+        report.skipped[event_id] = reason
+        state.named[event_id] = reason
+        while len(state.named) > KEEP_NAMED:
+            state.named.pop(next(iter(state.named)))
+
+    def _call(
+        self,
+        path: str,
+        params: dict[str, str],
+        report: Report,
+        deadline: float,
+        *,
+        what: str,
+        page: bool = False,
+    ) -> Any:
+        if self._clock() + LIST_SECONDS > deadline:
+            raise OutOfBudget
+        report.stripe_calls += 1
+        return self._stripe.get(
+            path,
+            params=params,
+            deadline=self._clock() + LIST_SECONDS,
+            what=what,
+            max_bytes=MAX_PAGE_BYTES if page else 2 * 1024 * 1024,
+        )
+
+
+def _iso(moment: int) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
