@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import stripe
 
+from infra.fixtures.events_api import Listed, list_events
+
 
 def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """``enabled_events[0]=a&metadata[stack]=s&created[gte]=1`` → nested dicts and lists."""
@@ -237,23 +239,14 @@ class FakeStripe(stripe.HTTPClient):
 
     def _list_events(self, params: dict[str, Any]) -> dict[str, Any]:
         created = params.get("created", {})
-        chosen = [
-            entry["event"]
-            for entry in reversed(self.events)
-            if int(created.get("gte", 0)) <= entry["event"]["created"] <= int(created.get("lte", 10**12))
-            and (
-                "delivery_success" not in params or _coerce(params["delivery_success"]) == entry["delivered"]
-            )
-            and (not params.get("types") or entry["event"]["type"] in params["types"])
-        ]
-        after = params.get("starting_after")
-        if after:
-            ids = [event["id"] for event in chosen]
-            chosen = chosen[ids.index(after) + 1 :] if after in ids else []
-        limit = int(params.get("limit", 10))
-        return {
-            "object": "list",
-            "url": "/v1/events",
-            "has_more": len(chosen) > limit,
-            "data": chosen[:limit],
-        }
+        delivery = params.get("delivery_success")
+        _status, page = list_events(
+            [Listed(entry["event"], entry["delivered"]) for entry in self.events],
+            gte=int(created.get("gte", 0)),
+            lte=int(created.get("lte", 10**12)),
+            delivery_success=None if delivery is None else _coerce(delivery),
+            starting_after=params.get("starting_after"),
+            limit=int(params.get("limit", 10)),
+            types=params.get("types") or (),
+        )
+        return page

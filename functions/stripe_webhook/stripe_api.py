@@ -80,9 +80,8 @@ Transport = Callable[[str, Mapping[str, str], float, int], Answer]
 """``(url, headers, deadline, max_bytes)`` → the answer; ``OSError`` when none came in time."""
 
 
-def _shut(connection: http.client.HTTPConnection) -> None:
-    sock = connection.sock
-    if sock is not None:
+def _shut(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
         with contextlib.suppress(OSError):  # already closed: nothing to cut
             sock.shutdown(socket.SHUT_RDWR)
 
@@ -96,10 +95,14 @@ def http_get(url: str, headers: Mapping[str, str], deadline: float, max_bytes: i
     parts = urllib.parse.urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = kind(parts.hostname or "", parts.port, timeout=remaining)
-    watchdog = threading.Timer(remaining, _shut, (connection,))
+    opened: list[socket.socket] = []
+    watchdog = threading.Timer(remaining, _shut, (opened,))
     watchdog.daemon = True
     watchdog.start()
     try:
+        connection.connect()
+        if connection.sock is not None:
+            opened.append(connection.sock)  # the response keeps reading it after the connection lets go
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request("GET", target, headers=dict(headers))
         response = connection.getresponse()
@@ -115,6 +118,8 @@ def http_get(url: str, headers: Mapping[str, str], deadline: float, max_bytes: i
     finally:
         watchdog.cancel()
         connection.close()
+        for sock in opened:
+            sock.close()
     if time.time() > deadline:  # the watchdog cut it short: whatever was read is not the answer
         raise TimeoutError("the call ran past its deadline")
     pause = float(retry_after) if retry_after and retry_after.isdigit() else None

@@ -4,8 +4,8 @@ about another event than the one notified is refused (503, so Stripe delivers ag
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -13,19 +13,19 @@ import pytest
 from infra.fixtures.payloads import thin_notification
 from stripe_webhook.errors import InvalidPayload, StripeApiError
 from stripe_webhook.events import StripeEvent, parse_thin_event
-from stripe_webhook.stripe_api import StripeApi
+from stripe_webhook.stripe_api import Answer, StripeApi
 
 
 class FakeStripe:
-    """``urlopen`` for ``StripeApi``: records each URL, answers ``answer``."""
+    """The transport for ``StripeApi``: records each URL, answers ``answer``."""
 
     def __init__(self, answer: Any) -> None:
         self.answer = answer
         self.urls: list[str] = []
 
-    def __call__(self, request: Any, timeout: float) -> io.BytesIO:
-        self.urls.append(request.full_url)
-        return io.BytesIO(json.dumps(self.answer).encode())
+    def __call__(self, url: str, headers: Mapping[str, str], deadline: float, max_bytes: int) -> Answer:
+        self.urls.append(url)
+        return Answer(200, json.dumps(self.answer).encode())
 
 
 def notified(**changes: Any) -> StripeEvent:
@@ -34,7 +34,7 @@ def notified(**changes: Any) -> StripeEvent:
 
 
 def api(fake: FakeStripe) -> StripeApi:
-    return StripeApi(lambda: "sk_test_x", base_url="https://api.stripe.test", urlopen=fake)
+    return StripeApi(lambda: "sk_test_x", base_url="https://api.stripe.test", transport=fake)
 
 
 def test_the_full_event_is_fetched_by_its_own_id_and_merged() -> None:
@@ -92,9 +92,9 @@ class HeaderRecorder(FakeStripe):
         super().__init__(answer)
         self.headers: list[dict[str, str]] = []
 
-    def __call__(self, request: Any, timeout: float) -> io.BytesIO:
-        self.headers.append({name.lower(): value for name, value in request.header_items()})
-        return super().__call__(request, timeout)
+    def __call__(self, url: str, headers: Mapping[str, str], deadline: float, max_bytes: int) -> Answer:
+        self.headers.append({name.lower(): value for name, value in headers.items()})
+        return super().__call__(url, headers, deadline, max_bytes)
 
 
 def invoice_notice(**related: str) -> StripeEvent:
@@ -159,3 +159,72 @@ def test_an_answer_about_another_object_is_refused_for_a_retry(answer: Any) -> N
     with pytest.raises(StripeApiError) as raised:
         api(FakeStripe(answer)).related_object(invoice_notice())
     assert raised.value.code == "stripe_api_mismatch"
+
+
+class Scripted:
+    """A transport answering a script of statuses (``None``: no answer at all), then ``final``."""
+
+    def __init__(self, statuses: list[int | None], final: Any) -> None:
+        self.statuses = statuses
+        self.final = final
+        self.calls = 0
+
+    def __call__(self, url: str, headers: Mapping[str, str], deadline: float, max_bytes: int) -> Answer:
+        self.calls += 1
+        if self.statuses:
+            status = self.statuses.pop(0)
+            if status is None:
+                raise TimeoutError("no answer")
+            return Answer(status, b'{"error": {}}', retry_after=1.0 if status == 429 else None)
+        return Answer(200, json.dumps(self.final).encode())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.pauses: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def scripted_api(transport: Scripted, clock: Clock) -> StripeApi:
+    return StripeApi(
+        lambda: "rk_test_x",
+        base_url="https://api.stripe.test",
+        transport=transport,
+        clock=lambda: clock.now,
+        sleep=clock.sleep,
+    )
+
+
+def test_a_429_and_5xx_answers_are_retried_within_the_deadline_honouring_retry_after() -> None:
+    clock = Clock()
+    transport = Scripted([429, 503, None, 500], {"object": "list", "data": []})
+
+    answer = scripted_api(transport, clock).get("/v1/events", deadline=clock.now + 60)
+
+    assert answer == {"object": "list", "data": []} and transport.calls == 5
+    assert clock.pauses[0] >= 1.0  # Retry-After
+    assert clock.now < 1_000 + 60
+
+
+def test_retries_stop_at_the_deadline_with_the_last_answer() -> None:
+    clock = Clock()
+    transport = Scripted([503] * 50, {})
+
+    with pytest.raises(StripeApiError) as raised:
+        scripted_api(transport, clock).get("/v1/events", deadline=clock.now + 10)
+
+    assert raised.value.status == 503 and clock.now < 1_000 + 10
+    assert 1 < transport.calls < 10
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_a_refusal_is_not_retried(status: int) -> None:
+    clock = Clock()
+    transport = Scripted([status], {})
+    with pytest.raises(StripeApiError) as raised:
+        scripted_api(transport, clock).get("/v1/webhook_endpoints/we_1", deadline=clock.now + 60)
+    assert raised.value.status == status and transport.calls == 1
