@@ -167,8 +167,9 @@ def test_no_stripe_secret_strings_in_deployment_or_env_files() -> None:
         assert not pattern.search(path.read_text()), path.name
 
 
-def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources() -> None:
-    (policy,) = FUNCTION["Policies"]
+def _grants(function: dict[str, Any]) -> dict[str, set[str]]:
+    """Action → the resources a function's one inline policy grants it on (every one of ours)."""
+    (policy,) = function["Policies"]
     granted: dict[str, set[str]] = {}
     statements = [
         statement["Fn::If"][1] if "Fn::If" in statement else statement for statement in policy["Statement"]
@@ -182,7 +183,11 @@ def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources(
         assert targets and targets <= OUR_RESOURCES
         for action in actions:
             granted.setdefault(action, set()).update(targets)
-    assert granted == {
+    return granted
+
+
+def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources() -> None:
+    assert _grants(FUNCTION) == {
         "dynamodb:PutItem": {"EventsTable"},
         "dynamodb:UpdateItem": {"EventsTable"},
         "dynamodb:GetItem": {"EventsTable"},
@@ -196,6 +201,40 @@ def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources(
         },
         "sqs:SendMessage": {"EventBridgeDeadLetterQueue"},
     }
+
+
+def test_the_reconciler_runs_on_a_schedule_with_a_stripe_key_and_only_the_pipeline_s_grants() -> None:
+    """The reconciler writes what a delivery writes (its state is two items of the same table) and
+    reads the Stripe key; it never reads a signing secret."""
+    resource = RESOURCES["ReconcilerFunction"]
+    reconciler = function_properties("ReconcilerFunction")
+    assert resource["Condition"] == "HasStripeApiKey"
+    assert reconciler["Handler"] == "stripe_webhook.app.reconcile"
+    assert reconciler["Timeout"] == budget.RECONCILER_TIMEOUT_SECONDS
+    assert budget.RECONCILER_LEASE_SECONDS > budget.RECONCILER_TIMEOUT_SECONDS
+    assert _grants(reconciler) == {
+        "dynamodb:PutItem": {"EventsTable"},
+        "dynamodb:UpdateItem": {"EventsTable"},
+        "dynamodb:GetItem": {"EventsTable"},
+        "sns:Publish": {"EventsTopic"},
+        "s3:PutObject": {"PayloadBucket"},
+        "secretsmanager:GetSecretValue": {"StripeApiKeySecretArn"},
+    }
+    (schedule,) = reconciler["Events"].values()
+    assert schedule["Type"] == "ScheduleV2"
+    expression = schedule["Properties"]["ScheduleExpression"]["Fn::FindInMap"]
+    assert expression == ["ReconcileInterval", {"Ref": "ReconcileIntervalMinutes"}, "Schedule"]
+    intervals = TEMPLATE["Mappings"]["ReconcileInterval"]
+    assert set(intervals) == set(TEMPLATE["Parameters"]["ReconcileIntervalMinutes"]["AllowedValues"])
+    for minutes, row in intervals.items():
+        assert row["Seconds"] == int(minutes) * 60
+        assert row["Schedule"] == f"rate({minutes} minute{'s' if minutes != '1' else ''})"
+        assert row["Seconds"] > budget.RECONCILER_TIMEOUT_SECONDS or minutes == "1"  # the lease covers 1
+        assert row["LagAlarmSeconds"] >= 3 * row["Seconds"]
+    assert reconciler["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    shared = {"TABLE_NAME", "TOPIC_ARN", "PAYLOAD_BUCKET", "STRIPE_API_KEY_SECRET_ARN", "STRIPE_API_VERSION"}
+    variables = reconciler["Environment"]["Variables"]
+    assert all(variables[name] == FUNCTION["Environment"]["Variables"][name] for name in shared)
 
 
 def test_outputs() -> None:
@@ -315,7 +354,7 @@ def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_a
     alarms = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     api_5xx = alarms["Api5xxRateAlarm"]["MetricName"]
     assert api_5xx == {"Fn::If": ["HttpApi", "5xx", "5XXError"]}  # each API type's own metric
-    names = [(alarm["Namespace"], alarm["MetricName"]) for alarm in alarms.values()]
+    names = [(alarm["Namespace"], alarm["MetricName"]) for alarm in alarms.values() if "Metrics" not in alarm]
     watched = {(space, name if isinstance(name, str) else name["Fn::If"][2]) for space, name in names}
     assert {
         ("AWS/Lambda", "Errors"),
@@ -324,13 +363,14 @@ def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_a
         (METRICS_NAMESPACE, "SignatureFailures"),
         (METRICS_NAMESPACE, "ProcessingFailures"),
     } <= watched
-    for alarm in alarms.values():
+    for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-        assert alarm["TreatMissingData"] == "notBreaching"
+        # a reconciler that stops reporting is as bad as one that is behind
+        assert alarm["TreatMissingData"] == ("breaching" if name == "ReconcilerBehindAlarm" else "notBreaching")
     ours = [
         alarm
         for alarm in alarms.values()
-        if alarm["Namespace"] == METRICS_NAMESPACE and alarm["MetricName"] not in ACTION_METRICS
+        if alarm.get("Namespace") == METRICS_NAMESPACE and alarm["MetricName"] not in ACTION_METRICS
     ]
     assert all(
         alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}] for alarm in ours
@@ -432,12 +472,20 @@ OUR_NAMES = {
     "TopicName": "EventsTopic-TopicName",
 }
 """Dimension values as ``render`` resolves the dashboard's references to the stack's resources."""
+def _reconciler_metrics() -> dict[str, Any]:
+    from stripe_webhook.observability import RECONCILER_METRICS as emitted
+
+    return emitted
+
+
 CUSTOM_METRICS = {
     name
     for path in (REPO_ROOT / "functions" / "stripe_webhook").glob("*.py")
     for name in re.findall(r'count\("(\w+)"\)', path.read_text())
 }
 """Every metric the webhook function emits (``observability.count``), read from its source."""
+RECONCILER_METRICS = set(_reconciler_metrics())
+"""What every reconciler run emits (``observability.report_reconciliation``), with a Stripe key."""
 ACTION_METRICS = {
     name
     for path in (REPO_ROOT / "functions" / "stripe_actions").glob("*.py")
@@ -496,6 +544,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
         "ExampleConsumer": optional,
         "ExampleActions": optional,
         "HttpApi": optional,
+        "HasStripeApiKey": optional,
     }
     widgets = _widgets(conditions)
 
@@ -512,7 +561,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
             if namespace == "StripeWebhooks" and name in ACTION_METRICS:
                 assert dimensions["service"] in {f"shop-{action}" for action in EFFECT_ACTIONS}, line
             elif namespace == "StripeWebhooks":
-                assert name in CUSTOM_METRICS and dimensions == {"service": "shop"}, line
+                assert name in CUSTOM_METRICS | RECONCILER_METRICS and dimensions == {"service": "shop"}, line
             else:
                 expected = AWS_METRICS[namespace][name]
                 if namespace == "AWS/ApiGateway":  # the API in use names it
@@ -526,7 +575,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
                         assert value in ("TransactWriteItems", "UpdateItem"), line
                     else:
                         assert value == OUR_NAMES[key], line
-    emitted = CUSTOM_METRICS | (ACTION_METRICS if optional else set())
+    emitted = CUSTOM_METRICS | (ACTION_METRICS | RECONCILER_METRICS if optional else set())
     assert {name for namespace, name in plotted if namespace == "StripeWebhooks"} == emitted
     queues = {
         dimension
@@ -642,7 +691,7 @@ def test_the_functions_share_their_runtime_through_globals_and_repeat_none_of_it
     assert shared["Architectures"] == ["arm64"]
     assert set(shared["Environment"]["Variables"]) == {"POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL"}
     functions = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 4
+    assert len(functions) == 5
     for function in functions:
         own = function["Properties"]
         assert not {"CodeUri", "Runtime", "Architectures"} & set(own)
