@@ -27,7 +27,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from stripe_webhook import budget
 from stripe_webhook.errors import EventInProgress, RequestRejected, StripeApiError, WebhookError
@@ -43,8 +43,6 @@ PAGE_SIZE = 100
 """The most events one list call returns (Stripe's limit)."""
 LIST_SECONDS = 15.0
 """What one list call (with its retries on 429 and 5xx) may take."""
-EVENT_SECONDS = float(budget.FUNCTION_TIMEOUT_SECONDS)
-"""What one event may take: a webhook invocation's whole budget (claim, publish, mark)."""
 MAX_EVENT_ATTEMPTS = 5
 """Runs that try a failing event before it is named and given up (one per run)."""
 KEEP_NAMED = 200
@@ -188,6 +186,16 @@ class Limits:
     lease_seconds: int = 300
     thin: bool = False
     """Also list thin events (the stack has a thin-event endpoint)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What became of one listed event."""
+
+    kind: Literal["recovered", "known", "in_progress", "skipped", "failed"]
+    reason: str = ""
+    """Why it was skipped (a sentence) or failed (an error code)."""
+    outcome: Outcome | None = None
 
 
 class OutOfBudget(Exception):
@@ -381,16 +389,13 @@ class Reconciler:
         subscribed: Callable[[str], bool],
         deadline: float,
     ) -> None:
-        event_id, event_type = str(listed.get("id", "")), str(listed.get("type", ""))
-        if not subscribed(event_type):
+        self._check_time(deadline)
+        event_id = str(listed.get("id", ""))
+        if not subscribed(str(listed.get("type", ""))):
             report.ignored += 1
             state.retries.pop(event_id, None)
             return
-        reason = unreadable_version(listed.get("api_version"), self._api_version)
-        if reason is not None:
-            self._name(state, report, event_id, reason)
-            return
-        self._process(lambda: parse_event(as_json_bytes(listed)), event_id, state, report, deadline)
+        self._count(self.process_listed(listed, deadline=deadline), event_id, state, report)
 
     def _one_thin(
         self,
@@ -400,39 +405,54 @@ class Reconciler:
         subscribed: Callable[[str], bool],
         deadline: float,
     ) -> None:
+        self._check_time(deadline)
         event_type = str(listed.get("type", ""))
         if not (subscribed(event_type) or subscribed(event_type.removeprefix("v1."))):
             report.ignored += 1
             return
         notification = {name: value for name, value in listed.items() if name != "data"}
-        event_id = str(listed.get("id", ""))
-        self._process(
-            lambda: parse_thin_event(as_json_bytes(notification)), event_id, state, report, deadline
-        )
+        verdict = self._verdict(lambda: parse_thin_event(as_json_bytes(notification)), deadline)
+        self._count(verdict, str(listed.get("id", "")), state, report)
 
-    def _process(
-        self, parse: Callable[[], Any], event_id: str, state: State, report: Report, deadline: float
-    ) -> None:
-        if self._clock() + EVENT_SECONDS > deadline:
-            raise OutOfBudget
+    def process_listed(self, listed: dict[str, Any], *, deadline: float) -> Verdict:
+        """One event as the Events API lists it, through the pipeline (also ``ops backfill``'s step)."""
+        reason = unreadable_version(listed.get("api_version"), self._api_version)
+        if reason is not None:
+            return Verdict("skipped", reason)
+        return self._verdict(lambda: parse_event(as_json_bytes(listed)), deadline)
+
+    def _verdict(self, parse: Callable[[], Any], deadline: float) -> Verdict:
         try:
             outcome = self._pipeline.process(parse(), deadline=deadline)
         except EventInProgress:
-            report.in_progress += 1  # a live delivery holds it: its holder finishes it
-            state.retries.pop(event_id, None)
-            return
+            return Verdict("in_progress")  # a live delivery holds it: its holder finishes it
         except RequestRejected as error:
-            self._name(state, report, event_id, f"refused by the pipeline: {error.code}")
-            return
+            return Verdict("skipped", f"refused by the pipeline: {error.code}")
         except WebhookError as error:
-            self._failed(state, report, event_id, error.code)
+            return Verdict("failed", error.code)
+        if outcome.status == "processed":
+            self._on_outcome(outcome)
+            return Verdict("recovered", outcome=outcome)
+        return Verdict("known", outcome=outcome)
+
+    def _check_time(self, deadline: float) -> None:
+        if self._clock() + budget.FUNCTION_TIMEOUT_SECONDS > deadline:
+            raise OutOfBudget  # one event may take a webhook invocation's whole budget
+
+    def _count(self, verdict: Verdict, event_id: str, state: State, report: Report) -> None:
+        if verdict.kind == "skipped":
+            self._name(state, report, event_id, verdict.reason)
+            return
+        if verdict.kind == "failed":
+            self._failed(state, report, event_id, verdict.reason)
             return
         state.retries.pop(event_id, None)
-        if outcome.status == "processed":
-            report.recovered.append(outcome.event_id)
-            self._on_outcome(outcome)
-        else:
+        if verdict.kind == "recovered" and verdict.outcome is not None:
+            report.recovered.append(verdict.outcome.event_id)
+        elif verdict.kind == "known":
             report.known += 1
+        else:
+            report.in_progress += 1
 
     def _failed(self, state: State, report: Report, event_id: str, code: str) -> None:
         attempts = state.retries.get(event_id, 0) + 1

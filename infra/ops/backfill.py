@@ -1,5 +1,11 @@
 """``backfill``: feed events Stripe has (Events API, 30 days) through the function's own pipeline.
 
+The deployed stack's reconciler (``stripe_webhook.reconciler``) does this by itself every few
+minutes from its watermark on; ``backfill`` is for history before it (a stack that ran without a
+Stripe key, or events older than its first run), from an operator's laptop. Each event goes
+through the reconciler's own step (``Reconciler.process_listed``): the same pipeline, the same
+API-version rule, the same outcomes.
+
 Resumable: progress is kept in ``.backfill/<stack>.json``; ``--resume`` continues and retries
 what failed. What already arrived is a duplicate; ordering protection holds as for the webhook.
 
@@ -21,27 +27,13 @@ from typing import Any
 
 from infra import REPO_ROOT
 from infra.cli import Problem
-from infra.fixtures.versions import PRE_BASIL
 from infra.ops.deployed import Context
 from infra.ops.progress import Progress, day
+from stripe_webhook.reconciler import EVENTS_API_WINDOW_DAYS, unreadable_version
 
 STATE_DIR = REPO_ROOT / ".backfill"
-EVENTS_API_WINDOW_DAYS = 30
-OLDEST_READ = PRE_BASIL
-
-
-def unreadable_version(api_version: str | None, pinned: str) -> str | None:
-    """Why an event rendered in ``api_version`` is not processed, or None. Versions order by their
-    date (``2025-03-31.basil``); none (a thin event's) is read as it is."""
-    if not api_version:
-        return None
-    if api_version[:10] < OLDEST_READ[:10]:
-        return (
-            f"rendered in API version {api_version}, older than the oldest the handlers read ({OLDEST_READ})"
-        )
-    if api_version[:10] > pinned[:10]:
-        return f"rendered in API version {api_version}, newer than the stack's pinned {pinned}"
-    return None
+OUTCOMES = {"recovered": "new", "known": "duplicate"}
+"""The reconciler's verdicts as backfill has always named them."""
 
 
 @dataclass
@@ -85,8 +77,6 @@ def stripe_events(ctx: Context, state: BackfillState) -> Iterator[Any]:
 def backfill(ctx: Context, state: BackfillState) -> int:
     """Feed Stripe's Events API through the same pipeline as the webhook: duplicates skip themselves."""
     from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
-    from stripe_webhook.errors import WebhookError
-    from stripe_webhook.events import parse_event
 
     oldest = int(time.time()) - EVENTS_API_WINDOW_DAYS * 86_400
     if state.since < oldest:
@@ -96,7 +86,7 @@ def backfill(ctx: Context, state: BackfillState) -> int:
     which = "undelivered" if state.undelivered_only else "all"
     window = f"{day(state.since)} .. {day(state.until)}"
     ctx.say(f"backfilling {which} events created {window} into {ctx.stack.table_name}")
-    pipeline = None if ctx.dry_run else ctx.components.pipeline
+    reconciler = None if ctx.dry_run else ctx.components.reconciler
     progress = Progress("dry run" if ctx.dry_run else "backfill", ctx.out)
     progress.counts.update(state.counts)
     retry, state.failed = list(state.failed), []
@@ -105,26 +95,25 @@ def backfill(ctx: Context, state: BackfillState) -> int:
         ctx.say(f"retrying {len(retry)} event(s) that failed last time")
     retried = (ctx.stripe.v1.events.retrieve(event_id) for event_id in retry)
     for event in itertools.chain(retried, stripe_events(ctx, state)):
-        raw = json.dumps(event.to_dict(), separators=(",", ":")).encode("utf-8")
-        reason = unreadable_version(getattr(event, "api_version", None), ctx.stack.api_version)
+        listed = event.to_dict()
+        reason = unreadable_version(listed.get("api_version"), ctx.stack.api_version)
         if reason is not None:
             outcome = "skipped"
             if event.id not in state.skipped:
                 ctx.say(f"\nskipped {event.id} ({event.type}): {reason}")
             state.skipped[event.id] = reason
-        elif pipeline is None:
+        elif reconciler is None:
             stored = ctx.components.queries.get_event(event.id) is not None
             outcome = "stored" if stored else "missing"
         else:
-            try:
-                # Each event gets a Lambda invocation's time: the same budget checks as the function
-                deadline = time.time() + FUNCTION_TIMEOUT_SECONDS
-                processed = pipeline.process(parse_event(raw), deadline=deadline)
-                outcome = "new" if processed.status == "processed" else "duplicate"
-            except WebhookError as error:
-                outcome = "failed"
+            # Each event gets a Lambda invocation's time: the same budget checks as the function
+            deadline = time.time() + FUNCTION_TIMEOUT_SECONDS
+            verdict = reconciler.process_listed(listed, deadline=deadline)
+            outcome = OUTCOMES.get(verdict.kind, "failed")
+            if outcome == "failed":
                 state.failed.append(event.id)
-                ctx.say(f"\nfailed {event.id} ({event.type}): {error.code}")
+                code = verdict.reason if verdict.kind == "failed" else "event_in_progress"
+                ctx.say(f"\nfailed {event.id} ({event.type}): {code}")
         progress.add(outcome)
         if not ctx.dry_run:
             if event.id not in retry:
