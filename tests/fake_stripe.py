@@ -193,7 +193,9 @@ class FakeStripe(stripe.HTTPClient):
             return 404, {
                 "error": {"type": "invalid_request_error", "message": f"No such destination {destination_id}"}
             }
-        if method == "POST":
+        if method == "POST" and segments[4:] in (["enable"], ["disable"]):
+            self.destinations[destination_id]["status"] = f"{segments[4]}d"
+        elif method == "POST":
             for name in ("enabled_events", "description", "metadata", "name"):
                 if name in params:
                     self.destinations[destination_id][name] = params[name]
@@ -235,6 +237,10 @@ class FakeStripe(stripe.HTTPClient):
             self.endpoints[endpoint_id].update(
                 {k: v for k, v in params.items() if k in ("enabled_events", "description", "metadata", "url")}
             )
+            if "disabled" in params:
+                self.endpoints[endpoint_id]["status"] = (
+                    "disabled" if _coerce(params["disabled"]) else "enabled"
+                )
         return 200, self.endpoints[endpoint_id]
 
     def _list_events(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Operator commands for a deployed stack: register, rotate-secret, backfill, redrive, status, effects.
+"""Operator commands for a deployed stack: register, rotate-secret, enable-endpoint, backfill, redrive,
+status, effects.
 
     python -m infra.ops register      --stack stripe-webhooks-prod [--style snapshot|thin [--eventbridge]]
     python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
+    python -m infra.ops enable-endpoint --stack …          # after Stripe disabled it (asks first)
     python -m infra.ops backfill      --stack … --since 2026-11-01 [--all] [--resume]
     python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
     python -m infra.ops status        --stack …
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from infra.ops import backfill, destinations, effects, redrive, register, rotate_secret, status
+from infra.ops import backfill, destinations, effects, endpoints, redrive, register, rotate_secret, status
 from infra.ops.deployed import (
     Context,
     aws_factory,
@@ -67,7 +69,7 @@ Command = Callable[[str, str], argparse.ArgumentParser]
 
 
 def _stripe_commands(command: Command) -> None:
-    """The commands that change Stripe's side: register, rotate-secret, backfill."""
+    """The commands that change Stripe's side: register, rotate-secret, enable-endpoint, backfill."""
     reg = command("register", "create or update the Stripe endpoint for the stack's WebhookUrl")
     reg.add_argument(
         "--connect", action="store_true", help="receive events from connected accounts (Connect)"
@@ -89,7 +91,15 @@ def _stripe_commands(command: Command) -> None:
     )
     rot.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
 
-    back = command("backfill", "process events Stripe has that we missed (Events API, 30 days)")
+    ena = command(
+        "enable-endpoint", "turn the stack's endpoints back on after Stripe disabled them (asks first)"
+    )
+    ena.add_argument("--yes", action="store_true", help="do not ask before turning each one on")
+    ena.add_argument("--dry-run", action="store_true", help="say what is disabled, change nothing")
+
+    back = command(
+        "backfill", "process events Stripe has that we missed (Events API, 30 days; the reconciler's history)"
+    )
     back.add_argument("--since", type=parse_time, help="2026-11-01, an ISO time, a unix time, or 48h / 7d")
     back.add_argument("--until", type=parse_time, default=None, help="default: now")
     back.add_argument(
@@ -148,7 +158,7 @@ def run(
         local_stack() if args.local else load_stack(aws("cloudformation"), args.stack or default_stack_name())
     )
     ctx = Context(stack, aws, stripe, out, dry_run=getattr(args, "dry_run", False))
-    if args.command in ("register", "rotate-secret", "backfill") and ctx.stripe is None:
+    if args.command in ("register", "rotate-secret", "backfill", "enable-endpoint") and ctx.stripe is None:
         ctx.stripe = stripe_client(stack.api_version)
     if args.command == "register" and args.style:
         return destinations.register_destination(ctx, args.style, eventbridge=args.eventbridge)
@@ -156,6 +166,8 @@ def run(
         return register.register(ctx, args.connect)
     if args.command == "rotate-secret":
         return rotate_secret.rotate_secret(ctx, args.finish)
+    if args.command == "enable-endpoint":
+        return endpoints.enable_endpoints(ctx, yes=args.yes)
     if args.command == "backfill":
         if args.resume:
             state = backfill.BackfillState.load(stack.name)

@@ -19,13 +19,15 @@ from typing import Any
 
 from infra.cli import Problem
 from infra.ops.deployed import MANAGED_BY, Context, handled_event_types
-from infra.ops.register import say_type_changes, write_secrets
+from infra.ops.register import record_endpoints, say_type_changes, write_secrets
+from stripe_webhook.events import HEALTH_NOTICE
 
 
 def enabled_events(style: str) -> list[str]:
-    """The handled types, as a destination of ``style`` names them."""
+    """The handled types, as a destination of ``style`` names them; a thin destination also takes
+    Stripe's notice of an event it never generated (``stripe_webhook.health``)."""
     types = handled_event_types()
-    return [f"v1.{event_type}" for event_type in types] if style == "thin" else types
+    return [*(f"v1.{event_type}" for event_type in types), HEALTH_NOTICE] if style == "thin" else types
 
 
 def _mine(ctx: Context, style: str, transport: str) -> list[Any]:
@@ -106,11 +108,13 @@ def register_destination(ctx: Context, style: str, *, eventbridge: bool = False)
             )
         write_secrets_to(ctx, secret_arn, signing_secret)
         ctx.say(f"created {destination.id}; its signing secret is stored in {secret_arn}")
+        record_endpoints(ctx)
     else:
         ctx.say(
             f"created {destination.id}: associate its partner event source in EventBridge, then deploy"
             " with StripeEventBusName=<the bus> (see docs/delivery.md, Stripe's EventBridge destination)"
         )
+        record_endpoints(ctx)
     return 0
 
 
@@ -119,12 +123,14 @@ def _update(ctx: Context, destination: Any, style: str, transport: str, events: 
     ctx.say(f"{style} destination {destination.id} ({transport}) already exists for {ctx.stack.name}")
     if not say_type_changes(ctx, events, destination.enabled_events):
         ctx.say("up to date: nothing to change")
+        record_endpoints(ctx)
         return 0
     if ctx.dry_run:
         ctx.say("dry run: nothing changed")
         return 0
     ctx.stripe.v2.core.event_destinations.update(destination.id, params={"enabled_events": events})
     ctx.say("updated; its signing secret is unchanged")
+    record_endpoints(ctx)
     return 0
 
 

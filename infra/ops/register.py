@@ -5,6 +5,7 @@ Also the endpoint and secret helpers ``rotate-secret`` shares.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from infra.cli import Problem
@@ -49,6 +50,48 @@ def create_endpoint(
     return ctx.stripe.v1.webhook_endpoints.create(params=params)
 
 
+def _created(value: object) -> int:
+    """An endpoint's ``created``: a unix time (v1) or an ISO time (v2)."""
+    if isinstance(value, int):
+        return value // 1000 if value > 10**11 else value  # a stand-in's milliseconds
+    try:
+        return int(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def stack_endpoints(ctx: Context) -> list[Any]:
+    """What Stripe delivers this stack's events to: its webhook endpoints and the event destinations
+    tagged for it (``stripe_webhook.reconciler.Endpoint``), as the reconciler checks them."""
+    from stripe_webhook.reconciler import Endpoint
+
+    found = [
+        Endpoint(e.id, "webhook_endpoint", e.url, tuple(e.enabled_events), _created(e.created))
+        for e in endpoints_for(ctx)
+    ]
+    listed = ctx.stripe.v2.core.event_destinations.list(params={"include": ["webhook_endpoint.url"]})
+    for destination in listed.auto_paging_iter():
+        metadata = destination.metadata.to_dict() if destination.metadata is not None else {}
+        if metadata.get("stack") != ctx.stack.name or metadata.get("managed_by") != MANAGED_BY:
+            continue
+        endpoint = destination.webhook_endpoint
+        url = (endpoint.url if endpoint is not None else None) or destination.type
+        events = tuple(destination.enabled_events)
+        found.append(
+            Endpoint(destination.id, "event_destination", url, events, _created(destination.created))
+        )
+    return found
+
+
+def record_endpoints(ctx: Context) -> None:
+    """Tell the stack's reconciler which endpoints are its own (it checks each one every run)."""
+    if ctx.dry_run:
+        return
+    found = stack_endpoints(ctx)
+    ctx.components.ledger.record_endpoints(found)
+    ctx.say(f"recorded {len(found)} endpoint(s) in the stack for the reconciler's health check")
+
+
 def say_type_changes(ctx: Context, wanted: list[str], enabled: list[str]) -> bool:
     """Say how the enabled event types differ from the handled ones; True if they do."""
     added, removed = set(wanted) - set(enabled), set(enabled) - set(wanted)
@@ -80,6 +123,7 @@ def register(ctx: Context, connect: bool) -> int:
         ctx.say("updated; its signing secret is unchanged")
         if not read_secrets(ctx):
             ctx.say("warning: the stack's secret holds no whsec_ value; run rotate-secret to set a fresh one")
+        record_endpoints(ctx)
         return 0
     ctx.say(f"no endpoint delivers to {ctx.stack.webhook_url} yet: creating one")
     ctx.say(f"  {len(events)} event types, API version {ctx.stack.api_version}, connect={connect}")
@@ -89,4 +133,5 @@ def register(ctx: Context, connect: bool) -> int:
     endpoint = create_endpoint(ctx, events, ctx.stack.api_version, connect=connect)
     write_secrets(ctx, [endpoint.secret])
     ctx.say(f"created {endpoint.id}; its signing secret is stored in {ctx.stack.secret_arn}")
+    record_endpoints(ctx)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra.cli import Problem
 from infra.ops.deployed import Context
-from infra.ops.register import create_endpoint, endpoints_for, read_secrets, write_secrets
+from infra.ops.register import create_endpoint, endpoints_for, read_secrets, record_endpoints, write_secrets
 
 
 def rotate_secret(ctx: Context, finish: bool) -> int:
@@ -27,6 +27,7 @@ def rotate_secret(ctx: Context, finish: bool) -> int:
         ctx.say(f"created {new.id}; the stack's secret now holds {len(current) + 1} values (old and new)")
         ctx.say("duplicates from the two endpoints are processed once (same event ids)")
         ctx.say("when the new endpoint is delivering (Dashboard, or `status`), run: rotate-secret --finish")
+        record_endpoints(ctx)
         return 0
     if len(endpoints) != 2 or len(current) < 2:
         raise Problem("no rotation in progress (expected two endpoints and two secret values)")
@@ -38,4 +39,5 @@ def rotate_secret(ctx: Context, finish: bool) -> int:
     write_secrets(ctx, [current[-1]])  # the newest value first leaves the old endpoint's retries failing
     ctx.stripe.v1.webhook_endpoints.delete(old.id)
     ctx.say("rotation finished: one endpoint, one secret")
+    record_endpoints(ctx)
     return 0

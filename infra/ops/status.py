@@ -31,6 +31,13 @@ DASHBOARD_METRICS = {
     "RejectedEvents": "EventBridge rejected",
 }
 """The dashboard's own metrics and labels, in its order (``test_ops.py`` keeps the two the same)."""
+RECOVERY_METRICS = {
+    "EventsRecovered": "events recovered",
+    "EventsSkipped": "events skipped (named)",
+    "ReconcilerFailures": "reconciler failures",
+}
+"""The dashboard's recovery widget (with a Stripe key), in its order; its lag and endpoints are
+printed from the reconciler's own state."""
 
 
 def status(ctx: Context, hours: int) -> int:
@@ -61,8 +68,10 @@ def status(ctx: Context, hours: int) -> int:
             " see PublishedNotMarked in docs/guarantees.md"
         )
     ctx.say(f"metrics, last {hours} h (the dashboard's):")
-    for name, value in metric_sums(ctx, list(DASHBOARD_METRICS), hours).items():
-        ctx.say(f"  {value:>8,.0f}  {DASHBOARD_METRICS[name]} ({name})")
+    labels = {**DASHBOARD_METRICS, **RECOVERY_METRICS}
+    for name, value in metric_sums(ctx, list(labels), hours).items():
+        ctx.say(f"  {value:>8,.0f}  {labels[name]} ({name})")
+    say_recovery(ctx)
     for title, counts in (("rejected (4xx) by error code", rejected), ("failures (5xx) by cause", failed)):
         listed = ", ".join(f"{code} {count:,}" for code, count in counts.most_common()) or "none"
         ctx.say(f"{title}, last {hours} h: {listed}")
@@ -168,3 +177,36 @@ def alarm_states(ctx: Context, resources: list[dict[str, str]]) -> dict[str, str
         return {}
     described = ctx.aws("cloudwatch").describe_alarms(AlarmNames=list(alarms))["MetricAlarms"]
     return {alarms[alarm["AlarmName"]]: alarm["StateValue"] for alarm in described}
+
+
+def say_recovery(ctx: Context) -> None:
+    """The reconciler's state as its last run left it: when, how far behind, each endpoint, and
+    the events it named or is still retrying."""
+    ledger = ctx.components.ledger
+    state = ledger.state()
+    if state is None or state.last_run is None:
+        ctx.say(
+            "reconciler: no run yet (it runs with StripeApiKeySecretArn set, every ReconcileIntervalMinutes)"
+        )
+        return
+    behind = (
+        f"{state.last_run - state.watermark:,} s behind" if state.watermark is not None else "no window done"
+    )
+    ctx.say(f"reconciler: last run {day(state.last_run)}, {behind}")
+    recorded = {endpoint.id: endpoint for endpoint in ledger.endpoints()}
+    if not recorded:
+        ctx.say("  endpoints: none recorded (run ops register): the reconciler cannot check their health")
+    for endpoint_id, endpoint_status in state.endpoints.items():
+        url = recorded[endpoint_id].url if endpoint_id in recorded else "?"
+        ctx.say(f"  endpoint {endpoint_id} ({url}): {endpoint_status}")
+        if endpoint_status in ("disabled", "missing"):
+            ctx.say(
+                "    Stripe sends it nothing; the reconciler recovers what it misses. Fix the cause,"
+                " then: ops enable-endpoint (docs/operations.md#stripe-disabled-our-endpoint)"
+            )
+    if state.retries:
+        ctx.say(f"  retrying (failed in earlier runs): {_listed(list(state.retries))}")
+    if state.named:
+        ctx.say(f"  named, not processed: {len(state.named):,}")
+        for event_id, reason in list(state.named.items())[-5:]:
+            ctx.say(f"    {event_id}: {reason}")

@@ -471,7 +471,9 @@ def test_missing_stripe_key_and_unknown_stack_are_clear_errors(
     assert "no-such-stack" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["register", "rotate-secret", "backfill", "redrive", "status", "effects"])
+@pytest.mark.parametrize(
+    "command", ["register", "rotate-secret", "enable-endpoint", "backfill", "redrive", "status", "effects"]
+)
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         cli.parse_args([command, "--help"])
@@ -560,7 +562,10 @@ def test_register_creates_a_thin_destination_with_v1_types_and_its_own_secret(
     assert code == 0, out
     (destination,) = fake_stripe.destinations.values()
     assert destination["event_payload"] == "thin" and destination["snapshot_api_version"] is None
-    assert destination["enabled_events"] == [f"v1.{event_type}" for event_type in handled_event_types()]
+    assert destination["enabled_events"] == [
+        *(f"v1.{event_type}" for event_type in handled_event_types()),
+        "v2.core.health.event_generation_failure.resolved",  # Stripe's notice of an event it never made
+    ]
     assert destination["webhook_endpoint"]["url"] == stack["ThinWebhookUrl"]
     thin = aws.secretsmanager.get_secret_value(SecretId=stack["ThinSecretArn"])["SecretString"]
     assert thin == destination["webhook_endpoint"]["signing_secret"]
@@ -587,3 +592,99 @@ def test_register_a_destination_in_a_dry_run_creates_nothing(
     assert code == 0 and "dry run: nothing created" in out and fake_stripe.destinations == {}
     with pytest.raises(SystemExit):
         cli.parse_args(["register", "--eventbridge"])
+
+
+# --- endpoint health: register records, the reconciler checks, status shows, enable-endpoint --------
+
+
+def recorded(aws: Aws) -> list[Any]:
+    from stripe_webhook.ledger import DynamoLedger
+
+    return DynamoLedger(aws.table, client=aws.dynamodb).endpoints()
+
+
+def test_register_and_rotation_record_the_stack_s_endpoints_for_the_reconciler(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    assert run(["register", "--dry-run"], fake_stripe)[0] == 0
+    assert recorded(aws) == []
+
+    run(["register"], fake_stripe)
+    (endpoint,) = recorded(aws)
+    assert endpoint.id in fake_stripe.endpoints and endpoint.kind == "webhook_endpoint"
+    assert endpoint.url == WEBHOOK_URL and list(endpoint.enabled_events) == handled_event_types()
+    assert abs(endpoint.created - time.time()) < 60
+
+    run(["rotate-secret"], fake_stripe)
+    assert len(recorded(aws)) == 2
+    run(["rotate-secret", "--finish"], fake_stripe)
+    (kept,) = recorded(aws)
+    assert kept.id != endpoint.id and list(fake_stripe.endpoints) == [kept.id]
+
+    run(["register", "--style", "thin"], fake_stripe)
+    destination = next(e for e in recorded(aws) if e.kind == "event_destination")
+    assert "v2.core.health.event_generation_failure.resolved" in destination.enabled_events
+
+
+def test_a_disabled_endpoint_shows_in_status_and_enable_endpoint_asks_then_turns_it_on(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.ops import endpoints
+    from tests.loopback_stripe import LoopbackStripe
+
+    run(["register"], fake_stripe)
+    (endpoint,) = fake_stripe.endpoints.values()
+    endpoint["status"] = "disabled"  # Stripe gave up on it
+    # The deployed reconciler's run: it reads the same endpoint from Stripe's API (here on loopback)
+    api = LoopbackStripe()
+    monkeypatch.setenv("STRIPE_API_BASE", api.start())
+    monkeypatch.setenv("STRIPE_API_KEY", "rk_test_" + "a" * 24)
+    api.objects[f"/v1/webhook_endpoints/{endpoint['id']}"] = endpoint
+    composition.reset()
+    try:
+        report = composition.components().reconciler.run(time.time() + 120)
+    finally:
+        api.stop()
+    assert report.disabled_endpoints == [endpoint["id"]]
+
+    code, out = run(["status"], fake_stripe)
+    assert code == 0
+    assert f"endpoint {endpoint['id']} ({WEBHOOK_URL}): disabled" in out
+    assert "ops enable-endpoint" in out and "reconciler: last run" in out
+
+    questions: list[str] = []
+    monkeypatch.setattr(endpoints, "ask_on_terminal", lambda question: questions.append(question) or False)
+    assert run(["enable-endpoint", "--dry-run"], fake_stripe)[0] == 0
+    assert run(["enable-endpoint"], fake_stripe)[0] == 0
+    assert len(questions) == 1 and endpoint["status"] == "disabled"  # asked, told no
+
+    monkeypatch.setattr(endpoints, "ask_on_terminal", lambda question: True)
+    code, out = run(["enable-endpoint"], fake_stripe)
+    assert code == 0 and endpoint["status"] == "enabled"
+    assert "turned on" in out and "reconciler's next run" in out
+
+
+def test_enable_endpoint_without_a_terminal_needs_yes(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(["register"], fake_stripe)
+    (endpoint,) = fake_stripe.endpoints.values()
+    endpoint["status"] = "disabled"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    with pytest.raises(Problem, match="--yes"):
+        run(["enable-endpoint"], fake_stripe)
+    code, _ = run(["enable-endpoint", "--yes"], fake_stripe)
+
+    assert code == 0 and endpoint["status"] == "enabled"
+
+
+def test_status_prints_the_same_recovery_metrics_as_the_dashboard() -> None:
+    from infra.ops.status import RECOVERY_METRICS
+
+    body = json.dumps(load_template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"])
+    plotted = re.findall(
+        r'\[\\"StripeWebhooks\\", \\"(\w+)\\", \\"service\\"[^\]]*\\"label\\": \\"([^\\]+)\\"', body
+    )
+    widget = [(name, label) for name, label in plotted if name in RECOVERY_METRICS]
+    assert widget == list(RECOVERY_METRICS.items())

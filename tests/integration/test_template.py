@@ -366,7 +366,9 @@ def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_a
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
         # a reconciler that stops reporting is as bad as one that is behind
-        assert alarm["TreatMissingData"] == ("breaching" if name == "ReconcilerBehindAlarm" else "notBreaching")
+        assert alarm["TreatMissingData"] == (
+            "breaching" if name == "ReconcilerBehindAlarm" else "notBreaching"
+        )
     ours = [
         alarm
         for alarm in alarms.values()
@@ -472,6 +474,8 @@ OUR_NAMES = {
     "TopicName": "EventsTopic-TopicName",
 }
 """Dimension values as ``render`` resolves the dashboard's references to the stack's resources."""
+
+
 def _reconciler_metrics() -> dict[str, Any]:
     from stripe_webhook.observability import RECONCILER_METRICS as emitted
 
