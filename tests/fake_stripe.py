@@ -193,13 +193,19 @@ class FakeStripe(stripe.HTTPClient):
             return 404, {
                 "error": {"type": "invalid_request_error", "message": f"No such destination {destination_id}"}
             }
-        if method == "POST" and segments[4:] in (["enable"], ["disable"]):
-            self.destinations[destination_id]["status"] = f"{segments[4]}d"
-        elif method == "POST":
-            for name in ("enabled_events", "description", "metadata", "name"):
-                if name in params:
-                    self.destinations[destination_id][name] = params[name]
+        if method == "POST":
+            self._change_destination(self.destinations[destination_id], segments[4:], params)
         return 200, shown(self.destinations[destination_id], include)
+
+    @staticmethod
+    def _change_destination(destination: dict[str, Any], action: list[str], params: dict[str, Any]) -> None:
+        """``POST …/{id}`` updates its fields; ``POST …/{id}/enable`` and ``…/disable`` its status."""
+        if action in (["enable"], ["disable"]):
+            destination["status"] = f"{action[0]}d"
+            return
+        for name in ("enabled_events", "description", "metadata", "name"):
+            if name in params:
+                destination[name] = params[name]
 
     def _endpoints(
         self, method: str, endpoint_id: str | None, params: dict[str, Any]

@@ -653,7 +653,12 @@ def test_a_disabled_endpoint_shows_in_status_and_enable_endpoint_asks_then_turns
     assert "ops enable-endpoint" in out and "reconciler: last run" in out
 
     questions: list[str] = []
-    monkeypatch.setattr(endpoints, "ask_on_terminal", lambda question: questions.append(question) or False)
+
+    def say_no(question: str) -> bool:
+        questions.append(question)
+        return False
+
+    monkeypatch.setattr(endpoints, "ask_on_terminal", say_no)
     assert run(["enable-endpoint", "--dry-run"], fake_stripe)[0] == 0
     assert run(["enable-endpoint"], fake_stripe)[0] == 0
     assert len(questions) == 1 and endpoint["status"] == "disabled"  # asked, told no

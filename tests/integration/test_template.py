@@ -477,9 +477,9 @@ OUR_NAMES = {
 
 
 def _reconciler_metrics() -> dict[str, Any]:
-    from stripe_webhook.observability import RECONCILER_METRICS as emitted
+    from stripe_webhook import observability
 
-    return emitted
+    return observability.RECONCILER_METRICS
 
 
 CUSTOM_METRICS = {
