@@ -37,6 +37,8 @@ class LoopbackStripe:
     fail_next: list[int] = field(default_factory=list)
     trickle: set[str] = field(default_factory=set)
     trickle_seconds: float = 2.0
+    thin_events: list[dict[str, Any]] = field(default_factory=list)
+    """What ``GET /v2/core/events`` lists (every thin event, newest first; no delivery filter)."""
 
     def add_event(self, event: dict[str, Any], *, delivered: bool = False) -> None:
         self.events.append(Listed(event, delivered))
@@ -45,6 +47,9 @@ class LoopbackStripe:
         parts = urlsplit(target)
         if parts.path == "/v1/events":
             return list_events(self.events, **list_query(dict(parse_qsl(parts.query))))
+        if parts.path == "/v2/core/events":
+            newest_first = list(reversed(self.thin_events))
+            return 200, {"data": newest_first, "next_page_url": None, "previous_page_url": None}
         if parts.path.startswith("/v1/events/"):
             wanted = parts.path.rsplit("/", 1)[1]
             found = next((entry.event for entry in self.events if entry.event["id"] == wanted), None)

@@ -162,6 +162,7 @@ class Report:
     def summary(self) -> dict[str, Any]:
         return {
             "recovered": len(self.recovered),
+            "recovered_ids": self.recovered[:100],
             "known": self.known,
             "in_progress": self.in_progress,
             "ignored": self.ignored,

@@ -66,6 +66,16 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         },
     ),
     (
+        "--reconcile-every",
+        {
+            "type": float,
+            "default": 10.0,
+            "metavar": "SECONDS",
+            "help": "run the reconciler this often against the local Stripe API stand-in, recovering what "
+            "make trigger ARGS=--undelivered kept (default 10; 0 turns it off)",
+        },
+    ),
+    (
         "--verbose",
         {"action": "store_true", "help": "also print the stored record and the function's own logs"},
     ),

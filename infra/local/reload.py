@@ -48,6 +48,11 @@ class Reloader:
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return self._handler(event, context)
 
+    def reconcile(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The reconciler function's entry point, from the code now serving."""
+        reconciler: LambdaHandler = importlib.import_module(f"{PACKAGE}.app").reconcile
+        return reconciler(event, context)
+
     def start(self) -> Reloader:
         threading.Thread(target=self._watch, name="function-reloader", daemon=True).start()
         return self

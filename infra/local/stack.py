@@ -37,6 +37,7 @@ from infra.local.inbox_api import InboxApi, deliver_over_http
 from infra.local.message_tap import MessageTap
 from infra.local.moto_server import start_aws
 from infra.local.options import check_ports, parse_args, resolve_secret
+from infra.local.reconcile_timer import LOCAL_SETTINGS, ReconcileTimer
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
 from infra.local.server import CAPTURED, WEBHOOK_PATH, Front, LocalHTTPServer
@@ -77,6 +78,7 @@ def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
             "STRIPE_THIN_WEBHOOK_SECRET": os.environ.get("STRIPE_THIN_WEBHOOK_SECRET") or secret,
             "POWERTOOLS_SERVICE_NAME": "stripe-webhooks-local",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            **LOCAL_SETTINGS,
             "POWERTOOLS_LOG_LEVEL": "INFO" if verbose else "ERROR",
         }
     )
@@ -119,6 +121,13 @@ def print_tracebacks_readably(verbose: bool) -> None:
     logger.addHandler(Readable(logging.ERROR))
 
 
+def stored_body(table: TableQueries, event_id: str) -> str | None:
+    """An event's body as the event log keeps it (for the inbox's entry of a recovered event)."""
+    logged = table.get_event(event_id)
+    payload = logged.get("payload") if logged else None
+    return payload if isinstance(payload, str) else None
+
+
 def stored_records(table: TableQueries, body: bytes) -> list[str]:
     """What the function stored for this request's object, one line (for --verbose)."""
     try:
@@ -140,6 +149,7 @@ class Services:
     actions: ActionResources | None = None
     runners: list[ActionRunner] = field(default_factory=list)
     stripe_api: LocalStripeApi | None = None
+    reconciler: ReconcileTimer | None = None
 
     def aws_client(self, service: str) -> Any:
         return client(service, self.endpoint)
@@ -159,7 +169,7 @@ class Services:
                 endpoint, self.resources, report=functools.partial(report_outcome, self.inbox)
             )
         if self.inbox is not None:
-            self.server = serve_webhook(
+            self.server, reloader = serve_webhook(
                 args,
                 endpoint,
                 self.resources,
@@ -169,6 +179,14 @@ class Services:
                 inbox_token=inbox_token,
                 stripe_api=self.stripe_api,
             )
+            if args.reconcile_every > 0:
+                table = queries(endpoint, self.resources.table_name)
+                self.reconciler = ReconcileTimer(
+                    reloader.reconcile,
+                    self.inbox,
+                    functools.partial(stored_body, table),
+                    args.reconcile_every,
+                ).start()
         if args.persist:
             tables = persisted_tables(self.actions)
             restored = persist.restore(
@@ -179,6 +197,8 @@ class Services:
 
     def stop(self, args: argparse.Namespace) -> None:
         remove_state(os.getpid())
+        if self.reconciler is not None:
+            self.reconciler.stop()
         for runner in self.runners:
             runner.stop()
         if args.persist and self.resources is not None:
@@ -252,9 +272,9 @@ def serve_webhook(
     inbox: Inbox,
     inbox_token: str | None,
     stripe_api: LocalStripeApi | None = None,
-) -> LocalHTTPServer:
+) -> tuple[LocalHTTPServer, Reloader]:
     """The HTTP front: the function (reloaded on save, the actions with it), and the inbox with its
-    own queue on the topic."""
+    own queue on the topic; and the reloader, whose code the reconciler's timer runs too."""
     if args.functions_dir is not None:
         sys.path.insert(0, str(args.functions_dir))
 
@@ -291,7 +311,7 @@ def serve_webhook(
     )
     server = LocalHTTPServer((args.host, args.port), front)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return server, reloader
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
-"""The local Stripe API stand-in: what the function fetches for a thin notification, offline.
+"""The local Stripe API stand-in: what the function fetches for a thin notification, and the
+Events API the reconciler reads, offline.
 
 ``make trigger --thin invoice.paid`` stores the object it announces in the local AWS endpoint's
 bucket ``stripe-local-api``, under the object's API path (``v1/invoices/in_…``), then sends the
 signed ``v1.invoice.paid`` notification. When the function fetches ``related_object.url``, this
 server answers from that bucket, as Stripe's API would (a 404 in Stripe's error shape for an
 object it does not hold), and records the fetch for the console and the inbox.
+
+``make trigger ARGS=--undelivered`` stores the event under ``v1/events/<id>`` instead of sending
+it, as an event Stripe could not deliver: ``GET /v1/events`` lists those as Stripe does
+(``infra.fixtures.events_api``: newest first, ``delivery_success``, ``created``, ``starting_after``),
+and the local stack's reconciler recovers them on its timer.
 
 It listens on loopback and answers only what an SDK sends (``guard.browser_refusal``: no browser
 request, no preflight, no foreign ``Host``): the objects are test-mode customers' data too.
@@ -20,10 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
+from infra.fixtures.events_api import Listed, list_events, list_query
 from infra.local.guard import HostPolicy, browser_refusal
 
 BUCKET = "stripe-local-api"
+EVENTS_PREFIX = "v1/events/"
+MAX_LISTED = 1000
+"""The most undelivered events the stand-in reads for one list (one S3 listing page)."""
 DEFAULT_PORT = 12111
 """stripe-mock's port, the one Stripe's own tooling uses for a local API."""
 API_KEY = "sk_test_local_stand_in"
@@ -80,10 +91,27 @@ class LocalStripeApi:
         with self._lock:
             return [fetch for fetch in self._fetches if fetch.path == path]
 
-    def answer(self, path: str) -> tuple[int, dict[str, Any]]:
+    def undelivered(self) -> list[Listed]:
+        """The events ``trigger --undelivered`` stored, oldest first (an unreadable one is skipped)."""
+        listing = self._s3.list_objects_v2(Bucket=BUCKET, Prefix=EVENTS_PREFIX, MaxKeys=MAX_LISTED)
+        found = []
+        for item in listing.get("Contents", []):
+            try:
+                event = json.loads(self._s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+            except ValueError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("created"), int) and "id" in event:
+                found.append(Listed(event, delivered=False))
+        return sorted(found, key=lambda listed: (listed.event["created"], listed.event["id"]))
+
+    def answer(self, path: str, query: str = "") -> tuple[int, dict[str, Any]]:
         """What Stripe's API would answer for ``GET path``: the stored object, or its 404."""
         from botocore.exceptions import ClientError
 
+        if path == "/v1/events":
+            return list_events(self.undelivered(), **list_query(dict(parse_qsl(query))))
+        if path == "/v2/core/events":  # thin events the stand-in was never asked to keep: none
+            return 200, {"data": [], "next_page_url": None, "previous_page_url": None}
         try:
             stored = self._s3.get_object(Bucket=BUCKET, Key=object_key(path))["Body"].read()
         except ClientError:
@@ -113,8 +141,11 @@ class LocalStripeApi:
             def do_GET(self) -> None:
                 if self._refused():
                     return
-                path = self.path.split("?", 1)[0]
-                status, body = stand_in.answer(path)
+                path, _, query = self.path.partition("?")
+                try:
+                    status, body = stand_in.answer(path, query)
+                except ValueError:  # a query no Stripe client sends (limit=abc)
+                    status, body = 400, {"error": {"type": "invalid_request_error", "message": "bad query"}}
                 self._json(status, body)
                 stand_in._record(Fetch(time.time(), path, status, self.headers.get("Stripe-Context")))
 

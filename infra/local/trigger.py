@@ -7,6 +7,7 @@ ones the tests use (``infra.fixtures``).
     python -m infra.local.trigger --flow checkout --shuffle
     python -m infra.local.trigger invoice.paid --resend        # see dedup
     python -m infra.local.trigger charge.refunded --tamper     # see the 400
+    python -m infra.local.trigger invoice.paid --undelivered   # Stripe could not deliver it: the reconciler
     python -m infra.local.trigger --list
 """
 
@@ -90,6 +91,14 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--shuffle",), {"action": "store_true", "help": "send the flow's events in random order"}),
     (("--seed",), {"type": int, "help": "random seed for --shuffle (to repeat an order)"}),
     (("--tamper",), {"action": "store_true", "help": "change the body after signing (expect 400)"}),
+    (
+        ("--undelivered",),
+        {
+            "action": "store_true",
+            "help": "do not send it: keep it in the local Stripe API stand-in as an event Stripe could not"
+            " deliver (GET /v1/events lists it), for the local stack's reconciler to recover",
+        },
+    ),
     (("--stale",), {"action": "store_true", "help": f"sign {STALE_SECONDS}s in the past (expect 400)"}),
     (("--account",), {"help": "send as a Connect event for this acct_ id"}),
     (
@@ -139,6 +148,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give one of an event type, --flow, --payload, --replay and --thin")
     if args.shuffle and not args.flow:
         parser.error("--shuffle needs a --flow")
+    if args.undelivered and (args.thin or args.replay or args.tamper or args.stale or args.resend):
+        parser.error(
+            "--undelivered keeps events for the reconciler: no --thin, --replay, --tamper, --stale, --resend"
+        )
     return args
 
 
@@ -229,12 +242,34 @@ def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
     return lines
 
 
+def store_undelivered(events: list[dict[str, Any]], aws_endpoint: str) -> int:
+    """Keep the events in the local Stripe API stand-in as undelivered (``stripe_standin``)."""
+    import json
+
+    from infra.local.stripe_standin import BUCKET, EVENTS_PREFIX
+
+    check_reachable(aws_endpoint, "local AWS endpoint", START_HINT)
+    s3 = client("s3", aws_endpoint)
+    for event in events:
+        if event.get("object") != "event":
+            raise Problem("--undelivered takes snapshot events (the v1 Events API lists them), not --thin")
+        s3.put_object(Bucket=BUCKET, Key=f"{EVENTS_PREFIX}{event['id']}", Body=json.dumps(event).encode())
+        print(f"-> {event['type']} {event['id']}: not delivered (Stripe's Events API lists it)")
+    print(
+        f"kept {count(len(events), 'event')} as undelivered: the local stack's reconciler recovers"
+        " them on its next run (make run --reconcile-every, 10 s by default); watch the inbox"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         print(list_events())
         return 0
     fill_addresses(args)
+    if args.undelivered:
+        return store_undelivered(build_events(args), args.aws_endpoint)
     check_reachable(args.url, "webhook", START_HINT)
     secret = signing_secret(args.aws_endpoint)
     planned = deliveries(build_events(args), secret, args)

@@ -610,3 +610,37 @@ def test_every_delivery_of_an_event_is_listed_with_it_and_a_body_field_finds_it(
     # Then both deliveries are listed with it, and the email finds the event
     assert [attempt["verdict"] for attempt in detail["attempts"]] == ["processed", "duplicate"]
     assert event_id in {entry["event_id"] for entry in found}
+
+
+def test_an_undelivered_event_is_recovered_by_the_local_reconciler_and_shown_as_such(
+    stack: LocalStack,
+) -> None:
+    # Given an event Stripe could not deliver: the local Stripe API's Events API lists it
+    code, out, err = trigger(stack, "invoice.paid", "--undelivered")
+    assert code == 0, out + err
+    (event_id,) = event_ids(out)
+    assert "not delivered" in out
+    with urlopen(
+        f"http://127.0.0.1:{stack.stripe_port}/v1/events?delivery_success=false&limit=100", timeout=5
+    ) as listed:
+        assert event_id in [event["id"] for event in json.loads(listed.read())["data"]]
+
+    # When the reconciler's timer runs (every 10 s, taking events older than 2 s)
+    line = stack.wait_for_line(f"RECONCILE invoice.paid {event_id} -> recovered", timeout=40)
+
+    # Then the event is recorded and published once, and the inbox shows it as recovered
+    assert "Events API" in line
+    logged = get_item(stack.client("dynamodb"), TABLE, f"EVENT#{event_id}", "EVENT")
+    assert logged is not None and logged["status"] == "PUBLISHED"
+    with urlopen(f"http://127.0.0.1:{stack.port}/api/requests?q={event_id}", timeout=5) as answer:
+        (entry,) = json.loads(answer.read())["requests"]
+    assert (entry["method"], entry["verdict"], entry["event_type"]) == (
+        "RECONCILE",
+        "recovered",
+        "invoice.paid",
+    )
+    # and a late webhook delivery of it is a duplicate
+    code, out, _ = trigger(stack, "--replay", event_id)
+    assert code == 0 and "200 duplicate" in out
+    status = run_tool("ops", "status", "--local", env={"STRIPE_LOCAL_STATE": str(stack.state_file)})
+    assert status.returncode == 0 and "reconciler: last run" in status.stdout, status.stdout + status.stderr

@@ -385,3 +385,31 @@ def test_a_trickled_fetch_ends_by_its_deadline_with_the_function_s_own_503(
     assert response.status == 503 and response.body["error"] == "stripe_api_unreachable"
     assert took < 7  # stripe_api.TIMEOUT_SECONDS, not the body's length times the trickle
     assert aws.queries.get_event(notification["id"]) is None
+
+
+def test_thin_events_stripe_did_not_deliver_are_recovered_through_the_thin_path(
+    aws: Aws, thin: LoopbackStripe
+) -> None:
+    """With a thin destination, the v2 list (it has no delivery filter) is read too: the thin
+    notification becomes its business event by the thin path's own fetch, once."""
+    from infra.fixtures.payloads import v1_thin_notification
+
+    snapshot = with_fresh_ids([fresh_event("invoice.paid")])[0]
+    notification = v1_thin_notification(snapshot)
+    notification["created"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 900))
+    thin.objects[notification["related_object"]["url"]] = snapshot["data"]["object"]
+    thin.thin_events.append(notification)
+    destination = Endpoint("ed_61R", "event_destination", "https://x/webhook/thin", ("v1.invoice.paid",), 1)
+    composition.components().ledger.record_endpoints([destination])
+    thin.objects["/v2/core/event_destinations/ed_61R"] = {"id": "ed_61R", "status": "enabled"}
+
+    report = run()
+    again = run()
+
+    assert report.recovered == [notification["id"]] and again.recovered == []
+    (message,) = drain(aws.sqs, aws.queue_url)
+    assert (
+        message.attributes["event_type"] == "invoice.paid" and message.attributes["payload_style"] == "thin"
+    )
+    record = aws.queries.get_record(snapshot["data"]["object"]["id"])
+    assert record is not None and record["last_event_id"] == notification["id"]
