@@ -238,7 +238,8 @@ class Reconciler:
         try:
             self._check_endpoints(endpoints, state, report, deadline)
             self._retry_failed(state, report, subscribed, deadline)
-            self._work_window(state, token, report, subscribed, deadline)
+            first = min((endpoint.created for endpoint in endpoints if endpoint.created), default=None)
+            self._work_window(state, token, report, subscribed, deadline, first)
         except OutOfBudget:
             pass
         except StripeApiError as error:
@@ -316,11 +317,11 @@ class Reconciler:
         report: Report,
         subscribed: Callable[[str], bool],
         deadline: float,
+        first_endpoint: int | None,
     ) -> None:
         if state.window is None:
-            created = [e.created for e in self._ledger.endpoints() if e.created]
             state.window, state.cursor, state.thin_page, state.thin_done = (
-                self._window(state, min(created) if created else None),
+                self._window(state, first_endpoint),
                 None,
                 None,
                 not self._limits.thin,

@@ -39,6 +39,8 @@ dearer than the average current type (they write records)."""
 DEFAULT_DURATION_MS = 40.0
 """Billed duration at 512 MB: ~25 ms of CPU (infra.bench's ~7 ms at one full core, at 512/1769 of a
 vCPU) plus ~15 ms waiting on three in-region AWS calls."""
+RECOVERY_EVENTS = 200
+"""Undelivered events in the reconciler's measured outage run (``infra.bench.recovery``)."""
 LOG_KB_PER_EVENT = 1.2
 """One Powertools INFO line and one EMF metrics line per event."""
 
@@ -152,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     basis = Basis.of(measured[BASIS_CORPUS])
     lines, _ = estimate(args.duration_ms, basis, api_type=args.api_type)
     print(render(lines), end="\n\n")
-    print(capacity.render(basis.write_units))
+    print(capacity.render(basis.write_units), end="\n\n")
+    from infra.bench import recovery
+
+    print("measuring the reconciler under moto…", file=sys.stderr, flush=True)
+    print(recovery.report(RECOVERY_EVENTS, *recovery.measure(RECOVERY_EVENTS)))
     return 0
 
 

@@ -413,3 +413,14 @@ def test_thin_events_stripe_did_not_deliver_are_recovered_through_the_thin_path(
     )
     record = aws.queries.get_record(snapshot["data"]["object"]["id"])
     assert record is not None and record["last_event_id"] == notification["id"]
+
+
+def test_the_recovery_benchmark_measures_one_recovery_per_event_and_two_reads_at_idle() -> None:
+    from infra.bench import recovery
+
+    idle, outage, again = recovery.measure(12)
+
+    assert (idle.stripe_calls, idle.recovered) == (2, 0)  # the endpoint, one empty page
+    assert (outage.recovered, again.recovered, again.known) == (12, 0, 12)
+    text = recovery.report(12, idle, outage, again)
+    assert "per recovered event" in text and "longest recoverable" in text
