@@ -239,7 +239,7 @@ class Reconciler:
             self._check_endpoints(endpoints, state, report, deadline)
             self._retry_failed(state, report, subscribed, deadline)
             first = min((endpoint.created for endpoint in endpoints if endpoint.created), default=None)
-            self._work_window(state, token, report, subscribed, deadline, first)
+            self._work_window(state, token, report, subscribed, deadline, first_endpoint=first)
         except OutOfBudget:
             pass
         except StripeApiError as error:
@@ -317,6 +317,7 @@ class Reconciler:
         report: Report,
         subscribed: Callable[[str], bool],
         deadline: float,
+        *,
         first_endpoint: int | None,
     ) -> None:
         if state.window is None:
