@@ -66,10 +66,10 @@ bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package 
 chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_SEED=… replays a run; ~10 min)
 	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-400} $(BIN)/python -m pytest tests/integration/test_chaos.py -q $(ARGS)
 
-ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|backfill|redrive|status|effects --stack NAME"
+ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|redrive|status|effects --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)
 
-cost: venv  ## DynamoDB units and stored bytes per event measured under moto, and the cost per million events (ARGS="--duration-ms 60")
+cost: venv  ## DynamoDB units and stored bytes per event measured under moto, the cost per million events, the reconciler's calls and units (ARGS="--duration-ms 60")
 	$(BIN)/python -m infra.ops.cost $(ARGS)
 
 test: venv  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)

@@ -123,7 +123,8 @@ class Components:
     def reconciler(self) -> Reconciler:
         """The scheduled reconciler (``reconciler``) on this configuration's pipeline and key."""
         from stripe_webhook.observability import report_outcome
-        from stripe_webhook.reconciler import Limits, Reconciler
+        from stripe_webhook.reconciler import Reconciler
+        from stripe_webhook.reconciliation import Limits
 
         settings = self.settings
         limits = Limits(

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from stripe_webhook import aws, schema
 from stripe_webhook.aws import error_code
 from stripe_webhook.errors import StorageError
-from stripe_webhook.reconciler import Endpoint, State
+from stripe_webhook.reconciliation import Endpoint, State
 
 
 class LeaseLost(StorageError):

@@ -13,7 +13,7 @@ from stripe_webhook.errors import EventInProgress, RequestRejected, SignatureErr
 if TYPE_CHECKING:
     from stripe_webhook.events import StripeEvent
     from stripe_webhook.pipeline import Outcome
-    from stripe_webhook.reconciler import Report
+    from stripe_webhook.reconciliation import Report
 
 METRICS_NAMESPACE = "StripeWebhooks"
 

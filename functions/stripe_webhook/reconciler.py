@@ -24,179 +24,30 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from stripe_webhook import budget
 from stripe_webhook.errors import EventInProgress, RequestRejected, StripeApiError, WebhookError
 from stripe_webhook.events import EVENT_ID, is_id, parse_event, parse_thin_event
 from stripe_webhook.pipeline import Outcome, Pipeline
-from stripe_webhook.routing import matches
-from stripe_webhook.settings import OLDEST_READ
+from stripe_webhook.reconciliation import (
+    Endpoint,
+    Ledger,
+    Limits,
+    Report,
+    State,
+    Verdict,
+    subscription,
+    unreadable_version,
+)
 from stripe_webhook.stripe_api import MAX_PAGE_BYTES, StripeApi, as_json_bytes
 
-EVENTS_API_WINDOW_DAYS = 30
-"""How long Stripe's Events API keeps an event (it lists the last 30 days)."""
 PAGE_SIZE = 100
 """The most events one list call returns (Stripe's limit)."""
 LIST_SECONDS = 15.0
 """What one list call (with its retries on 429 and 5xx) may take."""
-MAX_EVENT_ATTEMPTS = 5
-"""Runs that try a failing event before it is named and given up (one per run)."""
-KEEP_NAMED = 200
-"""How many skipped or given-up events the state keeps, newest last (each one is logged too)."""
 RETRIES_PER_RUN = 50
-
-
-def unreadable_version(api_version: str | None, pinned: str) -> str | None:
-    """Why an event rendered in ``api_version`` is not processed, or None. Stripe's Events API
-    renders each event in the version it was created with, not the endpoint's. Versions order by
-    their date (``2025-03-31.basil``); none (a thin event's) is read as it is."""
-    if not api_version:
-        return None
-    if api_version[:10] < OLDEST_READ[:10]:
-        return (
-            f"rendered in API version {api_version}, older than the oldest the handlers read ({OLDEST_READ})"
-        )
-    if api_version[:10] > pinned[:10]:
-        return f"rendered in API version {api_version}, newer than the stack's pinned {pinned}"
-    return None
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A Stripe endpoint ``ops register`` recorded as this stack's."""
-
-    id: str
-    kind: str
-    """``webhook_endpoint`` (v1) or ``event_destination`` (v2)."""
-    url: str
-    enabled_events: tuple[str, ...]
-    created: int
-
-    def path(self) -> str:
-        quoted = urllib.parse.quote(self.id, safe="")
-        if self.kind == "event_destination":
-            return f"/v2/core/event_destinations/{quoted}"
-        return f"/v1/webhook_endpoints/{quoted}"
-
-    def as_item(self) -> dict[str, Any]:
-        return {**self.__dict__, "enabled_events": list(self.enabled_events)}
-
-    @classmethod
-    def from_item(cls, value: dict[str, Any]) -> Endpoint:
-        return cls(
-            str(value["id"]),
-            str(value["kind"]),
-            str(value.get("url", "")),
-            tuple(str(name) for name in value.get("enabled_events", ())),
-            int(value.get("created", 0)),
-        )
-
-
-@dataclass
-class State:
-    """What the reconciler keeps between runs (one item, ``ledger``)."""
-
-    watermark: int | None = None
-    """Every undelivered event created before it has been processed (or named)."""
-    window: tuple[int, int] | None = None
-    """The window a run is working through: created ``since`` .. ``until``."""
-    cursor: str | None = None
-    """The last event of the window processed (``starting_after``)."""
-    thin_page: str | None = None
-    """The next page of the window's thin events (``next_page_url``), or None to start."""
-    thin_done: bool = False
-    retries: dict[str, int] = field(default_factory=dict)
-    """Event id → failed runs so far."""
-    named: dict[str, str] = field(default_factory=dict)
-    """Event id → why it was skipped or given up."""
-    endpoints: dict[str, str] = field(default_factory=dict)
-    """Endpoint id → its status at the last run (``enabled``, ``disabled``, ``missing``, ``unknown``)."""
-    last_run: int | None = None
-
-    def as_item(self) -> dict[str, Any]:
-        return {**self.__dict__, "window": list(self.window) if self.window else None}
-
-    @classmethod
-    def from_item(cls, value: dict[str, Any]) -> State:
-        window = value.get("window")
-        known = {name: value[name] for name in cls.__dataclass_fields__ if name in value}
-        known["window"] = (int(window[0]), int(window[1])) if window else None
-        return cls(**known)
-
-
-class Ledger(Protocol):
-    """Where the reconciler keeps its state and reads the stack's endpoints (``ledger.py``)."""
-
-    def begin(self, now: float, lease_seconds: int) -> tuple[State, str] | None: ...
-
-    def save(self, state: State, token: str, *, finished: bool = False) -> None: ...
-
-    def endpoints(self) -> list[Endpoint]: ...
-
-
-@dataclass
-class Report:
-    """What one run did."""
-
-    busy: bool = False
-    recovered: list[str] = field(default_factory=list)
-    known: int = 0
-    in_progress: int = 0
-    ignored: int = 0
-    """Listed, but of a type none of the stack's endpoints subscribes to."""
-    skipped: dict[str, str] = field(default_factory=dict)
-    """Newly named this run: event id → reason."""
-    failed: list[str] = field(default_factory=list)
-    stripe_calls: int = 0
-    pages: int = 0
-    window_done: bool = False
-    lag_seconds: int = 0
-    disabled_endpoints: list[str] = field(default_factory=list)
-    endpoints: int = 0
-    error: str | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "recovered": len(self.recovered),
-            "recovered_ids": self.recovered[:100],
-            "known": self.known,
-            "in_progress": self.in_progress,
-            "ignored": self.ignored,
-            "skipped": len(self.skipped),
-            "failed": len(self.failed),
-            "stripe_calls": self.stripe_calls,
-            "pages": self.pages,
-            "window_done": self.window_done,
-            "lag_seconds": self.lag_seconds,
-            "endpoints": self.endpoints,
-            "disabled_endpoints": self.disabled_endpoints,
-            "busy": self.busy,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class Limits:
-    overlap_seconds: int = 600
-    grace_seconds: int = 300
-    max_pages: int = 10
-    lease_seconds: int = 300
-    thin: bool = False
-    """Also list thin events (the stack has a thin-event endpoint)."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What became of one listed event."""
-
-    kind: Literal["recovered", "known", "in_progress", "skipped", "failed"]
-    reason: str = ""
-    """Why it was skipped (a sentence) or failed (an error code)."""
-    outcome: Outcome | None = None
 
 
 class OutOfBudget(Exception):
@@ -212,18 +63,18 @@ class Reconciler:
         *,
         handled: Iterable[str],
         api_version: str,
-        limits: Limits = Limits(),
+        limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
-        on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
+        on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._stripe = stripe
         self._ledger = ledger
         self._handled = tuple(handled)
         self._api_version = api_version
-        self._limits = limits
+        self._limits = limits or Limits()
         self._clock = clock
-        self._on_outcome = on_outcome
+        self._on_outcome = on_outcome or (lambda _outcome: None)
 
     def run(self, deadline: float) -> Report:
         """One run, ending well before ``deadline`` (the invocation's)."""
@@ -234,7 +85,7 @@ class Reconciler:
             return report
         state, token = begun
         endpoints = self._ledger.endpoints()
-        subscribed = self._subscribed(endpoints)
+        subscribed = subscription(endpoints, self._handled)
         try:
             self._check_endpoints(endpoints, state, report, deadline)
             self._retry_failed(state, report, subscribed, deadline)
@@ -252,14 +103,6 @@ class Reconciler:
         return report
 
     # -- endpoints -----------------------------------------------------------------------------
-
-    def _subscribed(self, endpoints: list[Endpoint]) -> Callable[[str], bool]:
-        """Whether an event of a type reached the stack: what its endpoints subscribe to, or, with
-        none recorded, what the handlers take."""
-        patterns = [name for endpoint in endpoints for name in endpoint.enabled_events] or list(self._handled)
-        if "*" in patterns:
-            return lambda _event_type: True
-        return lambda event_type: any(matches(pattern, event_type) for pattern in patterns)
 
     def _check_endpoints(
         self, endpoints: list[Endpoint], state: State, report: Report, deadline: float
@@ -293,22 +136,10 @@ class Reconciler:
             try:
                 listed = self._call(f"/v1/events/{event_id}", {}, report, deadline, what="event")
             except StripeApiError as error:
-                self._failed(state, report, event_id, error.code)
+                state.failed(report, event_id, error.code)
                 continue
             if isinstance(listed, dict):
                 self._one(listed, state, report, subscribed, deadline)
-
-    def _window(self, state: State, endpoints_created: int | None) -> tuple[int, int]:
-        now = int(self._clock())
-        until = now - self._limits.grace_seconds
-        oldest = now - EVENTS_API_WINDOW_DAYS * 86_400
-        if state.watermark is not None:
-            since = state.watermark - self._limits.overlap_seconds
-        elif endpoints_created:
-            since = endpoints_created  # the first run: nothing before the endpoint was the stack's
-        else:
-            since = until - self._limits.overlap_seconds
-        return max(since, oldest), until
 
     def _work_window(
         self,
@@ -322,7 +153,7 @@ class Reconciler:
     ) -> None:
         if state.window is None:
             state.window, state.cursor, state.thin_page, state.thin_done = (
-                self._window(state, first_endpoint),
+                state.next_window(int(self._clock()), self._limits, first_endpoint),
                 None,
                 None,
                 not self._limits.thin,
@@ -398,7 +229,7 @@ class Reconciler:
             report.ignored += 1
             state.retries.pop(event_id, None)
             return
-        self._count(self.process_listed(listed, deadline=deadline), event_id, state, report)
+        state.settle(self.process_listed(listed, deadline=deadline), event_id, report)
 
     def _one_thin(
         self,
@@ -415,7 +246,7 @@ class Reconciler:
             return
         notification = {name: value for name, value in listed.items() if name != "data"}
         verdict = self._verdict(lambda: parse_thin_event(as_json_bytes(notification)), deadline)
-        self._count(verdict, str(listed.get("id", "")), state, report)
+        state.settle(verdict, str(listed.get("id", "")), report)
 
     def process_listed(self, listed: dict[str, Any], *, deadline: float) -> Verdict:
         """One event as the Events API lists it, through the pipeline (also ``ops backfill``'s step)."""
@@ -441,40 +272,6 @@ class Reconciler:
     def _check_time(self, deadline: float) -> None:
         if self._clock() + budget.FUNCTION_TIMEOUT_SECONDS > deadline:
             raise OutOfBudget  # one event may take a webhook invocation's whole budget
-
-    def _count(self, verdict: Verdict, event_id: str, state: State, report: Report) -> None:
-        if verdict.kind == "skipped":
-            self._name(state, report, event_id, verdict.reason)
-            return
-        if verdict.kind == "failed":
-            self._failed(state, report, event_id, verdict.reason)
-            return
-        state.retries.pop(event_id, None)
-        if verdict.kind == "recovered" and verdict.outcome is not None:
-            report.recovered.append(verdict.outcome.event_id)
-        elif verdict.kind == "known":
-            report.known += 1
-        else:
-            report.in_progress += 1
-
-    def _failed(self, state: State, report: Report, event_id: str, code: str) -> None:
-        attempts = state.retries.get(event_id, 0) + 1
-        report.failed.append(event_id)
-        if attempts >= MAX_EVENT_ATTEMPTS:
-            state.retries.pop(event_id, None)
-            self._name(state, report, event_id, f"failed {attempts} runs in a row ({code})")
-        else:
-            state.retries[event_id] = attempts
-
-    @staticmethod
-    def _name(state: State, report: Report, event_id: str, reason: str) -> None:
-        state.retries.pop(event_id, None)
-        if event_id in state.named:
-            return  # named by an earlier run (the overlap lists it again)
-        report.skipped[event_id] = reason
-        state.named[event_id] = reason
-        while len(state.named) > KEEP_NAMED:
-            state.named.pop(next(iter(state.named)))
 
     def _call(
         self,

@@ -78,7 +78,8 @@ def measure(count: int) -> tuple[Run, Run, Run]:
     from infra.fixtures.signing import generate_secret
     from stripe_webhook import composition
     from stripe_webhook.handlers import build_registry
-    from stripe_webhook.reconciler import Endpoint, Limits, Reconciler
+    from stripe_webhook.reconciler import Reconciler
+    from stripe_webhook.reconciliation import Endpoint, Limits
     from stripe_webhook.stripe_api import StripeApi
 
     api = EventsApi()

@@ -16,10 +16,13 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.lambda_context import LambdaContext
 from infra.local.inbox import Inbox
+
+if TYPE_CHECKING:
+    from stripe_webhook.queries import TableQueries
 
 DEFAULT_EVERY_SECONDS = 10.0
 LOCAL_SETTINGS = {"RECONCILE_GRACE_SECONDS": "2", "RECONCILE_OVERLAP_SECONDS": "300"}
@@ -87,3 +90,19 @@ class ReconcileTimer:
                 response_body=json.dumps({"status": "recovered", "event_id": event_id}),
                 latency_ms=took_ms,
             )
+
+
+def start_reconciler(
+    reconcile: Callable[[dict[str, Any], Any], dict[str, Any]],
+    inbox: Inbox | None,
+    table: TableQueries,
+    every: float,
+) -> ReconcileTimer:
+    """The timer, its recovered events' bodies read back from the event log for the inbox."""
+
+    def stored_body(event_id: str) -> str | None:
+        logged = table.get_event(event_id)
+        payload = logged.get("payload") if logged else None
+        return payload if isinstance(payload, str) else None
+
+    return ReconcileTimer(reconcile, inbox, stored_body, every).start()

@@ -37,13 +37,12 @@ from infra.local.inbox_api import InboxApi, deliver_over_http
 from infra.local.message_tap import MessageTap
 from infra.local.moto_server import start_aws
 from infra.local.options import check_ports, parse_args, resolve_secret
-from infra.local.reconcile_timer import LOCAL_SETTINGS, ReconcileTimer
+from infra.local.reconcile_timer import LOCAL_SETTINGS, ReconcileTimer, start_reconciler
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
 from infra.local.server import CAPTURED, WEBHOOK_PATH, Front, LocalHTTPServer
 from infra.local.state import StackState, remove_state, write_state
-from infra.local.stripe_standin import API_KEY as STRIPE_STANDIN_KEY
-from infra.local.stripe_standin import LocalStripeApi, latest_object
+from infra.local.stripe_standin import LocalStripeApi, latest_object, use_stripe_standin
 from infra.local.views import record_line
 
 if TYPE_CHECKING:
@@ -53,15 +52,6 @@ if TYPE_CHECKING:
 
 INBOX_QUEUE_NAME = "stripe-webhooks-inbox"
 """The inbox's own queue on the topic (raw delivery, no filter): what a consumer queue receives."""
-
-
-def use_stripe_standin(base_url: str) -> bool:
-    """Send the function's Stripe API reads to the local stand-in, unless you set your own
-    (``STRIPE_API_BASE``/``STRIPE_API_KEY``: a test-mode key fetches from your account instead)."""
-    if os.environ.get("STRIPE_API_BASE") or os.environ.get("STRIPE_API_KEY"):
-        return False
-    os.environ.update({"STRIPE_API_BASE": base_url, "STRIPE_API_KEY": STRIPE_STANDIN_KEY})
-    return True
 
 
 def configure_environment(endpoint: str, secret: str, verbose: bool) -> None:
@@ -121,13 +111,6 @@ def print_tracebacks_readably(verbose: bool) -> None:
     logger.addHandler(Readable(logging.ERROR))
 
 
-def stored_body(table: TableQueries, event_id: str) -> str | None:
-    """An event's body as the event log keeps it (for the inbox's entry of a recovered event)."""
-    logged = table.get_event(event_id)
-    payload = logged.get("payload") if logged else None
-    return payload if isinstance(payload, str) else None
-
-
 def stored_records(table: TableQueries, body: bytes) -> list[str]:
     """What the function stored for this request's object, one line (for --verbose)."""
     try:
@@ -181,12 +164,9 @@ class Services:
             )
             if args.reconcile_every > 0:
                 table = queries(endpoint, self.resources.table_name)
-                self.reconciler = ReconcileTimer(
-                    reloader.reconcile,
-                    self.inbox,
-                    functools.partial(stored_body, table),
-                    args.reconcile_every,
-                ).start()
+                self.reconciler = start_reconciler(
+                    reloader.reconcile, self.inbox, table, args.reconcile_every
+                )
         if args.persist:
             tables = persisted_tables(self.actions)
             restored = persist.restore(

@@ -19,6 +19,7 @@ request, no preflight, no foreign ``Host``): the objects are test-mode customers
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -28,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from infra.cli import Problem
 from infra.fixtures.events_api import Listed, list_events, list_query
 from infra.local.guard import HostPolicy, browser_refusal
 
@@ -179,6 +181,15 @@ class LocalStripeApi:
         return Handler
 
 
+def use_stripe_standin(base_url: str) -> bool:
+    """Send the function's Stripe API reads to the local stand-in, unless you set your own
+    (``STRIPE_API_BASE``/``STRIPE_API_KEY``: a test-mode key fetches from your account instead)."""
+    if os.environ.get("STRIPE_API_BASE") or os.environ.get("STRIPE_API_KEY"):
+        return False
+    os.environ.update({"STRIPE_API_BASE": base_url, "STRIPE_API_KEY": API_KEY})
+    return True
+
+
 def latest_object(queries: Any) -> Callable[[str], dict[str, Any] | None]:
     """An object as the stack last stored it: its record's last event's ``data.object``."""
 
@@ -192,3 +203,12 @@ def latest_object(queries: Any) -> Callable[[str], dict[str, Any] | None]:
         return obj if isinstance(obj, dict) and obj.get("id") == object_id else None
 
     return latest
+
+
+def keep_undelivered(s3: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep snapshot events as ones Stripe could not deliver: what ``GET /v1/events`` lists."""
+    for event in events:
+        if event.get("object") != "event":
+            raise Problem("--undelivered takes snapshot events (the v1 Events API lists them), not --thin")
+        s3.put_object(Bucket=BUCKET, Key=f"{EVENTS_PREFIX}{event['id']}", Body=json.dumps(event).encode())
+    return events

@@ -244,16 +244,10 @@ def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
 
 def store_undelivered(events: list[dict[str, Any]], aws_endpoint: str) -> int:
     """Keep the events in the local Stripe API stand-in as undelivered (``stripe_standin``)."""
-    import json
-
-    from infra.local.stripe_standin import BUCKET, EVENTS_PREFIX
+    from infra.local.stripe_standin import keep_undelivered
 
     check_reachable(aws_endpoint, "local AWS endpoint", START_HINT)
-    s3 = client("s3", aws_endpoint)
-    for event in events:
-        if event.get("object") != "event":
-            raise Problem("--undelivered takes snapshot events (the v1 Events API lists them), not --thin")
-        s3.put_object(Bucket=BUCKET, Key=f"{EVENTS_PREFIX}{event['id']}", Body=json.dumps(event).encode())
+    for event in keep_undelivered(client("s3", aws_endpoint), events):
         print(f"-> {event['type']} {event['id']}: not delivered (Stripe's Events API lists it)")
     print(
         f"kept {count(len(events), 'event')} as undelivered: the local stack's reconciler recovers"

@@ -29,7 +29,7 @@ from infra import REPO_ROOT
 from infra.cli import Problem
 from infra.ops.deployed import Context
 from infra.ops.progress import Progress, day
-from stripe_webhook.reconciler import EVENTS_API_WINDOW_DAYS, unreadable_version
+from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS, unreadable_version
 
 STATE_DIR = REPO_ROOT / ".backfill"
 OUTCOMES = {"recovered": "new", "known": "duplicate"}
