@@ -208,7 +208,7 @@ class Reconciler:
             data = page.get("data") if isinstance(page, dict) else None
             for item in data if isinstance(data, list) else []:
                 if isinstance(item, dict):
-                    self._one_thin(item, state, report, subscribed, deadline)
+                    self._one(item, state, report, subscribed, deadline, thin=True)
             following = page.get("next_page_url") if isinstance(page, dict) else None
             valid = isinstance(following, str) and following.startswith("/v2/core/events?")
             state.thin_page = following if valid and data else None
@@ -222,31 +222,21 @@ class Reconciler:
         report: Report,
         subscribed: Callable[[str], bool],
         deadline: float,
+        *,
+        thin: bool = False,
     ) -> None:
         self._check_time(deadline)
         event_id = str(listed.get("id", ""))
-        if not subscribed(str(listed.get("type", ""))):
+        if not subscribed(str(listed.get("type", ""))):  # thin types: only a thin destination's
             report.ignored += 1
             state.retries.pop(event_id, None)
             return
-        state.settle(self.process_listed(listed, deadline=deadline), event_id, report)
-
-    def _one_thin(
-        self,
-        listed: dict[str, Any],
-        state: State,
-        report: Report,
-        subscribed: Callable[[str], bool],
-        deadline: float,
-    ) -> None:
-        self._check_time(deadline)
-        event_type = str(listed.get("type", ""))
-        if not subscribed(event_type):  # a thin type only a thin destination subscribes to
-            report.ignored += 1
-            return
-        notification = {name: value for name, value in listed.items() if name != "data"}
-        verdict = self._verdict(lambda: parse_thin_event(as_json_bytes(notification)), deadline)
-        state.settle(verdict, str(listed.get("id", "")), report)
+        if thin:  # the notification as a delivery carries it (the list adds its data)
+            notification = {name: value for name, value in listed.items() if name != "data"}
+            verdict = self._verdict(lambda: parse_thin_event(as_json_bytes(notification)), deadline)
+        else:
+            verdict = self.process_listed(listed, deadline=deadline)
+        state.settle(verdict, event_id, report)
 
     def process_listed(self, listed: dict[str, Any], *, deadline: float) -> Verdict:
         """One event as the Events API lists it, through the pipeline (also ``ops backfill``'s step)."""
