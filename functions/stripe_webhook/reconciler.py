@@ -96,9 +96,9 @@ class Reconciler:
         except StripeApiError as error:
             report.error = error.code
         finally:
-            now = int(self._clock())
-            state.last_run = now
-            report.lag_seconds = now - (state.watermark if state.watermark is not None else now)
+            now = state.last_run = int(self._clock())
+            reached = state.watermark if state.watermark is not None else (state.window or (now,))[0]
+            report.lag_seconds = now - reached  # a first window still in progress counts from its start
             self._ledger.save(state, token, finished=True)
         return report
 
@@ -163,27 +163,33 @@ class Reconciler:
         while more:
             if report.pages >= self._limits.max_pages:
                 return
-            params = {
-                "delivery_success": "false",
-                "limit": str(PAGE_SIZE),
-                "created[gte]": str(since),
-                "created[lte]": str(until),
-            }
+            top = until if state.resume_at is None else state.resume_at
+            params = {"delivery_success": "false", "limit": str(PAGE_SIZE), "created[gte]": str(since)}
+            params["created[lte]"] = str(top)
             if state.cursor:
                 params["starting_after"] = state.cursor
-            page = self._call("/v1/events", params, report, deadline, what="event list", page=True)
+            try:
+                page = self._call("/v1/events", params, report, deadline, what="event list", page=True)
+            except StripeApiError as error:
+                if not state.cursor or error.status not in (400, 404):
+                    raise
+                # Stripe no longer knows the cursor (it left the 30 days): list again from its
+                # second; what comes twice is a duplicate.
+                state.cursor, state.resume_at = None, state.cursor_created or until
+                continue
             report.pages += 1
             data = page.get("data") if isinstance(page, dict) else None
             listed = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
             for item in listed:
                 self._one(item, state, report, subscribed, deadline)
                 if is_id(EVENT_ID, item.get("id")):
-                    state.cursor = str(item["id"])
+                    state.cursor, state.cursor_created = str(item["id"]), int(item.get("created") or top)
             more = bool(page.get("has_more")) and bool(listed) if isinstance(page, dict) else False
             self._ledger.save(state, token)
         if not state.thin_done:
             self._work_thin(state, token, report, subscribed, deadline)
         state.watermark, state.window, state.cursor, state.thin_page = until, None, None, None
+        state.resume_at = None
         report.window_done = True
 
     def _work_thin(

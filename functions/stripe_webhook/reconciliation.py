@@ -83,6 +83,9 @@ class State:
     """The window a run is working through: created ``since`` .. ``until``."""
     cursor: str | None = None
     """The last event of the window processed (``starting_after``)."""
+    cursor_created: int | None = None
+    resume_at: int | None = None
+    """Set when Stripe no longer knew the cursor: the window is listed again up to this second."""
     thin_page: str | None = None
     """The next page of the window's thin events (``next_page_url``), or None to start."""
     thin_done: bool = False

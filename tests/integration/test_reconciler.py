@@ -9,6 +9,7 @@ keeps events not yet delivered to every endpoint, ``starting_after`` pages (``in
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -425,3 +426,25 @@ def test_the_recovery_benchmark_measures_one_recovery_per_event_and_two_reads_at
     assert (outage.recovered, again.recovered, again.known) == (12, 0, 12)
     text = recovery.report(12, idle, outage, again)
     assert "per recovered event" in text and "longest recoverable" in text
+
+
+def test_a_resumed_window_whose_cursor_stripe_no_longer_has_lists_again_from_its_second(
+    aws: Aws, stripe: LoopbackStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two runs the cursor's event left Stripe's 30 days: ``starting_after`` is refused
+    (400 ``resource_missing``); the run lists the window again up to the cursor's second instead
+    of stopping for good, and loses nothing."""
+    events = undelivered(stripe, 150)
+    reconciler = composition.components().reconciler
+    limits = reconciler._limits
+    monkeypatch.setattr(reconciler, "_limits", dataclasses.replace(limits, max_pages=1))  # one page a run
+    first = run()
+    assert len(first.recovered) == 100 and not first.window_done
+    cursor = composition.components().ledger.state().cursor  # type: ignore[union-attr]
+    stripe.events = [entry for entry in stripe.events if entry.event["id"] != cursor]
+    monkeypatch.setattr(reconciler, "_limits", limits)
+
+    resumed = run()
+
+    assert resumed.window_done and resumed.error is None
+    assert published(aws) == Counter({event["id"]: 1 for event in events})
