@@ -218,7 +218,7 @@ class FakeStripe(stripe.HTTPClient):
                 "enabled_events": params["enabled_events"],
                 "api_version": params.get("api_version"),
                 "application": "ca_fake" if _coerce(params.get("connect", "false")) else None,
-                "created": int(time.time() * 1000) + len(self.endpoints),
+                "created": int(time.time()) + len(self.endpoints),  # seconds; later ones sort later
                 "description": params.get("description"),
                 "livemode": False,
                 "metadata": params.get("metadata", {}),

@@ -85,6 +85,11 @@ class StripeEvent:
         return value if isinstance(value, str) and value else None
 
 
+def compact_json(value: Any) -> bytes:
+    """JSON as the stack keeps a body it built itself: compact UTF-8, no ASCII escapes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
@@ -224,7 +229,7 @@ def as_business_event(
         api_version=api_version,
         account=notification.account,
         data_object=fetched,
-        raw=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        raw=compact_json(body),
         thin=True,
         snapshot_event=notification.snapshot_event,
         state_at=fetched_at,

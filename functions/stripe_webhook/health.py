@@ -30,10 +30,10 @@ from stripe_webhook.events import (
     OBJECT_TYPE,
     RECONCILIATION,
     StripeEvent,
+    compact_json,
     is_id,
 )
 
-EVENT_GENERATION_FAILURE_RESOLVED = HEALTH_NOTICE
 NOTICE_FIELDS = ("alert_id", "grouping_key", "impact", "resolved_at", "summary", "severity")
 """The notice's data, as Stripe documents it (``severity`` since 2026-11-18)."""
 
@@ -78,7 +78,7 @@ def impact_of(notice: StripeEvent) -> Impact | None:
 
 def _reconciliation(notice: StripeEvent) -> dict[str, Any]:
     return {
-        "source": EVENT_GENERATION_FAILURE_RESOLVED,
+        "source": HEALTH_NOTICE,
         "notice": json.loads(notice.raw),
         "data": {name: notice.data_object[name] for name in NOTICE_FIELDS if name in notice.data_object},
     }
@@ -129,7 +129,7 @@ def _event(
         api_version=api_version,
         account=account,
         data_object=data_object,
-        raw=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        raw=compact_json(body),
         state_at=state_at,
         reconciliation=True,
     )

@@ -39,6 +39,12 @@ class DynamoLedger(aws.ServiceAdapter):
     def _key(self, sk: str) -> dict[str, Any]:
         return schema.key_item(schema.RECONCILER_PK, sk)
 
+    def _get(self, sk: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.client.get_item(
+            TableName=self._table, Key=self._key(sk), ConsistentRead=True
+        ).get("Item")
+        return item
+
     def begin(self, now: float, lease_seconds: int) -> tuple[State, str] | None:
         """Take the lease and read the state; None while another run holds the lease."""
         token = uuid.uuid4().hex
@@ -62,8 +68,7 @@ class DynamoLedger(aws.ServiceAdapter):
             raise StorageError("storage_failed", "DynamoDB refused the reconciler's lease") from error
         except BotoCoreError as error:
             raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
-        stored = answer.get("Attributes", {}).get("state", {}).get("S")
-        return (State.from_item(json.loads(stored)) if stored else State()), token
+        return _state_of(answer.get("Attributes")) or State(), token
 
     def save(self, state: State, token: str, *, finished: bool = False) -> None:
         """Keep ``state``; ``finished`` also gives the lease back."""
@@ -89,16 +94,10 @@ class DynamoLedger(aws.ServiceAdapter):
 
     def state(self) -> State | None:
         """The state as the last run left it (``ops status``), or None before the first run."""
-        item = self.client.get_item(
-            TableName=self._table, Key=self._key(schema.RECONCILER_STATE_SK), ConsistentRead=True
-        ).get("Item")
-        stored = item.get("state", {}).get("S") if item else None
-        return State.from_item(json.loads(stored)) if stored else None
+        return _state_of(self._get(schema.RECONCILER_STATE_SK))
 
     def endpoints(self) -> list[Endpoint]:
-        item = self.client.get_item(
-            TableName=self._table, Key=self._key(schema.RECONCILER_ENDPOINTS_SK), ConsistentRead=True
-        ).get("Item")
+        item = self._get(schema.RECONCILER_ENDPOINTS_SK)
         stored = item.get("endpoints", {}).get("S") if item else None
         try:
             values = json.loads(stored) if stored else []
@@ -115,3 +114,9 @@ class DynamoLedger(aws.ServiceAdapter):
                 "endpoints": {"S": json.dumps([endpoint.as_item() for endpoint in endpoints])},
             },
         )
+
+
+def _state_of(item: dict[str, Any] | None) -> State | None:
+    """The state a STATE item holds (None: no run has saved one yet)."""
+    stored = item.get("state", {}).get("S") if item else None
+    return State.from_item(json.loads(stored)) if stored else None

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from contract import POSSIBLE_DUPLICATE
-from stripe_webhook import health, schema
+from stripe_webhook import schema
 from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPayload, OutOfTime, PublishError
-from stripe_webhook.events import StripeEvent, as_business_event
+from stripe_webhook.events import HEALTH_NOTICE, StripeEvent, as_business_event
 from stripe_webhook.ports import EventPublisher, EventStore, PayloadLocation, PayloadStore, Resolver
 from stripe_webhook.records import Record, records_problem
 from stripe_webhook.routing import Registry, Route
@@ -122,7 +122,7 @@ class Pipeline:
         keeps becomes the snapshot event it stands for; Stripe's notice of an event it never
         generated becomes that event, with its object as it is now (``health``); a thin event a
         handler needs in full is fetched whole."""
-        if event.type == health.EVENT_GENERATION_FAILURE_RESOLVED and event.thin:
+        if event.type == HEALTH_NOTICE and event.thin:
             event = self._recovered(event, deadline)
         route = self._registry.resolve(event.type)
         resource_type = event.v1_resource_type if route is None else None
@@ -142,6 +142,8 @@ class Pipeline:
     def _recovered(self, notice: StripeEvent, deadline: float | None) -> StripeEvent:
         """The event Stripe failed to generate, rebuilt from its health notice: the notice in full,
         then the object it names as Stripe serves it now (``health.as_recovered_event``)."""
+        from stripe_webhook import health  # rare: off the cold path
+
         full = self._fetch_full(notice, deadline)
         impact = health.impact_of(full)
         if impact is None or self._current_object is None:

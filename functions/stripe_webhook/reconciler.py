@@ -29,7 +29,7 @@ from typing import Any
 
 from stripe_webhook import budget
 from stripe_webhook.errors import EventInProgress, RequestRejected, StripeApiError, WebhookError
-from stripe_webhook.events import EVENT_ID, is_id, parse_event, parse_thin_event
+from stripe_webhook.events import EVENT_ID, compact_json, is_id, parse_event, parse_thin_event
 from stripe_webhook.pipeline import Outcome, Pipeline
 from stripe_webhook.reconciliation import (
     Endpoint,
@@ -41,7 +41,7 @@ from stripe_webhook.reconciliation import (
     subscription,
     unreadable_version,
 )
-from stripe_webhook.stripe_api import MAX_PAGE_BYTES, StripeApi, as_json_bytes
+from stripe_webhook.stripe_api import MAX_OBJECT_BYTES, MAX_PAGE_BYTES, StripeApi
 
 PAGE_SIZE = 100
 """The most events one list call returns (Stripe's limit)."""
@@ -178,8 +178,7 @@ class Reconciler:
                 state.cursor, state.resume_at = None, state.cursor_created or until
                 continue
             report.pages += 1
-            data = page.get("data") if isinstance(page, dict) else None
-            listed = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+            listed = _items(page)
             for item in listed:
                 self._one(item, state, report, subscribed, deadline)
                 if is_id(EVENT_ID, item.get("id")):
@@ -207,17 +206,16 @@ class Reconciler:
             else:
                 path, params = (
                     "/v2/core/events",
-                    {"created[gte]": since, "created[lte]": until, "limit": "100"},
+                    {"created[gte]": since, "created[lte]": until, "limit": str(PAGE_SIZE)},
                 )
             page = self._call(path, params, report, deadline, what="thin event list", page=True)
             report.pages += 1
-            data = page.get("data") if isinstance(page, dict) else None
-            for item in data if isinstance(data, list) else []:
-                if isinstance(item, dict):
-                    self._one(item, state, report, subscribed, deadline, thin=True)
+            listed = _items(page)
+            for item in listed:
+                self._one(item, state, report, subscribed, deadline, thin=True)
             following = page.get("next_page_url") if isinstance(page, dict) else None
             valid = isinstance(following, str) and following.startswith("/v2/core/events?")
-            state.thin_page = following if valid and data else None
+            state.thin_page = following if valid and listed else None
             state.thin_done = state.thin_page is None
             self._ledger.save(state, token)
 
@@ -239,7 +237,7 @@ class Reconciler:
             return
         if thin:  # the notification as a delivery carries it (the list adds its data)
             notification = {name: value for name, value in listed.items() if name != "data"}
-            verdict = self._verdict(lambda: parse_thin_event(as_json_bytes(notification)), deadline)
+            verdict = self._verdict(lambda: parse_thin_event(compact_json(notification)), deadline)
         else:
             verdict = self.process_listed(listed, deadline=deadline)
         state.settle(verdict, event_id, report)
@@ -249,7 +247,7 @@ class Reconciler:
         reason = unreadable_version(listed.get("api_version"), self._api_version)
         if reason is not None:
             return Verdict("skipped", reason)
-        return self._verdict(lambda: parse_event(as_json_bytes(listed)), deadline)
+        return self._verdict(lambda: parse_event(compact_json(listed)), deadline)
 
     def _verdict(self, parse: Callable[[], Any], deadline: float) -> Verdict:
         try:
@@ -287,8 +285,14 @@ class Reconciler:
             params=params,
             deadline=self._clock() + LIST_SECONDS,
             what=what,
-            max_bytes=MAX_PAGE_BYTES if page else 2 * 1024 * 1024,
+            max_bytes=MAX_PAGE_BYTES if page else MAX_OBJECT_BYTES,
         )
+
+
+def _items(page: Any) -> list[dict[str, Any]]:
+    """The events of a list page (``data``), whatever else the answer holds."""
+    data = page.get("data") if isinstance(page, dict) else None
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
 
 
 def _iso(moment: int) -> str:

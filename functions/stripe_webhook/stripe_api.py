@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import http.client
-import json
 import random
 import socket
 import threading
@@ -263,8 +262,3 @@ class StripeApi:
         data = body.get("data")
         merged = {**event.data_object, **(data if isinstance(data, dict) else {})}
         return dataclasses.replace(event, data_object=merged)
-
-
-def as_json_bytes(value: Any) -> bytes:
-    """An event as the list returned it, as the bytes the pipeline keeps (compact JSON)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -53,7 +53,7 @@ def create_endpoint(
 def _created(value: object) -> int:
     """An endpoint's ``created``: a unix time (v1) or an ISO time (v2)."""
     if isinstance(value, int):
-        return value // 1000 if value > 10**11 else value  # a stand-in's milliseconds
+        return value
     try:
         return int(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
     except ValueError:

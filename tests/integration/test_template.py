@@ -18,7 +18,7 @@ import pytest
 from infra import REPO_ROOT
 from infra.build import sam_build
 from infra.template import function_properties, load_template
-from stripe_webhook import budget
+from stripe_webhook import budget, observability
 from stripe_webhook.settings import Settings
 
 TEMPLATE = load_template()
@@ -476,19 +476,13 @@ OUR_NAMES = {
 """Dimension values as ``render`` resolves the dashboard's references to the stack's resources."""
 
 
-def _reconciler_metrics() -> dict[str, Any]:
-    from stripe_webhook import observability
-
-    return observability.RECONCILER_METRICS
-
-
 CUSTOM_METRICS = {
     name
     for path in (REPO_ROOT / "functions" / "stripe_webhook").glob("*.py")
     for name in re.findall(r'count\("(\w+)"\)', path.read_text())
 }
 """Every metric the webhook function emits (``observability.count``), read from its source."""
-RECONCILER_METRICS = set(_reconciler_metrics())
+RECONCILER_METRICS = set(observability.RECONCILER_METRICS)
 """What every reconciler run emits (``observability.report_reconciliation``), with a Stripe key."""
 ACTION_METRICS = {
     name
