@@ -35,6 +35,8 @@ from infra.local.guard import HostPolicy, browser_refusal
 
 BUCKET = "stripe-local-api"
 EVENTS_PREFIX = "v1/events/"
+MAX_EVENT_BYTES = 6_291_456
+"""The largest body the webhook admits (``MAX_BODY_BYTES``): a larger stored event is skipped unread."""
 MAX_LISTED = 1000
 """The most undelivered events the stand-in reads for one list (one S3 listing page)."""
 DEFAULT_PORT = 12111
@@ -98,9 +100,11 @@ class LocalStripeApi:
         listing = self._s3.list_objects_v2(Bucket=BUCKET, Prefix=EVENTS_PREFIX, MaxKeys=MAX_LISTED)
         found = []
         for item in listing.get("Contents", []):
+            if int(item.get("Size", 0)) > MAX_EVENT_BYTES:
+                continue  # no event Stripe sends is this large: not read at all
             try:
                 event = json.loads(self._s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(event, dict) and isinstance(event.get("created"), int) and "id" in event:
                 found.append(Listed(event, delivered=False))

@@ -448,3 +448,23 @@ def test_a_resumed_window_whose_cursor_stripe_no_longer_has_lists_again_from_its
 
     assert resumed.window_done and resumed.error is None
     assert published(aws) == Counter({event["id"]: 1 for event in events})
+
+
+def test_the_local_stand_in_lists_what_trigger_kept_and_skips_what_it_cannot_read(aws: Aws) -> None:
+    from infra.local.stripe_standin import (
+        BUCKET,
+        EVENTS_PREFIX,
+        MAX_EVENT_BYTES,
+        LocalStripeApi,
+        keep_undelivered,
+    )
+
+    standin = LocalStripeApi(aws.s3, 0)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    (kept,) = keep_undelivered(aws.s3, [fresh_event("invoice.paid", created=int(time.time()) - 60)])
+    aws.s3.put_object(Bucket=BUCKET, Key=f"{EVENTS_PREFIX}evt_junk", Body=b"not json")
+    aws.s3.put_object(Bucket=BUCKET, Key=f"{EVENTS_PREFIX}evt_huge", Body=b" " * (MAX_EVENT_BYTES + 1))
+
+    status, page = standin.answer("/v1/events", "delivery_success=false&limit=10")
+
+    assert status == 200 and [event["id"] for event in page["data"]] == [kept["id"]]
