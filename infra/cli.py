@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 
 INTERRUPTED = 130
@@ -82,3 +83,11 @@ def run(
 def exit_with(main: Callable[[list[str] | None], int], *, interrupted: str = "") -> None:
     """``if __name__ == "__main__": exit_with(main)``."""
     sys.exit(run(main, interrupted=interrupted))
+
+
+def wait_for_ctrl_c() -> None:
+    """Block until Ctrl-C. In timed waits: the OS may hand SIGINT to any of the stack's threads, and
+    Python runs its handler only when the main thread runs again, which an untimed wait never does."""
+    idle = threading.Event()
+    while not idle.wait(0.5):
+        pass

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra import FUNCTIONS_DIR
-from infra.cli import exit_with
+from infra.cli import exit_with, wait_for_ctrl_c
 from infra.local import persist
 from infra.local.action_runners import ActionRunner, print_outcome, start_actions
 from infra.local.banner import print_banner
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             aws_hosts=aws_hosts,
             inbox_token=inbox_token,
         )
-        threading.Event().wait()
+        wait_for_ctrl_c()
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
