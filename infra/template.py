@@ -7,6 +7,8 @@ from what ``sam deploy`` creates.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -74,18 +76,58 @@ def function_properties(logical_id: str) -> dict[str, Any]:
 ACTIONS_HANDLER = "stripe_actions.app.lambda_handler"
 IDEMPOTENCY_TABLE_RESOURCE = "ActionsIdempotencyTable"
 ACTIONS_TABLE_RESOURCE = "ActionsTable"
+ACTION_MODULE_PATH = REPO_ROOT / "infra" / "modules" / "action.yaml"
+"""The action module: one nested application per action (docs/actions.md#add-an-action)."""
 
 
-def action_functions() -> dict[str, tuple[str, ...]]:
-    """The actions functions the template deploys: the logical-id stem of each one's
-    ``<stem>Function``, ``<stem>Queue``, ``<stem>DeadLetterQueue`` and ``<stem>Subscription`` →
-    the actions it performs (its ``ACTIONS``)."""
+@cache
+def action_module() -> dict[str, Any]:
+    return load_template(ACTION_MODULE_PATH)
+
+
+def module_properties(logical_id: str) -> dict[str, Any]:
+    """A resource's ``Properties`` in the action module (``Queue``, ``Subscription``, ``Function`` ...)."""
+    properties: dict[str, Any] = action_module()["Resources"][logical_id]["Properties"]
+    return properties
+
+
+@dataclass(frozen=True)
+class ActionInstance:
+    """One ``AWS::Serverless::Application`` of the action module in template.yaml, with its
+    parameters as written there and the module's defaults for the rest."""
+
+    logical_id: str
+    parameters: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.parameters["Name"])
+
+    @property
+    def filter_policy(self) -> dict[str, Any]:
+        """The subscription's filter policy, as the module builds it from ``EventTypes``."""
+        return {"event_type": json.loads(str(self.parameters["EventTypes"]))}
+
+    def grants(self, parameter: str) -> bool:
+        """Whether an optional grant parameter (``ReadsRecords``, ``OwnKeys``, ``EmailSender``,
+        ``NotifyTopicArn``) is on: "true", a non-empty value, or a reference."""
+        value = self.parameters.get(parameter, "")
+        return value not in ("", "false")
+
+
+def action_instances() -> dict[str, ActionInstance]:
+    """The actions template.yaml deploys: logical id → instance of the action module."""
+    defaults = {
+        name: spec["Default"] for name, spec in action_module()["Parameters"].items() if "Default" in spec
+    }
     found = {}
     for logical_id, resource in _template()["Resources"].items():
         properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function" and properties.get("Handler") == ACTIONS_HANDLER:
-            names = str(properties["Environment"]["Variables"]["ACTIONS"]).split(",")
-            found[logical_id.removesuffix("Function")] = tuple(name.strip() for name in names)
+        if (
+            resource["Type"] == "AWS::Serverless::Application"
+            and (REPO_ROOT / str(properties.get("Location", ""))) == ACTION_MODULE_PATH
+        ):
+            found[logical_id] = ActionInstance(logical_id, {**defaults, **properties["Parameters"]})
     return found
 
 

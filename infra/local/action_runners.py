@@ -144,15 +144,16 @@ def build_runners(
         return composition.Components(settings, report=report).consumer
 
     runners = []
-    for queue in dict.fromkeys(actions.queues.values()):  # one per function, as deployed
+    for queue in actions.queues.values():  # one per action, with what its instance grants
+        instance = queue.instance
         settings = Settings(
             actions=queue.actions,
             idempotency_table=actions.idempotency_table,
-            events_table=resources.table_name,
+            events_table=resources.table_name if instance.grants("ReadsRecords") else None,
             payload_bucket=resources.bucket,
-            actions_table=actions.actions_table,
-            receipt_sender=actions.receipt_sender,
-            alert_topic_arn=actions.alert_topic_arn,
+            actions_table=actions.actions_table if instance.grants("OwnKeys") else None,
+            receipt_sender=actions.receipt_sender if instance.grants("EmailSender") else "",
+            alert_topic_arn=actions.alert_topic_arn if instance.grants("NotifyTopicArn") else None,
         )
         runners.append(ActionRunner(sqs, queue, functools.partial(make_consumer, settings)))
     return runners

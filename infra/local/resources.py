@@ -16,8 +16,10 @@ from infra.template import (
     IDEMPOTENCY_TABLE_RESOURCE,
     TABLE_RESOURCE,
     TOPIC_RESOURCE,
-    action_functions,
+    ActionInstance,
+    action_instances,
     create_table_kwargs,
+    module_properties,
     resource_properties,
 )
 
@@ -27,7 +29,7 @@ QUEUE_NAME = "stripe-events-consumer"
 BUCKET_NAME = "stripe-webhooks-payloads"
 IDEMPOTENCY_TABLE_NAME = "stripe-actions-idempotency"
 ACTIONS_TABLE_NAME = "stripe-actions"
-ALERT_TOPIC_NAME = "stripe-webhooks-alarms"
+ALERT_TOPIC_NAME = "stripe-webhooks-alerts"
 RECEIPT_SENDER = "receipts@shop.example"
 ACTION_QUEUE_PREFIX = "stripe-actions-"
 
@@ -131,13 +133,17 @@ def subscribe_queue(
 
 @dataclass(frozen=True)
 class ActionQueue:
-    """One actions function's queue as the template defines it (``<stem>Queue``)."""
+    """One action's queue as its module defines it (``Queue``), and the instance it belongs to."""
 
-    actions: tuple[str, ...]
+    instance: ActionInstance
     queue_url: str
     queue_arn: str
     dead_letter_url: str
     max_receives: int
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        return (self.instance.name,)
 
 
 @dataclass(frozen=True)
@@ -166,9 +172,10 @@ def create_action_resources(
     receipt_sender: str = RECEIPT_SENDER,
 ) -> ActionResources:
     """What ``DeployExampleActions=true`` adds, from the template: the idempotency and actions
-    tables, and per actions function a queue (its visibility timeout, unless ``visibility_timeout`` is given,
-    and its dead-letter queue after the template's ``maxReceiveCount``) subscribed with the
-    template's filter policy; plus a verified SES sender and an alarm topic for the alerts."""
+    tables, and per action (each instance of infra/modules/action.yaml) a queue (the module's
+    visibility timeout, unless ``visibility_timeout`` is given, and its dead-letter queue after the
+    module's ``maxReceiveCount``) subscribed with the instance's filter policy; plus a verified SES
+    sender and a topic for the alerts."""
     create_table(dynamodb, IDEMPOTENCY_TABLE_NAME, IDEMPOTENCY_TABLE_RESOURCE)
     create_table(dynamodb, ACTIONS_TABLE_NAME, ACTIONS_TABLE_RESOURCE)
     ses.verify_email_identity(EmailAddress=receipt_sender)
@@ -176,24 +183,22 @@ def create_action_resources(
     fifo = topic_arn.endswith(".fifo")
     suffix = ".fifo" if fifo else ""
     queues = {}
-    for stem, names in action_functions().items():
-        declared = resource_properties(f"{stem}Queue")
-        subscription = resource_properties(f"{stem}Subscription")
+    declared = module_properties("Queue")
+    subscription = module_properties("Subscription")
+    max_receives = int(declared["RedrivePolicy"]["maxReceiveCount"])
+    timeout = declared["VisibilityTimeout"] if visibility_timeout is None else visibility_timeout
+    for instance in action_instances().values():
         fifo_attributes = {"FifoQueue": "true"} if fifo else {}
         dead_letter_url = sqs.create_queue(
-            QueueName=f"{ACTION_QUEUE_PREFIX}{names[0]}-dlq{suffix}", Attributes=fifo_attributes
+            QueueName=f"{ACTION_QUEUE_PREFIX}{instance.name}-dlq{suffix}", Attributes=fifo_attributes
         )["QueueUrl"]
-        max_receives = int(declared["RedrivePolicy"]["maxReceiveCount"])
+        redrive = {"deadLetterTargetArn": _queue_arn(sqs, dead_letter_url), "maxReceiveCount": max_receives}
         queue_url = sqs.create_queue(
-            QueueName=f"{ACTION_QUEUE_PREFIX}{names[0]}{suffix}",
+            QueueName=f"{ACTION_QUEUE_PREFIX}{instance.name}{suffix}",
             Attributes={
                 **fifo_attributes,
-                "VisibilityTimeout": str(
-                    declared["VisibilityTimeout"] if visibility_timeout is None else visibility_timeout
-                ),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": _queue_arn(sqs, dead_letter_url), "maxReceiveCount": max_receives}
-                ),
+                "VisibilityTimeout": str(timeout),
+                "RedrivePolicy": json.dumps(redrive),
             },
         )["QueueUrl"]
         queue_arn = _queue_arn(sqs, queue_url)
@@ -204,11 +209,10 @@ def create_action_resources(
             Attributes={
                 "RawMessageDelivery": "true" if subscription.get("RawMessageDelivery") else "false",
                 "FilterPolicyScope": subscription["FilterPolicyScope"],
-                "FilterPolicy": json.dumps(subscription["FilterPolicy"]),
+                "FilterPolicy": json.dumps(instance.filter_policy),
             },
         )
-        queue = ActionQueue(names, queue_url, queue_arn, dead_letter_url, max_receives)
-        queues.update(dict.fromkeys(names, queue))
+        queues[instance.name] = ActionQueue(instance, queue_url, queue_arn, dead_letter_url, max_receives)
     return ActionResources(
         IDEMPOTENCY_TABLE_NAME, ACTIONS_TABLE_NAME, alert_topic_arn, receipt_sender, queues
     )

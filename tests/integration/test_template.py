@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -316,13 +317,14 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
             bundle.write(path, path.relative_to(artifact))
     print(f"\nbuilt function artifact: {archive.stat().st_size / 1024:.0f} KiB zipped")
     # Every example action's function: the consumer kit, its contract and its validator
-    from infra.template import action_functions
+    # (each a nested application: sam build builds it under the instance's name)
+    from infra.template import action_instances
 
-    for stem in action_functions():
-        action = build_dir / f"{stem}Function"
-        assert (action / "stripe_actions" / "app.py").is_file(), stem
-        assert (action / "contract" / "sns-message.v2.schema.json").is_file(), stem
-        assert (action / "fastjsonschema" / "__init__.py").is_file(), stem
+    for logical in action_instances():
+        action = build_dir / logical / "Function"
+        assert (action / "stripe_actions" / "app.py").is_file(), logical
+        assert (action / "contract" / "sns-message.v2.schema.json").is_file(), logical
+        assert (action / "fastjsonschema" / "__init__.py").is_file(), logical
 
 
 def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
@@ -378,20 +380,6 @@ def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_a
         alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}] for alarm in ours
     )
     assert FUNCTION["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
-
-
-def test_every_action_with_an_outside_effect_alarms_on_its_own_uncertain_effects() -> None:
-    """The alarm's dimension is the service name the action's function emits under."""
-    for action in EFFECT_ACTIONS:
-        prefix = "".join(part.title() for part in action.split("_"))
-        alarm = RESOURCES[f"{prefix}UncertainEffectsAlarm"]
-        function = RESOURCES[f"{prefix}Function"]["Properties"]["Environment"]["Variables"]
-        assert alarm["Condition"] == "ExampleActions"
-        assert alarm["Properties"]["MetricName"] == "ActionsUncertain"
-        (dimension,) = alarm["Properties"]["Dimensions"]
-        assert dimension == {"Name": "service", "Value": function["POWERTOOLS_SERVICE_NAME"]}
-        assert function["POWERTOOLS_SERVICE_NAME"] == {"Fn::Sub": f"${{AWS::StackName}}-{action}"}
-        assert alarm["Properties"]["Threshold"] == 1
 
 
 def test_snapstart_is_an_opt_in_parameter_on_the_alias_every_source_calls() -> None:
@@ -490,27 +478,34 @@ ACTION_METRICS = {
     for name in re.findall(r'count\("(\w+)"\)', path.read_text())
 }
 """What the actions functions emit, per function (dimension ``service`` = ``<stack>-<action>``)."""
-EFFECT_ACTIONS = ("fulfil_order", "dispute_alert")
-"""The example actions with an effect outside our tables (``EffectLedger``)."""
+ACTIONS = ("fulfil_order", "entitlement", "dispute_alert")
+"""The example actions (each with its own service name)."""
 
 
-def render(value: Any, conditions: dict[str, bool]) -> str:
-    """A string-valued intrinsic as CloudFormation resolves it, with stand-in physical names."""
+def render(value: Any, conditions: dict[str, bool], physical: Callable[[str], str] | None = None) -> str:
+    """A string-valued intrinsic as CloudFormation resolves it, with stand-in physical names
+    (``physical``: a module's own names; the root's by default)."""
+    physical = physical or _physical
     if isinstance(value, str):
         return value
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
-        return str(separator).join(render(part, conditions) for part in parts)
+        return str(separator).join(render(part, conditions, physical) for part in parts)
     if "Fn::If" in value:
         condition, when_true, when_false = value["Fn::If"]
-        return render(when_true if conditions[condition] else when_false, conditions)
+        return render(when_true if conditions[condition] else when_false, conditions, physical)
+    if "Fn::GetAtt" in value and value["Fn::GetAtt"][1].startswith("Outputs."):
+        return _module_output(*value["Fn::GetAtt"])
+    if "Fn::Select" in value:  # an action module's kit: its stack name
+        assert value["Fn::Select"] == [0, {"Ref": "Kit"}], value
+        return "shop"
     if "Fn::Sub" in value:
         template, variables = (
             value["Fn::Sub"] if isinstance(value["Fn::Sub"], list) else (value["Fn::Sub"], {})
         )
-        own = {name: render(variable, conditions) for name, variable in variables.items()}
+        own = {name: render(variable, conditions, physical) for name, variable in variables.items()}
         return re.sub(
-            r"\$\{([^}]+)\}", lambda match: own.get(match.group(1)) or _physical(match.group(1)), template
+            r"\$\{([^}]+)\}", lambda match: own.get(match.group(1)) or physical(match.group(1)), template
         )
     raise AssertionError(f"unexpected intrinsic {value}")
 
@@ -523,6 +518,25 @@ def _physical(name: str) -> str:
     if attribute == "Arn":
         return f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{logical}"
     return f"{logical}-{attribute or 'ref'}"
+
+
+def _module_output(instance: str, output: str) -> str:
+    """An action module's output, as its nested stack resolves it for the instance ``instance``."""
+    from infra.template import action_instances, action_module
+
+    module = action_module()
+    parameters = action_instances()[instance].parameters
+
+    def physical(name: str) -> str:
+        logical, _, attribute = name.partition(".")
+        if logical in parameters:
+            return str(parameters[logical])
+        assert logical in module["Resources"], logical
+        if attribute == "Arn":
+            return f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{instance}.{logical}"
+        return f"{instance}-{logical}-{attribute or 'ref'}"
+
+    return render(module["Outputs"][output.removeprefix("Outputs.")]["Value"], {}, physical)
 
 
 def _widgets(conditions: dict[str, bool]) -> list[dict[str, Any]]:
@@ -557,7 +571,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
             )
             plotted.add((namespace, name))
             if namespace == "StripeWebhooks" and name in ACTION_METRICS:
-                assert dimensions["service"] in {f"shop-{action}" for action in EFFECT_ACTIONS}, line
+                assert dimensions["service"] in {f"shop-{action}" for action in ACTIONS}, line
             elif namespace == "StripeWebhooks":
                 assert name in CUSTOM_METRICS | RECONCILER_METRICS and dimensions == {"service": "shop"}, line
             else:
@@ -567,8 +581,8 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
                     assert name in AWS_METRICS[namespace], line
                 assert set(dimensions) == expected, line
                 for key, value in dimensions.items():  # always this stack's own resources
-                    if key == "QueueName":
-                        assert value.endswith("DeadLetterQueue-QueueName"), line
+                    if key == "QueueName":  # a dead-letter queue, or an action's own queue
+                        assert value.endswith(("DeadLetterQueue-QueueName", "-Queue-QueueName")), line
                     elif key == "Operation":
                         assert value in ("TransactWriteItems", "UpdateItem"), line
                     else:
@@ -597,81 +611,19 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
         if resource["Type"] == "AWS::CloudWatch::Alarm"
         and conditions.get(resource.get("Condition", ""), True)
     }
+    if conditions["ExampleActions"]:  # each action's own, from its module
+        from infra.template import action_instances, action_module
+
+        module_alarms = [
+            name for name, r in action_module()["Resources"].items() if r["Type"].endswith("Alarm")
+        ]
+        alarms |= {f"{instance}.{alarm}" for instance in action_instances() for alarm in module_alarms}
     assert {arn.rsplit(":", 1)[1] for arn in alarm_widget["properties"]["alarms"]} == alarms
 
 
 def test_the_dashboard_url_is_an_output() -> None:
     url = TEMPLATE["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
     assert "#dashboards/dashboard/${OperationsDashboard}" in url
-
-
-def test_the_example_actions_are_off_by_default_and_each_is_wired_alone() -> None:
-    from infra.template import action_functions
-
-    assert TEMPLATE["Parameters"]["DeployExampleActions"]["Default"] == "false"
-    functions = action_functions()
-    assert functions == {
-        "FulfilOrder": ("fulfil_order",),
-        "Entitlement": ("entitlement",),
-        "DisputeAlert": ("dispute_alert",),
-    }
-    for stem in functions:
-        function = RESOURCES[f"{stem}Function"]
-        queue = RESOURCES[f"{stem}Queue"]["Properties"]
-        mapping = RESOURCES[f"{stem}EventSource"]["Properties"]
-        alarm = RESOURCES[f"{stem}DeadLettersAlarm"]["Properties"]
-        for suffix in (
-            "Function",
-            "Queue",
-            "DeadLetterQueue",
-            "Subscription",
-            "EventSource",
-            "DeadLettersAlarm",
-        ):
-            assert RESOURCES[f"{stem}{suffix}"]["Condition"] == "ExampleActions", (stem, suffix)
-        # AWS: a source queue's visibility timeout at least six times the function's timeout
-        assert queue["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
-        assert _refs(queue["RedrivePolicy"]["deadLetterTargetArn"]) == {f"{stem}DeadLetterQueue"}
-        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert _refs(mapping["EventSourceArn"]) == {f"{stem}Queue"}
-        assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": [f"{stem}DeadLetterQueue", "QueueName"]}
-        assert RESOURCES[f"{stem}Subscription"]["Properties"]["RawMessageDelivery"] is True
-
-
-def _statements(stem: str) -> dict[str, dict[str, Any]]:
-    policies = RESOURCES[f"{stem}Function"]["Properties"]["Policies"]
-    (poller,) = [policy for policy in policies if "SQSPollerPolicy" in policy]
-    assert _refs(poller["SQSPollerPolicy"]["QueueName"]) == {f"{stem}Queue"}  # its own queue only
-    (document,) = [policy for policy in policies if "Statement" in policy]
-    statements = {}
-    for entry in document["Statement"]:
-        statement = entry["Fn::If"][1] if "Fn::If" in entry else entry
-        statements[statement["Sid"]] = statement
-    return statements
-
-
-def test_each_action_function_may_do_its_own_action_and_nothing_more() -> None:
-    fulfil, entitle, alert = (
-        _statements("FulfilOrder"),
-        _statements("Entitlement"),
-        _statements("DisputeAlert"),
-    )
-
-    common = {"IdempotencyRecords", "ReadLargePayloads"}
-    assert set(fulfil) == common | {"ReadRecords", "WriteFulfilments", "SendReceipts"}
-    assert set(entitle) == common | {"ReadRecords", "WriteEntitlements"}
-    assert set(alert) == common | {"NotifyPeople"}
-    for statements in (fulfil, entitle, alert):
-        assert _refs(statements["IdempotencyRecords"]["Resource"]) == {"ActionsIdempotencyTable"}
-        assert statements["ReadLargePayloads"]["Action"] == "s3:GetObject"
-    assert fulfil["ReadRecords"]["Action"] == "dynamodb:Query"  # reads the webhook's table, never writes
-    leading = "ForAllValues:StringLike"
-    assert fulfil["WriteFulfilments"]["Condition"][leading]["dynamodb:LeadingKeys"] == ["FULFILMENT#*"]
-    assert entitle["WriteEntitlements"]["Condition"][leading]["dynamodb:LeadingKeys"] == ["ENTITLEMENT#*"]
-    assert fulfil["SendReceipts"]["Condition"]["StringEquals"]["ses:FromAddress"] == {
-        "Ref": "ReceiptSenderEmail"
-    }
-    assert _refs(alert["NotifyPeople"]["Resource"]) == {"AlarmTopic"}
 
 
 def test_the_idempotency_table_is_the_one_powertools_expects() -> None:
@@ -689,7 +641,7 @@ def test_the_functions_share_their_runtime_through_globals_and_repeat_none_of_it
     assert shared["Architectures"] == ["arm64"]
     assert set(shared["Environment"]["Variables"]) == {"POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL"}
     functions = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 5
+    assert len(functions) == 2  # the webhook and the reconciler; each action is a module
     for function in functions:
         own = function["Properties"]
         assert not {"CodeUri", "Runtime", "Architectures"} & set(own)
@@ -703,18 +655,6 @@ def test_tracing_is_the_same_for_the_api_and_every_function_off() -> None:
     assert all("Tracing" not in r.get("Properties", {}) for r in RESOURCES.values())
 
 
-def test_each_action_queue_may_start_only_so_many_invocations_and_polls_with_its_own_queue_only() -> None:
-    from infra.template import action_functions
-
-    limit = TEMPLATE["Parameters"]["ActionsMaximumConcurrency"]
-    assert limit["MinValue"] == 2 and limit["Default"] >= 2  # Lambda's floor for MaximumConcurrency
-    for stem in action_functions():
-        mapping = RESOURCES[f"{stem}EventSource"]["Properties"]
-        assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ActionsMaximumConcurrency"}}
-        # SAM's SQS event would add AWSLambdaSQSQueueExecutionRole (every queue in the account)
-        assert "Events" not in RESOURCES[f"{stem}Function"]["Properties"]
-
-
 def test_what_holds_data_outlives_the_stack_and_queues_keep_messages_for_a_chosen_time() -> None:
     kept = [
         logical
@@ -722,7 +662,7 @@ def test_what_holds_data_outlives_the_stack_and_queues_keep_messages_for_a_chose
         if resource["Type"] in ("AWS::SecretsManager::Secret", "AWS::DynamoDB::Table", "AWS::S3::Bucket")
         or logical.endswith("DeadLetterQueue")
     ]
-    assert len(kept) == 11  # 2 secrets, 3 tables, the bucket, 5 dead-letter queues
+    assert len(kept) == 8  # 2 secrets, 3 tables, the bucket, 2 dead-letter queues (actions': their module)
     for logical in kept:
         assert RESOURCES[logical]["DeletionPolicy"] == RESOURCES[logical]["UpdateReplacePolicy"] == "Retain"
     for logical, resource in RESOURCES.items():

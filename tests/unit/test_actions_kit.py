@@ -10,7 +10,7 @@ import pytest
 
 import contract
 from infra.fixtures.payloads import encode, fresh_event
-from infra.template import action_functions, function_properties, resource_properties
+from infra.template import action_instances, module_properties
 from stripe_actions.actions import Action, ActionRegistry, Run, Wait
 from stripe_actions.composition import Components
 from stripe_actions.errors import ConfigurationError
@@ -295,12 +295,12 @@ def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
     actions: list[Action] = [FulfilOrder(None, None, None), Entitlement(None), DisputeAlert(None, None)]  # type: ignore[arg-type]
 
     by_name = {action.name: action for action in actions}
-    assert sorted(name for names in action_functions().values() for name in names) == sorted(by_name)
-    for stem, names in action_functions().items():
-        policy = resource_properties(f"{stem}Subscription")["FilterPolicy"]
-        types = [t for name in names for t in by_name[name].types]
-        expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in types]
-        assert policy == {"event_type": expected}, stem
+    instances = action_instances().values()
+    assert sorted(instance.name for instance in instances) == sorted(by_name)
+    assert module_properties("Subscription")["FilterPolicy"] == {"Fn::Sub": '{"event_type": ${EventTypes}}'}
+    for instance in instances:
+        expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in by_name[instance.name].types]
+        assert instance.filter_policy == {"event_type": expected}, instance.logical_id
 
 
 def test_the_registry_finds_every_action_of_a_type_by_exact_type_or_family() -> None:
@@ -379,12 +379,21 @@ def test_an_action_no_builder_knows_is_named_with_the_ones_there_are() -> None:
 
 
 def test_the_template_environment_configures_each_action() -> None:
-    for stem, names in action_functions().items():
-        variables = function_properties(f"{stem}Function")["Environment"]["Variables"]
-        env = {key: value if isinstance(value, str) else "from-template" for key, value in variables.items()}
-        env["ACTIONS_REMEMBER_DAYS"] = "90"
+    """The module's environment, as each instance's parameters resolve it, is one the settings accept."""
+    variables = module_properties("Function")["Environment"]["Variables"]
+    for instance in action_instances().values():
+        env = {"ACTIONS": instance.name, "ACTIONS_REMEMBER_DAYS": "90"}
+        for key, value in variables.items():
+            if isinstance(value, dict) and "Fn::If" in value:
+                condition = {"ReadsRecords": "ReadsRecords", "OwnsKeys": "OwnKeys"}[value["Fn::If"][0]]
+                env[key] = "from-template" if instance.grants(condition) else ""
+            elif isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in instance.parameters:
+                given = instance.parameters[value["Ref"]]
+                env[key] = given if isinstance(given, str) else "from-template"  # a !Ref of the root's
+            elif key not in env:
+                env[key] = value if isinstance(value, str) else "from-template"
 
-        assert load_settings(env).actions == names
+        assert load_settings(env).actions == (instance.name,)
 
 
 def test_a_logged_outcome_names_the_action_and_key_but_not_what_it_did() -> None:
