@@ -77,7 +77,7 @@ ACTIONS_HANDLER = "stripe_actions.app.lambda_handler"
 IDEMPOTENCY_TABLE_RESOURCE = "ActionsIdempotencyTable"
 ACTIONS_TABLE_RESOURCE = "ActionsTable"
 ACTION_MODULE_PATH = REPO_ROOT / "infra" / "modules" / "action.yaml"
-"""The action module: one nested application per action (docs/actions.md#add-an-action)."""
+"""The action module: one nested application per action (docs/actions.md#what-an-action-may-do)."""
 
 
 @cache
