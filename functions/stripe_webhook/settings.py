@@ -118,18 +118,29 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 def parse_networks(value: str) -> tuple[Any, ...]:
-    """Comma-separated CIDRs (IPv4 or IPv6); "" is none (any source)."""
-    parts = [part.strip() for part in value.split(",") if part.strip()]
-    if not parts:
+    """Comma-separated CIDRs (IPv4 or IPv6); "" is none (any source). Anything else that is not a
+    list of networks is refused, never read as "any": an empty entry (``","``), a network with host
+    bits set (``3.18.12.63/0`` is not 3.18.12.63) or a ``/0``."""
+    if not value.strip():
         return ()
     import ipaddress  # only when an allow-list is set: off the default cold path
 
-    try:
-        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
-    except ValueError:
-        raise ConfigurationError(
-            "malformed_configuration", "ALLOWED_SOURCE_IPS must be comma-separated CIDRs"
-        ) from None
+    networks = []
+    for part in (part.strip() for part in value.split(",")):
+        try:
+            network = ipaddress.ip_network(part, strict=True)
+        except ValueError as error:
+            problem = "an empty entry" if not part else f"{part!r}: {error}"
+            raise ConfigurationError(
+                "malformed_configuration", f"ALLOWED_SOURCE_IPS must be comma-separated CIDRs; {problem}"
+            ) from None
+        if network.prefixlen == 0:
+            raise ConfigurationError(
+                "malformed_configuration",
+                f"ALLOWED_SOURCE_IPS: {part} is every address; leave it empty to allow any source",
+            )
+        networks.append(network)
+    return tuple(networks)
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
