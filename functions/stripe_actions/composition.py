@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from stripe_actions.actions import Action, ActionRegistry
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
-from stripe_actions.consumer import Consumer, Outcome
+from stripe_actions.consumer import Consumer
 from stripe_actions.effects import EffectLedger
 from stripe_actions.errors import ConfigurationError
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import PoisonMessage
 from stripe_actions.observability import report_outcome
+from stripe_actions.outcomes import ActionOutcome
 from stripe_actions.settings import Settings, get_settings
 from stripe_webhook import aws
 
@@ -41,7 +42,7 @@ class Components:
         s3: Any | None = None,
         ses: Any | None = None,
         sns: Any | None = None,
-        report: Callable[[Outcome], None] = report_outcome,
+        report: Callable[[ActionOutcome], None] = report_outcome,
     ) -> None:
         self._settings = settings
         self._dynamodb = dynamodb

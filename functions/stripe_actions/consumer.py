@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stripe_actions.actions import Action, ActionRegistry, Wait
 from stripe_actions.effects import EffectUncertain
 from stripe_actions.messages import ActionEvent, PoisonMessage, ReadPayload, ReadRecord, parse_record
 from stripe_actions.observability import report_outcome
+from stripe_actions.outcomes import ActionOutcome
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -27,28 +27,6 @@ if TYPE_CHECKING:
 
 KEY_PREFIX = "stripe-actions"
 REPLAYED = "replayed"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one action for one message (or to a message no action could read)."""
-
-    action: str
-    key: str
-    status: str
-    """done | skipped | waiting | busy | failed | uncertain | poison"""
-    detail: str
-    event_id: str = ""
-    event_type: str = ""
-    error: Exception | None = field(default=None, compare=False, repr=False)
-    """What a failed action raised (its traceback is logged, and printed by the local stack)."""
-
-    def line(self) -> str:
-        if self.status == "poison":
-            return f"message {self.key} poison: {self.detail}"
-        if self.status == "done":
-            return f"action {self.action} {self.key} done ({self.detail})"
-        return f"action {self.action} {self.key} {self.status}: {self.detail}"
 
 
 class ActionFailed(Exception):
@@ -68,7 +46,7 @@ class Consumer:
         remember_seconds: int,
         read_payload: ReadPayload | None = None,
         read_record: ReadRecord | None = None,
-        report: Callable[[Outcome], None] = report_outcome,
+        report: Callable[[ActionOutcome], None] = report_outcome,
         clock: Callable[[], float] = time.time,
     ) -> None:
         from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
@@ -111,7 +89,7 @@ class Consumer:
                 record.raw_event, read_payload=self._read_payload, read_record=self._read_record
             )
         except PoisonMessage as error:
-            self._report(Outcome("", record.message_id, "poison", str(error)))
+            self._report(ActionOutcome("", record.message_id, "poison", str(error)))
             raise
         failures = []
         for action in self.registry.for_type(event.type):
@@ -122,7 +100,7 @@ class Consumer:
         if failures:
             raise ActionFailed(f"{len(failures)} action(s) failed for {event.id}") from failures[0]
 
-    def run(self, action: Action, event: ActionEvent) -> Outcome:
+    def run(self, action: Action, event: ActionEvent) -> ActionOutcome:
         """Decide, then perform at most once per (action, business key); report and return it."""
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
@@ -169,7 +147,7 @@ class Consumer:
         event: ActionEvent,
         *,
         error: Exception | None = None,
-    ) -> Outcome:
-        outcome = Outcome(action.name, key, status, detail, event.id, event.type, error)
+    ) -> ActionOutcome:
+        outcome = ActionOutcome(action.name, key, status, detail, event.id, event.type, error)
         self._report(outcome)
         return outcome

@@ -91,10 +91,7 @@ def _envelope(body: str) -> tuple[str, dict[str, str]] | None:
     """An SNS notification's message and attributes, or None for a raw-delivery body."""
     if not body.lstrip().startswith("{"):
         return None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
+    document = _json(body, "the body", envelope=True)
     if not isinstance(document, dict) or document.get("Type") != "Notification" or "Message" not in document:
         return None
     attributes = document.get("MessageAttributes") or {}
@@ -132,15 +129,28 @@ def parse_record(
 
 def _valid_body(text: str | bytes, attributes: Mapping[str, str], what: str) -> Any:
     """The JSON in ``text``, valid with ``attributes`` as a contract message, or ``PoisonMessage``."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        raise PoisonMessage(f"{what} is not JSON") from None
+    body = _json(text, what)
     try:
         contract.validate({"attributes": dict(attributes), "body": body})
     except contract.ContractViolation as error:
         raise PoisonMessage(f"{what}: {error}") from None
+    except RecursionError:  # the validator walks what the parser let through
+        raise PoisonMessage(f"{what} nests deeper than the validator reads") from None
     return body
+
+
+def _json(text: str | bytes, what: str, *, envelope: bool = False) -> Any:
+    """``text`` parsed; a parser limit (nesting past the recursion limit, a number too long) is
+    poison like any other unreadable body: it fails every receive, so it must be named. Not JSON at
+    all is ``None`` when looking for an SNS envelope (a raw body is no envelope)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise PoisonMessage(f"{what} nests deeper than the parser reads") from None
+    except ValueError:
+        if envelope:
+            return None
+        raise PoisonMessage(f"{what} is not JSON") from None
 
 
 def _resolve_pointer(

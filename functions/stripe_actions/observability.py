@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from stripe_webhook.observability import METRICS_NAMESPACE
 
 if TYPE_CHECKING:
-    from stripe_actions.consumer import Outcome
+    from stripe_actions.outcomes import ActionOutcome
 
 logger = Logger()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
@@ -25,7 +25,7 @@ def count(name: str) -> None:
     metrics.flush_metrics()
 
 
-def report_outcome(outcome: Outcome) -> None:
+def report_outcome(outcome: ActionOutcome) -> None:
     """One structured line per outcome. What a performed action says (``done``'s detail, e.g. the
     address a receipt went to) may be personal data and is not logged; why an action waited or
     failed is our own wording or an exception's class, and is."""
@@ -41,7 +41,10 @@ def report_outcome(outcome: Outcome) -> None:
     if outcome.status == "uncertain":
         count("ActionsUncertain")
         logger.error("action uncertain", extra=fields)
-    elif outcome.status in ("failed", "poison"):
+    elif outcome.status == "poison":  # it fails every receive, then waits in the dead-letter queue
+        count("PoisonMessages")
+        logger.error("action poison", extra=fields, exc_info=outcome.error)
+    elif outcome.status == "failed":
         logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)
     else:
         logger.info(f"action {outcome.status}", extra=fields)

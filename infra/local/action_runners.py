@@ -22,7 +22,8 @@ from infra.local.connect import REGION
 from infra.local.resources import ActionQueue, ActionResources, LocalResources
 
 if TYPE_CHECKING:
-    from stripe_actions.consumer import Consumer, Outcome
+    from stripe_actions.consumer import Consumer
+from stripe_actions.outcomes import ActionOutcome
 
 LOCAL_VISIBILITY_SECONDS = 2
 """Locally a failed message comes back after 2 s, not the deployed 180 s, so retries show."""
@@ -131,7 +132,7 @@ class ActionRunner:
 
 
 def build_runners(
-    sqs: Any, resources: LocalResources, actions: ActionResources, report: Callable[[Outcome], None]
+    sqs: Any, resources: LocalResources, actions: ActionResources, report: Callable[[ActionOutcome], None]
 ) -> list[ActionRunner]:
     """One runner per actions function, each with its own ``Consumer`` built as its deployed function
     builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally), from
@@ -159,7 +160,7 @@ def build_runners(
     return runners
 
 
-def print_outcome(outcome: Outcome) -> None:
+def print_outcome(outcome: ActionOutcome) -> None:
     """The outcome's console line; a failed action's traceback under it, as Python prints it."""
     print(f"  {outcome.line()}", flush=True)
     if outcome.error is not None:
@@ -167,7 +168,7 @@ def print_outcome(outcome: Outcome) -> None:
 
 
 def start_actions(
-    endpoint: str, resources: LocalResources, report: Callable[[Outcome], None] = print_outcome
+    endpoint: str, resources: LocalResources, report: Callable[[ActionOutcome], None] = print_outcome
 ) -> tuple[ActionResources, list[ActionRunner]]:
     """What ``DeployExampleActions=true`` deploys, on the local endpoint, with every action running;
     each outcome goes to ``report`` (the console line, and the inbox)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from infra.local.inbox_stream import Changes
 
 if TYPE_CHECKING:
-    from stripe_actions.consumer import Outcome
+    from stripe_actions.outcomes import ActionOutcome
 
 DEFAULT_SIZE = 2000
 STATUS_CLASSES = ("2xx", "4xx", "5xx")
@@ -149,7 +149,7 @@ class Inbox:
     def __post_init__(self) -> None:
         self._entries = deque(maxlen=self.size)
 
-    def record_outcome(self, outcome: Outcome) -> None:
+    def record_outcome(self, outcome: ActionOutcome) -> None:
         """What an example action did with an event's message (``done``, ``uncertain``, …), kept for
         as many events as the inbox holds requests."""
         if not outcome.event_id:

@@ -46,7 +46,7 @@ from infra.local.stripe_standin import LocalStripeApi, latest_object, use_stripe
 from infra.local.views import record_line
 
 if TYPE_CHECKING:
-    from stripe_actions.consumer import Outcome
+    from stripe_actions.outcomes import ActionOutcome
     from stripe_webhook.queries import TableQueries
 
 
@@ -235,7 +235,7 @@ def persisted_tables(actions: ActionResources | None) -> tuple[str, ...]:
     return (actions.idempotency_table, actions.actions_table) if actions else ()
 
 
-def report_outcome(inbox: Inbox | None, outcome: Outcome) -> None:
+def report_outcome(inbox: Inbox | None, outcome: ActionOutcome) -> None:
     """An action's outcome: its console line, and beside its event in the inbox."""
     print_outcome(outcome)
     if inbox is not None:

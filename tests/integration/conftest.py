@@ -23,8 +23,8 @@ from infra.local.resources import (
     subscribe_queue,
 )
 from stripe_actions.adapters import ActionsTable
-from stripe_actions.consumer import Outcome
 from stripe_actions.effects import EffectLedger
+from stripe_actions.outcomes import ActionOutcome
 from stripe_webhook import composition
 from stripe_webhook.payloads import S3Payloads
 from stripe_webhook.queries import TableQueries
@@ -133,10 +133,10 @@ class Actions:
     ses: Any
     resources: ActionResources
     runners: dict[str, ActionRunner]
-    outcomes: list[Outcome]
+    outcomes: list[ActionOutcome]
     alerts_queue_url: str
 
-    def run(self, *names: str, rounds: int = 20) -> list[Outcome]:
+    def run(self, *names: str, rounds: int = 20) -> list[ActionOutcome]:
         """Poll the named actions' queues (all by default) until they are empty; the new outcomes."""
         start = len(self.outcomes)
         for _ in range(rounds):
@@ -145,7 +145,7 @@ class Actions:
                 break
         return self.outcomes[start:]
 
-    def lines(self, outcomes: list[Outcome] | None = None) -> list[str]:
+    def lines(self, outcomes: list[ActionOutcome] | None = None) -> list[str]:
         return [outcome.line() for outcome in (self.outcomes if outcomes is None else outcomes)]
 
     def emails(self) -> list[Any]:
@@ -186,7 +186,7 @@ def actions_on(aws: Aws, *, visibility_timeout: int = 0) -> Actions:
         aws.dynamodb, aws.sns, aws.sqs, ses, aws.topic_arn, visibility_timeout=visibility_timeout
     )
     alerts = subscribe_queue(aws.sns, aws.sqs, resources.alert_topic_arn, "alerts-inbox", raw=False)
-    outcomes: list[Outcome] = []
+    outcomes: list[ActionOutcome] = []
     local = LocalResources(aws.table, aws.topic_arn, aws.queue_url, aws.bucket)
     runners = build_runners(aws.sqs, local, resources, outcomes.append)
     return Actions(

@@ -28,7 +28,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from infra.fixtures.payloads import fresh_event
-from stripe_actions.consumer import Outcome
+from stripe_actions.outcomes import ActionOutcome
 from stripe_webhook import aws as function_aws
 from tests.aws_model import Killed
 from tests.faults import Fault, FaultInjector, apply_with_moto
@@ -93,7 +93,7 @@ def new_fact(actions: Actions, effect: Effect, secret: str) -> str:
     return key
 
 
-def run_out(actions: Actions, effect: Effect) -> list[Outcome]:
+def run_out(actions: Actions, effect: Effect) -> list[ActionOutcome]:
     """Every receive SQS would make, until the message is done or in the dead-letter queue."""
     return actions.run(effect.action, rounds=actions.resources.queues[effect.action].max_receives + 3)
 

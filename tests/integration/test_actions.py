@@ -238,6 +238,31 @@ def test_a_poison_message_goes_to_the_dead_letter_queue_and_the_rest_of_its_batc
     assert len(actions.emails()) == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "the body nests deeper than the parser reads"),
+        ('{"a": ' * 100_000 + "1" + "}" * 100_000, "the body nests deeper than the parser reads"),
+        ('{"id": "evt_x", "n": ' + "9" * 5_000 + "}", "the body is not JSON"),
+    ],
+    ids=["array nested 100,000 deep", "object nested 100,000 deep (an envelope?)", "a 5,000-digit number"],
+)
+def test_a_body_past_a_parser_limit_is_poison_with_an_outcome_on_every_receive(
+    actions: Actions, body: str, why: str
+) -> None:
+    queue = actions.resources.queues["dispute_alert"]
+    actions.aws.sqs.send_message(
+        QueueUrl=queue.queue_url,
+        MessageBody=body,
+        MessageAttributes={"event_type": {"DataType": "String", "StringValue": "charge.dispute.created"}},
+    )
+
+    outcomes = actions.run(rounds=queue.max_receives + 3)
+
+    assert [(outcome.status, outcome.detail) for outcome in outcomes] == [("poison", why)] * queue.max_receives
+    assert len(drain(actions.aws.sqs, queue.dead_letter_url)) == 1
+
+
 def test_an_action_that_raises_is_released_and_retried_then_runs_once(actions: Actions, secret: str) -> None:
     faults = FaultInjector({"ses.SendEmail": Fault("MessageRejected", 400, times=2)})
     faults.install(function_aws.session())

@@ -400,8 +400,8 @@ def test_a_logged_outcome_names_the_action_and_key_but_not_what_it_did() -> None
     import io
     import logging
 
-    from stripe_actions.consumer import Outcome
     from stripe_actions.observability import logger, report_outcome
+    from stripe_actions.outcomes import ActionOutcome
 
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
@@ -409,9 +409,13 @@ def test_a_logged_outcome_names_the_action_and_key_but_not_what_it_did() -> None
     previous = handler.setStream(buffer)
     try:
         report_outcome(
-            Outcome("fulfil_order", "cs_test_1", "done", "email to jenny.rosen@example.com", "evt_1", "x")
+            ActionOutcome(
+                "fulfil_order", "cs_test_1", "done", "email to jenny.rosen@example.com", "evt_1", "x"
+            )
         )
-        report_outcome(Outcome("fulfil_order", "in_1", "failed", "MessageRejected", "evt_2", "invoice.paid"))
+        report_outcome(
+            ActionOutcome("fulfil_order", "in_1", "failed", "MessageRejected", "evt_2", "invoice.paid")
+        )
     finally:
         handler.setStream(previous)
 
@@ -419,3 +423,14 @@ def test_a_logged_outcome_names_the_action_and_key_but_not_what_it_did() -> None
     assert done["business_key"] == "cs_test_1" and done["outcome"] == "done" and done["event_id"] == "evt_1"
     assert "jenny.rosen" not in json.dumps(done)
     assert failed["reason"] == "MessageRejected" and failed["level"] == "ERROR"
+
+
+def test_a_poison_outcome_is_logged_and_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    from stripe_actions.observability import report_outcome
+    from stripe_actions.outcomes import ActionOutcome
+
+    report_outcome(ActionOutcome("", "m-1", "poison", "the body nests deeper than the parser reads"))
+
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (metric,) = [line for line in printed if "_aws" in line]
+    assert metric["PoisonMessages"] == [1.0] or metric["PoisonMessages"] == 1.0

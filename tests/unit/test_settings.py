@@ -83,8 +83,10 @@ HOST_BITS = ("3.18.12.63/24", "3.18.12.63/1", "2600:1f18::1/32")
 """Syntactically CIDRs, but not networks: the pattern lets them through, the function refuses them."""
 
 
-@pytest.mark.parametrize(("value", "taken"), ALLOW_LISTS.items(), ids=lambda v: repr(v))
-def test_an_allow_list_is_a_list_of_networks_or_refused_at_deploy_and_at_start(value: str, taken: bool) -> None:
+@pytest.mark.parametrize(("value", "taken"), ALLOW_LISTS.items(), ids=repr)
+def test_an_allow_list_is_a_list_of_networks_or_refused_at_deploy_and_at_start(
+    value: str, taken: bool
+) -> None:
     import re
 
     from infra.template import load_template
