@@ -76,19 +76,31 @@ def function_properties(logical_id: str) -> dict[str, Any]:
 ACTIONS_HANDLER = "stripe_actions.app.lambda_handler"
 IDEMPOTENCY_TABLE_RESOURCE = "ActionsIdempotencyTable"
 ACTIONS_TABLE_RESOURCE = "ActionsTable"
-ACTION_MODULE_PATH = REPO_ROOT / "infra" / "modules" / "action.yaml"
+MODULES = REPO_ROOT / "infra" / "modules"
+ACTION_MODULE_PATH = MODULES / "action.yaml"
 """The action module: one nested application per action (docs/actions.md#what-an-action-may-do)."""
 
 
 @cache
+def load_module(name: str) -> dict[str, Any]:
+    """``infra/modules/<name>.yaml``: action, queue, monitoring or reconciler."""
+    return load_template(MODULES / f"{name}.yaml")
+
+
 def action_module() -> dict[str, Any]:
-    return load_template(ACTION_MODULE_PATH)
+    return load_module("action")
 
 
-def module_properties(logical_id: str) -> dict[str, Any]:
-    """A resource's ``Properties`` in the action module (``Queue``, ``Subscription``, ``Function`` ...)."""
-    properties: dict[str, Any] = action_module()["Resources"][logical_id]["Properties"]
+def module_properties(logical_id: str, module: str = "action") -> dict[str, Any]:
+    """A resource's ``Properties`` in a module (the action module's ``Function``, ``Queue`` ...)."""
+    properties: dict[str, Any] = load_module(module)["Resources"][logical_id]["Properties"]
     return properties
+
+
+def instance_parameters(logical_id: str) -> dict[str, Any]:
+    """The parameters template.yaml gives its nested application ``logical_id``."""
+    parameters: dict[str, Any] = resource_properties(logical_id)["Parameters"]
+    return parameters
 
 
 @dataclass(frozen=True)

@@ -183,10 +183,11 @@ def create_action_resources(
     fifo = topic_arn.endswith(".fifo")
     suffix = ".fifo" if fifo else ""
     queues = {}
-    declared = module_properties("Queue")
-    subscription = module_properties("Subscription")
+    declared = module_properties("Queue", "queue")
+    subscription = module_properties("Subscription", "queue")
     max_receives = int(declared["RedrivePolicy"]["maxReceiveCount"])
-    timeout = declared["VisibilityTimeout"] if visibility_timeout is None else visibility_timeout
+    own_timeout = module_properties("Queue")["Parameters"]["VisibilityTimeout"]  # the action's queue
+    timeout = own_timeout if visibility_timeout is None else visibility_timeout
     for instance in action_instances().values():
         fifo_attributes = {"FifoQueue": "true"} if fifo else {}
         dead_letter_url = sqs.create_queue(

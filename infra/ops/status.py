@@ -107,13 +107,22 @@ def metric_sums(ctx: Context, names: list[str], hours: int) -> dict[str, float]:
 
 
 def stack_resources(ctx: Context) -> list[dict[str, str]]:
-    """The stack's resources (none for the local stack, which CloudFormation does not know)."""
+    """The stack's resources and its modules' (nested stacks, one level of nesting each time, as
+    ``Monitoring.ProcessingFailuresAlarm``); none for the local stack, which CloudFormation does
+    not know."""
     if ctx.stack.local:
         return []
-    described: list[dict[str, str]] = ctx.aws("cloudformation").describe_stack_resources(
-        StackName=ctx.stack.name
-    )["StackResources"]
-    return described
+    cloudformation = ctx.aws("cloudformation")
+    found: list[dict[str, str]] = []
+    stacks = [("", ctx.stack.name)]
+    while stacks:
+        prefix, stack = stacks.pop(0)
+        for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]:
+            logical = f"{prefix}{resource['LogicalResourceId']}"
+            found.append({**resource, "LogicalResourceId": logical})
+            if resource["ResourceType"] == "AWS::CloudFormation::Stack" and resource.get("PhysicalResourceId"):
+                stacks.append((f"{logical}.", resource["PhysicalResourceId"]))
+    return found
 
 
 def physical_id(resources: list[dict[str, str]], logical_id: str) -> str | None:

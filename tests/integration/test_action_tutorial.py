@@ -36,13 +36,14 @@ def tutorial_template() -> dict[str, Any]:
     (logical, resource), *_ = yaml.load(instance_block, Loader=infra.template._CloudFormationLoader).items()
     template["Resources"][logical] = resource
     dashboard = yaml.load(dashboard_block, Loader=infra.template._CloudFormationLoader)
-    body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Join"][1]
-    lists = [
+    parameters = template["Resources"]["Monitoring"]["Properties"]["Parameters"]
+    metrics = next(
         part["Fn::If"][1]["Fn::Join"][1]
-        for part in body
-        if isinstance(part, dict) and "Fn::If" in part and part["Fn::If"][0] == "ExampleActions"
-    ]
-    for lines, line in zip(lists, dashboard, strict=True):
+        for part in parameters["DeadLetterMetrics"]["Fn::Join"][1]
+        if part["Fn::If"][0] == "ExampleActions"
+    )
+    alarms = parameters["MoreAlarms"]["Fn::If"][1]["Fn::Join"][1]
+    for lines, line in zip((metrics, alarms), dashboard, strict=True):
         lines.append(line)
     return template
 
@@ -56,8 +57,9 @@ def test_the_tutorial_adds_an_action_in_at_most_fifteen_lines_of_template() -> N
     assert grant["Type"] == "AWS::Serverless::Application"
     required = {name for name, spec in action_module()["Parameters"].items() if "Default" not in spec}
     assert required <= set(grant["Properties"]["Parameters"])
-    body = str(resources["OperationsDashboard"]["Properties"]["DashboardBody"])
-    assert "GrantCourse" in body
+    dashboard = str(resources["Monitoring"]["Properties"]["Parameters"])
+    assert "'GrantCourse', 'Outputs.DashboardMetrics'" in dashboard
+    assert "'GrantCourse', 'Outputs.DashboardAlarms'" in dashboard
 
 
 def test_the_tutorial_action_is_deployed_and_run_by_the_local_stack(

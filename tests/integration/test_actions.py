@@ -259,7 +259,9 @@ def test_a_body_past_a_parser_limit_is_poison_with_an_outcome_on_every_receive(
 
     outcomes = actions.run(rounds=queue.max_receives + 3)
 
-    assert [(outcome.status, outcome.detail) for outcome in outcomes] == [("poison", why)] * queue.max_receives
+    assert [(outcome.status, outcome.detail) for outcome in outcomes] == [
+        ("poison", why)
+    ] * queue.max_receives
     assert len(drain(actions.aws.sqs, queue.dead_letter_url)) == 1
 
 

@@ -19,7 +19,7 @@ from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli
 from infra.ops.deployed import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS
-from infra.template import load_template
+from infra.template import load_module
 from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
 from stripe_webhook.settings import API_VERSION
@@ -448,12 +448,10 @@ def test_status_shows_counts_last_event_and_failures(
 
 
 def test_status_prints_the_same_metrics_as_the_dashboard() -> None:
-    body = load_template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
-    first_part = body["Fn::Join"][1][0]["Fn::Sub"][
-        0
-    ]  # the widgets that plot the function's metrics (its template)
+    body = load_module("monitoring")["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    first_part = body["Fn::Join"][1][0]["Fn::Sub"][0]  # the widgets that plot the function's metrics
     plotted = re.findall(
-        r'\["StripeWebhooks", "(\w+)", "service", "\$\{AWS::StackName\}", \{"label": "([^"]+)"\}\]',
+        r'\["StripeWebhooks", "(\w+)", "service", "\$\{StackName\}", \{"label": "([^"]+)"\}\]',
         first_part,
     )
     assert plotted == list(DASHBOARD_METRICS.items())
@@ -687,9 +685,60 @@ def test_enable_endpoint_without_a_terminal_needs_yes(
 def test_status_prints_the_same_recovery_metrics_as_the_dashboard() -> None:
     from infra.ops.status import RECOVERY_METRICS
 
-    body = json.dumps(load_template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"])
+    body = json.dumps(
+        load_module("monitoring")["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]
+    )
     plotted = re.findall(
         r'\[\\"StripeWebhooks\\", \\"(\w+)\\", \\"service\\"[^\]]*\\"label\\": \\"([^\\]+)\\"', body
     )
     widget = [(name, label) for name, label in plotted if name in RECOVERY_METRICS]
     assert widget == list(RECOVERY_METRICS.items())
+
+
+def test_status_reads_the_alarms_of_the_stack_and_of_its_modules() -> None:
+    """Alarms live in nested stacks (Monitoring, each action): status reads each one's resources."""
+    from types import SimpleNamespace
+
+    from infra.ops.status import stack_resources
+
+    described = {
+        "shop": [
+            {"LogicalResourceId": "WebhookFunctionLogGroup", "ResourceType": "AWS::Logs::LogGroup"},
+            {
+                "LogicalResourceId": "Monitoring",
+                "ResourceType": "AWS::CloudFormation::Stack",
+                "PhysicalResourceId": "arn:m",
+            },
+            {
+                "LogicalResourceId": "FulfilOrder",
+                "ResourceType": "AWS::CloudFormation::Stack",
+                "PhysicalResourceId": "arn:f",
+            },
+        ],
+        "arn:m": [{"LogicalResourceId": "ProcessingFailuresAlarm", "ResourceType": "AWS::CloudWatch::Alarm"}],
+        "arn:f": [
+            {
+                "LogicalResourceId": "Queue",
+                "ResourceType": "AWS::CloudFormation::Stack",
+                "PhysicalResourceId": "arn:q",
+            },
+            {"LogicalResourceId": "DeadLettersAlarm", "ResourceType": "AWS::CloudWatch::Alarm"},
+        ],
+        "arn:q": [{"LogicalResourceId": "DeadLetterQueue", "ResourceType": "AWS::SQS::Queue"}],
+    }
+    cloudformation = SimpleNamespace(
+        describe_stack_resources=lambda StackName: {"StackResources": described[StackName]}  # noqa: N803
+    )
+    ctx = SimpleNamespace(stack=SimpleNamespace(local=False, name="shop"), aws=lambda name: cloudformation)
+
+    found = [resource["LogicalResourceId"] for resource in stack_resources(ctx)]  # type: ignore[arg-type]
+
+    assert found == [
+        "WebhookFunctionLogGroup",
+        "Monitoring",
+        "FulfilOrder",
+        "Monitoring.ProcessingFailuresAlarm",
+        "FulfilOrder.Queue",
+        "FulfilOrder.DeadLettersAlarm",
+        "FulfilOrder.Queue.DeadLetterQueue",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from typing import Any
 
@@ -232,8 +233,10 @@ def test_a_busy_type_is_spread_over_shards_and_read_back_whole_and_in_order(aws:
 def test_template_example_consumer_filter_receives_exactly_invoices_and_subscriptions(
     aws: Aws, secret: str
 ) -> None:
-    subscription = load_template()["Resources"]["ExampleConsumerSubscription"]["Properties"]
-    queue = subscribe_queue(aws.sns, aws.sqs, aws.topic_arn, "example-consumer", subscription["FilterPolicy"])
+    consumer = load_template()["Resources"]["ExampleConsumer"]["Properties"]["Parameters"]
+    queue = subscribe_queue(
+        aws.sns, aws.sqs, aws.topic_arn, "example-consumer", json.loads(consumer["FilterPolicy"])
+    )
     sent = {
         name: fresh_event(name)
         for name in (

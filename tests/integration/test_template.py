@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,12 @@ import pytest
 from infra import REPO_ROOT
 from infra.build import sam_build
 from infra.template import function_properties, load_template
-from stripe_webhook import budget, observability
+from stripe_webhook import budget
 from stripe_webhook.settings import Settings
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTION = function_properties("WebhookFunction")
-OUR_RESOURCES = {
-    "EventsTable",
-    "PayloadBucket",
-    "EventsTopic",
-    "WebhookSecret",
-    "ExistingSecretArn",
-    "ThinWebhookSecret",
-    "StripeApiKeySecretArn",
-    "EventBridgeDeadLetterQueue",
-}
 SAM = str(Path(sys.executable).with_name("sam"))
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
 
@@ -81,10 +70,8 @@ def test_a_fifo_topic_and_fifo_example_queues_come_with_topic_type_fifo() -> Non
     assert topic["FifoTopic"] == {"Fn::If": ["FifoTopic", True, {"Ref": "AWS::NoValue"}]}
     name = topic["TopicName"]["Fn::If"][1]["Fn::Sub"]
     assert name.endswith(".fifo")  # the function tells a FIFO topic by its ARN
-    for queue in ("ExampleConsumerQueue", "ExampleConsumerDeadLetterQueue"):
-        assert RESOURCES[queue]["Properties"]["FifoQueue"] == {
-            "Fn::If": ["FifoTopic", True, {"Ref": "AWS::NoValue"}]
-        }
+    # every consumer queue (the example's, each action's) is one of infra/modules/queue.yaml
+    assert RESOURCES["ExampleConsumer"]["Properties"]["Parameters"]["TopicType"] == {"Ref": "TopicType"}
     assert {"Condition": "FifoTopic"} in template["Conditions"]["ExampleConsumer"]["Fn::Or"]
 
 
@@ -146,8 +133,6 @@ def test_payload_bucket_is_private_encrypted_tls_only_and_expires_with_the_event
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert _refs(deny["Resource"]) == {"PayloadBucket"}
     assert FUNCTION["Environment"]["Variables"]["PAYLOAD_BUCKET"] == {"Ref": "PayloadBucket"}
-    (statement,) = [s for s in FUNCTION["Policies"][0]["Statement"] if s.get("Sid") == "StoreLargePayloads"]
-    assert statement["Resource"] == {"Fn::Sub": "${PayloadBucket.Arn}/events/*"}
 
 
 def test_secret_is_never_plain_text_in_the_template_or_the_function_environment() -> None:
@@ -168,62 +153,21 @@ def test_no_stripe_secret_strings_in_deployment_or_env_files() -> None:
         assert not pattern.search(path.read_text()), path.name
 
 
-def _grants(function: dict[str, Any]) -> dict[str, set[str]]:
-    """Action → the resources a function's one inline policy grants it on (every one of ours)."""
-    (policy,) = function["Policies"]
-    granted: dict[str, set[str]] = {}
-    statements = [
-        statement["Fn::If"][1] if "Fn::If" in statement else statement for statement in policy["Statement"]
-    ]
-    for statement in statements:
-        assert statement["Effect"] == "Allow"
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert all("*" not in action for action in actions)
-        assert statement["Resource"] != "*"
-        targets = _refs(statement["Resource"])
-        assert targets and targets <= OUR_RESOURCES
-        for action in actions:
-            granted.setdefault(action, set()).update(targets)
-    return granted
+def test_the_reconciler_runs_on_a_schedule_with_a_stripe_key_and_the_webhook_s_settings() -> None:
+    """The reconciler module's function: its handler, a timeout the lease outlives, a schedule from
+    ReconcileIntervalMinutes, no retries, and the webhook's own settings (its grants: test_roles.py)."""
+    from infra.template import instance_parameters, load_module, module_properties
 
-
-def test_function_role_grants_only_what_the_code_calls_on_exactly_our_resources() -> None:
-    assert _grants(FUNCTION) == {
-        "dynamodb:PutItem": {"EventsTable"},
-        "dynamodb:UpdateItem": {"EventsTable"},
-        "dynamodb:GetItem": {"EventsTable"},
-        "sns:Publish": {"EventsTopic"},
-        "s3:PutObject": {"PayloadBucket"},
-        "secretsmanager:GetSecretValue": {
-            "WebhookSecret",
-            "ExistingSecretArn",
-            "ThinWebhookSecret",
-            "StripeApiKeySecretArn",
-        },
-        "sqs:SendMessage": {"EventBridgeDeadLetterQueue"},
-    }
-
-
-def test_the_reconciler_runs_on_a_schedule_with_a_stripe_key_and_only_the_pipeline_s_grants() -> None:
-    """The reconciler writes what a delivery writes (its state is two items of the same table) and
-    reads the Stripe key; it never reads a signing secret."""
-    resource = RESOURCES["ReconcilerFunction"]
-    reconciler = function_properties("ReconcilerFunction")
-    assert resource["Condition"] == "HasStripeApiKey"
+    assert RESOURCES["Reconciler"]["Condition"] == "HasStripeApiKey"
+    reconciler = module_properties("Function", "reconciler")
     assert reconciler["Handler"] == "stripe_webhook.app.reconcile"
     assert reconciler["Timeout"] == budget.RECONCILER_TIMEOUT_SECONDS
     assert budget.RECONCILER_LEASE_SECONDS > budget.RECONCILER_TIMEOUT_SECONDS
-    assert _grants(reconciler) == {
-        "dynamodb:PutItem": {"EventsTable"},
-        "dynamodb:UpdateItem": {"EventsTable"},
-        "dynamodb:GetItem": {"EventsTable"},
-        "sns:Publish": {"EventsTopic"},
-        "s3:PutObject": {"PayloadBucket"},
-        "secretsmanager:GetSecretValue": {"StripeApiKeySecretArn"},
-    }
     (schedule,) = reconciler["Events"].values()
     assert schedule["Type"] == "ScheduleV2"
-    expression = schedule["Properties"]["ScheduleExpression"]["Fn::FindInMap"]
+    assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "Schedule"}
+    parameters = instance_parameters("Reconciler")
+    expression = parameters["Schedule"]["Fn::FindInMap"]
     assert expression == ["ReconcileInterval", {"Ref": "ReconcileIntervalMinutes"}, "Schedule"]
     intervals = TEMPLATE["Mappings"]["ReconcileInterval"]
     assert set(intervals) == set(TEMPLATE["Parameters"]["ReconcileIntervalMinutes"]["AllowedValues"])
@@ -233,9 +177,18 @@ def test_the_reconciler_runs_on_a_schedule_with_a_stripe_key_and_only_the_pipeli
         assert row["Seconds"] > budget.RECONCILER_TIMEOUT_SECONDS or minutes == "1"  # the lease covers 1
         assert row["LagAlarmSeconds"] >= 3 * row["Seconds"]
     assert reconciler["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
-    shared = {"TABLE_NAME", "TOPIC_ARN", "PAYLOAD_BUCKET", "STRIPE_API_KEY_SECRET_ARN", "STRIPE_API_VERSION"}
     variables = reconciler["Environment"]["Variables"]
-    assert all(variables[name] == FUNCTION["Environment"]["Variables"][name] for name in shared)
+    webhook = FUNCTION["Environment"]["Variables"]
+    for name in (
+        "TABLE_NAME",
+        "TOPIC_ARN",
+        "PAYLOAD_BUCKET",
+        "STRIPE_API_KEY_SECRET_ARN",
+        "STRIPE_API_VERSION",
+    ):
+        assert parameters[variables[name]["Ref"]] == webhook[name], name
+    assert parameters[variables["POWERTOOLS_SERVICE_NAME"]["Ref"]] == {"Ref": "AWS::StackName"}
+    assert set(load_module("reconciler")["Parameters"]) == set(parameters)
 
 
 def test_outputs() -> None:
@@ -342,44 +295,12 @@ def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
 
 def test_example_consumer_is_off_by_default_and_filters_on_event_type() -> None:
     assert TEMPLATE["Parameters"]["CreateExampleConsumer"]["Default"] == "false"
-    subscription = RESOURCES["ExampleConsumerSubscription"]
-    assert subscription["Condition"] == "ExampleConsumer"
-    assert subscription["Properties"]["FilterPolicy"] == {
+    consumer = RESOURCES["ExampleConsumer"]
+    assert consumer["Condition"] == "ExampleConsumer"
+    assert consumer["Properties"]["Location"] == "infra/modules/queue.yaml"
+    assert json.loads(consumer["Properties"]["Parameters"]["FilterPolicy"]) == {
         "event_type": [{"prefix": "invoice."}, {"prefix": "customer.subscription."}]
     }
-    assert RESOURCES["ExampleConsumerQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] > 0
-
-
-def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_alarm_topic() -> None:
-    from stripe_webhook.observability import METRICS_NAMESPACE
-
-    alarms = {name: r["Properties"] for name, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    api_5xx = alarms["Api5xxRateAlarm"]["MetricName"]
-    assert api_5xx == {"Fn::If": ["HttpApi", "5xx", "5XXError"]}  # each API type's own metric
-    names = [(alarm["Namespace"], alarm["MetricName"]) for alarm in alarms.values() if "Metrics" not in alarm]
-    watched = {(space, name if isinstance(name, str) else name["Fn::If"][2]) for space, name in names}
-    assert {
-        ("AWS/Lambda", "Errors"),
-        ("AWS/Lambda", "Throttles"),
-        ("AWS/ApiGateway", "5XXError"),
-        (METRICS_NAMESPACE, "SignatureFailures"),
-        (METRICS_NAMESPACE, "ProcessingFailures"),
-    } <= watched
-    for name, alarm in alarms.items():
-        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
-        # a reconciler that stops reporting is as bad as one that is behind
-        assert alarm["TreatMissingData"] == (
-            "breaching" if name == "ReconcilerBehindAlarm" else "notBreaching"
-        )
-    ours = [
-        alarm
-        for alarm in alarms.values()
-        if alarm.get("Namespace") == METRICS_NAMESPACE and alarm["MetricName"] not in ACTION_METRICS
-    ]
-    assert all(
-        alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}] for alarm in ours
-    )
-    assert FUNCTION["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
 
 
 def test_snapstart_is_an_opt_in_parameter_on_the_alias_every_source_calls() -> None:
@@ -436,196 +357,6 @@ def test_thin_events_are_off_until_enabled_with_their_own_secret() -> None:
     assert EVENTBRIDGE_SOURCE_PREFIX == "aws.partner/stripe.com"
 
 
-AWS_METRICS = {
-    # namespace → metric → its dimension names, from each service's CloudWatch metrics documentation
-    "AWS/ApiGateway": {
-        **{name: {"ApiName", "Stage"} for name in ("IntegrationLatency", "Latency", "5XXError", "4XXError")},
-        **{name: {"ApiId", "Stage"} for name in ("5xx", "4xx")},  # an HTTP API's (IntegrationLatency too)
-    },
-    "AWS/Lambda": {
-        name: {"FunctionName"} for name in ("Duration", "Throttles", "Errors", "DeadLetterErrors")
-    },
-    "AWS/DynamoDB": {
-        "ThrottledRequests": {"TableName", "Operation"},
-        "SystemErrors": {"TableName", "Operation"},
-        "TransactionConflict": {"TableName"},
-    },
-    "AWS/SNS": {"NumberOfNotificationsFailed": {"TopicName"}},
-    "AWS/SQS": {"ApproximateNumberOfMessagesVisible": {"QueueName"}},
-}
-OUR_NAMES = {
-    "ApiName": "shop-webhook",
-    "ApiId": "WebhookHttpApi-ref",
-    "Stage": "StageName-ref",
-    "FunctionName": "WebhookFunction-ref",
-    "TableName": "EventsTable-ref",
-    "TopicName": "EventsTopic-TopicName",
-}
-"""Dimension values as ``render`` resolves the dashboard's references to the stack's resources."""
-
-
-CUSTOM_METRICS = {
-    name
-    for path in (REPO_ROOT / "functions" / "stripe_webhook").glob("*.py")
-    for name in re.findall(r'count\("(\w+)"\)', path.read_text())
-}
-"""Every metric the webhook function emits (``observability.count``), read from its source."""
-RECONCILER_METRICS = set(observability.RECONCILER_METRICS)
-"""What every reconciler run emits (``observability.report_reconciliation``), with a Stripe key."""
-ACTION_METRICS = {
-    name
-    for path in (REPO_ROOT / "functions" / "stripe_actions").glob("*.py")
-    for name in re.findall(r'count\("(\w+)"\)', path.read_text())
-}
-"""What the actions functions emit, per function (dimension ``service`` = ``<stack>-<action>``)."""
-ACTIONS = ("fulfil_order", "entitlement", "dispute_alert")
-"""The example actions (each with its own service name)."""
-
-
-def render(value: Any, conditions: dict[str, bool], physical: Callable[[str], str] | None = None) -> str:
-    """A string-valued intrinsic as CloudFormation resolves it, with stand-in physical names
-    (``physical``: a module's own names; the root's by default)."""
-    physical = physical or _physical
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(render(part, conditions, physical) for part in parts)
-    if "Fn::If" in value:
-        condition, when_true, when_false = value["Fn::If"]
-        return render(when_true if conditions[condition] else when_false, conditions, physical)
-    if "Fn::GetAtt" in value and value["Fn::GetAtt"][1].startswith("Outputs."):
-        return _module_output(*value["Fn::GetAtt"])
-    if "Fn::Select" in value:  # an action module's kit: its stack name
-        assert value["Fn::Select"] == [0, {"Ref": "Kit"}], value
-        return "shop"
-    if "Fn::Sub" in value:
-        template, variables = (
-            value["Fn::Sub"] if isinstance(value["Fn::Sub"], list) else (value["Fn::Sub"], {})
-        )
-        own = {name: render(variable, conditions, physical) for name, variable in variables.items()}
-        return re.sub(
-            r"\$\{([^}]+)\}", lambda match: own.get(match.group(1)) or physical(match.group(1)), template
-        )
-    raise AssertionError(f"unexpected intrinsic {value}")
-
-
-def _physical(name: str) -> str:
-    logical, _, attribute = name.partition(".")
-    if logical.startswith("AWS::"):
-        return {"AWS::Region": "eu-west-1", "AWS::StackName": "shop"}[logical]
-    assert logical in RESOURCES or logical in TEMPLATE["Parameters"], logical
-    if attribute == "Arn":
-        return f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{logical}"
-    return f"{logical}-{attribute or 'ref'}"
-
-
-def _module_output(instance: str, output: str) -> str:
-    """An action module's output, as its nested stack resolves it for the instance ``instance``."""
-    from infra.template import action_instances, action_module
-
-    module = action_module()
-    parameters = action_instances()[instance].parameters
-
-    def physical(name: str) -> str:
-        logical, _, attribute = name.partition(".")
-        if logical in parameters:
-            return str(parameters[logical])
-        assert logical in module["Resources"], logical
-        if attribute == "Arn":
-            return f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{instance}.{logical}"
-        return f"{instance}-{logical}-{attribute or 'ref'}"
-
-    return render(module["Outputs"][output.removeprefix("Outputs.")]["Value"], {}, physical)
-
-
-def _widgets(conditions: dict[str, bool]) -> list[dict[str, Any]]:
-    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]
-    widgets: list[dict[str, Any]] = json.loads(render(body, conditions))["widgets"]
-    return widgets
-
-
-@pytest.mark.parametrize(
-    "optional",
-    [True, False],
-    ids=["with EventBridge, example consumer, actions and an HTTP API", "without, REST API"],
-)
-def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_emits(optional: bool) -> None:
-    conditions = {
-        "UseEventBridge": optional,
-        "ExampleConsumer": optional,
-        "ExampleActions": optional,
-        "HttpApi": optional,
-        "HasStripeApiKey": optional,
-    }
-    widgets = _widgets(conditions)
-
-    plotted: set[tuple[str, str]] = set()
-    for widget in widgets:
-        for line in widget["properties"].get("metrics", []):
-            values = [part for part in line if isinstance(part, str)]
-            namespace, name, dimensions = (
-                values[0],
-                values[1],
-                dict(zip(values[2::2], values[3::2], strict=True)),
-            )
-            plotted.add((namespace, name))
-            if namespace == "StripeWebhooks" and name in ACTION_METRICS:
-                assert dimensions["service"] in {f"shop-{action}" for action in ACTIONS}, line
-            elif namespace == "StripeWebhooks":
-                assert name in CUSTOM_METRICS | RECONCILER_METRICS and dimensions == {"service": "shop"}, line
-            else:
-                expected = AWS_METRICS[namespace][name]
-                if namespace == "AWS/ApiGateway":  # the API in use names it
-                    expected = {"ApiId", "Stage"} if conditions["HttpApi"] else {"ApiName", "Stage"}
-                    assert name in AWS_METRICS[namespace], line
-                assert set(dimensions) == expected, line
-                for key, value in dimensions.items():  # always this stack's own resources
-                    if key == "QueueName":  # a dead-letter queue, or an action's own queue
-                        assert value.endswith(("DeadLetterQueue-QueueName", "-Queue-QueueName")), line
-                    elif key == "Operation":
-                        assert value in ("TransactWriteItems", "UpdateItem"), line
-                    else:
-                        assert value == OUR_NAMES[key], line
-    emitted = CUSTOM_METRICS | (ACTION_METRICS | RECONCILER_METRICS if optional else set())
-    assert {name for namespace, name in plotted if namespace == "StripeWebhooks"} == emitted
-    queues = {
-        dimension
-        for widget in widgets
-        for line in widget["properties"].get("metrics", [])
-        for dimension in line
-        if isinstance(dimension, str) and "DeadLetterQueue" in dimension
-    }
-    assert len(queues) == (5 if optional else 0)  # example consumer, EventBridge, three actions
-
-    # The log widgets read the function's own log group, by the fields report_failure logs
-    queries = [widget["properties"]["query"] for widget in widgets if widget["type"] == "log"]
-    assert len(queries) == 2 and all("SOURCE 'WebhookFunctionLogGroup-ref'" in query for query in queries)
-    assert all("by error" in query for query in queries)
-
-    # The alarm widget shows every alarm the stack has
-    (alarm_widget,) = [widget for widget in widgets if widget["type"] == "alarm"]
-    alarms = {
-        logical
-        for logical, resource in RESOURCES.items()
-        if resource["Type"] == "AWS::CloudWatch::Alarm"
-        and conditions.get(resource.get("Condition", ""), True)
-    }
-    if conditions["ExampleActions"]:  # each action's own, from its module
-        from infra.template import action_instances, action_module
-
-        module_alarms = [
-            name for name, r in action_module()["Resources"].items() if r["Type"].endswith("Alarm")
-        ]
-        alarms |= {f"{instance}.{alarm}" for instance in action_instances() for alarm in module_alarms}
-    assert {arn.rsplit(":", 1)[1] for arn in alarm_widget["properties"]["alarms"]} == alarms
-
-
-def test_the_dashboard_url_is_an_output() -> None:
-    url = TEMPLATE["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"]
-    assert "#dashboards/dashboard/${OperationsDashboard}" in url
-
-
 def test_the_idempotency_table_is_the_one_powertools_expects() -> None:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -635,18 +366,28 @@ def test_the_idempotency_table_is_the_one_powertools_expects() -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": layer.expiry_attr, "Enabled": True}
 
 
-def test_the_functions_share_their_runtime_through_globals_and_repeat_none_of_it() -> None:
+def test_every_function_runs_the_same_runtime_on_arm_from_functions() -> None:
+    """The webhook (Globals) and each module's function: one runtime, one architecture, one code
+    directory, and a service name of its own."""
+    from infra import REPO_ROOT
+    from infra.template import load_module
+
     shared = TEMPLATE["Globals"]["Function"]
     assert shared["CodeUri"] == "functions/" and shared["Runtime"] == "python3.13"
     assert shared["Architectures"] == ["arm64"]
     assert set(shared["Environment"]["Variables"]) == {"POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL"}
     functions = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 2  # the webhook and the reconciler; each action is a module
-    for function in functions:
+    assert len(functions) == 1  # the webhook; the reconciler and each action are modules
+    for name in ("action", "reconciler"):
+        (function,) = [
+            r for r in load_module(name)["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+        ]
         own = function["Properties"]
-        assert not {"CodeUri", "Runtime", "Architectures"} & set(own)
-        assert not {"POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL"} & set(own["Environment"]["Variables"])
-        assert "POWERTOOLS_SERVICE_NAME" in own["Environment"]["Variables"]  # each its own service
+        assert own["Runtime"] == shared["Runtime"] and own["Architectures"] == shared["Architectures"]
+        assert (REPO_ROOT / "infra" / "modules" / own["CodeUri"]).resolve() == REPO_ROOT / "functions"
+        variables = own["Environment"]["Variables"]
+        assert {"POWERTOOLS_LOG_LEVEL", "AWS_ENDPOINT_URL", "POWERTOOLS_SERVICE_NAME"} <= set(variables)
+        assert variables["AWS_ENDPOINT_URL"] == ""
 
 
 def test_tracing_is_the_same_for_the_api_and_every_function_off() -> None:
@@ -662,7 +403,9 @@ def test_what_holds_data_outlives_the_stack_and_queues_keep_messages_for_a_chose
         if resource["Type"] in ("AWS::SecretsManager::Secret", "AWS::DynamoDB::Table", "AWS::S3::Bucket")
         or logical.endswith("DeadLetterQueue")
     ]
-    assert len(kept) == 8  # 2 secrets, 3 tables, the bucket, 2 dead-letter queues (actions': their module)
+    assert (
+        len(kept) == 7
+    )  # 2 secrets, 3 tables, the bucket, EventBridge's dead-letter queue (others: queue.yaml)
     for logical in kept:
         assert RESOURCES[logical]["DeletionPolicy"] == RESOURCES[logical]["UpdateReplacePolicy"] == "Retain"
     for logical, resource in RESOURCES.items():
@@ -678,3 +421,23 @@ def test_what_holds_data_outlives_the_stack_and_queues_keep_messages_for_a_chose
 def test_tables_use_dynamodbs_own_key_at_no_kms_cost() -> None:
     tables = [r for r in RESOURCES.values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert tables and all("SSESpecification" not in table["Properties"] for table in tables)
+
+
+def test_the_root_template_reads_in_one_sitting_in_the_data_s_order() -> None:
+    """At most 900 lines, in sections that follow an event: the API, the function, other ways in,
+    what it keeps and publishes, its consumers, then what watches it; optional parts are modules."""
+    text = (REPO_ROOT / "template.yaml").read_text()
+    assert len(text.splitlines()) <= 900
+    sections = re.findall(r"^  # --- (\d+b?)\. ", text, flags=re.MULTILINE)
+    assert sections == ["1", "2", "2b", "3", "4", "5"]
+    modules = {
+        resource["Properties"]["Location"]
+        for resource in RESOURCES.values()
+        if resource["Type"] == "AWS::Serverless::Application"
+    }
+    assert modules == {
+        "infra/modules/action.yaml",
+        "infra/modules/queue.yaml",
+        "infra/modules/monitoring.yaml",
+        "infra/modules/reconciler.yaml",
+    }

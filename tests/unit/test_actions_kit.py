@@ -297,7 +297,10 @@ def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
     by_name = {action.name: action for action in actions}
     instances = action_instances().values()
     assert sorted(instance.name for instance in instances) == sorted(by_name)
-    assert module_properties("Subscription")["FilterPolicy"] == {"Fn::Sub": '{"event_type": ${EventTypes}}'}
+    assert module_properties("Queue")["Parameters"]["FilterPolicy"] == {
+        "Fn::Sub": '{"event_type": ${EventTypes}}'
+    }
+    assert module_properties("Subscription", "queue")["FilterPolicy"] == {"Ref": "FilterPolicy"}
     for instance in instances:
         expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in by_name[instance.name].types]
         assert instance.filter_policy == {"event_type": expected}, instance.logical_id
