@@ -111,8 +111,8 @@ pytest: venv  ## the test suite, unit and integration on every core, then e2e (o
 		SAM_CLI_TELEMETRY=0 $(BIN)/python -m pytest --durations=10 tests/e2e $(ARGS); second=$$?; \
 		for status in $$first $$second; do [ $$status -eq 0 ] || [ $$status -eq 5 ] || exit $$status; done  # 5: ARGS selected none there
 
-scan: $(SCAN_STAMP)  ## static security scan of template.yaml (checkov, offline; its own locked venv)
-	$(SCAN)/bin/checkov --config-file .checkov.yaml --file template.yaml --framework cloudformation --skip-download --quiet --compact
+scan: $(SCAN_STAMP)  ## static security scan of template.yaml and infra/modules/ (checkov, offline; its own locked venv)
+	$(SCAN)/bin/checkov --config-file .checkov.yaml --file template.yaml $(foreach module,$(wildcard infra/modules/*.yaml),--file $(module)) --framework cloudformation --skip-download --quiet --compact
 
 $(SCAN_STAMP): $(SCAN_LOCK)
 	$(PYTHON) -m venv $(SCAN)

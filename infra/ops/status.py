@@ -120,8 +120,9 @@ def stack_resources(ctx: Context) -> list[dict[str, str]]:
         for resource in cloudformation.describe_stack_resources(StackName=stack)["StackResources"]:
             logical = f"{prefix}{resource['LogicalResourceId']}"
             found.append({**resource, "LogicalResourceId": logical})
-            if resource["ResourceType"] == "AWS::CloudFormation::Stack" and resource.get("PhysicalResourceId"):
-                stacks.append((f"{logical}.", resource["PhysicalResourceId"]))
+            nested = resource.get("PhysicalResourceId")
+            if resource["ResourceType"] == "AWS::CloudFormation::Stack" and nested:
+                stacks.append((f"{logical}.", nested))
     return found
 
 

@@ -11,7 +11,7 @@ from infra.fixtures.payloads import encode, fresh_event, thin_notification
 from infra.fixtures.signing import signature_header
 from infra.lambda_context import LambdaContext
 from infra.local.apigw import proxy_event
-from infra.template import load_template
+from infra.template import load_module
 from stripe_webhook import composition
 from stripe_webhook.app import lambda_handler
 from stripe_webhook.composition import registry as deployed_registry
@@ -95,7 +95,7 @@ def test_an_eventbridge_detail_that_is_no_stripe_event_raises_so_it_is_dead_lett
 
     assert all_items(aws.dynamodb, aws.table) == []
     # Counted for the alarm that watches rejected EventBridge events
-    alarm = load_template()["Resources"]["EventBridgeRejectedEventsAlarm"]["Properties"]
+    alarm = load_module("monitoring")["Resources"]["EventBridgeRejectedEventsAlarm"]["Properties"]
     assert f'"{alarm["MetricName"]}":[1.0]' in capfd.readouterr().out
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from infra.fixtures.payloads import fresh_event
-from infra.template import load_template
+from infra.template import load_module
 from stripe_webhook import aws, composition
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
@@ -170,7 +170,7 @@ def test_secrets_manager_down_on_a_cold_start_is_a_5xx_and_counted_for_the_alarm
     assert injector.attempts["secrets-manager.GetSecretValue"] == 3
     assert all_items(aws.dynamodb, aws.table) == []
     # The metric the ProcessingFailuresAlarm watches was emitted, in its namespace and dimension
-    alarm = load_template()["Resources"]["ProcessingFailuresAlarm"]["Properties"]
+    alarm = load_module("monitoring")["Resources"]["ProcessingFailuresAlarm"]["Properties"]
     metrics = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     emitted = [metric for metric in metrics if metric.get(alarm["MetricName"]) == [1.0]]
     assert emitted
