@@ -159,6 +159,12 @@ class TableQueries(aws.ServiceAdapter):
                 yield values
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        paginator = self.client.get_paginator("query")
-        for page in paginator.paginate(TableName=self.table_name, **kwargs):
+        """Every item the query finds, page by page (``LastEvaluatedKey``): ``query`` itself, not
+        botocore's paginator, whose machinery costs a record read (one page) a tenth of its CPU."""
+        request = {"TableName": self.table_name, **kwargs}
+        while True:
+            page = self.client.query(**request)
             yield from (from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -23,6 +23,7 @@ shared machine are noise.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from typing import Any
 
@@ -42,7 +43,7 @@ BUDGETS = {
     "calls_duplicate": 1,
     "artifact_kib": 1024,
     "consumer_cold": 1.4,
-    "consumer_warm_per_call": 1.3,
+    "consumer_warm_per_call": 1.15,
     "consumer_calls_new": 4,
     "consumer_calls_duplicate": 2,
     "idempotency_calls_new": 2,
@@ -52,7 +53,9 @@ BUDGETS = {
 and every event data class (about 50 ms) and the contract compiles once (about 20 ms), and the
 floor does neither. Its warm budget is per AWS call: the floor makes one call per message (its write),
 ours four (the record, Powertools' put and update, the write), and in botocore each call costs
-about the same CPU; what the budget bounds is everything else (parsing, the contract, Powertools)."""
+about the same CPU; what the budget bounds is everything else (parsing, the contract, Powertools),
+at the median of rounds that alternate ours and the floor's (one machine's noise moves a single
+round's ratio by a tenth)."""
 
 
 def missed_budgets(
@@ -81,8 +84,7 @@ def missed_consumer_budgets(
     failures = []
     if timed and cold["ours"][0] > BUDGETS["consumer_cold"] * cold["floor"][0]:
         failures.append("consumer cold start")
-    per_call = warm_figures["ours_new"] / warm_figures["calls_new"]
-    if timed and per_call > BUDGETS["consumer_warm_per_call"] * warm_figures["floor_new"]:
+    if timed and statistics.median(warm_figures["per_call_ratios"]) > BUDGETS["consumer_warm_per_call"]:
         failures.append("consumer warm CPU per AWS call")
     for counted in ("calls_new", "calls_duplicate", "idempotency_calls_new", "idempotency_calls_duplicate"):
         if warm_figures[counted] > BUDGETS[f"consumer_{counted}" if counted.startswith("calls") else counted]:
@@ -112,7 +114,9 @@ def consumer_report(cold: dict[str, tuple[float, float]], warm_figures: dict[str
             "Warm CPU per AWS call, new message (ms)",
             w["ours_new"] / w["calls_new"],
             w["floor_new"],
-            f"≤ {BUDGETS['consumer_warm_per_call']}x",
+            f"≤ {BUDGETS['consumer_warm_per_call']}x (median of rounds: "
+            + ", ".join(f"{ratio:.2f}x" for ratio in w["per_call_ratios"])
+            + ")",
             digits=2,
         ),
         line("Warm CPU per duplicate message (ms)", w["ours_duplicate"], w["floor_new"], "", digits=2),
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.part in ("all", "consumer"):
             say(f"consumer kit: {args.cold_runs} cold starts and {args.events} messages per variant ...")
             consumer_cold = cold_consumer_starts(env, args.cold_runs)
-            consumer_warm = warm_consumer(env, args.events)
+            consumer_warm = warm_consumer(env, args.events, rounds=1 if args.quick else 3)
             lines += consumer_report(consumer_cold, consumer_warm)
             calls = consumer_warm["calls_by_operation"]
             lines.append(f"\nconsumer AWS calls per {args.events} new messages: {calls}")

@@ -141,16 +141,28 @@ def cold_consumer_starts(env: dict[str, str], runs: int) -> dict[str, tuple[floa
     }
 
 
-def warm_consumer(env: dict[str, str], messages: int) -> dict[str, Any]:
-    """Each variant in a fresh process: CPU per message (new, and for ours duplicate) and calls."""
+def warm_consumer(env: dict[str, str], messages: int, rounds: int = 3) -> dict[str, Any]:
+    """Each variant in a fresh process, ``rounds`` times, ours and the floor's runs alternating so
+    that what the machine does meanwhile falls on both: CPU per message (new, and for ours
+    duplicate) and calls. Each figure is the median of its rounds; ``per_call_ratios`` are each
+    round's ours-per-AWS-call over the floor's, whose median the budget bounds."""
     records_table(consumer_environment(env))
-    figures: dict[str, Any] = {}
-    for kind in ("ours", "floor"):
-        arguments = ["-m", "infra.bench.consumer", "--child", kind, "--messages", str(messages)]
-        result = run_python(
-            arguments, child_environment(consumer_environment(env), ""), f"the consumer {kind} run"
-        )
-        figures.update(json.loads(result.stdout.strip().splitlines()[-1]))
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "floor": []}
+    for _ in range(rounds):
+        for kind, taken in runs.items():
+            arguments = ["-m", "infra.bench.consumer", "--child", kind, "--messages", str(messages)]
+            result = run_python(
+                arguments, child_environment(consumer_environment(env), ""), f"the consumer {kind} run"
+            )
+            taken.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    figures: dict[str, Any] = dict(runs["ours"][-1])  # the call counts: the same every round
+    for name in ("ours_new", "ours_duplicate"):
+        figures[name] = statistics.median(run[name] for run in runs["ours"])
+    figures["floor_new"] = statistics.median(run["floor_new"] for run in runs["floor"])
+    figures["per_call_ratios"] = sorted(
+        ours["ours_new"] / ours["calls_new"] / floor["floor_new"]
+        for ours, floor in zip(runs["ours"], runs["floor"], strict=True)
+    )
     return figures
 
 

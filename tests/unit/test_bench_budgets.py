@@ -44,7 +44,7 @@ def test_an_untimed_run_checks_only_the_aws_call_counts() -> None:
 CONSUMER_COLD = {"ours": (1200.0, 67.0), "floor": (990.0, 64.0)}
 
 
-def _consumer(**changes: float) -> dict[str, Any]:
+def _consumer(**changes: Any) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "ours_new": 17.6,
         "floor_new": 3.7,
@@ -53,6 +53,7 @@ def _consumer(**changes: float) -> dict[str, Any]:
         "calls_duplicate": 2.0,
         "idempotency_calls_new": 2.0,
         "idempotency_calls_duplicate": 1.0,
+        "per_call_ratios": [1.08, 1.12, 1.19],
     }
     return figures | changes
 
@@ -61,7 +62,7 @@ def test_the_consumer_budgets_bound_cold_start_cpu_per_call_and_powertools_calls
     assert missed_consumer_budgets(CONSUMER_COLD, _consumer()) == []
     slow = {**CONSUMER_COLD, "ours": (990.0 * BUDGETS["consumer_cold"] + 1, 67.0)}
     assert missed_consumer_budgets(slow, _consumer()) == ["consumer cold start"]
-    heavy = _consumer(ours_new=4 * 3.7 * BUDGETS["consumer_warm_per_call"] + 0.1)
+    heavy = _consumer(per_call_ratios=[1.1, BUDGETS["consumer_warm_per_call"] + 0.01, 1.3])
     assert missed_consumer_budgets(CONSUMER_COLD, heavy) == ["consumer warm CPU per AWS call"]
     chatty = _consumer(idempotency_calls_duplicate=2.0, calls_duplicate=3.0)
     assert missed_consumer_budgets(CONSUMER_COLD, chatty, timed=False) == [
