@@ -76,7 +76,7 @@ def targets(value: Any) -> set[str]:
         named = {name.split(".")[0] for name in re.findall(r"\$\{([^}]+)\}", template)}
         found = {name for name in named if not name.startswith("AWS::") and name not in variables}
         return found | targets(list(variables.values()))
-    return set()
+    return targets(list(value.values()))
 
 
 def role_statements(module: dict[str, Any], role: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:

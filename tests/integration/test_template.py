@@ -20,32 +20,13 @@ from infra.build import sam_build
 from infra.template import function_properties, load_template
 from stripe_webhook import budget
 from stripe_webhook.settings import Settings
+from tests.modules import targets
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTION = function_properties("WebhookFunction")
 SAM = str(Path(sys.executable).with_name("sam"))
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
-
-
-def _refs(value: Any) -> set[str]:
-    """Every logical id or parameter a (possibly intrinsic) value refers to."""
-    if isinstance(value, dict):
-        if "Ref" in value:
-            return {value["Ref"]}
-        if "Fn::GetAtt" in value:
-            return {value["Fn::GetAtt"][0]}
-        if "Fn::If" in value:
-            return _refs(value["Fn::If"][1]) | _refs(value["Fn::If"][2])
-        if isinstance(value.get("Fn::Sub"), str):
-            names = re.findall(r"\$\{([A-Za-z0-9]+)", value["Fn::Sub"])
-            return {name for name in names if not name.startswith("AWS")}
-        if value == {"Ref": "AWS::NoValue"}:
-            return set()
-        return set().union(*(_refs(inner) for inner in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_refs(inner) for inner in value)) if value else set()
-    return set()
 
 
 def test_function_runtime_architecture_and_handler() -> None:
@@ -131,7 +112,7 @@ def test_payload_bucket_is_private_encrypted_tls_only_and_expires_with_the_event
     (deny,) = RESOURCES["PayloadBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "s3:*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert _refs(deny["Resource"]) == {"PayloadBucket"}
+    assert targets(deny["Resource"]) == {"PayloadBucket"}
     assert FUNCTION["Environment"]["Variables"]["PAYLOAD_BUCKET"] == {"Ref": "PayloadBucket"}
 
 
@@ -140,7 +121,7 @@ def test_secret_is_never_plain_text_in_the_template_or_the_function_environment(
     assert "SecretString" not in secret
     variables = FUNCTION["Environment"]["Variables"]
     assert not {"STRIPE_WEBHOOK_SECRET", "STRIPE_THIN_WEBHOOK_SECRET", "STRIPE_API_KEY"} & set(variables)
-    assert _refs(variables["STRIPE_WEBHOOK_SECRET_ARN"]) == {"WebhookSecret", "ExistingSecretArn"}
+    assert targets(variables["STRIPE_WEBHOOK_SECRET_ARN"]) == {"WebhookSecret", "ExistingSecretArn"}
     assert {"TABLE_NAME", "TOPIC_ARN", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"} <= set(variables)
 
 
@@ -212,7 +193,7 @@ def test_an_http_api_is_offered_with_the_same_routes_throttle_log_and_allow_list
     stage = http["WebhookHttpStage"]["Properties"]
     assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
     assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
-    assert _refs(stage["AccessLogSettings"]["DestinationArn"]) == {"AccessLogGroup"}
+    assert targets(stage["AccessLogSettings"]["DestinationArn"]) == {"AccessLogGroup"}
     # No resource policy on an HTTP API: the function enforces the allow-list (test_source_ips.py)
     assert FUNCTION["Environment"]["Variables"]["ALLOWED_SOURCE_IPS"] == {"Ref": "AllowedSourceIps"}
 
@@ -342,9 +323,9 @@ def test_eventbridge_delivery_is_off_by_default_and_dead_letters_what_fails() ->
     assert RESOURCES["StripeEventRulePermission"]["Properties"]["FunctionName"] == {
         "Ref": "WebhookFunction.Alias"
     }
-    assert _refs(target["DeadLetterConfig"]["Arn"]) == {"EventBridgeDeadLetterQueue"}
+    assert targets(target["DeadLetterConfig"]["Arn"]) == {"EventBridgeDeadLetterQueue"}
     async_config = RESOURCES["WebhookFunctionAsyncConfig"]["Properties"]
-    assert _refs(async_config["DestinationConfig"]["OnFailure"]["Destination"]) == {
+    assert targets(async_config["DestinationConfig"]["OnFailure"]["Destination"]) == {
         "EventBridgeDeadLetterQueue"
     }
     assert RESOURCES["StripeEventRulePermission"]["Properties"]["Principal"] == "events.amazonaws.com"
