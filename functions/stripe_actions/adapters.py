@@ -106,7 +106,7 @@ class ReceiptMailer(aws.ServiceAdapter):
 
 
 class AlertTopic(aws.ServiceAdapter):
-    """An SNS topic people are subscribed to (the stack's alarm topic)."""
+    """An SNS topic people subscribe to (the stack's encrypted alert topic: alerts carry payment data)."""
 
     service = "sns"
 
