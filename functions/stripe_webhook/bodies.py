@@ -24,6 +24,17 @@ from typing import Any
 
 ATTRIBUTE = "payload_z"
 VERSION = 1
+MAX_BODY_BYTES = 10 * 1024 * 1024
+"""The most a stored body may inflate to: API Gateway's payload limit, past anything the webhook
+admits (``Settings.max_body_bytes``). A stored value that would inflate further is unreadable,
+not a reason to hold gigabytes."""
+
+
+class UnreadableBody(ValueError):
+    """A stored body that cannot be read back: damaged, cut short, not UTF-8, or inflating past
+    ``MAX_BODY_BYTES``. Every reader of stored bodies skips and counts it, and goes on."""
+
+
 """The dictionary new bodies are written with."""
 _LEVEL = 6
 """zlib's default: ~30 µs for a 1.6 KB event; level 9 saves 3 % of the bytes for 2.5 times the CPU."""
@@ -48,25 +59,48 @@ def pack(raw: bytes) -> bytes:
     return bytes([VERSION]) + deflate.compress(raw) + deflate.flush()
 
 
-def unpack(stored: bytes) -> bytes:
-    """The body ``pack`` stored, byte for byte."""
+def unpack(stored: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body ``pack`` stored, byte for byte; ``UnreadableBody`` if it is not one, or would
+    inflate past ``limit`` bytes (never more than ``limit`` + 1 are made)."""
     if not stored:
-        raise ValueError("an empty stored payload")
-    inflate = zlib.decompressobj(_WINDOW, zdict=dictionary(stored[0]))
-    raw = inflate.decompress(stored[1:]) + inflate.flush()
+        raise UnreadableBody("an empty stored payload")
+    try:
+        inflate = zlib.decompressobj(_WINDOW, zdict=dictionary(stored[0]))
+        raw = inflate.decompress(stored[1:], limit + 1)
+    except (zlib.error, ValueError) as error:
+        raise UnreadableBody(f"a stored payload does not inflate: {error}") from None
+    if len(raw) > limit or inflate.unconsumed_tail:
+        raise UnreadableBody(f"a stored payload inflates past {limit:,} bytes")
     if not inflate.eof:
-        raise ValueError("a stored payload is cut short")
+        raise UnreadableBody("a stored payload is cut short")
     return raw
 
 
-def read(item: Mapping[str, Any]) -> str | None:
-    """The body an event-log item (as plain values) holds, whichever way it was written; None when
-    it holds none (the body is in S3: ``payload_s3``)."""
-    if ATTRIBUTE in item:
-        return unpack(bytes(item[ATTRIBUTE])).decode("utf-8")
-    if "payload_gz" in item:
-        import gzip  # only items written before the dictionary hold it
+def _gunzip(stored: bytes, limit: int) -> bytes:
+    """An older item's gzip body, inflated with the same bound."""
+    try:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        raw = inflate.decompress(stored, limit + 1)
+    except zlib.error as error:
+        raise UnreadableBody(f"a stored payload does not inflate: {error}") from None
+    if len(raw) > limit or inflate.unconsumed_tail:
+        raise UnreadableBody(f"a stored payload inflates past {limit:,} bytes")
+    if not inflate.eof:
+        raise UnreadableBody("a stored payload is cut short")
+    return raw
 
-        return gzip.decompress(bytes(item["payload_gz"])).decode("utf-8")
-    payload = item.get("payload")
-    return str(payload) if payload is not None else None
+
+def read(item: Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> str | None:
+    """The body an event-log item (as plain values) holds, whichever way it was written; None when
+    it holds none (the body is in S3: ``payload_s3``); ``UnreadableBody`` when it cannot be read."""
+    if ATTRIBUTE in item:
+        raw = unpack(bytes(item[ATTRIBUTE]), limit)
+    elif "payload_gz" in item:  # only items written before the dictionary hold it
+        raw = _gunzip(bytes(item["payload_gz"]), limit)
+    else:
+        payload = item.get("payload")
+        return str(payload) if payload is not None else None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableBody("a stored payload is not UTF-8") from None

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from email.message import Message
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
 DOCKER_HOST_NAME = "host.docker.internal"
@@ -124,3 +125,20 @@ def inbox_refusal(
         if origin is not None and origin.lower() != f"http://{(host or '').lower()}":
             return "a change from another origin"
     return None
+
+
+BAD_LENGTH = "Content-Length must be one whole number of bytes (not chunked, not negative)"
+
+
+def declared_length(headers: Message, command: str) -> int | None:
+    """A request body's length as ``Content-Length`` declares it: 0 without one (no header, and
+    not a method that sends a body); None when no single whole number is declared (several, a
+    sign, text) or the body comes in chunks. None is answered 400 before anything is read."""
+    values = headers.get_all("Content-Length") or []
+    if not values:
+        chunked = "Transfer-Encoding" in headers
+        return None if chunked or command in ("POST", "PUT", "PATCH") else 0
+    declared = values[0].strip()
+    if len(set(values)) != 1 or not declared.isdigit() or len(declared) > 12:
+        return None
+    return int(declared)

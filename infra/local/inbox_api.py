@@ -4,8 +4,7 @@
 request in detail (with the event-log entry, the object's record and the message as published, and
 what the example actions did with it: ``done``, ``uncertain``…), an object's timeline, and three
 actions: replay the stored body signed anew, resend it as a new event, redrive the stored event to
-the consumer queue. ``inbox_routes.py`` maps HTTP requests to it; ``server.py`` decides who may ask.
-"""
+the consumer queue (``inbox_routes.py`` maps HTTP to it; ``server.py`` decides who may ask)."""
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from infra.fixtures.payloads import new_event_id
 from infra.local.inbox import Entry, Inbox
 from infra.local.message_tap import MessageTap
 from infra.local.views import event_records
+from stripe_webhook.bodies import UnreadableBody
 
 if TYPE_CHECKING:
     from infra.local.stripe_standin import LocalStripeApi
@@ -82,7 +82,10 @@ class InboxApi:
         if entry.status != 200 or not entry.event_id:
             detail["available"]["redrive"] = "only an accepted event, stored by the stack, can be redriven"
         if entry.status == 200 and entry.event_id:
-            stored = self.table.get_event(entry.event_id)
+            try:
+                stored = self.table.get_event(entry.event_id)
+            except UnreadableBody as error:  # shown, not a dropped connection
+                stored, detail["event_log_problem"] = None, str(error)
             if stored is not None:
                 received = self.tap.get(entry.event_id) if self.tap else []
                 detail["message"] = received[-1] if received else self._message(stored)

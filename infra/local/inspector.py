@@ -26,6 +26,7 @@ from infra.local.connect import (
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
 from infra.local.views import count, event_records, handler_label, shown, summarize
 from stripe_webhook.aws import error_code
+from stripe_webhook.bodies import UnreadableBody
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -86,7 +87,10 @@ def recent_events(table: TableQueries, limit: int, event_type: str | None) -> li
 def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
     from stripe_webhook.publisher import stored_message
 
-    stored = table.get_event(event_id)
+    try:
+        stored = table.get_event(event_id)
+    except UnreadableBody as error:
+        raise Problem(f"event {event_id}: its stored body cannot be read ({error})") from None
     if stored is None:
         raise Problem(f"no event {event_id} in {table.table_name} (see: make inspect)")
     raw = stored.pop("payload", None)

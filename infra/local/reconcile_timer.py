@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.lambda_context import LambdaContext
 from infra.local.inbox import Inbox
+from stripe_webhook.bodies import UnreadableBody
 
 if TYPE_CHECKING:
     from stripe_webhook.queries import TableQueries
@@ -101,7 +102,10 @@ def start_reconciler(
     """The timer, its recovered events' bodies read back from the event log for the inbox."""
 
     def stored_body(event_id: str) -> str | None:
-        logged = table.get_event(event_id)
+        try:
+            logged = table.get_event(event_id)
+        except UnreadableBody:
+            return None
         payload = logged.get("payload") if logged else None
         return payload if isinstance(payload, str) else None
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from infra.lambda_context import LambdaContext
 from infra.local.apigw import proxy_event
-from infra.local.guard import HostPolicy, inbox_refusal, webhook_refusal
+from infra.local.guard import BAD_LENGTH, HostPolicy, declared_length, inbox_refusal, webhook_refusal
 from infra.local.inbox_api import InboxApi
 from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
 from infra.local.inbox_stream import STREAM_HEADERS, STREAM_PATH, stream
@@ -31,6 +31,8 @@ WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's own payload limit; larger requests never reach the function."""
+DRAIN_BYTES = 64 * 1024
+"""The most of a refused body read (and dropped) so that its client gets the answer cleanly."""
 MAX_INVOKE_BYTES = 6_291_456
 """Lambda's limit for a synchronous invocation's request: the whole proxy event, body included.
 API Gateway answers 413 ``{"message": "Request Too Long"}`` for an event above it."""
@@ -138,22 +140,25 @@ class FrontHandler(BaseHTTPRequestHandler):
         function's answer (a crash is API Gateway's 502)."""
         front = self.server.front
         started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
+        length = declared_length(self.headers, self.command)
+        if length is None:
+            self._refuse_unread(started, 400, {"error": "bad_request", "message": BAD_LENGTH})
+            return
         if length > MAX_REQUEST_BYTES:
             self._discard(length)  # read it, so the client gets the answer instead of a broken pipe
             message = f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes."
             self._answer(started, b"", 413, {"message": message})
             self.close_connection = True
             return
-        body = self.rfile.read(length)
         if not _is_webhook(path):
             message = f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"
-            self._answer(started, body, 404, {"error": "not_found", "message": message})
+            self._refuse_unread(started, 404, {"error": "not_found", "message": message}, length)
             return
         refusal = webhook_refusal(dict(self.headers.items()), front.policy, any_host=front.any_host)
         if refusal is not None:
-            self._answer(started, body, 403, {"error": "forbidden", "message": refusal})
+            self._refuse_unread(started, 403, {"error": "forbidden", "message": refusal}, length)
             return
+        body = self.rfile.read(length)
         event = proxy_event(
             "POST",
             path,
@@ -189,25 +194,28 @@ class FrontHandler(BaseHTTPRequestHandler):
     def serve_wrong_method(self, path: str) -> None:
         """A webhook path with another method: 405; any other path: 404 (the contract's JSON)."""
         started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if 0 < length <= MAX_REQUEST_BYTES else b""
-        if _is_webhook(path):
+        length = declared_length(self.headers, self.command)
+        if length is None:
+            self._refuse_unread(started, 400, {"error": "bad_request", "message": BAD_LENGTH})
+        elif _is_webhook(path):
             content = {"error": "method_not_allowed", "message": f"use POST {path}"}
-            self._answer(started, body, 405, content)
+            self._refuse_unread(started, 405, content, length)
         else:
             content = {"error": "not_found", "message": f"no route for {self.command} {path}"}
-            self._answer(started, body, 404, content)
+            self._refuse_unread(started, 404, content, length)
 
     def serve_inbox(self, path: str) -> None:
         """The inbox page, its files and its JSON: loopback only unless the stack was told otherwise."""
         front = self.server.front
-        if self.command == "POST":
-            length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(min(length, MAX_REQUEST_BYTES))
+        length = declared_length(self.headers, self.command)
+        self._drain(length or 0)  # the inbox reads nothing of a body
         refusal = inbox_refusal(self.command, path, dict(self.headers.items()), front.policy, front.token)
         if refusal is None and not front.allow_remote_inbox and self.client_address[0] not in LOOPBACK:
             refusal = "the inbox answers only on loopback (start with --inbox-public)"
-        if refusal is not None:
+        if length is None:
+            self.close_connection = True
+            status, content_type, payload = json_answer(400, {"error": "bad_request", "message": BAD_LENGTH})
+        elif refusal is not None:
             status, content_type, payload = json_answer(403, {"error": "forbidden", "message": refusal})
         elif self.command == "GET" and path == STREAM_PATH:
             self.serve_stream()
@@ -231,11 +239,25 @@ class FrontHandler(BaseHTTPRequestHandler):
         self.end_headers()
         stream(self.server.front.api.inbox.live, self.wfile.write)
 
+    def _drain(self, length: int) -> None:
+        """Drop a small body nobody keeps; leave a larger one unread and close after the answer."""
+        if 0 < length <= DRAIN_BYTES:
+            self._discard(length)
+        elif length:
+            self.close_connection = True
+
+    def _refuse_unread(
+        self, started: float, status: int, content: dict[str, Any], length: int | None = None
+    ) -> None:
+        """Refuse, keeping nothing of the body (recorded without one), reading at most ``DRAIN_BYTES``."""
+        if length is None:
+            self.close_connection = True
+        else:
+            self._drain(length)
+        self._answer(started, b"", status, content)
+
     def _discard(self, length: int) -> None:
-        while length > 0:
-            chunk = self.rfile.read(min(length, 1 << 20))
-            if not chunk:
-                return
+        while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
             length -= len(chunk)
 
     def _answer(self, started: float, body: bytes, status: int, content: dict[str, Any]) -> None:

@@ -1,7 +1,6 @@
 """Send realistic, correctly signed Stripe events to a local webhook, like ``stripe trigger``.
 
-No network beyond the local webhook, no Stripe account. Payloads are the same
-ones the tests use (``infra.fixtures``).
+No network beyond the local webhook, no Stripe account. Payloads are the tests' own (``infra.fixtures``).
 
     python -m infra.local.trigger payment_intent.succeeded
     python -m infra.local.trigger --flow checkout --shuffle
@@ -43,6 +42,7 @@ from infra.local.connect import (
 from infra.local.resources import TABLE_NAME
 from infra.local.trigger_events import build_events, list_events
 from infra.local.views import count, handler_label, record_line
+from stripe_webhook.bodies import UnreadableBody
 from stripe_webhook.settings import API_VERSION
 
 if TYPE_CHECKING:
@@ -225,7 +225,10 @@ def describe(delivery: Delivery, answer: Answer) -> str:
 
 def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
     """What the table holds for this event and its object, one line each."""
-    logged = table.get_event(event["id"])
+    try:
+        logged = table.get_event(event["id"])
+    except UnreadableBody as error:
+        return [f"   event log: its stored body cannot be read ({error})"]
     lines = []
     if logged:
         lines.append(

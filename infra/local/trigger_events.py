@@ -23,6 +23,7 @@ from infra.fixtures.versions import shaped
 from infra.local.connect import client, queries
 from infra.local.stripe_standin import BUCKET as STANDIN_BUCKET
 from infra.local.stripe_standin import object_key
+from stripe_webhook.bodies import UnreadableBody
 
 
 def list_events() -> str:
@@ -124,7 +125,10 @@ def from_file(path: Path) -> dict[str, Any]:
 
 def stored_event(aws_endpoint: str, event_id: str) -> dict[str, Any]:
     """The event as the local stack stored it (its raw payload), to send again."""
-    stored = queries(aws_endpoint).get_event(event_id)
+    try:
+        stored = queries(aws_endpoint).get_event(event_id)
+    except UnreadableBody as error:
+        raise Problem(f"event {event_id}: its stored body cannot be read ({error})") from None
     if stored is None or "payload" not in stored:
         raise Problem(f"no event {event_id} is stored in the local stack (see: make inspect)")
     event: dict[str, Any] = json.loads(stored["payload"])

@@ -10,6 +10,7 @@ from infra.ops.progress import Progress, day
 
 def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, queue_url: str | None) -> int:
     """Republish stored events (from the by-type index) to the topic, or to one consumer's queue."""
+    from stripe_webhook.bodies import UnreadableBody
     from stripe_webhook.events import parse_stored_event
     from stripe_webhook.ports import PayloadLocation
     from stripe_webhook.publisher import stored_message
@@ -19,9 +20,15 @@ def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, qu
     ctx.say(f"redriving {', '.join(event_types)} from {day(since)} .. {day(until)} to {target}")
     sqs = ctx.aws("sqs") if queue_url else None
     progress = Progress("dry run" if ctx.dry_run else "redrive", ctx.out)
+    unreadable: list[str] = []
     for event_type in event_types:
         for entry in queries.events_by_type(event_type, since, until):
-            stored = queries.get_event(entry["event_id"])
+            try:
+                stored = queries.get_event(entry["event_id"])
+            except UnreadableBody:  # skipped and named: the others still go
+                unreadable.append(entry["event_id"])
+                progress.add("unreadable (skipped)")
+                continue
             if stored is None or "payload" not in stored:
                 progress.add("no payload")
                 continue
@@ -40,4 +47,6 @@ def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, qu
                 sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
             progress.add("sent")
     progress.done()
+    if unreadable:
+        ctx.say(f"not sent, their stored body cannot be read: {', '.join(unreadable)}")
     return 0

@@ -21,7 +21,7 @@ from infra.ops.deployed import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS
 from infra.template import load_module
 from stripe_webhook import aws as aws_clients
-from stripe_webhook import composition
+from stripe_webhook import bodies, composition
 from stripe_webhook.settings import API_VERSION
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
@@ -343,6 +343,53 @@ def test_redrive_republishes_stored_history_to_one_queue_or_the_topic(
 
     run(["redrive", "--type", "invoice.paid", "--since", "1d"], fake_stripe)
     assert len(drain(aws.sqs, aws.queue_url)) == 2
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda stored: stored[:1] + bytes(b ^ 0x5A for b in stored[1:]), id="does not inflate"),
+        pytest.param(lambda stored: bodies.pack(b"\0" * (11 * 1024 * 1024)), id="inflates past the bound"),
+    ],
+)
+def test_redrive_skips_and_names_an_event_whose_stored_body_cannot_be_read(
+    aws: Aws,
+    stack: dict[str, str],
+    secret: str,
+    fake_stripe: FakeStripe,
+    monkeypatch: pytest.MonkeyPatch,
+    damage: Callable[[bytes], bytes],
+) -> None:
+    """One damaged item (a bad deflate stream, or one that would inflate to 11 MiB) is skipped and
+    named; the others still go."""
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
+    composition.reset()
+    now = int(time.time())
+    invoices = [fresh_event("invoice.paid", created=now - 60 * minutes) for minutes in (1, 2, 3)]
+    for event in invoices:
+        assert deliver(event, secret).status == 200
+    drain(aws.sqs, aws.queue_url)
+    broken = invoices[1]["id"]
+    key = {"pk": {"S": f"EVENT#{broken}"}, "sk": {"S": "EVENT"}}
+    stored = aws.dynamodb.get_item(TableName=aws.table, Key=key)["Item"]
+    assert bodies.ATTRIBUTE in stored, "the event's body is kept in its item"
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key=key,
+        UpdateExpression="SET #z = :z",
+        ExpressionAttributeNames={"#z": bodies.ATTRIBUTE},
+        ExpressionAttributeValues={":z": {"B": damage(stored[bodies.ATTRIBUTE]["B"])}},
+    )
+
+    code, out = run(
+        ["redrive", "--type", "invoice.paid", "--since", "1d", "--queue-url", aws.queue_url], fake_stripe
+    )
+
+    assert code == 0
+    assert "sent 2" in out and "unreadable (skipped) 1" in out
+    assert f"not sent, their stored body cannot be read: {broken}" in out
+    sent = {message.json["id"] for message in drain(aws.sqs, aws.queue_url)}
+    assert sent == {invoices[0]["id"], invoices[2]["id"]}
 
 
 def test_status_shows_counts_last_event_and_failures(

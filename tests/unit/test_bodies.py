@@ -63,3 +63,27 @@ def test_the_dictionary_keeps_shared_lines_most_common_last() -> None:
     built = build([b"a\nshared\nrare\n", b"shared\nb\na\n", b"shared\n"], size=100)
     assert built == b"a\nshared\n"
     assert len(build(project_bodies(), size=500)) == 500
+
+
+def test_a_damaged_or_cut_or_foreign_body_is_one_typed_error() -> None:
+    stored = bodies.pack(b'{"id": "evt_1", "object": "event"}')
+    damaged = stored[:1] + bytes(byte ^ 0x5A for byte in stored[1:])
+    for value in (damaged, stored[:-3], b"", bytes([99]) + stored[1:]):
+        with pytest.raises(bodies.UnreadableBody):
+            bodies.unpack(value)
+    with pytest.raises(bodies.UnreadableBody, match="UTF-8"):
+        bodies.read({bodies.ATTRIBUTE: bodies.pack(b"\xff\xfe not text")})
+    with pytest.raises(bodies.UnreadableBody):
+        bodies.read({"payload_gz": b"\x1f\x8b not gzip"})
+
+
+def test_inflation_is_bounded_whatever_the_stored_value_says() -> None:
+    """A 20 MiB body of zeros stores in a few KiB; reading it stops at the bound, not at 20 MiB."""
+    bomb = bodies.pack(b"\0" * (20 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    with pytest.raises(bodies.UnreadableBody, match="inflates past 10,485,760 bytes"):
+        bodies.unpack(bomb)
+    with pytest.raises(bodies.UnreadableBody, match="inflates past 1,000 bytes"):
+        bodies.read({"payload_gz": gzip.compress(b"{" * 5000)}, limit=1000)
+    raw = b'{"id": "evt_1"}' * 50
+    assert bodies.unpack(bodies.pack(raw), limit=len(raw)) == raw  # exactly the bound is readable
