@@ -65,22 +65,16 @@ def unpack(stored: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
     if not stored:
         raise UnreadableBody("an empty stored payload")
     try:
-        inflate = zlib.decompressobj(_WINDOW, zdict=dictionary(stored[0]))
-        raw = inflate.decompress(stored[1:], limit + 1)
-    except (zlib.error, ValueError) as error:
-        raise UnreadableBody(f"a stored payload does not inflate: {error}") from None
-    if len(raw) > limit or inflate.unconsumed_tail:
-        raise UnreadableBody(f"a stored payload inflates past {limit:,} bytes")
-    if not inflate.eof:
-        raise UnreadableBody("a stored payload is cut short")
-    return raw
+        dictionary_bytes = dictionary(stored[0])
+    except ValueError as error:
+        raise UnreadableBody(str(error)) from None
+    return _inflate(zlib.decompressobj(_WINDOW, zdict=dictionary_bytes), stored[1:], limit)
 
 
-def _gunzip(stored: bytes, limit: int) -> bytes:
-    """An older item's gzip body, inflated with the same bound."""
+def _inflate(inflate: Any, stored: bytes, limit: int) -> bytes:
+    """``stored`` through ``inflate`` (a zlib decompressor), stopping at ``limit`` + 1 bytes."""
     try:
-        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        raw = inflate.decompress(stored, limit + 1)
+        raw: bytes = inflate.decompress(stored, limit + 1)
     except zlib.error as error:
         raise UnreadableBody(f"a stored payload does not inflate: {error}") from None
     if len(raw) > limit or inflate.unconsumed_tail:
@@ -95,8 +89,8 @@ def read(item: Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> str | None:
     it holds none (the body is in S3: ``payload_s3``); ``UnreadableBody`` when it cannot be read."""
     if ATTRIBUTE in item:
         raw = unpack(bytes(item[ATTRIBUTE]), limit)
-    elif "payload_gz" in item:  # only items written before the dictionary hold it
-        raw = _gunzip(bytes(item["payload_gz"]), limit)
+    elif "payload_gz" in item:  # only items written before the dictionary hold it (gzip)
+        raw = _inflate(zlib.decompressobj(16 + zlib.MAX_WBITS), bytes(item["payload_gz"]), limit)
     else:
         payload = item.get("payload")
         return str(payload) if payload is not None else None
