@@ -38,8 +38,8 @@ def client_config(service_name: str) -> Config:
 
     No client-side parameter validation: every request is built by our own code, the service
     validates it again (``ValidationException``), and botocore's walk of the model costs each call
-    about a twentieth of its CPU (``make bench``). ``STRIPE_WEBHOOKS_VALIDATE_PARAMETERS=1`` turns
-    it back on; the tests do, so a malformed request fails where it is made."""
+    about a twentieth of its CPU (``make bench``). The tests turn it back on (``VALIDATE_PARAMETERS``),
+    so a malformed request fails where our code makes it."""
     attempts = 1 if service_name in ONE_ATTEMPT else budget.MAX_ATTEMPTS
     return Config(
         connect_timeout=budget.CONNECT_TIMEOUT_SECONDS,

@@ -23,13 +23,14 @@ from infra.local.guard import BAD_LENGTH, HostPolicy, declared_length, inbox_ref
 from infra.local.inbox_api import InboxApi
 from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
 from infra.local.inbox_stream import STREAM_HEADERS, STREAM_PATH, stream
+from stripe_webhook.bodies import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from infra.local.inbox import Entry
 
 WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"
-MAX_REQUEST_BYTES = 10 * 1024 * 1024
+MAX_REQUEST_BYTES = MAX_BODY_BYTES
 """API Gateway's own payload limit; larger requests never reach the function."""
 DRAIN_BYTES = 64 * 1024
 """The most of a refused body read (and dropped) so that its client gets the answer cleanly."""
