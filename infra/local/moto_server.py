@@ -25,8 +25,22 @@ from infra.local.guard import HostPolicy, browser_refusal
 class LocalAws:
     """moto on one port, on one or more addresses (loopback, and the Docker bridge when asked)."""
 
-    def __init__(self, servers: list[Any]) -> None:
+    def __init__(self, servers: list[Any], lock: threading.Lock) -> None:
         self.servers = servers
+        self.lock = lock
+
+    def queue_messages(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message of the queue, waiting or in flight, as ``--persist`` keeps it: read from moto
+        itself (receiving them would hide some, and takes seconds a batch on a long queue)."""
+        from moto.sqs.models import sqs_backends
+
+        from infra.local.connect import REGION
+        from infra.local.snapshot import message_json
+
+        account, name = queue_url.rstrip("/").split("/")[-2:]
+        with self.lock:
+            queue = sqs_backends[account][REGION].get_queue(name)
+            return [message_json(message.body, message.message_attributes) for message in queue._messages]
 
     def stop(self) -> None:
         for server in self.servers:
@@ -78,7 +92,7 @@ def start_aws(hosts: list[str], port: int, policy: HostPolicy) -> LocalAws:
     servers = [make_server(host, port, guarded, True, request_handler=MotoRequestHandler) for host in hosts]
     for server in servers:
         threading.Thread(target=server.serve_forever, name="local-aws", daemon=True).start()
-    return LocalAws(servers)
+    return LocalAws(servers, lock)
 
 
 def docker_bridge_address(interface: str = "docker0") -> str | None:

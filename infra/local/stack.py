@@ -35,11 +35,12 @@ from infra.local.guard import HostPolicy
 from infra.local.inbox import Inbox
 from infra.local.inbox_api import InboxApi, deliver_over_http
 from infra.local.message_tap import MessageTap
-from infra.local.moto_server import start_aws
+from infra.local.moto_server import LocalAws, start_aws
 from infra.local.options import check_ports, parse_args, resolve_secret
 from infra.local.reconcile_timer import LOCAL_SETTINGS, ReconcileTimer, start_reconciler
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
+from infra.local.saving import PersistedRun, targets_of
 from infra.local.server import CAPTURED, WEBHOOK_PATH, Front, LocalHTTPServer
 from infra.local.state import StackState, remove_state, write_state
 from infra.local.stripe_standin import LocalStripeApi, latest_object, use_stripe_standin
@@ -126,6 +127,7 @@ class Services:
     """What a running stack started, stopped in reverse order (``--persist`` saves first)."""
 
     endpoint: str
+    local_aws: LocalAws
     server: LocalHTTPServer | None = None
     resources: LocalResources | None = None
     inbox: Inbox | None = None
@@ -133,6 +135,7 @@ class Services:
     runners: list[ActionRunner] = field(default_factory=list)
     stripe_api: LocalStripeApi | None = None
     reconciler: ReconcileTimer | None = None
+    persisted: PersistedRun | None = None
 
     def aws_client(self, service: str) -> Any:
         return client(service, self.endpoint)
@@ -168,11 +171,9 @@ class Services:
                     reloader.reconcile, self.inbox, table, args.reconcile_every
                 )
         if args.persist:
-            tables = persisted_tables(self.actions)
-            restored = persist.restore(
-                persist.state_dir(), self.aws_client, self.resources, self.inbox, tables
-            )
-            print(f"restored {restored} saved items, objects, messages, requests (.local-stack/)", flush=True)
+            targets = targets_of(self.resources, self.actions)
+            self.persisted = PersistedRun(self.local_aws, self.aws_client, targets, self.inbox, say)
+            self.persisted.restore()
         return secret_arn
 
     def stop(self, args: argparse.Namespace) -> None:
@@ -181,10 +182,8 @@ class Services:
             self.reconciler.stop()
         for runner in self.runners:
             runner.stop()
-        if args.persist and self.resources is not None:
-            tables = persisted_tables(self.actions)
-            saved = persist.save(persist.state_dir(), self.aws_client, self.resources, self.inbox, tables)
-            print(f"saved {saved} items, objects, messages, requests for the next --persist run", flush=True)
+        if self.persisted is not None:
+            self.persisted.save()
         if self.inbox is not None:
             self.inbox.live.close()  # ends the pages' live streams
         if self.server is not None:
@@ -203,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://{reachable_host}:{args.aws_port}"
     aws = start_aws(aws_hosts, args.aws_port, HostPolicy.of(args.aws_port, [*aws_names, *args.allow_host]))
     inbox_token = secrets.token_urlsafe(18) if args.inbox_public else None
-    running = Services(endpoint)
+    running = Services(endpoint, aws)
     try:
         configure_environment(endpoint, secret, args.verbose)
         secret_arn = running.start(args, secret, inbox_token)
@@ -230,9 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def persisted_tables(actions: ActionResources | None) -> tuple[str, ...]:
-    """The tables ``--persist`` keeps besides the events table: what the actions did and wrote."""
-    return (actions.idempotency_table, actions.actions_table) if actions else ()
+def say(line: str) -> None:
+    print(line, flush=True)
 
 
 def report_outcome(inbox: Inbox | None, outcome: ActionOutcome) -> None:

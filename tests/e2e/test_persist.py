@@ -83,7 +83,7 @@ def test_a_damaged_snapshot_is_moved_aside_never_overwritten(tmp_path: Path) -> 
 
     # When the stack starts and stops with --persist
     stack = run_stack(persist_dir)
-    notice = stack.wait_for_line("cannot be read")
+    notice = stack.wait_for_line("cannot be restored")
     event = fresh_event("customer.created")
     assert send(stack, event) == 200
     stop_and_save(stack)
@@ -94,3 +94,27 @@ def test_a_damaged_snapshot_is_moved_aside_never_overwritten(tmp_path: Path) -> 
     assert aside.read_text() == damaged
     saved = json.loads((persist_dir / "snapshot.json").read_text())
     assert any(item["pk"]["S"] == f"EVENT#{event['id']}" for item in saved["items"])
+
+
+def test_a_snapshot_with_an_entry_this_checkout_cannot_restore_is_kept_whole(tmp_path: Path) -> None:
+    # Given a saved run whose inbox holds an entry a newer checkout wrote (a field this one lacks)
+    persist_dir = tmp_path / "saved"
+    first = run_stack(persist_dir)
+    for _ in range(3):
+        assert send(first, fresh_event("customer.created")) == 200
+    stop_and_save(first)
+    saved = json.loads((persist_dir / "snapshot.json").read_text())
+    saved["inbox"][1]["delivery_attempts"] = 2
+    text = json.dumps(saved)
+    (persist_dir / "snapshot.json").write_text(text)
+
+    # When the stack starts with it and stops
+    second = run_stack(persist_dir)
+    notice = second.wait_for_line("cannot be restored")
+    stop_and_save(second)
+
+    # Then one line named the entry, no traceback, and the snapshot lies aside byte for byte
+    (aside,) = persist_dir.glob("snapshot.unreadable-*.json")
+    assert "inbox[1]" in notice and aside.name in notice and "Traceback" not in "".join(second.seen)
+    assert aside.read_text() == text
+    assert json.loads((persist_dir / "snapshot.json").read_text())["inbox"] == []
