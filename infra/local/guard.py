@@ -22,10 +22,17 @@ so that the browser treats our answers as same-origin to it. Both local servers 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.message import Message
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
+    from io import BufferedIOBase
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
 DOCKER_HOST_NAME = "host.docker.internal"
@@ -142,3 +149,20 @@ def declared_length(headers: Message, command: str) -> int | None:
     if len(set(values)) != 1 or not declared.isdigit() or len(declared) > 12:
         return None
     return int(declared)
+
+
+LINGER_SECONDS = 2.0
+
+
+def linger(connection: socket.socket, rfile: BufferedIOBase, length: int) -> None:
+    """After answering a request refused unread: drop what its client still sends, for at most
+    ``LINGER_SECONDS`` and ``length`` bytes, keeping nothing, so that it reads the answer instead
+    of a connection reset (what a lingering close does); then the connection is closed."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    with contextlib.suppress(OSError):
+        connection.settimeout(LINGER_SECONDS)
+        while length > 0 and time.monotonic() < deadline:
+            chunk = rfile.read1(min(length, 1 << 20))
+            if not chunk:
+                return
+            length -= len(chunk)

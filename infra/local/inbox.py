@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from stripe_actions.outcomes import ActionOutcome
 
 DEFAULT_SIZE = 2000
+MAX_BYTES = 64 * 1024 * 1024
+"""What all the kept requests may weigh together (bodies, responses, tracebacks, headers): at the
+front's 10 MiB a request, ``DEFAULT_SIZE`` of them could otherwise hold gigabytes."""
 STATUS_CLASSES = ("2xx", "4xx", "5xx")
 POLL_SECONDS = 0.5
 """The tap short-polls: the local moto answers one request at a time, so a long poll would stall it."""
@@ -136,18 +139,41 @@ def trusted_fields(values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
+def weight(entry: Entry) -> int:
+    """What an entry costs the inbox, near enough: its texts' lengths."""
+    texts = (
+        entry.body,
+        entry.response,
+        entry.traceback or "",
+        *entry.headers.keys(),
+        *entry.headers.values(),
+    )
+    return sum(map(len, texts))
+
+
 @dataclass
 class Inbox:
     size: int = DEFAULT_SIZE
-    _entries: deque[Entry] = field(init=False)
+    max_bytes: int = MAX_BYTES
+    _entries: deque[Entry] = field(default_factory=deque, init=False)
+    _bytes: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _seq: int = field(default=0, init=False)
     _outcomes: OrderedDict[str, list[dict[str, Any]]] = field(default_factory=OrderedDict, init=False)
     live: Changes = field(default_factory=Changes, init=False)
     """What changed, for the page's live stream (``inbox_stream``)."""
 
-    def __post_init__(self) -> None:
-        self._entries = deque(maxlen=self.size)
+    def _keep(self, entry: Entry) -> None:
+        """Append ``entry``, then drop the oldest while over ``size`` entries or ``max_bytes`` (the
+        newest is kept whatever it weighs: the front already capped it). Under the lock."""
+        self._entries.append(entry)
+        self._bytes += weight(entry)
+        while len(self._entries) > 1 and (len(self._entries) > self.size or self._bytes > self.max_bytes):
+            self._bytes -= weight(self._entries.popleft())
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
 
     def record_outcome(self, outcome: ActionOutcome) -> None:
         """What an example action did with an event's message (``done``, ``uncertain``, …), kept for
@@ -213,7 +239,7 @@ class Inbox:
                 traceback=traceback,
                 **_event_fields(body),
             )
-            self._entries.append(entry)
+            self._keep(entry)
         self.live.note("request", str(entry.seq))
         return entry
 
@@ -223,7 +249,7 @@ class Inbox:
         cleared = dict.fromkeys(("event_id", "event_type", "object_id", "account", "created"))
         entry = replace(entry, **{**cleared, **trusted_fields(asdict(entry))})
         with self._lock:
-            self._entries.append(entry)
+            self._keep(entry)
             self._seq = max(self._seq, entry.seq)
 
     def entries(self) -> list[Entry]:

@@ -18,7 +18,7 @@ from infra.fixtures.delivery import Answer, post
 from infra.fixtures.payloads import new_event_id
 from infra.local.inbox import Entry, Inbox
 from infra.local.message_tap import MessageTap
-from infra.local.views import event_records
+from infra.local.views import event_records, plain
 from stripe_webhook.bodies import UnreadableBody
 
 if TYPE_CHECKING:
@@ -60,8 +60,10 @@ class InboxApi:
         )
         return {
             "size": self.inbox.size,
+            "max_bytes": self.inbox.max_bytes,
             "recorded": self.inbox.recorded,
-            "held": len(self.inbox.entries()),
+            "held": len(held := self.inbox.entries()),
+            "oldest": held[0].seq if held else 0,
             "requests": [entry.summary() for entry in entries],
         }
 
@@ -92,10 +94,10 @@ class InboxApi:
                 detail["message"]["copies"] = len(received)
                 detail["records"] = self._records(stored["payload"], entry.event_id)
                 stored.pop("payload", None)
-                detail["event_log"] = _plain(stored)
+                detail["event_log"] = plain(stored)
         if entry.object_id:
             record = self.table.get_record(entry.object_id)
-            detail["record"] = _plain(record) if record else None
+            detail["record"] = plain(record) if record else None
         if entry.event_id:
             detail["actions"] = self.inbox.outcomes(entry.event_id)
         url = (
@@ -120,7 +122,7 @@ class InboxApi:
             "object_id": object_id,
             "arrival": rows,
             "created": sorted(rows, key=lambda row: (row.get("created") or 0, row["seq"])),
-            "record": _plain(record) if record else None,
+            "record": plain(record) if record else None,
         }
 
     def replay(self, seq: int) -> dict[str, Any]:
@@ -209,7 +211,7 @@ class InboxApi:
             {
                 "key": f"{pk} / {sk}",
                 "effect": "written by this event" if ours else "not this event's (stale, or replaced since)",
-                "stored": _plain(stored) if stored else None,
+                "stored": plain(stored) if stored else None,
             }
             for pk, sk, stored, ours in event_records(self.table, payload, event_id)
         ]
@@ -283,18 +285,3 @@ def _effect(entry: Entry) -> str:
     if entry.records_written:
         return "written"
     return "stale" if entry.records_stale else "no record"
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Item values as JSON can carry them (bytes as their length)."""
-    return {name: _plain_value(value) for name, value in sorted(values.items())}
-
-
-def _plain_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, dict):
-        return _plain(value)
-    if isinstance(value, list):
-        return [_plain_value(item) for item in value]
-    return value

@@ -16,7 +16,7 @@ from typing import Any
 from infra.cli import Problem
 from infra.fixtures.signing import generate_secret
 from infra.local.guard import DOCKER_HOST_NAME
-from infra.local.inbox import DEFAULT_SIZE
+from infra.local.inbox import DEFAULT_SIZE, MAX_BYTES
 from infra.local.moto_server import docker_bridge_address
 from infra.local.stripe_standin import DEFAULT_PORT as STRIPE_STANDIN_PORT
 
@@ -84,7 +84,8 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "type": int,
             "default": DEFAULT_SIZE,
-            "help": f"requests the inbox keeps, the oldest dropped first (default {DEFAULT_SIZE})",
+            "help": f"requests the inbox keeps, the oldest dropped first (default {DEFAULT_SIZE}; and at most"
+            f" {MAX_BYTES // 2**20} MiB of them)",
         },
     ),
     (

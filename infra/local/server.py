@@ -15,18 +15,23 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from infra.lambda_context import LambdaContext
 from infra.local.apigw import proxy_event
-from infra.local.guard import BAD_LENGTH, HostPolicy, declared_length, inbox_refusal, webhook_refusal
+from infra.local.guard import (
+    BAD_LENGTH,
+    HostPolicy,
+    declared_length,
+    inbox_refusal,
+    linger,
+    webhook_refusal,
+)
 from infra.local.inbox_api import InboxApi
 from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
 from infra.local.inbox_stream import STREAM_HEADERS, STREAM_PATH, stream
+from infra.local.views import console_line
 from stripe_webhook.bodies import MAX_BODY_BYTES
-
-if TYPE_CHECKING:
-    from infra.local.inbox import Entry
 
 WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"
@@ -38,18 +43,6 @@ MAX_INVOKE_BYTES = 6_291_456
 """Lambda's limit for a synchronous invocation's request: the whole proxy event, body included.
 API Gateway answers 413 ``{"message": "Request Too Long"}`` for an event above it."""
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
-
-
-def console_line(entry: Entry) -> str:
-    """The stack's one line per request: time, status, verdict, type, event id, records, latency."""
-    parts = [time.strftime("%H:%M:%S", time.localtime(entry.time)), str(entry.status), entry.verdict]
-    parts += [value for value in (entry.event_type, entry.event_id) if value]
-    if entry.status == 200:
-        parts.append(f"records={entry.records_written} stale={entry.records_stale}")
-    if entry.status != 200 or not entry.event_id:
-        parts.append(f"{entry.method} {entry.path}")
-    parts.append(f"{entry.latency_ms:.0f} ms")
-    return "  ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -146,10 +139,7 @@ class FrontHandler(BaseHTTPRequestHandler):
             self._refuse_unread(started, 400, {"error": "bad_request", "message": BAD_LENGTH})
             return
         if length > MAX_REQUEST_BYTES:
-            self._discard(length)  # read it, so the client gets the answer instead of a broken pipe
-            message = f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes."
-            self._answer(started, b"", 413, {"message": message})
-            self.close_connection = True
+            self._too_long(started, length, f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes.")
             return
         if not _is_webhook(path):
             message = f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"
@@ -158,6 +148,9 @@ class FrontHandler(BaseHTTPRequestHandler):
         refusal = webhook_refusal(dict(self.headers.items()), front.policy, any_host=front.any_host)
         if refusal is not None:
             self._refuse_unread(started, 403, {"error": "forbidden", "message": refusal}, length)
+            return
+        if length > MAX_INVOKE_BYTES:  # Lambda's limit: its proxy event could not be smaller
+            self._too_long(started, length, "Request Too Long")
             return
         body = self.rfile.read(length)
         event = proxy_event(
@@ -247,6 +240,12 @@ class FrontHandler(BaseHTTPRequestHandler):
         elif length:
             self.close_connection = True
 
+    def _too_long(self, started: float, length: int, message: str) -> None:
+        """413, the body unread; what the client still sends is dropped until it reads the answer."""
+        self._answer(started, b"", 413, {"message": message})
+        linger(self.connection, self.rfile, length)
+        self.close_connection = True
+
     def _refuse_unread(
         self, started: float, status: int, content: dict[str, Any], length: int | None = None
     ) -> None:
@@ -297,4 +296,4 @@ class FrontHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default access log; ``console_line`` prints a better one."""
+        """Silence the default access log; ``views.console_line`` prints a better one."""

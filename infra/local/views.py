@@ -10,6 +10,7 @@ from infra.fixtures.payloads import is_unix_time
 from stripe_webhook import schema
 
 if TYPE_CHECKING:
+    from infra.local.inbox import Entry
     from stripe_webhook.queries import TableQueries
 
 _RECORD_META = {
@@ -84,3 +85,30 @@ def event_records(
             (record.pk, record.sk, stored, stored is not None and stored.get("last_event_id") == event_id)
         )
     return found
+
+
+def console_line(entry: Entry) -> str:
+    """The stack's one line per request: time, status, verdict, type, event id, records, latency."""
+    parts = [time.strftime("%H:%M:%S", time.localtime(entry.time)), str(entry.status), entry.verdict]
+    parts += [value for value in (entry.event_type, entry.event_id) if value]
+    if entry.status == 200:
+        parts.append(f"records={entry.records_written} stale={entry.records_stale}")
+    if entry.status != 200 or not entry.event_id:
+        parts.append(f"{entry.method} {entry.path}")
+    parts.append(f"{entry.latency_ms:.0f} ms")
+    return "  ".join(parts)
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Item values as JSON can carry them (bytes as their length)."""
+    return {name: plain_value(value) for name, value in sorted(values.items())}
+
+
+def plain_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        return plain(value)
+    if isinstance(value, list):
+        return [plain_value(item) for item in value]
+    return value

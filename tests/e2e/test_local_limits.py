@@ -8,11 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
 
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import LocalStack, launch, stop
 
 MIB = 1024 * 1024
 
@@ -90,3 +91,45 @@ def test_a_refused_request_keeps_nothing_of_its_body(
     assert status == expected
     entry = latest(stack)
     assert entry["status"] == expected and entry["body"] == ""
+
+
+MEMORY_CEILING_MIB = 400
+"""The local stack's peak resident memory under any load, in MiB (docs/local-development.md): about
+150 at rest, plus the inbox's 64 MiB, plus a few requests of 10 MiB in flight and their copies."""
+
+
+def peak_mib(pid: int) -> float:
+    """The process's peak resident set (``VmHWM``), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) / 1024
+
+
+def test_the_stack_s_memory_stays_under_its_ceiling_whatever_the_requests() -> None:
+    stack = launch()
+    try:
+        at_rest = peak_mib(stack.process.pid)
+        port, host = stack.port, f"Host: 127.0.0.1:{stack.port}"
+        big = b'{"id": "evt_load", "object": "event", "pad": "' + b"x" * (9 * MIB) + b'"}'
+        unsigned = big[: 5 * MIB] + b'"}'
+        webhook, elsewhere = f"POST /webhook HTTP/1.1\r\n{host}", f"POST /nope HTTP/1.1\r\n{host}"
+        shapes = {  # what each is answered: all are refused, some after reading
+            "5 MiB unsigned (read, kept in the inbox)": (webhook, len(unsigned), unsigned, 400),
+            "9 MiB, over Lambda's 6 MB": (webhook, len(big), big, 413),
+            "9 MiB to a path that is not the webhook": (elsewhere, len(big), big, 404),
+            "9 MiB with a foreign Host": ("POST /webhook HTTP/1.1\r\nHost: a.test", len(big), big, 403),
+            "a negative length": (webhook, -1, big, 400),
+            "11 MiB declared, 9 sent": (webhook, 11 * MIB, big, 413),
+        }
+        answered: dict[str, set[int]] = {name: set() for name in shapes}
+        for _ in range(12):  # bounded: 72 requests, about 600 MiB sent
+            for name, (head, length, body, _status) in shapes.items():
+                answered[name].add(exchange(port, f"{head}\r\nContent-Length: {length}\r\n", body)[0])
+        peak = peak_mib(stack.process.pid)
+        ceiling = MEMORY_CEILING_MIB
+        print(f"local stack memory: {at_rest:.0f} MiB at rest, {peak:.0f} MiB at peak (ceiling {ceiling})")
+
+        assert answered == {name: {status} for name, (*_, status) in shapes.items()}
+        assert peak < MEMORY_CEILING_MIB
+    finally:
+        stop(stack)

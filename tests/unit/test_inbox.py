@@ -87,3 +87,37 @@ def test_a_page_too_far_behind_is_told_to_reload_its_list() -> None:
     assert changes.since(5, 0.01) == (5, [])  # nothing new in time: a heartbeat
     changes.close()
     assert changes.since(5, 10) is None  # closed: returns at once
+
+
+def api_on(inbox: Inbox, table: NoTable) -> InboxApi:
+    return InboxApi(inbox, table, None, None, secret=lambda: "whsec_x", deliver=lambda *a: None)  # type: ignore[arg-type]
+
+
+def test_the_inbox_keeps_at_most_its_bytes_dropping_the_oldest_and_the_page_is_told() -> None:
+    inbox = Inbox(size=100, max_bytes=3 * 1024 * 1024)
+    heavy = b'{"id": "evt_heavy", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    seqs = [_record(inbox, "/webhook", heavy, {"status": "processed"}) for _ in range(10)]
+
+    held = inbox.entries()
+    assert [entry.seq for entry in held] == seqs[-2:]  # two of about 1 MiB each fit under 3 MiB
+    assert inbox.held_bytes <= inbox.max_bytes
+    listed = api_on(inbox, NoTable()).requests({})
+    shown = (listed["held"], listed["oldest"], listed["max_bytes"], listed["recorded"])
+    assert shown == (2, 9, 3 * 2**20, 10)
+
+
+def test_a_stored_event_that_cannot_be_read_is_said_in_the_detail_not_a_dropped_connection() -> None:
+    from stripe_webhook.bodies import UnreadableBody
+
+    class DamagedTable(NoTable):
+        def get_event(self, event_id: str) -> dict[str, Any] | None:
+            raise UnreadableBody("the stored body does not inflate (Error -3 while decompressing data)")
+
+    inbox = Inbox()
+    event = fresh_event("customer.created")
+    seq = _record(inbox, "/webhook", encode(event), {"status": "processed", "event_id": event["id"]})
+
+    detail = api_on(inbox, DamagedTable()).detail(seq)
+
+    assert "does not inflate" in detail["event_log_problem"]
+    assert "event_log" not in detail and detail["event_id"] == event["id"]

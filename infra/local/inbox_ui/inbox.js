@@ -3,7 +3,7 @@
 // Content-Security-Policy allows no inline script: a body can only ever be shown as text.
 "use strict";
 
-const state = { rows: [], lastSeq: 0, selected: null, filters: {}, size: 0, recorded: 0, held: 0 };
+const state = { rows: [], lastSeq: 0, selected: null, filters: {}, size: 0, maxBytes: 0, recorded: 0, held: 0, oldest: 0 };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, props = {}, ...children) {
@@ -105,8 +105,10 @@ function renderList(fresh = []) {
   $("empty").hidden = state.rows.length > 0;
   const dropped = Math.max(0, state.recorded - state.held);
   $("counts").textContent = `${state.recorded.toLocaleString()} request${state.recorded === 1 ? "" : "s"}, ${state.rows.length.toLocaleString()} shown`
-    + (dropped ? `, ${dropped.toLocaleString()} dropped from the ring` : "");
-  $("retention").textContent = `Keeps the last ${state.size.toLocaleString()} requests; older ones are dropped (--inbox-size).`;
+    + (dropped ? `, ${dropped.toLocaleString()} older dropped` : "");
+  const mib = Math.round(state.maxBytes / 1048576);
+  $("retention").textContent = `Keeps the last ${state.size.toLocaleString()} requests or ${mib} MiB of them,`
+    + " whichever is less; older ones are dropped (--inbox-size).";
 }
 
 async function refresh(reset = false) {
@@ -114,13 +116,16 @@ async function refresh(reset = false) {
   try {
     const found = await api(`/api/requests?${query({ after: String(state.lastSeq) })}`);
     state.size = found.size;
+    state.maxBytes = found.max_bytes;
+    state.oldest = found.oldest;
     const countsChanged = state.recorded !== found.recorded;
     state.recorded = found.recorded;
     state.held = found.held;
     if (found.requests.length || reset || countsChanged) {
       // two refreshes may overlap (the stream's and an action's): each request is listed once
       const listed = new Set(state.rows.map((entry) => entry.seq));
-      state.rows = found.requests.filter((entry) => !listed.has(entry.seq)).concat(state.rows).slice(0, state.size);
+      state.rows = found.requests.filter((entry) => !listed.has(entry.seq)).concat(state.rows)
+        .filter((entry) => entry.seq >= state.oldest).slice(0, state.size);
       state.lastSeq = Math.max(state.lastSeq, ...found.requests.map((entry) => entry.seq));
       renderList(reset ? [] : found.requests.map((entry) => entry.seq));
     }
@@ -295,6 +300,9 @@ async function showDetail(seq) {
       el("tbody", {}, ...detail.attempts.map((attempt) => el("tr", { class: attempt.seq === detail.seq ? "selected" : "", onclick: () => select(attempt.seq, true) },
         el("td", { text: `#${attempt.seq}` }), el("td", { text: when(attempt.time) }), el("td", { text: String(attempt.status) }),
         el("td", { text: attempt.verdict }), el("td", { class: "num", text: attempt.latency_ms.toFixed(1) })))))));
+  }
+  if (detail.event_log_problem) {
+    parts.push(el("p", { class: "why", id: "event-log-problem", text: `The stored event cannot be read: ${detail.event_log_problem}` }));
   }
   if (detail.event_log) parts.push(section("Event log", pairs(detail.event_log)));
   for (const record of detail.records || []) {
