@@ -12,6 +12,7 @@ what was asked, on whose behalf, and that the common path asked nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -96,7 +97,8 @@ class LoopbackStripe:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)  # shutdown() in 50 ms
+        threading.Thread(target=serve, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:

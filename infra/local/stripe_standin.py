@@ -18,6 +18,7 @@ request, no preflight, no foreign ``Host``): the objects are test-mode customers
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -83,7 +84,8 @@ class LocalStripeApi:
         self._s3.create_bucket(Bucket=BUCKET)
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.05)  # shutdown() in 50 ms
+        threading.Thread(target=serve, daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -151,9 +151,7 @@ def test_every_event_is_stored_once_published_and_recorded_as_if_alone(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, secret: str, topic: str
 ) -> None:
     aws: Aws = request.getfixturevalue("fifo_aws" if topic == "fifo" else "aws")
-    # moto deep-copies every table before each transaction: O(table) per claim. The local stack's
-    # item-level rollback (tested equivalent in test_local_moto.py) keeps a large run linear.
-    request.getfixturevalue("item_level_rollback")  # undone after the test
+    # moto's transactions roll back the items they touch (conftest.item_level_rollback): linear
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1_000_000)))
     rng = random.Random(seed)
     events = chaos_events(rng, CHAOS_OBJECTS)

@@ -1,4 +1,5 @@
-"""The local stack's moto adjustment: transactions roll back exactly the items they touched."""
+"""The local stack's moto adjustment, which every test on moto has too (``conftest.item_level_rollback``):
+transactions roll back exactly the items they touched."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from botocore.exceptions import ClientError
 
 from tests.integration.conftest import Aws
 from tests.support import all_items, get_item
-
-pytestmark = pytest.mark.usefixtures("item_level_rollback")
 
 
 def put(table: str, pk: str, **attributes: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def test_each_kind_of_delivery_is_priced_from_its_calls() -> None:
     assert "duplicate" in report(measured, "project")
 
 
+@pytest.mark.slow  # measures every corpus (about 2 min of CPU): make test and CI run it, make check not
 @pytest.mark.parametrize("name", sorted(corpus.CORPORA))
 def test_the_docs_cost_and_capacity_figures_are_make_cost_s_measurement(name: str) -> None:
     measured = measure(corpus.CORPORA[name]())
