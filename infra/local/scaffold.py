@@ -165,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     done = scaffold(args.event_type, args.family, args.root)
     print("\n".join(done))
     print(
-        "next: make unit (the new test fails), write the record in the handler, make unit again,\n"
-        f"      then with `make run` going: make trigger EVENT={args.event_type}, and look in the inbox"
+        "next: make unit. Four tests fail, each saying the handler wrote no record: the new one, and the\n"
+        "      three every handled type passes (one ordered record, the Connect account on it, the same\n"
+        "      record on every API version). Write the record in the handler; make unit passes.\n"
+        f"      Then with `make run` going: make trigger EVENT={args.event_type}, and look in the inbox"
     )
     return 0
 

@@ -72,10 +72,10 @@ def state_file() -> Path:
     return Path(tempfile.mkdtemp(prefix="local-stack-")) / "state.json"
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+def start(args: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "infra.local", *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env={**os.environ, "STRIPE_LOCAL_STATE": str(state_file()), **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -83,12 +83,13 @@ def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def launch(*options: str, env: dict[str, str] | None = None) -> LocalStack:
-    """A local stack on free ports (plus ``options``), its output collected, ready to use."""
+def launch(*options: str, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT) -> LocalStack:
+    """A local stack on free ports (plus ``options``), its output collected, ready to use; ``cwd``:
+    the checkout it runs from (a copy of the repository, for a tutorial)."""
     port, aws_port, stripe_port, state = free_port(), free_port(), free_port(), state_file()
     settings = {"STRIPE_WEBHOOK_SECRET": SECRET, "STRIPE_LOCAL_STATE": str(state), **(env or {})}
     ports = ["--port", str(port), "--aws-port", str(aws_port), "--stripe-port", str(stripe_port)]
-    process = start([*ports, *options], settings)
+    process = start([*ports, *options], settings, cwd)
     running = LocalStack(
         process, port, f"http://127.0.0.1:{aws_port}", state_file=state, stripe_port=stripe_port
     )
@@ -124,11 +125,13 @@ def stack() -> Iterator[LocalStack]:
 SECRET = "whsec_" + "e2" * 16
 
 
-def run_tool(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m infra.<module>`` as a person would, from the repository root."""
+def run_tool(
+    module: str, *args: str, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m infra.<module>`` as a person would, from the repository root (or ``cwd``)."""
     return subprocess.run(
         [sys.executable, "-m", f"infra.{module}", *args],
-        cwd=REPO_ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,

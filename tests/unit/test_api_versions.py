@@ -84,6 +84,7 @@ def test_a_handler_keeps_the_same_record_on_every_generation(event_type: str) ->
     records = {version: _records(shaped(stored, version)) for version in generations(event_type)}
 
     first, *later = records.values()
+    assert first, f"the {event_type} handler wrote no record: every handled type writes its object's"
     own = first[0]
     kind = str(own.attributes.get("object_type"))
     for version, written in zip(generations(event_type)[1:], later, strict=True):

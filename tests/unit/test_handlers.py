@@ -24,7 +24,9 @@ def _record(event_type: str, changes: dict[str, Any] | None = None, **top: Any) 
     event = _event(event_type, changes, **top)
     route = deployed_registry().resolve(event.type)
     assert route is not None, event.type
-    record, *links = route.handler(event)
+    records = route.handler(event)
+    assert records, f"the {event.type} handler wrote no record: every handled type writes its object's"
+    record, *links = records
     assert all(link.sk.startswith("LINK#") for link in links), "one record per event, plus links"
     return record
 
