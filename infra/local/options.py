@@ -36,14 +36,17 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
             "help": "webhook HTTP port (default 3000); with --aws-only, the port sam local start-api serves",
         },
     ),
-    ("--aws-port", {"type": int, "default": 5000, "help": "local AWS endpoint port (default 5000)"}),
+    (
+        "--aws-port",
+        {"type": int, "help": "local AWS endpoint port (default 5000, or --port + 2000: 3100 → 5100)"},
+    ),
     (
         "--stripe-port",
         {
             "type": int,
-            "default": STRIPE_STANDIN_PORT,
             "help": "the local Stripe API stand-in's port, which answers thin events' fetches with what "
-            f"make trigger --thin sent (default {STRIPE_STANDIN_PORT}; loopback only)",
+            f"make trigger --thin sent (default {STRIPE_STANDIN_PORT}, or as far from it as --port is from"
+            " 3000; loopback only)",
         },
     ),
     (
@@ -130,11 +133,28 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+WEBHOOK_PORT, AWS_PORT = 3000, 5000
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m infra.local", description=DESCRIPTION)
     for flag, options in OPTIONS:
         parser.add_argument(flag, **options)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    neighbours = ports_beside(args.port)  # a second stack: --port 3100 is enough
+    args.aws_port = neighbours[1] if args.aws_port is None else args.aws_port
+    args.stripe_port = neighbours[2] if args.stripe_port is None else args.stripe_port
+    return args
+
+
+def ports_beside(port: int) -> tuple[int, int, int]:
+    """The webhook, AWS and Stripe stand-in ports of a stack whose webhook is on ``port``: each as far
+    from its default as ``port`` is from 3000 (3100 → 5100 and 12211)."""
+    shift = port - WEBHOOK_PORT
+    aws, stripe = AWS_PORT + shift, STRIPE_STANDIN_PORT + shift
+    if not 1024 <= min(aws, stripe) <= max(aws, stripe) <= 65535:  # far from 3000: the defaults
+        return port, AWS_PORT, STRIPE_STANDIN_PORT
+    return port, aws, stripe
 
 
 def aws_addresses(aws_host: str) -> tuple[list[str], list[str]]:
@@ -154,16 +174,25 @@ def aws_addresses(aws_host: str) -> tuple[list[str], list[str]]:
     return [aws_host], [] if aws_host == "127.0.0.1" else [aws_host]
 
 
-def check_port_free(host: str, port: int, what: str, option: str) -> None:
+def port_refusal(host: str, port: int, what: str, option: str) -> str | None:
+    """Why ``host:port`` cannot serve ``what``, or None when it is free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise Problem(
-                f"cannot use {host}:{port} for the {what}: {error.strerror}. "
-                f"Stop whatever is using it, or pick another port with {option}."
-            ) from None
+            return f"{host}:{port} ({what}, {option}): {error.strerror}"
+    return None
+
+
+def free_stack_ports(host: str) -> int | None:
+    """A webhook port whose neighbours (``ports_beside``) are all free: 3100, 3200, … 3900."""
+    for port in range(WEBHOOK_PORT + 100, WEBHOOK_PORT + 1000, 100):
+        webhook, aws, stripe = ports_beside(port)
+        wanted = ((host, webhook), ("127.0.0.1", aws), ("127.0.0.1", stripe))
+        if all(port_refusal(address, number, "", "") is None for address, number in wanted):
+            return port
+    return None
 
 
 def resolve_secret(persist_dir: Path | None = None) -> tuple[str, bool]:
@@ -191,11 +220,21 @@ def resolve_secret(persist_dir: Path | None = None) -> tuple[str, bool]:
 
 
 def check_ports(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """Every port the stack needs is free; where the AWS endpoint listens (``aws_addresses``)."""
-    if not args.aws_only:
-        check_port_free(args.host, args.port, "webhook", "--port")
-        check_port_free("127.0.0.1", args.stripe_port, "local Stripe API stand-in", "--stripe-port")
+    """Every port the stack needs is free, or one ``Problem`` naming each busy one and a command
+    that works; where the AWS endpoint listens (``aws_addresses``)."""
     aws_hosts, aws_names = aws_addresses(args.aws_host)
-    for host in aws_hosts:
-        check_port_free(host, args.aws_port, "local AWS endpoint", "--aws-port")
+    wanted = [(host, args.aws_port, "local AWS endpoint", "--aws-port") for host in aws_hosts]
+    if not args.aws_only:
+        wanted.insert(0, (args.host, args.port, "webhook", "--port"))
+        wanted.append(("127.0.0.1", args.stripe_port, "local Stripe API stand-in", "--stripe-port"))
+    busy = [refusal for refusal in (port_refusal(*port) for port in wanted) if refusal]
+    if busy:
+        free = free_stack_ports(args.host)
+        hint = (
+            f'A stack beside it: make run ARGS="--port {free}" (its other ports follow: '
+            f"{ports_beside(free)[1]}, {ports_beside(free)[2]}; all free now)."
+            if free
+            else "Stop whatever is using them, or pick free ports with --port, --aws-port and --stripe-port."
+        )
+        raise Problem("ports in use: " + "; ".join(busy) + ". Another local stack? " + hint)
     return aws_hosts, aws_names

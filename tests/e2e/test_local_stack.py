@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -112,13 +113,18 @@ def test_unsigned_request_is_a_400_and_an_unknown_path_a_404(stack: LocalStack) 
     assert raised.value.code == 404
 
 
-def test_port_in_use_is_a_clear_error_without_a_traceback() -> None:
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+def test_busy_ports_are_all_named_at_once_with_a_command_that_works() -> None:
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(3):  # another program holds the webhook, AWS and Stripe stand-in ports
+            busy = held.enter_context(socket.socket())
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            ports.append(busy.getsockname()[1])
+        webhook, aws, stripe = ports
+        options = ["--port", str(webhook), "--aws-port", str(aws), "--stripe-port", str(stripe)]
         result = subprocess.run(
-            [sys.executable, "-m", "infra.local", "--port", str(port), "--aws-port", str(free_port())],
+            [sys.executable, "-m", "infra.local", *options],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
@@ -126,7 +132,9 @@ def test_port_in_use_is_a_clear_error_without_a_traceback() -> None:
             check=False,
         )
     assert result.returncode == 1
-    assert f"127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    for port, option in zip(ports, ("--port", "--aws-port", "--stripe-port"), strict=True):
+        assert f"127.0.0.1:{port} (" in result.stderr and option in result.stderr
+    assert re.search(r'make run ARGS="--port \d+" \(its other ports follow', result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
 
 
