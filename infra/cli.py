@@ -39,12 +39,24 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _aws_or_stripe_problem(error: Exception) -> str | None:
     """The line for a refusal by AWS or Stripe, or None for any other error (a bug: a traceback)."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
 
     if isinstance(error, NoCredentialsError):
         return "no AWS credentials: configure them as for `sam deploy` (AWS_PROFILE, …)"
-    if isinstance(error, ClientError | BotoCoreError):
+    if isinstance(error, NoRegionError):  # nothing was asked of AWS
+        return "no AWS region: pass --region, or set one as for `sam deploy` (AWS_REGION, AWS_PROFILE)"
+    if isinstance(error, EndpointConnectionError):
+        return f"AWS did not answer: {error}"
+    if isinstance(error, ClientError):
         return f"AWS refused: {error}"
+    if isinstance(error, BotoCoreError):
+        return f"AWS call failed: {error}"
     stripe = sys.modules.get("stripe")
     if stripe is not None and isinstance(error, stripe.StripeError):
         return f"Stripe refused: {error.user_message or error}"

@@ -40,23 +40,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m infra.ops",
         description=(__doc__ or "").split("\n\n")[0],
-        epilog="STRIPE_API_KEY must be set.",
+        epilog="register, rotate-secret, enable-endpoint and backfill call Stripe with the key in"
+        " STRIPE_API_KEY; status, redrive and effects need only AWS credentials, and rehearse on the"
+        " running local stack with --local.",
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--stack", default=None, help="CloudFormation stack (default: samconfig.toml's dev stack)"
     )
     common.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
-    common.add_argument(
+    rehearsal = argparse.ArgumentParser(add_help=False)
+    rehearsal.add_argument(
         "--local",
         action="store_true",
-        help="rehearse on the running local stack (make run) instead of a deployed one"
-        " (status, redrive, effects)",
+        help="rehearse on the running local stack (make run) instead of a deployed one",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=summary, description=summary, parents=[common])
+        """A command; only those the local stack can answer offer --local."""
+        parents = [common, rehearsal] if name in LOCAL_COMMANDS else [common]
+        stripe = "" if name in LOCAL_COMMANDS else " Calls Stripe with the key in STRIPE_API_KEY."
+        described = f"{summary[0].upper()}{summary[1:]}.{stripe}"
+        return commands.add_parser(name, help=summary, description=described, parents=parents)
 
     _stripe_commands(command)
     _stack_commands(command)
@@ -144,18 +150,15 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--happened/--not-happened need --settle EFFECT")
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
-    if args.local and args.command not in LOCAL_COMMANDS:
-        parser.error(
-            f"--local works with {', '.join(LOCAL_COMMANDS[:-1])} and {LOCAL_COMMANDS[-1]}"
-            " (the local stack has no Stripe endpoint)"
-        )
 
 
 def run(
     args: argparse.Namespace, aws: Callable[[str], Any], stripe: Any = None, out: TextIO = sys.stdout
 ) -> int:
     stack = (
-        local_stack() if args.local else load_stack(aws("cloudformation"), args.stack or default_stack_name())
+        local_stack()
+        if getattr(args, "local", False)
+        else load_stack(aws("cloudformation"), args.stack or default_stack_name())
     )
     ctx = Context(stack, aws, stripe, out, dry_run=getattr(args, "dry_run", False))
     if args.command in ("register", "rotate-secret", "backfill", "enable-endpoint") and ctx.stripe is None:
@@ -187,4 +190,5 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run(args, local_aws() if args.local else aws_factory(args.region))
+    local = getattr(args, "local", False)
+    return run(args, local_aws() if local else aws_factory(args.region))

@@ -67,19 +67,28 @@ def status(ctx: Context, hours: int) -> int:
             "  they stay IN_PROGRESS and a redelivery would publish them again (possible_duplicate);"
             " see PublishedNotMarked in docs/guarantees.md"
         )
-    ctx.say(f"metrics, last {hours} h (the dashboard's):")
-    labels = {**DASHBOARD_METRICS, **RECOVERY_METRICS}
-    for name, value in metric_sums(ctx, list(labels), hours).items():
-        ctx.say(f"  {value:>8,.0f}  {labels[name]} ({name})")
+    if ctx.stack.local:  # no CloudWatch metrics or logs: zeros here would contradict the counts above
+        ctx.say("metrics and failure logs: the local stack keeps none; every request, with its verdict,")
+        ctx.say("  is in the inbox (http://127.0.0.1:3000/ by default)")
+    else:
+        say_metrics(ctx, hours, rejected, failed)
     say_recovery(ctx)
-    for title, counts in (("rejected (4xx) by error code", rejected), ("failures (5xx) by cause", failed)):
-        listed = ", ".join(f"{code} {count:,}" for code, count in counts.most_common()) or "none"
-        ctx.say(f"{title}, last {hours} h: {listed}")
     for name, state in alarm_states(ctx, resources).items():
         ctx.say(f"alarm {name}: {state}")
     if ctx.stack.dashboard_url:
         ctx.say(f"dashboard (latency, throttles, failures by cause, dead letters): {ctx.stack.dashboard_url}")
     return 0
+
+
+def say_metrics(ctx: Context, hours: int, rejected: Counter[str], failed: Counter[str]) -> None:
+    """The dashboard's metrics, and the function log's failures by code."""
+    ctx.say(f"metrics, last {hours} h (the dashboard's):")
+    labels = {**DASHBOARD_METRICS, **RECOVERY_METRICS}
+    for name, value in metric_sums(ctx, list(labels), hours).items():
+        ctx.say(f"  {value:>8,.0f}  {labels[name]} ({name})")
+    for title, counts in (("rejected (4xx) by error code", rejected), ("failures (5xx) by cause", failed)):
+        listed = ", ".join(f"{code} {count:,}" for code, count in counts.most_common()) or "none"
+        ctx.say(f"{title}, last {hours} h: {listed}")
 
 
 def _listed(event_ids: list[str]) -> str:
