@@ -204,7 +204,16 @@ def resolve_secret(persist_dir: Path | None = None) -> tuple[str, bool]:
 
     value = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
     if not value and persist_dir is not None:
-        value = persist.saved_secret(persist_dir) or generate_secret()
+        saved = persist.saved_secret(persist_dir)
+        if saved is None and (persist_dir / persist.SECRET_FILE).exists():
+            print(
+                f"warning: the saved signing secret {persist_dir / persist.SECRET_FILE} is damaged (not a"
+                " whsec_ secret); replaced it with a new one: exported secrets, .sam-events/ files and"
+                " Stripe CLI setups need the new one (the banner shows it)",
+                file=sys.stderr,
+                flush=True,
+            )
+        value = saved or generate_secret()
         persist.keep_secret(persist_dir, value)
         return value, False
     if not value:

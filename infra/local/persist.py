@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -238,8 +239,12 @@ def _move_aside(path: Path, why: str, say: Say) -> Path:
 def saved_secret(directory: Path) -> str | None:
     """The signing secret a ``--persist`` stack generated before, if any."""
     path = directory / SECRET_FILE
-    secret = path.read_text().strip() if path.is_file() else ""
-    return secret if secret.startswith("whsec_") else None
+    try:
+        with path.open("rb") as handle:
+            secret = handle.read(1024).decode("ascii").strip()  # a secret is ~40 characters
+    except (OSError, UnicodeDecodeError):
+        return None
+    return secret if re.fullmatch(r"whsec_[A-Za-z0-9+/=_-]{16,}", secret) else None
 
 
 def keep_secret(directory: Path, secret: str) -> None:

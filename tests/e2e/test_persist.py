@@ -118,3 +118,21 @@ def test_a_snapshot_with_an_entry_this_checkout_cannot_restore_is_kept_whole(tmp
     assert "inbox[1]" in notice and aside.name in notice and "Traceback" not in "".join(second.seen)
     assert aside.read_text() == text
     assert json.loads((persist_dir / "snapshot.json").read_text())["inbox"] == []
+
+
+def test_a_damaged_saved_signing_secret_is_replaced_and_said(tmp_path: Path) -> None:
+    persist_dir = tmp_path / "saved"
+    persist_dir.mkdir()
+    (persist_dir / "signing-secret").write_bytes(b"whsec_\xff\x00 half-written")
+    env = {"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir), "STRIPE_WEBHOOK_SECRET": ""}
+
+    stack = launch("--persist", env=env)
+    try:
+        warning = stack.wait_for_line("is damaged")
+        (banner,) = [line for line in stack.seen if line.strip().startswith("signing secret")]
+        secret = banner.split()[2]
+    finally:
+        stop_and_save(stack)
+
+    assert "is damaged" in warning and "replaced it with a new one" in warning
+    assert secret.startswith("whsec_") and (persist_dir / "signing-secret").read_text().strip() == secret
