@@ -8,7 +8,7 @@ import os
 from infra.local.connect import REGION
 from infra.local.resources import ActionResources, LocalResources
 from infra.local.server import WEBHOOK_PATH
-from infra.local.stripe_cli import listen_snapshot, listen_thin
+from infra.local.stripe_cli import listen_snapshot, listen_thin, listen_v1
 
 ENV_JSON_AWS_PORT = 5000
 """The AWS endpoint port env.json gives ``sam local`` (a test keeps the two equal)."""
@@ -56,6 +56,7 @@ def print_banner(
         f"  Stripe CLI      {listen_snapshot(args.port)}"
         "   (start this stack with STRIPE_WEBHOOK_SECRET set to the secret it prints)",
         f"                  {listen_thin(args.port)}   (thin events, in a second terminal)",
+        f"                  {listen_v1(args.port)}   (with Stripe CLI v1.x: `stripe version`)",
         f"  Stripe API      {os.environ.get('STRIPE_API_BASE', '-')}   (thin events' fetches;"
         " the local stand-in answers what make trigger --thin invoice.paid sent)",
     ]

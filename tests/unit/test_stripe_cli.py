@@ -1,11 +1,14 @@
-"""Every ``stripe listen`` command the project prints or documents works with the current CLI.
+"""Every ``stripe listen`` command the project prints or documents works with its line of the CLI.
 
-The rules are stripe-cli's ``pkg/cmd/listen.go`` on its ``v2`` branch (commit b0fc7fba,
+The v2 line's rules are stripe-cli's ``pkg/cmd/listen.go`` on its ``v2`` branch (commit b0fc7fba,
 2026-08-21): the flag set, the removed thin-event flags (``checkRemovedFlags``), "must specify
 events to forward using --events, --all-snapshot, or --all-thin" and "cannot forward both
 snapshot and thin events to the same destination" (``validateForwardingConfig``), and what counts
-as a thin type (``splitEventsByType``: ``v1.``/``v2.`` prefixes). Plus this project's own: snapshot
-events go to ``/webhook``, thin ones to ``/webhook/thin``.
+as a thin type (``splitEventsByType``: ``v1.``/``v2.`` prefixes). The released v1 line's are the
+same file at tag ``v1.50.4``: its flag set (no ``--all-snapshot``, ``--all-thin``,
+``--events-from``; ``--thin-events`` and ``--forward-thin-to`` for thin events) and ``--events``
+defaulting to every snapshot type. A command is the v1 line's when its line says ``CLI v1.x``.
+Plus this project's own: snapshot events go to ``/webhook``, thin ones to ``/webhook/thin``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import pytest
 
 from infra import REPO_ROOT
 from infra.local.banner import print_banner
-from infra.local.stripe_cli import listen_snapshot, listen_thin
+from infra.local.stripe_cli import listen_snapshot, listen_thin, listen_v1
 
 VALUE_FLAGS = {
     "--connect-headers",
@@ -46,12 +49,14 @@ BOOL_FLAGS = {
     "-s",
 }
 REMOVED = {"--thin-events", "--forward-thin-to", "--forward-thin-connect-to"}
+V1_ONLY = REMOVED
+V2_ONLY = {"--all-snapshot", "--all-thin", "--events-from"}
 DEPRECATED = {"--print-json", "-j"}
 ALIASES = {"-e": "--events", "-f": "--forward-to", "-c": "--forward-connect-to"}
 
 
-def problems(command: str) -> list[str]:
-    """What the current CLI (or this stack) would refuse in ``command``."""
+def problems(command: str, line: str = "v2") -> list[str]:
+    """What ``line`` of the CLI (or this stack) would refuse in ``command``."""
     words = shlex.split(command)
     assert words[:2] == ["stripe", "listen"], command
     found: list[str] = []
@@ -61,18 +66,35 @@ def problems(command: str) -> list[str]:
     for word in rest:
         name, _, inline = word.partition("=")
         name = ALIASES.get(name, name)
-        if name in REMOVED:  # all three took a value
-            found.append(f"{name} was removed")
-            if not inline:
+        if name in (V2_ONLY if line == "v1" else V1_ONLY):
+            found.append(f"{name} is not in the {line} line" if line == "v1" else f"{name} was removed")
+            if name in VALUE_FLAGS | REMOVED and not inline:
                 next(rest, "")
         elif name in DEPRECATED:
             found.append(f"{name} is deprecated (--format json)")
-        elif name in VALUE_FLAGS or name in ALIASES.values():
+        elif name in VALUE_FLAGS | REMOVED or name in ALIASES.values():
             values[name] = inline or next(rest, "")
         elif name in BOOL_FLAGS:
             switches.add(name)
         else:
             found.append(f"unknown flag {word}")
+    return found + (_v1_targets(values) if line == "v1" else _v2_targets(values, switches))
+
+
+def _v1_targets(values: dict[str, str]) -> list[str]:
+    found = []
+    snapshot_target, thin_target = values.get("--forward-to"), values.get("--forward-thin-to")
+    if snapshot_target and not snapshot_target.rstrip("/").endswith("/webhook"):
+        found.append("snapshot events go to /webhook")
+    if thin_target and not thin_target.rstrip("/").endswith("/webhook/thin"):
+        found.append("thin events go to /webhook/thin")
+    if thin_target and not values.get("--thin-events"):
+        found.append("--forward-thin-to needs --thin-events")
+    return found
+
+
+def _v2_targets(values: dict[str, str], switches: set[str]) -> list[str]:
+    found = []
     events = [event for event in values.get("--events", "").split(",") if event]
     thin = [event for event in events if event.startswith(("v1.", "v2."))] + (
         ["*"] if "--all-thin" in switches else []
@@ -93,15 +115,21 @@ def problems(command: str) -> list[str]:
     return found
 
 
-def documented_commands() -> list[str]:
-    """Every ``stripe listen …`` in the README, ``docs/`` and the code's strings and docstrings."""
+def documented_commands() -> list[tuple[str, str]]:
+    """Every ``stripe listen …`` in the README, ``docs/`` and the code, with its line of the CLI."""
     sources = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
     sources += sorted((REPO_ROOT / "infra").rglob("*.py")) + sorted((REPO_ROOT / "functions").rglob("*.py"))
     commands = []
     for path in sources:
         text = path.read_text()
         for match in re.finditer(r"stripe listen(?: +--?[\w-]+(?:[ =](?!-)[^\s`#'\")]+)?)*", text):
-            commands.append(_rendered(match.group(0).strip()))
+            rest_of_line = text[match.end() : text.find("\n", match.end())]
+            line = (
+                "v1"
+                if "v1.x" in rest_of_line or "listen_v1" in text[match.start() - 300 : match.start()]
+                else "v2"
+            )
+            commands.append((_rendered(match.group(0).strip()), line))
     return commands
 
 
@@ -135,14 +163,26 @@ def test_the_banners_commands_are_valid() -> None:
     assert problems(listen_thin(3000)) == []
 
 
-@pytest.mark.parametrize("command", documented_commands())
-def test_every_documented_listen_command_works_with_the_current_cli(command: str) -> None:
-    assert problems(command) == [], command
+@pytest.mark.parametrize(("command", "line"), documented_commands())
+def test_every_documented_listen_command_works_with_its_line_of_the_cli(command: str, line: str) -> None:
+    assert problems(command, line) == [], command
 
 
-def test_the_readme_shows_both_styles() -> None:
+def test_the_v1_line_s_rules_refuse_what_it_lacks() -> None:
+    assert problems(listen_v1(3000), "v1") == []
+    assert problems(listen_snapshot(3000), "v1") == ["--all-snapshot is not in the v1 line"]
+    thin = "stripe listen --thin-events v1.billing.meter.error_report_triggered"
+    thin += " --forward-thin-to localhost:3000/webhook/thin"
+    assert problems(thin, "v1") == [] and problems(thin) == [
+        "--thin-events was removed",
+        "--forward-thin-to was removed",
+    ]
+
+
+def test_the_docs_show_both_styles_and_both_lines() -> None:
     commands = documented_commands()
-    assert listen_snapshot(3000) in commands and listen_thin(3000) in commands
+    assert (listen_snapshot(3000), "v2") in commands and (listen_thin(3000), "v2") in commands
+    assert (listen_v1(3000), "v1") in commands
 
 
 def test_with_sam_local_the_banner_names_the_port_sam_local_serves(
