@@ -52,8 +52,16 @@ function pretty(text) {
   try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return text; }
 }
 
+// One time format everywhere: 24-hour, with the date when it is not today (and the year when not
+// this year).
 function when(seconds) {
-  return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
+  const date = new Date(seconds * 1000);
+  const now = new Date();
+  const pad = (number) => String(number).padStart(2, "0");
+  const clock = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  if (date.toDateString() === now.toDateString()) return clock;
+  const day = `${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return date.getFullYear() === now.getFullYear() ? `${day} ${clock}` : `${date.getFullYear()}-${day} ${clock}`;
 }
 
 function ago(seconds) {
@@ -68,7 +76,8 @@ function ago(seconds) {
 // value on hover.
 function humanTime(seconds) {
   const date = new Date(seconds * 1000);
-  const text = `${date.toLocaleString([], { hour12: false, timeZoneName: "short" })} (${ago(seconds)})`;
+  const zone = date.toLocaleTimeString([], { timeZoneName: "short" }).split(" ").pop();
+  const text = `${when(seconds)} ${zone} (${ago(seconds)})`;
   return el("span", { class: "time", text, title: `${seconds} · ${date.toISOString()}` });
 }
 
@@ -78,20 +87,36 @@ function isTime(name, value) {
   return TIME_KEY.test(name) && Number.isInteger(value) && value > 1400000000 && value < 2100000000;
 }
 
+// A status as a badge: an icon and a word as well as a colour, so that no one needs the colour.
+const BADGES = {
+  processed: ["✓", "ok"], unhandled: ["✓", "ok"], duplicate: ["=", "same"], recovered: ["↻", "recovered"],
+};
+
+function badge(entry) {
+  const [icon, kind] = BADGES[entry.verdict] || (entry.status >= 500 ? ["‼", "bad"] : entry.status >= 400 ? ["✗", "warn"] : ["•", "ok"]);
+  const code = entry.verdict.replace(/^(rejected|failed): /, "");  // the icon and the status say which
+  const text = entry.status === 200 ? `${icon} ${entry.verdict}` : `${icon} ${entry.status} ${code}`;
+  const marks = [el("span", { class: `badge ${kind}`, text, title: `${entry.status} ${entry.verdict}` })];
+  if (entry.records_stale) marks.push(el("span", { class: "badge stale", text: "⧖ stale", title: "an older event: its record was not overwritten" }));
+  if (entry.twin) marks.push(el("span", { class: "badge thin", text: "thin", title: `the thin twin of ${entry.twin}` }));
+  return marks;
+}
+
 function row(entry) {
-  const statusClass = `s${String(entry.status)[0]}`;
-  const tr = el("tr", { "data-seq": String(entry.seq), onclick: () => select(entry.seq, true) },
-    el("td", { text: when(entry.time), title: `${ago(entry.time)} · ${new Date(entry.time * 1000).toISOString()}` }),
-    // the webhook's own POST goes without saying; anything else is named
-    el("td", { class: "path", text: entry.method === "POST" && entry.path === "/webhook" ? "" : entry.method === "POST" && entry.path === "/webhook/thin" ? "thin" : `${entry.method} ${entry.path}` }),
-    el("td", { class: statusClass, text: String(entry.status) }),
-    el("td", { text: entry.verdict }),
-    el("td", { text: entry.event_type || "" }),
-    el("td", { class: "id", text: entry.event_id || "" }),
-    el("td", { class: "id", text: entry.object_id || "" }),
-    el("td", { class: "id account", text: entry.account || "" }),
-    el("td", { class: "num", text: entry.latency_ms.toFixed(1) }));
-  return tr;
+  // the webhook's own POST goes without saying; anything else is named
+  const path = entry.method === "POST" && entry.path === "/webhook" ? "" : entry.method === "POST" && entry.path === "/webhook/thin" ? "thin" : `${entry.method} ${entry.path}`;
+  const cut = (value) => ({ title: value || null });  // a cell that may be cut shows its whole value on hover
+  return el("tr", { "data-seq": String(entry.seq), onclick: () => select(entry.seq, true) },
+    el("td", { class: "when", text: when(entry.time), title: `${ago(entry.time)} · ${new Date(entry.time * 1000).toISOString()}` }),
+    el("td", { class: "status" }, ...badge(entry)),
+    el("td", { class: "event", ...cut(entry.event_type) },
+      el("div", { class: "type", text: entry.event_type || (path || "-") }),
+      el("div", { class: "id", text: entry.event_id || "" })),
+    el("td", { class: "object", ...cut([entry.object_id, entry.account].filter(Boolean).join(" · ")) },
+      el("div", { class: "id", text: entry.object_id || "" }),
+      entry.account ? el("div", { class: "id account", text: entry.account }) : null),
+    el("td", { class: "path", ...cut(path), text: path }),
+    el("td", { class: "num", text: `${Math.round(entry.latency_ms)} ms` }));
 }
 
 function renderList(fresh = []) {
@@ -130,7 +155,7 @@ async function refresh(reset = false) {
       renderList(reset ? [] : found.requests.map((entry) => entry.seq));
     }
   } catch (error) {
-    $("live").textContent = `stack unreachable (${error.message})`;
+    stopped(`the stack does not answer (${error.message})`);
   }
 }
 
@@ -159,6 +184,25 @@ function changed(block) {
   else if (kind === "outcome") outcomeArrived(data.value).catch(() => {});
 }
 
+// A stopped stack is said plainly, and nothing that needs it can be pressed until it is back.
+function stopped(why) {
+  state.stopped = true;
+  document.body.classList.add("stopped");
+  $("live").textContent = "stopped";
+  $("stopped").hidden = false;
+  $("stopped").textContent = `Stack stopped: ${why}. Start it again with make run; this page reconnects by itself. Replay, resend and redrive are off until then.`;
+  for (const button of document.querySelectorAll("button.act")) button.disabled = true;
+}
+
+function running() {
+  const was = state.stopped;
+  state.stopped = false;
+  document.body.classList.remove("stopped");
+  $("live").textContent = "live";
+  $("stopped").hidden = true;
+  if (was && state.selected && !$("detail-pane").hidden) showDetail(state.selected);  // its buttons as they are now
+}
+
 async function listen() {
   const headers = TOKEN ? { "X-Inbox-Token": TOKEN } : {};
   for (let wait = 500; ; wait = Math.min(wait * 2, 8000)) {
@@ -167,7 +211,7 @@ async function listen() {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       await refresh();  // whatever happened while the page was not listening
-      $("live").textContent = "live";
+      running();
       wait = 500;
       let buffer = "";
       for (;;) {
@@ -180,9 +224,9 @@ async function listen() {
           buffer = buffer.slice(end + 2);
         }
       }
-      $("live").textContent = "stack stopped; reconnecting…";
+      stopped("the stack stopped");
     } catch (error) {
-      $("live").textContent = `stack unreachable (${error.message}); reconnecting…`;
+      stopped(`the stack does not answer (${error.message})`);
     }
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
@@ -195,31 +239,41 @@ function section(title, ...content) {
 
 // JSON as a tree: objects and arrays fold, values are coloured by kind. Built from text nodes only,
 // so a body can never become markup.
-function jsonView(value, key = null) {
+const OPEN_LEVELS = 3;  // the event, its data and its object open; deeper ones folded
+
+function jsonView(value, key = null, depth = 0) {
   const label = key === null ? [] : [el("span", { class: "json-key", text: JSON.stringify(key) }), ": "];
   if (value !== null && typeof value === "object") {
     const entries = Array.isArray(value) ? value.map((item, index) => [index, item]) : Object.entries(value);
     const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
     const size = `${entries.length} ${Array.isArray(value) ? "item" : "key"}${entries.length === 1 ? "" : "s"}`;
-    return el("details", { class: "json", open: "" },
+    return el("details", { class: "json", open: depth < OPEN_LEVELS ? "" : null },
       el("summary", {}, ...label, `${open}`, el("span", { class: "json-size", text: ` ${size} ` }), close),
-      ...entries.map(([name, item]) => jsonView(item, Array.isArray(value) ? null : name)));
+      ...entries.map(([name, item]) => jsonView(item, Array.isArray(value) ? null : name, depth + 1)));
   }
   const kind = value === null ? "null" : typeof value;
   return el("div", { class: "json-leaf" }, ...label, el("span", { class: `json-${kind}`, text: JSON.stringify(value) }));
 }
 
-function codeBlock(title, text) {
+function codeBlock(title, text, { open = true } = {}) {
   let parsed;
   try { parsed = JSON.parse(text); } catch { parsed = undefined; }
-  const shown = parsed !== undefined && typeof parsed === "object" && parsed !== null
-    ? el("div", { class: "json-view" }, jsonView(parsed)) : el("pre", { text: pretty(text) });
+  const tree = parsed !== undefined && typeof parsed === "object" && parsed !== null;
+  const raw = el("pre", { text: tree ? text : pretty(text), hidden: tree ? "" : null });
+  const view = tree ? el("div", { class: "json-view" }, jsonView(parsed)) : null;
   const copy = el("button", { type: "button", class: "copy", text: "copy", onclick: async (event) => {
     event.preventDefault();
     await navigator.clipboard.writeText(text).catch(() => {});
     copy.textContent = "copied";
   } });
-  return el("details", { class: "part", open: "" }, el("summary", { class: "block-head" }, el("h3", { text: title }), copy), shown);
+  const toggle = tree ? el("button", { type: "button", class: "raw", text: "raw", onclick: (event) => {
+    event.preventDefault();
+    raw.hidden = !raw.hidden;
+    view.hidden = !raw.hidden;
+    toggle.textContent = raw.hidden ? "raw" : "tree";
+  } }) : null;
+  return el("details", { class: "part", open: open ? "" : null },
+    el("summary", { class: "block-head" }, el("h3", { text: title }), el("span", {}, toggle, copy)), view, raw);
 }
 
 function pairs(values) {
@@ -261,14 +315,14 @@ async function showDetail(seq) {
   state.openEvent = detail.event_id;  // an outcome for it updates the open detail (outcomeArrived)
   const result = el("div", { class: "result", hidden: "" });
   const refusal = (action) => (detail.available || {})[action];
-  const act = (action, label) => el("button", { type: "button", id: `action-${action}`, text: label,
-    disabled: refusal(action) ? "" : null, title: refusal(action) || null, onclick: async () => {
+  const act = (action, label) => el("button", { type: "button", id: `action-${action}`, class: "act", text: label,
+    disabled: refusal(action) || state.stopped ? "" : null, title: refusal(action) || null, onclick: async () => {
     if (RISKY[action] && !confirm(RISKY[action])) return;
     result.hidden = false;
     result.textContent = `${label}…`;
     try {
       const answer = await api(`/api/requests/${seq}/${action}`, { method: "POST" });
-      result.replaceChildren(`${label}: ${answer.status} ${JSON.stringify(answer.response || answer)}${answer.note ? ` (${answer.note})` : ""}`);
+      result.replaceChildren(actionSummary(action, answer));
       await refresh();
       if (answer.seq) {  // the request it made: linked, and highlighted in the list
         result.append(" ", el("a", { id: "made", href: "#", text: `open #${answer.seq}`, onclick: (event) => { event.preventDefault(); select(answer.seq, true); } }));
@@ -278,33 +332,23 @@ async function showDetail(seq) {
     } catch (error) { result.textContent = `${label} failed: ${error.message}`; }
   } });
   const summary = {
-    status: `${detail.status} ${detail.verdict}`, latency: `${detail.latency_ms} ms`, received_at: Math.floor(detail.time),
+    received_at: Math.floor(detail.time), latency: `${Math.round(detail.latency_ms)} ms`,
     "event id": detail.event_id || "-", "event type": detail.event_type || "-", account: detail.account || "-",
   };
+  // What happened first: the outcome, then why it failed, then every delivery; the rest below
   const parts = [
     el("h2", { text: `#${detail.seq} ${detail.method} ${detail.path}` }),
+    el("p", { class: "outcome" }, ...badge(detail), detail.object_id ? " object " : null, detail.object_id ? objectLink(detail.object_id) : null),
     detail.why ? el("p", { class: "why", id: "why", text: `Refused: ${detail.why}.` }) : null,
-    pairs(summary),
-    detail.object_id ? el("p", {}, "object ", objectLink(detail.object_id)) : null,
+    detail.event_log_problem ? el("p", { class: "why", id: "event-log-problem", text: `The stored event cannot be read: ${detail.event_log_problem}` }) : null,
+    detail.traceback ? section("Traceback (what the function raised; shown on the local stack only)", el("pre", { id: "traceback", text: detail.traceback })) : null,
+    attemptsPart(detail),
     el("div", { class: "actions" },
       act("replay", "Replay"), act("resend", "Resend as new"), act("redrive", "Redrive to the queue")),
     result,
-    section("Request headers", pairs(detail.headers)),
-    codeBlock("Body", detail.body),
-    codeBlock("Response", detail.response),
-    detail.traceback ? section("Traceback (what the function raised; shown on the local stack only)", el("pre", { id: "traceback", text: detail.traceback })) : null,
+    detail.actions && detail.actions.length ? actionsPart(detail.actions) : null,
+    pairs(summary),
   ];
-  if (detail.attempts && detail.attempts.length > 1) {
-    parts.push(section(`Deliveries of this event (${detail.attempts.length})`, el("table", { id: "attempts" },
-      el("thead", {}, el("tr", {}, ...["#", "time", "status", "verdict", "ms"].map((name) => el("th", { text: name })))),
-      el("tbody", {}, ...detail.attempts.map((attempt) => el("tr", { class: attempt.seq === detail.seq ? "selected" : "", onclick: () => select(attempt.seq, true) },
-        el("td", { text: `#${attempt.seq}` }), el("td", { text: when(attempt.time) }), el("td", { text: String(attempt.status) }),
-        el("td", { text: attempt.verdict }), el("td", { class: "num", text: attempt.latency_ms.toFixed(1) })))))));
-  }
-  if (detail.event_log_problem) {
-    parts.push(el("p", { class: "why", id: "event-log-problem", text: `The stored event cannot be read: ${detail.event_log_problem}` }));
-  }
-  if (detail.event_log) parts.push(section("Event log", pairs(detail.event_log)));
   for (const record of detail.records || []) {
     parts.push(codeBlock(`Record ${record.key}: ${record.effect}`, JSON.stringify(record.stored)));
   }
@@ -315,12 +359,34 @@ async function showDetail(seq) {
     parts.push(section(`Message on the consumer queue, ${source}`, pairs(detail.message.attributes)));
     parts.push(codeBlock("Message body", detail.message.body));
   }
+  parts.push(codeBlock("Body", detail.body), codeBlock("Response", detail.response), section("Request headers", pairs(detail.headers)));
+  if (detail.event_log) parts.push(section("Event log", pairs(detail.event_log)));
   if (detail.fetches && detail.fetches.length) {
     parts.push(section("Fetched from the Stripe API (the local stand-in)", el("ul", {},
-      ...detail.fetches.map((fetch) => el("li", { text: `${new Date(fetch.time * 1000).toLocaleTimeString()}  GET ${fetch.path}  ${fetch.status}${fetch.context ? `  Stripe-Context ${fetch.context}` : ""}` })))));
+      ...detail.fetches.map((fetch) => el("li", { text: `${when(fetch.time)}  GET ${fetch.path}  ${fetch.status}${fetch.context ? `  Stripe-Context ${fetch.context}` : ""}` })))));
   }
-  if (detail.actions && detail.actions.length) parts.push(actionsPart(detail.actions));
   $("detail").replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
+}
+
+// Every delivery of the open request's event (Stripe's retries, replays, the thin twin), near the top.
+function attemptsPart(detail) {
+  const attempts = detail.attempts || [];
+  if (attempts.length < 2) return null;
+  return section(`Deliveries of this event (${attempts.length})`, el("table", { id: "attempts" },
+    el("thead", {}, el("tr", {}, ...["#", "time", "status", "ms"].map((name) => el("th", { text: name })))),
+    el("tbody", {}, ...attempts.map((attempt) => el("tr", { class: attempt.seq === detail.seq ? "selected" : "", onclick: () => select(attempt.seq, true) },
+      el("td", { text: `#${attempt.seq}` }), el("td", { class: "when", text: when(attempt.time) }),
+      el("td", { class: "status" }, ...badge(attempt)), el("td", { class: "num", text: `${Math.round(attempt.latency_ms)} ms` }))))));
+}
+
+// An action's answer in words, not JSON.
+function actionSummary(action, answer) {
+  const response = answer.response || {};
+  const outcome = response.status || response.error || "";
+  const written = response.records_written ? `, ${response.records_written} record${response.records_written === 1 ? "" : "s"} written` : "";
+  if (action === "replay") return `Replayed the same event: ${answer.status} ${outcome}${written}.`;
+  if (action === "resend") return `Resent as a new event ${answer.event_id}: ${answer.status} ${outcome}${written} (${answer.note}).`;
+  return `Redriven to the ${answer.queue} queue: message ${answer.message_id} sent.`;
 }
 
 // What the example actions did with the open request's event: replaced in place when an outcome
@@ -335,7 +401,7 @@ function actionOutcomes(outcomes) {
   return el("table", { id: "action-outcomes" },
     el("thead", {}, el("tr", {}, ...["time", "action", "business key", "outcome", "detail"].map((name) => el("th", { text: name })))),
     el("tbody", {}, ...outcomes.map((outcome) => el("tr", { class: `outcome-${outcome.status}` },
-      el("td", { text: new Date(outcome.time * 1000).toLocaleTimeString() }), el("td", { text: outcome.action }),
+      el("td", { class: "when", text: when(outcome.time) }), el("td", { text: outcome.action }),
       el("td", { text: outcome.key }), el("td", { text: outcome.status }),
       el("td", { text: outcome.status === "uncertain" ? `${outcome.detail}: make ops ARGS="effects --local"` : outcome.detail })))));
 }
