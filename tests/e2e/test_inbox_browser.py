@@ -52,8 +52,7 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     completed = flow[-1]
     page.locator("#requests tbody tr", has_text=tampered["id"]).wait_for()
     assert (
-        "✗ 400 signature_mismatch"
-        in page.locator("#requests tbody tr", has_text=tampered["id"]).inner_text()
+        "✗ 400 signature_mismatch" in page.locator("#requests tbody tr", has_text=tampered["id"]).inner_text()
     )
     assert rows.first.inner_text().count(tampered["id"]) == 1  # newest first
     page.screenshot(path=str(shots / "inbox-list.png"))
