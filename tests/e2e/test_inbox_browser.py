@@ -51,9 +51,7 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     assert send(stack, tampered, tamper=True) == 400
     completed = flow[-1]
     page.locator("#requests tbody tr", has_text=tampered["id"]).wait_for()
-    assert (
-        "✗ 400 signature_mismatch" in page.locator("#requests tbody tr", has_text=tampered["id"]).inner_text()
-    )
+    assert "✗ 400 bad signature" in page.locator("#requests tbody tr", has_text=tampered["id"]).inner_text()
     assert rows.first.inner_text().count(tampered["id"]) == 1  # newest first
     page.screenshot(path=str(shots / "inbox-list.png"))
 
@@ -368,13 +366,15 @@ LAYOUT = """(pane) => {
     };
     const problems = [];
     for (const row of pane.querySelectorAll("#requests tbody tr")) {
-        // the identifying cells: each piece of text on one line, whole, inside the list
+        // the identifying cells: each piece of text on one line, inside the list, and whole for
+        // what Stripe writes (an attacker's 255-character "id" may be cut, its value on hover)
+        const stripes = /^evt_[A-Za-z0-9]{24,40}$/.test(row.querySelector("td.event .id").textContent);
         for (const part of row.querySelectorAll("td.when, td.status .badge, td.event .type, td.event .id")) {
             const box = part.getBoundingClientRect();
             const text = part.textContent;
             if (lines(part) > 1) problems.push(`wraps: ${text}`);
             const cut = part.tagName !== "TD" && part.scrollWidth > part.clientWidth + 1;
-            if (cut) problems.push(`cut: ${text}`);
+            if (cut && stripes) problems.push(`cut: ${text}`);
             if (box.left < view.left - 1 || box.right > view.right + 1) problems.push(`outside: ${text}`);
         }
         // what gives way is cut on one line, its whole value on hover

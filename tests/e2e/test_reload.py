@@ -118,6 +118,6 @@ def test_a_handler_s_bug_shows_its_traceback_with_the_request_in_the_inbox(
     shown = page.locator("#traceback")
     shown.wait_for()
     assert "KeyError: 'no_such_field'" in shown.inner_text()
-    assert "‼ 500 handler_failed" in page.locator("#detail").inner_text()
+    assert "‼ 500 handler failed" in page.locator("#detail").inner_text()
     page.locator("#detail-pane").screenshot(path=str(screenshots(tmp_path) / "inbox-traceback.png"))
     page.close()

@@ -92,10 +92,19 @@ const BADGES = {
   processed: ["✓", "ok"], unhandled: ["✓", "ok"], duplicate: ["=", "same"], recovered: ["↻", "recovered"],
 };
 
+// A refusal's code in a few words for the badge (the code on hover; the detail says why).
+const BADGE_WORDS = {
+  signature_mismatch: "bad signature", timestamp_out_of_tolerance: "stale signature",
+  missing_signature_header: "no signature", malformed_signature_header: "bad signature header",
+  invalid_payload: "not JSON", not_an_event: "not an event", payload_too_large: "too large",
+  method_not_allowed: "wrong method", not_found: "not found", handler_failed: "handler failed",
+};
+
 function badge(entry) {
   const [icon, kind] = BADGES[entry.verdict] || (entry.status >= 500 ? ["‼", "bad"] : entry.status >= 400 ? ["✗", "warn"] : ["•", "ok"]);
   const code = entry.verdict.replace(/^(rejected|failed): /, "");  // the icon and the status say which
-  const text = entry.status === 200 ? `${icon} ${entry.verdict}` : `${icon} ${entry.status} ${code}`;
+  const word = BADGE_WORDS[code] || code;  // the code itself on hover, and in the detail
+  const text = entry.status === 200 ? `${icon} ${entry.verdict}` : `${icon} ${entry.status} ${word}`;
   const marks = [el("span", { class: `badge ${kind}`, text, title: `${entry.status} ${entry.verdict}` })];
   if (entry.records_stale) marks.push(el("span", { class: "badge stale", text: "⧖ stale", title: "an older event: its record was not overwritten" }));
   if (entry.twin) marks.push(el("span", { class: "badge thin", text: "thin", title: `the thin twin of ${entry.twin}` }));
@@ -109,8 +118,8 @@ function row(entry) {
   return el("tr", { "data-seq": String(entry.seq), onclick: () => select(entry.seq, true) },
     el("td", { class: "when", text: when(entry.time), title: `${ago(entry.time)} · ${new Date(entry.time * 1000).toISOString()}` }),
     el("td", { class: "status" }, ...badge(entry)),
-    el("td", { class: "event", ...cut(entry.event_type) },
-      el("div", { class: "type", text: entry.event_type || (path || "-") }),
+    el("td", { class: "event", ...cut([entry.event_type || path, entry.event_id].filter(Boolean).join(" · ")) },
+      entry.event_type ? el("div", { class: "type", text: entry.event_type }) : el("div", { class: "route", text: path || "-" }),
       el("div", { class: "id", text: entry.event_id || "" })),
     el("td", { class: "object", ...cut([entry.object_id, entry.account].filter(Boolean).join(" · ")) },
       el("div", { class: "id", text: entry.object_id || "" }),
@@ -195,12 +204,12 @@ function stopped(why) {
 }
 
 function running() {
-  const was = state.stopped;
   state.stopped = false;
   document.body.classList.remove("stopped");
   $("live").textContent = "live";
   $("stopped").hidden = true;
-  if (was && state.selected && !$("detail-pane").hidden) showDetail(state.selected);  // its buttons as they are now
+  // each button as the open request allows it (a refused request's stay off)
+  for (const button of document.querySelectorAll("button.act")) button.disabled = button.hasAttribute("data-refused");
 }
 
 async function listen() {
@@ -316,7 +325,8 @@ async function showDetail(seq) {
   const result = el("div", { class: "result", hidden: "" });
   const refusal = (action) => (detail.available || {})[action];
   const act = (action, label) => el("button", { type: "button", id: `action-${action}`, class: "act", text: label,
-    disabled: refusal(action) || state.stopped ? "" : null, title: refusal(action) || null, onclick: async () => {
+    disabled: refusal(action) || state.stopped ? "" : null, title: refusal(action) || null,
+    "data-refused": refusal(action) ? "" : null, onclick: async () => {
     if (RISKY[action] && !confirm(RISKY[action])) return;
     result.hidden = false;
     result.textContent = `${label}…`;
