@@ -174,14 +174,14 @@ def aws_addresses(aws_host: str) -> tuple[list[str], list[str]]:
     return [aws_host], [] if aws_host == "127.0.0.1" else [aws_host]
 
 
-def port_refusal(host: str, port: int, what: str, option: str) -> str | None:
-    """Why ``host:port`` cannot serve ``what``, or None when it is free."""
+def bind_error(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (``Address already in use``), or None when it can."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
-            return f"{host}:{port} ({what}, {option}): {error.strerror}"
+            return error.strerror or str(error)
     return None
 
 
@@ -190,7 +190,7 @@ def free_stack_ports(host: str) -> int | None:
     for port in range(WEBHOOK_PORT + 100, WEBHOOK_PORT + 1000, 100):
         webhook, aws, stripe = ports_beside(port)
         wanted = ((host, webhook), ("127.0.0.1", aws), ("127.0.0.1", stripe))
-        if all(port_refusal(address, number, "", "") is None for address, number in wanted):
+        if not any(bind_error(address, number) for address, number in wanted):
             return port
     return None
 
@@ -236,7 +236,11 @@ def check_ports(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     if not args.aws_only:
         wanted.insert(0, (args.host, args.port, "webhook", "--port"))
         wanted.append(("127.0.0.1", args.stripe_port, "local Stripe API stand-in", "--stripe-port"))
-    busy = [refusal for refusal in (port_refusal(*port) for port in wanted) if refusal]
+    busy = [
+        f"{host}:{port} ({what}, {option}): {error}"
+        for host, port, what, option in wanted
+        if (error := bind_error(host, port))
+    ]
     if busy:
         free = free_stack_ports(args.host)
         hint = (

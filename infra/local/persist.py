@@ -20,7 +20,6 @@ killed with SIGKILL keeps the one saved before.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -202,7 +201,7 @@ def _objects(s3: Any, bucket: str) -> list[dict[str, str]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for entry in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
-            objects.append({"key": entry["Key"], "body": base64.b64encode(body).decode("ascii")})
+            objects.append({"key": entry["Key"], "body": snapshot.base64_text(body)})
     return objects
 
 
@@ -223,11 +222,9 @@ def read_snapshot(directory: Path, say: Say = print) -> snapshot.Snapshot | None
 
 
 def _move_aside(path: Path, why: str, say: Say) -> Path:
-    aside = path.with_name(f"snapshot.unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    n = 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"snapshot.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{n}.json")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    names = (f"snapshot.unreadable-{stamp}{f'-{n}' if n > 1 else ''}.json" for n in range(1, 1000))
+    aside = next(path.with_name(name) for name in names if not path.with_name(name).exists())
     path.rename(aside)
     say(
         f"the saved state {path} cannot be restored ({why[:300]}); moved it to {aside.name} and"

@@ -15,7 +15,6 @@ import base64
 import binascii
 import dataclasses
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -173,22 +172,23 @@ def message_of(value: Any, where: str) -> Message:
     return {"MessageBody": body, "MessageAttributes": decoded}
 
 
+def base64_text(raw: bytes) -> str:
+    """Bytes as the snapshot's JSON keeps them."""
+    return base64.b64encode(raw).decode("ascii")
+
+
 def as_json_value(value: dict[str, Any]) -> dict[str, Any]:
-    """An attribute value as botocore gives it → as DynamoDB's JSON spells it (bytes as base64)."""
-    return _binary_values(value, lambda raw: base64.b64encode(raw).decode("ascii"))
-
-
-def _binary_values(value: dict[str, Any], convert: Callable[[Any], Any]) -> dict[str, Any]:
-    """``value`` with ``convert`` applied to every binary in it, however deep."""
+    """An attribute value as botocore gives it → as DynamoDB's JSON spells it (bytes as base64);
+    ``attribute_of`` is the way back."""
     ((kind, content),) = value.items()
     if kind == "B":
-        return {"B": convert(content)}
+        return {"B": base64_text(content)}
     if kind == "BS":
-        return {"BS": [convert(entry) for entry in content]}
+        return {"BS": [base64_text(entry) for entry in content]}
     if kind == "M":
-        return {"M": {name: _binary_values(entry, convert) for name, entry in content.items()}}
+        return {"M": {name: as_json_value(entry) for name, entry in content.items()}}
     if kind == "L":
-        return {"L": [_binary_values(entry, convert) for entry in content]}
+        return {"L": [as_json_value(entry) for entry in content]}
     return value
 
 
@@ -196,7 +196,7 @@ def message_json(body: str, attributes: dict[str, dict[str, Any]]) -> Message:
     """A queue message as the snapshot keeps it (a binary attribute's value in base64)."""
     kept = {
         name: {
-            key: base64.b64encode(entry).decode("ascii") if isinstance(entry, bytes) else entry
+            key: base64_text(entry) if isinstance(entry, bytes) else entry
             for key, entry in attribute.items()
             if key in ("DataType", "StringValue", "BinaryValue")
         }

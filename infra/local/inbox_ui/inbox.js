@@ -81,7 +81,8 @@ function humanTime(seconds) {
   return el("span", { class: "time", text, title: `${seconds} · ${date.toISOString()}` });
 }
 
-const TIME_KEY = /(^|_)(created|updated|at|date|start|end|by|on|anchor|time)$/;
+// payloads.TIMESTAMP_KEY's names (and ``time``, the inbox's own)
+const TIME_KEY = /(^|_)(created|updated|at|date|start|end|by|on|anchor|attempt|time)$/;
 
 function isTime(name, value) {
   return TIME_KEY.test(name) && Number.isInteger(value) && value > 1400000000 && value < 2100000000;
