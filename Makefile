@@ -8,7 +8,7 @@ SCAN_LOCK := infra/scan-requirements.txt
 SCAN_STAMP := $(SCAN)/.installed-$(shell cat $(SCAN_LOCK) | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock check run reset aws sam-local trigger inspect handler events burst bench chaos ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
+.PHONY: help venv lock check run reset aws sam-local trigger inspect handler events burst bench chaos console ops cost test complexity unit integration e2e lint format typecheck pytest scan build clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package 
 
 chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_SEED=… replays a run; ~10 min)
 	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-400} $(BIN)/python -m pytest tests/integration/test_chaos.py -q $(ARGS)
+
+console: venv  ## browse a deployed stack on loopback: ARGS="--stack NAME" (or "--aws-endpoint http://127.0.0.1:5000" for the local stack; --allow-actions)
+	$(BIN)/python -m infra.ops console $(ARGS)
 
 ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|redrive|status|effects --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)

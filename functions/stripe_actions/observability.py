@@ -25,19 +25,27 @@ def count(name: str) -> None:
     metrics.flush_metrics()
 
 
-def report_outcome(outcome: ActionOutcome) -> None:
-    """One structured line per outcome. What a performed action says (``done``'s detail, e.g. the
-    address a receipt went to) may be personal data and is not logged; why an action waited or
-    failed is our own wording or an exception's class, and is."""
-    fields = {
+def outcome_fields(outcome: ActionOutcome) -> dict[str, str | int]:
+    """An outcome's logged fields (the console reads them back from the actions' log groups). What
+    a performed action says (``done``'s detail, e.g. the address a receipt went to) may be personal
+    data and is not logged; why an action waited or failed is our own wording or an exception's
+    class, and is."""
+    fields: dict[str, str | int] = {
         "action": outcome.action,
         "business_key": outcome.key,
         "outcome": outcome.status,
         "event_id": outcome.event_id,
         "event_type": outcome.event_type,
+        "receive_count": outcome.receive,
     }
     if outcome.status not in ("done", "skipped"):
         fields["reason"] = outcome.detail
+    return fields
+
+
+def report_outcome(outcome: ActionOutcome) -> None:
+    """One structured line per outcome (``outcome_fields``), and its metric."""
+    fields = outcome_fields(outcome)
     if outcome.status == "uncertain":
         count("ActionsUncertain")
         logger.error("action uncertain", extra=fields)

@@ -93,6 +93,8 @@ class State:
     """Event id → failed runs so far."""
     named: dict[str, str] = field(default_factory=dict)
     """Event id → why it was skipped or given up."""
+    recovered: dict[str, int] = field(default_factory=dict)
+    """Event id → the run that recovered it (its start), the newest ``KEEP_NAMED`` (the console's)."""
     endpoints: dict[str, str] = field(default_factory=dict)
     """Endpoint id → its status at the last run (``enabled``, ``disabled``, ``missing``, ``unknown``)."""
     last_run: int | None = None
@@ -120,6 +122,9 @@ class State:
         self.retries.pop(event_id, None)
         if verdict.kind == "recovered" and verdict.outcome is not None:
             report.recovered.append(verdict.outcome.event_id)
+            self.recovered[verdict.outcome.event_id] = self.last_run or 0
+            while len(self.recovered) > KEEP_NAMED:
+                self.recovered.pop(next(iter(self.recovered)))
         elif verdict.kind == "known":
             report.known += 1
         else:

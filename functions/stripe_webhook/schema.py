@@ -10,6 +10,11 @@ cannot disagree. The template's ``EventsTable`` declares the same attributes and
     OBJECT#<stripe id>    / LINK#<name>#<id>    a link the object's own events do not carry
     BALANCE#<acct|platform> / BALANCE#live|test  the latest balance
     RECONCILER            / STATE | ENDPOINTS   the reconciler's state, the stack's endpoints
+    CONSOLE#<YYYY-MM>     / <time>#<id>         what a person did from the console (``infra.console``)
+
+The ``by-object`` index (an event's ``object_id``, then ``created_event``) holds the same entries
+as ``by-type``: both keys come from attributes the claim and the mark already write, so it costs
+one index write per event and no change to the write path.
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ CUSTOMER_SORT = "customer_sort"
 TYPE_INDEX = "by-type"
 TYPE_DAY = "type_day"
 CREATED_EVENT = "created_event"
-INDEXES = {CUSTOMER_INDEX: (CUSTOMER_KEY, CUSTOMER_SORT), TYPE_INDEX: (TYPE_DAY, CREATED_EVENT)}
+OBJECT_INDEX = "by-object"
+OBJECT_ID = "object_id"
+INDEXES = {
+    CUSTOMER_INDEX: (CUSTOMER_KEY, CUSTOMER_SORT),
+    TYPE_INDEX: (TYPE_DAY, CREATED_EVENT),
+    OBJECT_INDEX: (OBJECT_ID, CREATED_EVENT),
+}
 """Index name → (partition key, sort key) attributes."""
 TYPE_SHARDS = 8
 """The ``by-type`` index spreads each type's day over this many partition keys. One GSI partition

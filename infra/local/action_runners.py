@@ -5,7 +5,8 @@ For each action the template deploys, a thread receives up to 10 messages from t
 (``sqs_lambda_event``), and deletes the messages the batch response does not list as failed.
 A failed message becomes visible again after the queue's visibility timeout and, after the
 template's ``maxReceiveCount`` receives, moto's SQS moves it to the dead-letter queue, as SQS does.
-Every outcome is one console line: ``action fulfil_order cs_… done (email to …)``.
+Every outcome is one console line: ``action fulfil_order cs_… done (email to …)``, and the line the
+deployed function logs, in its log group on the local AWS side (``action_logs``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from infra.lambda_context import LambdaContext
+from infra.local.action_logs import ActionLogs, log_group
 from infra.local.connect import REGION
 from infra.local.resources import ActionQueue, ActionResources, LocalResources
 
@@ -132,17 +134,27 @@ class ActionRunner:
 
 
 def build_runners(
-    sqs: Any, resources: LocalResources, actions: ActionResources, report: Callable[[ActionOutcome], None]
+    sqs: Any,
+    resources: LocalResources,
+    actions: ActionResources,
+    report: Callable[[ActionOutcome], None],
+    logs: ActionLogs | None = None,
 ) -> list[ActionRunner]:
     """One runner per actions function, each with its own ``Consumer`` built as its deployed function
     builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally), from
-    the code as it is when the runner (re)builds it."""
+    the code as it is when the runner (re)builds it; each outcome goes to ``report`` and, as the
+    deployed function logs it, to the function's log group (``logs``)."""
     from stripe_actions.settings import Settings
 
-    def make_consumer(settings: Settings) -> Consumer:
+    def make_consumer(settings: Settings, group: str) -> Consumer:
         from stripe_actions import composition
 
-        return composition.Components(settings, report=report).consumer
+        def reported(outcome: ActionOutcome) -> None:
+            report(outcome)
+            if logs is not None:
+                logs.write(group, outcome)
+
+        return composition.Components(settings, report=reported).consumer
 
     runners = []
     for queue in actions.queues.values():  # one per action, with what its instance grants
@@ -156,7 +168,8 @@ def build_runners(
             receipt_sender=actions.receipt_sender if instance.grants("EmailSender") else "",
             alert_topic_arn=actions.alert_topic_arn if instance.grants("NotifyTopicArn") else None,
         )
-        runners.append(ActionRunner(sqs, queue, functools.partial(make_consumer, settings)))
+        group = log_group(queue.queue_url.rsplit("/", 1)[-1])
+        runners.append(ActionRunner(sqs, queue, functools.partial(make_consumer, settings, group)))
     return runners
 
 
@@ -183,7 +196,8 @@ def start_actions(
         resources.topic_arn,
         visibility_timeout=LOCAL_VISIBILITY_SECONDS,
     )
-    runners = build_runners(client("sqs", endpoint), resources, actions, report)
+    logs = ActionLogs(client("logs", endpoint))
+    runners = build_runners(client("sqs", endpoint), resources, actions, report, logs)
     for runner in runners:
         runner.start()
     return actions, runners

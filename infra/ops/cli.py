@@ -1,5 +1,5 @@
 """Operator commands for a deployed stack: register, rotate-secret, enable-endpoint, backfill, redrive,
-status, effects.
+status, effects, console.
 
     python -m infra.ops register      --stack stripe-webhooks-prod [--style snapshot|thin [--eventbridge]]
     python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
@@ -8,6 +8,7 @@ status, effects.
     python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
     python -m infra.ops status        --stack …
     python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
+    python -m infra.ops console       --stack … [--profile P] [--port 8050] [--allow-actions]
 
 Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
 argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
@@ -66,6 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     _stripe_commands(command)
     _stack_commands(command)
+    _console_command(commands)
     args = parser.parse_args(argv)
     _check(parser, args)
     return args
@@ -140,6 +142,39 @@ def _stack_commands(command: Command) -> None:
     eff.add_argument("--dry-run", action="store_true", help="say what would be recorded, record nothing")
 
 
+def _console_command(commands: Any) -> None:
+    from infra.console.launch import DEFAULT_PORT
+
+    con = commands.add_parser(
+        "console",
+        help="browse the stack's events, records, queues and health on loopback (docs/console.md)",
+        description="Serve the console for a deployed stack on 127.0.0.1, reading its resources with"
+        " your AWS credentials (region and profile as the AWS CLI resolves them). Read-only unless"
+        " --allow-actions. Needs no Stripe key.",
+    )
+    con.add_argument(
+        "--stack", default=None, help="CloudFormation stack (default: samconfig.toml's dev stack)"
+    )
+    con.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
+    con.add_argument("--profile", default=None, help="AWS profile (default: AWS_PROFILE or the default one)")
+    con.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"loopback port (default {DEFAULT_PORT}; 0: any free one)",
+    )
+    con.add_argument(
+        "--aws-endpoint",
+        metavar="URL",
+        help="the local stack's AWS side (e.g. http://127.0.0.1:5000) instead of a deployed stack",
+    )
+    con.add_argument(
+        "--allow-actions",
+        action="store_true",
+        help="offer redrive, resend and settle (each asks first and is recorded with your identity)",
+    )
+
+
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse cannot say alone: options that need or exclude each other (usage errors)."""
     if args.command == "register" and args.eventbridge and not args.style:
@@ -190,5 +225,9 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "console":
+        from infra.console.launch import console_aws, serve
+
+        return serve(args, console_aws(args.region, args.profile, args.aws_endpoint))
     local = getattr(args, "local", False)
     return run(args, local_aws() if local else aws_factory(args.region))

@@ -1,0 +1,236 @@
+"""The console's event log: pages of event-log entries, newest first, read with index queries only.
+
+Three ways in, each a set of *streams* (one index partition between two sort keys), merged:
+
+- by object id: the ``by-object`` index, one stream;
+- by event type: the ``by-type`` index, one stream per shard of each UTC day (``schema.TYPE_SHARDS``
+  plus the unsharded key of entries written before sharding);
+- every type: the ``by-type`` index for each type the stack handles, every shard, one day at a
+  time (about 500 queries a day, made 16 at a time; empty partitions answer at once).
+
+A page is at most ``size`` entries. Each stream is read ``CHUNK`` entries at a time and merged
+lazily, so a page holds at most (streams x ``CHUNK``) entries whatever the table holds, and a
+day with nothing in it costs one query per stream. The cursor to the next page is where each
+stream stopped (the last entry taken from it: DynamoDB's ``ExclusiveStartKey``) and which streams
+are spent; a page never reads more than ``MAX_DAYS`` days, so an empty range ends in bounded work
+with a cursor to go on. No ``Scan``, ever.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from stripe_webhook import schema
+from stripe_webhook.dynamo_items import from_item
+
+DAY = 86_400
+CHUNK = 25
+MAX_DAYS = 31
+MAX_PAGE = 100
+WORKERS = 16
+STATUSES = {"published": schema.PUBLISHED, "released": schema.IN_PROGRESS}
+"""The statuses the indexes hold (each projects ``status``): published, or released for a retry
+(a delivery gave its claim back: Stripe's retry, or the reconciler, processes it again)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the person asked for; every field optional."""
+
+    event_type: str = ""
+    object_id: str = ""
+    since: int | None = None
+    until: int | None = None
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status and self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)} (the index holds those)")
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError("the range ends before it starts")
+
+
+@dataclass(frozen=True)
+class Stream:
+    index: str
+    key_name: str
+    key: str
+    low: str
+    high: str
+
+
+@dataclass
+class Page:
+    entries: list[dict[str, Any]]
+    cursor: str | None
+    queries: int
+    days: list[str] = field(default_factory=list)
+    """The UTC days this page read (empty for an object's events)."""
+
+
+@dataclass
+class _Position:
+    day: int | None
+    at: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Stream number → the ``ExclusiveStartKey`` after the last entry taken from it."""
+    done: set[int] = field(default_factory=set)
+
+    def encode(self) -> str:
+        raw = json.dumps({"day": self.day, "at": self.at, "done": sorted(self.done)}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str) -> _Position:
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            at = {int(number): dict(key) for number, key in raw["at"].items()}
+            for key in at.values():
+                if not all(isinstance(value, dict) and "S" in value for value in key.values()):
+                    raise ValueError(key)
+            day = raw["day"]
+            return cls(None if day is None else int(day), at, {int(number) for number in raw["done"]})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ValueError("the page cursor is damaged: start from the first page") from None
+
+
+class EventLog:
+    """Pages of the event log for the console (``query`` is ``client.query``, so tests count it)."""
+
+    def __init__(self, client: Any, table: str, event_types: list[str], *, workers: int = WORKERS) -> None:
+        self.client, self.table, self.event_types, self.workers = client, table, event_types, workers
+        self.queries = 0
+
+    def page(self, filters: Filters, cursor: str | None = None, size: int = 50) -> Page:
+        size = max(1, min(size, MAX_PAGE))
+        self.queries = 0
+        until = filters.until if filters.until is not None else int(time.time())
+        since = filters.since if filters.since is not None else 0
+        if filters.object_id:
+            start = _Position.decode(cursor) if cursor else _Position(None)
+            found, left = self._merge([self._object_stream(filters, since, until)], start, size, filters)
+            return Page(found, left.encode() if left else None, self.queries)
+        position = _Position.decode(cursor) if cursor else _Position(until - until % DAY)
+        entries: list[dict[str, Any]] = []
+        days: list[str] = []
+        floor = since - since % DAY
+        while position.day is not None and len(entries) < size and len(days) < MAX_DAYS:
+            day = position.day
+            days.append(time.strftime("%Y-%m-%d", time.gmtime(day)))
+            streams = self._day_streams(filters, day, since, until)
+            found, left = self._merge(streams, position, size - len(entries), filters)
+            entries.extend(found)
+            if left is not None:
+                position = left
+                break
+            position = _Position(day - DAY) if day - DAY >= floor and day - DAY >= 0 else _Position(None)
+        more = position.day is not None
+        return Page(entries, position.encode() if more else None, self.queries, days)
+
+    def _object_stream(self, filters: Filters, since: int, until: int) -> Stream:
+        low, high = schema.created_event_key(since), schema.created_event_key(until) + "~"
+        return Stream(schema.OBJECT_INDEX, schema.OBJECT_ID, filters.object_id, low, high)
+
+    def _day_streams(self, filters: Filters, day: int, since: int, until: int) -> list[Stream]:
+        low = schema.created_event_key(max(since, day))
+        high = schema.created_event_key(min(until, day + DAY - 1)) + "~"
+        types = [filters.event_type] if filters.event_type else self.event_types
+        return [
+            Stream(schema.TYPE_INDEX, schema.TYPE_DAY, schema.type_day_key(event_type, day, shard), low, high)
+            for event_type in types
+            for shard in (None, *range(schema.TYPE_SHARDS))
+        ]
+
+    def _merge(
+        self, streams: list[Stream], position: _Position, size: int, filters: Filters
+    ) -> tuple[list[dict[str, Any]], _Position | None]:
+        """Up to ``size`` entries, newest first, and where to go on (None: every stream is spent)."""
+        live = [number for number in range(len(streams)) if number not in position.done]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            firsts = dict(
+                zip(
+                    live,
+                    pool.map(lambda n: self._query(streams[n], position.at.get(n), filters), live),
+                    strict=True,
+                )
+            )
+        readers = [self._read(streams[n], n, firsts[n], filters) for n in live]
+        merged = heapq.merge(*readers, key=lambda pair: _order(pair[1]), reverse=True)
+        taken: list[dict[str, Any]] = []
+        last: dict[int, dict[str, Any]] = {}
+        for number, item in merged:
+            if len(taken) == size:
+                break
+            last[number] = item
+            taken.append(item)
+        else:  # every stream is spent
+            return [_entry(item) for item in taken], None
+        at = {**position.at}
+        for number, item in last.items():
+            stream = streams[number]
+            at[number] = {name: item[name] for name in ("pk", "sk", stream.key_name, schema.CREATED_EVENT)}
+        done = position.done | {n for n in live if not firsts[n][0] and "next" not in firsts[n][1]}
+        return [_entry(item) for item in taken], _Position(position.day, at, done)
+
+    def _read(
+        self,
+        stream: Stream,
+        number: int,
+        first: tuple[list[dict[str, Any]], dict[str, Any]],
+        filters: Filters,
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        items, more = first
+        while True:
+            yield from ((number, item) for item in items)
+            if "next" not in more:
+                return
+            items, more = self._query(stream, more["next"], filters)
+
+    def _query(
+        self, stream: Stream, start: dict[str, Any] | None, filters: Filters
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One chunk of a stream, newest first (raw items), and ``{"next": key}`` if it goes on."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": stream.index,
+            "KeyConditionExpression": "#key = :key AND #sort BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {"#key": stream.key_name, "#sort": schema.CREATED_EVENT},
+            "ExpressionAttributeValues": {
+                ":key": {"S": stream.key},
+                ":low": {"S": stream.low},
+                ":high": {"S": stream.high},
+            },
+            "ScanIndexForward": False,
+            "Limit": CHUNK,
+        }
+        if filters.status:
+            request["FilterExpression"] = "#status = :status"
+            request["ExpressionAttributeNames"]["#status"] = "status"
+            request["ExpressionAttributeValues"][":status"] = {"S": STATUSES[filters.status]}
+        if start:
+            request["ExclusiveStartKey"] = start
+        while True:  # a filtered chunk may hold nothing yet go on
+            self.queries += 1
+            answer = self.client.query(**request)
+            items, start = answer.get("Items", []), answer.get("LastEvaluatedKey")
+            if items or not start:
+                return items, ({"next": start} if start else {})
+            request["ExclusiveStartKey"] = start
+
+
+def _order(item: dict[str, Any]) -> tuple[str, str]:
+    return item[schema.CREATED_EVENT]["S"], item["pk"]["S"]
+
+
+def _entry(item: dict[str, Any]) -> dict[str, Any]:
+    values = from_item(item)
+    values["event_id"] = schema.event_id_of(values)
+    for name in ("pk", "sk", schema.TYPE_DAY, schema.CREATED_EVENT):
+        values.pop(name, None)
+    return values

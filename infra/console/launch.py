@@ -1,0 +1,124 @@
+"""Start the console: find the stack, check who is asking, serve on loopback until Ctrl-C.
+
+python -m infra.ops console --stack stripe-webhooks-prod [--profile P] [--region R] [--port 8050]
+python -m infra.ops console --aws-endpoint http://127.0.0.1:5000     # the local stack's AWS side
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from infra.cli import Problem
+from infra.console.actions import ConsoleActions, caller_identity
+from infra.console.deployment import Deployment, discover, discover_local
+from infra.console.event_log import WORKERS
+from infra.console.reads import ConsoleReads
+from infra.console.server import App, ConsoleServer
+from infra.local.guard import HostPolicy
+from infra.ops.deployed import Context, Stack, default_stack_name, load_stack
+
+DEFAULT_PORT = 8050
+
+
+def console_aws(region: str | None, profile: str | None, endpoint: str | None) -> Callable[[str], Any]:
+    """Clients as the AWS CLI resolves credentials, region and profile (or for the local endpoint),
+    with the function's timeouts, a pool for the event log's parallel queries, and one attempt for
+    every call that changes something the SDK could otherwise send twice (SNS, SQS)."""
+    import boto3
+    from botocore.config import Config
+
+    from stripe_webhook.aws import client_config
+
+    session = boto3.session.Session(region_name=region, profile_name=profile)
+    extra: dict[str, Any] = {}
+    if endpoint:
+        from infra.local.connect import REGION
+
+        extra = {
+            "endpoint_url": endpoint,
+            "region_name": REGION,
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
+        }
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            config = client_config(service).merge(Config(max_pool_connections=WORKERS))
+            if service in ("sns", "sqs"):
+                config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+            clients[service] = session.client(service, config=config, **extra)  # type: ignore[call-overload]
+        return clients[service]
+
+    return client
+
+
+def local_stack_at(endpoint: str) -> Stack:
+    """The local stack's resources, as ``ops --local`` names them, on ``endpoint``."""
+    from infra.local.connect import REGION, SECRET_NAME
+    from infra.local.resources import BUCKET_NAME, IDEMPOTENCY_TABLE_NAME, TABLE_NAME, TOPIC_NAME
+
+    topic = f"arn:aws:sns:{REGION}:123456789012:{TOPIC_NAME}"
+    return Stack(
+        "local",
+        "-",
+        TABLE_NAME,
+        topic,
+        SECRET_NAME,
+        payload_bucket=BUCKET_NAME,
+        actions_idempotency_table=IDEMPOTENCY_TABLE_NAME,
+        local=True,
+    )
+
+
+def build(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys.stdout) -> App:
+    """The console's app for ``args`` (stack, endpoint, actions) with ``aws``'s clients."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if args.aws_endpoint:
+            ctx = Context(local_stack_at(args.aws_endpoint), aws, out=out)
+            deployment: Deployment = discover_local(ctx)
+        else:
+            ctx = Context(load_stack(aws("cloudformation"), args.stack or default_stack_name()), aws, out=out)
+            deployment = discover(ctx)
+        caller = caller_identity(aws("sts"))
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        raise Problem(
+            f"AWS refused: {detail.get('Code')}: {detail.get('Message')} (docs/console.md#permissions)"
+        ) from None
+    except BotoCoreError as error:
+        raise Problem(f"cannot reach AWS: {error}") from None
+    reads = ConsoleReads(ctx, deployment)
+    policy = HostPolicy.of(args.port)
+    return App(reads, ConsoleActions(ctx, deployment, caller), args.allow_actions, policy)
+
+
+def serve(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys.stdout) -> int:
+    app = build(args, aws, out)
+    try:
+        server = ConsoleServer(("127.0.0.1", args.port), app)
+    except OSError as error:
+        raise Problem(f"cannot listen on 127.0.0.1:{args.port} ({error.strerror}): pass --port") from None
+    app.policy = HostPolicy.of(server.server_address[1])
+    where = "the local stack's AWS side" if app.reads.ctx.stack.local else f"stack {app.reads.ctx.stack.name}"
+    mode = (
+        "actions allowed (each asks first)" if args.allow_actions else "read-only (--allow-actions to change)"
+    )
+    print(f"console for {where} as {app.actions.caller}: {mode}", file=out, flush=True)
+    print(
+        f"  http://127.0.0.1:{server.server_address[1]}/   (loopback only; Ctrl-C stops it)",
+        file=out,
+        flush=True,
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        print("console stopped", file=out)
+    finally:
+        server.server_close()
+    return 0

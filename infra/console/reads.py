@@ -1,0 +1,285 @@
+"""Everything the console shows, read from the stack's own resources with the operator's credentials.
+
+    reads.events(filters, cursor)   a page of the event log (``event_log``), or the reconciler's
+                                    recovered / skipped events, or (asked: a Scan) claims held now
+    reads.event(event_id)           its log entry, body, records, message as published, actions' outcomes
+    reads.timeline(object_id)       every event about one object (``by-object``) and its record
+    reads.consumers()               queue and dead-letter depths, dead-lettered messages, uncertain effects
+    reads.health()                  the reconciler's last run and lag, endpoints, alarms in ALARM
+
+Dead-lettered messages are read from the actions' own log lines (``receive_count`` at the queue's
+``maxReceiveCount`` with an outcome other than done): receiving from a dead-letter queue would
+spend the messages' receive counts, and SQS has no peek.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from typing import Any
+
+from infra.console.deployment import Deployment, QueuePair
+from infra.console.event_log import EventLog, Filters
+from infra.local.views import event_records, plain
+from infra.ops.deployed import Context, handled_event_types
+from stripe_webhook import schema
+
+MAX_LOG_LINES = 500
+MAX_SCAN_PAGES = 20
+MAX_EFFECTS = 200
+MAX_DEAD_LETTERED = 50
+DEAD_LETTER_DAYS = 14
+"""The dead-letter queues keep a message 14 days (``infra/modules/queue.yaml``)."""
+SETTLED = ("done", "skipped")
+
+
+class ConsoleReads:
+    def __init__(self, ctx: Context, deployment: Deployment) -> None:
+        self.ctx, self.deployment = ctx, deployment
+        self.log = EventLog(ctx.aws("dynamodb"), ctx.stack.table_name, handled_event_types())
+
+    def events(
+        self, filters: Filters, cursor: str | None, size: int, *, scan: bool = False
+    ) -> dict[str, Any]:
+        if filters.status in ("recovered", "skipped"):
+            return self._reconciler_events(filters.status)
+        if filters.status == "claimed":
+            if not scan:
+                raise ValueError("claims held now are in no index: ask for them with scan=1 (a Scan)")
+            return self._claimed()
+        page = self.log.page(filters, cursor, size)
+        return {"events": page.entries, "cursor": page.cursor, "queries": page.queries, "days": page.days}
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        from stripe_webhook.bodies import UnreadableBody
+        from stripe_webhook.publisher import stored_message
+
+        queries = self.ctx.components.queries
+        try:
+            stored = queries.get_event(event_id)
+        except UnreadableBody as error:  # shown beside the entry, not a failed page
+            entry = queries.get_item(schema.event_pk(event_id), schema.EVENT_SK)
+            return {"event_id": event_id, "entry": plain(entry or {}), "body_problem": str(error)}
+        if stored is None:
+            raise LookupError(f"no event {event_id} in the event log (kept EventRetentionDays)")
+        body = stored.pop("payload", None)
+        detail: dict[str, Any] = {"event_id": event_id, "entry": plain(stored), "body": body}
+        if body is not None:
+            message, attributes = stored_message({**stored, "payload": body})
+            detail["message"] = {"attributes": attributes, "bytes": len(message.encode())}
+            detail["records"] = [
+                {"pk": pk, "sk": sk, "record": plain(item) if item else None, "written_by_this_event": own}
+                for pk, sk, item, own in event_records(queries, body, event_id)
+            ]
+        detail["actions"] = self.outcomes(event_id, int(stored.get("received_at") or 0))
+        return detail
+
+    def timeline(self, object_id: str, cursor: str | None = None) -> dict[str, Any]:
+        page = self.log.page(Filters(object_id=object_id), cursor, 100)
+        record = self.ctx.components.queries.get_record(object_id)
+        arrival = sorted(
+            page.entries, key=lambda entry: (int(entry.get("received_at") or 0), entry["event_id"])
+        )
+        created = sorted(page.entries, key=lambda entry: (int(entry.get("created") or 0), entry["event_id"]))
+        return {
+            "object_id": object_id,
+            "created": created,
+            "arrival": arrival,
+            "record": plain(record) if record else None,
+            "cursor": page.cursor,
+        }
+
+    def outcomes(self, event_id: str, since: int) -> list[dict[str, Any]]:
+        """What each action logged about the event, oldest first."""
+        found = []
+        start = max(since - 60, 0) * 1000
+        for action, group in sorted(self.deployment.action_logs.items()):
+            for line in self._log_lines(group, f'"{event_id}"', start):
+                if line.get("event_id") == event_id:
+                    found.append({"function": action, **_outcome(line)})
+        return sorted(found, key=lambda outcome: outcome["time"])
+
+    def consumers(self) -> dict[str, Any]:
+        queues = [self._queue(pair) for pair in self.deployment.queues]
+        return {"queues": queues, "effects": self._effects()}
+
+    def health(self) -> dict[str, Any]:
+        state = self.ctx.components.ledger.state()
+        reconciler: dict[str, Any] | None = None
+        if state is not None and state.last_run is not None:
+            reconciler = {
+                "last_run": state.last_run,
+                "lag_seconds": state.last_run - state.watermark if state.watermark is not None else None,
+                "endpoints": state.endpoints,
+                "recovered": len(state.recovered),
+                "retrying": state.retries,
+                "skipped": len(state.named),
+            }
+        recorded = [asdict(endpoint) for endpoint in self.ctx.components.ledger.endpoints()]
+        return {
+            "stack": self.ctx.stack.name,
+            "local": self.ctx.stack.local,
+            "region": self.deployment.region,
+            "reconciler": reconciler,
+            "endpoints": recorded,
+            "alarms": self._alarms(),
+            "alarms_known": not self.ctx.stack.local,
+            "dashboard": self.ctx.stack.dashboard_url,
+        }
+
+    def _reconciler_events(self, status: str) -> dict[str, Any]:
+        state = self.ctx.components.ledger.state()
+        if status == "skipped":
+            named = state.named if state else {}
+            rows = [
+                {"event_id": event_id, "status": "skipped", "reason": why} for event_id, why in named.items()
+            ]
+            return {"events": rows[::-1], "cursor": None, "queries": 1, "days": []}
+        recovered = state.recovered if state else {}
+        rows: list[dict[str, Any]] = []
+        for event_id, at in reversed(recovered.items()):
+            entry = self.ctx.components.queries.get_item(schema.event_pk(event_id), schema.EVENT_SK)
+            summary = {name: value for name, value in (entry or {}).items() if name in _SUMMARY}
+            rows.append({**summary, "event_id": event_id, "recovered_at": at})
+        return {"events": rows, "cursor": None, "queries": 1 + len(rows), "days": []}
+
+    def _claimed(self) -> dict[str, Any]:
+        """Claims held now (``IN_PROGRESS`` with no index entry): a bounded Scan, when asked."""
+        client = self.ctx.aws("dynamodb")
+        request: dict[str, Any] = {
+            "TableName": self.ctx.stack.table_name,
+            "FilterExpression": "sk = :event AND #status = :progress AND attribute_not_exists(created_event)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":event": {"S": schema.EVENT_SK},
+                ":progress": {"S": schema.IN_PROGRESS},
+            },
+            "ProjectionExpression": "pk, event_type, created, object_id, received_at, lease_expires_at",
+        }
+        rows, pages = [], 0
+        while pages < MAX_SCAN_PAGES:
+            pages += 1
+            answer = client.scan(**request)
+            rows += [{**plain(_values(item)), "status": "claimed"} for item in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        more = "LastEvaluatedKey" in answer
+        return {"events": rows[:200], "cursor": None, "queries": pages, "days": [], "scanned_all": not more}
+
+    def _queue(self, pair: QueuePair) -> dict[str, Any]:
+        sqs = self.ctx.aws("sqs")
+        shown: dict[str, Any] = {
+            "name": pair.name,
+            "max_receives": pair.max_receives,
+            **_depth(sqs, pair.url),
+        }
+        if pair.dead_letter_url is None:
+            return shown
+        shown["dead_letter"] = _depth(sqs, pair.dead_letter_url)
+        group = self.deployment.action_logs.get(pair.name)
+        shown["dead_lettered"] = self._dead_lettered(group, pair.max_receives) if group else []
+        shown["described_by_logs"] = group is not None
+        return shown
+
+    def _dead_lettered(self, group: str, max_receives: int | None) -> list[dict[str, Any]]:
+        """The messages an action's log says went to its dead-letter queue (an ERROR line at the
+        queue's ``maxReceiveCount``), less those an action finished since (a redrive)."""
+        if max_receives is None:
+            return []
+        start = int(time.time() - DEAD_LETTER_DAYS * 86_400) * 1000
+        last: dict[tuple[str, str], dict[str, Any]] = {}
+        for line in self._log_lines(group, "ERROR", start):
+            if int(line.get("receive_count") or 0) >= max_receives:
+                last[(str(line.get("action")), str(line.get("event_id") or line.get("business_key")))] = line
+        found = []
+        for (action, key), line in list(last.items())[-MAX_DEAD_LETTERED:]:
+            later = self._log_lines(group, f'"{key}"', int(line["time"]) * 1000)
+            if not any(other.get("action") == action and other.get("outcome") in SETTLED for other in later):
+                found.append(_outcome(line))
+        return found
+
+    def _log_lines(self, group: str, pattern: str, start_ms: int) -> list[dict[str, Any]]:
+        from botocore.exceptions import ClientError
+
+        lines: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"logGroupName": group, "filterPattern": pattern, "startTime": start_ms}
+        try:
+            while len(lines) < MAX_LOG_LINES:
+                answer = self.ctx.aws("logs").filter_log_events(**request)
+                for event in answer.get("events", []):
+                    try:
+                        fields = json.loads(event["message"])
+                    except ValueError:
+                        continue
+                    if isinstance(fields, dict):
+                        lines.append({**fields, "time": int(event.get("timestamp", 0)) // 1000})
+                if not answer.get("nextToken"):
+                    break
+                request["nextToken"] = answer["nextToken"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+        return lines[-MAX_LOG_LINES:]
+
+    def _effects(self) -> list[dict[str, Any]]:
+        from stripe_actions.effects import ATTEMPTING, UNCERTAIN, EffectLedger
+
+        table = self.ctx.stack.actions_idempotency_table
+        if not table:
+            return []
+        ledger = EffectLedger(table, remember_seconds=0, client=self.ctx.aws("dynamodb"))
+        waiting = []
+        for entry in ledger.entries():
+            if entry.get("status") in (UNCERTAIN, ATTEMPTING):
+                waiting.append(plain({name: value for name, value in entry.items() if name != "id"}))
+            if len(waiting) >= MAX_EFFECTS:
+                break
+        return waiting
+
+    def _alarms(self) -> list[dict[str, Any]]:
+        names, firing = self.deployment.alarms, []
+        cloudwatch = self.ctx.aws("cloudwatch") if names else None
+        for start in range(0, len(names), 100):
+            assert cloudwatch is not None
+            answer = cloudwatch.describe_alarms(AlarmNames=names[start : start + 100], StateValue="ALARM")
+            firing += [
+                {"name": alarm["AlarmName"], "reason": alarm.get("StateReason", "")}
+                for alarm in answer.get("MetricAlarms", [])
+            ]
+        return firing
+
+
+_SUMMARY = ("event_type", "created", "object_id", "object_type", "status", "received_at", "livemode")
+
+
+def _values(item: dict[str, Any]) -> dict[str, Any]:
+    from stripe_webhook.dynamo_items import from_item
+
+    values = from_item(item)
+    values["event_id"] = schema.event_id_of(values)
+    values.pop("pk", None)
+    return values
+
+
+def _outcome(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: line.get(name)
+        for name in (
+            "time",
+            "action",
+            "business_key",
+            "outcome",
+            "event_id",
+            "event_type",
+            "reason",
+            "receive_count",
+        )
+    }
+
+
+def _depth(sqs: Any, url: str) -> dict[str, int]:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names).get("Attributes", {})
+    return {"waiting": int(attributes.get(names[0], 0)), "in_flight": int(attributes.get(names[1], 0))}

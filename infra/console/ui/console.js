@@ -1,0 +1,333 @@
+// The console's page: the event log, an event, an object's timeline, the consumers, health and the
+// audit log, from the console's JSON (infra/console/server.py). Every value is set as text, never as
+// HTML: a body or an id can never run code here. The URL's hash holds the view and its filters, so a
+// link or a reload keeps them.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const FILTERS = ["type", "object", "since", "until", "status"];
+let about = { allow_actions: false };
+let rows = [];
+let selected = -1;
+let cursor = null;
+
+function el(tag, attributes, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "onclick") node.addEventListener("click", value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function when(seconds) {
+  if (!seconds) return "";
+  return new Date(Number(seconds) * 1000).toISOString().replace("T", " ").slice(0, 19);
+}
+
+function route() {
+  const hash = location.hash.replace(/^#\/?/, "") || "events";
+  const [path, search] = hash.split("?");
+  const params = new URLSearchParams(search || "");
+  const [view, ...rest] = path.split("/");
+  return { view, arg: decodeURIComponent(rest.join("/")), params };
+}
+
+function go(view, params) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params || {})) if (value) search.set(name, value);
+  const text = search.toString();
+  location.hash = `#/${view}${text ? "?" + text : ""}`;
+}
+
+async function api(path, body) {
+  const options = body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Inbox-Request": "1" },
+    body: JSON.stringify(body),
+  };
+  const answer = await fetch(path, options);
+  const content = await answer.json().catch(() => ({ error: `HTTP ${answer.status}` }));
+  if (!answer.ok) throw new Error(content.error || `HTTP ${answer.status}`);
+  return content;
+}
+
+function problem(text) {
+  $("#problem").hidden = !text;
+  $("#problem").textContent = text || "";
+}
+
+function table(headers, body, id) {
+  return el("table", { id }, el("thead", {}, el("tr", {}, headers.map(([name, cls]) => el("th", { class: cls }, name)))),
+    el("tbody", {}, body));
+}
+
+function badge(status) {
+  const kinds = { PUBLISHED: "ok", IN_PROGRESS: "warn", claimed: "warn", skipped: "bad", done: "ok", skipped_action: "same" };
+  const words = { PUBLISHED: "published", IN_PROGRESS: "released", claimed: "in progress" };
+  return el("span", { class: `badge ${kinds[status] || "same"}` }, words[status] || status || "?");
+}
+
+// --- the event log ---------------------------------------------------------------------------
+function filtersFromUrl(params) {
+  const values = {};
+  for (const name of FILTERS) {
+    values[name] = params.get(name) || "";
+    const input = $(`#filter-${name}`);
+    if (input) input.value = values[name];
+  }
+  return values;
+}
+
+async function showEvents(params, more) {
+  const filters = filtersFromUrl(params);
+  const query = new URLSearchParams();
+  for (const name of FILTERS) if (filters[name]) query.set(name, filters[name]);
+  if (filters.status === "claimed") query.set("scan", "1");
+  if (more && cursor) query.set("cursor", cursor);
+  $("#progress").textContent = filters.type || filters.object ? "reading the index…" :
+    "reading the event log, every handled type (about 500 queries a day)…";
+  const page = await api(`/api/events?${query}`);
+  cursor = page.cursor;
+  if (!more) rows = [];
+  rows = rows.concat(page.events);
+  const days = page.days && page.days.length ? ` · days ${page.days[page.days.length - 1]}…${page.days[0]}` : "";
+  $("#progress").textContent = `${rows.length} event(s) · ${page.queries} queries${days}` +
+    (cursor ? "" : " · the end of the range") + (page.scanned_all === false ? " · the Scan stopped at its bound" : "");
+  $("#more").hidden = !cursor;
+  renderRows(filters);
+  const open = params.get("event");
+  if (open) await showEvent(open);
+}
+
+function renderRows(filters) {
+  const body = rows.map((row, index) => el("tr", { "data-event": row.event_id, onclick: () => openRow(index) },
+    el("td", { class: "when" }, when(row.created) || when(row.recovered_at)),
+    el("td", { class: "status" }, badge(row.status)),
+    el("td", { class: "event" }, el("div", { class: "type" }, row.event_type || ""), el("div", { class: "id" }, row.event_id)),
+    el("td", { class: "wide" }, row.object_id ? el("a", { class: "object", href: `#/object/${encodeURIComponent(row.object_id)}` }, row.object_id) : "",
+      row.reason ? el("div", { class: "why" }, row.reason) : null)));
+  const empty = filters && filters.status === "claimed" ? "No claim is held now." : "No event in this range.";
+  $("#list").replaceChildren(rows.length ? table([["created", "when"], ["status"], ["event"], ["object", "wide"]], body, "events") :
+    el("p", { class: "muted" }, empty));
+  selected = -1;
+}
+
+function openRow(index) {
+  const { view, arg, params } = route();
+  const row = rows[index];
+  if (!row) return;
+  select(index);
+  const values = Object.fromEntries(params.entries());
+  values.event = row.event_id;
+  go(view === "object" ? `object/${encodeURIComponent(arg)}` : "events", values);
+}
+
+function select(index) {
+  const trs = document.querySelectorAll("#list tbody tr");
+  if (!trs.length) return;
+  selected = Math.max(0, Math.min(index, trs.length - 1));
+  trs.forEach((tr, i) => tr.classList.toggle("selected", i === selected));
+  trs[selected].scrollIntoView({ block: "nearest" });
+}
+
+// --- one event -------------------------------------------------------------------------------
+function dl(values) {
+  return el("dl", {}, Object.entries(values || {}).flatMap(([name, value]) =>
+    [el("dt", {}, name), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))]));
+}
+
+function actionButton(label, kind, target, verdict) {
+  const reason = about.allow_actions ? null : "read-only: start the console with --allow-actions";
+  return el("button", { class: "act", disabled: !!reason, title: reason, "data-kind": kind,
+    onclick: () => act(kind, target, verdict) }, label);
+}
+
+async function act(kind, target, verdict) {
+  try {
+    const plan = await api("/api/plan", { kind, target, verdict });
+    if (!window.confirm(`This will ${plan.says}.\n\nIt is recorded with your identity. Go on?`)) return;
+    const done = await api("/api/actions", { kind, target, verdict, confirmed: true });
+    problem("");
+    window.alert(`Done: ${JSON.stringify(done)}`);
+    render();
+  } catch (error) {
+    problem(error.message);
+  }
+}
+
+async function showEvent(eventId) {
+  const detail = await api(`/api/events/${encodeURIComponent(eventId)}`);
+  const entry = detail.entry || {};
+  const parts = [el("h2", {}, entry.event_type || eventId, " ", badge(entry.status)),
+    el("p", { class: "id" }, eventId, entry.object_id ? " · " : "",
+      entry.object_id ? el("a", { class: "object", href: `#/object/${encodeURIComponent(entry.object_id)}` }, `timeline of ${entry.object_id}`) : "")];
+  parts.push(el("div", { class: "actions" }, actionButton("resend to every subscriber", "resend", eventId)));
+  if (detail.body_problem) parts.push(el("p", { class: "why" }, `The stored body cannot be read: ${detail.body_problem}`));
+  parts.push(el("h3", {}, "actions"));
+  parts.push(detail.actions && detail.actions.length ? table([["time"], ["function"], ["outcome"], ["key"], ["why"]],
+    detail.actions.map((o) => el("tr", { class: `outcome-${o.outcome}` }, el("td", {}, when(o.time)), el("td", {}, o.function),
+      el("td", {}, o.outcome), el("td", {}, o.business_key || ""), el("td", {}, o.reason || ""))), "action-outcomes") :
+    el("p", { class: "muted" }, "No action logged anything about this event."));
+  parts.push(el("h3", {}, "records"));
+  parts.push((detail.records || []).length ? el("div", { id: "records" }, detail.records.map((r) => el("div", {},
+    el("p", {}, el("code", {}, `${r.pk} / ${r.sk}`), " ", r.record === null ? el("span", { class: "muted" }, "no record") :
+      el("span", { class: r.written_by_this_event ? "record-own" : "record-stale" },
+        r.written_by_this_event ? "written by this event" : `kept from ${r.record.last_event_id} (this event was older or lost a tie)`)),
+    r.record ? dl(r.record) : null))) : el("p", { class: "muted" }, "No handler keeps a record for this type."));
+  if (detail.message) {
+    parts.push(el("h3", {}, `message as published (${detail.message.bytes} bytes)`));
+    parts.push(table([["attribute"], ["value"]], Object.entries(detail.message.attributes).map(([name, value]) =>
+      el("tr", {}, el("td", {}, name), el("td", {}, value.StringValue))), "message-attributes"));
+  }
+  parts.push(el("h3", {}, "body"));
+  let body = detail.body || "";
+  try { body = JSON.stringify(JSON.parse(body), null, 2); } catch (error) { /* shown as stored */ }
+  parts.push(el("pre", { id: "body" }, body));
+  parts.push(el("h3", {}, "event log entry"), dl(entry));
+  $("#detail").replaceChildren(...parts);
+  $("#detail-pane").hidden = false;
+}
+
+// --- an object's timeline --------------------------------------------------------------------
+async function showObject(objectId, params) {
+  const found = await api(`/api/objects/${encodeURIComponent(objectId)}`);
+  rows = found.created;
+  renderRows();
+  const record = found.record ? [el("h3", {}, "current record"), dl(found.record)] : [el("p", { class: "muted" }, "No record for this object.")];
+  $("#list").prepend(el("h2", { class: "card" }, `${objectId}: ${rows.length} event(s), in created order`));
+  $("#list").append(el("h3", { class: "card" }, "in arrival order"),
+    el("ol", { class: "card", id: "arrival" }, found.arrival.map((e) => el("li", {}, `${when(e.received_at)} ${e.event_type} ${e.event_id}`))),
+    el("section", { class: "card", id: "current-record" }, record));
+  $("#progress").textContent = found.cursor ? "the 100 newest events are shown" : "";
+  $("#more").hidden = true;
+  const open = params.get("event");
+  if (open) await showEvent(open);
+}
+
+// --- consumers, health, audit ------------------------------------------------------------------
+async function showConsumers() {
+  const found = await api("/api/consumers");
+  const parts = found.queues.map((q) => el("section", { class: "card queue", "data-queue": q.name },
+    el("h2", {}, q.name),
+    el("p", {}, `waiting ${q.waiting} · in flight ${q.in_flight}`, q.dead_letter ?
+      ` · dead-letter queue ${q.dead_letter.waiting} (after ${q.max_receives} receives)` : " · no dead-letter queue"),
+    q.dead_letter ? el("div", { class: "actions" }, actionButton("redrive its dead letters", "redrive", q.name)) : null,
+    (q.dead_lettered || []).length ? table([["time"], ["action"], ["event"], ["outcome"], ["why"], ["receives", "num"]],
+      q.dead_lettered.map((m) => el("tr", { class: `outcome-${m.outcome}` }, el("td", {}, when(m.time)), el("td", {}, m.action),
+        el("td", {}, m.event_id ? el("a", { href: `#/events?event=${encodeURIComponent(m.event_id)}` }, m.event_id) : m.business_key),
+        el("td", {}, m.outcome), el("td", {}, m.reason || ""), el("td", { class: "num" }, m.receive_count))), "dead-lettered") :
+      q.dead_letter ? el("p", { class: "muted" }, q.described_by_logs ? "Its log names no dead-lettered message." :
+        "No action log describes this queue's messages.") : null));
+  parts.push(el("section", { class: "card" }, el("h2", {}, "uncertain effects"), found.effects.length ?
+    table([["effect"], ["status"], ["started"], ["why"], ["settle"]], found.effects.map((e) => el("tr", {},
+      el("td", {}, e.effect), el("td", {}, e.status), el("td", {}, when(e.started_at)), el("td", {}, e.reason || ""),
+      el("td", {}, actionButton("it happened", "settle", e.effect, "happened"), " ",
+        actionButton("it did not", "settle", e.effect, "not-happened"))))) :
+    el("p", { class: "muted" }, "No effect waits to be settled.")));
+  $("#list").replaceChildren(...parts);
+}
+
+async function showHealth() {
+  const h = await api("/api/health");
+  const r = h.reconciler;
+  const parts = [el("section", { class: "card" }, el("h2", {}, "reconciler"), r ? dl({
+    "last run": when(r.last_run), "behind by": r.lag_seconds === null ? "no window done" : `${r.lag_seconds} s`,
+    "recovered (kept)": r.recovered, "skipped (kept)": r.skipped, retrying: Object.keys(r.retrying).length }) :
+    el("p", { class: "muted" }, "No run yet (it runs with StripeApiKeySecretArn set)."),
+  r ? el("p", {}, el("a", { href: "#/events?status=recovered" }, "recovered events"), " · ",
+    el("a", { href: "#/events?status=skipped" }, "skipped events")) : null)];
+  const statuses = r ? r.endpoints : {};
+  parts.push(el("section", { class: "card" }, el("h2", {}, "Stripe endpoints"), h.endpoints.length ?
+    table([["endpoint"], ["url", "wide"], ["status"]], h.endpoints.map((e) => el("tr", {}, el("td", {}, e.id),
+      el("td", { class: "wide" }, e.url), el("td", {}, badge(statuses[e.id] || "unknown"))))) :
+    el("p", { class: "muted" }, "None recorded (ops register records them).")));
+  parts.push(el("section", { class: "card", id: "alarms" }, el("h2", {}, "alarms in ALARM"), !h.alarms_known ?
+    el("p", { class: "muted" }, "The local stack has no alarms.") : h.alarms.length ?
+      el("ul", {}, h.alarms.map((a) => el("li", {}, el("b", {}, a.name), ` ${a.reason}`))) : el("p", {}, "None.")));
+  if (h.dashboard) parts.push(el("p", { class: "card" }, el("a", { href: h.dashboard, rel: "noreferrer" }, "CloudWatch dashboard")));
+  $("#list").replaceChildren(...parts);
+}
+
+async function showAudit() {
+  const found = await api("/api/audit");
+  $("#list").replaceChildren(found.entries.length ? table([["time"], ["who"], ["action"], ["target"], ["status"], ["result", "wide"]],
+    found.entries.map((e) => el("tr", {}, el("td", {}, when(e.at)), el("td", {}, e.who), el("td", {}, e.action),
+      el("td", {}, e.target), el("td", {}, e.status), el("td", { class: "wide" }, JSON.stringify(e.result || {})))), "audit") :
+    el("p", { class: "muted card" }, "Nothing was changed from the console."));
+}
+
+// --- the page --------------------------------------------------------------------------------
+let listKey = null;
+
+async function render(more) {
+  const { view, arg, params } = route();
+  const rest = new URLSearchParams(params);
+  const open = rest.get("event");
+  rest.delete("event");
+  const key = `${view}/${arg}?${rest}`;
+  if (!more && key === listKey && ["events", "object"].includes(view)) {  // only the open event changed
+    try { if (open) await showEvent(open); else $("#detail-pane").hidden = true; } catch (error) { problem(error.message); }
+    return;
+  }
+  listKey = key;
+  document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("current",
+    a.dataset.tab === view || (view === "object" && a.dataset.tab === "events")));
+  $("#filters").hidden = !["events", "object"].includes(view);
+  if (!more) { $("#detail-pane").hidden = true; $("#progress").textContent = ""; $("#more").hidden = true; }
+  try {
+    problem("");
+    if (view === "object") await showObject(arg, params);
+    else if (view === "consumers") await showConsumers();
+    else if (view === "health") await showHealth();
+    else if (view === "audit") await showAudit();
+    else await showEvents(params, more);
+  } catch (error) {
+    problem(error.message);
+    $("#progress").textContent = "";
+  }
+}
+
+$("#filters").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const values = {};
+  for (const name of FILTERS) values[name] = $(`#filter-${name}`).value.trim();
+  go("events", values);
+});
+$("#filters").addEventListener("reset", () => setTimeout(() => go("events", {}), 0));
+$("#more").addEventListener("click", () => render(true));
+window.addEventListener("hashchange", () => render(false));
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, select, textarea")) {
+    if (event.key === "Escape") event.target.blur();
+    return;
+  }
+  const tabs = { 1: "events", 2: "consumers", 3: "health", 4: "audit" };
+  if (tabs[event.key]) go(tabs[event.key]);
+  else if (event.key === "j" || event.key === "ArrowDown") select(selected + 1);
+  else if (event.key === "k" || event.key === "ArrowUp") select(selected - 1);
+  else if (event.key === "Enter" && selected >= 0) openRow(selected);
+  else if (event.key === "Escape") {
+    const { view, arg, params } = route();
+    const values = Object.fromEntries(params.entries());
+    delete values.event;
+    go(view === "object" ? `object/${encodeURIComponent(arg)}` : view, values);
+  }
+  else if (event.key === "/") { event.preventDefault(); $("#filter-object").focus(); }
+  else if (event.key === "t" && rows[selected] && rows[selected].object_id) go(`object/${encodeURIComponent(rows[selected].object_id)}`);
+  else return;
+  event.preventDefault();
+});
+
+api("/api/about").then((found) => {
+  about = found;
+  $("#title").textContent = `Webhook console · ${found.local ? "local stack" : found.stack}`;
+  $("#event-types").replaceChildren(...found.event_types.map((type) => el("option", { value: type })));
+  $("#who").textContent = `${found.who}${found.region ? " · " + found.region : ""} · ${found.allow_actions ? "actions allowed" : "read-only"}`;
+  render(false);
+}).catch((error) => problem(error.message));
