@@ -132,10 +132,10 @@ class ConsoleReads:
         state = self.ctx.components.ledger.state()
         if status == "skipped":
             named = state.named if state else {}
-            rows = [
+            skipped = [
                 {"event_id": event_id, "status": "skipped", "reason": why} for event_id, why in named.items()
             ]
-            return {"events": rows[::-1], "cursor": None, "queries": 1, "days": []}
+            return {"events": skipped[::-1], "cursor": None, "queries": 1, "days": []}
         recovered = state.recovered if state else {}
         rows: list[dict[str, Any]] = []
         for event_id, at in reversed(recovered.items()):

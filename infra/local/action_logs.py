@@ -36,7 +36,11 @@ class ActionLogs:
         from stripe_actions.observability import outcome_fields
 
         level = "ERROR" if outcome.status in ("uncertain", "poison", "failed") else "INFO"
-        line: dict[str, str | int] = {"level": level, "message": f"action {outcome.status}", "service": "stripe-actions"}
+        line: dict[str, str | int] = {
+            "level": level,
+            "message": f"action {outcome.status}",
+            "service": "stripe-actions",
+        }
         line.update(outcome_fields(outcome))
         with self._lock:
             if group not in self._created:
@@ -46,6 +50,12 @@ class ActionLogs:
                 logStreamName=STREAM,
                 logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(line)}],
             )
+
+    def ensure(self, group: str) -> None:
+        """Create the group now (a deployed function's group exists before its first line)."""
+        with self._lock:
+            if group not in self._created:
+                self._create(group)
 
     def _create(self, group: str) -> None:
         from botocore.exceptions import ClientError

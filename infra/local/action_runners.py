@@ -169,6 +169,8 @@ def build_runners(
             alert_topic_arn=actions.alert_topic_arn if instance.grants("NotifyTopicArn") else None,
         )
         group = log_group(queue.queue_url.rsplit("/", 1)[-1])
+        if logs is not None:
+            logs.ensure(group)
         runners.append(ActionRunner(sqs, queue, functools.partial(make_consumer, settings, group)))
     return runners
 
