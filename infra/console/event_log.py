@@ -8,9 +8,10 @@ Three ways in, each a set of *streams* (one index partition between two sort key
 - every type: the ``by-type`` index for each type the stack handles, every shard, one day per page
   (about 500 queries, 16 at a time; empty partitions answer at once, ~1 s from a laptop).
 
-A page is at most ``size`` entries. Each stream is read ``CHUNK`` entries at a time and merged
-lazily, so a page holds at most (streams x ``CHUNK``) entries whatever the table holds, and a
-day with nothing in it costs one query per stream. The cursor to the next page is where each
+A page is at most ``size`` entries. Each stream is read a chunk at a time (``size`` entries, less
+when there are many streams: together at most ``BUFFER``) and merged lazily, so a page holds about
+``BUFFER`` entries at most whatever the table holds, and a day with nothing in it costs one query
+per stream. The cursor to the next page is where each
 stream stopped (the last entry taken from it: DynamoDB's ``ExclusiveStartKey``) and which streams
 are spent; a page never reads more than ``MAX_DAYS`` days (one without a type), so an empty range
 ends in bounded work with a cursor to go on. No ``Scan``, ever.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +33,17 @@ from stripe_webhook import schema
 from stripe_webhook.dynamo_items import from_item
 
 DAY = 86_400
-CHUNK = 25
+BUFFER = 2_500
+MIN_CHUNK = 5
 MAX_DAYS = 31
 MAX_PAGE = 100
 WORKERS = 16
 STATUSES = {"published": schema.PUBLISHED, "released": schema.IN_PROGRESS}
 """The statuses the indexes hold (each projects ``status``): published, or released for a retry
 (a delivery gave its claim back: Stripe's retry, or the reconciler, processes it again)."""
+ELSEWHERE = ("recovered", "skipped", "claimed")
+"""Statuses no index holds: the reconciler's state keeps the first two, a Scan finds the third
+(``reads.ConsoleReads.events``)."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,8 @@ class Filters:
     status: str = ""
 
     def __post_init__(self) -> None:
-        if self.status and self.status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)} (the index holds those)")
+        if self.status and self.status not in (*STATUSES, *ELSEWHERE):
+            raise ValueError(f"status must be one of {', '.join((*STATUSES, *ELSEWHERE))}")
         if self.since is not None and self.until is not None and self.since > self.until:
             raise ValueError("the range ends before it starts")
 
@@ -73,6 +79,20 @@ class Page:
     queries: int
     days: list[str] = field(default_factory=list)
     """The UTC days this page read (empty for an object's events)."""
+
+
+@dataclass
+class _Run:
+    """One page's reading: its filters, the chunk each stream is read by, the queries made."""
+
+    filters: Filters
+    chunk: int = MIN_CHUNK
+    queries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self) -> None:
+        with self.lock:
+            self.queries += 1
 
 
 @dataclass
@@ -105,17 +125,18 @@ class EventLog:
 
     def __init__(self, client: Any, table: str, event_types: list[str], *, workers: int = WORKERS) -> None:
         self.client, self.table, self.event_types, self.workers = client, table, event_types, workers
-        self.queries = 0
 
     def page(self, filters: Filters, cursor: str | None = None, size: int = 50) -> Page:
         size = max(1, min(size, MAX_PAGE))
-        self.queries = 0
+        if filters.status in ELSEWHERE:
+            raise ValueError(f"no index holds {filters.status} events")
+        run = _Run(filters)
         until = filters.until if filters.until is not None else int(time.time())
         since = filters.since if filters.since is not None else 0
         if filters.object_id:
             start = _Position.decode(cursor) if cursor else _Position(None)
-            found, left = self._merge([self._object_stream(filters, since, until)], start, size, filters)
-            return Page(found, left.encode() if left else None, self.queries)
+            found, left = self._merge([self._object_stream(filters, since, until)], start, size, run)
+            return Page(found, left.encode() if left else None, run.queries)
         position = _Position.decode(cursor) if cursor else _Position(until - until % DAY)
         entries: list[dict[str, Any]] = []
         days: list[str] = []
@@ -125,14 +146,14 @@ class EventLog:
             day = position.day
             days.append(time.strftime("%Y-%m-%d", time.gmtime(day)))
             streams = self._day_streams(filters, day, since, until)
-            found, left = self._merge(streams, position, size - len(entries), filters)
+            found, left = self._merge(streams, position, size - len(entries), run)
             entries.extend(found)
             if left is not None:
                 position = left
                 break
             position = _Position(day - DAY) if day - DAY >= floor and day - DAY >= 0 else _Position(None)
         more = position.day is not None
-        return Page(entries, position.encode() if more else None, self.queries, days)
+        return Page(entries, position.encode() if more else None, run.queries, days)
 
     def _object_stream(self, filters: Filters, since: int, until: int) -> Stream:
         low, high = schema.created_event_key(since), schema.created_event_key(until) + "~"
@@ -149,19 +170,20 @@ class EventLog:
         ]
 
     def _merge(
-        self, streams: list[Stream], position: _Position, size: int, filters: Filters
+        self, streams: list[Stream], position: _Position, size: int, run: _Run
     ) -> tuple[list[dict[str, Any]], _Position | None]:
         """Up to ``size`` entries, newest first, and where to go on (None: every stream is spent)."""
         live = [number for number in range(len(streams)) if number not in position.done]
+        run.chunk = min(size, max(MIN_CHUNK, BUFFER // max(len(live), 1)))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             firsts = dict(
                 zip(
                     live,
-                    pool.map(lambda n: self._query(streams[n], position.at.get(n), filters), live),
+                    pool.map(lambda n: self._query(streams[n], position.at.get(n), run), live),
                     strict=True,
                 )
             )
-        readers = [self._read(streams[n], n, firsts[n], filters) for n in live]
+        readers = [self._read(streams[n], n, firsts[n], run) for n in live]
         merged = heapq.merge(*readers, key=lambda pair: _order(pair[1]), reverse=True)
         taken: list[dict[str, Any]] = []
         last: dict[int, dict[str, Any]] = {}
@@ -184,17 +206,17 @@ class EventLog:
         stream: Stream,
         number: int,
         first: tuple[list[dict[str, Any]], dict[str, Any]],
-        filters: Filters,
+        run: _Run,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         items, more = first
         while True:
             yield from ((number, item) for item in items)
             if "next" not in more:
                 return
-            items, more = self._query(stream, more["next"], filters)
+            items, more = self._query(stream, more["next"], run)
 
     def _query(
-        self, stream: Stream, start: dict[str, Any] | None, filters: Filters
+        self, stream: Stream, start: dict[str, Any] | None, run: _Run
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One chunk of a stream, newest first (raw items), and ``{"next": key}`` if it goes on."""
         request: dict[str, Any] = {
@@ -208,16 +230,16 @@ class EventLog:
                 ":high": {"S": stream.high},
             },
             "ScanIndexForward": False,
-            "Limit": CHUNK,
+            "Limit": run.chunk,
         }
-        if filters.status:
+        if run.filters.status:
             request["FilterExpression"] = "#status = :status"
             request["ExpressionAttributeNames"]["#status"] = "status"
-            request["ExpressionAttributeValues"][":status"] = {"S": STATUSES[filters.status]}
+            request["ExpressionAttributeValues"][":status"] = {"S": STATUSES[run.filters.status]}
         if start:
             request["ExclusiveStartKey"] = start
         while True:  # a filtered chunk may hold nothing yet go on
-            self.queries += 1
+            run.count()
             answer = self.client.query(**request)
             items, start = answer.get("Items", []), answer.get("LastEvaluatedKey")
             if items or not start:

@@ -200,6 +200,8 @@ class ConsoleHandler(BaseHTTPRequestHandler):
             status, content = 502, {"error": f"AWS said {detail.get('Code')}: {detail.get('Message')}"}
         except BotoCoreError as error:
             status, content = 502, {"error": f"AWS could not be reached: {error}"}
+        except Exception as error:  # e.g. a publish whose answer was lost: said, and in the audit log
+            status, content = 500, {"error": f"{type(error).__name__}: {error} (see the audit log)"}
         self._answer(status, "application/json", json.dumps(content, default=str).encode())
 
     def _answer(self, status: int, kind: str, body: bytes, *, close: bool = False) -> None:

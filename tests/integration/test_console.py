@@ -1,0 +1,460 @@
+"""The console's reads and actions on moto, after real deliveries through the handler, with every
+AWS call it makes recorded (botocore's ``before-call``): what it shows, that it never scans the
+event log unless asked, that a dead-lettered message is shown without being received, that each
+action is recorded with the caller before it is made, and that the IAM documents match the calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ReadTimeoutError
+
+from infra import REPO_ROOT
+from infra.console.actions import DONE, FAILED, UNCERTAIN, Refused
+from infra.console.event_log import EventLog, Filters
+from infra.console.launch import build
+from infra.console.server import App, ConsoleServer
+from infra.fixtures.flows import flow_events
+from infra.fixtures.payloads import fresh_event, load_event
+from infra.local.action_logs import ActionLogs
+from infra.local.action_runners import ActionRunner, build_runners
+from infra.local.guard import HostPolicy
+from infra.local.resources import LocalResources, create_action_resources
+from infra.ops.deployed import handled_event_types
+from stripe_webhook import schema
+from tests.integration.conftest import Aws
+from tests.support import deliver, drain
+
+
+@dataclass
+class Console:
+    app: App
+    aws: Aws
+    runners: dict[str, ActionRunner]
+    calls: list[str] = field(default_factory=list)
+
+    def run_actions(self, rounds: int = 30) -> None:
+        for _ in range(rounds):
+            if not sum(runner.poll_once() for runner in self.runners.values()):
+                return
+
+    def dead_letter_url(self, name: str) -> str:
+        runner = self.runners[name]
+        return runner.queue.dead_letter_url
+
+
+@pytest.fixture
+def console(aws: Aws) -> Iterator[Console]:
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            made: Any = boto3.client(service)  # type: ignore[call-overload]
+            made.meta.events.register("before-call", record)
+            clients[service] = made
+        return clients[service]
+
+    actions = create_action_resources(
+        aws.dynamodb, aws.sns, aws.sqs, boto3.client("ses"), aws.topic_arn, visibility_timeout=0
+    )
+    local = LocalResources(aws.table, aws.topic_arn, aws.queue_url, aws.bucket)
+    runners = build_runners(aws.sqs, local, actions, lambda outcome: None, ActionLogs(boto3.client("logs")))
+    args = argparse.Namespace(aws_endpoint="moto", stack=None, port=8050, allow_actions=True)
+    app = build(args, client)
+    calls.clear()
+    yield Console(app, aws, {runner.queue.actions[0]: runner for runner in runners}, calls)
+
+
+def operations(console: Console) -> set[str]:
+    return {call.replace("monitoring", "cloudwatch") for call in console.calls}
+
+
+def test_an_event_shows_its_body_records_message_and_what_the_actions_did(
+    console: Console, secret: str
+) -> None:
+    events = flow_events("checkout")
+    for event in events:
+        assert deliver(event, secret).status == 200
+    console.run_actions()
+    session = next(event for event in events if event["type"] == "checkout.session.completed")
+
+    detail = console.app.get(f"/api/events/{session['id']}", {})
+
+    assert json.loads(detail["body"])["id"] == session["id"]
+    assert detail["entry"]["status"] == schema.PUBLISHED
+    (record,) = detail["records"]
+    assert (
+        record["written_by_this_event"] and record["record"]["object_id"] == session["data"]["object"]["id"]
+    )
+    assert detail["message"]["attributes"]["event_type"]["StringValue"] == "checkout.session.completed"
+    assert [(o["action"], o["outcome"], o["receive_count"]) for o in detail["actions"]] == [
+        ("fulfil_order", "done", 1)
+    ]
+    assert "dynamodb:Scan" not in console.calls
+
+
+def test_an_older_event_shows_the_newer_record_it_did_not_overwrite(console: Console, secret: str) -> None:
+    newer = fresh_event("payment_intent.succeeded")
+    older = fresh_event("payment_intent.succeeded", created=newer["created"] - 60)
+    older["data"]["object"]["id"] = newer["data"]["object"]["id"]
+    older["data"]["object"]["status"] = "processing"
+    for event in (newer, older):
+        assert deliver(event, secret).status == 200
+
+    (record,) = console.app.get(f"/api/events/{older['id']}", {})["records"]
+
+    assert not record["written_by_this_event"]
+    assert record["record"]["last_event_id"] == newer["id"]
+
+
+def test_an_object_s_timeline_is_in_created_and_in_arrival_order(console: Console, secret: str) -> None:
+    now = int(time.time())
+    later = fresh_event("payment_intent.succeeded", created=now)
+    earlier = fresh_event("payment_intent.succeeded", created=now - 30)
+    earlier["data"]["object"]["id"] = later["data"]["object"]["id"]
+    for event in (later, earlier):  # the later one arrives first
+        assert deliver(event, secret).status == 200
+        time.sleep(1.1)  # received_at is whole seconds
+
+    timeline = console.app.get(f"/api/objects/{later['data']['object']['id']}", {})
+
+    assert [entry["event_id"] for entry in timeline["created"]] == [earlier["id"], later["id"]]
+    assert [entry["event_id"] for entry in timeline["arrival"]] == [later["id"], earlier["id"]]
+    assert timeline["record"]["last_event_id"] == later["id"]
+    assert "dynamodb:Scan" not in console.calls
+
+
+def test_a_dead_lettered_message_is_shown_without_being_received(console: Console) -> None:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    runner = console.runners["entitlement"]
+    console.aws.sqs.send_message(QueueUrl=runner.queue.queue_url, MessageBody="no action can read this")
+    console.run_actions()
+    dead_letters = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues[
+        runner.queue.dead_letter_url.rsplit("/", 1)[-1]
+    ]
+    (message,) = dead_letters.messages
+    receives = message.approximate_receive_count
+
+    shown = next(
+        q for q in console.app.get("/api/consumers", {})["queues"] if q["name"].endswith("entitlement")
+    )
+
+    assert shown["dead_letter"]["waiting"] == 1 and shown["max_receives"] == runner.queue.max_receives
+    (dead,) = shown["dead_lettered"]
+    assert dead["outcome"] == "poison" and dead["receive_count"] == runner.queue.max_receives
+    assert message.approximate_receive_count == receives  # not received: nothing spent
+    assert not any(call == "sqs:ReceiveMessage" for call in console.calls)
+
+
+def test_read_only_refuses_every_action_and_records_nothing(console: Console) -> None:
+    console.app.allow_actions = False
+    with pytest.raises(PermissionError, match="--allow-actions"):
+        console.app.post("/api/actions", {"kind": "redrive", "target": "x", "confirmed": True})
+    assert console.app.get("/api/audit", {})["entries"] == []
+
+
+def test_a_redrive_is_recorded_with_the_caller_then_moves_the_dead_letters(console: Console) -> None:
+    runner = console.runners["entitlement"]
+    console.aws.sqs.send_message(QueueUrl=runner.queue.queue_url, MessageBody="no action can read this")
+    console.run_actions()
+    name = runner.queue.queue_url.rsplit("/", 1)[-1]
+    plan = console.app.post("/api/plan", {"kind": "redrive", "target": name})
+    assert name in plan["says"] and "dead-letter" in plan["says"]
+    with pytest.raises(ValueError, match="confirmed"):
+        console.app.post("/api/actions", {"kind": "redrive", "target": name})
+
+    done = console.app.post("/api/actions", {"kind": "redrive", "target": name, "confirmed": True})
+
+    assert done["moved"] == 1
+    assert drain(console.aws.sqs, console.dead_letter_url("entitlement")) == []
+    assert [m.body for m in drain(console.aws.sqs, runner.queue.queue_url)] == ["no action can read this"]
+    (entry,) = console.app.get("/api/audit", {})["entries"]
+    assert (entry["action"], entry["target"], entry["status"]) == ("redrive", name, DONE)
+    assert entry["who"].startswith("arn:aws:") and entry["result"] == {"moved": 1}
+
+
+def test_a_resend_whose_answer_is_lost_is_recorded_uncertain(
+    console: Console, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = fresh_event("invoice.paid")
+    assert deliver(event, secret).status == 200
+    drain(console.aws.sqs, console.aws.queue_url)
+    assert (
+        console.app.post("/api/actions", {"kind": "resend", "target": event["id"], "confirmed": True})[
+            "status"
+        ]
+        == DONE
+    )
+    (copy,) = drain(console.aws.sqs, console.aws.queue_url)
+    assert copy.json["id"] == event["id"] and copy.attributes["redrive"] == "true"
+
+    sns = console.app.actions.ctx.components.publisher.client
+
+    def lost(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="https://sns.us-east-1.amazonaws.com")
+
+    monkeypatch.setattr(sns, "publish", lost)
+    with pytest.raises(Exception, match="answer was lost"):
+        console.app.post("/api/actions", {"kind": "resend", "target": event["id"], "confirmed": True})
+    statuses = [entry["status"] for entry in console.app.get("/api/audit", {})["entries"]]
+    assert statuses == [UNCERTAIN, DONE]
+    with pytest.raises(Refused):
+        console.app.post("/api/plan", {"kind": "settle", "target": "receipt:in_x", "verdict": "maybe"})
+    with pytest.raises(Refused, match="not waiting"):
+        console.app.post(
+            "/api/actions",
+            {"kind": "settle", "target": "receipt:in_x", "verdict": "happened", "confirmed": True},
+        )
+    assert console.app.get("/api/audit", {})["entries"][0]["status"] == FAILED
+
+
+def seed(dynamodb: Any, table: str, count: int, *, day: int, types: list[str], object_id: str) -> list[str]:
+    """``count`` event-log items as the mark leaves them, spread over ``types`` and one day, every
+    tenth about ``object_id``; their ids."""
+    ids = []
+    for start in range(0, count, 25):
+        items = []
+        for n in range(start, min(start + 25, count)):
+            event_id = f"evt_seed{n:07d}"
+            created = day + n * 86_000 // count
+            event_type = types[n % len(types)]
+            ids.append(event_id)
+            items.append(
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": schema.event_pk(event_id)},
+                            "sk": {"S": schema.EVENT_SK},
+                            "event_type": {"S": event_type},
+                            "created": {"N": str(created)},
+                            "status": {"S": schema.PUBLISHED},
+                            "received_at": {"N": str(created)},
+                            "object_id": {"S": object_id if n % 10 == 0 else f"pi_seed{n:07d}"},
+                            schema.TYPE_DAY: {
+                                "S": schema.type_day_key(event_type, created, schema.type_shard(event_id))
+                            },
+                            schema.CREATED_EVENT: {"S": schema.created_event_key(created)},
+                        }
+                    }
+                }
+            )
+        dynamodb.batch_write_item(RequestItems={table: items})
+    return ids
+
+
+@pytest.mark.slow  # 20,000 items in moto, whose every index query reads the whole table (~30 s)
+def test_a_table_of_20_000_events_pages_without_a_scan_and_in_bounded_memory(aws: Aws) -> None:
+    day = int(time.time()) // 86_400 * 86_400 - 86_400
+    types = ["invoice.paid", "charge.succeeded", "customer.created"]
+    ids = seed(aws.dynamodb, aws.table, 20_000, day=day, types=types, object_id="pi_busy")
+    calls: list[str] = []
+    fetched: list[int] = []
+    aws.dynamodb.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+    aws.dynamodb.meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: fetched.append(len(parsed.get("Items", [])))
+    )
+    log = EventLog(aws.dynamodb, aws.table, handled_event_types())
+
+    seen: list[tuple[int, str]] = []
+    cursor, most = None, 0
+    while True:  # every event about one busy object, 100 a page
+        fetched.clear()
+        page = log.page(Filters(object_id="pi_busy"), cursor, 100)
+        most = max(most, sum(fetched))
+        seen += [(entry["created"], entry["event_id"]) for entry in page.entries]
+        cursor = page.cursor
+        if cursor is None:
+            break
+
+    expected = {event_id for n, event_id in enumerate(ids) if n % 10 == 0}
+    assert len(seen) == len(expected) == len({event_id for _, event_id in seen})
+    assert {event_id for _, event_id in seen} == expected
+    assert [created for created, _ in seen] == sorted((created for created, _ in seen), reverse=True)
+    print(f"\n{len(seen):,} events of 20,000 in {len(seen) // 100} pages, at most {most} entries read a page")
+    assert most <= 200  # what a page reads depends on its size, not on the table
+
+    fetched.clear()
+    one_type = log.page(Filters(event_type="invoice.paid", since=day, until=day + 86_399), None, 100)
+    newest = sorted(((n, event_id) for n, event_id in enumerate(ids) if n % 3 == 0), reverse=True)[:100]
+    assert [entry["event_id"] for entry in one_type.entries] == [event_id for _, event_id in newest]
+    assert one_type.queries == schema.TYPE_SHARDS + 1 and sum(fetched) <= 1_000
+    assert set(calls) == {"Query"}  # never a Scan
+
+
+def test_the_iam_documents_list_exactly_the_calls_the_console_makes(console: Console, secret: str) -> None:
+    event = fresh_event("checkout.session.completed")
+    assert deliver(event, secret).status == 200
+    console.run_actions()
+    runner = console.runners["entitlement"]
+    console.aws.sqs.send_message(QueueUrl=runner.queue.queue_url, MessageBody="no action can read this")
+    console.run_actions()
+    app = console.app
+    for path in (
+        "/api/about",
+        "/api/events",
+        f"/api/events/{event['id']}",
+        "/api/consumers",
+        "/api/health",
+        "/api/audit",
+    ):
+        app.get(path, {})
+    app.get(f"/api/objects/{event['data']['object']['id']}", {})
+    app.get("/api/events", {"status": "claimed", "scan": "1"})
+    read = operations(console)
+    console.calls.clear()
+    name = runner.queue.queue_url.rsplit("/", 1)[-1]
+    app.post("/api/actions", {"kind": "redrive", "target": name, "confirmed": True})
+    app.post("/api/actions", {"kind": "resend", "target": event["id"], "confirmed": True})
+    with pytest.raises(Refused):
+        app.post(
+            "/api/actions",
+            {"kind": "settle", "target": "receipt:in_x", "verdict": "not-happened", "confirmed": True},
+        )
+    changed = operations(console) - read
+
+    def documented(name: str) -> set[str]:
+        policy = json.loads((REPO_ROOT / "docs" / name).read_text())
+        return {action for statement in policy["Statement"] for action in statement["Action"]}
+
+    # the local stack is found by listing (a deployed one from CloudFormation: see the next test);
+    # sts:GetCallerIdentity needs no permission
+    local_only = {"sqs:ListQueues", "logs:DescribeLogGroups", "sts:GetCallerIdentity"}
+    deployed = {
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStackResources",
+        "cloudwatch:DescribeAlarms",
+        "s3:GetObject",
+    }
+    assert documented("console-policy.json") == (read - local_only) | deployed
+    assert documented("console-actions-policy.json") == changed | {"dynamodb:UpdateItem"}
+
+
+def test_a_deployed_stack_is_found_from_its_resources_and_modules(aws: Aws) -> None:
+    from infra.console.deployment import discover
+    from infra.ops.deployed import Context, Stack
+
+    main_queue = aws.sqs.create_queue(QueueName="prod-FulfilOrder-1-Queue-1")["QueueUrl"]
+    dead = aws.sqs.create_queue(QueueName="prod-FulfilOrder-1-DeadLetterQueue-1")["QueueUrl"]
+    arn = aws.sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.sqs.set_queue_attributes(
+        QueueUrl=main_queue,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 5})},
+    )
+    resources = {
+        "prod": [
+            ("FulfilOrder", "AWS::CloudFormation::Stack", "prod-FulfilOrder-1"),
+            ("Monitoring", "AWS::CloudFormation::Stack", "prod-Monitoring-1"),
+        ],
+        "prod-FulfilOrder-1": [
+            ("Queue", "AWS::CloudFormation::Stack", "prod-FulfilOrder-1-Queue-1"),
+            ("FunctionLogGroup", "AWS::Logs::LogGroup", "/aws/lambda/prod-FulfilOrder-1-Function"),
+        ],
+        "prod-FulfilOrder-1-Queue-1": [
+            ("Queue", "AWS::SQS::Queue", main_queue),
+            ("DeadLetterQueue", "AWS::SQS::Queue", dead),
+        ],
+        "prod-Monitoring-1": [
+            ("ProcessingFailuresAlarm", "AWS::CloudWatch::Alarm", "prod-Monitoring-1-Failures")
+        ],
+    }
+
+    class CloudFormation:
+        def describe_stack_resources(self, StackName: str) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+            return {
+                "StackResources": [
+                    {"LogicalResourceId": logical, "ResourceType": kind, "PhysicalResourceId": physical}
+                    for logical, kind, physical in resources[StackName]
+                ]
+            }
+
+    def client(service: str) -> Any:
+        return CloudFormation() if service == "cloudformation" else aws.sqs
+
+    stack = Stack("prod", "https://x", aws.table, aws.topic_arn, "secret")
+    found = discover(Context(stack, client))
+
+    (pair,) = found.queues
+    assert (pair.name, pair.url, pair.dead_letter_url, pair.max_receives) == (
+        "FulfilOrder",
+        main_queue,
+        dead,
+        5,
+    )
+    assert found.action_logs == {"FulfilOrder": "/aws/lambda/prod-FulfilOrder-1-Function"}
+    assert found.alarms == ["prod-Monitoring-1-Failures"]
+
+
+@pytest.fixture
+def served(console: Console) -> Iterator[str]:
+    server = ConsoleServer(("127.0.0.1", 0), console.app)
+    port = server.server_address[1]
+    console.app.policy = HostPolicy.of(port)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    server.server_close()
+
+
+def ask(
+    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> int:
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=body)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (loopback)
+            assert answer.headers["X-Frame-Options"] == "DENY"
+            assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        assert error.headers.get("Access-Control-Allow-Origin") is None
+        return error.code
+
+
+def test_the_server_answers_its_own_page_only(served: str) -> None:
+    assert ask(f"{served}/") == 200
+    assert ask(f"{served}/api/health") == 200
+    assert ask(f"{served}/api/health", headers={"Host": "rebound.test"}) == 403
+    assert (
+        ask(f"{served}/api/health", headers={"Sec-Fetch-Site": "cross-site", "Origin": "http://a.test"})
+        == 403
+    )
+    assert ask(f"{served}/api/health", method="OPTIONS") == 403
+    change = json.dumps({"kind": "resend", "target": "evt_1"}).encode()
+    assert ask(f"{served}/api/plan", method="POST", body=change) == 403  # no X-Inbox-Request
+    assert ask(f"{served}/api/events/not%20an%20id") == 400
+    assert ask(f"{served}/api/events/evt_missing") == 404
+
+
+def test_an_oversized_body_is_refused_unread(served: str) -> None:
+    import socket
+
+    host, port = served.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /api/plan HTTP/1.1\r\nHost: " + f"{host}:{port}".encode() + b"\r\nX-Inbox-Request: 1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n"
+        )
+        answer = connection.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413")
+
+
+def test_the_page_never_puts_data_into_html() -> None:
+    script = (REPO_ROOT / "infra" / "console" / "ui" / "console.js").read_text()
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script
+    assert load_event("checkout.session.completed")  # the fixtures the page's tests use exist
