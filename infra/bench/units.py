@@ -136,9 +136,11 @@ class Meter:
 
 
 KINDS = ("new", "duplicate", "out of order", "same second")
-TARGETS = {"median new": 6, "median duplicate": 2, "max new": 10, "median stored KB": 1.3}
+TARGETS = {"median new": 6, "median duplicate": 2, "max new": 11, "median stored KB": 1.6}
 """Issue 26's budgets on the openapi corpus: half the write units and stored bytes measured before
-(a new event's median 8, a duplicate's 3, the largest 44; 2.6 KB stored), none over 10."""
+(a new event's median 8, a duplicate's 3, the largest 44; 2.6 KB stored), none over 10; plus, since
+issue 36, the ``by-object`` index entry every new event writes (1 unit, about 0.25 KB: the console's
+timeline), so at most 11 and 1.6 KB."""
 
 
 def missed_targets(measured: Measured) -> list[str]:
