@@ -76,7 +76,7 @@ def local_stack_at(endpoint: str) -> Stack:
 
 def build(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys.stdout) -> App:
     """The console's app for ``args`` (stack, endpoint, actions) with ``aws``'s clients."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     try:
         if args.aws_endpoint:
@@ -91,8 +91,7 @@ def build(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys
         raise Problem(
             f"AWS refused: {detail.get('Code')}: {detail.get('Message')} (docs/console.md#permissions)"
         ) from None
-    except BotoCoreError as error:
-        raise Problem(f"cannot reach AWS: {error}") from None
+    # anything else from botocore (no credentials, no region, no answer): infra.cli says it in a line
     reads = ConsoleReads(ctx, deployment)
     policy = HostPolicy.of(args.port)
     return App(reads, ConsoleActions(ctx, deployment, caller), args.allow_actions, policy)

@@ -148,7 +148,9 @@ class ConsoleHandler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         parsed = urllib.parse.urlsplit(self.path)
-        refusal = inbox_refusal(method, parsed.path, dict(self.headers.items()), self.server.app.policy, None)
+        refusal = inbox_refusal(
+            method, parsed.path, dict(self.headers.items()), self.server.app.policy, None, page="console"
+        )
         length = declared_length(self.headers, method)
         if refusal is not None or length is None or length > MAX_BODY:
             message = refusal or (

@@ -110,8 +110,11 @@ def inbox_refusal(
     headers: Mapping[str, str],
     policy: HostPolicy,
     token: str | None,
+    *,
+    page: str = "inbox",
 ) -> str | None:
-    """Why the inbox refuses this request, or None. ``token``: required when the inbox is public."""
+    """Why the inbox (or another local page: ``page``, the console) refuses this request, or None.
+    ``token``: required when the inbox is public."""
     host = _header(headers, "host")
     if token is None and not policy.allows(host):
         return "Host is not a loopback name with this port (DNS rebinding?); see --allow-host"
@@ -123,12 +126,12 @@ def inbox_refusal(
     fetch_site = _header(headers, "sec-fetch-site")
     origin = _header(headers, "origin")
     if method == "OPTIONS":
-        return "CORS preflight: the inbox grants no cross-origin access"
+        return f"CORS preflight: the {page} grants no cross-origin access"
     if is_api and fetch_site is not None and fetch_site not in SAME_ORIGIN_FETCH:
-        return f"a {fetch_site} request: the inbox's JSON is for its own page"
+        return f"a {fetch_site} request: the {page}'s JSON is for its own page"
     if method == "POST":
         if _header(headers, REQUEST_HEADER.lower()) is None:
-            return f"a change needs the {REQUEST_HEADER} header (the inbox's page sends it)"
+            return f"a change needs the {REQUEST_HEADER} header (the {page}'s page sends it)"
         if origin is not None and origin.lower() != f"http://{(host or '').lower()}":
             return "a change from another origin"
     return None
