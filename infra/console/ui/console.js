@@ -218,8 +218,8 @@ async function showConsumers() {
     el("p", {}, `waiting ${q.waiting} · in flight ${q.in_flight}`, q.dead_letter ?
       ` · dead-letter queue ${q.dead_letter.waiting} (after ${q.max_receives} receives)` : " · no dead-letter queue"),
     q.dead_letter ? el("div", { class: "actions" }, actionButton("redrive its dead letters", "redrive", q.name)) : null,
-    (q.dead_lettered || []).length ? table([["time"], ["action"], ["event"], ["outcome"], ["why"], ["receives", "num"]],
-      q.dead_lettered.map((m) => el("tr", { class: `outcome-${m.outcome}` }, el("td", {}, when(m.time)), el("td", {}, m.action),
+    (q.dead_lettered || []).length ? table([["time"], ["action"], ["event, or the message"], ["outcome"], ["why"], ["receives", "num"]],
+      q.dead_lettered.map((m) => el("tr", { class: `outcome-${m.outcome}` }, el("td", {}, when(m.time)), el("td", {}, m.action || "none could read it"),
         el("td", {}, m.event_id ? el("a", { href: `#/events?event=${encodeURIComponent(m.event_id)}` }, m.event_id) : m.business_key),
         el("td", {}, m.outcome), el("td", {}, m.reason || ""), el("td", { class: "num" }, m.receive_count))), "dead-lettered") :
       q.dead_letter ? el("p", { class: "muted" }, q.described_by_logs ? "Its log names no dead-lettered message." :
