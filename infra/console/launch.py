@@ -18,7 +18,7 @@ from infra.console.event_log import WORKERS
 from infra.console.reads import ConsoleReads
 from infra.console.server import App, ConsoleServer
 from infra.local.guard import HostPolicy
-from infra.ops.deployed import Context, Stack, default_stack_name, load_stack
+from infra.ops.deployed import Context, default_stack_name, load_stack, local_resources
 
 DEFAULT_PORT = 8050
 
@@ -56,31 +56,13 @@ def console_aws(region: str | None, profile: str | None, endpoint: str | None) -
     return client
 
 
-def local_stack_at(endpoint: str) -> Stack:
-    """The local stack's resources, as ``ops --local`` names them, on ``endpoint``."""
-    from infra.local.connect import REGION, SECRET_NAME
-    from infra.local.resources import BUCKET_NAME, IDEMPOTENCY_TABLE_NAME, TABLE_NAME, TOPIC_NAME
-
-    topic = f"arn:aws:sns:{REGION}:123456789012:{TOPIC_NAME}"
-    return Stack(
-        "local",
-        "-",
-        TABLE_NAME,
-        topic,
-        SECRET_NAME,
-        payload_bucket=BUCKET_NAME,
-        actions_idempotency_table=IDEMPOTENCY_TABLE_NAME,
-        local=True,
-    )
-
-
 def build(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys.stdout) -> App:
     """The console's app for ``args`` (stack, endpoint, actions) with ``aws``'s clients."""
     from botocore.exceptions import ClientError
 
     try:
         if args.aws_endpoint:
-            ctx = Context(local_stack_at(args.aws_endpoint), aws, out=out)
+            ctx = Context(local_resources(), aws, out=out)
             deployment: Deployment = discover_local(ctx)
         else:
             ctx = Context(load_stack(aws("cloudformation"), args.stack or default_stack_name()), aws, out=out)

@@ -188,14 +188,19 @@ def _running_local_endpoint() -> tuple[str, str | None]:
 
 def local_stack() -> Stack:
     """The running local stack as a deployed one would describe itself (``--local``)."""
+    _, webhook_url = _running_local_endpoint()
+    return local_resources(webhook_url or "-")
+
+
+def local_resources(webhook_url: str = "-") -> Stack:
+    """The local stack's resources, by the names ``infra.local.resources`` gives them."""
     from infra.local.connect import REGION, SECRET_NAME
     from infra.local.resources import BUCKET_NAME, IDEMPOTENCY_TABLE_NAME, TABLE_NAME, TOPIC_NAME
 
-    _, webhook_url = _running_local_endpoint()
     topic = f"arn:aws:sns:{REGION}:123456789012:{TOPIC_NAME}"
     return Stack(
         "local",
-        webhook_url or "-",
+        webhook_url,
         TABLE_NAME,
         topic,
         SECRET_NAME,
