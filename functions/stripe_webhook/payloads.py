@@ -49,9 +49,19 @@ class S3Payloads(aws.ServiceAdapter):
         return location
 
     def read(self, location: PayloadLocation) -> bytes:
-        """The stored body; ``StorageError`` if S3 cannot return it (e.g. expired by the lifecycle)."""
+        """The stored body; ``StorageError`` if S3 cannot return it (e.g. expired by the lifecycle),
+        ``UnreadableBody`` if it is larger than any body (read no further)."""
+        from stripe_webhook.bodies import MAX_BODY_BYTES, UnreadableBody
+
         try:
             response = self.client.get_object(Bucket=location.bucket, Key=location.key)
-            return bytes(response["Body"].read())
+            stream = response["Body"]
+            try:  # never more than a body can be: API Gateway's 10 MiB (``UnreadableBody`` past it)
+                body = bytes(stream.read(MAX_BODY_BYTES + 1))
+            finally:
+                stream.close()
         except (ClientError, BotoCoreError) as error:
             raise StorageError("payload_read_failed", f"S3 did not return {location.key}") from error
+        if len(body) > MAX_BODY_BYTES:
+            raise UnreadableBody(f"{location.key} is larger than any body ({MAX_BODY_BYTES} bytes): not read")
+        return body

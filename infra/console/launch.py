@@ -23,10 +23,14 @@ from infra.ops.deployed import Context, default_stack_name, load_stack, local_re
 DEFAULT_PORT = 8050
 
 
-def console_aws(region: str | None, profile: str | None, endpoint: str | None) -> Callable[[str], Any]:
+def console_aws(
+    region: str | None, profile: str | None, endpoint: str | None, *, one_attempt: bool = False
+) -> Callable[[str], Any]:
     """Clients as the AWS CLI resolves credentials, region and profile (or for the local endpoint),
-    with the function's timeouts, a pool for the event log's parallel queries, and one attempt for
-    every call that changes something the SDK could otherwise send twice (SNS, SQS)."""
+    with the function's timeouts and a pool for the event log's parallel queries. ``one_attempt``
+    (the actions' clients): botocore never sends a request again, since a request whose answer was
+    lost may have been applied (a settle's conditional update would then be refused on its second
+    try, and said to have failed). SNS and SQS make one attempt either way."""
     import boto3
     from botocore.config import Config
 
@@ -48,7 +52,7 @@ def console_aws(region: str | None, profile: str | None, endpoint: str | None) -
     def client(service: str) -> Any:
         if service not in clients:
             config = client_config(service).merge(Config(max_pool_connections=WORKERS))
-            if service in ("sns", "sqs"):
+            if one_attempt or service in ("sns", "sqs"):
                 config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
             clients[service] = session.client(service, config=config, **extra)  # type: ignore[call-overload]
         return clients[service]
@@ -56,8 +60,14 @@ def console_aws(region: str | None, profile: str | None, endpoint: str | None) -
     return client
 
 
-def build(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys.stdout) -> App:
-    """The console's app for ``args`` (stack, endpoint, actions) with ``aws``'s clients."""
+def build(
+    args: argparse.Namespace,
+    aws: Callable[[str], Any],
+    out: TextIO = sys.stdout,
+    changes: Callable[[str], Any] | None = None,
+) -> App:
+    """The console's app for ``args`` (stack, endpoint, actions): it reads with ``aws``'s clients
+    and changes with ``changes``' (one attempt each; ``aws``'s when not given)."""
     from botocore.exceptions import ClientError
 
     try:
@@ -76,11 +86,14 @@ def build(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys
     # anything else from botocore (no credentials, no region, no answer): infra.cli says it in a line
     reads = ConsoleReads(ctx, deployment)
     policy = HostPolicy.of(args.port)
-    return App(reads, ConsoleActions(ctx, deployment, caller), args.allow_actions, policy)
+    acting = Context(ctx.stack, changes or aws, out=out)
+    return App(reads, ConsoleActions(acting, deployment, caller), args.allow_actions, policy)
 
 
-def serve(args: argparse.Namespace, aws: Callable[[str], Any], out: TextIO = sys.stdout) -> int:
-    app = build(args, aws, out)
+def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    aws = console_aws(args.region, args.profile, args.aws_endpoint)
+    changes = console_aws(args.region, args.profile, args.aws_endpoint, one_attempt=True)
+    app = build(args, aws, out, changes)
     try:
         server = ConsoleServer(("127.0.0.1", args.port), app)
     except OSError as error:

@@ -28,6 +28,7 @@ from stripe_webhook import schema
 MAX_LOG_LINES = 500
 MAX_SCAN_PAGES = 20
 MAX_EFFECTS = 200
+MAX_EFFECT_ENTRIES = 20_000
 MAX_DEAD_LETTERED = 50
 DEAD_LETTER_DAYS = 14
 """The dead-letter queues keep a message 14 days (``infra/modules/queue.yaml``)."""
@@ -53,12 +54,13 @@ class ConsoleReads:
 
     def event(self, event_id: str) -> dict[str, Any]:
         from stripe_webhook.bodies import UnreadableBody
+        from stripe_webhook.errors import StorageError
         from stripe_webhook.publisher import stored_message
 
         queries = self.ctx.components.queries
         try:
             stored = queries.get_event(event_id)
-        except UnreadableBody as error:  # shown beside the entry, not a failed page
+        except (UnreadableBody, StorageError) as error:  # shown beside the entry, not a failed page
             entry = queries.get_item(schema.event_pk(event_id), schema.EVENT_SK)
             return {"event_id": event_id, "entry": plain(entry or {}), "body_problem": str(error)}
         if stored is None:
@@ -102,7 +104,8 @@ class ConsoleReads:
 
     def consumers(self) -> dict[str, Any]:
         queues = [self._queue(pair) for pair in self.deployment.queues]
-        return {"queues": queues, "effects": self._effects()}
+        effects, complete = self._effects()
+        return {"queues": queues, "effects": effects, "effects_complete": complete}
 
     def health(self) -> dict[str, Any]:
         state = self.ctx.components.ledger.state()
@@ -223,20 +226,22 @@ class ConsoleReads:
                 raise
         return lines[-MAX_LOG_LINES:]
 
-    def _effects(self) -> list[dict[str, Any]]:
+    def _effects(self) -> tuple[list[dict[str, Any]], bool]:
+        """The effects waiting to be settled, and whether every entry was looked at (at most
+        ``MAX_EFFECT_ENTRIES`` are: the ledger shares its table with the actions' records)."""
         from stripe_actions.effects import ATTEMPTING, UNCERTAIN, EffectLedger
 
         table = self.ctx.stack.actions_idempotency_table
         if not table:
-            return []
+            return [], True
         ledger = EffectLedger(table, remember_seconds=0, client=self.ctx.aws("dynamodb"))
         waiting = []
-        for entry in ledger.entries():
+        for looked, entry in enumerate(ledger.entries(), start=1):
             if entry.get("status") in (UNCERTAIN, ATTEMPTING):
                 waiting.append(plain({name: value for name, value in entry.items() if name != "id"}))
-            if len(waiting) >= MAX_EFFECTS:
-                break
-        return waiting
+            if len(waiting) >= MAX_EFFECTS or looked >= MAX_EFFECT_ENTRIES:
+                return waiting, False
+        return waiting, True
 
     def _alarms(self) -> list[dict[str, Any]]:
         names, firing = self.deployment.alarms, []

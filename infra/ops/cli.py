@@ -226,8 +226,8 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "console":
-        from infra.console.launch import console_aws, serve
+        from infra.console.launch import serve
 
-        return serve(args, console_aws(args.region, args.profile, args.aws_endpoint))
+        return serve(args)
     local = getattr(args, "local", False)
     return run(args, local_aws() if local else aws_factory(args.region))

@@ -163,6 +163,23 @@ def test_a_dead_lettered_message_is_shown_without_being_received(console: Consol
     assert not any(call == "sqs:ReceiveMessage" for call in console.calls)
 
 
+def test_a_stored_body_larger_than_any_body_is_said_not_read_whole(console: Console, secret: str) -> None:
+    from tests.support import large_invoice
+
+    event = large_invoice(300 * 1024)
+    assert deliver(event, secret).status == 200
+    item = console.app.reads.ctx.components.queries.get_item(schema.event_pk(event["id"]), schema.EVENT_SK)
+    assert item is not None
+    location = item["payload_s3"]
+    console.aws.s3.put_object(
+        Bucket=location["bucket"], Key=location["key"], Body=b"x" * (10 * 1024 * 1024 + 1)
+    )
+
+    detail = console.app.get(f"/api/events/{event['id']}", {})
+
+    assert "larger than any body" in detail["body_problem"] and "body" not in detail
+
+
 def test_read_only_refuses_every_action_and_records_nothing(console: Console) -> None:
     console.app.allow_actions = False
     with pytest.raises(PermissionError, match="--allow-actions"):
@@ -223,6 +240,45 @@ def test_a_resend_whose_answer_is_lost_is_recorded_uncertain(
             {"kind": "settle", "target": "receipt:in_x", "verdict": "happened", "confirmed": True},
         )
     assert console.app.get("/api/audit", {})["entries"][0]["status"] == FAILED
+
+
+def test_a_settle_whose_answer_is_lost_after_it_applied_is_recorded_uncertain(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stripe_actions.effects import DONE as EFFECT_DONE
+    from stripe_actions.effects import EffectLedger, EffectUncertain
+
+    table = console.app.actions.ctx.stack.actions_idempotency_table
+    assert table is not None
+    ledger = EffectLedger(table, remember_seconds=3600, client=console.aws.dynamodb)
+
+    def reset() -> str:
+        raise ConnectionResetError("the connection dropped during SendEmail")
+
+    with pytest.raises(EffectUncertain):
+        ledger.once("receipt:in_lost", reset)
+    waiting = console.app.get("/api/consumers", {})["effects"]
+    assert [(e["effect"], e["status"]) for e in waiting] == [("receipt:in_lost", "UNCERTAIN")]
+    dynamodb = console.app.actions.ctx.aws("dynamodb")
+    update = dynamodb.update_item
+
+    def applied_then_lost(**request: Any) -> Any:
+        answer = update(**request)
+        if request["TableName"] == table:  # the settle, not the audit log's own update
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+        return answer
+
+    monkeypatch.setattr(dynamodb, "update_item", applied_then_lost)
+    with pytest.raises(ReadTimeoutError):
+        console.app.post(
+            "/api/actions",
+            {"kind": "settle", "target": "receipt:in_lost", "verdict": "happened", "confirmed": True},
+        )
+    monkeypatch.undo()
+
+    (entry,) = console.app.get("/api/audit", {})["entries"]
+    assert entry["status"] == UNCERTAIN  # not FAILED: it may have happened, and it did
+    assert {e["effect"]: e["status"] for e in ledger.entries()}["receipt:in_lost"] == EFFECT_DONE
 
 
 def seed(dynamodb: Any, table: str, count: int, *, day: int, types: list[str], object_id: str) -> list[str]:

@@ -229,7 +229,8 @@ async function showConsumers() {
       el("td", {}, e.effect), el("td", {}, e.status), el("td", {}, when(e.started_at)), el("td", {}, e.reason || ""),
       el("td", {}, actionButton("it happened", "settle", e.effect, "happened"), " ",
         actionButton("it did not", "settle", e.effect, "not-happened"))))) :
-    el("p", { class: "muted" }, "No effect waits to be settled.")));
+    el("p", { class: "muted" }, "No effect waits to be settled."),
+    found.effects_complete ? null : el("p", { class: "why" }, "The list stopped at its bound: ops effects lists them all.")));
   $("#list").replaceChildren(...parts);
 }
 
