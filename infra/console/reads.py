@@ -28,6 +28,7 @@ from stripe_webhook import schema
 MAX_LOG_LINES = 500
 MAX_SCAN_PAGES = 20
 MAX_EFFECTS = 200
+MAX_BATCH_TRIES = 5
 MAX_EFFECT_ENTRIES = 20_000
 MAX_DEAD_LETTERED = 50
 DEAD_LETTER_DAYS = 14
@@ -140,12 +141,30 @@ class ConsoleReads:
             ]
             return {"events": skipped[::-1], "cursor": None, "queries": 1, "days": []}
         recovered = state.recovered if state else {}
-        rows: list[dict[str, Any]] = []
-        for event_id, at in reversed(recovered.items()):
-            entry = self.ctx.components.queries.get_item(schema.event_pk(event_id), schema.EVENT_SK)
-            summary = {name: value for name, value in (entry or {}).items() if name in _SUMMARY}
-            rows.append({**summary, "event_id": event_id, "recovered_at": at})
-        return {"events": rows, "cursor": None, "queries": 1 + len(rows), "days": []}
+        ids = list(reversed(recovered))
+        found: dict[str, dict[str, Any]] = {}
+        client = self.ctx.aws("dynamodb")
+        for start in range(0, len(ids), 100):  # BatchGetItem's most keys a request
+            request = {
+                self.ctx.stack.table_name: {
+                    "Keys": [schema.event_key(event_id) for event_id in ids[start : start + 100]],
+                    "ProjectionExpression": ", ".join(f"#{name}" for name in ("pk", *_SUMMARY)),
+                    "ExpressionAttributeNames": {f"#{name}": name for name in ("pk", *_SUMMARY)},
+                }
+            }
+            for _ in range(MAX_BATCH_TRIES):  # what DynamoDB left unprocessed, asked again (bounded)
+                if not request:
+                    break
+                answer = client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.ctx.stack.table_name, []):
+                    values = _values(item)
+                    found[values["event_id"]] = values
+                request = answer.get("UnprocessedKeys") or {}
+        rows = [
+            {**found.get(event_id, {}), "event_id": event_id, "recovered_at": recovered[event_id]}
+            for event_id in ids
+        ]
+        return {"events": rows, "cursor": None, "queries": 1 + (len(ids) + 99) // 100, "days": []}
 
     def _claimed(self) -> dict[str, Any]:
         """Claims held now (``IN_PROGRESS`` with no index entry): a bounded Scan, when asked."""

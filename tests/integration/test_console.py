@@ -180,6 +180,33 @@ def test_a_stored_body_larger_than_any_body_is_said_not_read_whole(console: Cons
     assert "larger than any body" in detail["body_problem"] and "body" not in detail
 
 
+def test_the_reconciler_s_recovered_and_skipped_events_are_listed(console: Console, secret: str) -> None:
+    from stripe_webhook.reconciliation import State
+
+    recovered = fresh_event("invoice.paid")
+    assert deliver(recovered, secret).status == 200
+    ledger = console.app.reads.ctx.components.ledger
+    begun = ledger.begin(time.time(), 60)
+    assert begun is not None
+    state, token = begun
+    state.last_run, state.watermark = int(time.time()), int(time.time()) - 42
+    state.recovered = {recovered["id"]: state.last_run}
+    state.named = {"evt_old": "rendered in API version 2020-08-27"}
+    ledger.save(state, token, finished=True)
+    assert isinstance(state, State)
+
+    (row,) = console.app.get("/api/events", {"status": "recovered"})["events"]
+    assert (row["event_id"], row["event_type"], row["status"]) == (
+        recovered["id"],
+        "invoice.paid",
+        "PUBLISHED",
+    )
+    (skipped,) = console.app.get("/api/events", {"status": "skipped"})["events"]
+    assert skipped["reason"].startswith("rendered in API version")
+    health = console.app.get("/api/health", {})["reconciler"]
+    assert (health["lag_seconds"], health["recovered"], health["skipped"]) == (42, 1, 1)
+
+
 def test_read_only_refuses_every_action_and_records_nothing(console: Console) -> None:
     console.app.allow_actions = False
     with pytest.raises(PermissionError, match="--allow-actions"):
@@ -362,6 +389,15 @@ def test_the_iam_documents_list_exactly_the_calls_the_console_makes(console: Con
     console.aws.sqs.send_message(QueueUrl=runner.queue.queue_url, MessageBody="no action can read this")
     console.run_actions()
     app = console.app
+    ledger = app.reads.ctx.components.ledger
+    begun = ledger.begin(time.time(), 60)
+    assert begun is not None
+    state, token = begun
+    state.last_run, state.recovered = int(time.time()), {event["id"]: int(time.time())}
+    ledger.save(state, token, finished=True)
+    console.calls.clear()
+    app.get("/api/events", {"status": "recovered"})
+    app.get("/api/events", {"status": "skipped"})
     for path in (
         "/api/about",
         "/api/events",
