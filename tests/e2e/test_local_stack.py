@@ -140,7 +140,15 @@ def test_busy_ports_are_all_named_at_once_with_a_command_that_works() -> None:
 
 def test_malformed_secret_is_a_clear_error_without_a_traceback() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "infra.local", "--port", str(free_port()), "--aws-port", str(free_port())],
+        # every port chosen free: one derived from --port may be a live connection's local port
+        [
+            sys.executable,
+            "-m",
+            "infra.local",
+            *(f"--{name}-port={free_port()}" for name in ("aws", "stripe")),
+            "--port",
+            str(free_port()),
+        ],
         cwd=REPO_ROOT,
         env={**os.environ, "STRIPE_WEBHOOK_SECRET": "sk_test_not_a_webhook_secret"},
         capture_output=True,

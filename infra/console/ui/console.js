@@ -195,17 +195,23 @@ async function showEvent(eventId) {
 }
 
 // --- an object's timeline --------------------------------------------------------------------
-async function showObject(objectId, params) {
-  const found = await api(`/api/objects/${encodeURIComponent(objectId)}`);
-  rows = found.created;
+let arrival = [];
+
+async function showObject(objectId, params, more) {
+  const query = more && cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
+  const found = await api(`/api/objects/${encodeURIComponent(objectId)}${query}`);
+  const byTime = (name) => (a, b) => (a[name] - b[name]) || a.event_id.localeCompare(b.event_id);
+  rows = (more ? rows.concat(found.created) : found.created).sort(byTime("created"));
+  arrival = (more ? arrival.concat(found.arrival) : found.arrival).sort(byTime("received_at"));
+  cursor = found.cursor;
   renderRows();
   const record = found.record ? [el("h3", {}, "current record"), dl(found.record)] : [el("p", { class: "muted" }, "No record for this object.")];
   $("#list").prepend(el("h2", { class: "card" }, `${objectId}: ${rows.length} event(s), in created order`));
   $("#list").append(el("h3", { class: "card" }, "in arrival order"),
-    el("ol", { class: "card", id: "arrival" }, found.arrival.map((e) => el("li", {}, `${when(e.received_at)} ${e.event_type} ${e.event_id}`))),
+    el("ol", { class: "card", id: "arrival" }, arrival.map((e) => el("li", {}, `${when(e.received_at)} ${e.event_type} ${e.event_id}`))),
     el("section", { class: "card", id: "current-record" }, record));
-  $("#progress").textContent = found.cursor ? "the 100 newest events are shown" : "";
-  $("#more").hidden = true;
+  $("#progress").textContent = cursor ? `the ${rows.length} newest events are shown` : "";
+  $("#more").hidden = !cursor;
   const open = params.get("event");
   if (open) await showEvent(open);
 }
@@ -283,7 +289,7 @@ async function render(more) {
   if (!more) { $("#detail-pane").hidden = true; $("#progress").textContent = ""; $("#more").hidden = true; }
   try {
     problem("");
-    if (view === "object") await showObject(arg, params);
+    if (view === "object") await showObject(arg, params, more);
     else if (view === "consumers") await showConsumers();
     else if (view === "health") await showHealth();
     else if (view === "audit") await showAudit();
