@@ -7,39 +7,33 @@
     reads.consumers()               queue and dead-letter depths, dead-lettered messages, uncertain effects
     reads.health()                  the reconciler's last run and lag, endpoints, alarms in ALARM
 
-Dead-lettered messages are read from the actions' own log lines (``receive_count`` at the queue's
-``maxReceiveCount`` with an outcome other than done): receiving from a dead-letter queue would
-spend the messages' receive counts, and SQS has no peek.
+What the actions did, and which messages went to a dead-letter queue, is read from the actions' own
+log lines (``action_log_lines``).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict
 from typing import Any
 
+from infra.console.action_log_lines import ActionLogLines
 from infra.console.deployment import Deployment, QueuePair
 from infra.console.event_log import EventLog, Filters
 from infra.local.views import event_records, plain
 from infra.ops.deployed import Context, handled_event_types
 from stripe_webhook import schema
 
-MAX_LOG_LINES = 500
 MAX_SCAN_PAGES = 20
 MAX_EFFECTS = 200
 MAX_BATCH_TRIES = 5
 MAX_EFFECT_ENTRIES = 20_000
-MAX_DEAD_LETTERED = 50
-DEAD_LETTER_DAYS = 14
-"""The dead-letter queues keep a message 14 days (``infra/modules/queue.yaml``)."""
-SETTLED = ("done", "skipped")
 
 
 class ConsoleReads:
     def __init__(self, ctx: Context, deployment: Deployment) -> None:
         self.ctx, self.deployment = ctx, deployment
         self.log = EventLog(ctx.aws("dynamodb"), ctx.stack.table_name, handled_event_types())
+        self.logs = ActionLogLines(ctx.aws("logs"), deployment.action_logs)
 
     def events(
         self, filters: Filters, cursor: str | None, size: int, *, scan: bool = False
@@ -75,7 +69,7 @@ class ConsoleReads:
                 {"pk": pk, "sk": sk, "record": plain(item) if item else None, "written_by_this_event": own}
                 for pk, sk, item, own in event_records(queries, body, event_id)
             ]
-        detail["actions"] = self.outcomes(event_id, int(stored.get("received_at") or 0))
+        detail["actions"] = self.logs.outcomes(event_id, int(stored.get("received_at") or 0))
         return detail
 
     def timeline(self, object_id: str, cursor: str | None = None) -> dict[str, Any]:
@@ -92,16 +86,6 @@ class ConsoleReads:
             "record": plain(record) if record else None,
             "cursor": page.cursor,
         }
-
-    def outcomes(self, event_id: str, since: int) -> list[dict[str, Any]]:
-        """What each action logged about the event, oldest first."""
-        found = []
-        start = max(since - 60, 0) * 1000
-        for action, group in sorted(self.deployment.action_logs.items()):
-            for line in self._log_lines(group, f'"{event_id}"', start):
-                if line.get("event_id") == event_id:
-                    found.append({"function": action, **_outcome(line)})
-        return sorted(found, key=lambda outcome: outcome["time"])
 
     def consumers(self) -> dict[str, Any]:
         queues = [self._queue(pair) for pair in self.deployment.queues]
@@ -201,49 +185,9 @@ class ConsoleReads:
             return shown
         shown["dead_letter"] = _depth(sqs, pair.dead_letter_url)
         group = self.deployment.action_logs.get(pair.name)
-        shown["dead_lettered"] = self._dead_lettered(group, pair.max_receives) if group else []
+        shown["dead_lettered"] = self.logs.dead_lettered(group, pair.max_receives) if group else []
         shown["described_by_logs"] = group is not None
         return shown
-
-    def _dead_lettered(self, group: str, max_receives: int | None) -> list[dict[str, Any]]:
-        """The messages an action's log says went to its dead-letter queue (an ERROR line at the
-        queue's ``maxReceiveCount``), less those an action finished since (a redrive)."""
-        if max_receives is None:
-            return []
-        start = int(time.time() - DEAD_LETTER_DAYS * 86_400) * 1000
-        last: dict[tuple[str, str], dict[str, Any]] = {}
-        for line in self._log_lines(group, "ERROR", start):
-            if int(line.get("receive_count") or 0) >= max_receives:
-                last[(str(line.get("action")), str(line.get("event_id") or line.get("business_key")))] = line
-        found = []
-        for (action, key), line in list(last.items())[-MAX_DEAD_LETTERED:]:
-            later = self._log_lines(group, f'"{key}"', int(line["time"]) * 1000)
-            if not any(other.get("action") == action and other.get("outcome") in SETTLED for other in later):
-                found.append(_outcome(line))
-        return found
-
-    def _log_lines(self, group: str, pattern: str, start_ms: int) -> list[dict[str, Any]]:
-        from botocore.exceptions import ClientError
-
-        lines: list[dict[str, Any]] = []
-        request: dict[str, Any] = {"logGroupName": group, "filterPattern": pattern, "startTime": start_ms}
-        try:
-            while len(lines) < MAX_LOG_LINES:
-                answer = self.ctx.aws("logs").filter_log_events(**request)
-                for event in answer.get("events", []):
-                    try:
-                        fields = json.loads(event["message"])
-                    except ValueError:
-                        continue
-                    if isinstance(fields, dict):
-                        lines.append({**fields, "time": int(event.get("timestamp", 0)) // 1000})
-                if not answer.get("nextToken"):
-                    break
-                request["nextToken"] = answer["nextToken"]
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
-        return lines[-MAX_LOG_LINES:]
 
     def _effects(self) -> tuple[list[dict[str, Any]], bool]:
         """The effects waiting to be settled, and whether every entry was looked at (at most
@@ -285,22 +229,6 @@ def _values(item: dict[str, Any]) -> dict[str, Any]:
     values["event_id"] = schema.event_id_of(values)
     values.pop("pk", None)
     return values
-
-
-def _outcome(line: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: line.get(name)
-        for name in (
-            "time",
-            "action",
-            "business_key",
-            "outcome",
-            "event_id",
-            "event_type",
-            "reason",
-            "receive_count",
-        )
-    }
 
 
 def _depth(sqs: Any, url: str) -> dict[str, int]:
