@@ -77,8 +77,9 @@ class ConsoleActions:
     def run(self, kind: str, target: str, verdict: str = "") -> dict[str, Any]:
         plan = self.plan(kind, target, verdict)
         entry = self._record(plan)
+        progress: dict[str, Any] = {}  # what a redrive did before it failed, kept in the record
         doing: dict[str, Callable[[], dict[str, Any]]] = {
-            "redrive": lambda: self._redrive(self._queue(target)),
+            "redrive": lambda: self._redrive(self._queue(target), progress),
             "resend": lambda: {"message_id": self._resend(target)},
             "settle": lambda: self._settle(target, happened=verdict == "happened"),
         }
@@ -86,7 +87,7 @@ class ConsoleActions:
             result = doing[kind]()
         except Exception as error:
             status = FAILED if _refused(error) else UNCERTAIN
-            self._finish(entry, status, {"error": f"{type(error).__name__}: {error}"})
+            self._finish(entry, status, {"error": f"{type(error).__name__}: {error}", **progress})
             raise
         self._finish(entry, DONE, result)
         return {"status": DONE, "says": plan.says, **result}
@@ -145,7 +146,7 @@ class ConsoleActions:
             raise Refused(f"no stored event {event_id}")
         return stored
 
-    def _redrive(self, pair: QueuePair) -> dict[str, Any]:
+    def _redrive(self, pair: QueuePair, progress: dict[str, Any]) -> dict[str, Any]:
         """Receive, send to the queue, then delete: a message is deleted only once it was sent
         again (a lost delete leaves a copy in both: the action's idempotency skips the second)."""
         sqs, moved = self.ctx.aws("sqs"), 0
@@ -166,6 +167,7 @@ class ConsoleActions:
                 sqs.send_message(**sent)
                 sqs.delete_message(QueueUrl=pair.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
+                progress["moved"] = moved
         return {"moved": moved}
 
     def _resend(self, event_id: str) -> str:

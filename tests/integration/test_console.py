@@ -234,6 +234,32 @@ def test_a_redrive_is_recorded_with_the_caller_then_moves_the_dead_letters(conso
     assert entry["who"].startswith("arn:aws:") and entry["result"] == {"moved": 1}
 
 
+def test_a_redrive_cut_short_says_how_many_messages_it_had_moved(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = console.runners["entitlement"]
+    for n in range(2):
+        console.aws.sqs.send_message(QueueUrl=runner.queue.queue_url, MessageBody=f"unreadable {n}")
+    console.run_actions()
+    name = runner.queue.queue_url.rsplit("/", 1)[-1]
+    sqs = console.app.actions.ctx.aws("sqs")
+    send, sent = sqs.send_message, []
+
+    def second_one_lost(**request: Any) -> Any:
+        answer = send(**request)
+        sent.append(answer)
+        if len(sent) == 2:
+            raise ReadTimeoutError(endpoint_url="https://sqs.us-east-1.amazonaws.com")
+        return answer
+
+    monkeypatch.setattr(sqs, "send_message", second_one_lost)
+    with pytest.raises(ReadTimeoutError):
+        console.app.post("/api/actions", {"kind": "redrive", "target": name, "confirmed": True})
+
+    (entry,) = console.app.get("/api/audit", {})["entries"]
+    assert entry["status"] == UNCERTAIN and entry["result"]["moved"] == 1
+
+
 def test_a_resend_whose_answer_is_lost_is_recorded_uncertain(
     console: Console, secret: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
