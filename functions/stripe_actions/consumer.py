@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from stripe_actions.actions import Action, ActionRegistry, Wait
 from stripe_actions.effects import EffectUncertain
-from stripe_actions.messages import ActionEvent, PoisonMessage, ReadPayload, ReadRecord, parse_record
+from stripe_actions.messages import (
+    ActionEvent,
+    PoisonMessage,
+    ReadPayload,
+    ReadRecord,
+    parse_record,
+    receive_count,
+)
 from stripe_actions.observability import report_outcome
 from stripe_actions.outcomes import ActionOutcome
 
@@ -89,22 +96,20 @@ class Consumer:
                 record.raw_event, read_payload=self._read_payload, read_record=self._read_record
             )
         except PoisonMessage as error:
-            self._report(
-                ActionOutcome("", record.message_id, "poison", str(error), receive=_receives(record))
-            )
+            count = receive_count(record.raw_event)
+            self._report(ActionOutcome("", record.message_id, "poison", str(error), receive=count))
             raise
         failures = []
         for action in self.registry.for_type(event.type):
             try:
-                self.run(action, event, receive=_receives(record))
+                self.run(action, event)
             except Exception as error:  # any error: the message fails, is retried
                 failures.append(error)
         if failures:
             raise ActionFailed(f"{len(failures)} action(s) failed for {event.id}") from failures[0]
 
-    def run(self, action: Action, event: ActionEvent, *, receive: int = 0) -> ActionOutcome:
-        """Decide, then perform at most once per (action, business key); report and return it
-        (``receive``: the message's receive count, reported with the outcome)."""
+    def run(self, action: Action, event: ActionEvent) -> ActionOutcome:
+        """Decide, then perform at most once per (action, business key); report and return it."""
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
@@ -112,7 +117,7 @@ class Consumer:
         try:
             decision = action.decide(event)
             if isinstance(decision, Wait):
-                return self._emit(action, key, "waiting", decision.reason, event, receive=receive)
+                return self._emit(action, key, "waiting", decision.reason, event)
             key = decision.key
 
             def perform(task: dict[str, str]) -> dict[str, Any]:
@@ -128,25 +133,18 @@ class Consumer:
             )
             result = once(task={"action": action.name, "key": key})
         except IdempotencyAlreadyInProgressError:
-            self._emit(
-                action,
-                key,
-                "busy",
-                "another delivery is performing it; retried later",
-                event,
-                receive=receive,
-            )
+            self._emit(action, key, "busy", "another delivery is performing it; retried later", event)
             raise
         except EffectUncertain as uncertain:
             detail = f"{uncertain}; not attempted again until it is settled (ops effects)"
-            self._emit(action, key, "uncertain", detail, event, receive=receive)
+            self._emit(action, key, "uncertain", detail, event)
             raise
         except Exception as error:
-            self._emit(action, key, "failed", type(error).__name__, event, error=error, receive=receive)
+            self._emit(action, key, "failed", type(error).__name__, event, error=error)
             raise
         if result.get(REPLAYED):
-            return self._emit(action, key, "skipped", "already done", event, receive=receive)
-        return self._emit(action, key, "done", str(result["detail"]), event, receive=receive)
+            return self._emit(action, key, "skipped", "already done", event)
+        return self._emit(action, key, "done", str(result["detail"]), event)
 
     def _emit(
         self,
@@ -157,13 +155,9 @@ class Consumer:
         event: ActionEvent,
         *,
         error: Exception | None = None,
-        receive: int = 0,
     ) -> ActionOutcome:
-        outcome = ActionOutcome(action.name, key, status, detail, event.id, event.type, error, receive)
+        outcome = ActionOutcome(
+            action.name, key, status, detail, event.id, event.type, error, event.receive_count
+        )
         self._report(outcome)
         return outcome
-
-
-def _receives(record: SQSRecord) -> int:
-    count = record.attributes.approximate_receive_count
-    return int(count) if count and str(count).isdigit() else 0

@@ -117,14 +117,19 @@ def parse_record(
         document = _resolve_pointer(document[1], attributes, read_payload)
     if document["id"] != attributes["event_id"] or document["type"] != attributes["event_type"]:
         raise PoisonMessage("the body's id or type differs from the message attributes")
-    count = str((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
     return ActionEvent(
         event=document,
         attributes={name: value for name, value in attributes.items() if name != EXTENDED_PAYLOAD_SIZE},
         message_id=str(record.get("messageId", "")),
-        receive_count=int(count) if count.isdigit() else 1,
+        receive_count=receive_count(record),
         read_record=read_record,
     )
+
+
+def receive_count(record: Mapping[str, Any]) -> int:
+    """The record's ``ApproximateReceiveCount`` (1 when absent or not a number)."""
+    count = str((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
+    return int(count) if count.isdigit() else 1
 
 
 def _valid_body(text: str | bytes, attributes: Mapping[str, str], what: str) -> Any:

@@ -20,7 +20,7 @@ class ActionOutcome:
     error: Exception | None = field(default=None, compare=False, repr=False)
     """What a failed action raised (its traceback is logged, and printed by the local stack)."""
     receive: int = 0
-    """The message's receive count (SQS's ``ApproximateReceiveCount``; 0: unknown). An outcome other
+    """The message's receive count (SQS's ``ApproximateReceiveCount``). An outcome other
     than done or skipped at the queue's ``maxReceiveCount`` sent the message to the dead-letter queue."""
 
     def line(self) -> str:
