@@ -112,8 +112,9 @@ class TableQueries(aws.ServiceAdapter):
         until = int(time.time()) if until is None else until
         found: list[dict[str, Any]] = []
         day = since - since % DAY_SECONDS
+        low, high = schema.created_event_bounds(since, until)
         while day <= until:
-            for shard in (None, *range(schema.TYPE_SHARDS)):
+            for key in schema.type_day_keys(event_type, day):
                 found.extend(
                     self._query(
                         IndexName=schema.TYPE_INDEX,
@@ -121,9 +122,9 @@ class TableQueries(aws.ServiceAdapter):
                             f"{schema.TYPE_DAY} = :day AND {schema.CREATED_EVENT} BETWEEN :low AND :high"
                         ),
                         ExpressionAttributeValues={
-                            ":day": {"S": schema.type_day_key(event_type, day, shard)},
-                            ":low": {"S": schema.created_event_key(since)},
-                            ":high": {"S": schema.created_event_key(until) + "~"},
+                            ":day": {"S": key},
+                            ":low": {"S": low},
+                            ":high": {"S": high},
                         },
                     )
                 )

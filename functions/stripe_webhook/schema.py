@@ -104,6 +104,18 @@ def type_day_key(event_type: str, created: int, shard: int | None) -> str:
     return f"{event_type}#{day}" if shard is None else f"{event_type}#{day}#{shard}"
 
 
+def type_day_keys(event_type: str, day: int) -> list[str]:
+    """Every ``by-type`` partition key of one type's UTC day: each shard's, and the unsharded key
+    entries written before sharding carry."""
+    return [type_day_key(event_type, day, shard) for shard in (None, *range(TYPE_SHARDS))]
+
+
+def created_event_bounds(since: int, until: int) -> tuple[str, str]:
+    """``BETWEEN`` bounds on ``created_event`` for ``since <= created <= until``, taking both sort
+    keys: the time alone, and the time then ``#<event id>`` of entries written before."""
+    return created_event_key(since), created_event_key(until) + "~"
+
+
 def created_event_key(created: int) -> str:
     """Sort key of the ``by-type`` index: time order (entries written before this carry
     ``#<event id>`` after the time; the query's bounds take both)."""

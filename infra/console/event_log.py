@@ -11,10 +11,10 @@ Three ways in, each a set of *streams* (one index partition between two sort key
 A page is at most ``size`` entries. Each stream is read a chunk at a time (``size`` entries, less
 when there are many streams: together at most ``BUFFER``) and merged lazily, so a page holds about
 ``BUFFER`` entries at most whatever the table holds, and a day with nothing in it costs one query
-per stream. The cursor to the next page is where each
-stream stopped (the last entry taken from it: DynamoDB's ``ExclusiveStartKey``) and which streams
-are spent; a page never reads more than ``MAX_DAYS`` days (one without a type), so an empty range
-ends in bounded work with a cursor to go on. No ``Scan``, ever.
+per stream. The cursor to the next page is where each stream stopped (the last entry taken from
+it: DynamoDB's ``ExclusiveStartKey``) and which streams are spent; a page never reads more than
+``MAX_DAYS`` days (one without a type), so an empty range ends in bounded work with a cursor to go
+on. No ``Scan``, ever.
 """
 
 from __future__ import annotations
@@ -156,17 +156,16 @@ class EventLog:
         return Page(entries, position.encode() if more else None, run.queries, days)
 
     def _object_stream(self, filters: Filters, since: int, until: int) -> Stream:
-        low, high = schema.created_event_key(since), schema.created_event_key(until) + "~"
+        low, high = schema.created_event_bounds(since, until)
         return Stream(schema.OBJECT_INDEX, schema.OBJECT_ID, filters.object_id, low, high)
 
     def _day_streams(self, filters: Filters, day: int, since: int, until: int) -> list[Stream]:
-        low = schema.created_event_key(max(since, day))
-        high = schema.created_event_key(min(until, day + DAY - 1)) + "~"
+        low, high = schema.created_event_bounds(max(since, day), min(until, day + DAY - 1))
         types = [filters.event_type] if filters.event_type else self.event_types
         return [
-            Stream(schema.TYPE_INDEX, schema.TYPE_DAY, schema.type_day_key(event_type, day, shard), low, high)
+            Stream(schema.TYPE_INDEX, schema.TYPE_DAY, key, low, high)
             for event_type in types
-            for shard in (None, *range(schema.TYPE_SHARDS))
+            for key in schema.type_day_keys(event_type, day)
         ]
 
     def _merge(
