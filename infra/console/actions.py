@@ -21,6 +21,7 @@ from typing import Any
 from infra.console.deployment import Deployment, QueuePair
 from infra.local.views import plain
 from infra.ops.deployed import Context
+from infra.ops.effects import AFTER_SETTLING, NOT_WAITING, ledger_of
 from stripe_webhook.dynamo_items import from_item, to_item
 
 AUDIT_PREFIX = "CONSOLE#"
@@ -66,11 +67,7 @@ class ConsoleActions:
         if kind == "settle":
             if verdict not in ("happened", "not-happened"):
                 raise Refused("settle needs verdict=happened or verdict=not-happened")
-            then = (
-                "the redrive finishes the action without repeating it"
-                if verdict == "happened"
-                else ("the redrive attempts it, once")
-            )
+            then = AFTER_SETTLING[verdict == "happened"]
             return Plan(kind, target, f"record that {target} {verdict.replace('-', ' ')}: {then}")
         raise Refused(f"no action {kind!r}: redrive, resend or settle")
 
@@ -176,16 +173,11 @@ class ConsoleActions:
         return republish(self.ctx, self._stored(event_id))
 
     def _settle(self, effect: str, *, happened: bool) -> dict[str, Any]:
-        from stripe_actions.effects import EffectLedger
-
-        table = self.ctx.stack.actions_idempotency_table
-        if not table:
+        ledger = ledger_of(self.ctx)
+        if ledger is None:
             raise Refused("this stack deploys no example actions: there is no effect to settle")
-        ledger = EffectLedger(table, remember_seconds=0, client=self.ctx.aws("dynamodb"))
         if not ledger.settle(effect, happened=happened):
-            raise Refused(
-                f"{effect} is not waiting to be settled (already done, or attempted in the last minute)"
-            )
+            raise Refused(f"{effect} {NOT_WAITING}")
         return {"settled": effect, "happened": happened}
 
 

@@ -21,6 +21,7 @@ from infra.console.deployment import Deployment, QueuePair
 from infra.console.event_log import EventLog, Filters
 from infra.local.views import event_records, plain
 from infra.ops.deployed import Context, handled_event_types
+from infra.ops.effects import ledger_of
 from stripe_webhook import schema
 
 MAX_SCAN_PAGES = 20
@@ -192,12 +193,11 @@ class ConsoleReads:
     def _effects(self) -> tuple[list[dict[str, Any]], bool]:
         """The effects waiting to be settled, and whether every entry was looked at (at most
         ``MAX_EFFECT_ENTRIES`` are: the ledger shares its table with the actions' records)."""
-        from stripe_actions.effects import ATTEMPTING, UNCERTAIN, EffectLedger
+        from stripe_actions.effects import ATTEMPTING, UNCERTAIN
 
-        table = self.ctx.stack.actions_idempotency_table
-        if not table:
+        ledger = ledger_of(self.ctx)
+        if ledger is None:
             return [], True
-        ledger = EffectLedger(table, remember_seconds=0, client=self.ctx.aws("dynamodb"))
         waiting = []
         for looked, entry in enumerate(ledger.entries(), start=1):
             if entry.get("status") in (UNCERTAIN, ATTEMPTING):

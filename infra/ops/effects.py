@@ -15,15 +15,29 @@ from infra.cli import Problem
 from infra.ops.deployed import Context
 from stripe_actions.effects import ATTEMPTING, UNCERTAIN, EffectLedger
 
+AFTER_SETTLING = {
+    True: "the redrive finishes the action without repeating it",
+    False: "the redrive attempts it, once",
+}
+"""What a redrive of the action's dead-letter queue does after each verdict."""
+NOT_WAITING = "is not waiting to be settled (no such entry, already done, or attempted in the last minute)"
+
+
+def ledger_of(ctx: Context) -> EffectLedger | None:
+    """The stack's effect ledger (a person's view: nothing is remembered), or None when the
+    example actions are not deployed (the console's read of it, and ``ops effects``)."""
+    table = ctx.stack.actions_idempotency_table
+    return EffectLedger(table, remember_seconds=0, client=ctx.aws("dynamodb")) if table else None
+
 
 def _ledger(ctx: Context) -> EffectLedger:
-    table = ctx.stack.actions_idempotency_table
-    if not table:
+    ledger = ledger_of(ctx)
+    if ledger is None:
         raise Problem(
             f"stack {ctx.stack.name!r} has no ActionsIdempotencyTableName output: the example actions"
             " are not deployed (DeployExampleActions=true), so there is no effect to settle"
         )
-    return EffectLedger(table, remember_seconds=0, client=ctx.aws("dynamodb"))
+    return ledger
 
 
 def _when(timestamp: object) -> str:
@@ -64,14 +78,9 @@ def settle(ctx: Context, effect: str, *, happened: bool) -> int:
         ctx.say(f"would record that {effect} {verdict}")
         return 0
     if not _ledger(ctx).settle(effect, happened=happened):
-        raise Problem(
-            f"{effect} is not waiting to be settled (no such entry, already done, or attempted in the"
-            " last minute): `ops effects` lists what is"
-        )
-    then = (
-        "the redrive finishes the action without repeating it"
-        if happened
-        else "the redrive attempts it, once"
+        raise Problem(f"{effect} {NOT_WAITING}: `ops effects` lists what is")
+    ctx.say(
+        f"{effect}: recorded that it {verdict}; now redrive the action's dead-letter queue:"
+        f" {AFTER_SETTLING[happened]}"
     )
-    ctx.say(f"{effect}: recorded that it {verdict}; now redrive the action's dead-letter queue: {then}")
     return 0
