@@ -22,6 +22,7 @@ from infra.console.deployment import Deployment, QueuePair
 from infra.local.views import plain
 from infra.ops.deployed import Context
 from infra.ops.effects import AFTER_SETTLING, NOT_WAITING, ledger_of
+from stripe_webhook import schema
 from stripe_webhook.dynamo_items import from_item, to_item
 
 AUDIT_PREFIX = "CONSOLE#"
@@ -56,8 +57,9 @@ class ConsoleActions:
                 f"move up to {MAX_MOVED:,} messages from {pair.name}'s dead-letter"
                 f" queue back to {pair.name}, where the action receives them again",
             )
-        if kind == "resend":
-            self._stored(target)
+        if kind == "resend":  # the item's key only: the body is read once, by the resend itself
+            if self.ctx.components.queries.get_item(schema.event_pk(target), schema.EVENT_SK) is None:
+                raise Refused(f"no stored event {target}")
             return Plan(
                 kind,
                 target,
@@ -146,9 +148,10 @@ class ConsoleActions:
     def _redrive(self, pair: QueuePair, progress: dict[str, Any]) -> dict[str, Any]:
         """Receive, send to the queue, then delete: a message is deleted only once it was sent
         again (a lost delete leaves a copy in both: the action's idempotency skips the second)."""
-        sqs, moved = self.ctx.aws("sqs"), 0
+        sqs = self.ctx.aws("sqs")
         assert pair.dead_letter_url is not None
-        while moved < MAX_MOVED:
+        progress["moved"] = 0
+        while progress["moved"] < MAX_MOVED:
             messages = sqs.receive_message(
                 QueueUrl=pair.dead_letter_url,
                 MaxNumberOfMessages=10,
@@ -163,9 +166,8 @@ class ConsoleActions:
                     sent["MessageAttributes"] = message["MessageAttributes"]
                 sqs.send_message(**sent)
                 sqs.delete_message(QueueUrl=pair.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
-                moved += 1
-                progress["moved"] = moved
-        return {"moved": moved}
+                progress["moved"] += 1
+        return dict(progress)
 
     def _resend(self, event_id: str) -> str:
         from infra.ops.redrive import republish
