@@ -17,47 +17,9 @@ from infra.console.deployment import Deployment, discover, discover_local
 from infra.console.event_log import WORKERS
 from infra.console.reads import ConsoleReads
 from infra.console.server import App, ConsoleServer
-from infra.local.guard import HostPolicy
-from infra.ops.deployed import Context, default_stack_name, load_stack, local_resources
+from infra.ops.deployed import Context, aws_factory, default_stack_name, load_stack, local_resources
 
 DEFAULT_PORT = 8050
-
-
-def console_aws(
-    region: str | None, profile: str | None, endpoint: str | None, *, one_attempt: bool = False
-) -> Callable[[str], Any]:
-    """Clients as the AWS CLI resolves credentials, region and profile (or for the local endpoint),
-    with the function's timeouts and a pool for the event log's parallel queries. ``one_attempt``
-    (the actions' clients): botocore never sends a request again, since a request whose answer was
-    lost may have been applied (a settle's conditional update would then be refused on its second
-    try, and said to have failed). SNS and SQS make one attempt either way."""
-    import boto3
-    from botocore.config import Config
-
-    from stripe_webhook.aws import client_config
-
-    session = boto3.session.Session(region_name=region, profile_name=profile)
-    extra: dict[str, Any] = {}
-    if endpoint:
-        from infra.local.connect import REGION
-
-        extra = {
-            "endpoint_url": endpoint,
-            "region_name": REGION,
-            "aws_access_key_id": "local",
-            "aws_secret_access_key": "local",
-        }
-    clients: dict[str, Any] = {}
-
-    def client(service: str) -> Any:
-        if service not in clients:
-            config = client_config(service).merge(Config(max_pool_connections=WORKERS))
-            if one_attempt or service in ("sns", "sqs"):
-                config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
-            clients[service] = session.client(service, config=config, **extra)  # type: ignore[call-overload]
-        return clients[service]
-
-    return client
 
 
 def build(
@@ -85,20 +47,19 @@ def build(
         ) from None
     # anything else from botocore (no credentials, no region, no answer): infra.cli says it in a line
     reads = ConsoleReads(ctx, deployment)
-    policy = HostPolicy.of(args.port)
     acting = Context(ctx.stack, changes or aws, out=out)
-    return App(reads, ConsoleActions(acting, deployment, caller), args.allow_actions, policy)
+    return App(reads, ConsoleActions(acting, deployment, caller), args.allow_actions)
 
 
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    aws = console_aws(args.region, args.profile, args.aws_endpoint)
-    changes = console_aws(args.region, args.profile, args.aws_endpoint, one_attempt=True)
+    account = {"profile": args.profile, "endpoint": args.aws_endpoint}
+    aws = aws_factory(args.region, **account, pool=WORKERS)
+    changes = aws_factory(args.region, **account, one_attempt=True)  # SQS's sends too: never twice
     app = build(args, aws, out, changes)
     try:
         server = ConsoleServer(("127.0.0.1", args.port), app)
     except OSError as error:
         raise Problem(f"cannot listen on 127.0.0.1:{args.port} ({error.strerror}): pass --port") from None
-    app.policy = HostPolicy.of(server.server_address[1])
     where = "the local stack's AWS side" if app.reads.ctx.stack.local else f"stack {app.reads.ctx.stack.name}"
     mode = (
         "actions allowed (each asks first)" if args.allow_actions else "read-only (--allow-actions to change)"

@@ -39,7 +39,6 @@ class App:
     reads: ConsoleReads
     actions: ConsoleActions
     allow_actions: bool
-    policy: HostPolicy
 
     def get(self, path: str, query: dict[str, str]) -> Any:
         parts = [urllib.parse.unquote(part) for part in path.removeprefix("/api/").strip("/").split("/")]
@@ -122,6 +121,8 @@ class ConsoleServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
         super().__init__(address, ConsoleHandler)
+        self.policy = HostPolicy.of(self.server_address[1])
+        """The ``Host`` values it answers: loopback names with the port it listens on."""
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -149,7 +150,7 @@ class ConsoleHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         parsed = urllib.parse.urlsplit(self.path)
         refusal = inbox_refusal(
-            method, parsed.path, dict(self.headers.items()), self.server.app.policy, None, page="console"
+            method, parsed.path, dict(self.headers.items()), self.server.policy, None, page="console"
         )
         length = declared_length(self.headers, method)
         if refusal is not None or length is None or length > MAX_BODY:

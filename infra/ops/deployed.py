@@ -160,18 +160,41 @@ def handled_event_types() -> list[str]:
     return patterns
 
 
-def aws_factory(region: str | None) -> Callable[[str], Any]:
-    """Boto3 clients with the operator's credentials and the function's timeouts, one per service."""
+def aws_factory(
+    region: str | None,
+    *,
+    profile: str | None = None,
+    endpoint: str | None = None,
+    one_attempt: bool = False,
+    pool: int | None = None,
+) -> Callable[[str], Any]:
+    """Boto3 clients with the operator's credentials (region and profile as the AWS CLI resolves
+    them) and the function's timeouts, one per service. ``endpoint``: the local stack's AWS side
+    instead (its region, throwaway credentials). ``one_attempt``: botocore never sends a request
+    again, since one whose answer was lost may have been applied (the console's changes; SNS makes
+    one attempt either way). ``pool``: connections a client keeps, for parallel queries."""
     import boto3
+    from botocore.config import Config
 
     from stripe_webhook.aws import client_config
 
-    session = boto3.session.Session(region_name=region)
+    session = boto3.session.Session(region_name=region, profile_name=profile)
+    local: dict[str, Any] = {}
+    if endpoint:
+        from infra.local.connect import REGION
+
+        local = {"endpoint_url": endpoint, "region_name": REGION}
+        local.update(aws_access_key_id="local", aws_secret_access_key="local")  # noqa: S106
     clients: dict[str, Any] = {}
 
     def client(service: str) -> Any:
         if service not in clients:
-            clients[service] = session.client(service, config=client_config(service))  # type: ignore[call-overload]
+            config = client_config(service)
+            if pool is not None:
+                config = config.merge(Config(max_pool_connections=pool))
+            if one_attempt:
+                config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+            clients[service] = session.client(service, config=config, **local)  # type: ignore[call-overload]
         return clients[service]
 
     return client

@@ -28,7 +28,6 @@ from infra.fixtures.flows import flow_events
 from infra.fixtures.payloads import fresh_event, load_event
 from infra.local.action_logs import ActionLogs
 from infra.local.action_runners import ActionRunner, build_runners
-from infra.local.guard import HostPolicy
 from infra.local.resources import LocalResources, create_action_resources
 from infra.ops.deployed import handled_event_types
 from stripe_webhook import schema
@@ -523,7 +522,6 @@ def test_a_deployed_stack_is_found_from_its_resources_and_modules(aws: Aws) -> N
 def served(console: Console) -> Iterator[str]:
     server = ConsoleServer(("127.0.0.1", 0), console.app)
     port = server.server_address[1]
-    console.app.policy = HostPolicy.of(port)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
