@@ -192,13 +192,13 @@ class EventLog:
             last[number] = item
             taken.append(item)
         else:  # every stream is spent
-            return [_entry(item) for item in taken], None
+            return [entry_of(item) for item in taken], None
         at = {**position.at}
         for number, item in last.items():
             stream = streams[number]
             at[number] = {name: item[name] for name in ("pk", "sk", stream.key_name, schema.CREATED_EVENT)}
         done = position.done | {n for n in live if not firsts[n][0] and "next" not in firsts[n][1]}
-        return [_entry(item) for item in taken], _Position(position.day, at, done)
+        return [entry_of(item) for item in taken], _Position(position.day, at, done)
 
     def _read(
         self,
@@ -250,7 +250,8 @@ def _order(item: dict[str, Any]) -> tuple[str, str]:
     return item[schema.CREATED_EVENT]["S"], item["pk"]["S"]
 
 
-def _entry(item: dict[str, Any]) -> dict[str, Any]:
+def entry_of(item: dict[str, Any]) -> dict[str, Any]:
+    """An event-log item (or index entry) as the console shows it: plain values, its event id, no keys."""
     values = from_item(item)
     values["event_id"] = schema.event_id_of(values)
     for name in ("pk", "sk", schema.TYPE_DAY, schema.CREATED_EVENT):

@@ -18,13 +18,14 @@ from typing import Any
 
 from infra.console.action_log_lines import ActionLogLines
 from infra.console.deployment import Deployment, QueuePair
-from infra.console.event_log import EventLog, Filters
+from infra.console.event_log import EventLog, Filters, entry_of
 from infra.local.views import event_records, plain
 from infra.ops.deployed import Context, handled_event_types
 from infra.ops.effects import ledger_of
 from stripe_webhook import schema
 
 MAX_SCAN_PAGES = 20
+MAX_CLAIMED = 200
 MAX_EFFECTS = 200
 MAX_BATCH_TRIES = 5
 MAX_EFFECT_ENTRIES = 20_000
@@ -142,7 +143,7 @@ class ConsoleReads:
                     break
                 answer = client.batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.ctx.stack.table_name, []):
-                    values = _values(item)
+                    values = entry_of(item)
                     found[values["event_id"]] = values
                 request = answer.get("UnprocessedKeys") or {}
         rows = [
@@ -164,16 +165,21 @@ class ConsoleReads:
             },
             "ProjectionExpression": "pk, event_type, created, object_id, received_at, lease_expires_at",
         }
-        rows, pages = [], 0
-        while pages < MAX_SCAN_PAGES:
+        rows: list[dict[str, Any]] = []
+        pages, more = 0, True
+        while more and pages < MAX_SCAN_PAGES and len(rows) < MAX_CLAIMED:
             pages += 1
             answer = client.scan(**request)
-            rows += [{**plain(_values(item)), "status": "claimed"} for item in answer.get("Items", [])]
-            if "LastEvaluatedKey" not in answer:
-                break
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        more = "LastEvaluatedKey" in answer
-        return {"events": rows[:200], "cursor": None, "queries": pages, "days": [], "scanned_all": not more}
+            rows += [{**plain(entry_of(item)), "status": "claimed"} for item in answer.get("Items", [])]
+            more = "LastEvaluatedKey" in answer
+            request["ExclusiveStartKey"] = answer.get("LastEvaluatedKey")
+        return {
+            "events": rows[:MAX_CLAIMED],
+            "cursor": None,
+            "queries": pages,
+            "days": [],
+            "scanned_all": not more,
+        }
 
     def _queue(self, pair: QueuePair) -> dict[str, Any]:
         sqs = self.ctx.aws("sqs")
@@ -208,10 +214,10 @@ class ConsoleReads:
 
     def _alarms(self) -> list[dict[str, Any]]:
         names, firing = self.deployment.alarms, []
-        cloudwatch = self.ctx.aws("cloudwatch") if names else None
-        for start in range(0, len(names), 100):
-            assert cloudwatch is not None
-            answer = cloudwatch.describe_alarms(AlarmNames=names[start : start + 100], StateValue="ALARM")
+        for start in range(0, len(names), 100):  # DescribeAlarms takes 100 names a call
+            answer = self.ctx.aws("cloudwatch").describe_alarms(
+                AlarmNames=names[start : start + 100], StateValue="ALARM"
+            )
             firing += [
                 {"name": alarm["AlarmName"], "reason": alarm.get("StateReason", "")}
                 for alarm in answer.get("MetricAlarms", [])
@@ -220,15 +226,6 @@ class ConsoleReads:
 
 
 _SUMMARY = ("event_type", "created", "object_id", "object_type", "status", "received_at", "livemode")
-
-
-def _values(item: dict[str, Any]) -> dict[str, Any]:
-    from stripe_webhook.dynamo_items import from_item
-
-    values = from_item(item)
-    values["event_id"] = schema.event_id_of(values)
-    values.pop("pk", None)
-    return values
 
 
 def _depth(sqs: Any, url: str) -> dict[str, int]:
