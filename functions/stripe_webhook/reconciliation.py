@@ -122,9 +122,7 @@ class State:
         self.retries.pop(event_id, None)
         if verdict.kind == "recovered" and verdict.outcome is not None:
             report.recovered.append(verdict.outcome.event_id)
-            self.recovered[verdict.outcome.event_id] = self.last_run or 0
-            while len(self.recovered) > KEEP_NAMED:
-                self.recovered.pop(next(iter(self.recovered)))
+            _keep(self.recovered, verdict.outcome.event_id, self.last_run or 0)
         elif verdict.kind == "known":
             report.known += 1
         else:
@@ -145,9 +143,7 @@ class State:
         if event_id in self.named:
             return
         report.skipped[event_id] = reason
-        self.named[event_id] = reason
-        while len(self.named) > KEEP_NAMED:
-            self.named.pop(next(iter(self.named)))
+        _keep(self.named, event_id, reason)
 
     def as_item(self) -> dict[str, Any]:
         return {**self.__dict__, "window": list(self.window) if self.window else None}
@@ -158,6 +154,13 @@ class State:
         known = {name: value[name] for name in cls.__dataclass_fields__ if name in value}
         known["window"] = (int(window[0]), int(window[1])) if window else None
         return cls(**known)
+
+
+def _keep(newest: dict[str, Any], event_id: str, value: Any) -> None:
+    """Add ``event_id`` last, and drop the oldest beyond ``KEEP_NAMED``."""
+    newest[event_id] = value
+    while len(newest) > KEEP_NAMED:
+        newest.pop(next(iter(newest)))
 
 
 class Ledger(Protocol):
