@@ -25,6 +25,10 @@ def count(name: str) -> None:
     metrics.flush_metrics()
 
 
+LOGGED_AS_ERRORS = frozenset({"uncertain", "poison", "failed"})
+"""The outcomes logged at ERROR (the console looks for dead letters among them)."""
+
+
 def outcome_fields(outcome: ActionOutcome) -> dict[str, str | int]:
     """An outcome's logged fields (the console reads them back from the actions' log groups). What
     a performed action says (``done``'s detail, e.g. the address a receipt went to) may be personal
@@ -52,7 +56,7 @@ def report_outcome(outcome: ActionOutcome) -> None:
     elif outcome.status == "poison":  # it fails every receive, then waits in the dead-letter queue
         count("PoisonMessages")
         logger.error("action poison", extra=fields, exc_info=outcome.error)
-    elif outcome.status == "failed":
+    elif outcome.status in LOGGED_AS_ERRORS:
         logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)
     else:
         logger.info(f"action {outcome.status}", extra=fields)

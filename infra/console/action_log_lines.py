@@ -53,6 +53,8 @@ class ActionLogLines:
     def lines(self, group: str, pattern: str, start_ms: int) -> list[dict[str, Any]]:
         from botocore.exceptions import ClientError
 
+        from stripe_webhook.aws import error_code
+
         lines: list[dict[str, Any]] = []
         request: dict[str, Any] = {"logGroupName": group, "filterPattern": pattern, "startTime": start_ms}
         try:
@@ -69,7 +71,7 @@ class ActionLogLines:
                     break
                 request["nextToken"] = answer["nextToken"]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if error_code(error) != "ResourceNotFoundException":
                 raise
         return lines[-MAX_LOG_LINES:]
 

@@ -33,40 +33,39 @@ class ActionLogs:
         self._lock = threading.Lock()
 
     def write(self, group: str, outcome: ActionOutcome) -> None:
-        from stripe_actions.observability import outcome_fields
+        from stripe_actions.observability import LOGGED_AS_ERRORS, outcome_fields
 
-        level = "ERROR" if outcome.status in ("uncertain", "poison", "failed") else "INFO"
-        line: dict[str, str | int] = {
-            "level": level,
-            "message": f"action {outcome.status}",
-            "service": "stripe-actions",
-        }
-        line.update(outcome_fields(outcome))
-        with self._lock:
-            if group not in self._created:
-                self._create(group)
-            self._logs.put_log_events(
-                logGroupName=group,
-                logStreamName=STREAM,
-                logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(line)}],
-            )
+        level = "ERROR" if outcome.status in LOGGED_AS_ERRORS else "INFO"
+        line = {"level": level, "message": f"action {outcome.status}", "service": "stripe-actions"}
+        self.ensure(group)
+        self._logs.put_log_events(
+            logGroupName=group,
+            logStreamName=STREAM,
+            logEvents=[
+                {
+                    "timestamp": int(time.time() * 1000),
+                    "message": json.dumps({**line, **outcome_fields(outcome)}),
+                }
+            ],
+        )
 
     def ensure(self, group: str) -> None:
-        """Create the group now (a deployed function's group exists before its first line)."""
-        with self._lock:
-            if group not in self._created:
-                self._create(group)
-
-    def _create(self, group: str) -> None:
+        """Create the group and its stream once (a deployed function's group exists before its
+        first line)."""
         from botocore.exceptions import ClientError
 
-        for create, names in (
-            (self._logs.create_log_group, {"logGroupName": group}),
-            (self._logs.create_log_stream, {"logGroupName": group, "logStreamName": STREAM}),
-        ):
-            try:
-                create(**names)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
-                    raise
-        self._created.add(group)
+        from stripe_webhook.aws import error_code
+
+        with self._lock:
+            if group in self._created:
+                return
+            for create, names in (
+                (self._logs.create_log_group, {"logGroupName": group}),
+                (self._logs.create_log_stream, {"logGroupName": group, "logStreamName": STREAM}),
+            ):
+                try:
+                    create(**names)
+                except ClientError as error:
+                    if error_code(error) != "ResourceAlreadyExistsException":
+                        raise
+            self._created.add(group)
