@@ -10,6 +10,8 @@ let about = { allow_actions: false };
 let rows = [];
 let selected = -1;
 let cursor = null;
+let arrival = [];  // an object's timeline in arrival order, as paged so far
+let listKey = null;  // the list shown (view, object, filters): opening an event keeps it
 
 function el(tag, attributes, ...children) {
   const node = document.createElement(tag);
@@ -68,7 +70,7 @@ function table(headers, body, id) {
 }
 
 function badge(status) {
-  const kinds = { PUBLISHED: "ok", IN_PROGRESS: "warn", claimed: "warn", skipped: "bad", done: "ok", skipped_action: "same" };
+  const kinds = { PUBLISHED: "ok", IN_PROGRESS: "warn", claimed: "warn", skipped: "bad", enabled: "ok", disabled: "bad", missing: "bad" };
   const words = { PUBLISHED: "published", IN_PROGRESS: "released", claimed: "in progress" };
   return el("span", { class: `badge ${kinds[status] || "same"}` }, words[status] || status || "?");
 }
@@ -195,8 +197,6 @@ async function showEvent(eventId) {
 }
 
 // --- an object's timeline --------------------------------------------------------------------
-let arrival = [];
-
 async function showObject(objectId, params, more) {
   const query = more && cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
   const found = await api(`/api/objects/${encodeURIComponent(objectId)}${query}`);
@@ -270,8 +270,6 @@ async function showAudit() {
 }
 
 // --- the page --------------------------------------------------------------------------------
-let listKey = null;
-
 async function render(more) {
   const { view, arg, params } = route();
   const rest = new URLSearchParams(params);
