@@ -23,7 +23,7 @@ os.environ.update(
 
 # Deployed, botocore does not check requests against its model (aws.client_config says why); in the
 # tests it does, so a malformed request fails where our code makes it.
-from stripe_webhook import aws as _function_aws  # noqa: E402
+from contract import aws as _function_aws  # noqa: E402
 
 _function_aws.VALIDATE_PARAMETERS = True
 

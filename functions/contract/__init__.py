@@ -1,6 +1,12 @@
-"""The message contract in Python, beside its JSON Schema: what the webhook publishes to SNS and
-what the consumer kit reads. The publisher (``stripe_webhook.publisher``) builds messages with these
-names; the kit (``stripe_actions.messages``) validates what it receives with ``validate``.
+"""What the webhook and the consumer kit agree on, and the only thing the kit imports of the webhook.
+
+This module is the message contract in Python, beside its JSON Schema: what the webhook publishes
+to SNS and what the kit reads; and the event-type patterns both route by (``matches``), the largest
+body either will read (``MAX_BODY_BYTES``) and the metrics namespace both count in. Beside it,
+``contract.records`` is the shape of the records the kit reads from the webhook's table, and
+``contract.aws`` is how both make their AWS clients. The publisher (``stripe_webhook.publisher``)
+builds messages with these names; the kit (``stripe_actions.messages``) validates what it receives
+with ``validate``.
 
 The contract is JSON Schema 2020-12. fastjsonschema (what Powertools' validation utility uses)
 implements drafts 4, 6 and 7, so the one 2020-12 form the contract uses, a tuple as
@@ -31,6 +37,19 @@ RECONCILIATION = {"reconciliation": "true"}
 """The attribute of a message made from Stripe's notice of an event it never generated."""
 PAYLOAD_STYLE_THIN = {"payload_style": "thin"}
 """The attribute of a message whose object was fetched for a thin notification."""
+
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+"""The largest event body anything reads back (a stored body, an S3 payload): API Gateway's payload
+limit, past anything the webhook admits (``Settings.max_body_bytes``)."""
+METRICS_NAMESPACE = "StripeWebhooks"
+"""The CloudWatch namespace both functions' metrics (and the stack's alarms) use."""
+
+
+def matches(pattern: str, event_type: str) -> bool:
+    """``pattern`` is the type itself, or a family (``charge.dispute.*``) the type belongs to: how
+    the webhook routes a type to its handler and an action names the types it performs on."""
+    return event_type.startswith(pattern[:-1]) if pattern.endswith(".*") else event_type == pattern
 
 
 class ContractViolation(ValueError):

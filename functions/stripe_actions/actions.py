@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from contract import matches
 from stripe_actions.messages import ActionEvent
-from stripe_webhook.routing import matches
 
 
 @dataclass(frozen=True)

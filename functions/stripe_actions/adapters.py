@@ -1,6 +1,6 @@
 """The example actions' side effects: their own DynamoDB table, SES and an SNS topic.
 
-Each takes its client as a parameter (made lazily by ``stripe_webhook.aws`` otherwise), so the
+Each takes its client as a parameter (made lazily by ``contract.aws`` otherwise), so the
 tests hand in moto's or a fault-injecting one.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stripe_webhook import aws
-from stripe_webhook.dynamo_items import from_item, to_item
+from contract import aws
+from stripe_actions.items import from_item, to_item
 
 FULFILMENT_PREFIX = "FULFILMENT#"
 ENTITLEMENT_PREFIX = "ENTITLEMENT#"

@@ -2,7 +2,7 @@
 
 The same shape as the webhook's (``stripe_webhook.composition``): ``Components(settings, dynamodb=…,
 ses=…)`` builds each piece once, on first use, on the given clients or on ones made lazily by
-``stripe_webhook.aws`` (botocore, explicit timeouts and retries); ``components()`` is the warm
+``contract.aws`` (botocore, explicit timeouts and retries); ``components()`` is the warm
 container's set, on the environment's settings; ``reset()`` forgets every per-container cache.
 
 ``BUILDERS`` is the one list of actions a function can be told to perform (its ``ACTIONS``).
@@ -14,21 +14,19 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from contract import aws
 from stripe_actions.actions import Action, ActionRegistry
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
 from stripe_actions.consumer import Consumer
 from stripe_actions.effects import EffectLedger
 from stripe_actions.errors import ConfigurationError
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
-from stripe_actions.messages import PoisonMessage
 from stripe_actions.observability import report_outcome
 from stripe_actions.outcomes import ActionOutcome
 from stripe_actions.settings import Settings, get_settings
-from stripe_webhook import aws
 
 if TYPE_CHECKING:
-    from stripe_webhook.payloads import S3Payloads
-    from stripe_webhook.queries import TableQueries
+    from stripe_actions.webhook_data import PayloadReader, RecordReader
 
 
 class Components:
@@ -71,8 +69,8 @@ class Components:
             ActionRegistry(self.actions()),
             DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=self.dynamodb),
             remember_seconds=settings.remember_days * 86_400,
-            read_payload=self.read_payload,
-            read_record=self.queries.get_record if self.queries is not None else None,
+            read_payload=self.payloads.read,
+            read_record=self.records.get_record if self.records is not None else None,
             report=self._report,
         )
 
@@ -81,32 +79,26 @@ class Components:
         unknown = [name for name in self.settings.actions if name not in BUILDERS]
         if unknown:
             raise ConfigurationError(
+                "malformed_configuration",
                 f"ACTIONS names {', '.join(unknown)}, which composition.BUILDERS does not know"
-                f" (it knows {', '.join(sorted(BUILDERS))})"
+                f" (it knows {', '.join(sorted(BUILDERS))})",
             )
         return [BUILDERS[name](self) for name in self.settings.actions]
 
     @functools.cached_property
-    def queries(self) -> TableQueries | None:
+    def records(self) -> RecordReader | None:
         """The webhook's table, read for an object's current record (when ``TABLE_NAME`` is set)."""
-        from stripe_webhook.queries import TableQueries
+        from stripe_actions.webhook_data import RecordReader
 
         table = self.settings.events_table
-        return TableQueries(table, client=self.dynamodb) if table else None
+        return RecordReader(table, client=self.dynamodb) if table else None
 
     @functools.cached_property
-    def payloads(self) -> S3Payloads:
-        from stripe_webhook.payloads import S3Payloads
+    def payloads(self) -> PayloadReader:
+        """This stack's payload bucket, read for a large event's body."""
+        from stripe_actions.webhook_data import PayloadReader
 
-        return S3Payloads(self.settings.payload_bucket, client=self._s3)
-
-    def read_payload(self, bucket: str, key: str) -> bytes:
-        """A large event's stored body, from this stack's payload bucket only."""
-        from stripe_webhook.ports import PayloadLocation
-
-        if bucket != self.settings.payload_bucket:
-            raise PoisonMessage(f"the pointer names bucket {bucket!r}, not this stack's payload bucket")
-        return self.payloads.read(PayloadLocation(bucket, key, 0))
+        return PayloadReader(self.settings.payload_bucket, client=self._s3)
 
     def actions_table(self) -> ActionsTable:
         return ActionsTable(self.settings.actions_table or "", client=self.dynamodb)

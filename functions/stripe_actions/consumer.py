@@ -2,8 +2,8 @@
 
 Powertools' ``BatchProcessor`` (``SqsFifoPartialProcessor`` for a FIFO queue, skipping the later
 messages of a failed one's group) reports failed messages one by one; each action runs inside
-Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (prefix ``KEY_PREFIX``). What a
-first delivery, a duplicate, a failure, a death mid-action and an uncertain effect each do:
+Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (``IDEMPOTENCY_KEY_PREFIX``).
+What a first delivery, a duplicate, a failure, a death mid-action and an uncertain effect each do:
 docs/actions.md, "What exactly once means here".
 """
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-KEY_PREFIX = "stripe-actions"
+IDEMPOTENCY_KEY_PREFIX = "stripe-actions"
 REPLAYED = "replayed"
 
 
@@ -129,7 +129,7 @@ class Consumer:
                 data_keyword_argument="task",
                 persistence_store=self._persistence,
                 config=self._config,
-                key_prefix=KEY_PREFIX,
+                key_prefix=IDEMPOTENCY_KEY_PREFIX,
             )
             result = once(task={"action": action.name, "key": key})
         except IdempotencyAlreadyInProgressError:

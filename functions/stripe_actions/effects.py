@@ -17,8 +17,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from stripe_webhook import aws
-from stripe_webhook.dynamo_items import from_item, to_item
+from contract import aws
+from stripe_actions.items import from_item, to_item
 
 EFFECT_PREFIX = "effect#"
 ATTEMPTING, DONE, UNCERTAIN = "ATTEMPTING", "DONE", "UNCERTAIN"

@@ -8,4 +8,10 @@ from __future__ import annotations
 
 
 class ConfigurationError(ValueError):
-    """The function's environment is wrong: every message fails (retried) until it is fixed."""
+    """The function's environment is wrong: every message fails (retried) until it is fixed. Like
+    the webhook's, it carries a stable ``code`` and a ``message`` that names what to fix."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

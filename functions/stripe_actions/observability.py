@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from stripe_webhook.observability import METRICS_NAMESPACE
+from contract import METRICS_NAMESPACE
 
 if TYPE_CHECKING:
     from stripe_actions.outcomes import ActionOutcome
@@ -18,7 +18,7 @@ logger = Logger()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
 
 
-def count(name: str) -> None:
+def publish_count(name: str) -> None:
     """Add one to the metric ``name`` and publish it now: most invocations have none to publish,
     so the function does not flush metrics at every end (Powertools would warn of an empty set)."""
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
@@ -51,10 +51,10 @@ def report_outcome(outcome: ActionOutcome) -> None:
     """One structured line per outcome (``outcome_fields``), and its metric."""
     fields = outcome_fields(outcome)
     if outcome.status == "uncertain":
-        count("ActionsUncertain")
+        publish_count("ActionsUncertain")
         logger.error("action uncertain", extra=fields)
     elif outcome.status == "poison":  # it fails every receive, then waits in the dead-letter queue
-        count("PoisonMessages")
+        publish_count("PoisonMessages")
         logger.error("action poison", extra=fields, exc_info=outcome.error)
     elif outcome.status in LOGGED_AS_ERRORS:
         logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)

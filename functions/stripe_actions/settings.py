@@ -39,26 +39,32 @@ class Settings:
     the window in which the event log can still be redriven."""
 
 
-def load_settings(env: Mapping[str, str]) -> Settings:
-    actions = tuple(name.strip() for name in env.get("ACTIONS", "").split(",") if name.strip())
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    actions = tuple(name.strip() for name in environ.get("ACTIONS", "").split(",") if name.strip())
     if not actions:
-        raise ConfigurationError("ACTIONS must name the action(s) this function performs")
-    if not env.get("IDEMPOTENCY_TABLE"):
-        raise ConfigurationError("IDEMPOTENCY_TABLE is not set")
-    days = env.get("ACTIONS_REMEMBER_DAYS", "90")
+        raise ConfigurationError(
+            "missing_configuration", "ACTIONS must name the action(s) this function performs"
+        )
+    if not environ.get("IDEMPOTENCY_TABLE"):
+        raise ConfigurationError("missing_configuration", "IDEMPOTENCY_TABLE is not set")
+    days = environ.get("ACTIONS_REMEMBER_DAYS", "90")
     if not days.isdigit() or int(days) < 1:
-        raise ConfigurationError("ACTIONS_REMEMBER_DAYS must be a whole number of days, at least 1")
-    missing = sorted({name for action in actions for name in NEEDS.get(action, ()) if not env.get(name)})
+        raise ConfigurationError(
+            "malformed_configuration", "ACTIONS_REMEMBER_DAYS must be a whole number of days, at least 1"
+        )
+    missing = sorted({name for action in actions for name in NEEDS.get(action, ()) if not environ.get(name)})
     if missing:
-        raise ConfigurationError(f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}")
+        raise ConfigurationError(
+            "missing_configuration", f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}"
+        )
     return Settings(
         actions=actions,
-        idempotency_table=env["IDEMPOTENCY_TABLE"],
-        events_table=env.get("TABLE_NAME") or None,
-        payload_bucket=env.get("PAYLOAD_BUCKET") or None,
-        actions_table=env.get("ACTIONS_TABLE") or None,
-        receipt_sender=env.get("RECEIPT_SENDER", "").strip(),
-        alert_topic_arn=env.get("ALERT_TOPIC_ARN") or None,
+        idempotency_table=environ["IDEMPOTENCY_TABLE"],
+        events_table=environ.get("TABLE_NAME") or None,
+        payload_bucket=environ.get("PAYLOAD_BUCKET") or None,
+        actions_table=environ.get("ACTIONS_TABLE") or None,
+        receipt_sender=environ.get("RECEIPT_SENDER", "").strip(),
+        alert_topic_arn=environ.get("ALERT_TOPIC_ARN") or None,
         remember_days=int(days),
     )
 

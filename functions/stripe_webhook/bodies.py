@@ -22,17 +22,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from contract import MAX_BODY_BYTES
+
 ATTRIBUTE = "payload_z"
 VERSION = 1
-MAX_BODY_BYTES = 10 * 1024 * 1024
-"""The most a stored body may inflate to: API Gateway's payload limit, past anything the webhook
-admits (``Settings.max_body_bytes``). A stored value that would inflate further is unreadable,
-not a reason to hold gigabytes."""
 
 
 class UnreadableBody(ValueError):
     """A stored body that cannot be read back: damaged, cut short, not UTF-8, or inflating past
-    ``MAX_BODY_BYTES``. Every reader of stored bodies skips and counts it, and goes on."""
+    ``MAX_BODY_BYTES`` (``contract``; no reason to hold gigabytes). Every reader of stored bodies
+    skips and counts it, and goes on."""
 
 
 """The dictionary new bodies are written with."""

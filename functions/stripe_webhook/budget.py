@@ -17,9 +17,8 @@ publish, and the function is never killed between the two.
 
 from __future__ import annotations
 
-MAX_ATTEMPTS = 3
-CONNECT_TIMEOUT_SECONDS = 1.0
-READ_TIMEOUT_SECONDS = 1.5
+from contract.aws import CONNECT_TIMEOUT_SECONDS, MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+
 MAX_BACKOFF_SECONDS = 3.0
 """botocore's standard mode waits a random 0..1 s, then 0..2 s, before its second and third attempts."""
 CALL_BUDGET_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + MAX_BACKOFF_SECONDS

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from stripe_webhook import aws, budget
-from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled
+from contract import aws
+from stripe_webhook import budget
+from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled, missing_api_key
 from stripe_webhook.secret_cache import SecretCache
 from stripe_webhook.settings import Settings, get_settings, parse_api_key
 
@@ -104,7 +105,8 @@ class Components:
             registry(),
             self.store,
             self.publisher,
-            full_event=self.full_event,
+            # The three Stripe calls, each only with a key: without one the pipeline names what needed it.
+            full_event=self.full_event if self.has_stripe_api_key else None,
             related_object=self.related_object if self.has_stripe_api_key else None,
             current_object=self.current_object if self.has_stripe_api_key else None,
             payloads=self.payloads,
@@ -200,9 +202,7 @@ class Components:
         if self.settings.stripe_api_key:
             return parse_api_key(self.settings.stripe_api_key, "STRIPE_API_KEY")[0]
         if not self.settings.stripe_api_key_secret_arn:
-            raise ConfigurationError(
-                "missing_api_key", "a handler needs the full thin event: set a Stripe API key"
-            )
+            raise missing_api_key("the reconciler calls the Stripe API")
         return self._api_key_secret.current()[0]
 
     def _secret_cache(self, inline: tuple[str, ...], arn: str | None, **options: Any) -> SecretCache:

@@ -64,6 +64,14 @@ class ConfigurationError(RetryableFailure):
     """Settings or signing secrets are missing, malformed or unreachable."""
 
 
+def missing_api_key(needs: str) -> ConfigurationError:
+    """The one wording of a Stripe API call the stack has no key for; ``needs`` says what asked."""
+    return ConfigurationError(
+        "missing_api_key",
+        f"{needs}: set a Stripe API key (the StripeApiKeySecretArn parameter, or STRIPE_API_KEY locally)",
+    )
+
+
 class StripeApiError(RetryableFailure):
     """The Stripe API did not answer a read (a thin event's object, an events list) usefully."""
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws, schema
-from stripe_webhook.aws import error_code
+from contract import aws
+from contract.aws import error_code
+from stripe_webhook import schema
 from stripe_webhook.errors import StorageError
 from stripe_webhook.reconciliation import Endpoint, State
 

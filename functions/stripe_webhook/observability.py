@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from contract import METRICS_NAMESPACE
 from stripe_webhook.errors import EventInProgress, RequestRejected, SignatureError, WebhookError
 
 if TYPE_CHECKING:
     from stripe_webhook.events import StripeEvent
-    from stripe_webhook.pipeline import Outcome
+    from stripe_webhook.pipeline import EventOutcome
     from stripe_webhook.reconciliation import Report
-
-METRICS_NAMESPACE = "StripeWebhooks"
 
 logger = Logger()
 metrics = Metrics(namespace=METRICS_NAMESPACE)
@@ -46,7 +45,7 @@ def start_event(event: StripeEvent) -> None:
     logger.append_keys(event_id=event.id, event_type=event.type)
 
 
-def report_outcome(outcome: Outcome) -> None:
+def report_outcome(outcome: EventOutcome) -> None:
     """Count and log what the pipeline did with one event."""
     if outcome.status == "duplicate":
         count("DuplicateEvents")
@@ -83,7 +82,7 @@ def report_failure(error: WebhookError, **details: Any) -> None:
         logger.exception(error.message, extra=details)
 
 
-def outcome_body(outcome: Outcome) -> dict[str, Any]:
+def outcome_body(outcome: EventOutcome) -> dict[str, Any]:
     """The outcome as both edges answer and log it."""
     return {
         "status": outcome.status,

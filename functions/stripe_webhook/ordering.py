@@ -13,7 +13,8 @@ it, the store reads the stored item back, and ``verdict`` decides with it:
                object's current state (``Pipeline``), or keep the tie-break winner and mark the
                record ``order_uncertain``
 
-``decide`` turns a verdict into what the store writes instead (a ``Write``), or nothing.
+``decide`` turns a verdict into what the store writes instead (a ``Write``: ``How`` it is written
+and the ``Stamp`` of the stored item it was decided against), or nothing.
 """
 
 from __future__ import annotations
@@ -50,15 +51,16 @@ def verdict(record: Record, event_id: str, stored: dict[str, Any]) -> Verdict:
     """Decide, from the stored item (DynamoDB attribute values), what a refused write means."""
     if "deleted" in stored:
         return Verdict.STALE
-    stored_mark, stored_id = seen(stored)
-    if stored_id == event_id:
+    last = stamp_of(stored)
+    if last.event_id == event_id:
         return Verdict.OURS
-    if stored_mark // RANK_SLOTS != record.watermark // RANK_SLOTS or (
-        record.ranked and stored_mark != record.watermark
+    if last.watermark // RANK_SLOTS != record.watermark // RANK_SLOTS or (
+        record.ranked and last.watermark != record.watermark
     ):
         return Verdict.STALE  # refused, so the stored state is in a later second, or ranked later
     if same_content(record, stored):
-        return Verdict.REPLACE if (record.watermark, event_id) > (stored_mark, stored_id) else Verdict.STALE
+        ours_higher = (record.watermark, event_id) > (last.watermark, last.event_id)
+        return Verdict.REPLACE if ours_higher else Verdict.STALE
     return Verdict.AMBIGUOUS
 
 
@@ -67,24 +69,68 @@ def same_content(record: Record, stored: dict[str, Any]) -> bool:
     return content == to_item(record.attributes)
 
 
-def seen(stored: dict[str, Any]) -> tuple[int, str]:
-    """The (watermark, event id) that a replacing write requires to be still stored."""
-    return int(stored["last_event_watermark"]["N"]), stored["last_event_id"]["S"]
+@dataclass(frozen=True)
+class Stamp:
+    """The event a record names as its last (``last_event_*``): a write decided against a stored
+    item requires that item's stamp to be still there."""
+
+    watermark: int
+    event_id: str
+    event_type: str = ""
+
+
+def stamp_of(stored: dict[str, Any]) -> Stamp:
+    """The stamp of a stored item (DynamoDB attribute values)."""
+    return Stamp(
+        int(stored["last_event_watermark"]["N"]),
+        stored["last_event_id"]["S"],
+        stored.get("last_event_type", {}).get("S", ""),
+    )
+
+
+class How(Enum):
+    """How one record write of a claim is made."""
+
+    ORDERED = "ordered"
+    """Put the handler's record if the stored state is older (``writes.ORDERED``): every first try."""
+    REPLACE = "replace"
+    """Put the handler's record over the stored item decided on (a same-second tie we win)."""
+    RESOLVED = "resolved"
+    """Put Stripe's current state over it, credited to the tie-break winner."""
+    UNCERTAIN = "uncertain"
+    """Put the handler's record over it, marked ``order_uncertain`` (we win the tie-break)."""
+    FLAG = "flag"
+    """Keep the stored content, only mark it ``order_uncertain`` (the stored event wins)."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A same-second tie settled by asking Stripe: the object's current state as the handler makes
+    it, and the event the item names as its last (the tie-break winner)."""
+
+    content: Record
+    credited: Stamp
 
 
 @dataclass(frozen=True)
 class Write:
-    """One record write of a claim: as the handler made it, or as decided against the stored item."""
+    """One record write of a claim: the handler's record, and how it is written this round."""
 
-    original: Record
     record: Record
-    seen: tuple[int, str] | None = None
-    """(watermark, event id) of the stored item this write replaces; None: an ordered write."""
-    last_event: tuple[str, str, int] | None = None
-    """(id, type, watermark) the item names as its last event; None: the claim's event."""
-    uncertain: bool = False
-    flag_only: bool = False
-    """Keep the stored content, only mark it ``order_uncertain``."""
+    """As the handler made it: what a refusal is decided against, every round."""
+    how: How = How.ORDERED
+    over: Stamp | None = None
+    """The stored item's stamp that a decided write requires (None: ``ORDERED``)."""
+    resolved: Resolved | None = None
+    """``RESOLVED`` only: what is written instead of ``record``."""
+
+    @property
+    def puts_content(self) -> bool:
+        return self.how is not How.FLAG
+
+    @property
+    def uncertain(self) -> bool:
+        return self.how in (How.UNCERTAIN, How.FLAG)
 
 
 def decide(
@@ -94,18 +140,14 @@ def decide(
     decided = verdict(record, event.id, stored)
     if decided in (Verdict.STALE, Verdict.OURS):
         return decided, None
-    stored_seen = seen(stored)
+    last = stamp_of(stored)
     if decided == Verdict.REPLACE:
-        return decided, Write(record, record, seen=stored_seen)
+        return decided, Write(record, How.REPLACE, last)
     # Same second, different content, nothing to order them: ask Stripe, else keep the
     # tie-break winner (the higher watermark, then event id) and say the order is uncertain.
-    ours_win = (record.watermark, event.id) > stored_seen
+    ours = Stamp(record.watermark, event.id, event.type)
+    ours_win = (ours.watermark, ours.event_id) > (last.watermark, last.event_id)
     truth = resolve(record) if resolve is not None else None
     if truth is not None:
-        winner = (
-            (event.id, event.type, record.watermark)
-            if ours_win
-            else (stored_seen[1], stored["last_event_type"]["S"], stored_seen[0])
-        )
-        return decided, Write(record, truth, seen=stored_seen, last_event=winner)
-    return decided, Write(record, record, seen=stored_seen, uncertain=True, flag_only=not ours_win)
+        return decided, Write(record, How.RESOLVED, last, Resolved(truth, ours if ours_win else last))
+    return decided, Write(record, How.UNCERTAIN if ours_win else How.FLAG, last)

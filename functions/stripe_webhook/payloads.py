@@ -15,15 +15,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws
+from contract import MAX_BODY_BYTES, aws
 from stripe_webhook.errors import ConfigurationError, StorageError
 from stripe_webhook.ports import PayloadLocation
 
-KEY_PREFIX = "events/"
+OBJECT_PREFIX = "events/"
 
 
 def payload_key(event_id: str) -> str:
-    return f"{KEY_PREFIX}{event_id}.json"
+    return f"{OBJECT_PREFIX}{event_id}.json"
 
 
 class S3Payloads(aws.ServiceAdapter):
@@ -51,15 +51,10 @@ class S3Payloads(aws.ServiceAdapter):
     def read(self, location: PayloadLocation) -> bytes:
         """The stored body; ``StorageError`` if S3 cannot return it (e.g. expired by the lifecycle),
         ``UnreadableBody`` if it is larger than any body (read no further)."""
-        from stripe_webhook.bodies import MAX_BODY_BYTES, UnreadableBody
+        from stripe_webhook.bodies import UnreadableBody
 
         try:
-            response = self.client.get_object(Bucket=location.bucket, Key=location.key)
-            stream = response["Body"]
-            try:  # never more than a body can be: API Gateway's 10 MiB (``UnreadableBody`` past it)
-                body = bytes(stream.read(MAX_BODY_BYTES + 1))
-            finally:
-                stream.close()
+            body = aws.read_object(self.client, location.bucket, location.key, MAX_BODY_BYTES)
         except (ClientError, BotoCoreError) as error:
             raise StorageError("payload_read_failed", f"S3 did not return {location.key}") from error
         if len(body) > MAX_BODY_BYTES:

@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from contract import POSSIBLE_DUPLICATE
-from stripe_webhook import schema
-from stripe_webhook.errors import ConfigurationError, HandlerError, InvalidPayload, OutOfTime, PublishError
+from contract.records import object_key
+from stripe_webhook.errors import (
+    ConfigurationError,
+    HandlerError,
+    InvalidPayload,
+    OutOfTime,
+    PublishError,
+    missing_api_key,
+)
 from stripe_webhook.events import HEALTH_NOTICE, StripeEvent, as_business_event
 from stripe_webhook.ports import EventPublisher, EventStore, PayloadLocation, PayloadStore, Resolver
 from stripe_webhook.records import Record, records_problem
@@ -28,7 +35,7 @@ from stripe_webhook.settings import API_VERSION
 
 
 @dataclass(frozen=True)
-class Outcome:
+class EventOutcome:
     event_id: str
     event_type: str
     status: Literal["processed", "duplicate"]
@@ -74,7 +81,7 @@ class Pipeline:
         self._current_object = current_object
         self._payloads = payloads
 
-    def process(self, event: StripeEvent, *, deadline: float | None = None) -> Outcome:
+    def process(self, event: StripeEvent, *, deadline: float | None = None) -> EventOutcome:
         """Process one event; ``deadline``: wall-clock time when the invocation will be stopped."""
         event, route = self._route(event, deadline)
         family = route.family if route else None
@@ -86,7 +93,7 @@ class Pipeline:
         payload = self._offload(event) if self._publisher.needs_offload(event) else None
         claim = self._store.claim(event, records, family, self._clock(), resolve=resolve, payload=payload)
         if claim.duplicate or claim.token is None:
-            return Outcome(event.id, event.type, "duplicate", family)
+            return EventOutcome(event.id, event.type, "duplicate", family)
         # Publish only if a publish and a mark both fit before the invocation ends and before
         # another delivery may take the event over (see ``budget``).
         must_end_by = min((t for t in (deadline, claim.lease_expires_at) if t is not None), default=None)
@@ -103,7 +110,7 @@ class Pipeline:
         marked = self._store.mark_published(
             event, claim.token, message_id, self._clock(), deadline=must_end_by
         )
-        return Outcome(
+        return EventOutcome(
             event.id,
             event.type,
             "processed",
@@ -134,9 +141,7 @@ class Pipeline:
 
     def _fetch_full(self, event: StripeEvent, deadline: float | None) -> StripeEvent:
         if self._full_event is None:
-            raise ConfigurationError(
-                "missing_api_key", "a handler needs the full event: set a Stripe API key"
-            )
+            raise missing_api_key("a handler needs the full event")
         return self._full_event(event, deadline)
 
     def _recovered(self, notice: StripeEvent, deadline: float | None) -> StripeEvent:
@@ -188,9 +193,7 @@ class Pipeline:
         """A thin notification about a v1 resource a handler keeps: its object fetched now (the
         one extra call), and the event it stands for, ordered by the fetch time."""
         if self._related_object is None:
-            raise ConfigurationError(
-                "missing_api_key", "a thin notification names its object: set a Stripe API key to fetch it"
-            )
+            raise missing_api_key("a thin notification names its object, to be fetched")
         fetched_at = int(self._clock())
         fetched = self._related_object(notification, deadline)
         return as_business_event(notification, fetched, fetched_at=fetched_at, api_version=self._api_version)
@@ -219,7 +222,7 @@ class Pipeline:
         current_object = self._current_object
         if current_object is None or event.object_id is None:
             return None
-        own_key = schema.object_key(event.object_id)
+        own_key = object_key(event.object_id)
         fetched: list[dict[str, Any] | None] = []
 
         def resolve(record: Record) -> Record | None:

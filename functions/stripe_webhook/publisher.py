@@ -1,7 +1,7 @@
 """SNS adapter: publish each event once, with the attributes consumers filter on.
 
 The client makes one attempt per call (``aws.ONE_ATTEMPT``); this adapter makes up to
-``budget.MAX_ATTEMPTS`` with botocore's backoff, but re-sends only what SNS cannot have
+``aws.MAX_ATTEMPTS`` with botocore's backoff, but re-sends only what SNS cannot have
 accepted: a refused connection, a throttle or a 5xx answer. When a request was sent and its
 answer lost (read timeout, dropped connection), SNS may have accepted it: on a standard topic a
 re-send would be a second copy, so the publish fails as ``publish_uncertain`` (the pipeline
@@ -18,12 +18,19 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-from contract import EXTENDED_PAYLOAD_SIZE, PAYLOAD_STYLE_THIN, POINTER_CLASS, RECONCILIATION, SCHEMA_VERSION
-from stripe_webhook import aws, budget
+from contract import (
+    EXTENDED_PAYLOAD_SIZE,
+    PAYLOAD_STYLE_THIN,
+    POINTER_CLASS,
+    RECONCILIATION,
+    SCHEMA_VERSION,
+    aws,
+)
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import StripeEvent, parse_stored_event
 from stripe_webhook.ports import PayloadLocation
@@ -143,24 +150,42 @@ class SnsPublisher(aws.ServiceAdapter):
         if self.fifo:
             request["MessageGroupId"] = message_group(event)
             request["MessageDeduplicationId"] = event.id
-        for attempt in range(1, budget.MAX_ATTEMPTS + 1):
-            try:
-                return str(self.client.publish(**request)["MessageId"])
-            except ClientError as error:
-                code = aws.error_code(error)
-                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                failure = PublishError("publish_failed", f"SNS rejected the publish: {code}")
-                retry = code in THROTTLED or status == 429 or status >= 500
-                cause: Exception = error
-            except NOT_SENT as error:
-                failure = PublishError("publish_unreachable", "SNS could not be reached")
-                retry, cause = True, error
-            except BotoCoreError as error:
-                failure = PublishError(
-                    "publish_uncertain", "SNS's answer was lost; it may have accepted the message"
-                )
-                retry, cause = self.fifo, error
-            if not retry or attempt == budget.MAX_ATTEMPTS:
-                raise failure from cause
+        attempt = 1
+        answer = self._send(request)
+        while isinstance(answer, Failed) and answer.retry and attempt < aws.MAX_ATTEMPTS:
             self._sleep(random.uniform(0, 2 ** (attempt - 1)))  # noqa: S311 (botocore's jitter)
-        raise AssertionError("unreachable")
+            attempt += 1
+            answer = self._send(request)
+        if isinstance(answer, Failed):
+            raise answer.error
+        return answer
+
+    def _send(self, request: dict[str, Any]) -> str | Failed:
+        """One attempt: SNS's message id, or why it failed and whether a re-send is safe."""
+        try:
+            return str(self.client.publish(**request)["MessageId"])
+        except ClientError as error:
+            code = aws.error_code(error)
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            retry = code in THROTTLED or status == 429 or status >= 500
+            return Failed.of(error, "publish_failed", f"SNS rejected the publish: {code}", retry=retry)
+        except NOT_SENT as error:
+            return Failed.of(error, "publish_unreachable", "SNS could not be reached", retry=True)
+        except BotoCoreError as error:  # sent, and its answer lost: SNS may have accepted it
+            lost = "SNS's answer was lost; it may have accepted the message"
+            return Failed.of(error, "publish_uncertain", lost, retry=self.fifo)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A failed attempt to publish: the error to raise, and whether sending again is safe (SNS
+    cannot have accepted it, or a FIFO topic drops the copy)."""
+
+    error: PublishError
+    retry: bool
+
+    @classmethod
+    def of(cls, cause: Exception, code: str, message: str, *, retry: bool) -> Failed:
+        error = PublishError(code, message)
+        error.__cause__ = cause
+        return cls(error, retry)

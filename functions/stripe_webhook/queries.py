@@ -17,7 +17,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws, bodies, schema
+from contract import aws, records
+from stripe_webhook import bodies, schema
 from stripe_webhook.dynamo_items import from_item
 from stripe_webhook.errors import StorageError
 from stripe_webhook.payloads import S3Payloads
@@ -66,30 +67,14 @@ class TableQueries(aws.ServiceAdapter):
         return values
 
     def get_record(self, object_id: str) -> dict[str, Any] | None:
-        """The object's record with its links merged (``records.link_record``): each link's ids in
-        ``links[name]``, and ``record[name]`` = the id when there is one and the record has none
-        (an invoice's ``payment_intent`` since API version 2025-03-31). None if there is no record."""
-        pk, sk = schema.object_key(object_id)
-        items = list(
-            self._query(
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": pk}},
-                ConsistentRead=True,
-            )
+        """The object's record with its links merged (``contract.records.merged``), or None."""
+        pk = records.object_key(object_id)[0]
+        items = self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
         )
-        record = next((item for item in items if item.get("sk") == sk), None)
-        if record is None:
-            return None
-        links: dict[str, list[str]] = {}
-        for item in items:
-            if str(item.get("sk", "")).startswith(schema.LINK_SK_PREFIX):
-                links.setdefault(str(item["link"]), []).append(str(item["linked_id"]))
-        for name, ids in links.items():
-            if len(ids) == 1:
-                record.setdefault(name, ids[0])
-        if links:
-            record["links"] = {name: sorted(ids) for name, ids in links.items()}
-        return record
+        return records.merged(object_id, items)
 
     def customer_records(self, customer_id: str, object_type: str | None = None) -> list[dict[str, Any]]:
         """A customer's records, oldest first; ``object_type`` narrows to e.g. ``"invoice"``."""

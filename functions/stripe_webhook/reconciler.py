@@ -30,7 +30,7 @@ from typing import Any
 from stripe_webhook import budget
 from stripe_webhook.errors import EventInProgress, RequestRejected, StripeApiError, WebhookError
 from stripe_webhook.events import EVENT_ID, compact_json, is_id, parse_event, parse_thin_event
-from stripe_webhook.pipeline import Outcome, Pipeline
+from stripe_webhook.pipeline import EventOutcome, Pipeline
 from stripe_webhook.reconciliation import (
     Endpoint,
     Ledger,
@@ -65,7 +65,7 @@ class Reconciler:
         api_version: str,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
-        on_outcome: Callable[[Outcome], None] | None = None,
+        on_outcome: Callable[[EventOutcome], None] | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._stripe = stripe

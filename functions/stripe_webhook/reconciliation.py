@@ -11,13 +11,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from stripe_webhook.routing import matches
+from contract import matches
 from stripe_webhook.settings import OLDEST_READ
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from stripe_webhook.pipeline import Outcome
+    from stripe_webhook.pipeline import EventOutcome
 
 EVENTS_API_WINDOW_DAYS = 30
 """How long Stripe's Events API keeps an event (it lists the last 30 days)."""
@@ -231,7 +231,7 @@ class Verdict:
     kind: Literal["recovered", "known", "in_progress", "skipped", "failed"]
     reason: str = ""
     """Why it was skipped (a sentence) or failed (an error code)."""
-    outcome: Outcome | None = None
+    outcome: EventOutcome | None = None
 
 
 def subscription(endpoints: list[Endpoint], handled: Iterable[str]) -> Callable[[str], bool]:

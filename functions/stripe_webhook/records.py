@@ -1,6 +1,6 @@
 """What a handler asks to be written: one ``Record`` per Stripe object it keeps.
 
-Every object record lives at ``schema.object_key(<stripe id>)`` and is a
+Every object record lives at ``contract.records.object_key(<stripe id>)`` and is a
 snapshot of the object as of the newest event seen for it. Records that belong
 to a customer also carry the keys of the ``by-customer`` index.
 """
@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.records import link_sk, object_key
 from stripe_webhook import schema
 from stripe_webhook.errors import InvalidPayload
 from stripe_webhook.events import OBJECT_ID, StripeEvent, is_id
@@ -89,7 +90,7 @@ def object_record(
         values[schema.CUSTOMER_SORT] = schema.customer_sort(event.object_type, created, object_id)
     if deleted:
         values["deleted"] = True
-    pk, sk = schema.object_key(object_id)
+    pk, sk = object_key(object_id)
     mark = watermark(event.ordered_at, DELETED_RANK if deleted else rank)
     return [Record(pk, sk, values, mark, deleted, ranked=ranked or deleted)]
 
@@ -98,9 +99,9 @@ def link_record(event: StripeEvent, object_id: str, name: str, linked_id: str) -
     """The fact "``object_id``'s ``name`` is ``linked_id``" (an invoice's ``payment_intent``), kept
     beside the object's record in its partition; ``queries.get_record`` merges it into the record.
     A fact never changes, so whichever event writes it first leaves the same item."""
-    pk, _ = schema.object_key(object_id)
+    pk, _ = object_key(object_id)
     values = {"object_id": object_id, "link": name, "linked_id": linked_id, "livemode": event.livemode}
-    return Record(pk, schema.link_sk(name, linked_id), values, watermark(event.ordered_at, 0))
+    return Record(pk, link_sk(name, linked_id), values, watermark(event.ordered_at, 0))
 
 
 def expandable_id(value: object) -> str | None:
@@ -144,7 +145,13 @@ def text(value: object) -> str | None:
 
 
 def pick(source: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    """Copy the named scalar fields that are present and not null (see ``scalar``)."""
+    """Copy the named fields that hold a string, an integer or a boolean (``scalar``).
+
+    The rule: a field that is absent, null, or holds anything else is left out of the record, not
+    an error. That is a hash (``metadata``), a list, a decimal number, or an expanded object. For
+    an expandable field (``customer``) use ``pick_ids``, which keeps its id either way. Take a hash's
+    entries by name (``pick(obj["metadata"], "order_id")``) or build a structured value in the
+    handler. A scalar out of bounds is ``InvalidPayload``."""
     return {name: value for name in names if (value := scalar(source.get(name))) is not None}
 
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from contract.aws import error_code
 from stripe_webhook import budget
-from stripe_webhook.aws import error_code
+from stripe_webhook.errors import StorageError
 
 CONFLICT_RETRIES = 3
 CONFLICT_BACKOFF_SECONDS = 0.05
@@ -66,3 +68,28 @@ class Waits:
             return False
         self.sleep(pause)
         return True
+
+
+def through_conflicts(send: Callable[[], Any], waits: Waits) -> Any:
+    """``send()``'s answer, sent again while DynamoDB reports a conflicting transaction and
+    ``waits.after_conflict`` allows; ``StorageError`` once the conflict persists, or when DynamoDB
+    cannot be reached. Any other refusal (a ``ClientError``) is raised for the caller to read."""
+    conflicts = 0
+    answer = _answer_of(send)
+    while isinstance(answer, ClientError) and is_conflict(answer) and waits.after_conflict(conflicts):
+        conflicts += 1
+        answer = _answer_of(send)
+    if isinstance(answer, ClientError):
+        if is_conflict(answer):
+            raise StorageError("storage_conflict", CONFLICT_PERSISTED) from answer
+        raise answer
+    return answer
+
+
+def _answer_of(send: Callable[[], Any]) -> Any:
+    try:
+        return send()
+    except ClientError as refused:
+        return refused
+    except BotoCoreError as error:
+        raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error

@@ -40,11 +40,6 @@ class Family:
         return declare
 
 
-def matches(pattern: str, event_type: str) -> bool:
-    """``pattern`` is the type itself, or a family (``charge.dispute.*``) the type belongs to."""
-    return event_type.startswith(pattern[:-1]) if pattern.endswith(".*") else event_type == pattern
-
-
 class Registry:
     """Event type → handler. An exact type wins over a family; a longer family wins over a shorter."""
 
@@ -74,8 +69,8 @@ class Registry:
         route = self._exact.get(event_type)
         if route is not None:
             return route
-        matches = [prefix for prefix in self._families if event_type.startswith(prefix)]
-        return self._families[max(matches, key=len)] if matches else None
+        prefixes = [prefix for prefix in self._families if event_type.startswith(prefix)]
+        return self._families[max(prefixes, key=len)] if prefixes else None
 
     def patterns(self) -> list[str]:
         """Every registered type or family, sorted (for endpoint registration and docs)."""

@@ -6,8 +6,8 @@ cannot disagree. The template's ``EventsTable`` declares the same attributes and
 (``tests/integration/test_template.py`` checks it).
 
     EVENT#<event id>      / EVENT               the event log (dedup claim, lease, payload)
-    OBJECT#<stripe id>    / STATE               one record per Stripe object
-    OBJECT#<stripe id>    / LINK#<name>#<id>    a link the object's own events do not carry
+    OBJECT#<stripe id>    / STATE               one record per Stripe object    (``contract.records``:
+    OBJECT#<stripe id>    / LINK#<name>#<id>    a link the object's events do not carry  the kit reads them)
     BALANCE#<acct|platform> / BALANCE#live|test  the latest balance
     RECONCILER            / STATE | ENDPOINTS   the reconciler's state, the stack's endpoints
     CONSOLE#<YYYY-MM>     / <time>#<id>         what a person did from the console (``infra.console``)
@@ -27,8 +27,6 @@ EVENT_SK = "EVENT"
 RECONCILER_PK = "RECONCILER"
 RECONCILER_STATE_SK = "STATE"
 RECONCILER_ENDPOINTS_SK = "ENDPOINTS"
-STATE_SK = "STATE"
-LINK_SK_PREFIX = "LINK#"
 IN_PROGRESS = "IN_PROGRESS"
 PUBLISHED = "PUBLISHED"
 
@@ -68,14 +66,6 @@ def event_id_of(item: dict[str, Any]) -> str:
 def event_key(event_id: str) -> dict[str, Any]:
     """The event-log item's key, as DynamoDB attribute values."""
     return {"pk": {"S": event_pk(event_id)}, "sk": {"S": EVENT_SK}}
-
-
-def object_key(object_id: str) -> tuple[str, str]:
-    return f"OBJECT#{object_id}", STATE_SK
-
-
-def link_sk(name: str, linked_id: str) -> str:
-    return f"{LINK_SK_PREFIX}{name}#{linked_id}"
 
 
 def balance_key(owner: str, livemode: bool) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws
+from contract import aws
 from stripe_webhook.errors import ConfigurationError
 from stripe_webhook.settings import parse_secrets
 

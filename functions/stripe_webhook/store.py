@@ -11,6 +11,7 @@ reads live in ``queries``.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections import Counter
@@ -19,8 +20,9 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stripe_webhook import aws, ordering, retries, schema, writes
-from stripe_webhook.aws import error_code
+from contract import aws
+from contract.aws import error_code
+from stripe_webhook import ordering, retries, schema, writes
 from stripe_webhook.dynamo_items import from_item, to_attribute
 from stripe_webhook.errors import EventInProgress, StorageError
 from stripe_webhook.events import StripeEvent
@@ -67,86 +69,80 @@ class DynamoStore(aws.ServiceAdapter):
         A record DynamoDB refuses is decided against the stored item it returns (``ordering``):
         stale records are dropped, ties settled, and two states of one second that nothing orders
         are resolved with ``resolve`` (Stripe's current state) or marked ``order_uncertain``; then
-        the claim is sent again. Only an out-of-order or same-second event pays for that.
-        ``payload``: where the body is stored when it is too big for the item (``payloads``)."""
+        the claim is sent again, at most ``ORDER_ROUNDS`` times. Only an out-of-order or
+        same-second event pays for that. ``payload``: where the body is stored when it is too big
+        for the item (``payloads``)."""
         token = uuid.uuid4().hex
         lifetimes = {"lease_seconds": self._lease_seconds, "retention_seconds": self._retention_seconds}
         put_event = writes.event_put(
             self._table, writes.event_item(event, handler, token, now, payload, **lifetimes)
         )
-        pending = [ordering.Write(record, record) for record in records]
-        stale = done = conflicts = rounds = 0
-        while True:
-            ours = Claim(
-                token,
-                records_written=done + sum(not write.flag_only for write in pending),
-                records_stale=stale,
-                records_uncertain=sum(write.uncertain or write.flag_only for write in pending),
-                lease_expires_at=int(now) + self._lease_seconds,
-            )
-            try:
-                if pending:
-                    self.client.transact_write_items(
-                        TransactItems=[
-                            {"Put": put_event},
-                            *(writes.record_write(self._table, event, w, now) for w in pending),
-                        ]
-                    )
-                else:
-                    self.client.put_item(**put_event)
-                return ours
-            except ClientError as error:
-                known, item = writes.refused_claim(error)
-                if known:
-                    return self._existing(item, now, ours)
-                if retries.is_conflict(error):
-                    if self._waits.after_conflict(conflicts):
-                        conflicts += 1
-                        continue
-                    raise StorageError("storage_conflict", retries.CONFLICT_PERSISTED) from error
-                rounds += 1
-                pending, verdicts = self._redecide(event, pending, error, resolve, rounds)
-                stale += verdicts[ordering.Verdict.STALE]
-                done += verdicts[ordering.Verdict.OURS]
-            except BotoCoreError as error:
-                raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
+        pending = [ordering.Write(record) for record in records]
+        verdicts: Counter[ordering.Verdict] = Counter()
+        refusal = self._send_claim(put_event, event, pending, now)
+        rounds = 0
+        while refusal is not None and not writes.refused_claim(refusal)[0]:
+            rounds += 1
+            pending = self._redecide(event, pending, refusal, resolve, rounds=rounds, verdicts=verdicts)
+            refusal = self._send_claim(put_event, event, pending, now)
+        ours = Claim(
+            token,
+            records_written=verdicts[ordering.Verdict.OURS] + sum(write.puts_content for write in pending),
+            records_stale=verdicts[ordering.Verdict.STALE],
+            records_uncertain=sum(write.uncertain for write in pending),
+            lease_expires_at=int(now) + self._lease_seconds,
+        )
+        return ours if refusal is None else self._existing(writes.refused_claim(refusal)[1], now, ours)
+
+    def _send_claim(
+        self, put_event: dict[str, Any], event: StripeEvent, pending: list[ordering.Write], now: float
+    ) -> ClientError | None:
+        """Send the claim (through conflicts); None if DynamoDB applied it, else its refusal."""
+        if pending:
+            items = [{"Put": put_event}, *(writes.record_write(self._table, event, w, now) for w in pending)]
+            send = functools.partial(self.client.transact_write_items, TransactItems=items)
+        else:
+            send = functools.partial(self.client.put_item, **put_event)
+        try:
+            retries.through_conflicts(send, self._waits)
+        except ClientError as refusal:
+            return refusal
+        return None
 
     def _redecide(
         self,
         event: StripeEvent,
         pending: list[ordering.Write],
-        error: ClientError,
+        refusal: ClientError,
         resolve: Resolver | None,
+        *,
         rounds: int,
-    ) -> tuple[list[ordering.Write], Counter[ordering.Verdict]]:
-        """The claim's record writes after DynamoDB refused some (``TransactionCanceledException`` with
-        ``ConditionalCheckFailed`` at their positions, and the stored items)."""
-        reasons = error.response.get("CancellationReasons") or []
-        codes = [reason.get("Code", "None") for reason in reasons]
-        refused = [index - 1 for index, code in enumerate(codes) if code != "None"]
-        if (
-            error_code(error) != "TransactionCanceledException"
-            or not refused
-            or any(code not in ("None", "ConditionalCheckFailed") for code in codes)
-        ):
-            raise StorageError("storage_failed", f"DynamoDB cancelled the claim: {codes}") from error
+        verdicts: Counter[ordering.Verdict],
+    ) -> list[ordering.Write]:
+        """The claim's record writes after DynamoDB refused some, each refused one decided against
+        the stored item (its verdict counted in ``verdicts``)."""
+        refused = writes.refused_records(refusal)
         if rounds > ORDER_ROUNDS:
-            raise StorageError("storage_conflict", "records kept changing under the claim") from error
-        decided: list[ordering.Write] = []
-        verdicts: Counter[ordering.Verdict] = Counter()
-        for index, write in enumerate(pending):
-            if index not in refused:
-                decided.append(write)
-                continue
-            stored = self._stored(write.original)
-            if stored is None:  # deleted since (records never are): decide again next round
-                decided.append(ordering.Write(write.original, write.original))
-                continue
-            verdict, replacement = ordering.decide(event, write.original, stored, resolve)
-            verdicts[verdict] += 1
-            if replacement is not None:
-                decided.append(replacement)
-        return decided, verdicts
+            raise StorageError("storage_conflict", "records kept changing under the claim") from refusal
+        decided = [
+            self._decide(event, write, resolve, verdicts) if index in refused else write
+            for index, write in enumerate(pending)
+        ]
+        return [write for write in decided if write is not None]
+
+    def _decide(
+        self,
+        event: StripeEvent,
+        write: ordering.Write,
+        resolve: Resolver | None,
+        verdicts: Counter[ordering.Verdict],
+    ) -> ordering.Write | None:
+        stored = self._stored(write.record)
+        if stored is None:  # deleted since (records never are): decide again next round
+            return ordering.Write(write.record)
+        verdict, replacement = ordering.decide(event, write.record, stored, resolve)
+        verdicts[verdict] += 1
+        return replacement
 
     def _stored(self, record: Record) -> dict[str, Any] | None:
         """The stored item a refused record write is decided against (read only on that rare path:
@@ -194,6 +190,8 @@ class DynamoStore(aws.ServiceAdapter):
         return self._update_leased(event.id, token, update, values)
 
     def _existing(self, item: dict[str, Any] | None, now: float, ours: Claim) -> Claim:
+        """The claim of a known event: ours (our own applied claim, re-sent by botocore after its
+        answer was lost), a duplicate, in progress elsewhere, or taken over from a lapsed lease."""
         if item is None:
             raise EventInProgress("in_progress", "another delivery of this event is being processed")
         existing = from_item(item)
@@ -244,44 +242,43 @@ class DynamoStore(aws.ServiceAdapter):
     ) -> bool:
         """An update conditioned on our lease. ``applied`` recognises the item as our update left
         it (botocore re-sends a request whose answer was lost; the re-send then fails its
-        condition). With a ``deadline``, a failed update is re-sent while a whole call still fits."""
-        conflicts = rounds = 0
-        while True:
-            try:
-                self.client.update_item(
-                    TableName=self._table,
-                    Key=schema.event_key(event_id),
-                    UpdateExpression=update,
-                    ConditionExpression="#status = :in_progress AND lease_token = :token",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={
-                        **values,
-                        ":in_progress": {"S": schema.IN_PROGRESS},
-                        ":token": {"S": token},
-                    },
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-                return True
-            except ClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    item = cast(dict[str, Any] | None, error.response.get("Item"))
-                    return item is not None and applied(from_item(item))
-                conflict = retries.is_conflict(error)
-                if conflict and self._waits.after_conflict(conflicts):
-                    conflicts += 1
-                    continue
-                failure = (
-                    StorageError("storage_conflict", retries.CONFLICT_PERSISTED)
-                    if conflict
-                    else StorageError("storage_failed", "DynamoDB update failed")
-                )
-                cause: Exception = error
-            except BotoCoreError as error:
-                failure = StorageError("storage_unreachable", "DynamoDB could not be reached")
-                cause = error
-            if self._waits.before_round(rounds, MARK_ROUNDS, deadline):
-                rounds += 1
-                continue
-            if raise_errors:
-                raise failure from cause
-            return False
+        condition). With a ``deadline``, a failed update is re-sent while a whole call still fits
+        (``MARK_ROUNDS``); then False, or (``raise_errors``) the ``StorageError``."""
+        request = {
+            "TableName": self._table,
+            "Key": schema.event_key(event_id),
+            "UpdateExpression": update,
+            "ConditionExpression": "#status = :in_progress AND lease_token = :token",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                **values,
+                ":in_progress": {"S": schema.IN_PROGRESS},
+                ":token": {"S": token},
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        answer = self._try_update(request, applied)
+        rounds = 0
+        while isinstance(answer, StorageError) and self._waits.before_round(rounds, MARK_ROUNDS, deadline):
+            rounds += 1
+            answer = self._try_update(request, applied)
+        if isinstance(answer, StorageError) and raise_errors:
+            raise answer
+        return answer is True
+
+    def _try_update(
+        self, request: dict[str, Any], applied: Callable[[dict[str, Any]], bool]
+    ) -> bool | StorageError:
+        """One update (through conflicts): whether it is applied, or why it failed."""
+        try:
+            retries.through_conflicts(functools.partial(self.client.update_item, **request), self._waits)
+        except StorageError as unreachable_or_conflicting:
+            return unreachable_or_conflicting
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                failed = StorageError("storage_failed", "DynamoDB update failed")
+                failed.__cause__ = error
+                return failed
+            item = cast(dict[str, Any] | None, error.response.get("Item"))
+            return item is not None and applied(from_item(item))
+        return True

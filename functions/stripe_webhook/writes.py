@@ -11,16 +11,19 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
+from contract.aws import error_code
 from stripe_webhook import bodies, ordering, schema
-from stripe_webhook.aws import error_code
 from stripe_webhook.dynamo_items import to_attribute, to_item
+from stripe_webhook.errors import StorageError
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.ports import PayloadLocation
 
 ORDERED = "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND last_event_watermark < :bound)"
 """Older state is replaced and a deleted object stays deleted; anything else is decided by
 ``ordering.decide`` with the stored item DynamoDB returns on refusal."""
-UNCHANGED = "attribute_not_exists(deleted) AND last_event_watermark = :seen_mark AND last_event_id = :seen_id"
+UNCHANGED = (
+    "attribute_not_exists(deleted) AND last_event_watermark = :stored_mark AND last_event_id = :stored_id"
+)
 """A write decided against a stored item applies only if that item is still the one decided on."""
 
 
@@ -90,16 +93,17 @@ def index_values(event: StripeEvent) -> dict[str, Any]:
 
 
 def record_write(table: str, event: StripeEvent, write: ordering.Write, now: float) -> dict[str, Any]:
-    """One TransactWriteItems entry: a conditional put, or (``flag_only``) a conditional update."""
+    """One TransactWriteItems entry: a conditional put, or (``How.FLAG``) a conditional update."""
     record = write.record
     key = schema.key_item(record.pk, record.sk)
-    if write.seen is None:
+    if write.over is None:
         condition = ORDERED
         values: dict[str, Any] = {":bound": to_attribute(ordering.bound(record))}
     else:
         condition = UNCHANGED
-        values = {":seen_mark": to_attribute(write.seen[0]), ":seen_id": {"S": write.seen[1]}}
-    if write.flag_only:
+        stored = write.over
+        values = {":stored_mark": to_attribute(stored.watermark), ":stored_id": {"S": stored.event_id}}
+    if not write.puts_content:
         return {
             "Update": {
                 "TableName": table,
@@ -109,14 +113,18 @@ def record_write(table: str, event: StripeEvent, write: ordering.Write, now: flo
                 "ExpressionAttributeValues": {**values, ":uncertain": {"BOOL": True}},
             }
         }
-    last_id, last_type, last_mark = write.last_event or (event.id, event.type, record.watermark)
+    content, credited = (
+        (write.resolved.content, write.resolved.credited)
+        if write.resolved is not None
+        else (record, ordering.Stamp(record.watermark, event.id, event.type))
+    )
     item = {
-        **record.attributes,
+        **content.attributes,
         "pk": record.pk,
         "sk": record.sk,
-        "last_event_id": last_id,
-        "last_event_type": last_type,
-        "last_event_watermark": last_mark,
+        "last_event_id": credited.event_id,
+        "last_event_type": credited.event_type,
+        "last_event_watermark": credited.watermark,
         "updated_at": int(now),
     }
     if write.uncertain:
@@ -142,6 +150,21 @@ def may_have_published_at(existing: dict[str, Any], lease_seconds: int) -> int |
     if lease > 0:
         times.append(lease - lease_seconds)
     return min(times, default=None)
+
+
+def refused_records(error: ClientError) -> list[int]:
+    """The positions (in the claim's record writes) of the records DynamoDB refused: a
+    ``TransactionCanceledException`` with ``ConditionalCheckFailed`` at their places. Any other
+    cancellation is a ``StorageError``."""
+    codes = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons") or []]
+    refused = [index - 1 for index, code in enumerate(codes) if code != "None"]
+    if (
+        error_code(error) != "TransactionCanceledException"
+        or not refused
+        or any(code not in ("None", "ConditionalCheckFailed") for code in codes)
+    ):
+        raise StorageError("storage_failed", f"DynamoDB cancelled the claim: {codes}") from error
+    return refused
 
 
 def refused_claim(error: ClientError) -> tuple[bool, dict[str, Any] | None]:

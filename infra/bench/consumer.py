@@ -167,9 +167,9 @@ def warm_consumer(env: dict[str, str], messages: int, rounds: int = 3) -> dict[s
 
 
 def child_ours(messages: int) -> dict[str, Any]:
+    from contract import aws
     from infra.lambda_context import LambdaContext
     from stripe_actions.app import lambda_handler
-    from stripe_webhook import aws
 
     events = subscription_events(messages + BATCH)
     seed_records(aws.client("dynamodb"), os.environ["TABLE_NAME"], events)

@@ -184,10 +184,10 @@ def function_on_moto(secret: str) -> Iterator[tuple[Meter, Callable[[dict[str, A
     import boto3
     from moto import mock_aws
 
+    from contract import aws as function_aws
     from infra.lambda_context import LambdaContext
     from infra.local.resources import create_resources
     from stripe_webhook import app, composition
-    from stripe_webhook import aws as function_aws
     from stripe_webhook.observability import logger
 
     level, saved = logger.log_level, dict(os.environ)

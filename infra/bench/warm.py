@@ -89,7 +89,8 @@ def run_child(kind: str, secret: str, env: dict[str, str], events: int, calls_fi
 
 def child_ours(secret: str, events: int, calls_file: Path) -> dict[str, Any]:
     """A warm container: CPU per new event, then per duplicate; the AWS calls it made, for the floor."""
-    from stripe_webhook import app, aws
+    from contract import aws
+    from stripe_webhook import app
 
     recorded: list[tuple[str, dict[str, Any]]] = []
 
@@ -175,7 +176,7 @@ def floor_replay(calls: list[Call], events: int, *, rewrite: bool) -> float:
     import botocore.session
     from botocore.exceptions import ClientError
 
-    from stripe_webhook.aws import client_config
+    from contract.aws import client_config
 
     session = botocore.session.get_session()
     services = {service for service, _, _ in calls}

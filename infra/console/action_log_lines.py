@@ -53,7 +53,7 @@ class ActionLogLines:
     def lines(self, group: str, pattern: str, start_ms: int) -> list[dict[str, Any]]:
         from botocore.exceptions import ClientError
 
-        from stripe_webhook.aws import error_code
+        from contract.aws import error_code
 
         lines: list[dict[str, Any]] = []
         request: dict[str, Any] = {"logGroupName": group, "filterPattern": pattern, "startTime": start_ms}

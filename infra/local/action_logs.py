@@ -54,7 +54,7 @@ class ActionLogs:
         first line)."""
         from botocore.exceptions import ClientError
 
-        from stripe_webhook.aws import error_code
+        from contract.aws import error_code
 
         with self._lock:
             if group in self._created:

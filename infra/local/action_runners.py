@@ -141,7 +141,7 @@ def build_runners(
     logs: ActionLogs | None = None,
 ) -> list[ActionRunner]:
     """One runner per actions function, each with its own ``Consumer`` built as its deployed function
-    builds it (clients from ``stripe_webhook.aws``, so from ``AWS_ENDPOINT_URL`` locally), from
+    builds it (clients from ``contract.aws``, so from ``AWS_ENDPOINT_URL`` locally), from
     the code as it is when the runner (re)builds it; each outcome goes to ``report`` and, as the
     deployed function logs it, to the function's log group (``logs``)."""
     from stripe_actions.settings import Settings

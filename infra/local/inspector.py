@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract.aws import error_code
 from infra.cli import Problem, exit_with
 from infra.local.connect import (
     DEFAULT_ENDPOINT,
@@ -25,7 +26,6 @@ from infra.local.connect import (
 )
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
 from infra.local.views import count, event_records, handler_label, shown, summarize
-from stripe_webhook.aws import error_code
 from stripe_webhook.bodies import UnreadableBody
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from contract import MAX_BODY_BYTES
 from infra.lambda_context import LambdaContext
 from infra.local.apigw import proxy_event
 from infra.local.guard import (
@@ -31,7 +32,6 @@ from infra.local.inbox_api import InboxApi
 from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
 from infra.local.inbox_stream import STREAM_HEADERS, STREAM_PATH, stream
 from infra.local.views import console_line
-from stripe_webhook.bodies import MAX_BODY_BYTES
 
 WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"

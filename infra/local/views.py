@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from contract.records import object_key
 from infra.fixtures.payloads import is_unix_time
 from stripe_webhook import schema
 
@@ -65,7 +66,7 @@ def summarize(record: dict[str, Any]) -> str:
 
 def record_line(object_id: str, record: dict[str, Any]) -> str:
     """``OBJECT#<id>: status=… amount=…``: a record as the tools print it."""
-    return f"{schema.object_key(object_id)[0]}: {summarize(record)}"
+    return f"{object_key(object_id)[0]}: {summarize(record)}"
 
 
 def event_records(

@@ -176,7 +176,7 @@ def aws_factory(
     import boto3
     from botocore.config import Config
 
-    from stripe_webhook.aws import client_config
+    from contract.aws import client_config
 
     session = boto3.session.Session(region_name=region, profile_name=profile)
     local: dict[str, Any] = {}

@@ -7,9 +7,9 @@ import json
 import time
 from collections import Counter
 
+from contract.aws import error_code
 from infra.ops.deployed import Context, handled_event_types
 from infra.ops.progress import day
-from stripe_webhook.aws import error_code
 from stripe_webhook.schema import IN_PROGRESS
 
 LOG_GROUP = "WebhookFunctionLogGroup"
@@ -96,7 +96,7 @@ def _listed(event_ids: list[str]) -> str:
 
 
 def metric_sums(ctx: Context, names: list[str], hours: int) -> dict[str, float]:
-    from stripe_webhook.observability import METRICS_NAMESPACE
+    from contract import METRICS_NAMESPACE
 
     cloudwatch = ctx.aws("cloudwatch")
     end = dt.datetime.now(dt.UTC)

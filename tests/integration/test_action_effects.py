@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
+from contract import aws as function_aws
 from infra.fixtures.payloads import fresh_event
 from stripe_actions.outcomes import ActionOutcome
-from stripe_webhook import aws as function_aws
 from tests.aws_model import Killed
 from tests.faults import Fault, FaultInjector, apply_with_moto
 from tests.integration.conftest import Actions

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from contract import aws as function_aws
 from infra.fixtures.payloads import fresh_event, merge
 from stripe_actions.adapters import entitlement_key, fulfilment_key
-from stripe_webhook import aws as function_aws
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Actions
 from tests.support import deliver, drain, large_invoice

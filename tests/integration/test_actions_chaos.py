@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
+from contract import aws as function_aws
 from infra.fixtures.payloads import fresh_event
-from stripe_webhook import aws as function_aws
 from tests.aws_model import Killed
 from tests.faults import apply_with_moto, refuse
 from tests.integration.conftest import Actions

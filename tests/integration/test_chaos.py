@@ -30,11 +30,11 @@ from typing import Any
 import boto3
 import pytest
 
+from contract import aws as aws_clients
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.variants import VARIANTS
 from infra.local.resources import create_resources
 from stripe_webhook import api_gateway, composition, eventbridge, observability
-from stripe_webhook import aws as aws_clients
 from stripe_webhook.composition import Components
 from stripe_webhook.errors import WebhookError
 from stripe_webhook.events import parse_event

@@ -68,7 +68,7 @@ def test_moving_between_webhook_and_eventbridge_delivery_never_processes_twice(a
 
 def test_a_retryable_eventbridge_failure_raises_so_aws_retries(aws: Aws) -> None:
     injector = FaultInjector()
-    from stripe_webhook import aws as aws_clients
+    from contract import aws as aws_clients
 
     injector.install(aws_clients.session())
     injector.fail("sns.Publish", Fault("KMSDisabled", 400, times=1))

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
+from contract import aws as aws_clients
 from infra.fixtures.payloads import encode, fresh_event
-from stripe_webhook import aws as aws_clients
 from stripe_webhook import budget, composition
 from stripe_webhook.errors import OutOfTime
 from stripe_webhook.events import parse_event

@@ -12,9 +12,10 @@ import time
 
 import pytest
 
+from contract import aws
 from infra.fixtures.payloads import fresh_event
 from infra.template import load_module
-from stripe_webhook import aws, composition
+from stripe_webhook import composition
 from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Route

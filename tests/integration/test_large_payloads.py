@@ -14,11 +14,11 @@ import time
 import jsonschema
 import pytest
 
+from contract import aws as function_aws
 from infra import REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
 from infra.ops.deployed import Context, Stack
 from infra.ops.redrive import redrive
-from stripe_webhook import aws as function_aws
 from stripe_webhook.errors import PublishError
 from stripe_webhook.events import parse_event
 from stripe_webhook.payloads import payload_key

@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any
 
+from contract import aws as aws_clients
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.signing import signature_header
-from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from contract import aws as aws_clients
 from infra.fixtures.payloads import encode, fresh_event
-from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition, store
 from stripe_webhook.events import parse_event
 from tests.faults import Fault, FaultInjector

@@ -247,7 +247,7 @@ def test_the_dashboard_url_is_an_output() -> None:
 
 
 def test_alarms_cover_errors_5xx_signature_spikes_and_throttles_and_notify_the_alarm_topic() -> None:
-    from stripe_webhook.observability import METRICS_NAMESPACE
+    from contract import METRICS_NAMESPACE
 
     alarms = {
         name: r["Properties"]

@@ -13,6 +13,7 @@ import boto3
 import pytest
 import stripe
 
+from contract import aws as aws_clients
 from infra import cli as runner
 from infra.cli import Problem
 from infra.fixtures.payloads import fresh_event
@@ -20,7 +21,6 @@ from infra.ops import backfill, cli
 from infra.ops.deployed import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS
 from infra.template import load_module
-from stripe_webhook import aws as aws_clients
 from stripe_webhook import bodies, composition
 from stripe_webhook.settings import API_VERSION
 from tests.fake_stripe import FakeStripe

@@ -55,7 +55,7 @@ def test_env_json_only_overrides_variables_the_template_declares() -> None:
 
 
 def test_the_deployed_functions_empty_endpoint_means_aws_itself(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stripe_webhook import aws
+    from contract import aws
 
     assert _function_environment({})["AWS_ENDPOINT_URL"] == ""
     monkeypatch.setenv("AWS_ENDPOINT_URL", "")

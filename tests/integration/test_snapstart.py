@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from contract import aws as aws_clients
 from infra.fixtures.payloads import fresh_event
-from stripe_webhook import aws as aws_clients
 from stripe_webhook import composition, snapstart
 from tests.integration.conftest import Aws
 from tests.support import deliver

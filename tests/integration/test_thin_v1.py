@@ -232,7 +232,7 @@ def test_twins_arriving_together_under_dynamodb_s_real_concurrency_are_one_busin
     that gets no 2xx is sent again, as Stripe does."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from stripe_webhook import aws as aws_clients
+    from contract import aws as aws_clients
     from tests.aws_model import AwsModel, Rates
 
     model = AwsModel(Rates(sns_lost_answer=0.0, kill=0.0), seed=int(time.time()))
@@ -278,7 +278,7 @@ def test_a_thin_twin_waits_for_a_live_snapshot_holder_and_takes_over_a_dead_one(
     its publish (Lambda stopping it); the thin twin gets 409 while the lease lives, and after it
     takes the event over and publishes it once, flagged as a possible copy (the dead holder's
     publish cannot be ruled out by the function)."""
-    from stripe_webhook import aws as aws_clients
+    from contract import aws as aws_clients
     from tests.aws_model import Killed
     from tests.faults import Fault, FaultInjector
 

@@ -38,3 +38,60 @@ def test_no_function_is_over_60_lines() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long[f"{_relative(path)}:{node.name}"] = lines
     assert not long, long
+
+
+def _imported_modules(package: str) -> set[str]:
+    found = set()
+    for path in (REPO_ROOT / "functions" / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_consumer_kit_depends_on_the_webhook_only_through_the_contract() -> None:
+    imported = _imported_modules("stripe_actions")
+
+    assert "contract" in imported
+    assert not {module for module in imported if module.split(".")[0] == "stripe_webhook"}
+
+
+PARALLEL = frozenset(
+    {
+        "ConfigurationError",  # the environment is wrong: (code, message)
+        "Settings",
+        "load_settings",  # the environment → Settings, or ConfigurationError
+        "get_settings",
+        "Components",
+        "components",
+        "reset",
+        "logger",
+        "metrics",
+        "report_outcome",  # log and count one outcome
+        "lambda_handler",
+        "to_item",  # plain values → DynamoDB attribute values (the kit's on boto3's converters)
+        "from_item",
+    }
+)
+"""Names both functions define on purpose, with one meaning: the style they share (GUIDE.md)."""
+
+
+def _top_level_names(package: str) -> set[str]:
+    names = set()
+    for path in (REPO_ROOT / "functions" / package).rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+    return names
+
+
+def test_no_name_means_two_things_across_the_two_functions() -> None:
+    both = _top_level_names("stripe_webhook") & _top_level_names("stripe_actions")
+
+    assert both <= PARALLEL, sorted(both - PARALLEL)

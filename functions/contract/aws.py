@@ -4,7 +4,8 @@ botocore instead of boto3 keeps ~0.2 s of imports (boto3's s3transfer stack) off
 the cold start. ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` are
 honoured by botocore itself, so local emulators work without code changes.
 
-Timeouts and attempts come from ``budget`` (the one place the time arithmetic lives).
+Both functions make their clients here. The attempts and timeouts below are what the webhook's
+time budget (``stripe_webhook.budget``) is derived from.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from stripe_webhook import budget
+MAX_ATTEMPTS = 3
+CONNECT_TIMEOUT_SECONDS = 1.0
+READ_TIMEOUT_SECONDS = 1.5
 
 ONE_ATTEMPT = frozenset({"sns", "ses"})
 """Services whose calls botocore must never re-send: it re-sends a request whose answer was lost,
@@ -40,10 +43,10 @@ def client_config(service_name: str) -> Config:
     validates it again (``ValidationException``), and botocore's walk of the model costs each call
     about a twentieth of its CPU (``make bench``). The tests turn it back on (``VALIDATE_PARAMETERS``),
     so a malformed request fails where our code makes it."""
-    attempts = 1 if service_name in ONE_ATTEMPT else budget.MAX_ATTEMPTS
+    attempts = 1 if service_name in ONE_ATTEMPT else MAX_ATTEMPTS
     return Config(
-        connect_timeout=budget.CONNECT_TIMEOUT_SECONDS,
-        read_timeout=budget.READ_TIMEOUT_SECONDS,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "total_max_attempts": attempts},
         max_pool_connections=10,
         parameter_validation=VALIDATE_PARAMETERS,
@@ -110,3 +113,12 @@ class ServiceAdapter:
         if self._client is None:
             self._client = client(self.service)
         return self._client
+
+
+def read_object(client: Any, bucket: str, key: str, limit: int) -> bytes:
+    """An S3 object's bytes, at most ``limit`` + 1 of them (a caller refuses more): never read whole."""
+    stream = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        return bytes(stream.read(limit + 1))
+    finally:
+        stream.close()

@@ -1,0 +1,45 @@
+"""The shape of the records the kit reads from the webhook's table: the webhook writes them,
+``stripe_actions`` (``Consumer``'s ``read_record``) and the tools read them.
+
+    OBJECT#<stripe id> / STATE               one record per Stripe object (the handler's fields)
+    OBJECT#<stripe id> / LINK#<name>#<id>    a link the object's own events do not carry
+
+A reader queries the object's partition and gives its items, as plain values, to ``merged``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+STATE_SK = "STATE"
+LINK_SK_PREFIX = "LINK#"
+
+
+def object_key(object_id: str) -> tuple[str, str]:
+    return f"OBJECT#{object_id}", STATE_SK
+
+
+def link_sk(name: str, linked_id: str) -> str:
+    return f"{LINK_SK_PREFIX}{name}#{linked_id}"
+
+
+def merged(object_id: str, items: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The object's record with its links merged, from every item of its partition: each link's ids
+    in ``links[name]``, and ``record[name]`` = the id when there is one and the record has none (an
+    invoice's ``payment_intent`` since API version 2025-03-31). None if there is no record."""
+    sk = object_key(object_id)[1]
+    items = list(items)
+    record = next((item for item in items if item.get("sk") == sk), None)
+    if record is None:
+        return None
+    links: dict[str, list[str]] = {}
+    for item in items:
+        if str(item.get("sk", "")).startswith(LINK_SK_PREFIX):
+            links.setdefault(str(item["link"]), []).append(str(item["linked_id"]))
+    for name, ids in links.items():
+        if len(ids) == 1:
+            record.setdefault(name, ids[0])
+    if links:
+        record["links"] = {name: sorted(ids) for name, ids in links.items()}
+    return record
