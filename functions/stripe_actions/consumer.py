@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from contract import tracing
 from stripe_actions.actions import Action, ActionRegistry, Wait
 from stripe_actions.effects import EffectUncertain
 from stripe_actions.messages import (
@@ -23,7 +24,7 @@ from stripe_actions.messages import (
     parse_record,
     receive_count,
 )
-from stripe_actions.observability import report_outcome
+from stripe_actions.observability import report_outcome, start_message
 from stripe_actions.outcomes import ActionOutcome
 
 if TYPE_CHECKING:
@@ -99,12 +100,18 @@ class Consumer:
             count = receive_count(record.raw_event)
             self._report(ActionOutcome("", record.message_id, "poison", str(error), receive=count))
             raise
+        trace = tracing.TraceHeader.parse(record.raw_event.get("attributes", {}).get("AWSTraceHeader"))
+        start_message(event.id, trace)
         failures = []
         for action in self.registry.for_type(event.type):
+            started, failed = time.time(), False
             try:
                 self.run(action, event)
             except Exception as error:  # any error: the message fails, is retried
                 failures.append(error)
+                failed = True
+            annotations = {"event_id": event.id, "event_type": event.type, "action": action.name}
+            tracing.segment(action.name, trace, started, annotations, fault=failed)
         if failures:
             raise ActionFailed(f"{len(failures)} action(s) failed for {event.id}") from failures[0]
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from contract import METRICS_NAMESPACE
 
 if TYPE_CHECKING:
+    from contract.tracing import TraceHeader
     from stripe_actions.outcomes import ActionOutcome
 
 logger = Logger()
@@ -23,6 +24,13 @@ def publish_count(name: str) -> None:
     so the function does not flush metrics at every end (Powertools would warn of an empty set)."""
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()
+
+
+def start_message(event_id: str, trace: TraceHeader | None) -> None:
+    """Tag every log line about one message with its event (the correlation id, as the webhook
+    tags its own) and the event's trace (``trace_id``: the trace its delivery started)."""
+    logger.set_correlation_id(event_id)
+    logger.append_keys(event_id=event_id, trace_id=trace.root if trace is not None else None)
 
 
 LOGGED_AS_ERRORS = frozenset({"uncertain", "poison", "failed"})

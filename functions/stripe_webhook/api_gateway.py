@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from contract import tracing
 from stripe_webhook import signature
 from stripe_webhook.errors import (
     ConfigurationError,
@@ -102,7 +103,8 @@ def handle(request: ProxyRequest, components: Components, deadline: float | None
     this invocation will be stopped (see ``budget``)."""
     count("RequestsReceived")
     try:
-        event = verified_event(request, components)
+        with tracing.span("verify"):
+            event = verified_event(request, components)
         start_event(event)
         outcome = components.pipeline.process(event, deadline=deadline)
     except WebhookError as error:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contract import tracing
 from stripe_webhook import api_gateway, composition, eventbridge, snapstart
 from stripe_webhook.observability import logger, metrics, report_reconciliation
 
@@ -38,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 @logger.inject_lambda_context(clear_state=True)
 def reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000
-    report = composition.components().reconciler.run(deadline)
+    with tracing.span("reconcile"):  # each event it recovers adds its own steps' spans
+        report = composition.components().reconciler.run(deadline)
     report_reconciliation(report)
     return report.summary()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from contract import aws
+from contract import aws, tracing
 from stripe_webhook import budget
 from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled, missing_api_key
 from stripe_webhook.secret_cache import SecretCache
@@ -154,15 +154,18 @@ class Components:
 
     def full_event(self, event: StripeEvent, deadline: float | None = None) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""
-        return self.stripe_api.full_event(event, deadline)
+        with tracing.span("stripe_fetch", event_id=event.id, fetch="full_event"):
+            return self.stripe_api.full_event(event, deadline)
 
     def related_object(self, event: StripeEvent, deadline: float | None = None) -> dict[str, Any]:
         """A thin v1 notification's object, from the Stripe API (only thin deliveries ask)."""
-        return self.stripe_api.related_object(event, deadline)
+        with tracing.span("stripe_fetch", event_id=event.id, fetch="related_object"):
+            return self.stripe_api.related_object(event, deadline)
 
     def current_object(self, event: StripeEvent, deadline: float | None = None) -> dict[str, Any] | None:
         """The event's object as it is now, from the Stripe API (same-second ties, health notices)."""
-        return self.stripe_api.current_object(event, deadline)
+        with tracing.span("stripe_fetch", event_id=event.id, fetch="current_object"):
+            return self.stripe_api.current_object(event, deadline)
 
     @property
     def has_stripe_api_key(self) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from contract import METRICS_NAMESPACE
+from contract import METRICS_NAMESPACE, tracing
 from stripe_webhook.errors import EventInProgress, RequestRejected, SignatureError, WebhookError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def count(name: str) -> None:
 def start_event(event: StripeEvent) -> None:
     """Tag every log line of this invocation with the event it is about."""
     logger.set_correlation_id(event.id)
-    logger.append_keys(event_id=event.id, event_type=event.type)
+    logger.append_keys(event_id=event.id, event_type=event.type, trace_id=tracing.trace_id())
 
 
 def report_outcome(outcome: EventOutcome) -> None:

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from contract import aws
+from contract import aws, tracing
 from contract.aws import error_code
 from stripe_webhook import ordering, retries, schema, writes
 from stripe_webhook.dynamo_items import from_item, to_attribute
@@ -161,18 +161,24 @@ class DynamoStore(aws.ServiceAdapter):
         self, event: StripeEvent, token: str, message_id: str, now: float, *, deadline: float | None = None
     ) -> bool:
         """Record that the event reached SNS, and index it by type; False if our lease was taken
-        over meanwhile, or if DynamoDB failed every attempt made until ``deadline`` (``MARK_ROUNDS``)."""
+        over meanwhile, or if DynamoDB failed every attempt made until ``deadline`` (``MARK_ROUNDS``).
+        A traced invocation's trace id is kept with it (``trace_id``): the console links to it."""
+        update = "SET #status = :published, published_at = :now, sns_message_id = :message_id, "
+        update += writes.INDEX_KEYS
+        values = {
+            ":published": {"S": schema.PUBLISHED},
+            ":now": to_attribute(int(now)),
+            ":message_id": {"S": message_id},
+            **writes.index_values(event),
+        }
+        if (trace := tracing.trace_id()) is not None:
+            update += ", trace_id = :trace_id"
+            values[":trace_id"] = {"S": trace}
         return self._update_leased(
             event.id,
             token,
-            "SET #status = :published, published_at = :now, sns_message_id = :message_id,"
-            f" {writes.INDEX_KEYS} REMOVE lease_token, lease_expires_at",
-            {
-                ":published": {"S": schema.PUBLISHED},
-                ":now": to_attribute(int(now)),
-                ":message_id": {"S": message_id},
-                **writes.index_values(event),
-            },
+            f"{update} REMOVE lease_token, lease_expires_at",
+            values,
             applied=lambda item: item.get("sns_message_id") == message_id,
             deadline=deadline,
         )

@@ -17,7 +17,7 @@ import pytest
 
 from infra import REPO_ROOT
 from infra.build import sam_build
-from infra.template import function_properties, load_template
+from infra.template import function_properties, load_module, load_template
 from stripe_webhook import budget
 from stripe_webhook.settings import Settings
 from tests.modules import targets
@@ -376,10 +376,23 @@ def test_every_function_runs_the_same_runtime_on_arm_from_functions() -> None:
         assert variables["AWS_ENDPOINT_URL"] == ""
 
 
-def test_tracing_is_the_same_for_the_api_and_every_function_off() -> None:
-    assert "TracingEnabled" not in RESOURCES["WebhookApi"]["Properties"]
-    assert "Tracing" not in TEMPLATE["Globals"]["Function"]
-    assert all("Tracing" not in r.get("Properties", {}) for r in RESOURCES.values())
+def test_tracing_is_the_same_for_the_api_the_topic_and_every_function_one_parameter() -> None:
+    """Issue 37 turned tracing on: one parameter (default Active) for every hop that can trace.
+    (Before it this test said "off"; an HTTP API cannot trace: X-Ray supports REST APIs only.)"""
+    assert TEMPLATE["Parameters"]["Tracing"]["Default"] == "Active"
+    assert RESOURCES["WebhookApi"]["Properties"]["TracingEnabled"] == {"Fn::If": ["Traced", True, False]}
+    assert TEMPLATE["Globals"]["Function"]["Tracing"] == {"Ref": "Tracing"}
+    assert RESOURCES["EventsTopic"]["Properties"]["TracingConfig"] == {"Ref": "Tracing"}
+    assert RESOURCES["Reconciler"]["Properties"]["Parameters"]["Tracing"] == {"Ref": "Tracing"}
+    functions = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert all("Tracing" not in function["Properties"] for function in functions)  # the Globals' one
+    action = load_module("action")["Resources"]["Function"]["Properties"]
+    assert action["Tracing"] == {"Fn::Select": [11, {"Ref": "Kit"}]}
+    kit = RESOURCES["ActionKit"]["Properties"]["Value"]["Fn::Join"][1]
+    assert kit[11] == {"Ref": "Tracing"}
+    for role in ("WebhookRole",):
+        managed = RESOURCES[role]["Properties"]["ManagedPolicyArns"]["Fn::If"]
+        assert managed[0] == "Traced" and "AWSXRayDaemonWriteAccess" in managed[1][0]["Fn::Sub"]
 
 
 def test_what_holds_data_outlives_the_stack_and_queues_keep_messages_for_a_chosen_time() -> None:
