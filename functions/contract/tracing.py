@@ -128,8 +128,9 @@ def _send(document: dict[str, object]) -> None:
     datagram = PREAMBLE + json.dumps(document, separators=(",", ":")).encode()
     if len(datagram) > MAX_DOCUMENT_BYTES:
         return
-    with contextlib.suppress(OSError):  # tracing never fails the work it watches
-        _socket().sendto(datagram, _daemon())
+    with contextlib.suppress(OSError, ValueError):  # tracing never fails the work it watches
+        address = _daemon()
+        _socket().sendto(datagram, address)
 
 
 @functools.cache
