@@ -20,7 +20,7 @@ from contract import EXTENDED_PAYLOAD_SIZE
 ReadPayload = Callable[[str, str], bytes]
 """(bucket, key) → the stored event's bytes."""
 ReadRecord = Callable[[str], "dict[str, Any] | None"]
-"""Stripe object id → its current record in the webhook's table (``queries.get_record``)."""
+"""Stripe object id → its current record in the webhook's table (``webhook_data.RecordReader``)."""
 
 
 class PoisonMessage(ValueError):

@@ -30,7 +30,7 @@ from typing import Any
 from infra.bench import corpus, units
 from infra.bench.cold import cold_starts
 from infra.bench.consumer import cold_consumer_starts, warm_consumer
-from infra.bench.environment import AwsEndpoint, function_environment
+from infra.bench.environment import AwsEndpoint, XrayDaemon, function_environment
 from infra.bench.package import package_size
 from infra.bench.warm import warm
 from infra.cli import exit_with
@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the webhook function, the consumer kit, the DynamoDB units per event, or all (default)",
     )
     parser.add_argument("--aws-port", type=int, default=5055)
+    parser.add_argument(
+        "--no-tracing", action="store_true", help="as with Tracing=PassThrough (default: traced, as deployed)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.cold_runs, args.events, args.no_build = 2, 30, True
@@ -228,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     lines: list[str] = []
     try:
-        env = function_environment(endpoint.url)
+        daemon = None if args.no_tracing else XrayDaemon()
+        env = function_environment(endpoint.url, daemon)
         if args.part in ("all", "webhook"):
             say(f"cold starts: {args.cold_runs} fresh processes per variant ...")
             cold = cold_starts(secret, env, args.cold_runs)
@@ -255,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         endpoint.stop()
     print("\n".join(lines))
+    print(
+        "tracing: "
+        + ("off (--no-tracing)" if args.no_tracing else "on (sampled; spans sent to a loopback UDP port)")
+    )
     print("budgets: " + ("all met" if not failures else "missed: " + ", ".join(failures)))
     if not timed:
         print("(a --quick run checks only the AWS-call budgets; timings are too few to compare)")

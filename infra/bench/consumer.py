@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 from infra.bench.cold import cold_run
-from infra.bench.environment import child_environment, run_python
+from infra.bench.environment import TRACE_HEADER, child_environment, run_python
 from infra.bench.warm import cpu_ms_per_call
 from infra.cli import exit_with
 from infra.local.action_runners import sqs_lambda_event
@@ -105,7 +105,7 @@ def lambda_event(events: list[dict[str, Any]]) -> dict[str, Any]:
                 "MessageId": secrets.token_hex(16),
                 "ReceiptHandle": secrets.token_hex(16),
                 "Body": message_body(parsed, attributes, None),
-                "Attributes": {"ApproximateReceiveCount": "1"},
+                "Attributes": {"ApproximateReceiveCount": "1", "AWSTraceHeader": TRACE_HEADER},
                 "MessageAttributes": attributes,
             }
         )

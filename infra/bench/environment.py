@@ -45,8 +45,35 @@ class AwsEndpoint:
         self.process.wait(timeout=10)
 
 
-def function_environment(endpoint: str) -> dict[str, str]:
-    return {
+TRACE_HEADER = "Root=1-6750a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+"""A sampled invocation's trace header, as Lambda sets it with ``Tracing: Active`` (the default)."""
+
+
+class XrayDaemon:
+    """A UDP port where the X-Ray daemon would listen: the runs send their spans to it, as in
+    Lambda (it never reads them; the kernel drops what overflows, as UDP may)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.socket.getsockname()[1]}"
+
+    def environment(self) -> dict[str, str]:
+        """What Lambda gives a traced invocation: the header, the daemon, and the function's name
+        (with which botocore copies the header onto every AWS request)."""
+        return {
+            "_X_AMZN_TRACE_ID": TRACE_HEADER,
+            "AWS_XRAY_DAEMON_ADDRESS": self.address,
+            "AWS_LAMBDA_FUNCTION_NAME": "stripe-webhooks-bench",
+        }
+
+
+def function_environment(endpoint: str, daemon: XrayDaemon | None = None) -> dict[str, str]:
+    """The function's environment against ``endpoint``; traced as with ``Tracing: Active`` when a
+    ``daemon`` is given."""
+    return (daemon.environment() if daemon is not None else {}) | {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import quote
 
 from infra.console.action_log_lines import ActionLogLines
 from infra.console.deployment import Deployment, QueuePair
@@ -72,6 +73,7 @@ class ConsoleReads:
                 for pk, sk, item, own in event_records(queries, body, event_id)
             ]
         detail["actions"] = self.logs.outcomes(event_id, int(stored.get("received_at") or 0))
+        detail["trace"] = trace_links(self.deployment.region, event_id, stored.get("trace_id"))
         return detail
 
     def timeline(self, object_id: str, cursor: str | None = None) -> dict[str, Any]:
@@ -232,3 +234,19 @@ def _depth(sqs: Any, url: str) -> dict[str, int]:
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names).get("Attributes", {})
     return {"waiting": int(attributes.get(names[0], 0)), "in_flight": int(attributes.get(names[1], 0))}
+
+
+XRAY_CONSOLE = "https://console.aws.amazon.com/xray/home"
+
+
+def trace_links(region: str, event_id: str, trace_id: object) -> dict[str, str]:
+    """Where X-Ray shows an event (its deep links, AWS X-Ray Developer Guide, "Console deep
+    linking"): the trace of the delivery that published it (``trace_id``, kept by the mark), and
+    every trace annotated with its id (each delivery and retry, the reconciler's, the actions')."""
+    search = f'annotation.event_id = "{event_id}"'
+    where = f"?region={quote(region)}" if region else ""
+    links = {"search": search, "search_url": f"{XRAY_CONSOLE}{where}#/traces?filter={quote(search)}"}
+    if isinstance(trace_id, str) and trace_id:
+        links["trace_id"] = trace_id
+        links["trace_url"] = f"{XRAY_CONSOLE}{where}#/traces/{quote(trace_id)}"
+    return links

@@ -121,6 +121,26 @@ def test_an_older_event_shows_the_newer_record_it_did_not_overwrite(console: Con
     assert record["record"]["last_event_id"] == newer["id"]
 
 
+def test_an_event_links_to_the_trace_that_published_it_and_to_every_trace_of_it(
+    console: Console, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    traced, untraced = fresh_event("invoice.paid"), fresh_event("invoice.paid")
+    root = "1-6750a1b2-0123456789abcdef01234567"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={root};Parent=53995c3f42cd8ad8;Sampled=1")
+    assert deliver(traced, secret).status == 200
+    monkeypatch.delenv("_X_AMZN_TRACE_ID")
+    assert deliver(untraced, secret).status == 200
+
+    shown = console.app.get(f"/api/events/{traced['id']}", {})["trace"]
+    not_kept = console.app.get(f"/api/events/{untraced['id']}", {})["trace"]
+
+    assert shown["trace_id"] == root
+    assert shown["trace_url"] == f"https://console.aws.amazon.com/xray/home?region=us-east-1#/traces/{root}"
+    assert shown["search"] == f'annotation.event_id = "{traced["id"]}"'
+    assert shown["search_url"].endswith(f"#/traces?filter=annotation.event_id%20%3D%20%22{traced['id']}%22")
+    assert "trace_url" not in not_kept and not_kept["search"] == f'annotation.event_id = "{untraced["id"]}"'
+
+
 def test_an_object_s_timeline_is_in_created_and_in_arrival_order(console: Console, secret: str) -> None:
     now = int(time.time())
     later = fresh_event("payment_intent.succeeded", created=now)

@@ -171,6 +171,7 @@ async function showEvent(eventId) {
       entry.object_id ? el("a", { class: "object", href: `#/object/${encodeURIComponent(entry.object_id)}` }, `timeline of ${entry.object_id}`) : "")];
   parts.push(el("div", { class: "actions" }, actionButton("resend to every subscriber", "resend", eventId)));
   if (detail.body_problem) parts.push(el("p", { class: "why" }, `The stored body cannot be read: ${detail.body_problem}`));
+  if (detail.trace) parts.push(traceLinks(detail.trace));
   parts.push(el("h3", {}, "actions"));
   parts.push(detail.actions && detail.actions.length ? table([["time"], ["function"], ["outcome"], ["key"], ["why"]],
     detail.actions.map((o) => el("tr", { class: `outcome-${o.outcome}` }, el("td", {}, when(o.time)), el("td", {}, o.function),
@@ -194,6 +195,14 @@ async function showEvent(eventId) {
   parts.push(el("h3", {}, "event log entry"), dl(entry));
   $("#detail").replaceChildren(...parts);
   $("#detail-pane").hidden = false;
+}
+
+function traceLinks(trace) {
+  const away = { target: "_blank", rel: "noopener noreferrer" };
+  return el("p", { id: "trace" }, "X-Ray: ",
+    trace.trace_url ? el("a", { href: trace.trace_url, ...away }, `the trace that published it (${trace.trace_id})`) :
+      el("span", { class: "muted" }, "no trace kept (Tracing off, or not sampled)"),
+    " · ", el("a", { href: trace.search_url, ...away }, "every trace of this event"), " ", el("code", {}, trace.search));
 }
 
 // --- an object's timeline --------------------------------------------------------------------
