@@ -92,6 +92,8 @@ class Consumer:
         return dict(response)
 
     def process_record(self, record: SQSRecord) -> None:
+        trace = tracing.TraceHeader.parse(record.raw_event.get("attributes", {}).get("AWSTraceHeader"))
+        start_message(None, trace)  # a poison message's line names no earlier message's event
         try:
             event = parse_record(
                 record.raw_event, read_payload=self._read_payload, read_record=self._read_record
@@ -100,7 +102,6 @@ class Consumer:
             count = receive_count(record.raw_event)
             self._report(ActionOutcome("", record.message_id, "poison", str(error), receive=count))
             raise
-        trace = tracing.TraceHeader.parse(record.raw_event.get("attributes", {}).get("AWSTraceHeader"))
         start_message(event.id, trace)
         failures = []
         for action in self.registry.for_type(event.type):

@@ -26,9 +26,10 @@ def publish_count(name: str) -> None:
     metrics.flush_metrics()
 
 
-def start_message(event_id: str, trace: TraceHeader | None) -> None:
+def start_message(event_id: str | None, trace: TraceHeader | None) -> None:
     """Tag every log line about one message with its event (the correlation id, as the webhook
-    tags its own) and the event's trace (``trace_id``: the trace its delivery started)."""
+    tags its own; None until the message is read) and the event's trace (``trace_id``: the trace
+    its delivery started). Powertools leaves out a key whose value is None."""
     logger.set_correlation_id(event_id)
     logger.append_keys(event_id=event_id, trace_id=trace.root if trace is not None else None)
 

@@ -22,6 +22,7 @@ import pytest
 from contract import aws as function_aws
 from infra.fixtures.payloads import fresh_event, merge
 from infra.local import action_runners
+from stripe_actions.outcomes import ActionOutcome
 from tests.integration.conftest import Actions
 from tests.support import deliver
 
@@ -82,6 +83,20 @@ def journey_lines() -> Iterator[io.StringIO]:
         handler.setStream(stream)  # type: ignore[attr-defined]
 
 
+def logged_as_deployed(actions: Actions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local runner reports outcomes to the test; the deployed function logs them as well."""
+    from stripe_actions.observability import report_outcome
+
+    consumer = actions.runners["fulfil_order"].consumer
+    to_the_test = consumer._report
+
+    def report(outcome: ActionOutcome) -> None:
+        report_outcome(outcome)
+        to_the_test(outcome)
+
+    monkeypatch.setattr(consumer, "_report", report)
+
+
 def test_a_paid_checkout_is_one_trace_from_the_webhook_to_its_fulfilment(
     actions: Actions, secret: str, daemon: Daemon, journey_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,6 +118,7 @@ def test_a_paid_checkout_is_one_trace_from_the_webhook_to_its_fulfilment(
         return lambda_event
 
     monkeypatch.setattr(action_runners, "sqs_lambda_event", through_traced_sns)
+    logged_as_deployed(actions, monkeypatch)
 
     monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={ROOT};Parent={WEBHOOK_SEGMENT};Sampled=1")
     assert deliver(event, secret).body["status"] == "processed"
@@ -132,7 +148,8 @@ def test_a_paid_checkout_is_one_trace_from_the_webhook_to_its_fulfilment(
     assert stored is not None and stored["trace_id"] == ROOT
     journey = [json.loads(line) for line in journey_lines.getvalue().splitlines()]
     about_the_event = [line for line in journey if line.get("event_id") == event["id"]]
-    assert about_the_event and all(line["trace_id"] == ROOT for line in about_the_event)
+    assert {line["message"] for line in about_the_event} >= {"event processed", "action done"}
+    assert all(line["trace_id"] == ROOT for line in about_the_event)
     assert all(line["correlation_id"] == event["id"] for line in about_the_event)
 
 
@@ -162,3 +179,21 @@ def test_a_step_that_fails_is_a_fault_in_its_trace(
     assert documents["publish"]["fault"] is True
     assert documents["publish"]["annotations"]["event_id"] == event["id"]
     assert "fault" not in documents["claim"] and "mark" not in documents
+
+
+def test_a_poison_message_after_a_good_one_names_no_event_in_its_log_line(
+    actions: Actions, secret: str, journey_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged_as_deployed(actions, monkeypatch)
+    event = fresh_event("checkout.session.completed")
+    merge(event["data"]["object"], {"id": "cs_test_traced_2"})
+    assert deliver(event, secret).body["status"] == "processed"
+    queue = actions.resources.queues["fulfil_order"].queue_url
+    actions.aws.sqs.send_message(QueueUrl=queue, MessageBody="not an event")
+
+    outcomes = actions.run("fulfil_order", rounds=1)
+
+    assert sorted(outcome.status for outcome in outcomes) == ["done", "poison"]
+    lines = [json.loads(line) for line in journey_lines.getvalue().splitlines()]
+    (poison,) = [line for line in lines if line["message"] == "action poison"]
+    assert poison.get("event_id", "") == "" and "correlation_id" not in poison  # not the checkout's
