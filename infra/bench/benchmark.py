@@ -158,6 +158,19 @@ def report(
             f"{cold['naive'][0]:.0f}",
         ),
         row("Peak memory, cold (MB)", cold["ours"][1], cold["floor"][1], "", f"{cold['naive'][1]:.0f}"),
+        *(
+            [
+                row(
+                    "Cold start with the X-Ray SDK (Powertools' Tracer) instead (median, ms)",
+                    cold["xray_sdk"][0],
+                    cold["floor"][0],
+                    "not used",
+                    "",
+                )
+            ]
+            if "xray_sdk" in cold
+            else []
+        ),
         row(
             "Warm CPU per new event (ms)",
             w["ours_new"],

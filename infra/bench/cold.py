@@ -28,7 +28,7 @@ def warm_container_peak_mb(secret: str, env: dict[str, str], events: int) -> flo
 
 def cold_starts(secret: str, env: dict[str, str], runs: int) -> dict[str, tuple[float, float]]:
     """Median wall ms and median peak MB per variant, runs interleaved so drift hits all alike."""
-    samples: dict[str, list[tuple[float, float]]] = {"ours": [], "floor": [], "naive": []}
+    samples: dict[str, list[tuple[float, float]]] = {"ours": [], "floor": [], "naive": [], "xray_sdk": []}
     for _ in range(runs):
         for name, runs_so_far in samples.items():
             runs_so_far.append(cold_run(f"cold_{name}", signed_request(secret), env))
