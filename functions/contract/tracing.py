@@ -26,7 +26,6 @@ import contextlib
 import functools
 import json
 import os
-import secrets
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -107,7 +106,7 @@ def _document(
 ) -> dict[str, object]:
     document: dict[str, object] = {
         "name": name,
-        "id": secrets.token_hex(8),
+        "id": os.urandom(8).hex(),
         "trace_id": header.root,
         "start_time": started,
         "end_time": time.time(),
