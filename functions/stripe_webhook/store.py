@@ -81,7 +81,7 @@ class DynamoStore(aws.ServiceAdapter):
         verdicts: Counter[ordering.Verdict] = Counter()
         refusal = self._send_claim(put_event, event, pending, now)
         rounds = 0
-        while refusal is not None and not writes.refused_claim(refusal)[0]:
+        while refusal is not None and not writes.event_known(refusal):
             rounds += 1
             pending = self._redecide(event, pending, refusal, resolve, rounds=rounds, verdicts=verdicts)
             refusal = self._send_claim(put_event, event, pending, now)
@@ -92,7 +92,7 @@ class DynamoStore(aws.ServiceAdapter):
             records_uncertain=sum(write.uncertain for write in pending),
             lease_expires_at=int(now) + self._lease_seconds,
         )
-        return ours if refusal is None else self._existing(writes.refused_claim(refusal)[1], now, ours)
+        return ours if refusal is None else self._existing(writes.stored_event(refusal), now, ours)
 
     def _send_claim(
         self, put_event: dict[str, Any], event: StripeEvent, pending: list[ordering.Write], now: float

@@ -167,12 +167,23 @@ def refused_records(error: ClientError) -> list[int]:
     return refused
 
 
-def refused_claim(error: ClientError) -> tuple[bool, dict[str, Any] | None]:
-    """Whether the claim's put of the event-log item failed its condition (the event is known), and
-    the stored item DynamoDB returned with the refusal (``ALL_OLD``), if any."""
-    if error_code(error) == "ConditionalCheckFailedException":
-        return True, cast(dict[str, Any] | None, error.response.get("Item"))
-    reasons = error.response.get("CancellationReasons") or []
+def event_known(refusal: ClientError) -> bool:
+    """Whether the claim was refused because its event-log item exists (the event is known), as
+    opposed to a record write refused by its order condition."""
+    return _event_refusal(refusal) is not None
+
+
+def stored_event(refusal: ClientError) -> dict[str, Any] | None:
+    """The stored event-log item DynamoDB returned with that refusal (``ALL_OLD``), if any."""
+    return (_event_refusal(refusal) or {}).get("Item")
+
+
+def _event_refusal(refusal: ClientError) -> dict[str, Any] | None:
+    """The part of the answer that refuses the event-log item's put: the whole answer for a plain
+    put, the first cancellation reason for a transaction."""
+    if error_code(refusal) == "ConditionalCheckFailedException":
+        return cast(dict[str, Any], refusal.response)
+    reasons = refusal.response.get("CancellationReasons") or []
     if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-        return True, cast(dict[str, Any] | None, reasons[0].get("Item"))
-    return False, None
+        return cast(dict[str, Any], reasons[0])
+    return None
