@@ -11,6 +11,7 @@ time budget (``stripe_webhook.budget``) is derived from.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import botocore.session
@@ -113,6 +114,18 @@ class ServiceAdapter:
         if self._client is None:
             self._client = client(self.service)
         return self._client
+
+
+def query_items(client: Any, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item a DynamoDB query finds, page by page (``LastEvaluatedKey``), as attribute values:
+    ``query`` itself, not botocore's paginator, whose machinery costs a one-page read a tenth of
+    its CPU."""
+    while True:
+        page = client.query(**request)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def read_object(client: Any, bucket: str, key: str, limit: int) -> bytes:

@@ -20,19 +20,14 @@ class RecordReader(aws.ServiceAdapter):
         self.table_name = table_name
 
     def get_record(self, object_id: str) -> dict[str, Any] | None:
-        request = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": records.object_key(object_id)[0]}},
-            "ConsistentRead": True,
-        }
-        items: list[dict[str, Any]] = []
-        page: dict[str, Any] = {"LastEvaluatedKey": None}
-        while "LastEvaluatedKey" in page:
-            page = self.client.query(**request)
-            items += (from_item(item) for item in page.get("Items", []))
-            request["ExclusiveStartKey"] = page.get("LastEvaluatedKey")
-        return records.merged(object_id, items)
+        items = aws.query_items(
+            self.client,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": records.object_key(object_id)[0]}},
+            ConsistentRead=True,
+        )
+        return records.merged(object_id, (from_item(item) for item in items))
 
 
 class PayloadReader(aws.ServiceAdapter):
