@@ -98,6 +98,7 @@ class EventPublisher(Protocol):
 
 
 class PayloadStore(Protocol):
-    """Where bodies too big for a message are kept, byte for byte, under their event id."""
+    """Where bodies too big for a message are kept, byte for byte, under their event id, written
+    once: a second copy gets the stored object's location and size, and writes nothing."""
 
     def store(self, event_id: str, body: bytes) -> PayloadLocation: ...

@@ -135,6 +135,23 @@ def stripe_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackStripe]:
     stripe.stop()
 
 
+@pytest.fixture
+def stripe(aws: Aws, stripe_api: LoopbackStripe) -> Iterator[LoopbackStripe]:
+    """The Events API stand-in, with the stack's endpoint recorded (created two days ago) and
+    enabled, as ``ops register`` leaves it."""
+    from stripe_webhook.handlers import build_registry
+    from stripe_webhook.reconciliation import Endpoint
+    from tests.integration.recovery import ENDPOINT_ID
+
+    patterns = tuple(build_registry().patterns())
+    endpoint = Endpoint(
+        ENDPOINT_ID, "webhook_endpoint", "https://x/webhook", patterns, int(time.time()) - 2 * 86_400
+    )
+    composition.components().ledger.record_endpoints([endpoint])
+    stripe_api.objects[f"/v1/webhook_endpoints/{ENDPOINT_ID}"] = {"id": ENDPOINT_ID, "status": "enabled"}
+    yield stripe_api
+
+
 @dataclass
 class Actions:
     """The example actions on moto: their tables, queues and one ``ActionRunner`` per action."""

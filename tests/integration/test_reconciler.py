@@ -14,7 +14,6 @@ import io
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,50 +21,12 @@ import pytest
 from infra.fixtures.payloads import fresh_event, thin_notification, with_fresh_ids
 from infra.lambda_context import LambdaContext
 from stripe_webhook import composition
-from stripe_webhook.handlers import build_registry
 from stripe_webhook.reconciliation import Endpoint, Report
 from tests.integration.conftest import Aws
+from tests.integration.recovery import ENDPOINT_ID, published, run, undelivered
 from tests.integration.test_delivery_paths import THIN_SECRET, post_thin
 from tests.loopback_stripe import LoopbackStripe
 from tests.support import deliver, drain
-
-TYPES = ("payment_intent.succeeded", "invoice.paid", "customer.subscription.updated", "charge.refunded")
-ENDPOINT_ID = "we_1RcnCiF2eZvKYlo2Tm0dFq9x"
-
-
-@pytest.fixture
-def stripe(aws: Aws, stripe_api: LoopbackStripe) -> Iterator[LoopbackStripe]:
-    """The Events API stand-in, with the stack's endpoint recorded (created two days ago) and
-    enabled, as ``ops register`` leaves it."""
-    patterns = tuple(build_registry().patterns())
-    endpoint = Endpoint(
-        ENDPOINT_ID, "webhook_endpoint", "https://x/webhook", patterns, int(time.time()) - 2 * 86_400
-    )
-    composition.components().ledger.record_endpoints([endpoint])
-    stripe_api.objects[f"/v1/webhook_endpoints/{ENDPOINT_ID}"] = {"id": ENDPOINT_ID, "status": "enabled"}
-    yield stripe_api
-
-
-def undelivered(
-    stripe: LoopbackStripe, count: int, *, age: int = 3_600, apart: int = 7
-) -> list[dict[str, Any]]:
-    """``count`` events Stripe could not deliver, the newest ``age`` seconds old, ``apart`` seconds apart."""
-    now = int(time.time())
-    events = [
-        with_fresh_ids([fresh_event(TYPES[i % len(TYPES)], created=now - age - i * apart)])[0]
-        for i in range(count)
-    ]
-    for event in sorted(events, key=lambda event: event["created"]):
-        stripe.add_event(event)
-    return events
-
-
-def run(deadline_seconds: float = 180) -> Report:
-    return composition.components().reconciler.run(time.time() + deadline_seconds)
-
-
-def published(aws: Aws) -> Counter[str]:
-    return Counter(message.attributes["event_id"] for message in drain(aws.sqs, aws.queue_url))
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ Grants = dict[str, tuple[set[str], set[str]]]
 WEBHOOK: Grants = {
     "EventLogAndRecords": ({"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"}, {"EventsTable"}),
     "PublishEvents": ({"sns:Publish"}, {"EventsTopic"}),
-    "StoreLargePayloads": ({"s3:PutObject"}, {"PayloadBucket"}),
+    "StoreLargePayloads": ({"s3:PutObject", "s3:GetObject"}, {"PayloadBucket"}),
     "ReadSigningSecret": ({"secretsmanager:GetSecretValue"}, {"WebhookSecret", "ExistingSecretArn"}),
     "ReadThinSigningSecret": ({"secretsmanager:GetSecretValue"}, {"ThinWebhookSecret"}),
     "ReadStripeApiKey": ({"secretsmanager:GetSecretValue"}, {"StripeApiKeySecretArn"}),
@@ -35,7 +35,7 @@ RECONCILER: Grants = {
         {"EventsTable"},
     ),
     "PublishEvents": ({"sns:Publish"}, {"EventsTopic"}),
-    "StoreLargePayloads": ({"s3:PutObject"}, {"PayloadBucket"}),
+    "StoreLargePayloads": ({"s3:PutObject", "s3:GetObject"}, {"PayloadBucket"}),
     "ReadStripeApiKey": ({"secretsmanager:GetSecretValue"}, {"StripeApiKeySecretArn"}),
     "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"LogGroup"}),
 }
