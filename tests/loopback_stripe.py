@@ -40,17 +40,33 @@ class LoopbackStripe:
     trickle_seconds: float = 2.0
     thin_events: list[dict[str, Any]] = field(default_factory=list)
     """What ``GET /v2/core/events`` lists (every thin event, newest first; no delivery filter)."""
+    thin_page_size: int = 100
+    """Thin events a page; more follow as ``next_page_url`` (``/v2/core/events?page=…``)."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """A path, or a whole target (path and query), → the status it is refused with."""
+    pages: dict[str, bytes] = field(default_factory=dict)
+    """A path → the raw body it answers (200), whatever it asks: a hostile or broken Stripe."""
 
     def add_event(self, event: dict[str, Any], *, delivered: bool = False) -> None:
         self.events.append(Listed(event, delivered))
 
     def answer(self, target: str) -> tuple[int, dict[str, Any]]:
         parts = urlsplit(target)
+        refused = self.refused.get(target, self.refused.get(parts.path))
+        if refused is not None:
+            return refused, {"error": {"type": "invalid_request_error", "message": "refused"}}
         if parts.path == "/v1/events":
             return list_events(self.events, **list_query(dict(parse_qsl(parts.query))))
         if parts.path == "/v2/core/events":
             newest_first = list(reversed(self.thin_events))
-            return 200, {"data": newest_first, "next_page_url": None, "previous_page_url": None}
+            start = int(dict(parse_qsl(parts.query)).get("page", "0"))
+            end = start + self.thin_page_size
+            following = f"/v2/core/events?page={end}" if end < len(newest_first) else None
+            return 200, {
+                "data": newest_first[start:end],
+                "next_page_url": following,
+                "previous_page_url": None,
+            }
         if parts.path.startswith("/v1/events/"):
             wanted = parts.path.rsplit("/", 1)[1]
             found = next((entry.event for entry in self.events if entry.event["id"] == wanted), None)
@@ -73,7 +89,10 @@ class LoopbackStripe:
                 status, answer = (
                     (failure, {"error": {"type": "api_error"}}) if failure else stripe.answer(self.path)
                 )
-                body = json.dumps(answer).encode()
+                raw = stripe.pages.get(urlsplit(self.path).path)
+                status, body = (
+                    (200, raw) if raw is not None and not failure else (status, json.dumps(answer).encode())
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 if status == 429:

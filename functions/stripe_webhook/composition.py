@@ -143,6 +143,7 @@ class Components:
             handled=registry().patterns(),
             api_version=settings.stripe_api_version,
             limits=limits,
+            livemode=settings.livemode,
             on_outcome=report_outcome,
         )
 

@@ -7,13 +7,16 @@ Two items in the events table, beside the event log (``schema.RECONCILER_PK``):
                              runs never work at once (a second one finds it held and stops)
     RECONCILER / ENDPOINTS   the endpoints ``ops register`` created for this stack
 
-Each is one JSON document (a few KB: the lists it keeps are bounded), written with a condition on
-the run's lease token, so a run that outlived its lease cannot overwrite its successor's work.
+Each is one JSON document (the state at most ``reconciliation.MAX_STATE_BYTES``, whatever Stripe
+returns), written with a condition on the run's lease token, so a run that outlived its lease
+cannot overwrite its successor's work. ``logged`` reads the event log in batches (the complete
+sweep's check).
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -24,6 +27,10 @@ from contract.aws import error_code
 from stripe_webhook import schema
 from stripe_webhook.errors import StorageError
 from stripe_webhook.reconciliation import Endpoint, State
+
+BATCH_KEYS = 100
+"""The most keys one ``BatchGetItem`` takes."""
+BATCH_ATTEMPTS = 5
 
 
 class LeaseLost(StorageError):
@@ -92,6 +99,55 @@ class DynamoLedger(aws.ServiceAdapter):
             raise StorageError("storage_failed", "DynamoDB refused the reconciler's state") from error
         except BotoCoreError as error:
             raise StorageError("storage_unreachable", "DynamoDB could not be reached") from error
+
+    def release(self, token: str) -> None:
+        """Give the lease back without saving (a run whose state could not be saved)."""
+        try:
+            self.client.update_item(
+                TableName=self._table,
+                Key=self._key(schema.RECONCILER_STATE_SK),
+                UpdateExpression="REMOVE lease_until",
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError(
+                "storage_failed", "DynamoDB refused to release the reconciler's lease"
+            ) from error
+
+    def logged(self, event_ids: list[str]) -> set[str]:
+        """Which of ``event_ids`` the event log holds as published: ``BatchGetItem``, 100 keys a
+        call, unprocessed keys asked again (DynamoDB returns them under load) a few times."""
+        found: set[str] = set()
+        for start in range(0, len(event_ids), BATCH_KEYS):
+            keys = [
+                schema.event_key(event_id)
+                for event_id in dict.fromkeys(event_ids[start : start + BATCH_KEYS])
+            ]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "pk, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(BATCH_ATTEMPTS):
+                try:
+                    answer = self.client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as error:
+                    raise StorageError("storage_failed", "DynamoDB did not read the event log") from error
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    if item.get("status", {}).get("S") == schema.PUBLISHED:
+                        found.add(schema.event_id_of({"pk": item["pk"]["S"]}))
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise StorageError("storage_throttled", "DynamoDB left event-log keys unread")
+        return found
 
     def state(self) -> State | None:
         """The state as the last run left it (``ops status``), or None before the first run."""

@@ -30,6 +30,8 @@ RECONCILER_METRICS = {
     "ReconcilerFailures": MetricUnit.Count,
     "ReconcilerLagSeconds": MetricUnit.Seconds,
     "StripeEndpointsDisabled": MetricUnit.Count,
+    "EventsMissingFromLog": MetricUnit.Count,
+    "ThinEventListFailures": MetricUnit.Count,
 }
 """What every reconciler run emits (``report_reconciliation``), zeros included, so its alarms see it."""
 
@@ -104,9 +106,12 @@ def report_reconciliation(report: Report) -> None:
     values = {
         "EventsRecovered": len(report.recovered),
         "EventsSkipped": len(report.skipped),
-        "ReconcilerFailures": len(report.failed) + (1 if report.error else 0),
+        "ReconcilerFailures": len(report.failed)
+        + (1 if report.error or "complete" in report.sweep_errors else 0),
         "ReconcilerLagSeconds": report.lag_seconds,
         "StripeEndpointsDisabled": len(report.disabled_endpoints),
+        "EventsMissingFromLog": len(report.missing),
+        "ThinEventListFailures": 1 if "thin" in report.sweep_errors else 0,
     }
     for name, unit in RECONCILER_METRICS.items():
         metrics.add_metric(name=name, unit=unit, value=values[name])
@@ -115,12 +120,25 @@ def report_reconciliation(report: Report) -> None:
             "event recovered from Stripe's Events API: Stripe did not deliver it",
             extra={"event_id": event_id},
         )
+    for event_id in report.missing:
+        logger.error(
+            "event missing from the log: Stripe holds it, it was neither delivered nor listed as"
+            " undelivered; processed now",
+            extra={"event_id": event_id, "error": "missing_from_log"},
+        )
     for event_id, reason in report.skipped.items():
         logger.error("event skipped by the reconciler", extra={"event_id": event_id, "reason": reason})
     for endpoint in report.disabled_endpoints:
         logger.error(
             "Stripe endpoint is disabled or gone: Stripe sends it nothing",
             extra={"endpoint": endpoint, "error": "endpoint_disabled"},
+        )
+    for sweep, code in report.sweep_errors.items():
+        logger.error("reconciler sweep stopped: the others went on", extra={"sweep": sweep, "error": code})
+    if report.backlogged:
+        logger.warning(
+            "reconciler retries are full: the sweeps wait until failing events are settled or named",
+            extra={"error": "reconciler_backlogged"},
         )
     if report.error:
         logger.error("reconciler run failed", extra={"error": report.error})

@@ -17,6 +17,8 @@ API_VERSION = "2026-10-28.endive"
 deployed stack's value (``ops register``), ``ops backfill`` reads events in it, and state fetches
 ask for it. The handlers read this version's shapes and the two breaking generations before it
 (``infra/fixtures/versions.py``); the ``stripe`` library the tools use pins the same version."""
+MODES = {"live": True, "test": False, "": None}
+"""``STRIPE_MODE`` → the livemode of the events the stack takes (None: the key's)."""
 OLDEST_READ = "2024-06-20"
 """The oldest API version whose shapes the handlers read (``infra/fixtures/versions.py``'s oldest
 generation, checked by ``tests/unit/test_api_versions.py``)."""
@@ -59,6 +61,10 @@ class Settings:
     delivery (``delivery_success=false`` lists pending events too)."""
     reconcile_max_pages: int = 10
     """List pages (100 events each) one reconciler run reads at most."""
+    livemode: bool | None = None
+    """The stack's Stripe mode (``STRIPE_MODE``: ``live`` or ``test``; the template's
+    ``StripeMode``): the reconciler and ``ops backfill`` take no event of the other mode, and no
+    run starts with a key of the other mode. Unset (local runs): the key's mode."""
 
 
 def parse_api_key(value: str, source: str) -> tuple[str, ...]:
@@ -67,6 +73,15 @@ def parse_api_key(value: str, source: str) -> tuple[str, ...]:
     if not key.startswith(("sk_", "rk_")):
         raise ConfigurationError("malformed_api_key", f"{source} holds no Stripe API key (sk_… or rk_…)")
     return (key,)
+
+
+def key_livemode(key: str) -> bool | None:
+    """A Stripe key's mode from its prefix (``sk_live_``, ``rk_test_``), or None if it shows none."""
+    if key.startswith(("sk_live_", "rk_live_")):
+        return True
+    if key.startswith(("sk_test_", "rk_test_")):
+        return False
+    return None
 
 
 def parse_secrets(value: str, source: str) -> tuple[str, ...]:
@@ -114,7 +129,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             environ, "RECONCILE_GRACE_SECONDS", Settings.reconcile_grace_seconds
         ),
         reconcile_max_pages=_positive_int(environ, "RECONCILE_MAX_PAGES", Settings.reconcile_max_pages),
+        livemode=_mode(environ.get("STRIPE_MODE", "")),
     )
+
+
+def _mode(value: str) -> bool | None:
+    if value not in MODES:
+        raise ConfigurationError("malformed_configuration", "STRIPE_MODE must be live or test (or unset)")
+    return MODES[value]
 
 
 def parse_networks(value: str) -> tuple[Any, ...]:

@@ -34,7 +34,7 @@ from typing import Any
 
 from stripe_webhook.errors import InvalidPayload, StripeApiError
 from stripe_webhook.events import EVENT_ID, OBJECT_ID, StripeEvent, is_id, strict_json
-from stripe_webhook.settings import API_VERSION
+from stripe_webhook.settings import API_VERSION, key_livemode
 
 TIMEOUT_SECONDS = 5.0
 """The longest one fetch on a webhook's path may take, start to last byte."""
@@ -46,6 +46,13 @@ MAX_OBJECT_BYTES = 2 * 1024 * 1024
 """The most a fetch of one object or event reads; Stripe's objects are far smaller."""
 MAX_PAGE_BYTES = 16 * 1024 * 1024
 """The most a list page reads (100 events of up to ~160 KB each)."""
+MAX_PAGE_VALUES = MAX_PAGE_BYTES // 16
+"""The most JSON values (counted from its ``{``, ``[`` and ``,`` bytes) a page may hold before
+it is parsed: Stripe's compact JSON runs about 20 bytes a value, while a page of ``{}`` items
+(3 bytes each) would parse into millions of objects (a 16 MiB one peaked at 494 MiB)."""
+TOO_LARGE = "stripe_answer_too_large"
+"""The code of an answer larger than its cap: refused unread, never retried (the reconciler asks
+for fewer events a page)."""
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_PAUSE_SECONDS = 8.0
 RESOURCE_PATHS = {
@@ -79,6 +86,10 @@ Transport = Callable[[str, Mapping[str, str], float, int], Answer]
 """``(url, headers, deadline, max_bytes)`` → the answer; ``OSError`` when none came in time."""
 
 
+class TooLarge(OSError):
+    """The answer is larger than the call's cap: not read."""
+
+
 def _shut(sockets: list[socket.socket]) -> None:
     for sock in sockets:
         with contextlib.suppress(OSError):  # already closed: nothing to cut
@@ -107,10 +118,10 @@ def http_get(url: str, headers: Mapping[str, str], deadline: float, max_bytes: i
         response = connection.getresponse()
         declared = response.getheader("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise OSError("the answer is larger than the cap")
+            raise TooLarge("the answer is larger than the cap")
         body = response.read(max_bytes + 1)
         if len(body) > max_bytes:
-            raise OSError("the answer is larger than the cap")
+            raise TooLarge("the answer is larger than the cap")
         retry_after = response.getheader("Retry-After")
     except (http.client.HTTPException, ValueError) as error:
         raise OSError("no readable answer") from error
@@ -123,6 +134,11 @@ def http_get(url: str, headers: Mapping[str, str], deadline: float, max_bytes: i
         raise TimeoutError("the call ran past its deadline")
     pause = float(retry_after) if retry_after and retry_after.isdigit() else None
     return Answer(response.status, body, pause)
+
+
+def _values(body: bytes) -> int:
+    """An upper bound of the JSON values in ``body`` without parsing it (three C-speed scans)."""
+    return body.count(b",") + body.count(b"{") + body.count(b"[")
 
 
 class StripeApi:
@@ -157,6 +173,10 @@ class StripeApi:
             headers["Stripe-Context" if thin else "Stripe-Account"] = account
         return headers
 
+    def key_livemode(self) -> bool | None:
+        """The key's mode (``settings.key_livemode``)."""
+        return key_livemode(self._api_key())
+
     def _deadline(self, timeout: float, deadline: float | None) -> float:
         own = self._clock() + timeout
         return own if deadline is None else min(own, deadline - RESPONSE_MARGIN_SECONDS)
@@ -171,10 +191,12 @@ class StripeApi:
         thin: bool = False,
         what: str = "answer",
         max_bytes: int = MAX_OBJECT_BYTES,
+        max_values: int | None = None,
         retry: bool = True,
     ) -> Any:
         """``GET path`` (already quoted): its JSON, or ``StripeApiError``. With ``retry``, a 429 or
-        5xx (or no answer) is tried again after a jittered pause while ``deadline`` allows."""
+        5xx (or no answer) is tried again after a jittered pause while ``deadline`` allows. An
+        answer over ``max_bytes``, or over ``max_values`` values, is ``TOO_LARGE``, unread."""
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         url = f"{self._base_url}{path}{query}"
         attempt = 0
@@ -182,9 +204,13 @@ class StripeApi:
             attempt += 1
             try:
                 answer = self._transport(url, self._headers(account, thin=thin), deadline, max_bytes)
+            except TooLarge:
+                raise StripeApiError(TOO_LARGE, f"Stripe's {what} is larger than {max_bytes} bytes") from None
             except OSError:
                 answer = None
             if answer is not None and answer.status < 300:
+                if max_values is not None and _values(answer.body) > max_values:
+                    raise StripeApiError(TOO_LARGE, f"Stripe's {what} holds more than {max_values} values")
                 try:
                     return strict_json(answer.body)
                 except InvalidPayload:

@@ -3,8 +3,10 @@
 The deployed stack's reconciler (``stripe_webhook.reconciler``) does this by itself every few
 minutes from its watermark on; ``backfill`` is for history before it (a stack that ran without a
 Stripe key, or events older than its first run), from an operator's laptop. Each event goes
-through the reconciler's own step (``Reconciler.process_listed``): the same pipeline, the same
-API-version rule, the same outcomes.
+through the reconciler's own step (``Reconciler.process_listed``): the same guards (a malformed
+event, one of the other mode than the stack's ``StripeMode``, one rendered in an API version the
+handlers do not read: each named and skipped), the same pipeline, the same outcomes. A key of the
+other mode than the stack's is refused before anything is listed.
 
 Resumable: progress is kept in ``.backfill/<stack>.json``; ``--resume`` continues and retries
 what failed. What already arrived is a duplicate; ordering protection holds as for the webhook.
@@ -27,11 +29,13 @@ from typing import Any
 
 from infra import REPO_ROOT
 from infra.cli import Problem
-from infra.ops.deployed import Context
+from infra.ops.deployed import Context, operator_key_livemode
 from infra.ops.progress import Progress, day
-from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS, unreadable_version
+from stripe_webhook.events import EVENT_ID, is_id
+from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS, label
 
 STATE_DIR = REPO_ROOT / ".backfill"
+KEEP_SKIPPED = 1_000
 OUTCOMES = {"recovered": "new", "known": "duplicate"}
 """The reconciler's verdicts as backfill has always named them."""
 
@@ -47,7 +51,13 @@ class BackfillState:
     counts: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
-    """Event id → why it was not processed (an API version the handlers do not read)."""
+    """Event id → why it was not processed (malformed, the other mode, an API version the
+    handlers do not read): the newest ``KEEP_SKIPPED`` (each is printed when it happens)."""
+
+    def skip(self, event_id: str, reason: str) -> None:
+        self.skipped[event_id] = reason
+        while len(self.skipped) > KEEP_SKIPPED:
+            self.skipped.pop(next(iter(self.skipped)))
 
     @staticmethod
     def path(stack: str) -> Path:
@@ -74,10 +84,42 @@ def stripe_events(ctx: Context, state: BackfillState) -> Iterator[Any]:
     yield from ctx.stripe.v1.events.list(params=params).auto_paging_iter()
 
 
+def _mode(livemode: bool) -> str:
+    return "live" if livemode else "test"
+
+
+def _step(ctx: Context, state: BackfillState, listed: dict[str, Any], key_mode: bool | None) -> str:
+    """One listed event through the reconciler's step (a dry run: its guards, and whether the log
+    has it); what became of it, as the progress line counts it."""
+    from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
+    from stripe_webhook.reconciliation import Verdict
+
+    reconciler = ctx.components.reconciler
+    event_id, event_type = label(listed), str(listed.get("type"))[:100]
+    if ctx.dry_run:
+        reason = reconciler.refusal(listed, livemode=key_mode)
+        if reason is None:
+            return "stored" if ctx.components.queries.get_event(event_id) is not None else "missing"
+        verdict = Verdict("skipped", reason)
+    else:
+        # Each event gets a Lambda invocation's time: the same budget checks as the function
+        deadline = time.time() + FUNCTION_TIMEOUT_SECONDS
+        verdict = reconciler.process_listed(listed, deadline=deadline, livemode=key_mode)
+    if verdict.kind == "skipped":
+        if event_id not in state.skipped:
+            ctx.say(f"\nskipped {event_id} ({event_type}): {verdict.reason}")
+        state.skip(event_id, verdict.reason)
+        return "skipped"
+    outcome = OUTCOMES.get(verdict.kind, "failed")
+    if outcome == "failed":
+        state.failed.append(event_id)
+        code = verdict.reason if verdict.kind == "failed" else "event_in_progress"
+        ctx.say(f"\nfailed {event_id} ({event_type}): {code}")
+    return outcome
+
+
 def backfill(ctx: Context, state: BackfillState) -> int:
     """Feed Stripe's Events API through the same pipeline as the webhook: duplicates skip themselves."""
-    from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
-
     oldest = int(time.time()) - EVENTS_API_WINDOW_DAYS * 86_400
     if state.since < oldest:
         ctx.say(
@@ -86,7 +128,13 @@ def backfill(ctx: Context, state: BackfillState) -> int:
     which = "undelivered" if state.undelivered_only else "all"
     window = f"{day(state.since)} .. {day(state.until)}"
     ctx.say(f"backfilling {which} events created {window} into {ctx.stack.table_name}")
-    reconciler = None if ctx.dry_run else ctx.components.reconciler
+    key_mode = operator_key_livemode()
+    stack_mode = ctx.components.settings.livemode
+    if stack_mode is not None and key_mode is not None and stack_mode != key_mode:
+        raise Problem(
+            f"STRIPE_API_KEY is a {_mode(key_mode)}-mode key; stack {ctx.stack.name} is {_mode(stack_mode)}"
+            " mode (StripeMode): its events would be the wrong account's. Use a key of the stack's mode."
+        )
     progress = Progress("dry run" if ctx.dry_run else "backfill", ctx.out)
     progress.counts.update(state.counts)
     retry, state.failed = list(state.failed), []
@@ -96,35 +144,20 @@ def backfill(ctx: Context, state: BackfillState) -> int:
     retried = (ctx.stripe.v1.events.retrieve(event_id) for event_id in retry)
     for event in itertools.chain(retried, stripe_events(ctx, state)):
         listed = event.to_dict()
-        reason = unreadable_version(listed.get("api_version"), ctx.stack.api_version)
-        if reason is not None:
-            outcome = "skipped"
-            if event.id not in state.skipped:
-                ctx.say(f"\nskipped {event.id} ({event.type}): {reason}")
-            state.skipped[event.id] = reason
-        elif reconciler is None:
-            stored = ctx.components.queries.get_event(event.id) is not None
-            outcome = "stored" if stored else "missing"
-        else:
-            # Each event gets a Lambda invocation's time: the same budget checks as the function
-            deadline = time.time() + FUNCTION_TIMEOUT_SECONDS
-            verdict = reconciler.process_listed(listed, deadline=deadline)
-            outcome = OUTCOMES.get(verdict.kind, "failed")
-            if outcome == "failed":
-                state.failed.append(event.id)
-                code = verdict.reason if verdict.kind == "failed" else "event_in_progress"
-                ctx.say(f"\nfailed {event.id} ({event.type}): {code}")
+        event_id = label(listed)
+        outcome = _step(ctx, state, listed, key_mode)
         progress.add(outcome)
         if not ctx.dry_run:
-            if event.id not in retry:
-                state.last_event_id = event.id
+            if event_id not in retry and is_id(EVENT_ID, event_id):
+                state.last_event_id = event_id
             state.counts = dict(progress.counts)
             state.save(ctx.stack.name)
     progress.done()
     if state.skipped:
         ctx.say(
-            f"{len(state.skipped)} skipped: Stripe renders listed events in the API version they were created"
-            " with; look at them in the Dashboard, and act on them by hand if they matter"
+            f"{len(state.skipped)} skipped, each named above with its reason (Stripe renders listed events"
+            " in the API version they were created with; another mode's events and malformed ones are"
+            " never processed); look at them in the Dashboard, and act on them by hand if they matter"
             f" (listed in {BackfillState.path(ctx.stack.name)})"
         )
     if state.failed:

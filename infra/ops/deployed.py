@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 MANAGED_BY = "stripe-webhooks-aws"
 REQUIRED_OUTPUTS = ("WebhookUrl", "TableName", "TopicArn", "SecretArn")
-FUNCTION_PARAMETERS = {"EventRetentionDays": "EVENT_RETENTION_DAYS", "StripeApiVersion": "STRIPE_API_VERSION"}
+FUNCTION_PARAMETERS = {
+    "EventRetentionDays": "EVENT_RETENTION_DAYS",
+    "StripeApiVersion": "STRIPE_API_VERSION",
+    "StripeMode": "STRIPE_MODE",
+}
 """Template parameters that reach the function's environment unchanged."""
 
 
@@ -149,6 +153,18 @@ def stripe_client(api_version: str = API_VERSION, http_client: Any = None) -> An
             "to webhook endpoints and read access to events"
         )
     return stripe.StripeClient(api_key, http_client=http_client, stripe_version=api_version)
+
+
+def operator_key_livemode() -> bool | None:
+    """The mode of the key in ``STRIPE_API_KEY`` from its prefix, or None if it shows none."""
+    key = os.environ.get("STRIPE_API_KEY", "")
+    return (
+        True
+        if key.startswith(("sk_live_", "rk_live_"))
+        else False
+        if key.startswith(("sk_test_", "rk_test_"))
+        else None
+    )
 
 
 def handled_event_types() -> list[str]:

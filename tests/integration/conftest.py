@@ -138,16 +138,21 @@ def stripe_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackStripe]:
 @pytest.fixture
 def stripe(aws: Aws, stripe_api: LoopbackStripe) -> Iterator[LoopbackStripe]:
     """The Events API stand-in, with the stack's endpoint recorded (created two days ago) and
-    enabled, as ``ops register`` leaves it."""
+    enabled, as ``ops register`` leaves it, and the daily complete sweep just done (the tests of
+    that sweep start it: ``recovery.complete_sweep_due``)."""
     from stripe_webhook.handlers import build_registry
-    from stripe_webhook.reconciliation import Endpoint
+    from stripe_webhook.reconciliation import Endpoint, State
     from tests.integration.recovery import ENDPOINT_ID
 
     patterns = tuple(build_registry().patterns())
     endpoint = Endpoint(
         ENDPOINT_ID, "webhook_endpoint", "https://x/webhook", patterns, int(time.time()) - 2 * 86_400
     )
-    composition.components().ledger.record_endpoints([endpoint])
+    ledger = composition.components().ledger
+    ledger.record_endpoints([endpoint])
+    begun = ledger.begin(time.time(), 60)
+    assert begun is not None
+    ledger.save(State(last_complete=int(time.time())), begun[1], finished=True)
     stripe_api.objects[f"/v1/webhook_endpoints/{ENDPOINT_ID}"] = {"id": ENDPOINT_ID, "status": "enabled"}
     yield stripe_api
 

@@ -36,5 +36,15 @@ def run(deadline_seconds: float = 180) -> Report:
     return composition.components().reconciler.run(time.time() + deadline_seconds)
 
 
+def complete_sweep_due() -> None:
+    """Make the daily complete sweep due at the next run (the ``stripe`` fixture marks it done)."""
+    ledger = composition.components().ledger
+    begun = ledger.begin(time.time(), 60)
+    assert begun is not None
+    state, token = begun
+    state.last_complete = None
+    ledger.save(state, token, finished=True)
+
+
 def published(aws: Aws) -> Counter[str]:
     return Counter(message.attributes["event_id"] for message in drain(aws.sqs, aws.queue_url))

@@ -401,7 +401,7 @@ def test_a_resumed_window_whose_cursor_stripe_no_longer_has_lists_again_from_its
     monkeypatch.setattr(reconciler, "_limits", dataclasses.replace(limits, max_pages=1))  # one page a run
     first = run()
     assert len(first.recovered) == 100 and not first.window_done
-    cursor = composition.components().ledger.state().cursor  # type: ignore[union-attr]
+    cursor = composition.components().ledger.state().sweeps["undelivered"].cursor  # type: ignore[union-attr]
     stripe.events = [entry for entry in stripe.events if entry.event["id"] != cursor]
     monkeypatch.setattr(reconciler, "_limits", limits)
 

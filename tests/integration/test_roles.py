@@ -31,7 +31,7 @@ WEBHOOK: Grants = {
 }
 RECONCILER: Grants = {
     "EventLogRecordsAndReconcilerState": (
-        {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"},
+        {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"},
         {"EventsTable"},
     ),
     "PublishEvents": ({"sns:Publish"}, {"EventsTopic"}),
