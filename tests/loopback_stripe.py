@@ -42,6 +42,7 @@ class LoopbackStripe:
     """What ``GET /v2/core/events`` lists (every thin event, newest first; no delivery filter)."""
     thin_page_size: int = 100
     """Thin events a page; more follow as ``next_page_url`` (``/v2/core/events?page=…``)."""
+    listings: int = 0
     refused: dict[str, int] = field(default_factory=dict)
     """A path, or a whole target (path and query), → the status it is refused with."""
     pages: dict[str, bytes] = field(default_factory=dict)
@@ -59,9 +60,12 @@ class LoopbackStripe:
             return list_events(self.events, **list_query(dict(parse_qsl(parts.query))))
         if parts.path == "/v2/core/events":
             newest_first = list(reversed(self.thin_events))
-            start = int(dict(parse_qsl(parts.query)).get("page", "0"))
+            query = dict(parse_qsl(parts.query))
+            if "page" not in query:  # a new listing: its pages get tokens of their own
+                self.listings += 1
+            start, listing = int(query.get("page", "0")), query.get("listing", str(self.listings))
             end = start + self.thin_page_size
-            following = f"/v2/core/events?page={end}" if end < len(newest_first) else None
+            following = f"/v2/core/events?page={end}&listing={listing}" if end < len(newest_first) else None
             return 200, {
                 "data": newest_first[start:end],
                 "next_page_url": following,

@@ -32,7 +32,8 @@ from infra.cli import Problem
 from infra.ops.deployed import Context, operator_key_livemode
 from infra.ops.progress import Progress, day
 from stripe_webhook.events import EVENT_ID, is_id
-from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS, label
+from stripe_webhook.listed import label
+from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS
 
 STATE_DIR = REPO_ROOT / ".backfill"
 KEEP_SKIPPED = 1_000

@@ -141,7 +141,8 @@ def stripe(aws: Aws, stripe_api: LoopbackStripe) -> Iterator[LoopbackStripe]:
     enabled, as ``ops register`` leaves it, and the daily complete sweep just done (the tests of
     that sweep start it: ``recovery.complete_sweep_due``)."""
     from stripe_webhook.handlers import build_registry
-    from stripe_webhook.reconciliation import Endpoint, State
+    from stripe_webhook.reconciler_state import State
+    from stripe_webhook.reconciliation import Endpoint
     from tests.integration.recovery import ENDPOINT_ID
 
     patterns = tuple(build_registry().patterns())
