@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_environment(endpoint, secret, args.verbose)
         secret_arn = running.start(args, secret, inbox_token)
         webhook_url = None if args.aws_only else f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"
-        write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME))
+        stand_in = running.stripe_api.base_url if running.stripe_api is not None else None
+        write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME, stand_in))
         assert running.resources is not None  # started
         print_banner(
             args=args,

@@ -27,6 +27,8 @@ class StackState:
     webhook_url: str | None
     aws_endpoint: str
     secret_name: str
+    stripe_api: str | None = None
+    """The local Stripe API stand-in's base URL (``ops verify --local`` lists its events)."""
 
 
 def state_path() -> Path:
@@ -70,6 +72,7 @@ def _load(path: Path) -> StackState | None:
             values.get("webhook_url"),
             str(values["aws_endpoint"]),
             str(values["secret_name"]),
+            values.get("stripe_api") if isinstance(values.get("stripe_api"), str) else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -8,9 +8,12 @@ server answers from that bucket, as Stripe's API would (a 404 in Stripe's error 
 object it does not hold), and records the fetch for the console and the inbox.
 
 ``make trigger ARGS=--undelivered`` stores the event under ``v1/events/<id>`` instead of sending
-it, as an event Stripe could not deliver: ``GET /v1/events`` lists those as Stripe does
-(``infra.fixtures.events_api``: newest first, ``delivery_success``, ``created``, ``starting_after``),
-and the local stack's reconciler recovers them on its timer.
+it, as an event Stripe could not deliver; every snapshot event ``make trigger`` sends is kept too
+(``v1/sent/<id>``, as delivered when the webhook answered 2xx, else as undelivered, as Stripe
+would count it). ``GET /v1/events`` lists them as Stripe does (``infra.fixtures.events_api``:
+newest first, ``delivery_success``, ``created``, ``starting_after``): the local stack's reconciler
+recovers the undelivered ones on its timer, and ``ops verify --local`` checks them all against
+the log.
 
 It listens on loopback and answers only what an SDK sends (``guard.browser_refusal``: no browser
 request, no preflight, no foreign ``Host``): the objects are test-mode customers' data too.
@@ -37,10 +40,12 @@ from stripe_webhook.bodies import UnreadableBody
 
 BUCKET = "stripe-local-api"
 EVENTS_PREFIX = "v1/events/"
+SENT_PREFIX = "v1/sent/"
 MAX_EVENT_BYTES = 6_291_456
 """The largest body the webhook admits (``MAX_BODY_BYTES``): a larger stored event is skipped unread."""
 MAX_LISTED = 1000
-"""The most undelivered events the stand-in reads for one list (one S3 listing page)."""
+"""The most events of each kind (undelivered, sent) the stand-in reads for one list (one S3
+listing page each)."""
 DEFAULT_PORT = 12111
 """stripe-mock's port, the one Stripe's own tooling uses for a local API."""
 API_KEY = "sk_test_local_stand_in"
@@ -98,19 +103,20 @@ class LocalStripeApi:
         with self._lock:
             return [fetch for fetch in self._fetches if fetch.path == path]
 
-    def undelivered(self) -> list[Listed]:
-        """The events ``trigger --undelivered`` stored, oldest first (an unreadable one is skipped)."""
-        listing = self._s3.list_objects_v2(Bucket=BUCKET, Prefix=EVENTS_PREFIX, MaxKeys=MAX_LISTED)
+    def listed(self) -> list[Listed]:
+        """The events ``trigger`` kept, oldest first (an unreadable one is skipped)."""
         found = []
-        for item in listing.get("Contents", []):
-            if int(item.get("Size", 0)) > MAX_EVENT_BYTES:
-                continue  # no event Stripe sends is this large: not read at all
-            try:
-                event = json.loads(self._s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(event, dict) and isinstance(event.get("created"), int) and "id" in event:
-                found.append(Listed(event, delivered=False))
+        for prefix, delivered in ((EVENTS_PREFIX, False), (SENT_PREFIX, True)):
+            listing = self._s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix, MaxKeys=MAX_LISTED)
+            for item in listing.get("Contents", []):
+                if int(item.get("Size", 0)) > MAX_EVENT_BYTES:
+                    continue  # no event Stripe sends is this large: not read at all
+                try:
+                    event = json.loads(self._s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(event, dict) and isinstance(event.get("created"), int) and "id" in event:
+                    found.append(Listed(event, delivered=delivered))
         return sorted(found, key=lambda listed: (listed.event["created"], listed.event["id"]))
 
     def answer(self, path: str, query: str = "") -> tuple[int, dict[str, Any]]:
@@ -118,7 +124,7 @@ class LocalStripeApi:
         from botocore.exceptions import ClientError
 
         if path == "/v1/events":
-            return list_events(self.undelivered(), **list_query(dict(parse_qsl(query))))
+            return list_events(self.listed(), **list_query(dict(parse_qsl(query))))
         if path == "/v2/core/events":  # thin events the stand-in was never asked to keep: none
             return 200, {"data": [], "next_page_url": None, "previous_page_url": None}
         try:
@@ -222,3 +228,11 @@ def keep_undelivered(s3: Any, events: list[dict[str, Any]]) -> list[dict[str, An
             raise Problem("--undelivered takes snapshot events (the v1 Events API lists them), not --thin")
         s3.put_object(Bucket=BUCKET, Key=f"{EVENTS_PREFIX}{event['id']}", Body=json.dumps(event).encode())
     return events
+
+
+def keep_sent(s3: Any, event: dict[str, Any], *, delivered: bool) -> None:
+    """Keep a snapshot event ``trigger`` sent as Stripe's Events API would hold it: delivered (the
+    webhook answered 2xx) or not (the reconciler recovers it, as from Stripe)."""
+    if event.get("object") == "event":
+        prefix = SENT_PREFIX if delivered else EVENTS_PREFIX
+        s3.put_object(Bucket=BUCKET, Key=f"{prefix}{event['id']}", Body=json.dumps(event).encode())

@@ -40,6 +40,7 @@ from infra.local.connect import (
     signing_secret,
 )
 from infra.local.resources import TABLE_NAME
+from infra.local.stripe_standin import keep_sent
 from infra.local.trigger_events import build_events, list_events
 from infra.local.views import count, handler_label, record_line
 from stripe_webhook.bodies import UnreadableBody
@@ -259,6 +260,22 @@ def store_undelivered(events: list[dict[str, Any]], aws_endpoint: str) -> int:
     return 0
 
 
+def stand_in_bucket(aws_endpoint: str) -> Any:
+    """The local Stripe API stand-in's bucket, where what is sent is kept for its Events API
+    (``ops verify --local``), or None when the local AWS endpoint is not there."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra.local.stripe_standin import BUCKET
+
+    try:
+        check_reachable(aws_endpoint, "local AWS endpoint", "")
+        s3 = client("s3", aws_endpoint)
+        s3.head_bucket(Bucket=BUCKET)
+    except (Problem, ClientError, BotoCoreError):
+        return None  # no stand-in (make run --aws-only): nothing keeps Stripe's side
+    return s3
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
@@ -280,9 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {}
     unexpected = 0
     url = f"{args.url.rstrip('/')}/thin" if args.thin else args.url
+    stand_in = stand_in_bucket(args.aws_endpoint)
     for delivery in planned:
         answer = send(url, delivery)
         print(describe(delivery, answer))
+        if stand_in is not None and not delivery.expect_rejection:  # Stripe's own events, not forgeries
+            keep_sent(stand_in, delivery.event, delivered=200 <= answer.status < 300)
         outcome = str(answer.json.get("status")) if answer.status == 200 else f"http {answer.status}"
         counts[outcome] = counts.get(outcome, 0) + 1
         if (answer.status == 200) == delivery.expect_rejection:

@@ -6,6 +6,7 @@ status, effects, console.
     python -m infra.ops enable-endpoint --stack …          # after Stripe disabled it (asks first)
     python -m infra.ops backfill      --stack … --since 2026-11-01 [--all] [--resume]
     python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
+    python -m infra.ops verify        --stack … [--since 24h] [--type invoice.paid] [--recover] [--resume]
     python -m infra.ops status        --stack …
     python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
     python -m infra.ops console       --stack … [--profile P] [--port 8050] [--allow-actions]
@@ -22,7 +23,17 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from infra.ops import backfill, destinations, effects, endpoints, redrive, register, rotate_secret, status
+from infra.ops import (
+    backfill,
+    destinations,
+    effects,
+    endpoints,
+    redrive,
+    register,
+    rotate_secret,
+    status,
+    verify,
+)
 from infra.ops.deployed import (
     Context,
     aws_factory,
@@ -30,11 +41,15 @@ from infra.ops.deployed import (
     load_stack,
     local_aws,
     local_stack,
+    local_stripe_client,
     stripe_client,
 )
 from infra.ops.progress import parse_time
 
-LOCAL_COMMANDS = ("status", "redrive", "effects")
+MAX_RATE = 100.0
+LOCAL_COMMANDS = ("status", "redrive", "effects", "verify")
+STRIPE_COMMANDS = ("register", "rotate-secret", "enable-endpoint", "backfill", "verify")
+"""The commands that call Stripe (with the key in STRIPE_API_KEY; ``--local``: the stand-in)."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         """A command; only those the local stack can answer offer --local."""
         parents = [common, rehearsal] if name in LOCAL_COMMANDS else [common]
-        stripe = "" if name in LOCAL_COMMANDS else " Calls Stripe with the key in STRIPE_API_KEY."
+        stripe = " Calls Stripe with the key in STRIPE_API_KEY." if name in STRIPE_COMMANDS else ""
         described = f"{summary[0].upper()}{summary[1:]}.{stripe}"
         return commands.add_parser(name, help=summary, description=described, parents=parents)
 
@@ -115,6 +130,28 @@ def _stripe_commands(command: Command) -> None:
     )
     back.add_argument("--resume", action="store_true", help="continue the last backfill of this stack")
     back.add_argument("--dry-run", action="store_true", help="count what is missing, process nothing")
+
+    ver = command(
+        "verify",
+        "prove the event log complete: every event Stripe holds for a window, checked against the log",
+    )
+    ver.add_argument(
+        "--since", type=parse_time, default=None, help="default 24h; up to 30d (Stripe keeps 30 days)"
+    )
+    ver.add_argument("--until", type=parse_time, default=None, help="default: now")
+    ver.add_argument("--type", dest="types", action="append", default=[], help="only this type (repeatable)")
+    ver.add_argument(
+        "--rate",
+        type=float,
+        default=verify.DEFAULT_RATE,
+        help=f"Stripe list requests a second (default {verify.DEFAULT_RATE:g}; a sandbox allows 25)",
+    )
+    ver.add_argument(
+        "--recover",
+        action="store_true",
+        help="send each missing event through the pipeline (as the reconciler does)",
+    )
+    ver.add_argument("--resume", action="store_true", help="continue the last verify of this stack")
 
 
 def _stack_commands(command: Command) -> None:
@@ -185,6 +222,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--happened/--not-happened need --settle EFFECT")
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
+    if args.command == "verify" and not 0 < args.rate <= MAX_RATE:
+        parser.error(f"--rate must be above 0 and at most {MAX_RATE:g} (Stripe's live-mode read limit)")
 
 
 def run(
@@ -196,8 +235,8 @@ def run(
         else load_stack(aws("cloudformation"), args.stack or default_stack_name())
     )
     ctx = Context(stack, aws, stripe, out, dry_run=getattr(args, "dry_run", False))
-    if args.command in ("register", "rotate-secret", "backfill", "enable-endpoint") and ctx.stripe is None:
-        ctx.stripe = stripe_client(stack.api_version)
+    if args.command in STRIPE_COMMANDS and ctx.stripe is None:
+        ctx.stripe = local_stripe_client() if stack.local else stripe_client(stack.api_version)
     if args.command == "register" and args.style:
         return destinations.register_destination(ctx, args.style, eventbridge=args.eventbridge)
     if args.command == "register":
@@ -214,6 +253,8 @@ def run(
                 args.since, args.until or int(time.time()), undelivered_only=not args.all
             )
         return backfill.backfill(ctx, state)
+    if args.command == "verify":
+        return verify.verify(ctx, _verify_state(args, stack.name), rate=args.rate, recover=args.recover)
     if args.command == "effects":
         if args.settle:
             return effects.settle(ctx, args.settle, happened=args.happened)
@@ -221,6 +262,13 @@ def run(
     if args.command == "redrive":
         return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
     return status.status(ctx, args.hours)
+
+
+def _verify_state(args: argparse.Namespace, stack: str) -> verify.VerifyState:
+    if args.resume:
+        return verify.VerifyState.load(stack)
+    now = int(time.time())
+    return verify.VerifyState(args.since or now - 86_400, args.until or now, list(args.types))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,6 +155,19 @@ def stripe_client(api_version: str = API_VERSION, http_client: Any = None) -> An
     return stripe.StripeClient(api_key, http_client=http_client, stripe_version=api_version)
 
 
+def local_stripe_client() -> Any:
+    """The ``stripe`` library pointed at the running local stack's Stripe API stand-in."""
+    import stripe
+
+    from infra.local.state import read_state
+    from infra.local.stripe_standin import API_KEY
+
+    state = read_state()
+    if state is None or state.stripe_api is None:
+        raise Problem("no local stack with its Stripe API stand-in is running: start one with make run")
+    return stripe.StripeClient(API_KEY, base_addresses={"api": state.stripe_api}, stripe_version=API_VERSION)
+
+
 def operator_key_livemode() -> bool | None:
     """The mode of the key in ``STRIPE_API_KEY`` from its prefix, or None if it shows none."""
     key = os.environ.get("STRIPE_API_KEY", "")
