@@ -146,27 +146,8 @@ class ConsoleActions:
         return stored
 
     def _redrive(self, pair: QueuePair, progress: dict[str, Any]) -> dict[str, Any]:
-        """Receive, send to the queue, then delete: a message is deleted only once it was sent
-        again (a lost delete leaves a copy in both: the action's idempotency skips the second)."""
-        sqs = self.ctx.aws("sqs")
         assert pair.dead_letter_url is not None
-        progress["moved"] = 0
-        while progress["moved"] < MAX_MOVED:
-            messages = sqs.receive_message(
-                QueueUrl=pair.dead_letter_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=60,
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not messages:
-                break
-            for message in messages:
-                sent: dict[str, Any] = {"QueueUrl": pair.url, "MessageBody": message["Body"]}
-                if message.get("MessageAttributes"):
-                    sent["MessageAttributes"] = message["MessageAttributes"]
-                sqs.send_message(**sent)
-                sqs.delete_message(QueueUrl=pair.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
-                progress["moved"] += 1
+        move_dead_letters(self.ctx.aws("sqs"), pair.dead_letter_url, pair.url, progress)
         return dict(progress)
 
     def _resend(self, event_id: str) -> str:
@@ -181,6 +162,36 @@ class ConsoleActions:
         if not ledger.settle(effect, happened=happened):
             raise Refused(f"{effect} {NOT_WAITING}")
         return {"settled": effect, "happened": happened}
+
+
+def move_dead_letters(sqs: Any, dead_letter_url: str, queue_url: str, progress: dict[str, Any]) -> None:
+    """Receive, send to the queue, then delete: a message is deleted only once it was sent again
+    (a lost delete leaves a copy in both: the action's idempotency skips the second). A FIFO
+    queue's message keeps its group (so its order with the others of its object) and gets a
+    deduplication id of its own, stable for the dead-lettered message: a retried move within
+    SQS's 5-minute window is dropped, while the original's id (sent minutes ago) is not reused."""
+    fifo = queue_url.endswith(".fifo")
+    progress["moved"] = 0
+    while progress["moved"] < MAX_MOVED:
+        messages = sqs.receive_message(
+            QueueUrl=dead_letter_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["MessageGroupId"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            sent: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": message["Body"]}
+            if message.get("MessageAttributes"):
+                sent["MessageAttributes"] = message["MessageAttributes"]
+            if fifo:
+                sent["MessageGroupId"] = message.get("Attributes", {}).get("MessageGroupId", "redrive")
+                sent["MessageDeduplicationId"] = f"redrive-{message['MessageId']}"
+            sqs.send_message(**sent)
+            sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+            progress["moved"] += 1
 
 
 def _month(now: float) -> str:

@@ -10,6 +10,7 @@ carries the inbox's headers (no framing, a strict CSP, ``no-store``). A request 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import urllib.parse
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from infra.console.reads import ConsoleReads
 from infra.local.guard import BAD_LENGTH, HostPolicy, declared_length, inbox_refusal, linger
 from infra.local.inbox_routes import INBOX_HEADERS
 from infra.ops.progress import parse_time
+from stripe_webhook.events import EVENT_ID, OBJECT_ID, is_id
 
 UI_DIR = Path(__file__).with_name("ui")
 INBOX_UI = Path(__file__).parent.parent / "local" / "inbox_ui"
@@ -47,9 +49,9 @@ class App:
                 _filters(query), query.get("cursor") or None, _size(query), scan=query.get("scan") == "1"
             )
         if len(parts) == 2 and parts[0] == "events":
-            return self.reads.event(_id(parts[1], "evt_"))
+            return self.reads.event(_id(parts[1], EVENT_ID, "event"))
         if len(parts) == 2 and parts[0] == "objects":
-            return self.reads.timeline(_id(parts[1]), query.get("cursor") or None)
+            return self.reads.timeline(_id(parts[1], OBJECT_ID, "object"), query.get("cursor") or None)
         if parts == ["consumers"]:
             return self.reads.consumers()
         if parts == ["health"]:
@@ -109,9 +111,11 @@ def _size(query: dict[str, str]) -> int:
     return int(value)
 
 
-def _id(value: str, prefix: str = "") -> str:
-    if not value or len(value) > 255 or not value.replace("_", "").isalnum() or not value.startswith(prefix):
-        raise ValueError(f"{value[:80]!r} is not a Stripe id")
+def _id(value: str, rule: re.Pattern[str], kind: str) -> str:
+    """An id by the function's own rule (``events.EVENT_ID``, ``events.OBJECT_ID``), so every id
+    the function keeps (``prod-basic``, ``price_1.2``, ``coupon:SUMMER``) can be looked up."""
+    if not is_id(rule, value):
+        raise ValueError(f"{value[:80]!r} is not a Stripe {kind} id")
     return value
 
 

@@ -412,6 +412,32 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
     assert refused.returncode == 2 and "unrecognized arguments: --local" in refused.stderr
 
 
+def test_ops_verify_checks_every_event_trigger_sent_against_the_local_log(stack: LocalStack) -> None:
+    """``make trigger`` keeps what it sends in the local Stripe stand-in, as Stripe's Events API
+    holds it; ``ops verify --local`` checks each against the log: one the webhook never got (kept
+    here as delivered, as Stripe may count an event it never attempted) is named, exit 1;
+    ``--recover`` processes it; verify again exits 0."""
+    from infra.fixtures.payloads import fresh_event, with_fresh_ids
+    from infra.local.stripe_standin import keep_sent
+
+    env = {"STRIPE_LOCAL_STATE": str(stack.state_file)}
+    since = str(int(time.time()) - 1)
+    (sent_id,) = event_ids(trigger(stack, "customer.created", "--no-inspect")[1])
+    lost = with_fresh_ids([fresh_event("customer.created", created=int(time.time()))])[0]
+    keep_sent(stack.client("s3"), lost, delivered=True)
+    window = ("--since", since, "--rate", "100")
+
+    found = run_tool("ops", "verify", "--local", *window, env=env)
+    recovered = run_tool("ops", "verify", "--local", *window, "--recover", env=env)
+    again = run_tool("ops", "verify", "--local", *window, env=env)
+
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert "2 events at Stripe, 1 in the log, 1 missing" in found.stdout
+    assert f"missing {lost['id']}" in found.stdout and sent_id not in found.stdout
+    assert recovered.returncode == 1 and "1 recovered through the pipeline" in recovered.stdout
+    assert again.returncode == 0 and "2 events at Stripe, 2 in the log, 0 missing" in again.stdout
+
+
 def test_trigger_sends_a_thin_notification(stack: LocalStack) -> None:
     code, out, err = trigger(stack, "--thin")
 

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -105,6 +106,25 @@ def test_an_event_shows_its_body_records_message_and_what_the_actions_did(
         ("fulfil_order", "done", 1)
     ]
     assert "dynamodb:Scan" not in console.calls
+
+
+@pytest.mark.parametrize("object_id", ["prod-basic", "price_1.2", "coupon:SUMMER", "sub_1QJ8c1F2eZvKYlo2"])
+def test_every_object_id_the_function_keeps_can_be_looked_up(
+    console: Console, secret: str, object_id: str
+) -> None:
+    """One id rule (``events.OBJECT_ID``): the ids a user may choose, with ``-``, ``.`` or ``:``,
+    are kept by the function and looked up by the console; what no Stripe id is, is refused."""
+    event = load_event("product.created")
+    event["data"]["object"]["id"] = object_id
+    assert deliver(event, secret).status == 200
+
+    timeline = console.app.get(f"/api/objects/{urllib.parse.quote(object_id, safe='')}", {})
+
+    assert [entry["event_id"] for entry in timeline["created"]] == [event["id"]]
+    assert console.app.get(f"/api/events/{event['id']}", {})["entry"]["object_id"] == object_id
+    for refused in ("../etc", "-leading", "a" * 300):
+        with pytest.raises(ValueError, match="is not a Stripe object id"):
+            console.app.get(f"/api/objects/{urllib.parse.quote(refused, safe='')}", {})
 
 
 def test_an_older_event_shows_the_newer_record_it_did_not_overwrite(console: Console, secret: str) -> None:
@@ -278,6 +298,35 @@ def test_a_redrive_cut_short_says_how_many_messages_it_had_moved(
 
     (entry,) = console.app.get("/api/audit", {})["entries"]
     assert entry["status"] == UNCERTAIN and entry["result"]["moved"] == 1
+
+
+def test_a_redrive_on_a_fifo_stack_keeps_each_message_s_group(fifo_aws: Aws) -> None:
+    """On a FIFO stack (``TopicType=fifo``) a send without ``MessageGroupId`` is refused
+    (``MissingParameter``): each moved message keeps its group, so its object's order holds,
+    and gets a deduplication id of its own (the original's was used minutes ago)."""
+    from infra.console.actions import move_dead_letters
+
+    sqs = fifo_aws.sqs
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+    queue = sqs.create_queue(QueueName="fulfil-order.fifo", Attributes=fifo)["QueueUrl"]
+    dead = sqs.create_queue(QueueName="fulfil-order-dlq.fifo", Attributes=fifo)["QueueUrl"]
+    for group, body in (("pi_1", "first of pi_1"), ("pi_2", "only of pi_2"), ("pi_1", "second of pi_1")):
+        sqs.send_message(
+            QueueUrl=dead, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=body[:5] + group
+        )
+    progress: dict[str, Any] = {}
+
+    move_dead_letters(sqs, dead, queue, progress)
+
+    assert progress == {"moved": 3}
+    moved = sqs.receive_message(
+        QueueUrl=queue, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+    )["Messages"]
+    by_group: dict[str, list[str]] = {}
+    for message in moved:
+        by_group.setdefault(message["Attributes"]["MessageGroupId"], []).append(message["Body"])
+    assert by_group == {"pi_1": ["first of pi_1", "second of pi_1"], "pi_2": ["only of pi_2"]}
+    assert sqs.receive_message(QueueUrl=dead).get("Messages") is None
 
 
 def test_a_resend_whose_answer_is_lost_is_recorded_uncertain(
