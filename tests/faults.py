@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
@@ -27,13 +28,14 @@ _JSON_PROTOCOL = {"dynamodb": "application/x-amz-json-1.0", "secrets-manager": "
 
 
 def error_response(
-    service: str, code: str, status: int, url: str, reasons: tuple[str, ...] = ()
+    service: str, code: str, status: int, url: str, reasons: tuple[str, ...] = (), message: str = ""
 ) -> AWSResponse:
     """The error as the service sends it; ``reasons``: a cancelled transaction's per-item codes."""
+    message = message or f"injected {code}"
     if service in _JSON_PROTOCOL:
         headers = {"Content-Type": _JSON_PROTOCOL[service], "x-amzn-ErrorType": code}
         prefix = "com.amazonaws.dynamodb.v20120810#" if service == "dynamodb" else ""
-        fields: dict[str, Any] = {"__type": prefix + code, "message": f"injected {code}"}
+        fields: dict[str, Any] = {"__type": prefix + code, "message": message}
         if reasons:
             fields["CancellationReasons"] = [
                 {
@@ -47,12 +49,12 @@ def error_response(
         body = json.dumps(fields)
     elif service == "s3":  # REST-XML: the error element is the document
         headers = {"Content-Type": "application/xml"}
-        body = f"<Error><Code>{code}</Code><Message>injected {code}</Message></Error>"
+        body = f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
     else:  # query protocol (SNS)
         headers = {"Content-Type": "text/xml"}
         body = (
             f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
-            f"<Message>injected {code}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+            f"<Message>{escape(message)}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
         )
     return AWSResponse(url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]
 
@@ -72,6 +74,8 @@ class Fault:
     """Hold the request this long first (a slow answer); with no ``code``, moto then answers it."""
     matching: str = ""
     """Only requests whose body contains this text (one table's or one item's writes); others pass."""
+    message: str = ""
+    """The error's message as the service words it (default ``injected <code>``)."""
 
 
 @dataclass
@@ -109,7 +113,7 @@ class FaultInjector:
         if fault.lose_answer:
             apply_with_moto(request, event_name)
             raise ReadTimeoutError(endpoint_url=request.url)
-        return refuse(request, service, fault.code, fault.status, fault.reasons)
+        return refuse(request, service, fault.code, fault.status, fault.reasons, fault.message)
 
 
 def _text(body: bytes | str | None) -> str:
@@ -120,10 +124,12 @@ NOWHERE = "http://fault-injected.invalid/"
 """Where a handled request is pointed, so moto (after us on the same hook) never applies it."""
 
 
-def refuse(request: Any, service: str, code: str, status: int, reasons: tuple[str, ...] = ()) -> AWSResponse:
+def refuse(
+    request: Any, service: str, code: str, status: int, reasons: tuple[str, ...] = (), message: str = ""
+) -> AWSResponse:
     """Answer the request with the service's error instead of letting moto apply it."""
     original, request.url = request.url, NOWHERE
-    return error_response(service, code, status, original, reasons)
+    return error_response(service, code, status, original, reasons, message)
 
 
 def apply_with_moto(request: Any, event_name: str) -> AWSResponse | None:

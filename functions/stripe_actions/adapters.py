@@ -82,10 +82,23 @@ class ActionsTable(aws.ServiceAdapter):
             yield from (from_item(item) for item in page.get("Items", []))
 
 
+PERMANENT_SES_REFUSALS = frozenset({"InvalidParameterValue"})
+"""SES refusing the request itself: a customer-supplied address it cannot send to ("Missing
+domain", "Missing final '@domain'"). ``MessageRejected`` is not among them: it is an account's
+state (a sender not verified, the sandbox, sending paused), which the operator can fix, and then
+a redrive sends the receipt."""
+
+
 class ReceiptMailer(aws.ServiceAdapter):
     """Amazon SES (v1 ``SendEmail``): plain-text receipts from one verified sender."""
 
     service = "ses"
+
+    @staticmethod
+    def permanent_refusal(error: BaseException) -> str | None:
+        """The error code of a refusal no retry can change (``PERMANENT_SES_REFUSALS``), or None."""
+        code = aws.error_code(error) if isinstance(error, ClientError) else None
+        return code if code in PERMANENT_SES_REFUSALS else None
 
     def __init__(self, sender: str, *, client: Any | None = None) -> None:
         super().__init__(client)

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from contract import tracing
+from contract import aws, tracing
 from stripe_actions.actions import Action, ActionRegistry, Wait
-from stripe_actions.effects import EffectUncertain
+from stripe_actions.effects import EffectRefused, EffectUncertain
 from stripe_actions.messages import (
     ActionEvent,
     PoisonMessage,
@@ -35,6 +35,16 @@ if TYPE_CHECKING:
 
 IDEMPOTENCY_KEY_PREFIX = "stripe-actions"
 REPLAYED = "replayed"
+
+
+def _named(error: Exception) -> str:
+    """A failure as logged: its class, and an AWS service's error code; never its message, which
+    may carry what the call was given (SES's names the recipient)."""
+    from botocore.exceptions import ClientError
+
+    name = type(error).__name__
+    code = aws.error_code(error) if isinstance(error, ClientError) else name
+    return name if code == name else f"{name} ({code})"
 
 
 class ActionFailed(Exception):
@@ -147,8 +157,10 @@ class Consumer:
             detail = f"{uncertain}; not attempted again until it is settled (ops effects)"
             self._emit(action, key, "uncertain", detail, event)
             raise
+        except EffectRefused as refused:  # recorded for good: the message is not retried for it
+            return self._emit(action, key, "refused", str(refused), event)
         except Exception as error:
-            self._emit(action, key, "failed", type(error).__name__, event, error=error)
+            self._emit(action, key, "failed", _named(error), event, error=error)
             raise
         if result.get(REPLAYED):
             return self._emit(action, key, "skipped", "already done", event)

@@ -2,9 +2,12 @@
 
 ``EffectLedger.once`` records ``ATTEMPTING`` (conditional put) before the call, makes it once (the
 client never re-sends: ``aws.ONE_ATTEMPT``), and records ``DONE`` after; a refusal releases the
-entry, and a lost answer, a 5xx or an entry a dead invocation left ``ATTEMPTING`` becomes
-``UNCERTAIN``: never repeated until a person settles it (``ops effects``). The whole rule and how
-to settle: docs/actions.md.
+entry (the message is retried), a *permanent* refusal (the service refuses the request itself, e.g.
+SES a malformed customer address: retrying cannot change it) is recorded ``REFUSED`` and never
+attempted again (``EffectRefused``), and a lost answer, a 5xx or an entry a dead invocation left
+``ATTEMPTING`` becomes ``UNCERTAIN``: never repeated until a person settles it (``ops effects``).
+What is recorded of a refusal is the service's error code, never its message (SES's names the
+address). The whole rule and how to settle: docs/actions.md.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from contract import aws
 from stripe_actions.items import from_item, to_item
 
 EFFECT_PREFIX = "effect#"
-ATTEMPTING, DONE, UNCERTAIN = "ATTEMPTING", "DONE", "UNCERTAIN"
+ATTEMPTING, DONE, UNCERTAIN, REFUSED = "ATTEMPTING", "DONE", "UNCERTAIN", "REFUSED"
 
 logger = Logger(service="stripe-actions", child=True)
 
@@ -33,6 +36,20 @@ class EffectUncertain(Exception):
         super().__init__(f"{effect}: {reason}")
         self.effect = effect
         self.reason = reason
+
+
+class EffectRefused(Exception):
+    """The service refused the effect for good (``REFUSED``): it is recorded, not attempted again,
+    and the message is not retried for it (``consumer``)."""
+
+    def __init__(self, effect: str, code: str) -> None:
+        super().__init__(f"{effect}: refused by the service ({code}); not attempted again")
+        self.effect = effect
+        self.code = code
+
+
+def never_permanent(_error: BaseException) -> str | None:
+    return None
 
 
 def refused_by_service(error: BaseException) -> bool:
@@ -75,21 +92,30 @@ class EffectLedger(aws.ServiceAdapter):
         *,
         details: Mapping[str, str] | None = None,
         refused: Callable[[BaseException], bool] = refused_by_service,
+        permanent: Callable[[BaseException], str | None] = never_permanent,
     ) -> str:
         """Make ``call`` unless ``effect`` was attempted before; its result, or the stored one.
 
         ``details`` (the recipient, the subject) are kept with the entry for the person who has
-        to settle an uncertain one. Raises what ``call`` raised when ``refused`` says nothing
-        happened, else ``EffectUncertain``."""
+        to settle an uncertain one. ``permanent`` names (an error code) a refusal retrying cannot
+        change: recorded ``REFUSED`` and raised as ``EffectRefused``, now and on every later
+        delivery. Raises what ``call`` raised when ``refused`` says nothing happened, else
+        ``EffectUncertain``."""
         attempt = self._new_attempt()
         found = self._begin(effect, attempt, details or {})
         if found is not None:
             if found.get("status") == DONE:
                 return str(found.get("result", ""))
+            if found.get("status") == REFUSED:
+                raise EffectRefused(effect, str(found.get("reason", "")))
             raise EffectUncertain(effect, _why(found))
         try:
             result = call()
         except Exception as error:  # classified, never swallowed: re-raised or raised as uncertain
+            code = permanent(error)
+            if code is not None:
+                self._settle(effect, attempt, REFUSED, reason=code)
+                raise EffectRefused(effect, code) from None  # its message may name the recipient
             if refused(error):
                 self._release(effect, attempt)
                 raise

@@ -111,7 +111,10 @@ class FulfilOrder:
             f"Thank you. We received {_money(stored.get('amount'), stored.get('currency'))} for order {key}."
         )
         self.effects.once(
-            f"receipt:{key}", lambda: mailer.send(to, subject, text), details={"to": to, "subject": subject}
+            f"receipt:{key}",
+            lambda: mailer.send(to, subject, text),
+            details={"to": to, "subject": subject},
+            permanent=mailer.permanent_refusal,
         )
         return f"email to {to}"
 

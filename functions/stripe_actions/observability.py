@@ -4,6 +4,7 @@ webhook. The service name is the function's ``POWERTOOLS_SERVICE_NAME`` (``<stac
 
 from __future__ import annotations
 
+import traceback
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
@@ -34,6 +35,7 @@ def start_message(event_id: str | None, trace: TraceHeader | None) -> None:
     logger.append_keys(event_id=event_id, trace_id=trace.root if trace is not None else None)
 
 
+MAX_FRAMES_CHARS = 8_000
 LOGGED_AS_ERRORS = frozenset({"uncertain", "poison", "failed"})
 """The outcomes logged at ERROR (the console looks for dead letters among them)."""
 
@@ -56,6 +58,15 @@ def outcome_fields(outcome: ActionOutcome) -> dict[str, str | int]:
     return fields
 
 
+def _where(error: BaseException | None) -> dict[str, str]:
+    """Where a failure happened: its class and the frames of its traceback (file, line, code),
+    never its message, which may carry personal data (SES's refusal names the recipient)."""
+    if error is None:
+        return {}
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    return {"exception_name": type(error).__name__, "stack_frames": frames[-MAX_FRAMES_CHARS:]}
+
+
 def report_outcome(outcome: ActionOutcome) -> None:
     """One structured line per outcome (``outcome_fields``), and its metric."""
     fields = outcome_fields(outcome)
@@ -64,8 +75,10 @@ def report_outcome(outcome: ActionOutcome) -> None:
         logger.error("action uncertain", extra=fields)
     elif outcome.status == "poison":  # it fails every receive, then waits in the dead-letter queue
         publish_count("PoisonMessages")
-        logger.error("action poison", extra=fields, exc_info=outcome.error)
+        logger.error("action poison", extra={**fields, **_where(outcome.error)})
     elif outcome.status in LOGGED_AS_ERRORS:
-        logger.error(f"action {outcome.status}", extra=fields, exc_info=outcome.error)
+        logger.error(f"action {outcome.status}", extra={**fields, **_where(outcome.error)})
+    elif outcome.status == "refused":  # recorded REFUSED in the effect ledger: never retried
+        logger.warning("action refused", extra=fields)
     else:
         logger.info(f"action {outcome.status}", extra=fields)

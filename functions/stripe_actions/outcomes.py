@@ -13,12 +13,13 @@ class ActionOutcome:
     action: str
     key: str
     status: str
-    """done | skipped | waiting | busy | failed | uncertain | poison"""
+    """done | skipped | waiting | busy | refused | failed | uncertain | poison"""
     detail: str
     event_id: str = ""
     event_type: str = ""
     error: Exception | None = field(default=None, compare=False, repr=False)
-    """What a failed action raised (its traceback is logged, and printed by the local stack)."""
+    """What a failed action raised (its class and frames are logged, never its message; the local
+    stack prints it whole)."""
     receive: int = 0
     """The message's receive count (SQS's ``ApproximateReceiveCount``). An outcome other
     than done or skipped at the queue's ``maxReceiveCount`` sent the message to the dead-letter queue."""

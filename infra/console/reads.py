@@ -93,8 +93,8 @@ class ConsoleReads:
 
     def consumers(self) -> dict[str, Any]:
         queues = [self._queue(pair) for pair in self.deployment.queues]
-        effects, complete = self._effects()
-        return {"queues": queues, "effects": effects, "effects_complete": complete}
+        effects, refused, complete = self._effects()
+        return {"queues": queues, "effects": effects, "refused": refused, "effects_complete": complete}
 
     def health(self) -> dict[str, Any]:
         state = self.ctx.components.ledger.state()
@@ -198,21 +198,26 @@ class ConsoleReads:
         shown["described_by_logs"] = group is not None
         return shown
 
-    def _effects(self) -> tuple[list[dict[str, Any]], bool]:
-        """The effects waiting to be settled, and whether every entry was looked at (at most
-        ``MAX_EFFECT_ENTRIES`` are: the ledger shares its table with the actions' records)."""
-        from stripe_actions.effects import ATTEMPTING, UNCERTAIN
+    def _effects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        """The effects waiting to be settled, those the service refused for good (recorded, never
+        retried), and whether every entry was looked at (at most ``MAX_EFFECT_ENTRIES`` are: the
+        ledger shares its table with the actions' records)."""
+        from stripe_actions.effects import ATTEMPTING, REFUSED, UNCERTAIN
 
         ledger = ledger_of(self.ctx)
         if ledger is None:
-            return [], True
-        waiting = []
+            return [], [], True
+        waiting: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
         for looked, entry in enumerate(ledger.entries(), start=1):
+            shown = plain({name: value for name, value in entry.items() if name != "id"})
             if entry.get("status") in (UNCERTAIN, ATTEMPTING):
-                waiting.append(plain({name: value for name, value in entry.items() if name != "id"}))
-            if len(waiting) >= MAX_EFFECTS or looked >= MAX_EFFECT_ENTRIES:
-                return waiting, False
-        return waiting, True
+                waiting.append(shown)
+            elif entry.get("status") == REFUSED:
+                refused.append(shown)
+            if len(waiting) + len(refused) >= MAX_EFFECTS or looked >= MAX_EFFECT_ENTRIES:
+                return waiting, refused, False
+        return waiting, refused, True
 
     def _alarms(self) -> list[dict[str, Any]]:
         names, firing = self.deployment.alarms, []

@@ -17,6 +17,7 @@ retry logic runs for real, and modelled on the services' documented behaviour:
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from collections import Counter
@@ -160,6 +161,72 @@ def test_a_lost_answer_is_never_sent_again_and_waits_for_a_person_in_the_dead_le
     assert seen.count(effect, key) == 1
     assert actions.effects()[effect_name]["status"] == "DONE"
     assert faults.attempts[effect.operation] == 1
+
+
+def test_a_receipt_ses_refuses_for_good_is_recorded_never_retried_and_its_address_never_logged(
+    actions: Actions, secret: str
+) -> None:
+    """SES refuses a customer's malformed address (``InvalidParameterValue``, "Missing domain",
+    its message naming the address): a retry cannot change that. The refusal is recorded
+    (``REFUSED``, with the code only), the message is done (no five receives, no dead letter), a
+    redelivery does not call SES again, and no log line holds the address."""
+    from stripe_actions.observability import logger, report_outcome
+
+    handler = logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+    event = fresh_event("checkout.session.completed")
+    address = "jenny.rosen@"  # what a customer typed
+    event["data"]["object"]["customer_details"]["email"] = address
+    assert deliver(event, secret).status == 200
+    key = str(event["data"]["object"]["id"])
+    refusal = Fault("InvalidParameterValue", 400, message=f"Missing domain: <{address}>")
+    faults = FaultInjector({"ses.SendEmail": refusal})
+    faults.install(function_aws.session())
+    try:
+        outcomes = actions.run("fulfil_order")
+        assert deliver(event, secret).body["status"] == "duplicate"
+        redriven = redrive_dead_letters(actions, RECEIPT)
+        for outcome in outcomes:  # as the deployed function reports each (app: report_outcome)
+            report_outcome(outcome)
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+
+    assert [outcome.status for outcome in outcomes] == ["refused"] and redriven == 0
+    assert faults.attempts["ses.SendEmail"] == 1
+    entry = actions.effects()[RECEIPT.of(key)]
+    assert entry["status"] == "REFUSED" and entry["reason"] == "InvalidParameterValue"
+    assert actions.item(f"FULFILMENT#{key}", "ORDER") is not None  # the order itself is fulfilled
+    logs = buffer.getvalue()
+    assert "action refused" in logs and address not in logs
+
+
+def test_a_failed_action_logs_where_it_failed_never_the_refusal_text_that_names_the_recipient(
+    actions: Actions, secret: str
+) -> None:
+    """SES's ``MessageRejected`` (an account's state: the operator can fix it) is retried, and its
+    lines say the class, the code and the frames, never SES's text with the recipient's address."""
+    from stripe_actions.observability import logger, report_outcome
+
+    event = fresh_event("checkout.session.completed")
+    address = str(event["data"]["object"]["customer_details"]["email"])
+    assert deliver(event, secret).status == 200
+    rejected = Fault("MessageRejected", 400, times=1, message=f"Email address is not verified: {address}")
+    FaultInjector({"ses.SendEmail": rejected}).install(function_aws.session())
+    outcomes = actions.run("fulfil_order")
+    handler = logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)  # type: ignore[attr-defined]
+    try:
+        for outcome in outcomes:
+            report_outcome(outcome)
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+
+    assert [outcome.status for outcome in outcomes] == ["failed", "done"]
+    (failed, _done) = (json.loads(line) for line in buffer.getvalue().splitlines())
+    assert failed["exception_name"] == "MessageRejected" and "perform" in failed["stack_frames"]
+    assert address not in buffer.getvalue()
 
 
 @pytest.mark.parametrize("effect", EFFECTS)

@@ -245,6 +245,9 @@ async function showConsumers() {
       el("td", {}, actionButton("it happened", "settle", e.effect, "happened"), " ",
         actionButton("it did not", "settle", e.effect, "not-happened"))))) :
     el("p", { class: "muted" }, "No effect waits to be settled."),
+    (found.refused || []).length ? el("div", {}, el("h2", {}, "refused for good (recorded, not retried)"),
+      table([["effect"], ["refused"], ["code"]], found.refused.map((e) => el("tr", {},
+        el("td", {}, e.effect), el("td", {}, when(e.started_at)), el("td", {}, e.reason || ""))))) : null,
     found.effects_complete ? null : el("p", { class: "why" }, "The list stopped at its bound: ops effects lists them all.")));
   $("#list").replaceChildren(...parts);
 }
