@@ -10,6 +10,7 @@ status, effects, console.
     python -m infra.ops status        --stack …
     python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
     python -m infra.ops console       --stack … [--profile P] [--port 8050] [--allow-actions]
+    python -m infra.ops console-policy --stack … [--allow-actions]   # the console's IAM policy, exact ARNs
 
 Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
 argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
@@ -18,6 +19,7 @@ argument); AWS calls use your usual AWS credentials. Every command that writes h
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -178,6 +180,15 @@ def _stack_commands(command: Command) -> None:
     )
     eff.add_argument("--dry-run", action="store_true", help="say what would be recorded, record nothing")
 
+    pol = command(
+        "console-policy", "print the console's IAM policy for this stack, naming its exact resources"
+    )
+    pol.add_argument(
+        "--allow-actions",
+        action="store_true",
+        help="the policy --allow-actions adds (redrive, resend, settle)",
+    )
+
 
 def _console_command(commands: Any) -> None:
     from infra.console.launch import DEFAULT_PORT
@@ -255,10 +266,20 @@ def run(
         return backfill.backfill(ctx, state)
     if args.command == "verify":
         return verify.verify(ctx, _verify_state(args, stack.name), rate=args.rate, recover=args.recover)
+    return _stack_command(ctx, args)
+
+
+def _stack_command(ctx: Context, args: argparse.Namespace) -> int:
+    """The commands that read or republish the stack's own state."""
     if args.command == "effects":
         if args.settle:
             return effects.settle(ctx, args.settle, happened=args.happened)
         return effects.list_effects(ctx, everything=args.all)
+    if args.command == "console-policy":
+        from infra.console.policy import READ, WRITE, discover, policy
+
+        ctx.say(json.dumps(policy(discover(ctx), WRITE if args.allow_actions else READ), indent=2))
+        return 0
     if args.command == "redrive":
         return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
     return status.status(ctx, args.hours)

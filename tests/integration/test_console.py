@@ -533,6 +533,67 @@ def test_the_iam_documents_list_exactly_the_calls_the_console_makes(console: Con
     assert documented("console-actions-policy.json") == changed | {"dynamodb:UpdateItem"}
 
 
+def test_the_documented_policies_are_the_ones_console_policy_prints() -> None:
+    from infra.console.policy import READ, WRITE, placeholders, policy
+
+    for name, grants in (("console-policy.json", READ), ("console-actions-policy.json", WRITE)):
+        assert json.loads((REPO_ROOT / "docs" / name).read_text()) == policy(placeholders(), grants), name
+
+
+def test_a_stack_s_console_policy_names_its_own_resources_never_a_neighbour_s(aws: Aws) -> None:
+    """Stacks ``shop`` and ``shop-prod`` side by side: ``shop``'s policy names ``shop``'s table,
+    queue and log group by their exact ARNs, nothing of ``shop-prod``, and its writes are confined
+    to the audit log's and the effect ledger's keys (``dynamodb:LeadingKeys``)."""
+    from infra.console.policy import READ, WRITE, discover, policy
+    from infra.ops.deployed import Context, Stack
+
+    cloudformation = boto3.client("cloudformation")
+    for name in ("shop", "shop-prod"):
+        template = {
+            "Resources": {
+                "Table": {
+                    "Type": "AWS::DynamoDB::Table",
+                    "Properties": {
+                        "TableName": f"{name}-EventsTable-1",
+                        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                        "BillingMode": "PAY_PER_REQUEST",
+                    },
+                },
+                "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-Queue-1"}},
+                "Logs": {
+                    "Type": "AWS::Logs::LogGroup",
+                    "Properties": {"LogGroupName": f"/aws/lambda/{name}-Fn-1"},
+                },
+            }
+        }
+        cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(template))
+    stack = Stack(
+        "shop",
+        "-",
+        "shop-EventsTable-1",
+        "arn:aws:sns:us-east-1:123456789012:shop-events",
+        "-",
+        payload_bucket="shop-payloadbucket-1",
+        actions_idempotency_table="shop-Idempotency-1",
+    )
+    make_client: Any = boto3.client
+    ctx = Context(stack, make_client)
+
+    read, write = (policy(discover(ctx), grants) for grants in (READ, WRITE))
+
+    text = json.dumps([read, write])
+    assert "shop-prod" not in text and "STACK" not in text
+    resources = [arn for statement in read["Statement"] + write["Statement"] for arn in statement["Resource"]]
+    assert "arn:aws:dynamodb:us-east-1:123456789012:table/shop-EventsTable-1" in resources
+    assert "arn:aws:sqs:us-east-1:123456789012:shop-Queue-1" in resources
+    wildcards = {arn for arn in resources if "*" in arn}
+    assert all(arn.endswith(("/events/*", "/index/*", ":*")) for arn in wildcards), wildcards
+    keys = {s["Sid"]: s.get("Condition") for s in write["Statement"]}
+    assert keys["RecordWhatWasDone"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONSOLE#*"]}}
+    assert keys["SettleEffects"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["effect#*"]}}
+
+
 def test_a_deployed_stack_is_found_from_its_resources_and_modules(aws: Aws) -> None:
     from infra.console.deployment import discover
     from infra.ops.deployed import Context, Stack
