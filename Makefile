@@ -69,7 +69,7 @@ chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_S
 console: venv  ## browse a deployed stack on loopback: ARGS="--stack NAME" (or "--aws-endpoint http://127.0.0.1:5000" for the local stack; --allow-actions)
 	$(BIN)/python -m infra.ops console $(ARGS)
 
-ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|redrive|status|effects --stack NAME"
+ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|verify|redrive|status|effects|console-policy --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)
 
 cost: venv  ## DynamoDB units and stored bytes per event measured under moto, the cost per million events, the reconciler's calls and units (ARGS="--duration-ms 60")

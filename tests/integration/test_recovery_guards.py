@@ -393,3 +393,14 @@ def test_while_an_endpoint_is_disabled_and_over_its_gap_every_event_is_checked_a
     assert published(aws) == Counter({event["id"]: 1 for event in during})
     state = composition.components().ledger.state()
     assert state is not None and state.gap is not None and state.gap[1] is not None  # closed, listed on
+
+
+def test_the_recovery_limits_benchmark_prints_its_three_figures() -> None:
+    from infra.bench import recovery_limits
+
+    text = recovery_limits.report(failing=150, checked=300)
+
+    assert "state item after 150 failing events" in text and "stripe_answer_too_large" in text
+    assert (
+        "ops verify, 300 events, default rate: 3 Stripe list requests, 3 DynamoDB BatchGetItem calls" in text
+    )
