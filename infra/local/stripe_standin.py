@@ -236,3 +236,34 @@ def keep_sent(s3: Any, event: dict[str, Any], *, delivered: bool) -> None:
     if event.get("object") == "event":
         prefix = SENT_PREFIX if delivered else EVENTS_PREFIX
         s3.put_object(Bucket=BUCKET, Key=f"{prefix}{event['id']}", Body=json.dumps(event).encode())
+
+
+def store_undelivered(events: list[dict[str, Any]], aws_endpoint: str) -> int:
+    """``trigger --undelivered``: keep the events in the stand-in as undelivered, and say so."""
+    from infra.local.connect import START_HINT, check_reachable, client
+    from infra.local.views import count
+
+    check_reachable(aws_endpoint, "local AWS endpoint", START_HINT)
+    for event in keep_undelivered(client("s3", aws_endpoint), events):
+        print(f"-> {event['type']} {event['id']}: not delivered (Stripe's Events API lists it)")
+    print(
+        f"kept {count(len(events), 'event')} as undelivered: the local stack's reconciler recovers"
+        " them on its next run (make run --reconcile-every, 10 s by default); watch the inbox"
+    )
+    return 0
+
+
+def sent_bucket(aws_endpoint: str) -> Any:
+    """The stand-in's bucket, where ``trigger`` keeps what it sends for the Events API
+    (``ops verify --local``), or None when there is no stand-in (``make run --aws-only``)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra.local.connect import check_reachable, client
+
+    try:
+        check_reachable(aws_endpoint, "local AWS endpoint", "")
+        s3 = client("s3", aws_endpoint)
+        s3.head_bucket(Bucket=BUCKET)
+    except (Problem, ClientError, BotoCoreError):
+        return None
+    return s3

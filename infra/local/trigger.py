@@ -40,7 +40,7 @@ from infra.local.connect import (
     signing_secret,
 )
 from infra.local.resources import TABLE_NAME
-from infra.local.stripe_standin import keep_sent
+from infra.local.stripe_standin import keep_sent, sent_bucket, store_undelivered
 from infra.local.trigger_events import build_events, list_events
 from infra.local.views import count, handler_label, record_line
 from stripe_webhook.bodies import UnreadableBody
@@ -246,36 +246,6 @@ def stored(table: TableQueries, event: dict[str, Any]) -> list[str]:
     return lines
 
 
-def store_undelivered(events: list[dict[str, Any]], aws_endpoint: str) -> int:
-    """Keep the events in the local Stripe API stand-in as undelivered (``stripe_standin``)."""
-    from infra.local.stripe_standin import keep_undelivered
-
-    check_reachable(aws_endpoint, "local AWS endpoint", START_HINT)
-    for event in keep_undelivered(client("s3", aws_endpoint), events):
-        print(f"-> {event['type']} {event['id']}: not delivered (Stripe's Events API lists it)")
-    print(
-        f"kept {count(len(events), 'event')} as undelivered: the local stack's reconciler recovers"
-        " them on its next run (make run --reconcile-every, 10 s by default); watch the inbox"
-    )
-    return 0
-
-
-def stand_in_bucket(aws_endpoint: str) -> Any:
-    """The local Stripe API stand-in's bucket, where what is sent is kept for its Events API
-    (``ops verify --local``), or None when the local AWS endpoint is not there."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from infra.local.stripe_standin import BUCKET
-
-    try:
-        check_reachable(aws_endpoint, "local AWS endpoint", "")
-        s3 = client("s3", aws_endpoint)
-        s3.head_bucket(Bucket=BUCKET)
-    except (Problem, ClientError, BotoCoreError):
-        return None  # no stand-in (make run --aws-only): nothing keeps Stripe's side
-    return s3
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
@@ -297,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {}
     unexpected = 0
     url = f"{args.url.rstrip('/')}/thin" if args.thin else args.url
-    stand_in = stand_in_bucket(args.aws_endpoint)
+    stand_in = sent_bucket(args.aws_endpoint)
     for delivery in planned:
         answer = send(url, delivery)
         print(describe(delivery, answer))

@@ -48,7 +48,6 @@ from infra.ops.deployed import (
 )
 from infra.ops.progress import parse_time
 
-MAX_RATE = 100.0
 LOCAL_COMMANDS = ("status", "redrive", "effects", "verify")
 STRIPE_COMMANDS = ("register", "rotate-secret", "enable-endpoint", "backfill", "verify")
 """The commands that call Stripe (with the key in STRIPE_API_KEY; ``--local``: the stand-in)."""
@@ -79,6 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         """A command; only those the local stack can answer offer --local."""
         parents = [common, rehearsal] if name in LOCAL_COMMANDS else [common]
         stripe = " Calls Stripe with the key in STRIPE_API_KEY." if name in STRIPE_COMMANDS else ""
+        if name in STRIPE_COMMANDS and name in LOCAL_COMMANDS:
+            stripe = " Calls Stripe with the key in STRIPE_API_KEY; with --local, the local stack's stand-in (no key)."
         described = f"{summary[0].upper()}{summary[1:]}.{stripe}"
         return commands.add_parser(name, help=summary, description=described, parents=parents)
 
@@ -133,27 +134,12 @@ def _stripe_commands(command: Command) -> None:
     back.add_argument("--resume", action="store_true", help="continue the last backfill of this stack")
     back.add_argument("--dry-run", action="store_true", help="count what is missing, process nothing")
 
-    ver = command(
-        "verify",
-        "prove the event log complete: every event Stripe holds for a window, checked against the log",
+    verify.add_arguments(
+        command(
+            "verify",
+            "prove the event log complete: every event Stripe holds for a window, checked against the log",
+        )
     )
-    ver.add_argument(
-        "--since", type=parse_time, default=None, help="default 24h; up to 30d (Stripe keeps 30 days)"
-    )
-    ver.add_argument("--until", type=parse_time, default=None, help="default: now")
-    ver.add_argument("--type", dest="types", action="append", default=[], help="only this type (repeatable)")
-    ver.add_argument(
-        "--rate",
-        type=float,
-        default=verify.DEFAULT_RATE,
-        help=f"Stripe list requests a second (default {verify.DEFAULT_RATE:g}; a sandbox allows 25)",
-    )
-    ver.add_argument(
-        "--recover",
-        action="store_true",
-        help="send each missing event through the pipeline (as the reconciler does)",
-    )
-    ver.add_argument("--resume", action="store_true", help="continue the last verify of this stack")
 
 
 def _stack_commands(command: Command) -> None:
@@ -233,8 +219,10 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--happened/--not-happened need --settle EFFECT")
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
-    if args.command == "verify" and not 0 < args.rate <= MAX_RATE:
-        parser.error(f"--rate must be above 0 and at most {MAX_RATE:g} (Stripe's live-mode read limit)")
+    if args.command == "verify" and not 0 < args.rate <= verify.MAX_RATE:
+        parser.error(
+            f"--rate must be above 0 and at most {verify.MAX_RATE:g} (Stripe's live-mode read limit)"
+        )
 
 
 def run(
@@ -265,7 +253,7 @@ def run(
             )
         return backfill.backfill(ctx, state)
     if args.command == "verify":
-        return verify.verify(ctx, _verify_state(args, stack.name), rate=args.rate, recover=args.recover)
+        return verify.verify(ctx, verify.state_of(args, stack.name), rate=args.rate, recover=args.recover)
     return _stack_command(ctx, args)
 
 
@@ -283,13 +271,6 @@ def _stack_command(ctx: Context, args: argparse.Namespace) -> int:
     if args.command == "redrive":
         return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
     return status.status(ctx, args.hours)
-
-
-def _verify_state(args: argparse.Namespace, stack: str) -> verify.VerifyState:
-    if args.resume:
-        return verify.VerifyState.load(stack)
-    now = int(time.time())
-    return verify.VerifyState(args.since or now - 86_400, args.until or now, list(args.types))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ its place in ``.verify/<stack>.json`` after every page: ``--resume`` continues f
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections import Counter
@@ -27,13 +28,15 @@ from typing import Any
 from infra import REPO_ROOT
 from infra.cli import Problem
 from infra.ops.deployed import Context
-from infra.ops.progress import Progress, day
+from infra.ops.progress import Progress, day, parse_time
 from stripe_webhook.composition import registry
 from stripe_webhook.events import EVENT_ID, EVENT_TYPE, is_id
 from stripe_webhook.listed import label
 from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS, subscription
 
 STATE_DIR = REPO_ROOT / ".verify"
+MAX_RATE = 100.0
+"""Stripe's live-mode read limit: ``--rate`` is refused above it."""
 DEFAULT_RATE = 10.0
 """List requests a second: 1,000 events a second, far below Stripe's read limits."""
 PAGE_SIZE = 100
@@ -69,6 +72,37 @@ class VerifyState:
             raise Problem(f"nothing to resume: no {cls.path(stack)}") from None
         except (ValueError, TypeError):
             raise Problem(f"{cls.path(stack)} is not a verify's state: remove it and start again") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``verify``'s options (``infra.ops.cli``)."""
+    parser.add_argument(
+        "--since", type=parse_time, default=None, help="default 24h; up to 30d (Stripe keeps 30 days)"
+    )
+    parser.add_argument("--until", type=parse_time, default=None, help="default: now")
+    parser.add_argument(
+        "--type", dest="types", action="append", default=[], help="only this type (repeatable)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"Stripe list requests a second (default {DEFAULT_RATE:g}; a sandbox allows 25, live 100)",
+    )
+    parser.add_argument(
+        "--recover",
+        action="store_true",
+        help="send each missing event through the pipeline (as the reconciler does)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the last verify of this stack")
+
+
+def state_of(args: argparse.Namespace, stack: str) -> VerifyState:
+    """Where to start: the saved place (``--resume``), or the window asked for (default 24 hours)."""
+    if args.resume:
+        return VerifyState.load(stack)
+    now = int(time.time())
+    return VerifyState(args.since or now - 86_400, args.until or now, list(args.types))
 
 
 def verify(ctx: Context, state: VerifyState, *, rate: float = DEFAULT_RATE, recover: bool = False) -> int:
