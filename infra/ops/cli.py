@@ -79,7 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parents = [common, rehearsal] if name in LOCAL_COMMANDS else [common]
         stripe = " Calls Stripe with the key in STRIPE_API_KEY." if name in STRIPE_COMMANDS else ""
         if name in STRIPE_COMMANDS and name in LOCAL_COMMANDS:
-            stripe = " Calls Stripe with the key in STRIPE_API_KEY; with --local, the local stack's stand-in (no key)."
+            stripe = " Calls Stripe with the key in STRIPE_API_KEY;"
+            stripe += " with --local, the local stack's stand-in (no key)."
         described = f"{summary[0].upper()}{summary[1:]}.{stripe}"
         return commands.add_parser(name, help=summary, description=described, parents=parents)
 
