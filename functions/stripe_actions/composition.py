@@ -83,7 +83,7 @@ class Components:
                 f"ACTIONS names {', '.join(unknown)}, which composition.BUILDERS does not know"
                 f" (it knows {', '.join(sorted(BUILDERS))})",
             )
-        return [BUILDERS[name](self) for name in self.settings.actions]
+        return [BUILDERS[name](self, name) for name in self.settings.actions]
 
     @functools.cached_property
     def records(self) -> RecordReader | None:
@@ -110,20 +110,22 @@ class Components:
     def alert_topic(self) -> AlertTopic:
         return AlertTopic(self.settings.alert_topic_arn or "", client=self._sns)
 
-    def effects(self) -> EffectLedger:
-        """The ledger of effects outside our tables, kept as long as the actions' records."""
+    def effects(self, action: str) -> EffectLedger:
+        """``action``'s ledger of effects outside our tables, kept as long as the actions' records."""
         return EffectLedger(
             self.settings.idempotency_table,
             remember_seconds=self.settings.remember_days * 86_400,
             client=self.dynamodb,
+            action=action,
         )
 
 
-BUILDERS: dict[str, Callable[[Components], Action]] = {
-    "fulfil_order": lambda parts: FulfilOrder(parts.actions_table(), parts.mailer(), parts.effects()),
-    "entitlement": lambda parts: Entitlement(parts.actions_table()),
-    "dispute_alert": lambda parts: DisputeAlert(parts.alert_topic(), parts.effects()),
+BUILDERS: dict[str, Callable[[Components, str], Action]] = {
+    "fulfil_order": lambda parts, name: FulfilOrder(parts.actions_table(), parts.mailer(), parts.effects(name)),
+    "entitlement": lambda parts, _name: Entitlement(parts.actions_table()),
+    "dispute_alert": lambda parts, name: DisputeAlert(parts.alert_topic(), parts.effects(name)),
 }
+"""Each action by its name (``ACTIONS``), built on the components and given its name."""
 
 
 @functools.cache

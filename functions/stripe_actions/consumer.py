@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 IDEMPOTENCY_KEY_PREFIX = "stripe-actions"
+
+
+def idempotency_prefix(action: str) -> str:
+    """Powertools' key prefix for one action's records (``stripe-actions.<action>#<hash>``): the
+    keys its role may write (``dynamodb:LeadingKeys``, infra/modules/action.yaml)."""
+    return f"{IDEMPOTENCY_KEY_PREFIX}.{action}"
 REPLAYED = "replayed"
 
 
@@ -147,7 +153,7 @@ class Consumer:
                 data_keyword_argument="task",
                 persistence_store=self._persistence,
                 config=self._config,
-                key_prefix=IDEMPOTENCY_KEY_PREFIX,
+                key_prefix=idempotency_prefix(action.name),
             )
             result = once(task={"action": action.name, "key": key})
         except IdempotencyAlreadyInProgressError:

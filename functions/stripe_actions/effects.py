@@ -78,9 +78,14 @@ class EffectLedger(aws.ServiceAdapter):
         client: Any | None = None,
         clock: Callable[[], float] = time.time,
         new_attempt: Callable[[], str] = lambda: secrets.token_hex(8),
+        action: str = "",
     ) -> None:
+        """``action``: whose effects these are. Its entries are ``effect#<action>#<effect>``, the
+        keys its role may write (``dynamodb:LeadingKeys``, infra/modules/action.yaml), listed and
+        settled by that name (``fulfil_order#receipt:in_…``)."""
         super().__init__(client)
         self.table_name = table_name
+        self._scope = f"{action}#" if action else ""
         self._remember = remember_seconds
         self._clock = clock
         self._new_attempt = new_attempt
@@ -102,7 +107,7 @@ class EffectLedger(aws.ServiceAdapter):
         delivery. Raises what ``call`` raised when ``refused`` says nothing happened, else
         ``EffectUncertain``."""
         attempt = self._new_attempt()
-        found = self._begin(effect, attempt, details or {})
+        found = self._legacy(effect) or self._begin(self._scope + effect, attempt, details or {})
         if found is not None:
             if found.get("status") == DONE:
                 return str(found.get("result", ""))
@@ -114,16 +119,22 @@ class EffectLedger(aws.ServiceAdapter):
         except Exception as error:  # classified, never swallowed: re-raised or raised as uncertain
             code = permanent(error)
             if code is not None:
-                self._settle(effect, attempt, REFUSED, reason=code)
+                self._settle(self._scope + effect, attempt, REFUSED, reason=code)
                 raise EffectRefused(effect, code) from None  # its message may name the recipient
             if refused(error):
-                self._release(effect, attempt)
+                self._release(self._scope + effect, attempt)
                 raise
             reason = f"{type(error).__name__} during the call: it may have been applied"
-            self._settle(effect, attempt, UNCERTAIN, reason=reason)
+            self._settle(self._scope + effect, attempt, UNCERTAIN, reason=reason)
             raise EffectUncertain(effect, reason) from error
-        self._settle(effect, attempt, DONE, result=result)
+        self._settle(self._scope + effect, attempt, DONE, result=result)
         return result
+
+    def _legacy(self, effect: str) -> dict[str, Any] | None:
+        """The entry an action wrote before entries were scoped by action (``effect#<effect>``,
+        kept ``remember_seconds`` at most): what it says still holds, so an effect done, refused or
+        uncertain then is never attempted again now. None when there is none."""
+        return self._get(effect) if self._scope else None
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every entry (for ``ops effects`` and the local inspector; actions never scan)."""

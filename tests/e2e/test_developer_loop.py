@@ -518,8 +518,8 @@ def test_the_example_actions_run_once_per_fact_on_the_local_stack(stack: LocalSt
     assert listed.returncode == 0, listed.stderr
     rows = [line for line in listed.stdout.splitlines() if session in line or invoice in line]
     assert len([row for row in rows if "fulfil_order" in row and "done: email to" in row]) == 2
-    assert f"receipt:{session}  to jenny.rosen@example.com" in listed.stdout
-    assert f"receipt:{invoice}  to jenny.rosen@example.com" in listed.stdout
+    assert f"fulfil_order#receipt:{session}  to jenny.rosen@example.com" in listed.stdout
+    assert f"fulfil_order#receipt:{invoice}  to jenny.rosen@example.com" in listed.stdout
     done = re.search(r"effects done \(emails SES accepted, alerts SNS accepted\): (\d+)", listed.stdout)
     assert done is not None and int(done.group(1)) >= 2  # these two, and other tests' on the shared stack
 

@@ -48,10 +48,10 @@ class Effect:
     throttle: str
     server_error: str
     name: str
-    """The ledger's name for the effect of one business fact: ``<name>:<business key>``."""
+    """The ledger's name for the effect of one business fact: ``<action>#<name>:<business key>``."""
 
     def of(self, key: str) -> str:
-        return f"{self.name}:{key}"
+        return f"{self.action}#{self.name}:{key}"
 
 
 RECEIPT = Effect("fulfil_order", "invoice.paid", "ses.SendEmail", "Throttling", "InternalFailure", "receipt")
@@ -440,17 +440,22 @@ def test_ops_effects_lists_what_waits_for_a_person_and_records_the_verdict(
 
     assert effects.list_effects(ctx) == 1
     listing = out.getvalue()
-    assert f"UNCERTAIN  receipt:{key}" in listing and "to=jenny.rosen@example.com" in listing
+    assert f"UNCERTAIN  fulfil_order#receipt:{key}" in listing and "to=jenny.rosen@example.com" in listing
     assert "ReadTimeoutError" in listing and "1 effect(s) to settle" in listing
 
     assert (
-        effects.settle(Context(stack, ctx.aws, out=out, dry_run=True), f"receipt:{key}", happened=True) == 0
+        effects.settle(
+            Context(stack, ctx.aws, out=out, dry_run=True), f"fulfil_order#receipt:{key}", happened=True
+        )
+        == 0
     )
-    assert actions.effects()[f"receipt:{key}"]["status"] == "UNCERTAIN"  # a dry run records nothing
-    assert effects.settle(ctx, f"receipt:{key}", happened=True) == 0
-    assert actions.effects()[f"receipt:{key}"]["status"] == "DONE"
+    assert (
+        actions.effects()[f"fulfil_order#receipt:{key}"]["status"] == "UNCERTAIN"
+    )  # a dry run records nothing
+    assert effects.settle(ctx, f"fulfil_order#receipt:{key}", happened=True) == 0
+    assert actions.effects()[f"fulfil_order#receipt:{key}"]["status"] == "DONE"
     with pytest.raises(Problem, match="not waiting to be settled"):
-        effects.settle(ctx, f"receipt:{key}", happened=False)
+        effects.settle(ctx, f"fulfil_order#receipt:{key}", happened=False)
     out.truncate(0)
     assert effects.list_effects(ctx) == 0 and "no effect waits" in out.getvalue()
 

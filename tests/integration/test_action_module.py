@@ -143,6 +143,7 @@ COMMON_GRANTS = {
         {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         {"ActionsIdempotencyTable"},
     ),
+    "ReadEffectsBeforeScopes": ({"dynamodb:GetItem"}, {"ActionsIdempotencyTable"}),
     "ReadLargePayloads": ({"s3:GetObject"}, {"PayloadBucket"}),
     "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"LogGroup"}),
 }

@@ -71,7 +71,7 @@ def test_a_paid_checkout_is_fulfilled_once_and_its_buyer_gets_one_receipt(
     assert "49.99 USD" in emails[0].body
     item = actions.item(*fulfilment_key("cs_test_fresh_1"))
     assert item is not None and item["event_id"] == event["id"]
-    receipt = actions.effects()["receipt:cs_test_fresh_1"]
+    receipt = actions.effects()["fulfil_order#receipt:cs_test_fresh_1"]
     assert receipt["status"] == "DONE" and receipt["result"] == emails[0].id
 
 
@@ -279,7 +279,7 @@ def test_an_action_that_raises_is_released_and_retried_then_runs_once(actions: A
     assert faults.attempts["ses.SendEmail"] == 3
     assert len(actions.emails()) == 1
     assert actions.item(*fulfilment_key(invoice)) is not None
-    assert actions.effects()[f"receipt:{invoice}"]["result"] == actions.emails()[0].id
+    assert actions.effects()[f"fulfil_order#receipt:{invoice}"]["result"] == actions.emails()[0].id
 
 
 def test_an_action_that_always_raises_ends_in_the_dead_letter_queue_with_its_record_released(
@@ -327,11 +327,11 @@ def test_an_interrupted_action_is_taken_over_once_its_invocation_would_have_time
     ]
     # The invocation died during SendEmail: nobody can tell whether SES sent it, so it is not sent again
     assert [outcome.status for outcome in after] == ["uncertain"]
-    assert actions.effects()[f"receipt:{invoice}"]["status"] == "ATTEMPTING"
+    assert actions.effects()[f"fulfil_order#receipt:{invoice}"]["status"] == "ATTEMPTING"
     assert actions.emails() == []
 
     # A person checks (no email arrived), settles it as not sent, and the redrive sends it once
-    assert actions.ledger.settle(f"receipt:{invoice}", happened=False)
+    assert actions.ledger.settle(f"fulfil_order#receipt:{invoice}", happened=False)
     resend_last_message(actions, "fulfil_order", event["id"])
     redriven = actions.run("fulfil_order")
     assert f"action fulfil_order {invoice} done (email to jenny.rosen@example.com)" in actions.lines(redriven)
@@ -362,7 +362,9 @@ def test_the_idempotency_utility_and_the_effect_ledger_cost_their_documented_cal
     actions.run()
 
     assert new == ["PutItem", "UpdateItem"]  # INPROGRESS, then COMPLETED
-    assert new_ledger == ["PutItem", "UpdateItem"]  # ATTEMPTING before the alert, DONE after it
+    # the entry of before the keys were scoped by action (EffectLedger._legacy), ATTEMPTING before
+    # the alert, DONE after it
+    assert new_ledger == ["GetItem", "PutItem", "UpdateItem"]
     assert calls == ["PutItem"]  # refused, the stored result returned with the refusal
     assert ledger == []  # a duplicate never reaches the effect
 
@@ -377,3 +379,44 @@ def test_fifo_queues_fulfil_each_order_once(fifo_actions: Actions, secret: str) 
         "action fulfil_order cs_test_fifo done (email to jenny.rosen@example.com)"
     ]
     assert fifo_actions.resources.queues["fulfil_order"].queue_url.endswith(".fifo")
+
+
+def test_each_action_writes_only_the_idempotency_keys_its_role_may_write(
+    actions: Actions, secret: str
+) -> None:
+    """The role's ``dynamodb:LeadingKeys`` (infra/modules/action.yaml) and the keys the kit writes
+    are one rule: running each action alone, every key it left in the shared idempotency table
+    (Powertools' records and its effects) falls under its own patterns, none under another's."""
+    import fnmatch
+
+    from infra.template import action_instances, action_module
+
+    statement = next(
+        s
+        for s in action_module()["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"][
+            "Statement"
+        ]
+        if s["Sid"] == "IdempotencyRecords"
+    )
+    patterns = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+
+    def allowed(name: str) -> list[str]:
+        return [str(pattern["Fn::Sub"]).replace("${Name}", name) for pattern in patterns]
+
+    for event in (
+        fresh_event("checkout.session.completed"),
+        fresh_event("customer.subscription.created"),
+        fresh_event("charge.dispute.created"),
+    ):
+        assert deliver(event, secret).status == 200
+    names = [instance.name for instance in action_instances().values()]
+    table = actions.resources.idempotency_table
+    before: set[str] = set()
+    for name in names:
+        actions.run(name)
+        keys = {item["id"]["S"] for item in actions.aws.dynamodb.scan(TableName=table)["Items"]}
+        written, before = keys - before, keys
+        assert written, name  # each action left its records (and the first and last their effects)
+        for key in written:
+            owners = [other for other in names if any(fnmatch.fnmatchcase(key, p) for p in allowed(other))]
+            assert owners == [name], (key, owners)

@@ -45,6 +45,7 @@ ACTION: Grants = {
         {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         {"ActionsIdempotencyTable"},
     ),
+    "ReadEffectsBeforeScopes": ({"dynamodb:GetItem"}, {"ActionsIdempotencyTable"}),
     "ReadLargePayloads": ({"s3:GetObject"}, {"PayloadBucket"}),
     "ReadRecords": ({"dynamodb:Query"}, {"EventsTable"}),
     "OwnRecords": ({"dynamodb:PutItem", "dynamodb:GetItem"}, {"ActionsTable"}),
@@ -52,7 +53,7 @@ ACTION: Grants = {
     "Notify": ({"sns:Publish"}, {"AlertTopic"}),
     "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"LogGroup"}),
 }
-"""Every statement an action's role may have; each instance gets the common four and those its
+"""Every statement an action's role may have; each instance gets the common five and those its
 parameters ask for (tests/integration/test_action_module.py checks which)."""
 
 
@@ -100,7 +101,13 @@ def test_each_action_role_is_within_what_an_action_may_do(logical: str) -> None:
     module = load_module("action")
     parameters = action_instances()[logical].parameters
     seen = check(role_statements(module, "Role", parameters), ACTION, parameters)
-    assert {"PollOwnQueue", "IdempotencyRecords", "ReadLargePayloads", "WriteOwnLogs"} <= seen
+    assert {
+        "PollOwnQueue",
+        "IdempotencyRecords",
+        "ReadEffectsBeforeScopes",
+        "ReadLargePayloads",
+        "WriteOwnLogs",
+    } <= seen
     conditions = conditions_of(module, parameters)
     assert ("ReadRecords" in seen) == conditions["ReadsRecords"]
 
