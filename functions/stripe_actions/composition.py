@@ -121,7 +121,9 @@ class Components:
 
 
 BUILDERS: dict[str, Callable[[Components, str], Action]] = {
-    "fulfil_order": lambda parts, name: FulfilOrder(parts.actions_table(), parts.mailer(), parts.effects(name)),
+    "fulfil_order": lambda parts, name: FulfilOrder(
+        parts.actions_table(), parts.mailer(), parts.effects(name)
+    ),
     "entitlement": lambda parts, _name: Entitlement(parts.actions_table()),
     "dispute_alert": lambda parts, name: DisputeAlert(parts.alert_topic(), parts.effects(name)),
 }

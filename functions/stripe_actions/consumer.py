@@ -40,6 +40,8 @@ def idempotency_prefix(action: str) -> str:
     """Powertools' key prefix for one action's records (``stripe-actions.<action>#<hash>``): the
     keys its role may write (``dynamodb:LeadingKeys``, infra/modules/action.yaml)."""
     return f"{IDEMPOTENCY_KEY_PREFIX}.{action}"
+
+
 REPLAYED = "replayed"
 
 

@@ -159,7 +159,9 @@ def _stack_commands(command: Command) -> None:
     eff.add_argument(
         "--all", action="store_true", help="list every recorded effect, not only those to settle"
     )
-    eff.add_argument("--settle", metavar="EFFECT", help="the effect to settle, as listed (fulfil_order#receipt:in_…)")
+    eff.add_argument(
+        "--settle", metavar="EFFECT", help="the effect to settle, as listed (fulfil_order#receipt:in_…)"
+    )
     verdict = eff.add_mutually_exclusive_group()
     verdict.add_argument("--happened", action="store_true", help="it did happen: do not attempt it again")
     verdict.add_argument(
