@@ -20,7 +20,6 @@ an event rendered in another is skipped and listed with the reason, never record
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 from infra import REPO_ROOT
 from infra.cli import Problem
 from infra.ops.deployed import Context, operator_key_livemode
-from infra.ops.progress import Progress, day
+from infra.ops.progress import Progress, Resumable, day
 from stripe_webhook.events import EVENT_ID, is_id
 from stripe_webhook.listed import label
 from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS
@@ -42,7 +41,7 @@ OUTCOMES = {"recovered": "new", "known": "duplicate"}
 
 
 @dataclass
-class BackfillState:
+class BackfillState(Resumable):
     """What a resumable backfill has done so far (``.backfill/<stack>.json``)."""
 
     since: int
@@ -60,20 +59,9 @@ class BackfillState:
         while len(self.skipped) > KEEP_SKIPPED:
             self.skipped.pop(next(iter(self.skipped)))
 
-    @staticmethod
-    def path(stack: str) -> Path:
-        return STATE_DIR / f"{stack}.json"
-
-    def save(self, stack: str) -> None:
-        STATE_DIR.mkdir(exist_ok=True)
-        self.path(stack).write_text(json.dumps(self.__dict__, indent=2))
-
     @classmethod
-    def load(cls, stack: str) -> BackfillState:
-        try:
-            return cls(**json.loads(cls.path(stack).read_text()))
-        except FileNotFoundError:
-            raise Problem(f"nothing to resume: no {cls.path(stack)}") from None
+    def directory(cls) -> Path:
+        return STATE_DIR
 
 
 def stripe_events(ctx: Context, state: BackfillState) -> Iterator[Any]:

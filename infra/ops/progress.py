@@ -1,12 +1,16 @@
-"""Progress lines for long commands, and the time arguments they take."""
+"""Progress lines for long commands, where they keep their place, and the time arguments they take."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import time
 from collections import Counter
-from typing import TextIO
+from pathlib import Path
+from typing import Self, TextIO
+
+from infra.cli import Problem
 
 
 class Progress:
@@ -37,6 +41,34 @@ class Progress:
         rate = total / max(time.monotonic() - self.started, 1e-6)
         parts = "  ".join(f"{name} {count:,}" for name, count in sorted(self.counts.items()))
         print(f"{self.label}: {total:,} events  {parts}  ({rate:,.0f}/s)", end=end, file=self.out, flush=True)
+
+
+class Resumable:
+    """A long command's place (a dataclass), kept as JSON after every step so ``--resume``
+    continues it: ``<directory>/<stack>.json``."""
+
+    @classmethod
+    def directory(cls) -> Path:
+        raise NotImplementedError
+
+    @classmethod
+    def path(cls, stack: str) -> Path:
+        return cls.directory() / f"{stack}.json"
+
+    def save(self, stack: str) -> None:
+        self.directory().mkdir(exist_ok=True)
+        self.path(stack).write_text(json.dumps(self.__dict__, indent=2))
+
+    @classmethod
+    def load(cls, stack: str) -> Self:
+        try:
+            return cls(**json.loads(cls.path(stack).read_text()))
+        except FileNotFoundError:
+            raise Problem(f"nothing to resume: no {cls.path(stack)}") from None
+        except (ValueError, TypeError):
+            raise Problem(
+                f"{cls.path(stack)} is not such a command's place: remove it and start again"
+            ) from None
 
 
 def parse_time(value: str) -> int:

@@ -18,7 +18,6 @@ its place in ``.verify/<stack>.json`` after every page: ``--resume`` continues f
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
-from infra.cli import Problem
 from infra.ops.deployed import Context
-from infra.ops.progress import Progress, day, parse_time
+from infra.ops.progress import Progress, Resumable, day, parse_time
 from stripe_webhook.composition import registry
 from stripe_webhook.events import EVENT_ID, EVENT_TYPE, is_id
 from stripe_webhook.listed import label
@@ -45,7 +43,7 @@ KEEP_MISSING = 10_000
 
 
 @dataclass
-class VerifyState:
+class VerifyState(Resumable):
     """Where a verify stands (``.verify/<stack>.json``)."""
 
     since: int
@@ -56,22 +54,9 @@ class VerifyState:
     missing: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
 
-    @staticmethod
-    def path(stack: str) -> Path:
-        return STATE_DIR / f"{stack}.json"
-
-    def save(self, stack: str) -> None:
-        STATE_DIR.mkdir(exist_ok=True)
-        self.path(stack).write_text(json.dumps(self.__dict__, indent=2))
-
     @classmethod
-    def load(cls, stack: str) -> VerifyState:
-        try:
-            return cls(**json.loads(cls.path(stack).read_text()))
-        except FileNotFoundError:
-            raise Problem(f"nothing to resume: no {cls.path(stack)}") from None
-        except (ValueError, TypeError):
-            raise Problem(f"{cls.path(stack)} is not a verify's state: remove it and start again") from None
+    def directory(cls) -> Path:
+        return STATE_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
