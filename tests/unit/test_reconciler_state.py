@@ -56,11 +56,13 @@ def test_the_complete_sweep_is_due_daily_and_over_a_gap_until_it_is_listed_past_
 
     state.last_run = NOW - 300
     state.track_gap(NOW, disabled=True)  # found disabled: the gap began at the last look
-    assert state.gap == (NOW - 300, None)
+    opened = state.gap
+    assert opened == (NOW - 300, None)
     assert state.complete_window(NOW, LIMITS) == (NOW - 900, NOW - 300)
 
     state.track_gap(NOW + 600, disabled=False)  # back
-    assert state.gap == (NOW - 300, NOW + 600)
+    closed: object = state.gap
+    assert closed == (NOW - 300, NOW + 600)
     state.sweeps["complete"].watermark = NOW + 600
     state.track_gap(NOW + 900, disabled=False)
     assert state.gap is None
