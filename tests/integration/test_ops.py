@@ -544,6 +544,43 @@ def test_backfill_stores_a_large_event_in_the_stacks_payload_bucket_and_uses_its
     assert (settings.payload_bucket, settings.stripe_api_version) == (aws.bucket, STACK_API_VERSION)
 
 
+def test_backfill_takes_only_the_stacks_mode_and_refuses_a_key_of_the_other(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live stack (``StripeMode=live``) and a test-mode key in ``STRIPE_API_KEY``: refused before
+    anything is listed. A test stack: a live-mode event Stripe lists is named and skipped, and a
+    malformed one (``created: "yesterday"``) too; the others are processed."""
+    import dataclasses
+
+    listed = load_stack(boto_client("cloudformation"), STACK)
+    now = int(time.time())
+    ordinary = fresh_event("customer.created", created=now - 300)
+    live = {**fresh_event("customer.created", created=now - 200), "livemode": True}
+    broken = {**fresh_event("customer.created", created=now - 100), "created": "yesterday"}
+    for event in (ordinary, live):
+        fake_stripe.add_event(event, delivered=False)
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_" + "a" * 24)
+    client = stripe.StripeClient("sk_test_fake", http_client=fake_stripe)
+
+    def backfill_on(mode: str, out: io.StringIO) -> int:
+        stack_of_mode = dataclasses.replace(listed, parameters={**listed.parameters, "StripeMode": mode})
+        ctx = Context(stack_of_mode, boto_client, client, out)
+        return backfill.backfill(ctx, backfill.BackfillState(now - 3_600, now, undelivered_only=True))
+
+    with pytest.raises(Problem, match=rf"STRIPE_API_KEY is a test-mode key; stack {STACK} is live mode"):
+        backfill_on("live", io.StringIO())
+    assert fake_stripe.requests == []
+
+    fake_stripe.events.append({"event": broken, "delivered": False})
+    out = io.StringIO()
+    assert backfill_on("test", out) == 0
+    text = out.getvalue()
+    assert f"skipped {live['id']} (customer.created): a live-mode event; this stack is test mode" in text
+    assert f"skipped {broken['id']} (customer.created): not processed: its created is not a time" in text
+    assert get_item(aws.dynamodb, aws.table, f"EVENT#{ordinary['id']}", "EVENT") is not None
+    assert get_item(aws.dynamodb, aws.table, f"EVENT#{live['id']}", "EVENT") is None
+
+
 def test_backfill_processes_every_version_the_handlers_read_and_says_which_it_skipped(
     aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
 ) -> None:
