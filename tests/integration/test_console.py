@@ -364,6 +364,26 @@ def test_a_resend_whose_answer_is_lost_is_recorded_uncertain(
     assert console.app.get("/api/audit", {})["entries"][0]["status"] == FAILED
 
 
+def test_an_effect_refused_for_good_is_listed_apart_from_those_to_settle(console: Console) -> None:
+    from stripe_actions.effects import EffectLedger, EffectRefused
+
+    table = console.app.actions.ctx.stack.actions_idempotency_table
+    assert table is not None
+    ledger = EffectLedger(table, remember_seconds=3600, client=console.aws.dynamodb, action="fulfil_order")
+
+    def refused() -> str:
+        raise ValueError("Missing domain")
+
+    with pytest.raises(EffectRefused):
+        ledger.once("receipt:in_typo", refused, permanent=lambda _error: "InvalidParameterValue")
+
+    found = console.app.get("/api/consumers", {})
+    assert found["effects"] == []  # nothing to settle: it was refused, nothing happened
+    assert [(e["effect"], e["status"], e["reason"]) for e in found["refused"]] == [
+        ("fulfil_order#receipt:in_typo", "REFUSED", "InvalidParameterValue")
+    ]
+
+
 def test_a_settle_whose_answer_is_lost_after_it_applied_is_recorded_uncertain(
     console: Console, monkeypatch: pytest.MonkeyPatch
 ) -> None:
