@@ -173,6 +173,7 @@ def test_a_key_without_v2_access_fails_the_thin_sweep_alone_run_after_run(
     assert published(aws) == Counter(dict.fromkeys(recovered, 1))
 
 
+@pytest.mark.slow
 def test_the_state_stays_bounded_while_sns_fails_and_nothing_is_lost_once_it_heals(
     aws: Aws, stripe: LoopbackStripe
 ) -> None:
