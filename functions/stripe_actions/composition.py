@@ -48,6 +48,8 @@ class Components:
         self._ses = ses
         self._sns = sns
         self._report = report
+        self._building = ""
+        """The action ``actions()`` is building: whose keys ``effects()`` writes."""
 
     @property
     def settings(self) -> Settings:
@@ -83,7 +85,12 @@ class Components:
                 f"ACTIONS names {', '.join(unknown)}, which composition.BUILDERS does not know"
                 f" (it knows {', '.join(sorted(BUILDERS))})",
             )
-        return [BUILDERS[name](self, name) for name in self.settings.actions]
+        built = []
+        for name in self.settings.actions:
+            self._building = name
+            built.append(BUILDERS[name](self))
+        self._building = ""
+        return built
 
     @functools.cached_property
     def records(self) -> RecordReader | None:
@@ -110,24 +117,24 @@ class Components:
     def alert_topic(self) -> AlertTopic:
         return AlertTopic(self.settings.alert_topic_arn or "", client=self._sns)
 
-    def effects(self, action: str) -> EffectLedger:
-        """``action``'s ledger of effects outside our tables, kept as long as the actions' records."""
+    def effects(self) -> EffectLedger:
+        """The ledger of effects outside our tables of the action being built (its entries are
+        that action's own keys: ``EffectLedger``'s ``action``), kept as long as the actions' records."""
+        if not self._building:
+            raise ConfigurationError("malformed_configuration", "effects() is for an action's builder")
         return EffectLedger(
             self.settings.idempotency_table,
             remember_seconds=self.settings.remember_days * 86_400,
             client=self.dynamodb,
-            action=action,
+            action=self._building,
         )
 
 
-BUILDERS: dict[str, Callable[[Components, str], Action]] = {
-    "fulfil_order": lambda parts, name: FulfilOrder(
-        parts.actions_table(), parts.mailer(), parts.effects(name)
-    ),
-    "entitlement": lambda parts, _name: Entitlement(parts.actions_table()),
-    "dispute_alert": lambda parts, name: DisputeAlert(parts.alert_topic(), parts.effects(name)),
+BUILDERS: dict[str, Callable[[Components], Action]] = {
+    "fulfil_order": lambda parts: FulfilOrder(parts.actions_table(), parts.mailer(), parts.effects()),
+    "entitlement": lambda parts: Entitlement(parts.actions_table()),
+    "dispute_alert": lambda parts: DisputeAlert(parts.alert_topic(), parts.effects()),
 }
-"""Each action by its name (``ACTIONS``), built on the components and given its name."""
 
 
 @functools.cache
