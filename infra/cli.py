@@ -11,11 +11,12 @@ and Stripe's refusals as problems; and stops quietly when the reader of its outp
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 INTERRUPTED = 130
 BROKEN_PIPE = 141
@@ -95,6 +96,22 @@ def run(
 def exit_with(main: Callable[[list[str] | None], int], *, interrupted: str = "") -> None:
     """``if __name__ == "__main__": exit_with(main)``."""
     sys.exit(run(main, interrupted=interrupted))
+
+
+@contextlib.contextmanager
+def ctrl_c_ignored(doing: str) -> Iterator[None]:
+    """A second Ctrl-C while stopping does not cut ``doing`` short (a save cut short would lose
+    what was answered since the last one): it says so, and the stop goes on. (A harder kill
+    still works; the local stack's save is atomic, so it leaves the previous save whole.)"""
+
+    def say(_signum: int, _frame: object) -> None:
+        print(f"\nstill {doing}: one moment (Ctrl-C is ignored until it is done)", flush=True)
+
+    previous = signal.signal(signal.SIGINT, say)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def wait_for_ctrl_c() -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.cli import exit_with
-from infra.fixtures.delivery import post
+from infra.fixtures.delivery import Answer, post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.local.connect import (
     check_reachable,
@@ -60,10 +60,14 @@ class Reply:
     attempts: int = 1
 
 
+NO_ANSWER = 0
+"""A delivery that got no HTTP answer (the connection refused or reset): Stripe sends it again."""
+
+
 def retryable(status: int) -> bool:
     """What Stripe delivers again: anything but a 2xx; here the answers the contract says are not
-    final (409 in progress, 429 throttled, 5xx), since a 4xx repeats itself."""
-    return status in (409, 429) or status >= 500
+    final (409 in progress, 429 throttled, 5xx) and no answer at all, since a 4xx repeats itself."""
+    return status in (NO_ANSWER, 409, 429) or status >= 500
 
 
 @dataclass
@@ -92,7 +96,11 @@ def send_all(
     def one(event: dict[str, Any]) -> Reply:
         body, spent = encode(event), 0.0
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            answer = post(url, body, secret=secret, timeout=60)
+            started = time.perf_counter()
+            try:
+                answer = post(url, body, secret=secret, timeout=60)
+            except OSError as error:  # reset, refused, timed out: counted, never a traceback
+                answer = Answer(NO_ANSWER, type(error).__name__, time.perf_counter() - started)
             spent += answer.seconds
             if not retryable(answer.status) or attempt == MAX_ATTEMPTS:
                 break
@@ -228,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         consumed = consumer.wait_for(len(events))
     tally = Tally.of(result, stored_event_ids(args.aws_endpoint), consumed)
     retried = sum(1 for reply in result.replies if reply.attempts > 1)
-    print(f"responses        {dict(sorted(result.statuses.items()))}   (after retries; {retried} retried)")
+    shown = {
+        ("no answer" if status == NO_ANSWER else status): n for status, n in sorted(result.statuses.items())
+    }
+    print(f"responses        {shown}   (after retries; {retried} retried)")
     rate = len(events) / result.wall_seconds
     print(f"throughput       {rate:,.0f} events/s ({result.wall_seconds:.1f} s wall)")
     print(f"latency p50      {result.latency_ms(0.5):.1f} ms   (all attempts of an event)")

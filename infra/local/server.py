@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -31,7 +30,8 @@ from infra.local.guard import (
 from infra.local.inbox_api import InboxApi
 from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
 from infra.local.inbox_stream import STREAM_HEADERS, STREAM_PATH, stream
-from infra.local.views import console_line
+from infra.local.stopping import Deliveries
+from infra.local.views import CAPTURED, console_line, take_traceback
 
 WEBHOOK_PATH = "/webhook"
 THIN_WEBHOOK_PATH = "/webhook/thin"
@@ -67,26 +67,18 @@ class LocalHTTPServer(ThreadingHTTPServer):
     the inbox's live stream, a curl interrupted) is routine, not a traceback on the console."""
 
     daemon_threads = True
+    request_queue_size = 128
+    """The listen backlog (socketserver's 5 reset ``make burst``'s 16 senders)."""
 
     def __init__(self, address: tuple[str, int], front: Front) -> None:
         self.front = front
+        self.deliveries = Deliveries()  # a stop refuses new ones and waits for these (``stopping``)
         super().__init__(address, FrontHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):  # reset, aborted, broken pipe
             return
         super().handle_error(request, client_address)
-
-
-CAPTURED = threading.local()
-"""The traceback of a failure the function logged while serving this thread's request
-(``stack.print_tracebacks_readably`` keeps it here): the inbox shows it with the request."""
-
-
-def take_traceback() -> str | None:
-    text: str | None = getattr(CAPTURED, "text", None)
-    CAPTURED.text = None
-    return text
 
 
 def _is_webhook(path: str) -> bool:
@@ -131,12 +123,21 @@ class FrontHandler(BaseHTTPRequestHandler):
 
     def serve_webhook(self, path: str) -> None:
         """``POST /webhook`` as API Gateway and ``sam local`` serve it: limits, the proxy event, the
-        function's answer (a crash is API Gateway's 502)."""
+        function's answer (a crash is API Gateway's 502); a 503 once the stack is stopping."""
+        with self.server.deliveries.one() as taken:
+            self._serve_webhook(path, taken)
+
+    def _serve_webhook(self, path: str, taken: bool) -> None:
         front = self.server.front
         started = time.perf_counter()
         length = declared_length(self.headers, self.command)
-        if length is None:
-            self._refuse_unread(started, 400, {"error": "bad_request", "message": BAD_LENGTH})
+        if length is None or not taken:
+            status, error, message = (
+                (400, "bad_request", BAD_LENGTH)
+                if length is None
+                else (503, "stopping", "the stack is stopping")
+            )
+            self._refuse_unread(started, status, {"error": error, "message": message}, length)
             return
         if length > MAX_REQUEST_BYTES:
             self._too_long(started, length, f"HTTP content length exceeded {MAX_REQUEST_BYTES} bytes.")

@@ -16,17 +16,15 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import logging
 import os
 import secrets
 import sys
 import threading
-import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra import FUNCTIONS_DIR
-from infra.cli import exit_with, wait_for_ctrl_c
+from infra.cli import ctrl_c_ignored, exit_with, wait_for_ctrl_c
 from infra.local import persist
 from infra.local.action_runners import ActionRunner, print_outcome, start_actions
 from infra.local.banner import print_banner
@@ -41,10 +39,10 @@ from infra.local.reconcile_timer import LOCAL_SETTINGS, ReconcileTimer, start_re
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
 from infra.local.saving import PersistedRun, targets_of
-from infra.local.server import CAPTURED, WEBHOOK_PATH, Front, LocalHTTPServer
+from infra.local.server import WEBHOOK_PATH, Front, LocalHTTPServer
 from infra.local.state import StackState, remove_state, write_state
 from infra.local.stripe_standin import LocalStripeApi, latest_object, use_stripe_standin
-from infra.local.views import record_line
+from infra.local.views import count, print_tracebacks_readably, record_line
 
 if TYPE_CHECKING:
     from stripe_actions.outcomes import ActionOutcome
@@ -91,25 +89,6 @@ def provision(endpoint: str, secret: str) -> tuple[LocalResources, str]:
     os.environ["TOPIC_ARN"] = resources.topic_arn
     os.environ["PAYLOAD_BUCKET"] = resources.bucket or ""
     return resources, str(secret_arn)
-
-
-def print_tracebacks_readably(verbose: bool) -> None:
-    """A failure with a traceback (a handler's bug) prints it as Python does, to the console,
-    instead of one escaped JSON line; the function's JSON logs stay for ``--verbose``."""
-    from stripe_webhook.observability import logger
-
-    class Readable(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.exc_info and record.exc_info[0] is not None:
-                code = getattr(record, "error", "")
-                event = getattr(record, "event_id", "")
-                print(f"-- {record.getMessage()} [{code}] {event}: traceback", file=sys.stderr, flush=True)
-                traceback.print_exception(*record.exc_info)
-                CAPTURED.text = "".join(traceback.format_exception(*record.exc_info))  # for the inbox
-
-    if not verbose:
-        logger.registered_handler.setLevel(logging.CRITICAL)
-    logger.addHandler(Readable(logging.ERROR))
 
 
 def stored_records(table: TableQueries, body: bytes) -> list[str]:
@@ -177,7 +156,10 @@ class Services:
         return secret_arn
 
     def stop(self, args: argparse.Namespace) -> None:
+        """Take no new delivery, finish those in flight, then stop and save (``stopping``)."""
         remove_state(os.getpid())
+        if self.server is not None and (running := self.server.deliveries.stop()):
+            say(f"{count(running, 'delivery')} still running after 30 s: not in the save")
         if self.reconciler is not None:
             self.reconciler.stop()
         for runner in self.runners:
@@ -202,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://{reachable_host}:{args.aws_port}"
     aws = start_aws(aws_hosts, args.aws_port, HostPolicy.of(args.aws_port, [*aws_names, *args.allow_host]))
     inbox_token = secrets.token_urlsafe(18) if args.inbox_public else None
-    running = Services(endpoint, aws)
+    running, interrupted = Services(endpoint, aws), False
     try:
         configure_environment(endpoint, secret, args.verbose)
         secret_arn = running.start(args, secret, inbox_token)
         webhook_url = None if args.aws_only else f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"
-        stand_in = running.stripe_api.base_url if running.stripe_api is not None else None
+        stand_in = running.stripe_api.base_url if running.stripe_api else None
         write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME, stand_in))
         assert running.resources is not None  # started
         print_banner(
@@ -223,10 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         wait_for_ctrl_c()
     except KeyboardInterrupt:
-        print("\nstopping", flush=True)
+        interrupted = True
     finally:
-        running.stop(args)
-        aws.stop()
+        with ctrl_c_ignored("saving what this run answered" if args.persist else "stopping"):
+            if interrupted:
+                say("\nstopping: a new delivery gets a 503 (sent again later); finishing those in flight")
+            running.stop(args)
+            aws.stop()
     return 0
 
 

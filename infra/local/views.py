@@ -3,7 +3,11 @@ as people read them, counts in the right number, and one word for an event no ha
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
 import time
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from contract.records import object_key
@@ -113,3 +117,33 @@ def plain_value(value: Any) -> Any:
     if isinstance(value, list):
         return [plain_value(item) for item in value]
     return value
+
+
+CAPTURED = threading.local()
+"""The traceback of a failure the function logged while serving this thread's request
+(``stack.print_tracebacks_readably`` keeps it here): the inbox shows it with the request."""
+
+
+def take_traceback() -> str | None:
+    text: str | None = getattr(CAPTURED, "text", None)
+    CAPTURED.text = None
+    return text
+
+
+def print_tracebacks_readably(verbose: bool) -> None:
+    """A failure with a traceback (a handler's bug) prints it as Python does, to the console,
+    instead of one escaped JSON line; the function's JSON logs stay for ``--verbose``."""
+    from stripe_webhook.observability import logger
+
+    class Readable(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info and record.exc_info[0] is not None:
+                code = getattr(record, "error", "")
+                event = getattr(record, "event_id", "")
+                print(f"-- {record.getMessage()} [{code}] {event}: traceback", file=sys.stderr, flush=True)
+                traceback.print_exception(*record.exc_info)
+                CAPTURED.text = "".join(traceback.format_exception(*record.exc_info))  # for the inbox
+
+    if not verbose:
+        logger.registered_handler.setLevel(logging.CRITICAL)
+    logger.addHandler(Readable(logging.ERROR))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -48,6 +50,75 @@ def test_a_persisted_stack_comes_back_with_its_records_queue_and_inbox(tmp_path:
 
     reset = run_tool("local.persist", "reset", env={"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir)})
     assert reset.returncode == 0 and "removed" in reset.stdout and not persist_dir.exists()
+
+
+def test_ctrl_c_under_concurrent_senders_keeps_every_event_answered_200(tmp_path: Path) -> None:
+    """Six senders deliver new events without pause while the stack is stopped with Ctrl-C: once it
+    stops, a delivery gets a 503 or no connection (the sender's to send again); every event that
+    got a 200 is in the save, and back after a restart (``stripe listen`` never resends a 200)."""
+    persist_dir = tmp_path / "saved"
+    first = run_stack(persist_dir)
+    answered: list[str] = []
+    refused: list[int] = []
+    stop_sending = threading.Event()
+
+    def sender() -> None:
+        while not stop_sending.is_set():
+            event = fresh_event("customer.created")
+            try:
+                status = send(first, event)
+            except OSError:
+                refused.append(0)  # no connection: the stack is gone
+                continue
+            if status == 200:
+                answered.append(event["id"])
+            else:
+                refused.append(status)
+
+    senders = [threading.Thread(target=sender) for _ in range(6)]
+    for thread in senders:
+        thread.start()
+    time.sleep(3)
+    first.process.send_signal(signal.SIGINT)
+    first.wait_for_line("for the next --persist run", timeout=30)
+    stop_sending.set()
+    for thread in senders:
+        thread.join()
+    first.process.wait(timeout=15)
+
+    second = run_stack(persist_dir)
+    try:
+        dynamodb = second.client("dynamodb")
+        missing = [
+            event_id
+            for event_id in answered
+            if get_item(dynamodb, "stripe-webhooks-events", f"EVENT#{event_id}", "EVENT") is None
+        ]
+        assert len(answered) > 20 and missing == []
+        assert set(refused) <= {0, 503}
+    finally:
+        stop_and_save(second)
+
+
+def test_a_second_ctrl_c_while_stopping_never_cuts_the_save_short(tmp_path: Path) -> None:
+    persist_dir = tmp_path / "saved"
+    first = run_stack(persist_dir)
+    event = fresh_event("customer.created")
+    assert send(first, event) == 200
+
+    first.process.send_signal(signal.SIGINT)
+    first.wait_for_line("stopping", timeout=10)
+    first.process.send_signal(signal.SIGINT)  # impatient
+    first.wait_for_line("for the next --persist run", timeout=30)
+    first.process.wait(timeout=15)
+
+    assert "Ctrl-C is ignored until it is done" in first.wait_for_line("still saving", timeout=5)
+    second = run_stack(persist_dir)
+    try:
+        dynamodb = second.client("dynamodb")
+        assert get_item(dynamodb, "stripe-webhooks-events", f"EVENT#{event['id']}", "EVENT") is not None
+    finally:
+        stop_and_save(second)
 
 
 def _banner_secret(stack: LocalStack) -> str:

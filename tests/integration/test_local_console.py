@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.local.stack import print_tracebacks_readably
+from infra.local.views import print_tracebacks_readably
 from stripe_webhook.observability import logger
 
 

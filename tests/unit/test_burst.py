@@ -74,3 +74,29 @@ def test_a_clean_burst_says_so_in_the_singular_too() -> None:
     )
 
     assert tally.clean and tally.lines()[0] == "on the queue     1 message for 1 event"
+
+
+def test_a_connection_reset_is_counted_as_no_answer_and_sent_again_never_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    event = fresh_event("invoice.paid")
+    answers: list[Answer | OSError] = [
+        ConnectionResetError(104, "Connection reset by peer"),
+        Answer(200, "{}", 0.01),
+    ]
+
+    def post(url: str, body: bytes, *, secret: str, timeout: float) -> Answer:
+        answer = answers.pop(0)
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(burst, "post", post)
+
+    result = send_all("http://stack/webhook", "whsec_x", [event], 1, sleep=lambda _seconds: None)
+
+    (reply,) = result.replies
+    assert (reply.status, reply.attempts) == (200, 2)
+    answers.extend([ConnectionRefusedError(111, "Connection refused")] * burst.MAX_ATTEMPTS)
+    refused = send_all("http://stack/webhook", "whsec_x", [event], 1, sleep=lambda _seconds: None)
+    assert refused.statuses == Counter({burst.NO_ANSWER: 1})  # counted, after every attempt
