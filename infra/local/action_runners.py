@@ -182,11 +182,12 @@ def print_outcome(outcome: ActionOutcome) -> None:
         traceback.print_exception(outcome.error)
 
 
-def start_actions(
+def build_actions(
     endpoint: str, resources: LocalResources, report: Callable[[ActionOutcome], None] = print_outcome
 ) -> tuple[ActionResources, list[ActionRunner]]:
-    """What ``DeployExampleActions=true`` deploys, on the local endpoint, with every action running;
-    each outcome goes to ``report`` (the console line, and the inbox)."""
+    """What ``DeployExampleActions=true`` deploys, on the local endpoint, and a runner for each
+    action, not yet started (``ActionRunner.start``); each outcome goes to ``report`` (the console
+    line, and the inbox)."""
     from infra.local.connect import client
     from infra.local.resources import create_action_resources
 
@@ -199,7 +200,4 @@ def start_actions(
         visibility_timeout=LOCAL_VISIBILITY_SECONDS,
     )
     logs = ActionLogs(client("logs", endpoint))
-    runners = build_runners(client("sqs", endpoint), resources, actions, report, logs)
-    for runner in runners:
-        runner.start()
-    return actions, runners
+    return actions, build_runners(client("sqs", endpoint), resources, actions, report, logs)

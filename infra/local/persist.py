@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from infra import REPO_ROOT
+from infra.cli import Problem
 from infra.local import snapshot
 from infra.local.inbox import Inbox
+from infra.local.state import saved_in_use
 
 STATE_DIR = REPO_ROOT / ".local-stack"
 SECRET_FILE = "signing-secret"  # noqa: S105 (a file name, not a secret)
@@ -277,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["reset"])
     parser.parse_args(argv)
+    running = saved_in_use(state_dir())
+    if running:  # it would save everything again when it stops, under a new secret
+        raise Problem(f"not removed: {running}. Stop it (Ctrl-C in its terminal), then make reset")
     print("removed the saved local state (.local-stack/)" if reset() else "no saved local state to remove")
     return 0
 

@@ -6,6 +6,10 @@ modification times of ``functions/**/*.py`` twice a second; on a change it drops
 consumer kit afresh, so the next request (and, through ``on_reload``, the next batch of each
 example action) runs the new code against the same moto state, inbox and queues. Code that fails
 to import is reported with its traceback and the previous code keeps serving until it is fixed.
+
+The template is not reloaded: the stack made its queues, the actions' subscriptions and settings
+from ``template.yaml`` (and ``infra/modules/``) when it started. A change to them is named with the
+restart it needs, so a new action never silently does not run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from infra import FUNCTIONS_DIR
 PACKAGE = "stripe_webhook"
 PACKAGES = (PACKAGE, "stripe_actions", "contract")
 INTERVAL_SECONDS = 0.5
+TEMPLATE_CHANGED = (
+    "-- {changed} changed: the stack made its queues, actions and settings from the template when it"
+    " started, so this change is not running. Restart to apply it: Ctrl-C, then make run again"
+    " (with --persist, what this run holds is kept)"
+)
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -43,6 +52,7 @@ class Reloader:
         self._on_reload = on_reload
         self._handler = _load_handler()
         self._stamps = self._snapshot()
+        self._templates = self._template_stamps()
         self._stop = threading.Event()
 
     def invoke(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -61,15 +71,17 @@ class Reloader:
         self._stop.set()
 
     def check(self) -> bool:
-        """Reload if a file changed since the last look; True when new code now serves."""
+        """Reload if a file changed since the last look (and name a template change, which needs a
+        restart); True when new code now serves."""
+        templates = self._template_stamps()
+        if templates != self._templates:
+            changed = _changed(self.root.parent, templates, self._templates)
+            self._templates = templates
+            print(TEMPLATE_CHANGED.format(changed=", ".join(changed)), flush=True)
         stamps = self._snapshot()
         if stamps == self._stamps:
             return False
-        changed = sorted(
-            str(path.relative_to(self.root))
-            for path in stamps.keys() | self._stamps.keys()
-            if stamps.get(path) != self._stamps.get(path)
-        )
+        changed = _changed(self.root, stamps, self._stamps)
         self._stamps = stamps
         try:
             handler = _load_handler()
@@ -89,3 +101,17 @@ class Reloader:
 
     def _snapshot(self) -> dict[Path, int]:
         return {path: path.stat().st_mtime_ns for path in self.root.rglob("*.py")}
+
+    def _template_stamps(self) -> dict[Path, int]:
+        """The template and its modules, beside ``functions/`` in the checkout this stack runs."""
+        checkout = self.root.parent
+        paths = [checkout / "template.yaml", *(checkout / "infra" / "modules").glob("*.yaml")]
+        return {path: path.stat().st_mtime_ns for path in paths if path.exists()}
+
+
+def _changed(root: Path, now: dict[Path, int], before: dict[Path, int]) -> list[str]:
+    return sorted(
+        str(path.relative_to(root))
+        for path in now.keys() | before.keys()
+        if now.get(path) != before.get(path)
+    )

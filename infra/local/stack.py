@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from infra import FUNCTIONS_DIR
 from infra.cli import ctrl_c_ignored, exit_with, wait_for_ctrl_c
 from infra.local import persist
-from infra.local.action_runners import ActionRunner, print_outcome, start_actions
+from infra.local.action_runners import ActionRunner, build_actions, print_outcome
 from infra.local.banner import print_banner
 from infra.local.connect import REGION, SECRET_NAME, client, queries
 from infra.local.guard import HostPolicy
@@ -40,7 +40,7 @@ from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
 from infra.local.saving import PersistedRun, targets_of
 from infra.local.server import WEBHOOK_PATH, Front, LocalHTTPServer
-from infra.local.state import StackState, remove_state, write_state
+from infra.local.state import StackState, claim_state, hold_saved, remove_state, write_state
 from infra.local.stripe_standin import LocalStripeApi, latest_object, use_stripe_standin
 from infra.local.views import count, print_tracebacks_readably, record_line
 
@@ -114,14 +114,17 @@ class Services:
     runners: list[ActionRunner] = field(default_factory=list)
     stripe_api: LocalStripeApi | None = None
     reconciler: ReconcileTimer | None = None
+    reloader: Reloader | None = None
     persisted: PersistedRun | None = None
 
     def aws_client(self, service: str) -> Any:
         return client(service, self.endpoint)
 
     def start(self, args: argparse.Namespace, secret: str, inbox_token: str | None) -> str:
-        """Create the resources, then start the Stripe API stand-in, the actions and the HTTP front
-        (each unless switched off), and put back what ``--persist`` saved; the secret's ARN."""
+        """Create the resources, put back what ``--persist`` saved, then start the Stripe API
+        stand-in and the HTTP front (unless switched off); the secret's ARN. What works on its
+        own (the actions, the reconciler) starts after the banner (``start_workers``), so it
+        never reads a queue before its saved messages are back."""
         endpoint = self.endpoint
         self.resources, secret_arn = provision(endpoint, secret)
         if not args.aws_only:
@@ -130,11 +133,15 @@ class Services:
             use_stripe_standin(self.stripe_api.base_url)
             self.inbox = Inbox(args.inbox_size)
         if not args.no_actions:
-            self.actions, self.runners = start_actions(
+            self.actions, self.runners = build_actions(
                 endpoint, self.resources, report=functools.partial(report_outcome, self.inbox)
             )
+        if args.persist:
+            targets = targets_of(self.resources, self.actions)
+            self.persisted = PersistedRun(self.local_aws, self.aws_client, targets, self.inbox, say)
+            self.persisted.restore()
         if self.inbox is not None:
-            self.server, reloader = serve_webhook(
+            self.server, self.reloader = serve_webhook(
                 args,
                 endpoint,
                 self.resources,
@@ -144,20 +151,22 @@ class Services:
                 inbox_token=inbox_token,
                 stripe_api=self.stripe_api,
             )
-            if args.reconcile_every > 0:
-                table = queries(endpoint, self.resources.table_name)
-                self.reconciler = start_reconciler(
-                    reloader.reconcile, self.inbox, table, args.reconcile_every
-                )
-        if args.persist:
-            targets = targets_of(self.resources, self.actions)
-            self.persisted = PersistedRun(self.local_aws, self.aws_client, targets, self.inbox, say)
-            self.persisted.restore()
         return secret_arn
 
+    def start_workers(self, args: argparse.Namespace) -> None:
+        """The example actions and the reconciler's timer, once the stack is ready."""
+        for runner in self.runners:
+            runner.start()
+        if self.reloader is not None and self.inbox is not None and args.reconcile_every > 0:
+            assert self.resources is not None  # started
+            table = queries(self.endpoint, self.resources.table_name)
+            self.reconciler = start_reconciler(
+                self.reloader.reconcile, self.inbox, table, args.reconcile_every
+            )
+
     def stop(self, args: argparse.Namespace) -> None:
-        """Take no new delivery, finish those in flight, then stop and save (``stopping``)."""
-        remove_state(os.getpid())
+        """Take no new delivery, finish those in flight, then stop and save (``stopping``); the
+        tools find the stack until it is gone."""
         if self.server is not None and (running := self.server.deliveries.stop()):
             say(f"{count(running, 'delivery')} still running after 30 s: not in the save")
         if self.reconciler is not None:
@@ -173,10 +182,14 @@ class Services:
             self.server.server_close()
         if self.stripe_api is not None:
             self.stripe_api.stop()
+        remove_state(os.getpid())
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    claim_state(f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}")  # held until this process ends
+    if args.persist:
+        hold_saved(persist.state_dir())
     aws_hosts, aws_names = check_ports(args)
     secret, from_env = resolve_secret(persist.state_dir() if args.persist else None)
 
@@ -203,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             aws_hosts=aws_hosts,
             inbox_token=inbox_token,
         )
+        running.start_workers(args)
         wait_for_ctrl_c()
     except KeyboardInterrupt:
         interrupted = True

@@ -21,7 +21,7 @@ from infra.fixtures.payloads import fresh_event
 from infra.fixtures.versions import BASIL, PRE_BASIL
 from stripe_webhook.composition import registry as deployed_registry
 from stripe_webhook.queries import TableQueries
-from tests.e2e.conftest import SECRET, LocalStack, free_port, run_tool
+from tests.e2e.conftest import SECRET, LocalStack, free_port, run_tool, start
 from tests.support import drain, get_item
 
 TABLE = "stripe-webhooks-events"
@@ -235,7 +235,9 @@ def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, s
     # (the reconciler may add one: an earlier test's delivery refused for a stale secret is listed
     # by the stand-in as undelivered, and recovered, as Stripe's would be)
     assert event_id in tailed.stdout and re.search(r"^\d+ messages?$", tailed.stdout, re.MULTILINE)
-    assert event_id not in [message.attributes["event_id"] for message in drain(*consumer)]  # tail consumed it
+    assert event_id not in [
+        message.attributes["event_id"] for message in drain(*consumer)
+    ]  # tail consumed it
 
 
 def test_inspect_shows_every_record_an_event_wrote_and_refuses_unknown_ids(stack: LocalStack) -> None:
@@ -339,6 +341,22 @@ def test_the_tools_find_the_running_stack_by_its_state_file(stack: LocalStack) -
     assert "current record OBJECT#cus_" in sent.stdout
     assert shown.returncode == 0 and "status: PUBLISHED" in shown.stdout  # the option after the command
     assert listed.returncode == 0 and event_id in listed.stdout
+
+
+def test_a_second_stack_in_the_same_checkout_is_refused_and_names_the_running_one(stack: LocalStack) -> None:
+    """Two stacks of one checkout would share one state file: the second used to overwrite it and
+    remove it on exit, and the tools then said nothing was listening while the first still ran."""
+    assert stack.state_file is not None
+    before = stack.state_file.read_text()
+    second = start(["--port", str(free_port())], {"STRIPE_LOCAL_STATE": str(stack.state_file)})
+    out, _ = second.communicate(timeout=60)
+
+    assert second.returncode == 1 and "Traceback" not in out
+    assert f"a local stack of this checkout already runs (pid {stack.process.pid}," in out
+    assert f"http://127.0.0.1:{stack.port}/webhook" in out and "Ctrl-C in its terminal" in out
+    assert stack.state_file.read_text() == before  # the first stack's file, untouched
+    sent = run_tool("local.trigger", "customer.created", env={"STRIPE_LOCAL_STATE": str(stack.state_file)})
+    assert sent.returncode == 0, sent.stdout + sent.stderr  # the tools still find the first
 
 
 def test_a_state_file_left_by_a_stopped_stack_is_reported_removed_and_ignored(tmp_path: Path) -> None:

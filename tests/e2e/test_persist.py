@@ -207,3 +207,27 @@ def test_a_damaged_saved_signing_secret_is_replaced_and_said(tmp_path: Path) -> 
 
     assert "is damaged" in warning and "replaced it with a new one" in warning
     assert secret.startswith("whsec_") and (persist_dir / "signing-secret").read_text().strip() == secret
+
+
+def test_make_reset_while_a_persist_stack_runs_is_refused_and_removes_nothing(tmp_path: Path) -> None:
+    """Removing the saved state under a running stack used to lose its generated secret: it saved
+    everything again under a new one when it stopped."""
+    persist_dir = tmp_path / "saved"
+    env = {"STRIPE_LOCAL_PERSIST_DIR": str(persist_dir), "STRIPE_WEBHOOK_SECRET": ""}  # generated
+    first = launch("--persist", env=env)
+    secret = _banner_secret(first)
+    try:
+        refused = run_tool("local.persist", "reset", env=env)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert f"not removed: a --persist local stack (pid {first.process.pid}) is running" in refused.stderr
+        assert persist_dir.exists()
+    finally:
+        stop_and_save(first)
+
+    second = launch("--persist", env=env)
+    try:
+        assert _banner_secret(second) == secret
+    finally:
+        stop_and_save(second)
+    removed = run_tool("local.persist", "reset", env=env)
+    assert removed.returncode == 0 and "removed" in removed.stdout and not persist_dir.exists()

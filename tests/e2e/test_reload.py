@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from infra import FUNCTIONS_DIR
+from infra import FUNCTIONS_DIR, REPO_ROOT
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
@@ -22,9 +22,11 @@ CUSTOMER = "OBJECT#cus_R9p2JgW7tYvN4c"
 
 @pytest.fixture
 def editable_stack(tmp_path: Path) -> Iterator[tuple[LocalStack, Path]]:
-    """A stack serving a copy of functions/ that the test may edit."""
+    """A stack serving a copy of functions/ (beside a copy of the template) that the test may edit."""
     code = tmp_path / "functions"
     shutil.copytree(FUNCTIONS_DIR, code, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO_ROOT / "template.yaml", tmp_path / "template.yaml")
+    shutil.copytree(REPO_ROOT / "infra" / "modules", tmp_path / "infra" / "modules")
     running = launch("--functions-dir", str(code))
     try:
         yield running, code
@@ -121,3 +123,17 @@ def test_a_handler_s_bug_shows_its_traceback_with_the_request_in_the_inbox(
     assert "‼ 500 handler failed" in page.locator("#detail").inner_text()
     page.locator("#detail-pane").screenshot(path=str(screenshots(tmp_path) / "inbox-traceback.png"))
     page.close()
+
+
+def test_a_template_change_is_named_with_the_restart_it_needs(
+    editable_stack: tuple[LocalStack, Path],
+) -> None:
+    """The stack made its queues and actions from the template when it started: a new action
+    instance would never run, so the change is named, with the restart that applies it."""
+    stack, code = editable_stack
+    edit(code.parent / "template.yaml", "Resources:\n", "Resources:\n  # a new action would go here\n")
+
+    line = stack.wait_for_line("template.yaml changed", timeout=10)
+
+    assert "Restart to apply it: Ctrl-C, then make run again" in line
+    assert deliver(stack, "customer.created")  # and it keeps serving meanwhile
