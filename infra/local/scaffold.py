@@ -96,21 +96,38 @@ def envelope(event_type: str) -> dict[str, object]:
     }
 
 
-def add_to_families(init: Path, family: str) -> bool:
+FAMILIES_IMPORT = re.compile(r"from stripe_webhook\.handlers import (\(([^)]*)\)|([^\n(]+))\n")
+FAMILIES_TUPLE = re.compile(r"(FAMILIES = \(\n(?:    [^\n]*\n)*)\)")
+
+
+def line_length(root: Path) -> int:
+    """ruff's line length, from the checkout's ``pyproject.toml``."""
+    import tomllib
+
+    return int(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["ruff"]["line-length"])
+
+
+def families_import(names: set[str], width: int) -> str:
+    """The handlers' import as ``ruff format`` and its import sorting write it: one line while it
+    fits in ``width``, else one name a line."""
+    one_line = "from stripe_webhook.handlers import " + ", ".join(sorted(names))
+    if len(one_line) <= width:
+        return one_line + "\n"
+    listed = "".join(f"    {name},\n" for name in sorted(names))
+    return f"from stripe_webhook.handlers import (\n{listed})\n"
+
+
+def add_to_families(init: Path, family: str, width: int) -> bool:
     text = init.read_text()
     if re.search(rf"\b{family}\.family\b", text):
         return False
-    text = re.sub(
-        r"from stripe_webhook\.handlers import ([^\n]+)\n",
-        lambda match: (
-            "from stripe_webhook.handlers import "
-            + ", ".join(sorted({*match.group(1).split(", "), family}))
-            + "\n"
-        ),
-        text,
-        count=1,
-    )
-    text = text.replace("\n)\n", f"\n    {family}.family,\n)\n", 1)
+
+    def with_family(match: re.Match[str]) -> str:
+        names = {name.strip() for name in (match.group(2) or match.group(3)).split(",") if name.strip()}
+        return families_import({*names, family}, width)
+
+    text = FAMILIES_IMPORT.sub(with_family, text, count=1)
+    text = FAMILIES_TUPLE.sub(lambda match: f"{match.group(1)}    {family}.family,\n)", text, count=1)
     init.write_text(text)
     return True
 
@@ -133,7 +150,7 @@ def scaffold(event_type: str, family: str | None, root: Path = REPO_ROOT) -> lis
     with module.open("a") as handle:
         handle.write(handler_text(event_type))
     done.append(f"added {function_name(event_type)}() to {module.relative_to(root)}")
-    if add_to_families(handlers / "__init__.py", family):
+    if add_to_families(handlers / "__init__.py", family, line_length(root)):
         done.append(f"added {family}.family to FAMILIES in handlers/__init__.py")
     payload = root / "infra" / "fixtures" / "events" / f"{event_type}.json"
     if payload.exists() or _is_variant(root, event_type):

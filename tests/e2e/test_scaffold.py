@@ -61,6 +61,26 @@ def lint_of(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def fast_tiers(root: Path) -> dict[str, str]:
+    """``make check``'s fast tiers on the copy, as a reader runs them after a tutorial: lint,
+    types (mypy strict, everything), complexity and ``make unit``; the output of each that failed."""
+    tools = Path(sys.executable).parent
+    commands = {
+        "lint": f"{tools / 'ruff'} check --no-cache . && {tools / 'ruff'} format --check --no-cache .",
+        "typecheck": f"{tools / 'mypy'} --cache-dir .mypy-copy functions infra tests",
+        "complexity": f"{tools / 'xenon'} --max-absolute C functions",
+        "unit": f"{sys.executable} -m pytest -q -p no:cacheprovider -p no:randomly -rf tests/unit",
+    }
+    failed = {}
+    for tier, command in commands.items():
+        run = subprocess.run(
+            ["sh", "-c", command], cwd=root, capture_output=True, text=True, timeout=300, check=False
+        )
+        if run.returncode != 0:
+            failed[tier] = (run.stdout + run.stderr)[-3000:]
+    return failed
+
+
 def test_scaffolding_a_new_type_gives_a_failing_test_that_passes_once_the_record_is_written(
     tmp_path: Path,
 ) -> None:

@@ -12,11 +12,11 @@ import contract
 from infra.fixtures.payloads import encode, fresh_event
 from infra.template import action_instances, module_properties
 from stripe_actions.actions import Action, ActionRegistry, Run, Wait
-from stripe_actions.composition import Components
+from stripe_actions.composition import BUILDERS, Components
 from stripe_actions.errors import ConfigurationError
 from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
-from stripe_actions.settings import load_settings
+from stripe_actions.settings import Settings, load_settings
 from stripe_webhook.events import parse_event
 from stripe_webhook.ports import PayloadLocation
 from stripe_webhook.publisher import message_attributes, message_body
@@ -291,10 +291,23 @@ def test_the_compiled_contract_agrees_with_the_reference_2020_12_validator(messa
     assert ours == reference.is_valid(message)
 
 
-def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
-    actions: list[Action] = [FulfilOrder(None, None, None), Entitlement(None), DisputeAlert(None, None)]  # type: ignore[arg-type]
+def registered_actions() -> list[Action]:
+    """Every action ``composition.BUILDERS`` registers, built as its function builds it (the
+    clients are never called): the registry, not a second list of names."""
+    everything = Settings(
+        actions=tuple(BUILDERS),
+        idempotency_table="stripe-actions-idempotency",
+        actions_table="stripe-actions",
+        receipt_sender="orders@example.com",
+        alert_topic_arn="arn:aws:sns:us-east-1:123456789012:stripe-actions-alerts",
+    )
+    return Components(everything, dynamodb=object(), s3=object(), ses=object(), sns=object()).actions()
 
-    by_name = {action.name: action for action in actions}
+
+def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
+    """An action registered without a template instance would never run, and an instance without a
+    registered action fails at its first message: the two lists are one."""
+    by_name = {action.name: action for action in registered_actions()}
     instances = action_instances().values()
     assert sorted(instance.name for instance in instances) == sorted(by_name)
     assert module_properties("Queue")["Parameters"]["FilterPolicy"] == {
