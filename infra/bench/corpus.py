@@ -20,7 +20,6 @@ Sessions with ``SESSION_LINE_ITEMS`` line items (as when expanded).
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
 import hashlib
 import json
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.cli import Problem, exit_with
+from infra.stripe_types import snapshot_types
 
 SHAPES = Path(__file__).with_name("corpus") / "openapi-shapes.json"
 CORPUS_CREATED = 1_796_000_000
@@ -99,23 +99,6 @@ def shapes() -> dict[str, Any]:
     return resources
 
 
-@cache
-def event_types() -> list[str]:
-    """The snapshot event types a webhook endpoint can enable, from the pinned ``stripe`` library."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("stripe")  # read, not imported: its import opens sockets
-    if spec is None or not spec.submodule_search_locations:
-        raise Problem("the stripe library is not installed (requirements-dev.txt)")
-    params = Path(spec.submodule_search_locations[0]) / "params" / "_webhook_endpoint_create_params.py"
-    tree = ast.parse(params.read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "enabled_events":
-            found = [c.value for c in ast.walk(node.annotation) if isinstance(c, ast.Constant)]
-            return sorted(value for value in found if isinstance(value, str) and value != "*")
-    raise Problem("the stripe library no longer lists enabled_events where this looks")
-
-
 def resource_of(event_type: str) -> str | None:
     """The fixtures' resource an event type's ``data.object`` is: ``invoice.paid`` → ``invoice``,
     ``issuing_card.created`` → ``issuing.card``, ``customer.subscription.updated`` → ``subscription``."""
@@ -167,7 +150,7 @@ def events(api_version: str) -> tuple[list[dict[str, Any]], list[str]]:
     """Every shaped event, and the types no fixture shapes (reported, not measured)."""
     made: list[dict[str, Any]] = []
     missing: list[str] = []
-    for number, event_type in enumerate(event_types()):
+    for number, event_type in enumerate(snapshot_types()):
         built = event(event_type, number, api_version)
         if built is None:
             missing.append(event_type)

@@ -23,6 +23,7 @@ from infra.fixtures.versions import shaped
 from infra.local.connect import client, queries
 from infra.local.stripe_standin import BUCKET as STANDIN_BUCKET
 from infra.local.stripe_standin import object_key
+from infra.stripe_types import THIN_PREFIXES, unknown
 from stripe_webhook.bodies import UnreadableBody
 
 
@@ -54,6 +55,13 @@ def thin_delivery(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     (a type with a stored payload: its fresh object, shaped as the pinned API version)."""
     snapshot_type = args.thin.removeprefix("v1.")
     if snapshot_type not in available_events():
+        if not args.thin.startswith(THIN_PREFIXES):  # no thin type is named so: a typo, said so
+            raise Problem(
+                f"--thin {unknown(args.thin, available_events())}"
+                if unknown(args.thin, available_events())
+                else f"--thin {args.thin!r}: no payload to serve its fetch (see --list); a generic thin"
+                " notification's type starts with v1. or v2."
+            )
         return thin_notification(args.thin), None
     (event,) = with_current_times(with_fresh_ids([fresh_event(snapshot_type)]))
     event = shaped(event, args.api_version)

@@ -47,6 +47,7 @@ from infra.ops.deployed import (
     stripe_client,
 )
 from infra.ops.progress import parse_time
+from infra.stripe_types import known_type
 
 LOCAL_COMMANDS = ("status", "redrive", "effects", "verify")
 STRIPE_COMMANDS = ("register", "rotate-secret", "enable-endpoint", "backfill", "verify")
@@ -128,7 +129,7 @@ def _stripe_commands(command: Command) -> None:
         "backfill", "process events Stripe has that we missed (Events API, 30 days; the reconciler's history)"
     )
     back.add_argument("--since", type=parse_time, help="2026-11-01, an ISO time, a unix time, or 48h / 7d")
-    back.add_argument("--until", type=parse_time, default=None, help="default: now")
+    back.add_argument("--until", type=parse_time, default=None, help="the same forms (default: now)")
     back.add_argument(
         "--all", action="store_true", help="every event, not only those Stripe failed to deliver"
     )
@@ -146,9 +147,18 @@ def _stripe_commands(command: Command) -> None:
 def _stack_commands(command: Command) -> None:
     """The commands that read or republish the stack's own state: redrive, status, effects."""
     red = command("redrive", "republish stored events of some types to the topic (or a queue)")
-    red.add_argument("--type", dest="types", action="append", required=True, help="event type (repeatable)")
-    red.add_argument("--since", type=parse_time, required=True)
-    red.add_argument("--until", type=parse_time, default=None)
+    red.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        required=True,
+        type=known_type,
+        help="event type (repeatable)",
+    )
+    red.add_argument(
+        "--since", type=parse_time, required=True, help="2026-11-01, an ISO time, a unix time, or 48h / 7d"
+    )
+    red.add_argument("--until", type=parse_time, default=None, help="the same forms (default: now)")
     red.add_argument("--queue-url", help="send only to this SQS queue instead of every topic subscriber")
     red.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
 

@@ -27,6 +27,7 @@ from typing import Any
 from infra import REPO_ROOT
 from infra.ops.deployed import Context
 from infra.ops.progress import Progress, Resumable, day, parse_time
+from infra.stripe_types import known_type
 from stripe_webhook.composition import registry
 from stripe_webhook.events import EVENT_ID, EVENT_TYPE, is_id
 from stripe_webhook.listed import label
@@ -62,11 +63,20 @@ class VerifyState(Resumable):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``verify``'s options (``infra.ops.cli``)."""
     parser.add_argument(
-        "--since", type=parse_time, default=None, help="default 24h; up to 30d (Stripe keeps 30 days)"
+        "--since",
+        type=parse_time,
+        default=None,
+        help="2026-11-01, an ISO time, a unix time, or 48h / 7d (default 24h; at most 30d, as Stripe keeps)",
     )
-    parser.add_argument("--until", type=parse_time, default=None, help="default: now")
+    parser.add_argument("--until", type=parse_time, default=None, help="the same forms (default: now)")
     parser.add_argument(
-        "--type", dest="types", action="append", default=[], help="only this type (repeatable)"
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        type=known_type,
+        metavar="TYPE",
+        help="only this type (repeatable)",
     )
     parser.add_argument(
         "--rate",

@@ -468,6 +468,13 @@ def test_trigger_sends_a_thin_notification(stack: LocalStack) -> None:
     assert logged is not None and logged["status"] == "PUBLISHED"
 
 
+def test_a_thin_type_with_a_typo_is_refused_with_the_closest_types(stack: LocalStack) -> None:
+    code, out, err = trigger(stack, "--thin", "invoice.payd")
+
+    assert code == 1 and "Traceback" not in err and "->" not in out  # nothing sent
+    assert "'invoice.payd' is not an event type Stripe sends; did you mean invoice.paid" in err
+
+
 def test_a_stored_thin_notification_opens_in_the_inbox_inspect_and_redrive(stack: LocalStack) -> None:
     # Given a thin notification no handler turns into a snapshot event, stored as Stripe sent it
     code, out, err = trigger(stack, "--thin")
