@@ -6,6 +6,7 @@ import base64
 import importlib
 import json
 import secrets
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +154,13 @@ def receive_all(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
         for message in batch:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return messages
+
+
+def free_port() -> int:
+    """A port free on loopback now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def get_item(dynamodb: Any, table: str, pk: str, sk: str) -> dict[str, Any] | None:

@@ -41,6 +41,8 @@ from stripe_webhook.bodies import UnreadableBody
 BUCKET = "stripe-local-api"
 EVENTS_PREFIX = "v1/events/"
 SENT_PREFIX = "v1/sent/"
+EVENT_LISTS = ("/v1/events", "/v2/core/events")
+"""What the reconciler lists: an empty page is not printed (12 lines a minute of nothing)."""
 MAX_EVENT_BYTES = 6_291_456
 """The largest body the webhook admits (``MAX_BODY_BYTES``): a larger stored event is skipped unread."""
 MAX_LISTED = 1000
@@ -142,10 +144,11 @@ class LocalStripeApi:
             }
         return 200, json.loads(stored)
 
-    def _record(self, fetch: Fetch) -> None:
+    def _record(self, fetch: Fetch, *, say: bool = True) -> None:
         with self._lock:
             self._fetches.append(fetch)
-        print(f"  fetched {fetch.path}  {fetch.status}  (local Stripe API)", flush=True)
+        if say:
+            print(f"  fetched {fetch.path}  {fetch.status}  (local Stripe API)", flush=True)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stand_in, policy = self, HostPolicy.of(self.port)
@@ -162,7 +165,10 @@ class LocalStripeApi:
                 except ValueError:  # a query no Stripe client sends (limit=abc)
                     status, body = 400, {"error": {"type": "invalid_request_error", "message": "bad query"}}
                 self._json(status, body)
-                stand_in._record(Fetch(time.time(), path, status, self.headers.get("Stripe-Context")))
+                # the reconciler's look every few seconds is said only when it finds something
+                idle = status == 200 and path in EVENT_LISTS and not body.get("data")
+                fetch = Fetch(time.time(), path, status, self.headers.get("Stripe-Context"))
+                stand_in._record(fetch, say=not idle)
 
             def do_OPTIONS(self) -> None:
                 self._refused()

@@ -6,7 +6,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,14 +23,9 @@ from infra import REPO_ROOT
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode
 from infra.fixtures.signing import signature_header
+from tests.support import free_port
 
 READY_LINE = "Press Ctrl-C to stop"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import free_port, run_tool
+from tests.e2e.conftest import run_tool
+from tests.support import free_port
 
 
 @pytest.mark.slow

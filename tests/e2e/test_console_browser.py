@@ -24,7 +24,8 @@ import pytest
 from infra import REPO_ROOT
 from infra.fixtures.flows import flow_events
 from infra.fixtures.payloads import fresh_event
-from tests.e2e.conftest import LocalStack, free_port, screenshots, send
+from tests.e2e.conftest import LocalStack, screenshots, send
+from tests.support import free_port
 
 
 def expect(locator: Any) -> Any:

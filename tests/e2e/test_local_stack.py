@@ -19,8 +19,8 @@ from infra import REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
 from stripe_webhook.payloads import payload_key
-from tests.e2e.conftest import SECRET, LocalStack, free_port
-from tests.support import drain, extended_sqs_client, get_item, large_invoice, receive_all
+from tests.e2e.conftest import SECRET, LocalStack
+from tests.support import drain, extended_sqs_client, free_port, get_item, large_invoice, receive_all
 
 
 def test_signed_event_is_stored_and_reaches_the_consumer_queue(stack: LocalStack) -> None:

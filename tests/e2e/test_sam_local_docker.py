@@ -27,8 +27,8 @@ from infra import REPO_ROOT
 from infra.fixtures.delivery import post
 from infra.fixtures.payloads import encode, fresh_event, thin_notification
 from infra.fixtures.signing import signature_header
-from tests.e2e.conftest import SECRET, free_port, state_file
-from tests.support import drain
+from tests.e2e.conftest import SECRET, state_file
+from tests.support import drain, free_port
 
 SAM_REPORT: list[str] = []
 """Printed at the end of the run (``tests/conftest.py``): how long the `sam local` path took."""

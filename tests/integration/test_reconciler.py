@@ -26,7 +26,7 @@ from tests.integration.conftest import Aws
 from tests.integration.recovery import ENDPOINT_ID, published, run, undelivered
 from tests.integration.test_delivery_paths import THIN_SECRET, post_thin
 from tests.loopback_stripe import LoopbackStripe
-from tests.support import deliver, drain
+from tests.support import deliver, drain, free_port
 
 
 @pytest.mark.slow
@@ -429,3 +429,32 @@ def test_the_local_stand_in_lists_what_trigger_kept_and_skips_what_it_cannot_rea
     status, page = standin.answer("/v1/events", "delivery_success=false&limit=10")
 
     assert status == 200 and [event["id"] for event in page["data"]] == [kept["id"]]
+
+
+def test_the_local_stand_in_says_a_list_only_when_it_finds_events(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The local reconciler lists every 10 s: an empty page is not a line in the console."""
+    import urllib.request
+
+    from infra.local.stripe_standin import LocalStripeApi, keep_undelivered
+
+    standin = LocalStripeApi(aws.s3, free_port()).start()
+    url = f"{standin.base_url}/v1/events?delivery_success=false&limit=100"
+    headers = {"Authorization": "Bearer sk_test_local_stand_in"}
+    try:
+        for path in ("/v1/events?delivery_success=false&limit=100", "/v2/core/events?limit=20"):
+            with urllib.request.urlopen(
+                urllib.request.Request(standin.base_url + path, headers=headers)
+            ) as page:
+                assert page.status == 200
+        quiet = capsys.readouterr().out
+        keep_undelivered(aws.s3, [fresh_event("invoice.paid", created=int(time.time()) - 60)])
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as page:
+            assert len(json.loads(page.read())["data"]) == 1
+        said = capsys.readouterr().out
+    finally:
+        standin.stop()
+
+    assert quiet == "" and len(standin.fetches("/v1/events")) == 2
+    assert "fetched /v1/events  200  (local Stripe API)" in said
