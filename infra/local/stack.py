@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         secret_arn = running.start(args, secret, inbox_token)
         webhook_url = None if args.aws_only else f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"
         stand_in = running.stripe_api.base_url if running.stripe_api else None
-        write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME, stand_in))
+        every = args.reconcile_every if running.reloader else 0
+        write_state(StackState(os.getpid(), webhook_url, endpoint, SECRET_NAME, stand_in, every))
         assert running.resources is not None  # started
         print_banner(
             args=args,

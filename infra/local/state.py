@@ -35,6 +35,8 @@ class StackState:
     secret_name: str
     stripe_api: str | None = None
     """The local Stripe API stand-in's base URL (``ops verify --local`` lists its events)."""
+    reconcile_every: float | None = None
+    """Seconds between the local reconciler's runs (0: off), for ``trigger --undelivered``."""
 
 
 def hold(path: Path) -> int | None:
@@ -156,6 +158,7 @@ def _load(path: Path) -> StackState | None:
             str(values["aws_endpoint"]),
             str(values["secret_name"]),
             values.get("stripe_api") if isinstance(values.get("stripe_api"), str) else None,
+            float(every) if isinstance(every := values.get("reconcile_every"), int | float) else None,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -252,11 +252,26 @@ def store_undelivered(events: list[dict[str, Any]], aws_endpoint: str) -> int:
     check_reachable(aws_endpoint, "local AWS endpoint", START_HINT)
     for event in keep_undelivered(client("s3", aws_endpoint), events):
         print(f"-> {event['type']} {event['id']}: not delivered (Stripe's Events API lists it)")
-    print(
-        f"kept {count(len(events), 'event')} as undelivered: the local stack's reconciler recovers"
-        " them on its next run (make run --reconcile-every, 10 s by default); watch the inbox"
-    )
+    print(f"kept {count(len(events), 'event')} as undelivered: {when_recovered(aws_endpoint)}")
     return 0
+
+
+def when_recovered(aws_endpoint: str) -> str:
+    """When the stack at ``aws_endpoint`` recovers what ``--undelivered`` kept, as it was started."""
+    from infra.local.state import read_state
+
+    try:
+        state = read_state()
+    except Problem:  # a file a stopped stack left: removed, and nothing runs to recover them
+        state = None
+    every = state.reconcile_every if state and state.aws_endpoint == aws_endpoint else None
+    if every == 0:
+        return (
+            "the running stack's reconciler is off (--reconcile-every 0 or --aws-only); start it"
+            ' with make run (or make run ARGS="--reconcile-every 10") to recover them'
+        )
+    within = f"within {every:g} s" if every else "on its next run (every 10 s by default)"
+    return f"the local stack's reconciler recovers them {within}; watch the inbox"
 
 
 def sent_bucket(aws_endpoint: str) -> Any:

@@ -69,7 +69,13 @@ def status(ctx: Context, hours: int) -> int:
         )
     if ctx.stack.local:  # no CloudWatch metrics or logs: zeros here would contradict the counts above
         ctx.say("metrics and failure logs: the local stack keeps none; every request, with its verdict,")
-        ctx.say("  is in the inbox (http://127.0.0.1:3000/ by default)")
+        webhook = ctx.stack.webhook_url
+        inbox = (
+            webhook.rsplit("/", 1)[0] + "/"
+            if webhook.startswith("http")
+            else "the webhook's port, 3000 by default"
+        )
+        ctx.say(f"  is in the inbox ({inbox})")
     else:
         say_metrics(ctx, hours, rejected, failed)
     say_recovery(ctx)

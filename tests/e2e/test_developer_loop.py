@@ -28,9 +28,7 @@ TABLE = "stripe-webhooks-events"
 
 
 def trigger(stack: LocalStack, *args: str, secret: str | None = SECRET) -> tuple[int, str, str]:
-    env = {"STRIPE_WEBHOOK_SECRET": secret} if secret else {}
-    if secret is None:
-        env = {"STRIPE_WEBHOOK_SECRET": ""}
+    env = {"STRIPE_WEBHOOK_SECRET": secret or "", "STRIPE_LOCAL_STATE": str(stack.state_file)}
     result = run_tool(
         "local.trigger",
         *args,
@@ -427,6 +425,7 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
     assert status.returncode == 0, status.stderr
     assert "stack local" in status.stdout and "customer.created" in status.stdout
     assert "the local stack keeps none" in status.stdout and "(EventsProcessed)" not in status.stdout
+    assert f"is in the inbox (http://127.0.0.1:{stack.port}/)" in status.stdout  # where it runs
     assert redriven.returncode == 0, redriven.stderr
     assert event_id in [message.attributes["event_id"] for message in drain(*consumer)]
     assert refused.returncode == 2 and "unrecognized arguments: --local" in refused.stderr
@@ -672,7 +671,7 @@ def test_an_undelivered_event_is_recovered_by_the_local_reconciler_and_shown_as_
     code, out, err = trigger(stack, "invoice.paid", "--undelivered")
     assert code == 0, out + err
     (event_id,) = event_ids(out)
-    assert "not delivered" in out
+    assert "not delivered" in out and "the local stack's reconciler recovers them within 10 s" in out
     with urlopen(
         f"http://127.0.0.1:{stack.stripe_port}/v1/events?delivery_success=false&limit=100", timeout=5
     ) as listed:
