@@ -141,6 +141,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, options in OPTIONS:
         parser.add_argument(flag, **options)
     args = parser.parse_args(argv)
+    args.chosen = {  # what the user set, kept in the hint for a stack beside a busy one
+        option: value
+        for option, value in (("--aws-port", args.aws_port), ("--stripe-port", args.stripe_port))
+        if value is not None
+    }
     neighbours = ports_beside(args.port)  # a second stack: --port 3100 is enough
     args.aws_port = neighbours[1] if args.aws_port is None else args.aws_port
     args.stripe_port = neighbours[2] if args.stripe_port is None else args.stripe_port
@@ -185,10 +190,31 @@ def bind_error(host: str, port: int) -> str | None:
     return None
 
 
-def free_stack_ports(host: str) -> int | None:
-    """A webhook port whose neighbours (``ports_beside``) are all free: 3100, 3200, … 3900."""
+def beside_hint(args: argparse.Namespace, busy: list[str]) -> str:
+    """A ``make run`` whose ports are all free now, keeping the ports the user chose that are free."""
+    chosen: dict[str, int] = getattr(args, "chosen", {})
+    kept = {option: port for option, port in chosen.items() if not any(f"{option})" in line for line in busy)}
+    free = free_stack_ports(args.host, kept)
+    if free is None:
+        return "Stop whatever is using them, or pick free ports with --port, --aws-port and --stripe-port."
+    _, aws, stripe = ports_beside(free)
+    following = [
+        str(port) for option, port in (("--aws-port", aws), ("--stripe-port", stripe)) if option not in kept
+    ]
+    options = " ".join([f"--port {free}", *(f"{option} {port}" for option, port in kept.items())])
+    follow = (
+        f" (its other ports follow: {', '.join(following)}; all free now)" if following else " (all free now)"
+    )
+    return f'A stack beside it: make run ARGS="{options}"{follow}.'
+
+
+def free_stack_ports(host: str, kept: dict[str, int] | None = None) -> int | None:
+    """A webhook port whose neighbours (``ports_beside``, but the ``kept`` ``--aws-port`` and
+    ``--stripe-port``) are all free: 3100, 3200, … 3900."""
+    kept = kept or {}
     for port in range(WEBHOOK_PORT + 100, WEBHOOK_PORT + 1000, 100):
         webhook, aws, stripe = ports_beside(port)
+        aws, stripe = kept.get("--aws-port", aws), kept.get("--stripe-port", stripe)
         wanted = ((host, webhook), ("127.0.0.1", aws), ("127.0.0.1", stripe))
         if not any(bind_error(address, number) for address, number in wanted):
             return port
@@ -242,12 +268,7 @@ def check_ports(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         if (error := bind_error(host, port))
     ]
     if busy:
-        free = free_stack_ports(args.host)
-        hint = (
-            f'A stack beside it: make run ARGS="--port {free}" (its other ports follow: '
-            f"{ports_beside(free)[1]}, {ports_beside(free)[2]}; all free now)."
-            if free
-            else "Stop whatever is using them, or pick free ports with --port, --aws-port and --stripe-port."
+        raise Problem(
+            "ports in use: " + "; ".join(busy) + ". Another local stack? " + beside_hint(args, busy)
         )
-        raise Problem("ports in use: " + "; ".join(busy) + ". Another local stack? " + hint)
     return aws_hosts, aws_names

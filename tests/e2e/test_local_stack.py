@@ -19,7 +19,7 @@ from infra import REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
 from stripe_webhook.payloads import payload_key
-from tests.e2e.conftest import SECRET, LocalStack
+from tests.e2e.conftest import SECRET, LocalStack, state_file
 from tests.support import drain, extended_sqs_client, free_port, get_item, large_invoice, receive_all
 
 
@@ -126,6 +126,7 @@ def test_busy_ports_are_all_named_at_once_with_a_command_that_works() -> None:
         result = subprocess.run(
             [sys.executable, "-m", "infra.local", *options],
             cwd=REPO_ROOT,
+            env={**os.environ, "STRIPE_LOCAL_STATE": str(state_file())},
             capture_output=True,
             text=True,
             timeout=60,
@@ -136,6 +137,29 @@ def test_busy_ports_are_all_named_at_once_with_a_command_that_works() -> None:
         assert f"127.0.0.1:{port} (" in result.stderr and option in result.stderr
     assert re.search(r'make run ARGS="--port \d+" \(its other ports follow', result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_the_busy_port_hint_keeps_the_ports_the_user_chose() -> None:
+    aws, stripe = free_port(), free_port()
+    with socket.socket() as busy:  # only the webhook's port is taken
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        webhook = busy.getsockname()[1]
+        options = ["--port", str(webhook), "--aws-port", str(aws), "--stripe-port", str(stripe)]
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.local", *options],
+            cwd=REPO_ROOT,
+            env={**os.environ, "STRIPE_LOCAL_STATE": str(state_file())},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 1 and f"127.0.0.1:{webhook} (webhook, --port)" in result.stderr
+    assert re.search(
+        rf'make run ARGS="--port \d+ --aws-port {aws} --stripe-port {stripe}" \(all free now\)', result.stderr
+    )
 
 
 def test_malformed_secret_is_a_clear_error_without_a_traceback() -> None:
@@ -150,7 +174,11 @@ def test_malformed_secret_is_a_clear_error_without_a_traceback() -> None:
             str(free_port()),
         ],
         cwd=REPO_ROOT,
-        env={**os.environ, "STRIPE_WEBHOOK_SECRET": "sk_test_not_a_webhook_secret"},
+        env={
+            **os.environ,
+            "STRIPE_WEBHOOK_SECRET": "sk_test_not_a_webhook_secret",
+            "STRIPE_LOCAL_STATE": str(state_file()),
+        },
         capture_output=True,
         text=True,
         timeout=60,
