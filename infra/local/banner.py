@@ -29,12 +29,19 @@ def print_banner(
     origin = "from STRIPE_WEBHOOK_SECRET" if from_env else "generated; set STRIPE_WEBHOOK_SECRET to choose"
     if args.persist and not from_env:
         origin = "generated once, kept in .local-stack/ by --persist; make reset forgets it"
-    webhook = f"http://{'127.0.0.1' if args.aws_only else args.host}:{args.port}{WEBHOOK_PATH}"
+    here = "127.0.0.1" if args.aws_only or args.host in WILDCARDS else args.host
+    webhook = f"http://{here}:{args.port}{WEBHOOK_PATH}"
     served = "   (served by `sam local start-api`)" if args.aws_only else ""
+    elsewhere = network_address() if args.host in WILDCARDS and not args.aws_only else None
     lines = [
         "Stripe webhook local stack is running",
-        *([] if args.aws_only else [_inbox_line(args.port, inbox_token)]),
+        *([] if args.aws_only else _inbox_lines(here, elsewhere, args.port, inbox_token)),
         f"  webhook URL     {webhook}{served}",
+        *(
+            [f"                  http://{elsewhere}:{args.port}{WEBHOOK_PATH}   (from other machines)"]
+            if elsewhere
+            else []
+        ),
         *([] if args.aws_only else [f"  thin events     {webhook}/thin"]),
         f"  AWS endpoint    {endpoint}  (region {REGION}, any credentials)",
         f"  signing secret  {secret}  ({origin})",
@@ -69,9 +76,34 @@ def print_banner(
     print("\n".join(lines), flush=True)
 
 
-def _inbox_line(port: int, token: str | None) -> str:
-    shared = f"#token={token}   (public: share this link only)" if token else ""
-    return f"  inbox           http://127.0.0.1:{port}/{shared}   (every request, replay; in a browser)"
+WILDCARDS = ("0.0.0.0", "::")
+"""``--host`` values that listen on every address: no client uses them in a URL."""
+
+
+def network_address() -> str:
+    """This machine's address on its default route, as other machines reach it (a UDP socket
+    ``connect`` picks the route and sends nothing); its host name when there is no route."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never reached
+            return str(probe.getsockname()[0])
+        except OSError:
+            return socket.gethostname()
+
+
+def _inbox_lines(here: str, elsewhere: str | None, port: int, token: str | None) -> list[str]:
+    link = f"#token={token}" if token else ""
+    lines = [f"  inbox           http://{here}:{port}/{link}   (every request, replay; in a browser)"]
+    if elsewhere:
+        shared = (
+            "share this link only with people who may see your events" if token else "from other machines"
+        )
+        lines.append(f"                  http://{elsewhere}:{port}/{link}   ({shared})")
+    elif token:
+        lines.append("                  (public: share this link only)")
+    return lines
 
 
 def _sam_local_lines(args: argparse.Namespace, aws_hosts: list[str]) -> list[str]:

@@ -331,6 +331,18 @@ def test_the_inbox_answers_other_machines_only_when_asked(public: bool) -> None:
             assert raised.value.code == 403
         # The webhook itself answers everyone either way
         assert post(f"http://{address}:{port}/webhook", b"{}", timeout=5).status == 400
+        # and the banner gives addresses a client can use, never 0.0.0.0
+        banner = "".join(stack.seen)
+        assert "0.0.0.0" not in banner and f"http://127.0.0.1:{port}/webhook" in banner
+        remote = stack.wait_for_line(f":{port}/webhook   (from other machines)").split()[0]
+        assert post(remote, b"{}", timeout=5).status == 400
+        if public:
+            link = stack.wait_for_line("share this link only with people").split()[0]
+            origin, token = link.split("/#token=")
+            with urlopen(
+                Request(f"{origin}/api/requests", headers={"X-Inbox-Token": token}), timeout=5
+            ) as shared:
+                assert shared.status == 200
     finally:
         stop(stack)
 
