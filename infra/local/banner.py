@@ -10,9 +10,6 @@ from infra.local.resources import ActionResources, LocalResources
 from infra.local.server import WEBHOOK_PATH
 from infra.local.stripe_cli import listen_snapshot, listen_thin, listen_v1
 
-ENV_JSON_AWS_PORT = 5000
-"""The AWS endpoint port env.json gives ``sam local`` (a test keeps the two equal)."""
-
 
 def print_banner(
     *,
@@ -112,17 +109,13 @@ def _sam_local_lines(args: argparse.Namespace, aws_hosts: list[str]) -> list[str
     if args.aws_host in ("0.0.0.0", "::", "docker"):
         lines.append(
             f"  sam local       reaches the AWS endpoint as http://host.docker.internal:{args.aws_port}"
-            f" (see env.json); listening on {', '.join(aws_hosts)}"
+            f" (env.json with this port: .sam-local/env.{args.aws_port}.json, which make events and"
+            f" make sam-local write); listening on {', '.join(aws_hosts)}"
         )
         if args.aws_host != "docker":
             lines.append(
                 f"  warning         the AWS endpoint (the signing secret, every event) listens on "
                 f"{args.aws_host}: every machine that reaches this one can read it; "
                 "--aws-host docker opens it to containers only"
-            )
-        if args.aws_port != ENV_JSON_AWS_PORT:
-            lines.append(
-                f"  note            env.json points sam local at port {ENV_JSON_AWS_PORT}: set its "
-                f"AWS_ENDPOINT_URL to http://host.docker.internal:{args.aws_port}"
             )
     return lines

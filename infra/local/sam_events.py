@@ -93,11 +93,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"signed with {source} ({secret[:10]}…), valid for 5 minutes.")
     if source == "STRIPE_WEBHOOK_SECRET":
         print("  The function under sam local reads the local stack's secret (env.json): they must match.")
-    print(
-        "Invoke one with Docker, after make build, while make aws runs:\n"
-        f"  .venv/bin/sam local invoke WebhookFunction -e {written[0]} --env-vars env.json"
-    )
+    print(invoke_hint(written[0], args.aws_endpoint))
     return 0
+
+
+def invoke_hint(event_file: Path, aws_endpoint: str) -> str:
+    """The ``sam local invoke`` command for ``event_file``: env.json pointed at the local AWS side's
+    port (``sam_local.env_vars_file``), and the host name its container reaches it by."""
+    from urllib.parse import urlsplit
+
+    from infra.local.sam_local import ADD_HOST, env_vars_file
+
+    env_file = env_vars_file(urlsplit(aws_endpoint).port or 5000)
+    return (
+        "Invoke one with Docker, after make build, while make aws runs:\n"
+        f"  .venv/bin/sam local invoke WebhookFunction -e {event_file}"
+        f" --env-vars {env_file.relative_to(REPO_ROOT)} --add-host {ADD_HOST}"
+    )
 
 
 if __name__ == "__main__":

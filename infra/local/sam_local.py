@@ -21,6 +21,8 @@ from infra import REPO_ROOT
 from infra.cli import Problem, exit_with
 
 WORK_DIR = REPO_ROOT / ".sam-local"
+ADD_HOST = "host.docker.internal:host-gateway"
+"""How a container on Linux reaches the host (Docker Desktop knows the name already)."""
 
 
 def say(message: str) -> None:
@@ -58,13 +60,13 @@ def remove_containers(ids: set[str]) -> None:
 
 def sam_flags(env_vars: Path, port: int, image: str | None) -> list[str]:
     """What ``sam local start-api`` needs here besides its defaults."""
-    flags = ["--warm-containers", "EAGER", "--add-host", "host.docker.internal:host-gateway"]
+    flags = ["--warm-containers", "EAGER", "--add-host", ADD_HOST]
     flags += ["--env-vars", str(env_vars), "--port", str(port)]
     return flags + (["--invoke-image", image, "--skip-pull-image"] if image else [])
 
 
 def env_vars_file(aws_port: int) -> Path:
-    """env.json with the local AWS side's port (env.json itself says 5000)."""
+    """env.json with the local AWS side's port (env.json itself says 5000), in ``.sam-local/``."""
     values = json.loads((REPO_ROOT / "env.json").read_text())
     values["WebhookFunction"]["AWS_ENDPOINT_URL"] = f"http://host.docker.internal:{aws_port}"
     WORK_DIR.mkdir(exist_ok=True)

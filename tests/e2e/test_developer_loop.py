@@ -278,7 +278,13 @@ def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalSta
         request["headers"]["X-Forwarded-Port"] == "443" and request["headers"]["X-Forwarded-Proto"] == "https"
     )
     assert "signed with the local stack's secret (whsec_" in result.stdout
-    assert "sam local invoke WebhookFunction -e" in result.stdout and "--env-vars env.json" in result.stdout
+    assert "sam local invoke WebhookFunction -e" in result.stdout
+    port = stack.endpoint.rsplit(":", 1)[1]  # the stack's own AWS port, and the name containers use for it
+    assert (
+        f"--env-vars .sam-local/env.{port}.json --add-host host.docker.internal:host-gateway" in result.stdout
+    )
+    env_file = json.loads((REPO_ROOT / ".sam-local" / f"env.{port}.json").read_text())
+    assert env_file["WebhookFunction"]["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{port}"
     status, _ = stack.post(request["body"].encode(), request["headers"])
     assert status == 200
 

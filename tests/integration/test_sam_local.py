@@ -13,8 +13,8 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.lambdafn.env_vars import EnvironmentVariables
 
 from infra import REPO_ROOT
-from infra.local.banner import ENV_JSON_AWS_PORT
 from infra.local.connect import REGION, SECRET_NAME
+from infra.local.options import AWS_PORT
 from infra.local.resources import BUCKET_NAME, TABLE_NAME, TOPIC_NAME
 
 SAMCONFIG = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
@@ -42,7 +42,7 @@ def test_sam_local_gives_the_function_the_local_stacks_names_and_endpoint(comman
     assert SAMCONFIG["default"][command]["parameters"]["env_vars"] == "env.json"
     environment = _function_environment(ENV_JSON["WebhookFunction"])
 
-    assert environment["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{ENV_JSON_AWS_PORT}"
+    assert environment["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{AWS_PORT}"  # the default port
     assert environment["PAYLOAD_BUCKET"] == BUCKET_NAME
     assert environment["TABLE_NAME"] == TABLE_NAME
     assert environment["TOPIC_ARN"] == f"arn:aws:sns:{REGION}:123456789012:{TOPIC_NAME}"
