@@ -25,7 +25,7 @@ from infra.local.connect import (
     queries,
 )
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
-from infra.local.views import count, event_records, handler_label, shown, summarize
+from infra.local.views import aligned, count, event_records, handler_label, shown, summarize
 from stripe_webhook.bodies import UnreadableBody
 
 if TYPE_CHECKING:
@@ -77,11 +77,19 @@ def recent_events(table: TableQueries, limit: int, event_type: str | None) -> li
         item for item in table.scan_event_log(_LISTED) if str(item.get("event_type", "")).startswith(wanted)
     ]
     items.sort(key=lambda item: (item.get("received_at", 0), item.get("created", 0)), reverse=True)
-    return [
-        f"{time.strftime('%H:%M:%S', time.localtime(item.get('received_at', 0)))}  {item['event_id']}  "
-        f"{item['event_type']:<42} {item.get('status', '?'):<11} {handler_label(item.get('handler'))}"
+    rows = [
+        (
+            time.strftime("%H:%M:%S", time.localtime(item.get("received_at", 0))),
+            str(item["event_id"]),
+            str(item["event_type"]),
+            str(item.get("status", "?")),
+            handler_label(item.get("handler")),
+        )
         for item in items[:limit]
-    ] or [f"no events of a type starting {wanted!r} stored yet" if wanted else "no events stored yet"]
+    ]
+    return aligned(rows) or [
+        f"no events of a type starting {wanted!r} stored yet" if wanted else "no events stored yet"
+    ]
 
 
 def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
@@ -187,7 +195,7 @@ def performed_actions(dynamodb: Any) -> list[str]:
             until = int(record.get("in_progress_expiration", 0)) // 1000
             rows.append((until, "?", record["id"], f"in progress (taken over after {_clock(until)})"))
     rows.sort()
-    lines = [f"{_clock(at)}  {action:<14} {key:<58} {outcome}" for at, action, key, outcome in rows]
+    lines = aligned([(_clock(at), str(action), str(key), outcome) for at, action, key, outcome in rows])
     lines = lines or ["no actions performed yet"]
     entries = sorted(
         EffectLedger(IDEMPOTENCY_TABLE_NAME, remember_seconds=0, client=dynamodb).entries(),

@@ -57,6 +57,19 @@ def count(number: int, noun: str) -> str:
     return f"{number:,} {noun[:-1] + 'ies' if noun.endswith('y') and noun[-2] not in 'aeiou' else noun + 's'}"
 
 
+def aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines whose columns line up however long each value is (the last one runs on)."""
+    if not rows:
+        return []
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return [
+        "  ".join(
+            [*(value.ljust(width) for value, width in zip(row[:-1], widths, strict=True)), row[-1]]
+        ).rstrip()
+        for row in rows
+    ]
+
+
 def handler_label(handler: str | None) -> str:
     """``handler=billing``, or ``unhandled``: stored and published, no handler keeps a record."""
     return f"handler={handler}" if handler and handler != "none" else "unhandled"

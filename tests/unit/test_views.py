@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.local.views import count, handler_label, human_time, shown, summarize
+from infra.local.views import aligned, count, handler_label, human_time, shown, summarize
 
 
 def test_a_unix_time_is_shown_with_its_date_and_how_long_ago() -> None:
@@ -27,3 +27,21 @@ def test_counts_are_in_the_right_number() -> None:
 def test_an_event_no_handler_takes_is_called_unhandled_everywhere() -> None:
     assert handler_label(None) == handler_label("none") == "unhandled"
     assert handler_label("billing") == "handler=billing"
+
+
+def test_columns_line_up_whatever_the_length_of_an_id() -> None:
+    lines = aligned(
+        [
+            (
+                "11:06:20",
+                "evt_test_65R9Ijk8f2Bs3BR3d3s16RwoPFSQq6iGnCMB7c55914e",
+                "v1.product.created",
+                "unhandled",
+            ),
+            ("10:57:00", "evt_0b93ab4af19954e11fb37b9d", "product.created", "handler=catalog"),
+        ]
+    )
+
+    first, second = lines
+    assert first.index("v1.product.created") == second.index("product.created")  # one column
+    assert first.index("unhandled") == second.index("handler=catalog")
