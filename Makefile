@@ -1,4 +1,8 @@
 # One entry point for the project. `make test` runs every check; `make run` starts the local stack.
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+ifneq ($(CURDIR),$(ROOT))
+$(error make runs in the repository's root: cd $(ROOT) && make $(MAKECMDGOALS) (or make -C $(ROOT) $(MAKECMDGOALS)))
+endif
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,7 +24,7 @@ $(STAMP): requirements.txt
 		{ echo "Python 3.11+ is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@echo "installing requirements.txt (locked, every hash checked) into $(VENV): about two minutes the first time"
+	@echo "installing requirements.txt (locked, every hash checked) into $(VENV): about a minute the first time"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 

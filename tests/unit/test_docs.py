@@ -94,3 +94,14 @@ def test_every_file_the_docs_name_exists() -> None:
     assert named
     missing = sorted(path for path in named - TUTORIAL_CREATES if not (REPO_ROOT / path).exists())
     assert not missing, missing
+
+
+def test_the_local_stack_options_list_names_every_option_make_run_takes() -> None:
+    import argparse
+
+    from infra.local.options import OPTIONS
+
+    page = (DOCS / "local-development.md").read_text()
+    listed = page.split("### Options", 1)[1].split("\n### ", 1)[0]
+    offered = [flag for flag, options in OPTIONS if options.get("help") is not argparse.SUPPRESS]
+    assert [flag for flag in offered if f"`{flag}" not in listed] == []
