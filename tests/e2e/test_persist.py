@@ -231,3 +231,28 @@ def test_make_reset_while_a_persist_stack_runs_is_refused_and_removes_nothing(tm
         stop_and_save(second)
     removed = run_tool("local.persist", "reset", env=env)
     assert removed.returncode == 0 and "removed" in removed.stdout and not persist_dir.exists()
+
+
+def test_restored_action_messages_run_after_the_banner_never_before(tmp_path: Path) -> None:
+    """What a stack does on its own (the actions, the reconciler) starts once it is ready: a saved
+    action message is put back first, and its line follows the banner instead of burying it."""
+    persist_dir = tmp_path / "saved"
+    first = run_stack(persist_dir)
+    event = fresh_event("checkout.session.completed")
+    assert send(first, event) == 200
+    first.wait_for_line("action fulfil_order")
+    stop_and_save(first)
+    snapshot = persist_dir / "snapshot.json"
+    saved = json.loads(snapshot.read_text())
+    (message,) = saved["messages"]  # the consumer queue's copy: one an action queue would hold too
+    saved["queues"]["stripe-actions-fulfil_order"] = [message]
+    saved["queues"]["stripe-actions-dispute_alert-dlq"] = [message] * 300  # put back after it, slowly
+    snapshot.write_text(json.dumps(saved))
+
+    second = run_stack(persist_dir)
+    try:
+        action = second.wait_for_line(f"action fulfil_order {event['data']['object']['id']}", timeout=30)
+        banner = second.wait_for_line("Press Ctrl-C to stop")
+        assert second.seen.index(banner) < second.seen.index(action)
+    finally:
+        stop_and_save(second)
