@@ -120,11 +120,18 @@ class ActionInstance:
         """The subscription's filter policy, as the module builds it from ``EventTypes``."""
         return {"event_type": json.loads(str(self.parameters["EventTypes"]))}
 
-    def grants(self, parameter: str) -> bool:
-        """Whether an optional grant parameter (``ReadsRecords``, ``OwnKeys``, ``EmailSender``,
-        ``NotifyTopicArn``) is on: "true", a non-empty value, or a reference."""
-        value = self.parameters.get(parameter, "")
-        return value not in ("", "false")
+    @property
+    def uses(self) -> frozenset[str]:
+        """What the instance grants beyond the queue, idempotency and effect ledger (``Uses``):
+        ``records``, ``email``, ``alerts``, and ``keys`` when it owns a key prefix."""
+        words = str(self.parameters.get("Uses", "")).split()
+        return frozenset("keys" if word.startswith("keys=") else word for word in words)
+
+    @property
+    def own_keys(self) -> str:
+        """The actions-table key prefix it may get and put (``keys=FULFILMENT#``), or ""."""
+        words = str(self.parameters.get("Uses", "")).split()
+        return next((word.removeprefix("keys=") for word in words if word.startswith("keys=")), "")
 
 
 def action_instances() -> dict[str, ActionInstance]:

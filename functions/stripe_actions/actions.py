@@ -1,7 +1,10 @@
-"""What an action is, and which actions an event type triggers.
+"""What an action is, where actions are registered, and which actions an event type triggers.
 
-An action is a small class: its ``name``, the event ``types`` it listens to (exact types or
-families such as ``customer.subscription.*``, matched as the webhook's router matches them), a
+An action is a small class, registered where it is defined with ``@register_action``: its ``name``, the
+event ``types`` it listens to (exact types or families such as ``customer.subscription.*``,
+matched as the webhook's router matches them), a constructor that takes what it needs from the
+function's ``Ports`` (asking for a port is what the action needs; the template's ``Uses`` grants
+it, and a test ties the two), ``reads_records = True`` when it reads the webhook's records, a
 ``decide`` step that says whether it applies now and under which business key, and ``perform``,
 the effect itself, which runs at most once per (name, business key) while its record is kept.
 
@@ -12,12 +15,16 @@ nothing is recorded, so a later event for the same object can still run the acti
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from contract import matches
 from stripe_actions.messages import ActionEvent
+
+if TYPE_CHECKING:
+    from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
+    from stripe_actions.effects import EffectLedger
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,53 @@ class Action(Protocol):
     def perform(self, event: ActionEvent, key: str) -> str:
         """Do it; return what was done, in a few words (``email to a@b.example``)."""
         ...
+
+
+class Ports(Protocol):
+    """What an action's constructor may ask its function for (``composition.Components``). Each
+    port is granted by the action's template instance (``Uses``): an action asking for one its
+    instance does not grant fails when its function starts, naming the setting."""
+
+    def actions_table(self) -> ActionsTable:
+        """The kit's table for the action's own items (``Uses: keys=PREFIX#``)."""
+        ...
+
+    def mailer(self) -> ReceiptMailer | None:
+        """SES, from the stack's receipt sender (``Uses: email``); None when none is set."""
+        ...
+
+    def alert_topic(self) -> AlertTopic:
+        """The stack's alert topic (``Uses: alerts``)."""
+        ...
+
+    def effects(self) -> EffectLedger:
+        """The ledger of this action's effects outside our tables (always granted)."""
+        ...
+
+
+Builds = TypeVar("Builds", bound=type[Any])
+REGISTERED: dict[str, Callable[[Ports], Action]] = {}
+"""Every registered action by name: its class, built with the function's ports."""
+
+
+def register_action(cls: Builds) -> Builds:
+    """Register the action class ``cls`` under its ``name``: an ``ACTIONS`` setting and a
+    template instance name it. Two classes with one name are refused at import."""
+    name = cls.name
+    if not isinstance(name, str) or not name or not isinstance(cls.types, tuple) or not cls.types:
+        raise TypeError(f"{cls.__qualname__}: an action needs a name and a tuple of types")
+    other = REGISTERED.get(name)
+    if other is not None and other is not cls and getattr(other, "__qualname__", "") != cls.__qualname__:
+        raise ValueError(
+            f"two actions are named {name!r}: {getattr(other, '__qualname__', other)} and {cls.__qualname__}"
+        )
+    REGISTERED[name] = cls
+    return cls
+
+
+def reads_records(action: Callable[[Ports], Action]) -> bool:
+    """Whether the action reads the webhook's records (its class says ``reads_records = True``)."""
+    return bool(getattr(action, "reads_records", False))
 
 
 class ActionRegistry:

@@ -5,28 +5,40 @@ ses=…)`` builds each piece once, on first use, on the given clients or on ones
 ``contract.aws`` (botocore, explicit timeouts and retries); ``components()`` is the warm
 container's set, on the environment's settings; ``reset()`` forgets every per-container cache.
 
-``BUILDERS`` is the one list of actions a function can be told to perform (its ``ACTIONS``).
+The actions a function can be told to perform (its ``ACTIONS``) are those registered
+(``actions.register_action``) in ``ACTION_MODULES``, each built with these components as its ``Ports``.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from contract import aws
-from stripe_actions.actions import Action, ActionRegistry
+from stripe_actions.actions import REGISTERED, Action, ActionRegistry, Ports, reads_records
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
 from stripe_actions.consumer import Consumer
 from stripe_actions.effects import EffectLedger
 from stripe_actions.errors import ConfigurationError
-from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
 from stripe_actions.observability import report_outcome
 from stripe_actions.outcomes import ActionOutcome
 from stripe_actions.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from stripe_actions.webhook_data import PayloadReader, RecordReader
+
+ACTION_MODULES = ("stripe_actions.examples",)
+"""The modules whose ``@register_action``-ed classes are the actions a function may perform: add yours
+here (an action written into ``examples.py`` needs nothing more)."""
+
+
+def registered() -> dict[str, Callable[[Ports], Action]]:
+    """Every registered action by name, its modules imported."""
+    for module in ACTION_MODULES:
+        importlib.import_module(module)
+    return dict(REGISTERED)
 
 
 class Components:
@@ -77,18 +89,23 @@ class Components:
         )
 
     def actions(self) -> list[Action]:
-        """The actions ``ACTIONS`` names, each built on these components' adapters."""
-        unknown = [name for name in self.settings.actions if name not in BUILDERS]
+        """The actions ``ACTIONS`` names, each built on these components (its ``Ports``)."""
+        known = registered()
+        unknown = [name for name in self.settings.actions if name not in known]
         if unknown:
             raise ConfigurationError(
                 "malformed_configuration",
-                f"ACTIONS names {', '.join(unknown)}, which composition.BUILDERS does not know"
-                f" (it knows {', '.join(sorted(BUILDERS))})",
+                f"ACTIONS names {', '.join(unknown)}, which no registered action is"
+                f" (registered: {', '.join(sorted(known))}; composition.ACTION_MODULES)",
             )
         built = []
         for name in self.settings.actions:
+            if reads_records(known[name]) and not self.settings.events_table:
+                raise ConfigurationError(
+                    "missing_configuration", f"TABLE_NAME must be set for {name} (it reads records)"
+                )
             self._building = name
-            built.append(BUILDERS[name](self))
+            built.append(known[name](self))
         self._building = ""
         return built
 
@@ -108,14 +125,22 @@ class Components:
         return PayloadReader(self.settings.payload_bucket, client=self._s3)
 
     def actions_table(self) -> ActionsTable:
-        return ActionsTable(self.settings.actions_table or "", client=self.dynamodb)
+        return ActionsTable(self._needs("ACTIONS_TABLE", self.settings.actions_table), client=self.dynamodb)
 
     def mailer(self) -> ReceiptMailer | None:
         sender = self.settings.receipt_sender
         return ReceiptMailer(sender, client=self._ses) if sender else None
 
     def alert_topic(self) -> AlertTopic:
-        return AlertTopic(self.settings.alert_topic_arn or "", client=self._sns)
+        return AlertTopic(self._needs("ALERT_TOPIC_ARN", self.settings.alert_topic_arn), client=self._sns)
+
+    def _needs(self, setting: str, value: str | None) -> str:
+        """A port's setting, or the error naming it and the action that asked (at the function's start)."""
+        if not value:
+            raise ConfigurationError(
+                "missing_configuration", f"{setting} must be set for {self._building or 'this'}"
+            )
+        return value
 
     def effects(self) -> EffectLedger:
         """The ledger of effects outside our tables of the action being built (its entries are
@@ -128,13 +153,6 @@ class Components:
             client=self.dynamodb,
             action=self._building,
         )
-
-
-BUILDERS: dict[str, Callable[[Components], Action]] = {
-    "fulfil_order": lambda parts: FulfilOrder(parts.actions_table(), parts.mailer(), parts.effects()),
-    "entitlement": lambda parts: Entitlement(parts.actions_table()),
-    "dispute_alert": lambda parts: DisputeAlert(parts.alert_topic(), parts.effects()),
-}
 
 
 @functools.cache

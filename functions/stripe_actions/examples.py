@@ -24,7 +24,7 @@ import datetime
 import json
 from typing import Any
 
-from stripe_actions.actions import Run, Wait
+from stripe_actions.actions import Ports, Run, Wait, register_action
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer, entitlement_key, fulfilment_key
 from stripe_actions.effects import EffectLedger
 from stripe_actions.messages import ActionEvent
@@ -54,6 +54,7 @@ def _day(timestamp: object) -> str:
     return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+@register_action
 class FulfilOrder:
     name = "fulfil_order"
     types = (
@@ -63,10 +64,12 @@ class FulfilOrder:
         "invoice.payment_succeeded",
     )
 
-    def __init__(self, table: ActionsTable, mailer: ReceiptMailer | None, effects: EffectLedger) -> None:
-        self.table = table
-        self.mailer = mailer
-        self.effects = effects
+    reads_records = True
+
+    def __init__(self, ports: Ports) -> None:
+        self.table: ActionsTable = ports.actions_table()
+        self.mailer: ReceiptMailer | None = ports.mailer()
+        self.effects: EffectLedger = ports.effects()
 
     def decide(self, event: ActionEvent) -> Run | Wait:
         order_id = event.object_id
@@ -133,12 +136,14 @@ def _id(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+@register_action
 class Entitlement:
     name = "entitlement"
     types = ("customer.subscription.*",)
+    reads_records = True
 
-    def __init__(self, table: ActionsTable) -> None:
-        self.table = table
+    def __init__(self, ports: Ports) -> None:
+        self.table: ActionsTable = ports.actions_table()
 
     def decide(self, event: ActionEvent) -> Run | Wait:
         record = _current_record(event)
@@ -171,13 +176,14 @@ class Entitlement:
         return f"{customer} {state}" if written else f"{customer}: a newer entitlement is already stored"
 
 
+@register_action
 class DisputeAlert:
     name = "dispute_alert"
     types = ("charge.dispute.created",)
 
-    def __init__(self, topic: AlertTopic, effects: EffectLedger) -> None:
-        self.topic = topic
-        self.effects = effects
+    def __init__(self, ports: Ports) -> None:
+        self.topic: AlertTopic = ports.alert_topic()
+        self.effects: EffectLedger = ports.effects()
 
     def decide(self, event: ActionEvent) -> Run | Wait:
         return Run(event.object_id) if event.object_id else Wait("the dispute has no id")

@@ -13,18 +13,12 @@ from dataclasses import dataclass
 
 from stripe_actions.errors import ConfigurationError
 
-NEEDS = {
-    "fulfil_order": ("ACTIONS_TABLE", "TABLE_NAME"),
-    "entitlement": ("ACTIONS_TABLE", "TABLE_NAME"),
-    "dispute_alert": ("ALERT_TOPIC_ARN",),
-}
-"""What each example action needs configured besides ``IDEMPOTENCY_TABLE``."""
-
 
 @dataclass(frozen=True)
 class Settings:
     actions: tuple[str, ...]
-    """The actions this function performs (``ACTIONS``, comma-separated; ``composition.BUILDERS``)."""
+    """The actions this function performs (``ACTIONS``, comma-separated): registered names
+    (``actions.register_action``); what each needs is checked as it is built (``composition``)."""
     idempotency_table: str
     events_table: str | None = None
     """The webhook's table, for the current record of an object (``TABLE_NAME``)."""
@@ -51,11 +45,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if not days.isdigit() or int(days) < 1:
         raise ConfigurationError(
             "malformed_configuration", "ACTIONS_REMEMBER_DAYS must be a whole number of days, at least 1"
-        )
-    missing = sorted({name for action in actions for name in NEEDS.get(action, ()) if not environ.get(name)})
-    if missing:
-        raise ConfigurationError(
-            "missing_configuration", f"{', '.join(missing)} must be set for ACTIONS={','.join(actions)}"
         )
     return Settings(
         actions=actions,

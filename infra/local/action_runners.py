@@ -162,11 +162,11 @@ def build_runners(
         settings = Settings(
             actions=queue.actions,
             idempotency_table=actions.idempotency_table,
-            events_table=resources.table_name if instance.grants("ReadsRecords") else None,
+            events_table=resources.table_name if "records" in instance.uses else None,
             payload_bucket=resources.bucket,
-            actions_table=actions.actions_table if instance.grants("OwnKeys") else None,
-            receipt_sender=actions.receipt_sender if instance.grants("EmailSender") else "",
-            alert_topic_arn=actions.alert_topic_arn if instance.grants("NotifyTopicArn") else None,
+            actions_table=actions.actions_table if "keys" in instance.uses else None,
+            receipt_sender=actions.receipt_sender if "email" in instance.uses else "",
+            alert_topic_arn=actions.alert_topic_arn if "alerts" in instance.uses else None,
         )
         group = log_group(queue.queue_url.rsplit("/", 1)[-1])
         if logs is not None:

@@ -1,6 +1,6 @@
 """docs/actions.md's tutorial, followed literally on a clean copy of the repository: the class as
-the page shows it (then again with the effect ledger), the registration line, the template
-lines, and then `make check`'s fast tiers (lint, types, complexity, every unit test) pass."""
+the page shows it and its template instance (then both again with the welcome email), and then
+`make check`'s fast tiers (lint, types, complexity, every unit test) pass."""
 
 from __future__ import annotations
 
@@ -19,54 +19,38 @@ BLOCKS = [
 ]
 PYTHON = [code for language, code in BLOCKS if language == "python"]
 YAML = [code for language, code in BLOCKS if language == "yaml"]
-REGISTRATIONS = re.findall(r'`("grant_course": lambda ports: [^`]+)`', TUTORIAL)
+EMAIL_USES = re.search(r"`(Uses: [^`]*email)`", TUTORIAL)
+"""The instance's ``Uses`` with the welcome email, as the page says it."""
 
 
 def write_class(root: Path, source: str) -> None:
     """Step 1: the class at the end of examples.py (replacing the one written before)."""
     examples = root / "functions" / "stripe_actions" / "examples.py"
-    text = examples.read_text().split("\n\n\nclass GrantCourse:", 1)[0].rstrip("\n")
+    text = examples.read_text().split("\n\n\n@register_action\nclass GrantCourse:", 1)[0].rstrip("\n")
     examples.write_text(text + "\n\n\n" + source.rstrip() + "\n")
 
 
-def register(root: Path, line: str) -> None:
-    """Step 2: the line in BUILDERS, and the class imported beside the examples."""
-    composition = root / "functions" / "stripe_actions" / "composition.py"
-    text = re.sub(r'\n    "grant_course": [^\n]*', "", composition.read_text())
-    text = text.replace(
-        "from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder\n",
-        "from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder, GrantCourse\n",
-    )
-    opening = "BUILDERS: dict[str, Callable[[Components], Action]] = {\n"
-    assert opening in text
-    composition.write_text(text.replace(opening, f"{opening}    {line},\n", 1))
-
-
-def wire_template(root: Path) -> None:
-    """Step 4: the instance beside the examples, and each dashboard line in its list."""
-    instance, dashboard = YAML
+def wire_template(root: Path, uses: str | None = None) -> None:
+    """Step 3: the instance beside the examples (with another ``Uses`` line, if given)."""
+    (instance,) = YAML
+    if uses is not None:
+        instance = re.sub(r"Uses: [^\n]*", uses, instance)
     template = root / "template.yaml"
+    text = re.sub(r"  GrantCourse:\n(    [^\n]*\n)*", "", template.read_text())
     beside_the_examples = textwrap.indent(instance, "  ")  # a resource, as the page indents it
-    text = template.read_text().replace("Resources:\n", "Resources:\n" + beside_the_examples, 1)
-    for line in dashboard.splitlines():
-        output = line.strip().rsplit(".", 1)[-1]  # DashboardMetrics or DashboardAlarms
-        example = re.search(rf"\n( *)- !GetAtt DisputeAlert\.Outputs\.{output}\n", text)
-        assert example is not None, output
-        text = text.replace(example.group(0), f"{example.group(0)}{example.group(1)}{line.strip()}\n", 1)
-    template.write_text(text)
+    template.write_text(text.replace("Resources:\n", "Resources:\n" + beside_the_examples, 1))
 
 
 def test_the_actions_tutorial_passes_make_check_as_written(tmp_path: Path) -> None:
     plain, with_ledger = PYTHON
-    registration, registration_with_ledger = REGISTRATIONS
+    assert EMAIL_USES is not None
     root = copy_of_the_repository(tmp_path)
 
     write_class(root, plain)
-    register(root, registration)
     wire_template(root)
     assert fast_tiers(root) == {}
 
-    # with the effect ledger: the whole class again, and the second registration
+    # with the welcome email: the whole class again, and the instance's Uses
     write_class(root, with_ledger)
-    register(root, registration_with_ledger)
+    wire_template(root, EMAIL_USES.group(1))
     assert fast_tiers(root) == {}

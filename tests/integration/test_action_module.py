@@ -3,12 +3,15 @@ its own filter, grants for its own effects and nothing more, and the root's shar
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 
+from infra import REPO_ROOT
 from infra.template import action_instances, action_module, load_module, load_template, module_properties
-from tests.modules import conditions_of, kit, resolve, role_statements, targets
+from tests.modules import conditions_of, kit, kit_places, resolve, role_statements, targets
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -25,6 +28,7 @@ PARTS = {
     "EventSource": "AWS::Lambda::EventSourceMapping",
     "DeadLettersAlarm": "AWS::CloudWatch::Alarm",
     "UncertainEffectsAlarm": "AWS::CloudWatch::Alarm",
+    "Dashboard": "AWS::CloudWatch::Dashboard",
 }
 QUEUE_PARTS = {
     "Queue": "AWS::SQS::Queue",
@@ -41,17 +45,34 @@ def statements(instance_id: str) -> dict[str, dict[str, Any]]:
 
 def test_the_example_actions_are_off_by_default_and_each_is_one_instance_of_the_module() -> None:
     assert TEMPLATE["Parameters"]["DeployExampleActions"]["Default"] == "false"
-    assert {logical: instance.name for logical, instance in INSTANCES.items()} == {
-        "FulfilOrder": "fulfil_order",
-        "Entitlement": "entitlement",
-        "DisputeAlert": "dispute_alert",
-    }
+    examples = {"FulfilOrder": "fulfil_order", "Entitlement": "entitlement", "DisputeAlert": "dispute_alert"}
+    assert examples.items() <= {logical: instance.name for logical, instance in INSTANCES.items()}.items()
     required = {name for name, spec in MODULE["Parameters"].items() if "Default" not in spec}
     for logical, instance in INSTANCES.items():
         assert RESOURCES[logical]["Condition"] == "ExampleActions"
         assert required <= set(RESOURCES[logical]["Properties"]["Parameters"]), logical
         assert instance.parameters["Kit"] == {"Fn::GetAtt": ["ActionKit", "Value"]}
         assert set(instance.parameters) <= set(MODULE["Parameters"]), logical
+
+
+def test_an_instance_is_at_most_ten_lines_and_nothing_else_in_the_root_names_it() -> None:
+    """An action is its class and one instance: the root template names it nowhere else."""
+    lines = (REPO_ROOT / "template.yaml").read_text().splitlines()
+    for logical in INSTANCES:
+        start = lines.index(f"  {logical}:")
+        end = next(n for n in range(start + 1, len(lines)) if not lines[n].startswith("    "))
+        assert end - start <= 10, logical
+        elsewhere = [line for n, line in enumerate(lines) if logical in line and not start <= n < end]
+        assert elsewhere == [], logical
+
+
+def test_the_kit_is_read_by_name_in_the_order_the_root_writes_it() -> None:
+    """The root writes the shared values in one list; the module reads each by its name (its
+    ``Kit`` mapping): each name is the root parameter or resource at that place."""
+    written = [value["Ref"].removeprefix("AWS::") for value in kit()]
+    assert kit_places() == {name: place for place, name in enumerate(written)}
+    module_text = (REPO_ROOT / "infra" / "modules" / "action.yaml").read_text()
+    assert re.findall(r"!Select \[\d+, !Ref Kit\]", module_text) == []  # never by position
 
 
 def test_the_module_has_every_part_of_an_action() -> None:
@@ -78,7 +99,7 @@ def test_the_kit_gives_each_setting_to_the_part_that_uses_it() -> None:
     assert variables["POWERTOOLS_SERVICE_NAME"]["Fn::Sub"][1] == {"Stack": {"Ref": "AWS::StackName"}}
     queue = resolve(module_properties("Queue")["Parameters"], parameters)
     assert queue["TopicArn"] == {"Ref": "EventsTopic"} and queue["TopicType"] == {"Ref": "TopicType"}
-    assert queue["FilterPolicy"] == {"Fn::Sub": '{"event_type": ${EventTypes}}'}
+    assert json.loads(queue["FilterPolicy"]) == INSTANCES["FulfilOrder"].filter_policy
     log_group = resolve(module_properties("LogGroup"), parameters)
     assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     for alarm in ("DeadLettersAlarm", "UncertainEffectsAlarm"):
@@ -106,8 +127,9 @@ def test_each_queue_waits_for_its_function_and_dead_letters_after_a_few_receives
     assert QUEUE["Resources"]["DeadLetterQueue"]["DeletionPolicy"] == "Retain"
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["Queue", "Outputs.QueueArn"]}
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
-    assert MODULE["Parameters"]["MaximumConcurrency"]["MinValue"] == 2  # Lambda's floor
+    limit = resolve(mapping["ScalingConfig"]["MaximumConcurrency"], {})
+    assert limit == {"Ref": "ActionsMaximumConcurrency"}
+    assert TEMPLATE["Parameters"]["ActionsMaximumConcurrency"]["MinValue"] == 2  # Lambda's floor
     assert mapping["BatchSize"] == 10
     assert MODULE["Resources"]["EventSource"]["DependsOn"] == "LogsPolicy"  # logs before traffic
     # SAM's SQS event would add AWSLambdaSQSQueueExecutionRole (every queue in the account)
@@ -116,9 +138,6 @@ def test_each_queue_waits_for_its_function_and_dead_letters_after_a_few_receives
     assert subscription["RawMessageDelivery"] is True
     assert subscription["FilterPolicy"] == {"Ref": "FilterPolicy"}
     assert targets(subscription["RedrivePolicy"]["deadLetterTargetArn"]) == {"DeadLetterQueue"}
-    for logical, instance in INSTANCES.items():
-        limit = instance.parameters["MaximumConcurrency"]
-        assert limit == {"Ref": "ActionsMaximumConcurrency"}, logical
 
 
 def test_only_the_events_topic_may_send_to_a_consumer_s_queues() -> None:
@@ -150,32 +169,22 @@ COMMON_GRANTS = {
 """What every action may do (docs/actions.md#what-an-action-may-do)."""
 
 
-@pytest.mark.parametrize(
-    ("logical", "own"),
-    [
-        (
-            "FulfilOrder",
-            {
-                "ReadRecords": ({"dynamodb:Query"}, {"EventsTable"}),
-                "OwnRecords": ({"dynamodb:PutItem", "dynamodb:GetItem"}, {"ActionsTable"}),
-                "SendEmail": ({"ses:SendEmail"}, set()),
-            },
-        ),
-        (
-            "Entitlement",
-            {
-                "ReadRecords": ({"dynamodb:Query"}, {"EventsTable"}),
-                "OwnRecords": ({"dynamodb:PutItem", "dynamodb:GetItem"}, {"ActionsTable"}),
-            },
-        ),
-        ("DisputeAlert", {"Notify": ({"sns:Publish"}, {"AlertTopic"})}),
-    ],
-)
-def test_each_action_may_do_its_own_action_and_nothing_more(
-    logical: str, own: dict[str, tuple[set[str], set[str]]]
-) -> None:
+USES: dict[str, dict[str, tuple[set[str], set[str]]]] = {
+    "records": {"ReadRecords": ({"dynamodb:Query"}, {"EventsTable"})},
+    "keys": {"OwnRecords": ({"dynamodb:PutItem", "dynamodb:GetItem"}, {"ActionsTable"})},
+    "email": {"SendEmail": ({"ses:SendEmail"}, set())},
+    "alerts": {"Notify": ({"sns:Publish"}, {"AlertTopic"})},
+}
+"""What each word of an instance's ``Uses`` grants beyond what every action may do."""
+
+
+@pytest.mark.parametrize("logical", sorted(INSTANCES))
+def test_each_action_may_do_its_own_action_and_nothing_more(logical: str) -> None:
+    instance = INSTANCES[logical]
     granted = statements(logical)
-    expected = {**COMMON_GRANTS, **own}
+    expected: dict[str, tuple[set[str], set[str]]] = {**COMMON_GRANTS}
+    for word in instance.uses:
+        expected |= USES[word]
     assert set(granted) == set(expected)
     for sid, (actions, resources) in expected.items():
         statement = granted[sid]
@@ -187,20 +196,26 @@ def test_each_action_may_do_its_own_action_and_nothing_more(
     leading = "ForAllValues:StringLike"
     if "ReadRecords" in granted:  # the webhook's records only, never the event log and its bodies
         assert granted["ReadRecords"]["Condition"][leading]["dynamodb:LeadingKeys"] == ["OBJECT#*"]
-    if "OwnRecords" in granted:
-        prefix = {"FulfilOrder": "FULFILMENT#", "Entitlement": "ENTITLEMENT#"}[logical]
+    if "OwnRecords" in granted:  # its own prefix only
         keys = granted["OwnRecords"]["Condition"][leading]["dynamodb:LeadingKeys"]
-        assert resolve(keys, INSTANCES[logical].parameters) == [{"Fn::Sub": "${OwnKeys}*"}]
-        assert INSTANCES[logical].parameters["OwnKeys"] == prefix
+        assert keys == [f"{instance.own_keys}*"] and instance.own_keys.endswith("#")
     if "SendEmail" in granted:
         assert granted["SendEmail"]["Condition"]["StringEquals"]["ses:FromAddress"] == {
             "Ref": "ReceiptSenderEmail"
         }
 
 
+def test_the_examples_use_what_their_effects_need() -> None:
+    assert INSTANCES["FulfilOrder"].uses == {"records", "keys", "email"}
+    assert INSTANCES["FulfilOrder"].own_keys == "FULFILMENT#"
+    assert INSTANCES["Entitlement"].uses == {"records", "keys"}
+    assert INSTANCES["Entitlement"].own_keys == "ENTITLEMENT#"
+    assert INSTANCES["DisputeAlert"].uses == {"alerts"}
+
+
 def test_alerts_with_payment_data_go_to_an_encrypted_topic_not_the_alarm_topic() -> None:
     assert RESOURCES["AlertTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
-    assert INSTANCES["DisputeAlert"].parameters["NotifyTopicArn"] == {"Ref": "AlertTopic"}
+    assert statements("DisputeAlert")["Notify"]["Resource"] == {"Ref": "AlertTopic"}
     assert TEMPLATE["Outputs"]["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
 
 
@@ -218,9 +233,14 @@ def test_each_action_alarms_on_its_dead_letters_and_uncertain_effects_under_its_
             assert alarm["Threshold"] == 1 and alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_the_dashboard_shows_each_action_s_queues_and_alarms() -> None:
-    body = str(RESOURCES["Monitoring"]["Properties"]["Parameters"])
-    for logical in INSTANCES:
-        for output in ("DashboardMetrics", "DashboardAlarms"):
-            assert str({"Fn::GetAtt": [logical, f"Outputs.{output}"]}) in body, (logical, output)
-    assert set(MODULE["Outputs"]) >= {"DashboardMetrics", "DashboardAlarms", "QueueUrl", "DeadLetterQueueUrl"}
+def test_each_action_has_its_own_dashboard_and_the_overview_finds_every_action_by_search() -> None:
+    dashboard = MODULE["Resources"]["Dashboard"]["Properties"]
+    body = dashboard["DashboardBody"]["Fn::Sub"][0]
+    for part in ("${DeadLetters}", "${Waiting}", "${DeadLettersAlarm.Arn}", "${UncertainEffectsAlarm.Arn}"):
+        assert part in body
+    json.loads(re.sub(r"\$\{[^}]+\}", "x", body))  # the dashboard's JSON, once substituted
+    assert dashboard["DashboardName"]["Fn::Sub"][0] == "${Stack}-action-${Name}"
+    overview = (REPO_ROOT / "infra" / "modules" / "monitoring.yaml").read_text()
+    for metric in ("ActionsUncertain", "PoisonMessages"):
+        assert f"SEARCH('{{StripeWebhooks,service}} MetricName={metric} service=${{StackName}}'" in overview
+    assert "MoreAlarms" not in str(RESOURCES["Monitoring"])

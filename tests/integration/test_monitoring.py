@@ -15,7 +15,7 @@ import pytest
 from infra import REPO_ROOT
 from infra.template import action_instances, action_module, function_properties, load_module, load_template
 from stripe_webhook import observability
-from tests.modules import conditions_of, kit
+from tests.modules import conditions_of, kit, kit_places
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -65,8 +65,6 @@ ACTION_METRICS = {
     for name in re.findall(r'count\("(\w+)"\)', path.read_text())
 }
 """What the actions functions emit, per function (dimension ``service`` = ``<stack>-<action>``)."""
-ACTIONS = ("fulfil_order", "entitlement", "dispute_alert")
-"""The example actions (each with its own service name)."""
 
 
 @dataclass
@@ -129,7 +127,8 @@ def render(value: Any, scope: Scope) -> str:
     if "Fn::Select" in value:
         index, listed = value["Fn::Select"]
         assert listed == {"Ref": "Kit"} and scope.parent is not None, value
-        return render(kit()[index], scope.parent.parent or scope.parent)
+        place = kit_places()[index["Fn::FindInMap"][1]]  # a shared value, by its name
+        return render(kit()[place], scope.parent.parent or scope.parent)
     if "Fn::FindInMap" in value:
         mapping, key, item = value["Fn::FindInMap"]
         default = TEMPLATE["Parameters"][key["Ref"]]["Default"]
@@ -184,6 +183,12 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
     plotted: set[tuple[str, str]] = set()
     for widget in widgets:
         for line in widget["properties"].get("metrics", []):
+            if isinstance(line[0], dict):  # every action's, found by search: no list of actions
+                (searched,) = re.findall(
+                    r"\{StripeWebhooks,service\} MetricName=(\w+) service=shop'", line[0]["expression"]
+                )
+                plotted.add(("StripeWebhooks", searched))
+                continue
             values = [part for part in line if isinstance(part, str)]
             namespace, name, dimensions = (
                 values[0],
@@ -191,9 +196,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
                 dict(zip(values[2::2], values[3::2], strict=True)),
             )
             plotted.add((namespace, name))
-            if namespace == "StripeWebhooks" and name in ACTION_METRICS:
-                assert dimensions["service"] in {f"shop-{action}" for action in ACTIONS}, line
-            elif namespace == "StripeWebhooks":
+            if namespace == "StripeWebhooks":
                 assert name in CUSTOM_METRICS | RECONCILER_METRICS and dimensions == {"service": "shop"}, line
             else:
                 expected = AWS_METRICS[namespace][name]
@@ -208,7 +211,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
                         assert value in ("TransactWriteItems", "UpdateItem"), line
                     else:
                         assert value == OUR_NAMES[key], line
-    emitted = CUSTOM_METRICS | (ACTION_METRICS | RECONCILER_METRICS if optional else set())
+    emitted = CUSTOM_METRICS | ACTION_METRICS | (RECONCILER_METRICS if optional else set())
     assert {name for namespace, name in plotted if namespace == "StripeWebhooks"} == emitted
     queues = {
         dimension
@@ -217,7 +220,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
         for dimension in line
         if isinstance(dimension, str) and "DeadLetterQueue" in dimension
     }
-    assert len(queues) == (5 if optional else 0)  # example consumer, EventBridge, three actions
+    assert len(queues) == (2 if optional else 0)  # example consumer, EventBridge (each action: its own)
 
     # The log widgets read the function's own log group, by the fields report_failure logs
     queries = [widget["properties"]["query"] for widget in widgets if widget["type"] == "log"]
@@ -232,12 +235,38 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
         for logical, resource in MONITORING["Resources"].items()
         if resource["Type"] == "AWS::CloudWatch::Alarm" and own.get(resource.get("Condition", ""), True)
     }
-    if conditions["ExampleActions"]:  # each action's own, from its module
-        module_alarms = [
-            name for name, r in action_module()["Resources"].items() if r["Type"].endswith("Alarm")
-        ]
-        alarms |= {f"{instance}.{alarm}" for instance in action_instances() for alarm in module_alarms}
     assert {arn.rsplit(":", 1)[1] for arn in alarm_widget["properties"]["alarms"]} == alarms
+
+
+@pytest.mark.parametrize("logical", sorted(action_instances()))
+def test_each_action_s_dashboard_plots_its_queues_and_effects_and_lists_its_alarms(logical: str) -> None:
+    """Each action brings its own dashboard (<stack>-action-<name>): the root lists no action."""
+    conditions = {
+        "UseEventBridge": True,
+        "ExampleConsumer": True,
+        "ExampleActions": True,
+        "HttpApi": True,
+        "HasStripeApiKey": True,
+    }
+    action = Scope(resources=RESOURCES, conditions=conditions).child(logical)
+    properties = action_module()["Resources"]["Dashboard"]["Properties"]
+    name = action_instances()[logical].name
+    assert render(properties["DashboardName"], action) == f"shop-action-{name}"
+    graph, alarm_widget = json.loads(render(properties["DashboardBody"], action))["widgets"]
+    lines = graph["properties"]["metrics"]
+    assert {line[-2] for line in lines if line[0] == "AWS/SQS"} == {
+        f"{logical}-Queue-DeadLetterQueue-QueueName",
+        f"{logical}-Queue-Queue-QueueName",
+    }
+    assert {(line[1], line[3]) for line in lines if line[0] == "StripeWebhooks"} == {
+        (metric, f"shop-{name}") for metric in ACTION_METRICS
+    }
+    module_alarms = {
+        alarm for alarm, r in action_module()["Resources"].items() if r["Type"].endswith("Alarm")
+    }
+    assert {arn.rsplit(":", 1)[1] for arn in alarm_widget["properties"]["alarms"]} == {
+        f"{logical}.{alarm}" for alarm in module_alarms
+    }
 
 
 def test_the_dashboard_url_is_an_output() -> None:

@@ -387,7 +387,7 @@ def test_tracing_is_the_same_for_the_api_the_topic_and_every_function_one_parame
     functions = [r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Function"]
     assert all("Tracing" not in function["Properties"] for function in functions)  # the Globals' one
     action = load_module("action")["Resources"]["Function"]["Properties"]
-    assert action["Tracing"] == {"Fn::Select": [11, {"Ref": "Kit"}]}
+    assert action["Tracing"] == {"Fn::Select": [{"Fn::FindInMap": ["Kit", "Tracing", "At"]}, {"Ref": "Kit"}]}
     kit = RESOURCES["ActionKit"]["Properties"]["Value"]["Fn::Join"][1]
     assert kit[11] == {"Ref": "Tracing"}
     for role in ("WebhookRole",):

@@ -10,16 +10,17 @@ import pytest
 
 import contract
 from infra.fixtures.payloads import encode, fresh_event
-from infra.template import action_instances, module_properties
-from stripe_actions.actions import Action, ActionRegistry, Run, Wait
-from stripe_actions.composition import BUILDERS, Components
+from infra.template import action_instances, action_module, module_properties
+from stripe_actions.actions import Action, ActionRegistry, Run, Wait, reads_records, register_action
+from stripe_actions.composition import Components, registered
 from stripe_actions.errors import ConfigurationError
-from stripe_actions.examples import DisputeAlert, Entitlement, FulfilOrder
+from stripe_actions.examples import Entitlement
 from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
-from stripe_actions.settings import Settings, load_settings
+from stripe_actions.settings import load_settings
 from stripe_webhook.events import parse_event
 from stripe_webhook.ports import PayloadLocation
 from stripe_webhook.publisher import message_attributes, message_body
+from tests.modules import conditions_of, resolve
 
 EVENT = fresh_event("invoice.paid")
 BODY = encode(EVENT)
@@ -291,43 +292,79 @@ def test_the_compiled_contract_agrees_with_the_reference_2020_12_validator(messa
     assert ours == reference.is_valid(message)
 
 
-def registered_actions() -> list[Action]:
-    """Every action ``composition.BUILDERS`` registers, built as its function builds it (the
-    clients are never called): the registry, not a second list of names."""
-    everything = Settings(
-        actions=tuple(BUILDERS),
-        idempotency_table="stripe-actions-idempotency",
-        actions_table="stripe-actions",
-        receipt_sender="orders@example.com",
-        alert_topic_arn="arn:aws:sns:us-east-1:123456789012:stripe-actions-alerts",
-    )
-    return Components(everything, dynamodb=object(), s3=object(), ses=object(), sns=object()).actions()
+class RecordingPorts:
+    """``Ports`` whose every port is a stand-in, recording what each action asked for."""
+
+    def __init__(self) -> None:
+        self.asked: set[str] = set()
+
+    def actions_table(self) -> Any:
+        self.asked.add("keys")
+        return object()
+
+    def mailer(self) -> Any:
+        self.asked.add("email")
+        return object()
+
+    def alert_topic(self) -> Any:
+        self.asked.add("alerts")
+        return object()
+
+    def effects(self) -> Any:
+        return object()  # every action's own, always granted
+
+
+def built(name: str) -> tuple[Action, set[str]]:
+    """The registered action ``name``, built, and what it needs: the ports it asked for, and
+    ``records`` when its class reads them."""
+    ports = RecordingPorts()
+    action = registered()[name](ports)
+    return action, ports.asked | ({"records"} if reads_records(registered()[name]) else set())
 
 
 def test_each_action_queue_is_filtered_to_exactly_its_action_types() -> None:
     """An action registered without a template instance would never run, and an instance without a
     registered action fails at its first message: the two lists are one."""
-    by_name = {action.name: action for action in registered_actions()}
     instances = action_instances().values()
-    assert sorted(instance.name for instance in instances) == sorted(by_name)
+    assert sorted(instance.name for instance in instances) == sorted(registered())
     assert module_properties("Queue")["Parameters"]["FilterPolicy"] == {
         "Fn::Sub": '{"event_type": ${EventTypes}}'
     }
     assert module_properties("Subscription", "queue")["FilterPolicy"] == {"Ref": "FilterPolicy"}
     for instance in instances:
-        expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in by_name[instance.name].types]
+        action, _ = built(instance.name)
+        expected = [{"prefix": t[:-1]} if t.endswith(".*") else t for t in action.types]
         assert instance.filter_policy == {"event_type": expected}, instance.logical_id
 
 
+def test_each_instance_grants_exactly_what_its_action_asks_for() -> None:
+    """The class states its needs once, by asking its ``Ports``; the template's ``Uses`` grants
+    them: a need not granted would fail in AWS, a grant not needed is more than the action may do."""
+    for instance in action_instances().values():
+        _, needs = built(instance.name)
+        assert needs == set(instance.uses), instance.logical_id
+
+
 def test_the_registry_finds_every_action_of_a_type_by_exact_type_or_family() -> None:
-    registry = ActionRegistry([FulfilOrder(None, None, None), Entitlement(None), DisputeAlert(None, None)])  # type: ignore[arg-type]
+    registry = ActionRegistry([built(name)[0] for name in ("fulfil_order", "entitlement", "dispute_alert")])
 
     assert [action.name for action in registry.for_type("invoice.paid")] == ["fulfil_order"]
     assert [action.name for action in registry.for_type("customer.subscription.paused")] == ["entitlement"]
     assert registry.for_type("customer.subscriptionless") == []
     assert registry.for_type("charge.dispute.closed") == []
     with pytest.raises(ValueError, match="unique"):
-        ActionRegistry([Entitlement(None), Entitlement(None)])  # type: ignore[arg-type]
+        ActionRegistry([built("entitlement")[0], built("entitlement")[0]])
+
+
+def test_two_action_classes_with_one_name_are_refused_at_import() -> None:
+    with pytest.raises(ValueError, match="two actions are named 'entitlement'"):
+
+        @register_action
+        class Impostor:
+            name = "entitlement"
+            types = ("customer.created",)
+
+    assert registered()["entitlement"] is Entitlement
 
 
 def event_with_record(event: dict[str, Any], record: dict[str, Any] | None) -> ActionEvent:
@@ -335,7 +372,7 @@ def event_with_record(event: dict[str, Any], record: dict[str, Any] | None) -> A
 
 
 def test_fulfil_order_runs_only_for_paid_orders_and_keys_on_the_order() -> None:
-    action = FulfilOrder(None, None, None)  # type: ignore[arg-type]
+    action, _ = built("fulfil_order")
     session = fresh_event("checkout.session.completed")
     session_id = session["data"]["object"]["id"]
     invoice = fresh_event("invoice.paid")
@@ -360,8 +397,6 @@ def test_fulfil_order_runs_only_for_paid_orders_and_keys_on_the_order() -> None:
     [
         ({}, "ACTIONS must name"),
         ({"ACTIONS": "fulfil_order"}, "IDEMPOTENCY_TABLE"),
-        ({"ACTIONS": "fulfil_order", "IDEMPOTENCY_TABLE": "t"}, "ACTIONS_TABLE, TABLE_NAME must be set"),
-        ({"ACTIONS": "dispute_alert", "IDEMPOTENCY_TABLE": "t"}, "ALERT_TOPIC_ARN must be set"),
         (
             {
                 "ACTIONS": "dispute_alert",
@@ -378,38 +413,42 @@ def test_a_wrong_environment_is_named(env: dict[str, str], problem: str) -> None
         load_settings(env)
 
 
-def test_an_action_no_builder_knows_is_named_with_the_ones_there_are() -> None:
-    settings = load_settings(
-        {
-            "ACTIONS": "entitlement,refund_everyone",
-            "IDEMPOTENCY_TABLE": "t",
-            "ACTIONS_TABLE": "a",
-            "TABLE_NAME": "e",
-        }
-    )
+def test_an_action_no_class_registers_is_named_with_the_ones_there_are() -> None:
+    settings = load_settings({"ACTIONS": "entitlement,refund_everyone", "IDEMPOTENCY_TABLE": "t"})
 
-    with pytest.raises(
-        ConfigurationError, match=r"refund_everyone, which composition\.BUILDERS does not know"
-    ):
+    with pytest.raises(ConfigurationError, match=r"refund_everyone, which no registered action is"):
         Components(settings).actions()
 
 
-def test_the_template_environment_configures_each_action() -> None:
-    """The module's environment, as each instance's parameters resolve it, is one the settings accept."""
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"ACTIONS": "fulfil_order"}, "TABLE_NAME must be set for fulfil_order"),
+        ({"ACTIONS": "fulfil_order", "TABLE_NAME": "e"}, "ACTIONS_TABLE must be set for fulfil_order"),
+        ({"ACTIONS": "dispute_alert"}, "ALERT_TOPIC_ARN must be set for dispute_alert"),
+    ],
+)
+def test_a_setting_an_action_needs_is_named_when_its_function_starts(
+    env: dict[str, str], problem: str
+) -> None:
+    settings = load_settings({"IDEMPOTENCY_TABLE": "t", **env})
+
+    with pytest.raises(ConfigurationError, match=problem):
+        Components(settings, dynamodb=object(), sns=object()).actions()
+
+
+def test_the_template_environment_builds_each_action() -> None:
+    """The module's environment, as each instance's parameters resolve it, builds that action."""
+    module = action_module()
     variables = module_properties("Function")["Environment"]["Variables"]
     for instance in action_instances().values():
-        env = {"ACTIONS": instance.name, "ACTIONS_REMEMBER_DAYS": "90"}
-        for key, value in variables.items():
-            if isinstance(value, dict) and "Fn::If" in value:
-                condition = {"ReadsRecords": "ReadsRecords", "OwnsKeys": "OwnKeys"}[value["Fn::If"][0]]
-                env[key] = "from-template" if instance.grants(condition) else ""
-            elif isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in instance.parameters:
-                given = instance.parameters[value["Ref"]]
-                env[key] = given if isinstance(given, str) else "from-template"  # a !Ref of the root's
-            elif key not in env:
-                env[key] = value if isinstance(value, str) else "from-template"
+        decided = conditions_of(module, instance.parameters)
+        resolved = resolve(variables, {**instance.parameters, "Kit": "kit"}, decided)
+        env = {key: value if isinstance(value, str) else "from-template" for key, value in resolved.items()}
+        env["ACTIONS_REMEMBER_DAYS"] = "90"
 
-        assert load_settings(env).actions == (instance.name,)
+        components = Components(load_settings(env), dynamodb=object(), ses=object(), sns=object())
+        assert [action.name for action in components.actions()] == [instance.name]
 
 
 def test_a_logged_outcome_names_the_action_and_key_but_not_what_it_did() -> None:
