@@ -19,6 +19,8 @@ from pathlib import Path
 from infra.cli import Problem
 
 THIN_PREFIXES = ("v1.", "v2.")
+SHAPES = Path(__file__).parent / "bench" / "corpus" / "openapi-shapes.json"
+"""Each Stripe resource's example object, derived from Stripe's OpenAPI fixtures (``bench.corpus``)."""
 
 
 @cache
@@ -34,6 +36,27 @@ def snapshot_types() -> list[str]:
             found = [c.value for c in ast.walk(node.annotation) if isinstance(c, ast.Constant)]
             return sorted(value for value in found if isinstance(value, str) and value != "*")
     raise Problem("the stripe library no longer lists enabled_events where this looks")
+
+
+@cache
+def resources() -> frozenset[str]:
+    """The Stripe object types (``invoice``, ``checkout.session``) the shapes know."""
+    import json
+
+    return frozenset(json.loads(SHAPES.read_text())["resources"])
+
+
+def object_type(event_type: str) -> str | None:
+    """The object an event type's ``data.object`` is: ``invoice.paid`` → ``invoice``,
+    ``issuing_card.created`` → ``issuing.card``, ``customer.subscription.updated`` → ``subscription``."""
+    subject = event_type.removeprefix("v1.").rsplit(".", 1)[0]
+    candidates = [
+        subject,
+        subject.replace("_", ".", 1),
+        subject.replace(".", "_"),
+        subject.rsplit(".", 1)[-1],
+    ]
+    return next((name for name in candidates if name in resources()), None)
 
 
 def unknown(event_type: str, extra: Iterable[str] = ()) -> str | None:

@@ -1,8 +1,14 @@
 """Map Stripe event types to handlers: exact types, or families such as ``charge.dispute.*``.
 
-Each handler module declares one ``Family`` and decorates its handlers with ``family.handles``;
-``handlers/__init__.py`` lists the families, and ``Registry.of`` builds the router from that list.
-There is no global registry to forget to fill.
+Each handler module declares one ``Family``, with the Stripe object types whose records it owns
+(``owns``), and decorates its handlers with ``family.handles``; ``handlers/__init__.py`` lists the
+families, and ``Registry.of`` builds the router from that list. There is no global registry to
+forget to fill.
+
+**One owner per record.** Records are whole-item writes: two families writing one object's
+record would each drop the other's fields. So each object type has one family (``owners``
+refuses two, when ``handlers`` is imported); a new event type of an owned object goes into its
+owner's table of types (``make handler`` puts it there).
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ class Route:
 
 
 class Family:
-    """The routes one handler module declares, under the family name it is reported as."""
+    """The routes one handler module declares, under the family name it is reported as, and the
+    object types (``data.object.object``: ``invoice``, ``checkout.session``) whose records it owns."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, owns: tuple[str, ...]) -> None:
         self.name = name
+        self.owns = owns
         self.routes: list[Route] = []
 
     def handles(self, *patterns: str, needs_full_event: bool = False) -> Callable[[Handler], Handler]:
@@ -38,6 +46,21 @@ class Family:
             return handler
 
         return declare
+
+
+def owners(families: Iterable[Family]) -> dict[str, str]:
+    """Object type → the one family that owns its records; two owners are refused (``ValueError``)."""
+    found: dict[str, str] = {}
+    for family in families:
+        for object_type in family.owns:
+            if object_type in found and found[object_type] != family.name:
+                raise ValueError(
+                    f"{object_type} records are written by two families, {found[object_type]} and"
+                    f" {family.name}: each would drop the other's fields. Handle the new event types in"
+                    f" {found[object_type]} (make handler puts them in its table of types)"
+                )
+            found[object_type] = family.name
+    return found
 
 
 class Registry:
@@ -49,6 +72,8 @@ class Registry:
 
     @classmethod
     def of(cls, families: Iterable[Family]) -> Registry:
+        families = list(families)
+        owners(families)
         registry = cls()
         for family in families:
             for route in family.routes:

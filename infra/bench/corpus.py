@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.cli import Problem, exit_with
-from infra.stripe_types import snapshot_types
+from infra.stripe_types import SHAPES, object_type, snapshot_types
 
-SHAPES = Path(__file__).with_name("corpus") / "openapi-shapes.json"
 CORPUS_CREATED = 1_796_000_000
 MEASURED_CREATED = 1_796_000_123
 """Every measured event's ``created`` (2026-12-01): a number's size depends on its digits."""
@@ -99,20 +98,6 @@ def shapes() -> dict[str, Any]:
     return resources
 
 
-def resource_of(event_type: str) -> str | None:
-    """The fixtures' resource an event type's ``data.object`` is: ``invoice.paid`` → ``invoice``,
-    ``issuing_card.created`` → ``issuing.card``, ``customer.subscription.updated`` → ``subscription``."""
-    known = shapes()
-    subject = event_type.rsplit(".", 1)[0]
-    candidates = [
-        subject,
-        subject.replace("_", ".", 1),
-        subject.replace(".", "_"),
-        subject.rsplit(".", 1)[-1],
-    ]
-    return next((name for name in candidates if name in known), None)
-
-
 def _sized(resource: str, obj: dict[str, Any], number: int) -> dict[str, Any]:
     """Invoices with their lines, Checkout Sessions with line items, as real ones are."""
     listed = {"invoice": ("lines", INVOICE_LINES), "checkout.session": ("line_items", SESSION_LINE_ITEMS)}
@@ -129,7 +114,7 @@ def _sized(resource: str, obj: dict[str, Any], number: int) -> dict[str, Any]:
 
 def event(event_type: str, number: int, api_version: str) -> dict[str, Any] | None:
     """The event of ``event_type`` as Stripe sends it, or None if no fixture shapes its object."""
-    resource = resource_of(event_type)
+    resource = object_type(event_type)
     if resource is None:
         return None
     obj = _sized(resource, copy.deepcopy(shapes()[resource]), number)

@@ -7,7 +7,7 @@ from typing import Any
 
 from infra.bench import corpus
 from infra.fixtures.payloads import encode
-from infra.stripe_types import snapshot_types
+from infra.stripe_types import object_type, snapshot_types
 from stripe_webhook.events import parse_event
 from stripe_webhook.settings import API_VERSION
 
@@ -51,12 +51,12 @@ def test_derived_shapes_keep_the_fields_types_and_codes_and_nothing_else() -> No
 
 
 def test_event_types_map_to_the_objects_they_carry() -> None:
-    assert corpus.resource_of("invoice.paid") == "invoice"
-    assert corpus.resource_of("customer.subscription.updated") == "subscription"
-    assert corpus.resource_of("issuing_card.created") == "issuing.card"
-    assert corpus.resource_of("checkout.session.completed") == "checkout.session"
-    assert corpus.resource_of("charge.dispute.created") == "dispute"
-    assert corpus.resource_of("source.transaction.created") == "source_transaction"
+    assert object_type("invoice.paid") == "invoice"
+    assert object_type("customer.subscription.updated") == "subscription"
+    assert object_type("issuing_card.created") == "issuing.card"
+    assert object_type("checkout.session.completed") == "checkout.session"
+    assert object_type("charge.dispute.created") == "dispute"
+    assert object_type("source.transaction.created") == "source_transaction"
 
 
 def test_the_corpus_is_every_current_type_as_stripe_sends_it() -> None:

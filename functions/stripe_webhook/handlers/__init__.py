@@ -1,13 +1,14 @@
 """One module per Stripe resource family, and ``FAMILIES``: the one list of them.
 
-To add a family, write ``handlers/<family>.py`` with ``family = Family("<name>")`` and its
-``@family.handles(...)`` functions, then add it to ``FAMILIES`` below.
+To add a family, write ``handlers/<family>.py`` with ``family = Family("<name>", owns=(...))``
+(the object types whose records it writes) and its ``@family.handles(...)`` functions, then add it
+to ``FAMILIES`` below. A family owning an object type another owns is refused at import.
 """
 
 from __future__ import annotations
 
 from stripe_webhook.handlers import billing, checkout, customers, disputes, money_movement, payments
-from stripe_webhook.routing import Registry
+from stripe_webhook.routing import Registry, owners
 
 FAMILIES = (
     payments.family,
@@ -17,6 +18,10 @@ FAMILIES = (
     disputes.family,
     money_movement.family,
 )
+
+
+OWNERS = owners(FAMILIES)
+"""Object type → the family that owns its records (one each: refused at import otherwise)."""
 
 
 def build_registry() -> Registry:

@@ -24,7 +24,7 @@ from stripe_webhook.records import (
 )
 from stripe_webhook.routing import Family
 
-family = Family("billing")
+family = Family("billing", owns=("subscription", "invoice", "invoice_payment"))
 
 SUBSCRIPTION_EVENTS = (
     "customer.subscription.created",

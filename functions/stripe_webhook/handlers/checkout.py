@@ -16,7 +16,7 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids
 from stripe_webhook.routing import Family
 
-family = Family("checkout")
+family = Family("checkout", owns=("checkout.session",))
 
 PAID_STATUSES = frozenset({"paid", "no_payment_required"})
 

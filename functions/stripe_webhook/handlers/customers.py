@@ -8,7 +8,7 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, object_record, pick
 from stripe_webhook.routing import Family
 
-family = Family("customers")
+family = Family("customers", owns=("customer", "payment_method"))
 
 CUSTOMER_EVENTS = {"customer.created": 10, "customer.updated": 20, "customer.deleted": 0}
 PAYMENT_METHOD_EVENTS = {

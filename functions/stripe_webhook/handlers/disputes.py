@@ -6,7 +6,7 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, expandable_id, integer, object_record, pick, pick_ids
 from stripe_webhook.routing import Family
 
-family = Family("disputes")
+family = Family("disputes", owns=("dispute",))
 
 DISPUTE_EVENTS = {
     "charge.dispute.created": 10,

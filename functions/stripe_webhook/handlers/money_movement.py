@@ -9,7 +9,7 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record, integer, object_record, pick, pick_ids, rank_for, scalar, watermark
 from stripe_webhook.routing import Family
 
-family = Family("money_movement")
+family = Family("money_movement", owns=("balance", "payout", "transfer"))
 
 PAYOUT_EVENTS = (
     "payout.created",

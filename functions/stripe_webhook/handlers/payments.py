@@ -15,7 +15,7 @@ from stripe_webhook.records import (
 )
 from stripe_webhook.routing import Family
 
-family = Family("payments")
+family = Family("payments", owns=("payment_intent", "charge", "refund"))
 
 PAYMENT_INTENT_EVENTS = {
     "payment_intent.created": 10,
