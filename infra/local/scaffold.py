@@ -1,9 +1,13 @@
 """``make handler TYPE=price.updated``: the files a new event type needs, and the next steps.
 
-Creates or extends the family module (``functions/stripe_webhook/handlers/<family>.py``, added to
-``FAMILIES``), a payload (the stored fixture when there is one, else a minimal correct envelope in
-``infra/fixtures/events/``) and a test in ``tests/unit/test_<family>.py`` that fails until the
-handler writes its record. Nothing is overwritten.
+One family owns each Stripe object's records (``Family(..., owns=...)``). A type of an object a
+family owns goes to that family: into its table of the object's types (``INVOICE_EVENTS``: the
+handler already writing the object's record handles it too), or, without one, as a new handler
+in its module. A type of an object no family owns gets a family of its own
+(``functions/stripe_webhook/handlers/<family>.py``, added to ``FAMILIES``) and a handler that
+writes nothing yet. Each gets a payload (the stored fixture; a variant of a sibling type's; or a
+minimal correct envelope in ``infra/fixtures/events/``) and a test in
+``tests/unit/test_<family>.py``. Nothing is overwritten.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 
 from infra import REPO_ROOT
 from infra.cli import Problem, exit_with
+from infra.local.scaffold_tables import DEFAULT_RANK, add_variant, extend_table, family_owners
+from infra.stripe_types import object_type
 
 ID_PREFIXES = {"price": "price", "product": "prod", "coupon": "co", "tax_rate": "txr", "plan": "plan"}
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -32,7 +38,7 @@ def function_name(event_type: str) -> str:
     return event_type.replace(".", "_")
 
 
-def module_text(family: str) -> str:
+def module_text(family: str, owns: str) -> str:
     return f'''"""{family.capitalize()}: the records this family keeps (scaffolded; describe them here)."""
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from stripe_webhook.events import StripeEvent
 from stripe_webhook.records import Record
 from stripe_webhook.routing import Family
 
-family = Family("{family}")
+family = Family("{family}", owns=("{owns}",))
 '''
 
 
@@ -69,7 +75,7 @@ def test_{function_name(event_type)}_writes_the_object_s_record() -> None:
 '''
 
 
-TEST_HEADER = '''"""Scaffolded tests: each fails until its handler writes the object's record."""
+TEST_HEADER = '''"""Scaffolded tests: each passes once its handler writes the object's record."""
 
 from __future__ import annotations
 
@@ -81,7 +87,7 @@ from stripe_webhook.events import parse_event
 
 def envelope(event_type: str) -> dict[str, object]:
     """A minimal, correct event for a type with no stored payload: replace it with a real one."""
-    resource = event_type.rsplit(".", 1)[0]
+    resource = object_type(event_type) or event_type.rsplit(".", 1)[0]
     prefix = ID_PREFIXES.get(resource, resource.split(".")[-1][:4])
     return {
         "id": "evt_" + secrets.token_hex(12),
@@ -133,38 +139,64 @@ def add_to_families(init: Path, family: str, width: int) -> bool:
 
 
 def scaffold(event_type: str, family: str | None, root: Path = REPO_ROOT) -> list[str]:
-    """Write the files; return what was done, one line each."""
+    """Write the files; return what was done, one line each (the first says where the type went)."""
     if not TYPE_PATTERN.match(event_type):
         raise Problem(f"{event_type!r} is not a Stripe event type (like price.updated)")
     handlers = root / "functions" / "stripe_webhook" / "handlers"
-    family = family or family_for(event_type)
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", family):
-        raise Problem(f"{family!r} cannot be a module name")
     if any(f'"{event_type}"' in path.read_text() for path in handlers.glob("*.py")):
         raise Problem(f"{event_type} is handled already (see functions/stripe_webhook/handlers/)")
-    done = []
+    obj = object_type(event_type) or event_type.rsplit(".", 1)[0]
+    owner = family_owners(handlers).get(obj)
+    if owner is not None and family not in (None, owner):
+        raise Problem(
+            f"{obj} records are {owner}'s: a second family writing them would drop its fields"
+            f" (leave out FAMILY, or FAMILY={owner})"
+        )
+    family = owner or family or family_for(event_type)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", family):
+        raise Problem(f"{family!r} cannot be a module name")
     module = handlers / f"{family}.py"
-    if not module.exists():
-        module.write_text(module_text(family))
-        done.append(f"created {module.relative_to(root)}")
-    with module.open("a") as handle:
-        handle.write(handler_text(event_type))
-    done.append(f"added {function_name(event_type)}() to {module.relative_to(root)}")
+    done: list[str] = []
+    siblings: list[str] = []
+    extended = extend_table(module, obj, event_type) if owner else None
+    if extended is not None:
+        table, siblings = extended
+        done.append(
+            f"added {event_type} to {family}'s {table}: its handler, which writes the {obj} record,"
+            f" handles it too (rank {DEFAULT_RANK}: choose it, docs/handlers.md#choosing-a-rank)"
+        )
+    else:
+        if not module.exists():
+            module.write_text(module_text(family, obj))
+            done.append(f"created {module.relative_to(root)} (family {family}: owns the {obj} records)")
+        with module.open("a") as handle:
+            handle.write(handler_text(event_type))
+        done.append(f"added {function_name(event_type)}() to {module.relative_to(root)}")
     if add_to_families(handlers / "__init__.py", family, line_length(root)):
         done.append(f"added {family}.family to FAMILIES in handlers/__init__.py")
-    payload = root / "infra" / "fixtures" / "events" / f"{event_type}.json"
-    if payload.exists() or _is_variant(root, event_type):
-        done.append(f"payload: the stored one for {event_type}")
-    else:
-        payload.write_text(json.dumps(envelope(event_type), indent=2) + "\n")
-        done.append(f"created {payload.relative_to(root)} (a minimal envelope: paste a real event over it)")
+    done.append(payload_for(root, event_type, siblings))
     test = root / "tests" / "unit" / f"test_{family}.py"
     if not test.exists():
         test.write_text(TEST_HEADER)
     with test.open("a") as handle:
         handle.write(test_text(event_type))
-    done.append(f"added a failing test to {test.relative_to(root)}")
+    done.append(f"added a test to {test.relative_to(root)}")
     return done
+
+
+def payload_for(root: Path, event_type: str, siblings: list[str]) -> str:
+    """The stored payload; else a sibling's, as a variant; else a minimal envelope."""
+    stored = root / "infra" / "fixtures" / "events"
+    if (stored / f"{event_type}.json").exists() or _is_variant(root, event_type):
+        return f"payload: the stored one for {event_type}"
+    variants = root / "infra" / "fixtures" / "variants.py"
+    bases = [sibling for sibling in siblings if (stored / f"{sibling}.json").exists()]
+    if bases:
+        add_variant(variants, event_type, bases[0])
+        return f"added {event_type} to VARIANTS (infra/fixtures/variants.py): {bases[0]}'s payload, retyped"
+    payload = stored / f"{event_type}.json"
+    payload.write_text(json.dumps(envelope(event_type), indent=2) + "\n")
+    return f"created {payload.relative_to(root)} (a minimal envelope: paste a real event over it)"
 
 
 def _is_variant(root: Path, event_type: str) -> bool:
@@ -181,12 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     done = scaffold(args.event_type, args.family, args.root)
     print("\n".join(done))
-    print(
-        "next: make unit. Four tests fail, each saying the handler wrote no record: the new one, and the\n"
-        "      three every handled type passes (one ordered record, the Connect account on it, the same\n"
-        "      record on every API version). Write the record in the handler; make unit passes.\n"
-        f"      Then with `make run` going: make trigger EVENT={args.event_type}, and look in the inbox"
-    )
+    if "'s " in done[0] and " handles it too " in done[0]:
+        print(
+            "next: make unit passes as it is (the owner's handler writes the record). Choose the rank,\n"
+            "      and check what the record keeps for this type in the new test."
+        )
+    else:
+        print(
+            "next: make unit. Four tests fail, each saying the handler wrote no record: the new one, and\n"
+            "      the three every handled type passes (one ordered record, the Connect account on it, the\n"
+            "      same record on every API version). Write the record in the handler; make unit passes."
+        )
+    print(f"      Then with `make run` going: make trigger EVENT={args.event_type}, and look in the inbox")
     return 0
 
 

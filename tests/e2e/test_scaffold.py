@@ -121,3 +121,26 @@ def test_scaffolding_a_new_type_gives_a_failing_test_that_passes_once_the_record
     passing = make_unit_in(root)
     assert passing.returncode == 0, passing.stdout[-3000:]
     assert lint_of(root).returncode == 0, lint_of(root).stdout
+
+
+def test_a_type_of_an_owned_object_goes_into_its_owner_s_table_and_a_second_owner_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``invoice.finalization_failed`` used to get a family of its own, ``invoices``, writing the
+    invoice's record beside billing's: each event of one family dropped the other's fields."""
+    root = copy_of_the_repository(tmp_path)
+
+    refused = run_tool(
+        "local.scaffold", "invoice.finalization_failed", "--family", "invoices", "--root", str(root)
+    )
+    made = run_tool("local.scaffold", "invoice.finalization_failed", "--root", str(root))
+
+    assert refused.returncode == 1 and "invoice records are billing's" in refused.stderr
+    assert "FAMILY=billing" in refused.stderr and "Traceback" not in refused.stderr
+    assert made.returncode == 0, made.stderr
+    assert "added invoice.finalization_failed to billing's INVOICE_EVENTS" in made.stdout
+    assert "make unit passes as it is" in made.stdout
+    handlers = root / "functions" / "stripe_webhook" / "handlers"
+    assert not (handlers / "invoices.py").exists()
+    assert '    "invoice.finalization_failed": 50,\n' in (handlers / "billing.py").read_text()
+    assert fast_tiers(root) == {}  # lint, types, complexity, and every unit test, the new one too

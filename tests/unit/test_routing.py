@@ -68,3 +68,32 @@ def test_the_router_is_built_from_that_list_and_never_empty() -> None:
     for family in handlers.FAMILIES:
         assert family.routes, f"{family.name} handles nothing"
         assert all(router.resolve(route.pattern) == route for route in family.routes)
+
+
+def test_each_handled_type_s_object_is_owned_by_the_family_that_handles_it() -> None:
+    """A family writes the records of the object types it owns, and only those: read from every
+    handled type's payload (``data.object.object``), as Stripe sends it."""
+    from infra.fixtures.payloads import available_events, load_event
+
+    owned = {family.name: set(family.owns) for family in handlers.FAMILIES}
+    checked = 0
+    for event_type in available_events():
+        route = deployed_registry().resolve(event_type)
+        if route is None:
+            continue
+        obj = load_event(event_type)["data"]["object"]["object"]
+        assert obj in owned[route.family], (event_type, route.family, obj)
+        assert handlers.OWNERS[obj] == route.family
+        checked += 1
+    assert checked >= len(handlers.FAMILIES)
+
+
+def test_two_families_owning_one_object_type_are_refused_with_the_owner_named() -> None:
+    from stripe_webhook.routing import Family, owners
+
+    billing, invoices = Family("billing", owns=("invoice",)), Family("invoices", owns=("invoice",))
+
+    with pytest.raises(ValueError, match="invoice records are written by two families, billing and invoices"):
+        owners([billing, invoices])
+    with pytest.raises(ValueError, match="Handle the new event types in billing"):
+        Registry.of([billing, invoices])
