@@ -71,13 +71,13 @@ chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_S
 	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-400} $(BIN)/python -m pytest tests/integration/test_chaos.py -q $(ARGS)
 
 console: venv  ## browse a deployed stack on loopback: ARGS="--stack NAME" (or "--aws-endpoint http://127.0.0.1:5000" for the local stack; --allow-actions)
-	$(BIN)/python -m infra.ops console $(ARGS)
+	$(BIN)/python -m infra.console $(ARGS)
 
-ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|verify|redrive|status|effects|console-policy --stack NAME"
+ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|verify|redrive|status|effects --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)
 
 cost: venv  ## DynamoDB units and stored bytes per event measured under moto, the cost per million events, the reconciler's calls and units (ARGS="--duration-ms 60")
-	$(BIN)/python -m infra.ops.cost $(ARGS)
+	$(BIN)/python -m infra.bench.costs && $(BIN)/python -m infra.ops.cost $(ARGS)
 
 test: venv  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)
 	@start=$$(date +%s); $(MAKE) --no-print-directory lint typecheck complexity scan pytest; \

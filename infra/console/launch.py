@@ -1,7 +1,7 @@
 """Start the console: find the stack, check who is asking, serve on loopback until Ctrl-C.
 
-python -m infra.ops console --stack stripe-webhooks-prod [--profile P] [--region R] [--port 8050]
-python -m infra.ops console --aws-endpoint http://127.0.0.1:5000     # the local stack's AWS side
+python -m infra.console --stack stripe-webhooks-prod [--profile P] [--region R] [--port 8050]
+python -m infra.console --aws-endpoint http://127.0.0.1:5000     # the local stack's AWS side
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The console's two IAM policies, naming one deployed stack's own resources, never a pattern.
 
 A policy written with ``STACK-*`` for stack ``shop`` also covers ``shop-prod-…``; so
-``python -m infra.ops console-policy --stack NAME [--allow-actions]`` prints the policy with the
+``python -m infra.console policy --stack NAME [--allow-actions]`` prints the policy with the
 exact ARNs CloudFormation reports for that stack and its modules: its tables, queues, log groups,
 alarms, topic, bucket and stacks. Writes are confined further by ``dynamodb:LeadingKeys``: the
 audit log's ``CONSOLE#…`` items in the events table, the effect ledger's ``effect#…`` entries in

@@ -8,5 +8,5 @@ backfill.py       backfill [--resume]
 redrive.py        redrive
 status.py         status
 progress.py       progress lines and time arguments
-cost.py           python -m infra.ops.cost: cost per million events (template.yaml + measured units)
+cost.py           python -m infra.ops.cost: cost per million events (template.yaml + measured.json)
 """

@@ -1,5 +1,5 @@
 """The first limits a sustained rate of new events meets, computed from the measured write units
-(``infra.bench.units``, through ``cost.Basis``) and the template's defaults.
+(``infra.bench.costs`` writes them, ``cost.Basis`` reads them) and the template's defaults.
 
     python -m infra.ops.cost        prints it after the cost table (docs/performance.md, "Capacity")
 

@@ -1,5 +1,5 @@
 """Operator commands for a deployed stack: register, rotate-secret, enable-endpoint, backfill, redrive,
-status, effects, console.
+verify, status, effects. (The console, which uses these, is ``python -m infra.console``.)
 
     python -m infra.ops register      --stack stripe-webhooks-prod [--style snapshot|thin [--eventbridge]]
     python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
@@ -9,8 +9,6 @@ status, effects, console.
     python -m infra.ops verify        --stack … [--since 24h] [--type invoice.paid] [--recover] [--resume]
     python -m infra.ops status        --stack …
     python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
-    python -m infra.ops console       --stack … [--profile P] [--port 8050] [--allow-actions]
-    python -m infra.ops console-policy --stack … [--allow-actions]   # the console's IAM policy, exact ARNs
 
 Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
 argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
@@ -19,7 +17,6 @@ argument); AWS calls use your usual AWS credentials. Every command that writes h
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -87,7 +84,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     _stripe_commands(command)
     _stack_commands(command)
-    _console_command(commands)
     args = parser.parse_args(argv)
     _check(parser, args)
     return args
@@ -179,48 +175,6 @@ def _stack_commands(command: Command) -> None:
     )
     eff.add_argument("--dry-run", action="store_true", help="say what would be recorded, record nothing")
 
-    pol = command(
-        "console-policy", "print the console's IAM policy for this stack, naming its exact resources"
-    )
-    pol.add_argument(
-        "--allow-actions",
-        action="store_true",
-        help="the policy --allow-actions adds (redrive, resend, settle)",
-    )
-
-
-def _console_command(commands: Any) -> None:
-    from infra.console.launch import DEFAULT_PORT
-
-    con = commands.add_parser(
-        "console",
-        help="browse the stack's events, records, queues and health on loopback (docs/console.md)",
-        description="Serve the console for a deployed stack on 127.0.0.1, reading its resources with"
-        " your AWS credentials (region and profile as the AWS CLI resolves them). Read-only unless"
-        " --allow-actions. Needs no Stripe key.",
-    )
-    con.add_argument(
-        "--stack", default=None, help="CloudFormation stack (default: samconfig.toml's dev stack)"
-    )
-    con.add_argument("--region", default=None, help="AWS region (default: your AWS configuration)")
-    con.add_argument("--profile", default=None, help="AWS profile (default: AWS_PROFILE or the default one)")
-    con.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"loopback port (default {DEFAULT_PORT}; 0: any free one)",
-    )
-    con.add_argument(
-        "--aws-endpoint",
-        metavar="URL",
-        help="the local stack's AWS side (e.g. http://127.0.0.1:5000) instead of a deployed stack",
-    )
-    con.add_argument(
-        "--allow-actions",
-        action="store_true",
-        help="offer redrive, resend and settle (each asks first and is recorded with your identity)",
-    )
-
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse cannot say alone: options that need or exclude each other (usage errors)."""
@@ -276,11 +230,6 @@ def _stack_command(ctx: Context, args: argparse.Namespace) -> int:
         if args.settle:
             return effects.settle(ctx, args.settle, happened=args.happened)
         return effects.list_effects(ctx, everything=args.all)
-    if args.command == "console-policy":
-        from infra.console.policy import READ, WRITE, discover, policy
-
-        ctx.say(json.dumps(policy(discover(ctx), WRITE if args.allow_actions else READ), indent=2))
-        return 0
     if args.command == "redrive":
         return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
     return status.status(ctx, args.hours)
@@ -288,9 +237,5 @@ def _stack_command(ctx: Context, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.command == "console":
-        from infra.console.launch import serve
-
-        return serve(args)
     local = getattr(args, "local", False)
     return run(args, local_aws() if local else aws_factory(args.region))

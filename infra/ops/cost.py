@@ -1,7 +1,11 @@
 """What a million events cost on the deployed stack: template.yaml's settings, and the DynamoDB
-write units and stored bytes measured from the requests the function sends (``infra.bench.units``).
+write units and stored bytes measured from the requests the function sends.
 
-    python -m infra.ops.cost [--duration-ms 40]     (make cost)
+    python -m infra.ops.cost [--duration-ms 40] [--api-type HTTP]   (prices what was measured)
+    make cost                                                        (measures again, then prices)
+
+The measurement is the bench's (``infra.bench.costs``, moto): it writes ``measured.json`` beside
+this module, which this reads, so pricing starts no moto and ``ops`` imports nothing of the bench.
 
 Prices are AWS list prices for us-east-1 (see PRICES). The DynamoDB figures are the medians over one
 event of each type the project has a payload for, pretty-printed as Stripe sends them; the
@@ -11,12 +15,10 @@ measurement's distribution is printed first.
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from infra.bench import corpus
-from infra.bench.units import Measured, measure, report
 from infra.cli import Problem, exit_with
 from infra.ops import capacity
 from infra.template import function_properties, load_template
@@ -39,8 +41,8 @@ dearer than the average current type (they write records)."""
 DEFAULT_DURATION_MS = 40.0
 """Billed duration at 512 MB: ~25 ms of CPU (infra.bench's ~7 ms at one full core, at 512/1769 of a
 vCPU) plus ~15 ms waiting on three in-region AWS calls."""
-RECOVERY_EVENTS = 200
-"""Undelivered events in the reconciler's measured outage run (``infra.bench.recovery``)."""
+MEASURED = Path(__file__).with_name("measured.json")
+"""What ``make cost`` measured last (``infra.bench.costs``): a Basis per corpus."""
 LOG_KB_PER_EVENT = 1.2
 """One Powertools INFO line and one EMF metrics line per event."""
 
@@ -54,14 +56,19 @@ class Basis:
     stored_kb: float
     event_types: int
 
-    @classmethod
-    def of(cls, measured: Measured) -> Basis:
-        return cls(
-            statistics.median(measured.writes["new"]),
-            statistics.median(measured.writes["duplicate"]),
-            round(statistics.median(measured.stored) / 1024, 1),
-            len(measured.bodies),
-        )
+
+def read_measured(path: Path = MEASURED) -> dict[str, Basis]:
+    """The last measurement, by corpus; a clear error when there is none."""
+    try:
+        values = json.loads(path.read_text())
+        return {name: Basis(**basis) for name, basis in values["corpora"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise Problem(f"no measurement to price in {path} ({error}): run make cost") from None
+
+
+def write_measured(bases: dict[str, Basis], path: Path = MEASURED) -> None:
+    corpora = {name: asdict(basis) for name, basis in sorted(bases.items())}
+    path.write_text(json.dumps({"corpora": corpora}, indent=2) + "\n")
 
 
 @dataclass(frozen=True)
@@ -145,20 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         "--api-type", choices=("REST", "HTTP"), default="REST", help="the template's ApiType (default REST)"
     )
     args = parser.parse_args(argv)
-    measured = {}
-    for name, events in corpus.CORPORA.items():
-        made = events()
-        print(f"measuring {len(made)} event types ({name}) under moto…", file=sys.stderr, flush=True)
-        measured[name] = measure(made)
-        print(report(measured[name], name), end="\n\n")
-    basis = Basis.of(measured[BASIS_CORPUS])
+    basis = read_measured()[BASIS_CORPUS]
     lines, _ = estimate(args.duration_ms, basis, api_type=args.api_type)
     print(render(lines), end="\n\n")
-    print(capacity.render(basis.write_units), end="\n\n")
-    from infra.bench import recovery
-
-    print("measuring the reconciler under moto…", file=sys.stderr, flush=True)
-    print(recovery.report(RECOVERY_EVENTS, *recovery.measure(RECOVERY_EVENTS)))
+    print(capacity.render(basis.write_units))
     return 0
 
 

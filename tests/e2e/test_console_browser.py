@@ -2,7 +2,7 @@
 
 The stack receives a checkout flow and a dispute through its webhook; the example actions run; a
 message no action can read goes to the entitlement action's dead-letter queue. The console
-(``python -m infra.ops console --aws-endpoint …``) is then used as an operator would at 1280 and
+(``python -m infra.console --aws-endpoint …``) is then used as an operator would at 1280 and
 1440 px: find events by type, by object id and by time range, open one, its object's timeline,
 the dead-lettered message, and fail to redrive without ``--allow-actions``.
 """
@@ -40,8 +40,7 @@ def open_console(stack: LocalStack, *options: str) -> tuple[subprocess.Popen[str
         [
             sys.executable,
             "-m",
-            "infra.ops",
-            "console",
+            "infra.console",
             "--aws-endpoint",
             stack.endpoint,
             "--port",

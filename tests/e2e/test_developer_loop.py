@@ -301,6 +301,8 @@ def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalSta
         "bench.burst",
         "ops",
         "ops.cost",
+        "bench.costs",
+        "console",
         "build",
     ],
 )

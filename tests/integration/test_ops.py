@@ -519,7 +519,7 @@ def test_missing_stripe_key_and_unknown_stack_are_clear_errors(
 
 @pytest.mark.parametrize(
     "command",
-    ["register", "rotate-secret", "enable-endpoint", "backfill", "redrive", "status", "effects", "console"],
+    ["register", "rotate-secret", "enable-endpoint", "backfill", "redrive", "verify", "status", "effects"],
 )
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:

@@ -7,10 +7,11 @@ import pytest
 from infra import REPO_ROOT
 from infra.bench import corpus
 from infra.bench.capacity import write_units
+from infra.bench.costs import basis_of
 from infra.bench.units import S3_PUT_IN_WRITE_UNITS, measure, missed_targets, report
 from infra.fixtures.payloads import load_event
 from infra.ops import capacity
-from infra.ops.cost import BASIS_CORPUS, DEFAULT_DURATION_MS, Basis, estimate, render
+from infra.ops.cost import BASIS_CORPUS, DEFAULT_DURATION_MS, estimate, read_measured, render
 
 
 def test_each_kind_of_delivery_is_priced_from_its_calls() -> None:
@@ -38,8 +39,9 @@ def test_the_docs_cost_and_capacity_figures_are_make_cost_s_measurement(name: st
     measured = measure(corpus.CORPORA[name]())
     performance = (REPO_ROOT / "docs" / "performance.md").read_text()
     assert report(measured, name) in performance
+    assert read_measured()[name] == basis_of(measured)  # what ops.cost prices is this measurement
     if name == BASIS_CORPUS:
-        basis = Basis.of(measured)
+        basis = basis_of(measured)
         lines, _ = estimate(DEFAULT_DURATION_MS, basis)
         assert render(lines) in performance
         assert capacity.render(basis.write_units) in performance
