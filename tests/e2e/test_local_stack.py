@@ -113,6 +113,19 @@ def test_unsigned_request_is_a_400_and_an_unknown_path_a_404(stack: LocalStack) 
     assert raised.value.code == 404
 
 
+def start_refused(options: list[str]) -> subprocess.CompletedProcess[str]:
+    """``make run`` with ``options``, expected to stop before it starts (a state file of its own)."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.local", *options],
+        cwd=REPO_ROOT,
+        env={**os.environ, "STRIPE_LOCAL_STATE": str(state_file())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_busy_ports_are_all_named_at_once_with_a_command_that_works() -> None:
     with contextlib.ExitStack() as held:
         ports = []
@@ -123,15 +136,7 @@ def test_busy_ports_are_all_named_at_once_with_a_command_that_works() -> None:
             ports.append(busy.getsockname()[1])
         webhook, aws, stripe = ports
         options = ["--port", str(webhook), "--aws-port", str(aws), "--stripe-port", str(stripe)]
-        result = subprocess.run(
-            [sys.executable, "-m", "infra.local", *options],
-            cwd=REPO_ROOT,
-            env={**os.environ, "STRIPE_LOCAL_STATE": str(state_file())},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = start_refused(options)
     assert result.returncode == 1
     for port, option in zip(ports, ("--port", "--aws-port", "--stripe-port"), strict=True):
         assert f"127.0.0.1:{port} (" in result.stderr and option in result.stderr
@@ -146,15 +151,7 @@ def test_the_busy_port_hint_keeps_the_ports_the_user_chose() -> None:
         busy.listen()
         webhook = busy.getsockname()[1]
         options = ["--port", str(webhook), "--aws-port", str(aws), "--stripe-port", str(stripe)]
-        result = subprocess.run(
-            [sys.executable, "-m", "infra.local", *options],
-            cwd=REPO_ROOT,
-            env={**os.environ, "STRIPE_LOCAL_STATE": str(state_file())},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = start_refused(options)
 
     assert result.returncode == 1 and f"127.0.0.1:{webhook} (webhook, --port)" in result.stderr
     assert re.search(

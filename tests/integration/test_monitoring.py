@@ -67,6 +67,10 @@ ACTION_METRICS = {
 """What the actions functions emit, per function (dimension ``service`` = ``<stack>-<action>``)."""
 
 
+ROOT_OPTIONS = ("UseEventBridge", "ExampleConsumer", "ExampleActions", "HttpApi", "HasStripeApiKey")
+"""The root's conditions that change what the dashboards show."""
+
+
 @dataclass
 class Scope:
     """Where a value is rendered: the root template, or one nested application of a module."""
@@ -171,13 +175,7 @@ def _widgets(conditions: dict[str, bool]) -> list[dict[str, Any]]:
     ids=["with EventBridge, example consumer, actions and an HTTP API", "without, REST API"],
 )
 def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_emits(optional: bool) -> None:
-    conditions = {
-        "UseEventBridge": optional,
-        "ExampleConsumer": optional,
-        "ExampleActions": optional,
-        "HttpApi": optional,
-        "HasStripeApiKey": optional,
-    }
+    conditions = dict.fromkeys(ROOT_OPTIONS, optional)
     widgets = _widgets(conditions)
 
     plotted: set[tuple[str, str]] = set()
@@ -241,13 +239,7 @@ def test_the_dashboard_plots_only_metrics_that_exist_and_every_one_the_function_
 @pytest.mark.parametrize("logical", sorted(action_instances()))
 def test_each_action_s_dashboard_plots_its_queues_and_effects_and_lists_its_alarms(logical: str) -> None:
     """Each action brings its own dashboard (<stack>-action-<name>): the root lists no action."""
-    conditions = {
-        "UseEventBridge": True,
-        "ExampleConsumer": True,
-        "ExampleActions": True,
-        "HttpApi": True,
-        "HasStripeApiKey": True,
-    }
+    conditions = dict.fromkeys(ROOT_OPTIONS, True)
     action = Scope(resources=RESOURCES, conditions=conditions).child(logical)
     properties = action_module()["Resources"]["Dashboard"]["Properties"]
     name = action_instances()[logical].name
