@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
+from stripe_webhook.core.budget import FUNCTION_TIMEOUT_SECONDS
 
 
 class LambdaContext:

@@ -16,7 +16,7 @@ from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
 from infra.lambda_context import LambdaContext
 from infra.local.apigw import proxy_event
-from stripe_webhook.dynamo_items import from_item
+from stripe_webhook.adapters.dynamo_items import from_item
 
 
 @dataclass(frozen=True)

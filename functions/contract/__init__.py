@@ -4,7 +4,7 @@ This module is the message contract in Python, beside its JSON Schema: what the 
 to SNS and what the kit reads; and the event-type patterns both route by (``matches``), the largest
 body either will read (``MAX_BODY_BYTES``) and the metrics namespace both count in. Beside it,
 ``contract.records`` is the shape of the records the kit reads from the webhook's table, and
-``contract.aws`` is how both make their AWS clients. The publisher (``stripe_webhook.publisher``)
+``contract.aws`` is how both make their AWS clients. The publisher (``stripe_webhook.adapters.publisher``)
 builds messages with these names; the kit (``stripe_actions.messages``) validates what it receives
 with ``validate``.
 

@@ -5,7 +5,7 @@ the cold start. ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>`` are
 honoured by botocore itself, so local emulators work without code changes.
 
 Both functions make their clients here. The attempts and timeouts below are what the webhook's
-time budget (``stripe_webhook.budget``) is derived from.
+time budget (``stripe_webhook.core.budget``) is derived from.
 """
 
 from __future__ import annotations

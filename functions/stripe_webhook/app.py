@@ -19,7 +19,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from contract import tracing
-from stripe_webhook import api_gateway, composition, eventbridge, snapstart
+from stripe_webhook import composition, snapstart
+from stripe_webhook.edges import api_gateway, eventbridge
 from stripe_webhook.observability import logger, metrics, report_reconciliation
 
 snapstart.register()  # with SnapStart on: per-container state is made again after a restore

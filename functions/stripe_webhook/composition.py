@@ -16,22 +16,22 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from contract import aws, tracing
-from stripe_webhook import budget
+from stripe_webhook.adapters.secret_cache import SecretCache
+from stripe_webhook.core import budget
 from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled, missing_api_key
-from stripe_webhook.secret_cache import SecretCache
 from stripe_webhook.settings import Settings, get_settings, parse_api_key
 
 if TYPE_CHECKING:
-    from stripe_webhook.events import StripeEvent
-    from stripe_webhook.ledger import DynamoLedger
-    from stripe_webhook.payloads import S3Payloads
-    from stripe_webhook.pipeline import Pipeline
-    from stripe_webhook.publisher import SnsPublisher
-    from stripe_webhook.queries import TableQueries
-    from stripe_webhook.reconciler import Reconciler
-    from stripe_webhook.routing import Registry
-    from stripe_webhook.store import DynamoStore
-    from stripe_webhook.stripe_api import StripeApi
+    from stripe_webhook.adapters.payloads import S3Payloads
+    from stripe_webhook.adapters.publisher import SnsPublisher
+    from stripe_webhook.adapters.queries import TableQueries
+    from stripe_webhook.adapters.store import DynamoStore
+    from stripe_webhook.adapters.stripe_api import StripeApi
+    from stripe_webhook.core.events import StripeEvent
+    from stripe_webhook.core.pipeline import Pipeline
+    from stripe_webhook.core.routing import Registry
+    from stripe_webhook.recovery.ledger import DynamoLedger
+    from stripe_webhook.recovery.reconciler import Reconciler
 
 
 @functools.cache
@@ -70,7 +70,7 @@ class Components:
 
     @functools.cached_property
     def store(self) -> DynamoStore:
-        from stripe_webhook.store import DynamoStore
+        from stripe_webhook.adapters.store import DynamoStore
 
         return DynamoStore(
             self.settings.table_name,
@@ -81,19 +81,19 @@ class Components:
 
     @functools.cached_property
     def publisher(self) -> SnsPublisher:
-        from stripe_webhook.publisher import SnsPublisher
+        from stripe_webhook.adapters.publisher import SnsPublisher
 
         return SnsPublisher(self.settings.topic_arn, client=self._sns)
 
     @functools.cached_property
     def queries(self) -> TableQueries:
-        from stripe_webhook.queries import TableQueries
+        from stripe_webhook.adapters.queries import TableQueries
 
         return TableQueries(self.settings.table_name, client=self._dynamodb, payloads=self.payloads)
 
     @functools.cached_property
     def pipeline(self) -> Pipeline:
-        from stripe_webhook.pipeline import Pipeline
+        from stripe_webhook.core.pipeline import Pipeline
 
         if self.settings.lease_seconds < budget.MIN_LEASE_SECONDS:
             raise ConfigurationError(
@@ -117,7 +117,7 @@ class Components:
 
     @functools.cached_property
     def ledger(self) -> DynamoLedger:
-        from stripe_webhook.ledger import DynamoLedger
+        from stripe_webhook.recovery.ledger import DynamoLedger
 
         return DynamoLedger(self.settings.table_name, client=self._dynamodb)
 
@@ -125,8 +125,8 @@ class Components:
     def reconciler(self) -> Reconciler:
         """The scheduled reconciler (``reconciler``) on this configuration's pipeline and key."""
         from stripe_webhook.observability import report_outcome
-        from stripe_webhook.reconciler import Reconciler
-        from stripe_webhook.reconciliation import Limits
+        from stripe_webhook.recovery.reconciler import Reconciler
+        from stripe_webhook.recovery.reconciliation import Limits
 
         settings = self.settings
         limits = Limits(
@@ -149,7 +149,7 @@ class Components:
 
     @functools.cached_property
     def payloads(self) -> S3Payloads:
-        from stripe_webhook.payloads import S3Payloads
+        from stripe_webhook.adapters.payloads import S3Payloads
 
         return S3Payloads(self.settings.payload_bucket, client=self._s3)
 
@@ -174,7 +174,7 @@ class Components:
 
     @functools.cached_property
     def stripe_api(self) -> StripeApi:
-        from stripe_webhook.stripe_api import StripeApi
+        from stripe_webhook.adapters.stripe_api import StripeApi
 
         settings = self.settings
         return StripeApi(

@@ -12,9 +12,9 @@ from contract import METRICS_NAMESPACE, tracing
 from stripe_webhook.errors import EventInProgress, RequestRejected, SignatureError, WebhookError
 
 if TYPE_CHECKING:
-    from stripe_webhook.events import StripeEvent
-    from stripe_webhook.pipeline import EventOutcome
-    from stripe_webhook.reconciliation import Report
+    from stripe_webhook.core.events import StripeEvent
+    from stripe_webhook.core.pipeline import EventOutcome
+    from stripe_webhook.recovery.reconciliation import Report
 
 logger = Logger()
 metrics = Metrics(namespace=METRICS_NAMESPACE)

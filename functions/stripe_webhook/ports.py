@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record
 
 Resolver = Callable[[Record], Record | None]
 """The record as the object's current state in Stripe makes it, or None if that is unknown."""

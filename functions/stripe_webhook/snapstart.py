@@ -35,7 +35,8 @@ SERVICES = ("dynamodb", "sns", "secretsmanager")
 def before_snapshot() -> None:
     """Load what every restored environment needs and may share (imports; no per-container state)."""
     from contract import aws
-    from stripe_webhook import bodies, composition, pipeline, publisher, store  # noqa: F401
+    from stripe_webhook import composition
+    from stripe_webhook.adapters import bodies, publisher, store  # noqa: F401
 
     composition.registry()
     bodies.dictionary(bodies.VERSION)

@@ -35,7 +35,7 @@ from infra.local.connect import (
 )
 from infra.local.resources import QUEUE_NAME, TABLE_NAME
 from infra.local.views import count
-from stripe_webhook import schema
+from stripe_webhook.adapters import schema
 
 BURST_TYPES = (
     "payment_intent.succeeded",

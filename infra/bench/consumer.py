@@ -67,8 +67,8 @@ def subscription_events(count: int) -> list[dict[str, Any]]:
 
 def seed_records(dynamodb: Any, table: str, events: list[dict[str, Any]]) -> None:
     """The records the webhook would have written for ``events`` (its own handler decides them)."""
-    from stripe_webhook.dynamo_items import to_item
-    from stripe_webhook.events import parse_event
+    from stripe_webhook.adapters.dynamo_items import to_item
+    from stripe_webhook.core.events import parse_event
     from stripe_webhook.handlers import build_registry
 
     registry = build_registry()
@@ -93,8 +93,8 @@ def seed_records(dynamodb: Any, table: str, events: list[dict[str, Any]]) -> Non
 
 def lambda_event(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The SQS event Lambda sends for these events, published as the webhook publishes them."""
-    from stripe_webhook.events import parse_event
-    from stripe_webhook.publisher import message_attributes, message_body
+    from stripe_webhook.adapters.publisher import message_attributes, message_body
+    from stripe_webhook.core.events import parse_event
 
     messages = []
     for event in events:

@@ -1,6 +1,6 @@
-"""Build a preset dictionary for the event-log bodies (``stripe_webhook.bodies``).
+"""Build a preset dictionary for the event-log bodies (``stripe_webhook.adapters.bodies``).
 
-    python -m infra.bench.dictionary --version 2     write functions/stripe_webhook/stripe-json.v2.zdict
+    python -m infra.bench.dictionary --version 2    (writes stripe_webhook/adapters/stripe-json.v2.zdict)
 
 The dictionary is the lines (indentation included) that recur across the project's own event
 payloads, pretty-printed as Stripe sends them, the most common last (deflate reaches the end of
@@ -43,7 +43,7 @@ def project_bodies() -> list[bytes]:
 
 
 def path_of(version: int) -> Path:
-    return REPO_ROOT / "functions" / "stripe_webhook" / f"stripe-json.v{version}.zdict"
+    return REPO_ROOT / "functions" / "stripe_webhook" / "adapters" / f"stripe-json.v{version}.zdict"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,7 @@ class EventsApi:
         self.calls = 0
 
     def __call__(self, url: str, headers: Mapping[str, str], deadline: float, max_bytes: int) -> Any:
-        from stripe_webhook.stripe_api import Answer
+        from stripe_webhook.adapters.stripe_api import Answer
 
         self.calls += 1
         parts = urlsplit(url)
@@ -77,10 +77,10 @@ class EventsApi:
 def measure(count: int) -> tuple[Run, Run, Run]:
     from infra.fixtures.signing import generate_secret
     from stripe_webhook import composition
+    from stripe_webhook.adapters.stripe_api import StripeApi
     from stripe_webhook.handlers import build_registry
-    from stripe_webhook.reconciler import Reconciler
-    from stripe_webhook.reconciliation import Endpoint, Limits
-    from stripe_webhook.stripe_api import StripeApi
+    from stripe_webhook.recovery.reconciler import Reconciler
+    from stripe_webhook.recovery.reconciliation import Endpoint, Limits
 
     api = EventsApi()
     with function_on_moto(generate_secret()) as (meter, _deliver):

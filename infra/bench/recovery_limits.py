@@ -32,7 +32,7 @@ PAGE_PROGRAM = r"""
 import http.server, json, sys, threading, time
 sys.path[:0] = ["functions", "."]
 from stripe_webhook.errors import StripeApiError
-from stripe_webhook.stripe_api import MAX_PAGE_BYTES, MAX_PAGE_VALUES, StripeApi
+from stripe_webhook.adapters.stripe_api import MAX_PAGE_BYTES, MAX_PAGE_VALUES, StripeApi
 items = b"{}," * ((16 * 1024 * 1024 - 64) // 3) + b"{}"
 page = b'{"object":"list","has_more":false,"data":[' + items + b"]}"
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -64,11 +64,11 @@ def state_while_failing(count: int) -> tuple[int, int, int]:
     from infra.bench.units import function_on_moto
     from infra.fixtures.signing import generate_secret
     from stripe_webhook import composition
+    from stripe_webhook.adapters.stripe_api import StripeApi
     from stripe_webhook.errors import PublishError
     from stripe_webhook.handlers import build_registry
-    from stripe_webhook.reconciler import Reconciler
-    from stripe_webhook.reconciliation import Endpoint, Limits
-    from stripe_webhook.stripe_api import StripeApi
+    from stripe_webhook.recovery.reconciler import Reconciler
+    from stripe_webhook.recovery.reconciliation import Endpoint, Limits
 
     class Failing:
         def process(self, event: Any, *, deadline: float | None = None) -> Any:

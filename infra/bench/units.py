@@ -31,7 +31,7 @@ from infra.bench.capacity import Index, Item, Table, item_size, read_units, writ
 from infra.bench.environment import signed_request
 from infra.cli import exit_with
 from infra.fixtures.payloads import encode
-from stripe_webhook.schema import event_key
+from stripe_webhook.adapters.schema import event_key
 
 S3_PUT_IN_WRITE_UNITS = 8
 """An S3 PUT ($0.005 per 1,000) in on-demand DynamoDB write units ($0.625 per million): 8."""

@@ -22,8 +22,8 @@ from infra.console.deployment import Deployment, QueuePair
 from infra.local.views import plain
 from infra.ops.deployed import Context
 from infra.ops.effects import AFTER_SETTLING, NOT_WAITING, ledger_of
-from stripe_webhook import schema
-from stripe_webhook.dynamo_items import from_item, to_item
+from stripe_webhook.adapters import schema
+from stripe_webhook.adapters.dynamo_items import from_item, to_item
 
 AUDIT_PREFIX = "CONSOLE#"
 ATTEMPTING, DONE, FAILED, UNCERTAIN = "ATTEMPTING", "DONE", "FAILED", "UNCERTAIN"

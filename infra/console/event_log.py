@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from stripe_webhook import schema
-from stripe_webhook.dynamo_items import from_item
+from stripe_webhook.adapters import schema
+from stripe_webhook.adapters.dynamo_items import from_item
 
 DAY = 86_400
 BUFFER = 2_500

@@ -23,7 +23,7 @@ from infra.console.event_log import EventLog, Filters, entry_of
 from infra.local.views import event_records, plain
 from infra.ops.deployed import Context, handled_event_types
 from infra.ops.effects import ledger_of
-from stripe_webhook import schema
+from stripe_webhook.adapters import schema
 
 MAX_SCAN_PAGES = 20
 MAX_CLAIMED = 200
@@ -51,9 +51,9 @@ class ConsoleReads:
         return {"events": page.entries, "cursor": page.cursor, "queries": page.queries, "days": page.days}
 
     def event(self, event_id: str) -> dict[str, Any]:
-        from stripe_webhook.bodies import UnreadableBody
+        from stripe_webhook.adapters.bodies import UnreadableBody
+        from stripe_webhook.adapters.publisher import stored_message
         from stripe_webhook.errors import StorageError
-        from stripe_webhook.publisher import stored_message
 
         queries = self.ctx.components.queries
         try:

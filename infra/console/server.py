@@ -24,7 +24,7 @@ from infra.console.reads import ConsoleReads
 from infra.local.guard import BAD_LENGTH, HostPolicy, declared_length, inbox_refusal, linger
 from infra.local.inbox_routes import INBOX_HEADERS
 from infra.ops.progress import parse_time
-from stripe_webhook.events import EVENT_ID, OBJECT_ID, is_id
+from stripe_webhook.core.events import EVENT_ID, OBJECT_ID, is_id
 
 UI_DIR = Path(__file__).with_name("ui")
 INBOX_UI = Path(__file__).parent.parent / "local" / "inbox_ui"

@@ -14,7 +14,7 @@ from infra.local.resources import TABLE_NAME
 from infra.local.state import read_state
 
 if TYPE_CHECKING:
-    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.adapters.queries import TableQueries
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:5000"
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:3000/webhook"
@@ -102,9 +102,9 @@ def client(service: str, endpoint: str = DEFAULT_ENDPOINT) -> Any:
 
 
 def queries(endpoint: str = DEFAULT_ENDPOINT, table: str = TABLE_NAME) -> TableQueries:
-    """The function's own read side (``stripe_webhook.queries``), against the local stack."""
-    from stripe_webhook.payloads import S3Payloads
-    from stripe_webhook.queries import TableQueries
+    """The function's own read side (``stripe_webhook.adapters.queries``), against the local stack."""
+    from stripe_webhook.adapters.payloads import S3Payloads
+    from stripe_webhook.adapters.queries import TableQueries
 
     payloads = S3Payloads(None, client=client("s3", endpoint))
     return TableQueries(table, client=client("dynamodb", endpoint), payloads=payloads)

@@ -19,11 +19,11 @@ from infra.fixtures.payloads import new_event_id
 from infra.local.inbox import Entry, Inbox
 from infra.local.message_tap import MessageTap
 from infra.local.views import event_records, plain
-from stripe_webhook.bodies import UnreadableBody
+from stripe_webhook.adapters.bodies import UnreadableBody
 
 if TYPE_CHECKING:
     from infra.local.stripe_standin import LocalStripeApi
-    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.adapters.queries import TableQueries
 
 Deliver = Callable[[str, bytes, str], Answer]
 """POST ``body`` to ``path`` on this stack, signed now with ``secret``."""
@@ -154,7 +154,7 @@ class InboxApi:
 
     def redrive(self, seq: int) -> dict[str, Any]:
         """Publish the stored event to the consumer queue only (as ``ops redrive --queue-url``)."""
-        from stripe_webhook.publisher import stored_message
+        from stripe_webhook.adapters.publisher import stored_message
 
         entry = self._entry(seq)
         stored = self.table.get_event(entry.event_id) if entry.event_id else None
@@ -168,7 +168,7 @@ class InboxApi:
 
     def _last_written(self, entry: Entry) -> int:
         """The ``created`` second of the event that last wrote the entry's object's record (0: none)."""
-        from stripe_webhook.records import RANK_SLOTS
+        from stripe_webhook.core.records import RANK_SLOTS
 
         record = self.table.get_record(entry.object_id) if entry.object_id else None
         mark = record.get("last_event_watermark") if record else None
@@ -195,7 +195,7 @@ class InboxApi:
 
     def _message(self, stored: dict[str, Any]) -> dict[str, Any]:
         """The message as the publisher builds it (when the tap has not seen it, e.g. filtered out)."""
-        from stripe_webhook.publisher import stored_message
+        from stripe_webhook.adapters.publisher import stored_message
 
         body, attributes = stored_message(stored)
         return {

@@ -26,10 +26,10 @@ from infra.local.connect import (
 )
 from infra.local.resources import IDEMPOTENCY_TABLE_NAME, QUEUE_NAME, TABLE_NAME
 from infra.local.views import aligned, count, event_records, handler_label, shown, summarize
-from stripe_webhook.bodies import UnreadableBody
+from stripe_webhook.adapters.bodies import UnreadableBody
 
 if TYPE_CHECKING:
-    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.adapters.queries import TableQueries
 
 FOLLOW_LIMIT_SECONDS = 3600
 
@@ -93,7 +93,7 @@ def recent_events(table: TableQueries, limit: int, event_type: str | None) -> li
 
 
 def show_event(table: TableQueries, event_id: str, payload: bool) -> list[str]:
-    from stripe_webhook.publisher import stored_message
+    from stripe_webhook.adapters.publisher import stored_message
 
     try:
         stored = table.get_event(event_id)
@@ -166,7 +166,7 @@ def performed_actions(dynamodb: Any) -> list[str]:
     """The Powertools idempotency records (the actions done or in progress, newest last) and the
     effect ledger's entries (the emails and alerts sent, and those uncertain: ``ops effects``)."""
     from stripe_actions.effects import EFFECT_PREFIX, UNCERTAIN, EffectLedger
-    from stripe_webhook.dynamo_items import from_item
+    from stripe_webhook.adapters.dynamo_items import from_item
 
     try:
         records = [

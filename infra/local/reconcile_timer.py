@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from infra.lambda_context import LambdaContext
 from infra.local.inbox import Inbox
-from stripe_webhook.bodies import UnreadableBody
+from stripe_webhook.adapters.bodies import UnreadableBody
 
 if TYPE_CHECKING:
-    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.adapters.queries import TableQueries
 
 DEFAULT_EVERY_SECONDS = 10.0
 LOCAL_SETTINGS = {"RECONCILE_GRACE_SECONDS": "2", "RECONCILE_OVERLAP_SECONDS": "300"}

@@ -43,9 +43,9 @@ def module_text(family: str, owns: str) -> str:
 
 from __future__ import annotations
 
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record
-from stripe_webhook.routing import Family
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record
+from stripe_webhook.core.routing import Family
 
 family = Family("{family}", owns=("{owns}",))
 '''
@@ -58,7 +58,7 @@ def handler_text(event_type: str) -> str:
 def {function_name(event_type)}(event: StripeEvent) -> list[Record]:
     """The record of the event's object. Until you write it, this returns none and its test fails."""
     # attributes = pick(event.data_object, "active", "currency")  # the fields your product reads
-    # return object_record(event, attributes, rank=10)  # import both from stripe_webhook.records
+    # return object_record(event, attributes, rank=10)  # import both from stripe_webhook.core.records
     return []
 '''
 
@@ -81,7 +81,7 @@ from __future__ import annotations
 
 from infra.fixtures.payloads import encode, load_event
 from stripe_webhook.composition import registry
-from stripe_webhook.events import parse_event
+from stripe_webhook.core.events import parse_event
 '''
 
 

@@ -46,7 +46,7 @@ from infra.local.views import count, print_tracebacks_readably, record_line
 
 if TYPE_CHECKING:
     from stripe_actions.outcomes import ActionOutcome
-    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.adapters.queries import TableQueries
 
 
 INBOX_QUEUE_NAME = "stripe-webhooks-inbox"

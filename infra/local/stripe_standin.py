@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl
 from infra.cli import Problem
 from infra.fixtures.events_api import Listed, list_events, list_query
 from infra.local.guard import HostPolicy, browser_refusal
-from stripe_webhook.bodies import UnreadableBody
+from stripe_webhook.adapters.bodies import UnreadableBody
 
 BUCKET = "stripe-local-api"
 EVENTS_PREFIX = "v1/events/"

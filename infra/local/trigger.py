@@ -43,11 +43,11 @@ from infra.local.resources import TABLE_NAME
 from infra.local.stripe_standin import keep_sent, sent_bucket, store_undelivered
 from infra.local.trigger_events import build_events, list_events
 from infra.local.views import count, handler_label, record_line
-from stripe_webhook.bodies import UnreadableBody
+from stripe_webhook.adapters.bodies import UnreadableBody
 from stripe_webhook.settings import API_VERSION
 
 if TYPE_CHECKING:
-    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.adapters.queries import TableQueries
 
 STALE_SECONDS = 600
 

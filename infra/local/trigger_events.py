@@ -24,7 +24,7 @@ from infra.local.connect import client, queries
 from infra.local.stripe_standin import BUCKET as STANDIN_BUCKET
 from infra.local.stripe_standin import object_key
 from infra.stripe_types import THIN_PREFIXES, unknown
-from stripe_webhook.bodies import UnreadableBody
+from stripe_webhook.adapters.bodies import UnreadableBody
 
 
 def list_events() -> str:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from contract.records import object_key
 from infra.fixtures.payloads import is_unix_time
-from stripe_webhook import schema
+from stripe_webhook.adapters import schema
 
 if TYPE_CHECKING:
     from infra.local.inbox import Entry
-    from stripe_webhook.queries import TableQueries
+    from stripe_webhook.adapters.queries import TableQueries
 
 _RECORD_META = {
     "pk",
@@ -93,7 +93,7 @@ def event_records(
     """Every item the event's handler writes, whatever its key (``OBJECT#…``, ``BALANCE#…``, links),
     as stored now: (pk, sk, the item or None, whether this event wrote it last)."""
     from stripe_webhook.composition import registry
-    from stripe_webhook.events import parse_stored_event
+    from stripe_webhook.core.events import parse_stored_event
 
     event = parse_stored_event(payload.encode("utf-8"))
     route = registry().resolve(event.type)

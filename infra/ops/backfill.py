@@ -1,6 +1,6 @@
 """``backfill``: feed events Stripe has (Events API, 30 days) through the function's own pipeline.
 
-The deployed stack's reconciler (``stripe_webhook.reconciler``) does this by itself every few
+The deployed stack's reconciler (``stripe_webhook.recovery.reconciler``) does this by itself every few
 minutes from its watermark on; ``backfill`` is for history before it (a stack that ran without a
 Stripe key, or events older than its first run), from an operator's laptop. Each event goes
 through the reconciler's own step (``Reconciler.process_listed``): the same guards (a malformed
@@ -30,9 +30,9 @@ from infra import REPO_ROOT
 from infra.cli import Problem
 from infra.ops.deployed import Context, operator_key_livemode
 from infra.ops.progress import Progress, Resumable, day
-from stripe_webhook.events import EVENT_ID, is_id
-from stripe_webhook.listed import label
-from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS
+from stripe_webhook.core.events import EVENT_ID, is_id
+from stripe_webhook.recovery.listed import label
+from stripe_webhook.recovery.reconciliation import EVENTS_API_WINDOW_DAYS
 
 STATE_DIR = REPO_ROOT / ".backfill"
 KEEP_SKIPPED = 1_000
@@ -80,8 +80,8 @@ def _mode(livemode: bool) -> str:
 def _step(ctx: Context, state: BackfillState, listed: dict[str, Any], key_mode: bool | None) -> str:
     """One listed event through the reconciler's step (a dry run: its guards, and whether the log
     has it); what became of it, as the progress line counts it."""
-    from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
-    from stripe_webhook.reconciliation import Verdict
+    from stripe_webhook.core.budget import FUNCTION_TIMEOUT_SECONDS
+    from stripe_webhook.recovery.reconciliation import Verdict
 
     reconciler = ctx.components.reconciler
     event_id, event_type = label(listed), str(listed.get("type"))[:100]

@@ -61,7 +61,7 @@ def limits(rate: int, write_units: float, type_shards: int, stage: int) -> list[
 
 
 def render(write_units: float) -> str:
-    from stripe_webhook.schema import TYPE_SHARDS
+    from stripe_webhook.adapters.schema import TYPE_SHARDS
 
     stage = int(load_template()["Parameters"]["ThrottlingRateLimit"]["Default"])
     rows = [

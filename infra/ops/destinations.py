@@ -20,12 +20,12 @@ from typing import Any
 from infra.cli import Problem
 from infra.ops.deployed import MANAGED_BY, Context, handled_event_types
 from infra.ops.register import record_endpoints, say_type_changes, write_secrets
-from stripe_webhook.events import HEALTH_NOTICE
+from stripe_webhook.core.events import HEALTH_NOTICE
 
 
 def enabled_events(style: str) -> list[str]:
     """The handled types, as a destination of ``style`` names them; a thin destination also takes
-    Stripe's notice of an event it never generated (``stripe_webhook.health``)."""
+    Stripe's notice of an event it never generated (``stripe_webhook.edges.health``)."""
     types = handled_event_types()
     return [*(f"v1.{event_type}" for event_type in types), HEALTH_NOTICE] if style == "thin" else types
 

@@ -11,7 +11,7 @@ from infra.ops.progress import Progress, day
 
 def redrive(ctx: Context, event_types: Iterable[str], since: int, until: int, queue_url: str | None) -> int:
     """Republish stored events (from the by-type index) to the topic, or to one consumer's queue."""
-    from stripe_webhook.bodies import UnreadableBody
+    from stripe_webhook.adapters.bodies import UnreadableBody
 
     queries = ctx.components.queries
     target = queue_url or ctx.stack.topic_arn
@@ -44,9 +44,9 @@ def republish(ctx: Context, stored: dict[str, Any], queue_url: str | None = None
     """Publish one stored event (``queries.get_event``) again, marked ``redrive``: to the topic (every
     subscriber), or to one queue; its message id. A body too big for a message was stored in S3
     with the event: the message points to it."""
-    from stripe_webhook.events import parse_stored_event
+    from stripe_webhook.adapters.publisher import stored_message
+    from stripe_webhook.core.events import parse_stored_event
     from stripe_webhook.ports import PayloadLocation
-    from stripe_webhook.publisher import stored_message
 
     extra = {"redrive": "true"}
     if queue_url is None:

@@ -62,8 +62,8 @@ def _created(value: object) -> int:
 
 def stack_endpoints(ctx: Context) -> list[Any]:
     """What Stripe delivers this stack's events to: its webhook endpoints and the event destinations
-    tagged for it (``stripe_webhook.reconciler.Endpoint``), as the reconciler checks them."""
-    from stripe_webhook.reconciliation import Endpoint
+    tagged for it (``stripe_webhook.recovery.reconciler.Endpoint``), as the reconciler checks them."""
+    from stripe_webhook.recovery.reconciliation import Endpoint
 
     found = [
         Endpoint(e.id, "webhook_endpoint", e.url, tuple(e.enabled_events), _created(e.created))

@@ -10,7 +10,7 @@ from collections import Counter
 from contract.aws import error_code
 from infra.ops.deployed import Context, handled_event_types
 from infra.ops.progress import day
-from stripe_webhook.schema import IN_PROGRESS
+from stripe_webhook.adapters.schema import IN_PROGRESS
 
 LOG_GROUP = "WebhookFunctionLogGroup"
 FAILURE_LINES = '{ $.error = "*" }'

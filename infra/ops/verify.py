@@ -29,9 +29,9 @@ from infra.ops.deployed import Context
 from infra.ops.progress import Progress, Resumable, day, parse_time
 from infra.stripe_types import known_type
 from stripe_webhook.composition import registry
-from stripe_webhook.events import EVENT_ID, EVENT_TYPE, is_id
-from stripe_webhook.listed import label
-from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS, subscription
+from stripe_webhook.core.events import EVENT_ID, EVENT_TYPE, is_id
+from stripe_webhook.recovery.listed import label
+from stripe_webhook.recovery.reconciliation import EVENTS_API_WINDOW_DAYS, subscription
 
 STATE_DIR = REPO_ROOT / ".verify"
 MAX_RATE = 100.0
@@ -159,7 +159,7 @@ def _check(
         state.missing.append(event_id)
     if not recover:
         return "missing"
-    from stripe_webhook.budget import FUNCTION_TIMEOUT_SECONDS
+    from stripe_webhook.core.budget import FUNCTION_TIMEOUT_SECONDS
 
     verdict = ctx.components.reconciler.process_listed(
         listed, deadline=time.time() + FUNCTION_TIMEOUT_SECONDS

@@ -19,8 +19,8 @@ from infra import REPO_ROOT
 from infra.fixtures.flows import FLOWS
 from infra.fixtures.payloads import fresh_event
 from infra.fixtures.versions import BASIL, PRE_BASIL
+from stripe_webhook.adapters.queries import TableQueries
 from stripe_webhook.composition import registry as deployed_registry
-from stripe_webhook.queries import TableQueries
 from tests.e2e.conftest import SECRET, LocalStack, run_tool, start
 from tests.support import drain, free_port, get_item
 

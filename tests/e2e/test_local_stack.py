@@ -18,7 +18,7 @@ import pytest
 from infra import REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
 from infra.fixtures.signing import signature_header
-from stripe_webhook.payloads import payload_key
+from stripe_webhook.adapters.payloads import payload_key
 from tests.e2e.conftest import SECRET, LocalStack, state_file
 from tests.support import drain, extended_sqs_client, free_port, get_item, large_invoice, receive_all
 

@@ -110,8 +110,8 @@ def test_scaffolding_a_new_type_gives_a_failing_test_that_passes_once_the_record
 
     module = root / "functions" / "stripe_webhook" / "handlers" / "prices.py"
     text = module.read_text().replace(
-        "from stripe_webhook.records import Record",
-        "from stripe_webhook.records import Record, object_record, pick",
+        "from stripe_webhook.core.records import Record",
+        "from stripe_webhook.core.records import Record, object_record, pick",
     )
     module.write_text(
         text.replace(

@@ -26,8 +26,8 @@ from stripe_actions.adapters import ActionsTable
 from stripe_actions.effects import EffectLedger
 from stripe_actions.outcomes import ActionOutcome
 from stripe_webhook import composition
-from stripe_webhook.payloads import S3Payloads
-from stripe_webhook.queries import TableQueries
+from stripe_webhook.adapters.payloads import S3Payloads
+from stripe_webhook.adapters.queries import TableQueries
 from tests.loopback_stripe import LoopbackStripe
 
 
@@ -141,8 +141,8 @@ def stripe(aws: Aws, stripe_api: LoopbackStripe) -> Iterator[LoopbackStripe]:
     enabled, as ``ops register`` leaves it, and the daily complete sweep just done (the tests of
     that sweep start it: ``recovery.complete_sweep_due``)."""
     from stripe_webhook.handlers import build_registry
-    from stripe_webhook.reconciler_state import State
-    from stripe_webhook.reconciliation import Endpoint
+    from stripe_webhook.recovery.reconciler_state import State
+    from stripe_webhook.recovery.reconciliation import Endpoint
     from tests.integration.recovery import ENDPOINT_ID
 
     patterns = tuple(build_registry().patterns())
@@ -193,7 +193,7 @@ class Actions:
 
     def idempotency_records(self) -> list[dict[str, Any]]:
         """Powertools' records (not the effect ledger's entries, which share the table)."""
-        from stripe_webhook.dynamo_items import from_item
+        from stripe_webhook.adapters.dynamo_items import from_item
 
         items = self.aws.dynamodb.scan(TableName=self.resources.idempotency_table)["Items"]
         return [from_item(item) for item in items if not item["id"]["S"].startswith("effect#")]

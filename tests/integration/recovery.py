@@ -9,7 +9,7 @@ from typing import Any
 
 from infra.fixtures.payloads import fresh_event, with_fresh_ids
 from stripe_webhook import composition
-from stripe_webhook.reconciliation import Report
+from stripe_webhook.recovery.reconciliation import Report
 from tests.integration.conftest import Aws
 from tests.loopback_stripe import LoopbackStripe
 from tests.support import drain

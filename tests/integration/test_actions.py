@@ -37,7 +37,7 @@ def resend_last_message(actions: Actions, action: str, event_id: str) -> None:
     queue = actions.resources.queues[action]
     message = actions.aws.queries.get_event(event_id)
     assert message is not None
-    from stripe_webhook.publisher import stored_message
+    from stripe_webhook.adapters.publisher import stored_message
 
     body, attributes = stored_message(message)
     actions.aws.sqs.send_message(

@@ -34,10 +34,11 @@ from contract import aws as aws_clients
 from infra.fixtures.payloads import available_events, encode, fresh_event
 from infra.fixtures.variants import VARIANTS
 from infra.local.resources import create_resources
-from stripe_webhook import api_gateway, composition, eventbridge, observability
+from stripe_webhook import composition, observability
 from stripe_webhook.composition import Components
+from stripe_webhook.core.events import parse_event
+from stripe_webhook.edges import api_gateway, eventbridge
 from stripe_webhook.errors import WebhookError
-from stripe_webhook.events import parse_event
 from stripe_webhook.settings import get_settings
 from tests.aws_model import AwsModel, Killed, Rates
 from tests.integration.conftest import Aws
@@ -160,9 +161,9 @@ def test_every_event_is_stored_once_published_and_recorded_as_if_alone(
     # Scaled down from 28 s invocations and 60 s leases, so killed claims expire within the test.
     # The mark keeps over 1 s (on AWS: over 11 s) for its retries: conflicts last milliseconds.
     monkeypatch.setenv("IN_PROGRESS_LEASE_SECONDS", str(LEASE_SECONDS))
-    monkeypatch.setattr("stripe_webhook.budget.MIN_LEASE_SECONDS", 1)
-    monkeypatch.setattr("stripe_webhook.budget.PUBLISH_BUDGET_SECONDS", 1.2)
-    monkeypatch.setattr("stripe_webhook.budget.CALL_BUDGET_SECONDS", 0.1)
+    monkeypatch.setattr("stripe_webhook.core.budget.MIN_LEASE_SECONDS", 1)
+    monkeypatch.setattr("stripe_webhook.core.budget.PUBLISH_BUDGET_SECONDS", 1.2)
+    monkeypatch.setattr("stripe_webhook.core.budget.CALL_BUDGET_SECONDS", 0.1)
     metrics = _count_metrics(monkeypatch)
     composition.reset()
     model = AwsModel(Rates(), seed)

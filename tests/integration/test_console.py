@@ -31,7 +31,7 @@ from infra.local.action_logs import ActionLogs
 from infra.local.action_runners import ActionRunner, build_runners
 from infra.local.resources import LocalResources, create_action_resources
 from infra.ops.deployed import handled_event_types
-from stripe_webhook import schema
+from stripe_webhook.adapters import schema
 from tests.integration.conftest import Aws
 from tests.support import deliver, drain
 
@@ -220,7 +220,7 @@ def test_a_stored_body_larger_than_any_body_is_said_not_read_whole(console: Cons
 
 
 def test_the_reconciler_s_recovered_and_skipped_events_are_listed(console: Console, secret: str) -> None:
-    from stripe_webhook.reconciler_state import State
+    from stripe_webhook.recovery.reconciler_state import State
 
     recovered = fresh_event("invoice.paid")
     assert deliver(recovered, secret).status == 200

@@ -15,9 +15,9 @@ from infra.template import load_module
 from stripe_webhook import composition
 from stripe_webhook.app import lambda_handler
 from stripe_webhook.composition import registry as deployed_registry
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record
 from stripe_webhook.errors import InvalidPayload, PublishError
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.loopback_stripe import LoopbackStripe

@@ -16,11 +16,12 @@ import pytest
 
 from contract import aws as aws_clients
 from infra.fixtures.payloads import encode, fresh_event
-from stripe_webhook import budget, composition
+from stripe_webhook import composition
+from stripe_webhook.adapters.retries import CONFLICT_RETRIES
+from stripe_webhook.core import budget
+from stripe_webhook.core.events import parse_event
+from stripe_webhook.core.pipeline import Pipeline
 from stripe_webhook.errors import OutOfTime
-from stripe_webhook.events import parse_event
-from stripe_webhook.pipeline import Pipeline
-from stripe_webhook.retries import CONFLICT_RETRIES
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import all_items, deliver, drain

@@ -16,9 +16,9 @@ from contract import aws
 from infra.fixtures.payloads import fresh_event
 from infra.template import load_module
 from stripe_webhook import composition
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record
-from stripe_webhook.routing import Route
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record
+from stripe_webhook.core.routing import Route
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import all_items, deliver, drain, get_item
@@ -131,8 +131,8 @@ def test_crash_between_write_and_publish_is_completed_after_the_lease_expires(
     monkeypatch.setenv("IN_PROGRESS_LEASE_SECONDS", "3")
     # a 3 s lease (stored in whole seconds: at least 2 s left) must cover a publish and a mark,
     # with room for a slow claim on a loaded machine
-    monkeypatch.setattr("stripe_webhook.budget.MIN_LEASE_SECONDS", 3)
-    monkeypatch.setattr("stripe_webhook.budget.PUBLISH_BUDGET_SECONDS", 0.3)
+    monkeypatch.setattr("stripe_webhook.core.budget.MIN_LEASE_SECONDS", 3)
+    monkeypatch.setattr("stripe_webhook.core.budget.PUBLISH_BUDGET_SECONDS", 0.3)
     composition.reset()
     faults.install(aws_session())
     faults.fail("sns.Publish", Fault(raise_=ProcessKilled, times=1))

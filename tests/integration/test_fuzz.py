@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from infra.fixtures.payloads import encode, fresh_event, thin_notification
 from infra.local.apigw import proxy_event
+from stripe_webhook.core.events import parse_event
+from stripe_webhook.edges.signature import compute_signature
 from stripe_webhook.errors import InvalidPayload
-from stripe_webhook.events import parse_event
 from stripe_webhook.settings import Settings
-from stripe_webhook.signature import compute_signature
 from tests.integration.conftest import Aws
 from tests.support import all_items, drain, invoke
 

@@ -19,10 +19,10 @@ from infra import REPO_ROOT
 from infra.fixtures.payloads import encode, fresh_event
 from infra.ops.deployed import Context, Stack
 from infra.ops.redrive import redrive
+from stripe_webhook.adapters.payloads import payload_key
+from stripe_webhook.adapters.publisher import message_attributes, message_body, needs_offload
+from stripe_webhook.core.events import parse_event
 from stripe_webhook.errors import PublishError
-from stripe_webhook.events import parse_event
-from stripe_webhook.payloads import payload_key
-from stripe_webhook.publisher import message_attributes, message_body, needs_offload
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import deliver, drain, extended_sqs_client, get_item, large_invoice, receive_all

@@ -24,8 +24,9 @@ import pytest
 
 from contract import aws as aws_clients
 from infra.fixtures.payloads import encode, fresh_event
-from stripe_webhook import composition, store
-from stripe_webhook.events import parse_event
+from stripe_webhook import composition
+from stripe_webhook.adapters import store
+from stripe_webhook.core.events import parse_event
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.support import deliver, drain
@@ -307,7 +308,7 @@ def test_a_claim_that_used_up_the_invocation_is_released_and_the_retry_publishes
     aws: Aws, secret: str, faults: FaultInjector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A 1.5 s invocation (scaled down from 28 s) whose claim takes 0.7 s leaves less than the 1 s budget
-    monkeypatch.setattr("stripe_webhook.budget.PUBLISH_BUDGET_SECONDS", 1.0)
+    monkeypatch.setattr("stripe_webhook.core.budget.PUBLISH_BUDGET_SECONDS", 1.0)
     composition.components.cache_clear()  # the pipeline is built anew, on the same (faulty) session
 
     faults.fail("dynamodb.TransactWriteItems", Fault(delay_seconds=0.7, times=1))

@@ -53,7 +53,7 @@ OUR_NAMES = {
 
 CUSTOM_METRICS = {
     name
-    for path in (REPO_ROOT / "functions" / "stripe_webhook").glob("*.py")
+    for path in (REPO_ROOT / "functions" / "stripe_webhook").rglob("*.py")
     for name in re.findall(r'count\("(\w+)"\)', path.read_text())
 }
 """Every metric the webhook function emits (``observability.count``), read from its source."""

@@ -21,7 +21,8 @@ from infra.ops import backfill, cli, verify
 from infra.ops.deployed import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS
 from infra.template import load_module
-from stripe_webhook import bodies, composition
+from stripe_webhook import composition
+from stripe_webhook.adapters import bodies
 from stripe_webhook.settings import API_VERSION
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
@@ -288,8 +289,8 @@ def test_a_failed_event_is_reported_and_retried_by_resume(
     error: str,
 ) -> None:
     # backfill gives each event a Lambda invocation's time, checked as the function checks it
-    monkeypatch.setattr("stripe_webhook.budget.FUNCTION_TIMEOUT_SECONDS", 3.0)
-    monkeypatch.setattr("stripe_webhook.budget.PUBLISH_BUDGET_SECONDS", 1.0)  # 2 s of slack for a claim
+    monkeypatch.setattr("stripe_webhook.core.budget.FUNCTION_TIMEOUT_SECONDS", 3.0)
+    monkeypatch.setattr("stripe_webhook.core.budget.PUBLISH_BUDGET_SECONDS", 1.0)  # 2 s of slack for a claim
     now = int(time.time())
     events = [fresh_event("invoice.paid", created=now - 100 + i) for i in range(3)]
     for event in events:
@@ -405,7 +406,7 @@ def test_status_shows_counts_last_event_and_failures(
     # One more whose mark failed for its whole invocation: published, left IN_PROGRESS
     stuck = fresh_event("invoice.paid")
     injector.fail("dynamodb.UpdateItem", Fault("InternalServerError", 500))
-    monkeypatch.setattr("stripe_webhook.store.MARK_ROUNDS", 0)
+    monkeypatch.setattr("stripe_webhook.adapters.store.MARK_ROUNDS", 0)
     assert deliver(stuck, secret).status == 200
     injector.heal("dynamodb.UpdateItem")
     # And one whose publish failed: released for Stripe's retry, indexed as IN_PROGRESS
@@ -682,7 +683,7 @@ def test_register_a_destination_in_a_dry_run_creates_nothing(
 
 
 def recorded(aws: Aws) -> list[Any]:
-    from stripe_webhook.ledger import DynamoLedger
+    from stripe_webhook.recovery.ledger import DynamoLedger
 
     return DynamoLedger(aws.table, client=aws.dynamodb).endpoints()
 

@@ -21,7 +21,7 @@ import pytest
 from infra.fixtures.payloads import fresh_event, thin_notification, with_fresh_ids
 from infra.lambda_context import LambdaContext
 from stripe_webhook import composition
-from stripe_webhook.reconciliation import Endpoint, Report
+from stripe_webhook.recovery.reconciliation import Endpoint, Report
 from tests.integration.conftest import Aws
 from tests.integration.recovery import ENDPOINT_ID, published, run, undelivered
 from tests.integration.test_delivery_paths import THIN_SECRET, post_thin
@@ -148,7 +148,9 @@ def test_429_and_5xx_answers_are_retried_within_the_run(aws: Aws, stripe: Loopba
 def test_stripe_down_for_the_whole_run_is_a_failed_run_that_changes_nothing(
     aws: Aws, stripe: LoopbackStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("stripe_webhook.reconciler.LIST_SECONDS", 4.0)  # each call's retries, scaled down
+    monkeypatch.setattr(
+        "stripe_webhook.recovery.reconciler.LIST_SECONDS", 4.0
+    )  # each call's retries, scaled down
     undelivered(stripe, 3)
     stripe.fail_next.extend([503] * 100)
 

@@ -194,7 +194,7 @@ def test_events_of_one_type_in_a_time_range(aws: Aws, secret: str) -> None:
 
 def claimed_and_marked(store: Any, event: dict[str, Any]) -> None:
     """Stored as the pipeline leaves a published event: the mark indexes it by type."""
-    from stripe_webhook.events import parse_event
+    from stripe_webhook.core.events import parse_event
 
     parsed = parse_event(encode(event))
     claim = store.claim(parsed, [], None, time.time())
@@ -202,7 +202,7 @@ def claimed_and_marked(store: Any, event: dict[str, Any]) -> None:
 
 
 def test_a_busy_type_is_spread_over_shards_and_read_back_whole_and_in_order(aws: Aws) -> None:
-    from stripe_webhook import schema
+    from stripe_webhook.adapters import schema
 
     store = composition.components().store
     base = (int(time.time()) // 86_400 - 1) * 86_400 + 3_600

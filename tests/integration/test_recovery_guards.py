@@ -17,11 +17,11 @@ import pytest
 from contract import aws as function_aws
 from infra.fixtures.payloads import encode, fresh_event, v1_thin_notification, with_fresh_ids
 from stripe_webhook import composition
+from stripe_webhook.adapters.payloads import payload_key
 from stripe_webhook.errors import StorageError
 from stripe_webhook.handlers import build_registry
-from stripe_webhook.payloads import payload_key
-from stripe_webhook.reconciler_state import MAX_RETRIES, MAX_STATE_BYTES, State
-from stripe_webhook.reconciliation import Endpoint
+from stripe_webhook.recovery.reconciler_state import MAX_RETRIES, MAX_STATE_BYTES, State
+from stripe_webhook.recovery.reconciliation import Endpoint
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
 from tests.integration.recovery import ENDPOINT_ID, complete_sweep_due, published, run, undelivered

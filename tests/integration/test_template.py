@@ -18,7 +18,7 @@ import pytest
 from infra import REPO_ROOT
 from infra.build import sam_build
 from infra.template import function_properties, load_module, load_template
-from stripe_webhook import budget
+from stripe_webhook.core import budget
 from stripe_webhook.settings import Settings
 from tests.modules import targets
 
@@ -266,7 +266,7 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
 
 
 def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
-    from stripe_webhook.schema import CUSTOMER_INDEX, OBJECT_INDEX, TYPE_INDEX
+    from stripe_webhook.adapters.schema import CUSTOMER_INDEX, OBJECT_INDEX, TYPE_INDEX
 
     indexes = {
         index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
@@ -333,8 +333,8 @@ def test_eventbridge_delivery_is_off_by_default_and_dead_letters_what_fails() ->
 
 
 def test_thin_events_are_off_until_enabled_with_their_own_secret() -> None:
-    from stripe_webhook.api_gateway import THIN_RESOURCE
-    from stripe_webhook.eventbridge import SOURCE_PREFIX as EVENTBRIDGE_SOURCE_PREFIX
+    from stripe_webhook.edges.api_gateway import THIN_RESOURCE
+    from stripe_webhook.edges.eventbridge import SOURCE_PREFIX as EVENTBRIDGE_SOURCE_PREFIX
 
     assert TEMPLATE["Parameters"]["EnableThinEvents"]["Default"] == "false"
     assert RESOURCES["ThinWebhookSecret"]["Condition"] == "ThinEvents"

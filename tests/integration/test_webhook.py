@@ -12,8 +12,8 @@ from infra.fixtures.payloads import encode, fresh_event, load_event, thin_notifi
 from infra.fixtures.signing import signature_header
 from infra.local.resources import subscribe_queue
 from stripe_webhook import composition
-from stripe_webhook.events import parse_event
-from stripe_webhook.store import DynamoStore
+from stripe_webhook.adapters.store import DynamoStore
+from stripe_webhook.core.events import parse_event
 from tests.integration.conftest import Aws
 from tests.support import all_items, deliver, drain, get_item, invoke, signed_request
 

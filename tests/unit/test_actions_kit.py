@@ -17,9 +17,9 @@ from stripe_actions.errors import ConfigurationError
 from stripe_actions.examples import Entitlement
 from stripe_actions.messages import ActionEvent, PoisonMessage, parse_record
 from stripe_actions.settings import load_settings
-from stripe_webhook.events import parse_event
+from stripe_webhook.adapters.publisher import message_attributes, message_body
+from stripe_webhook.core.events import parse_event
 from stripe_webhook.ports import PayloadLocation
-from stripe_webhook.publisher import message_attributes, message_body
 from tests.modules import conditions_of, resolve
 
 EVENT = fresh_event("invoice.paid")

@@ -16,8 +16,8 @@ from infra.fixtures.payloads import available_events, encode, load_event
 from infra.fixtures.versions import BASIL, GENERATIONS, PRE_BASIL, generations, shaped
 from infra.template import load_template
 from stripe_webhook.composition import registry
-from stripe_webhook.events import parse_event
-from stripe_webhook.records import Record
+from stripe_webhook.core.events import parse_event
+from stripe_webhook.core.records import Record
 from stripe_webhook.settings import API_VERSION
 
 HANDLED = sorted(event_type for event_type in available_events() if registry().resolve(event_type))

@@ -10,7 +10,7 @@ import pytest
 
 from infra.bench.dictionary import build, path_of, project_bodies
 from infra.fixtures.payloads import available_events, encode, fresh_event
-from stripe_webhook import bodies
+from stripe_webhook.adapters import bodies
 
 RELEASED = {1: "cfd6f375add45be4bccca9bd6d6a9da99bbf9a4ce57123df9ab6221ee2f6d797"}
 """Every released dictionary's digest: stored bodies need it as it was (a new one is a new version)."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from infra.console.event_log import BUFFER, EventLog, Filters, _Position
-from stripe_webhook import schema
+from stripe_webhook.adapters import schema
 
 DAY = 86_400
 

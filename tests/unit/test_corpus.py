@@ -8,7 +8,7 @@ from typing import Any
 from infra.bench import corpus
 from infra.fixtures.payloads import encode
 from infra.stripe_types import object_type, snapshot_types
-from stripe_webhook.events import parse_event
+from stripe_webhook.core.events import parse_event
 from stripe_webhook.settings import API_VERSION
 
 FIXTURE: dict[str, Any] = {

@@ -105,3 +105,35 @@ def test_the_local_stack_options_list_names_every_option_make_run_takes() -> Non
     listed = page.split("### Options", 1)[1].split("\n### ", 1)[0]
     offered = [flag for flag, options in OPTIONS if options.get("help") is not argparse.SUPPRESS]
     assert [flag for flag in offered if f"`{flag}" not in listed] == []
+
+
+def module_map() -> dict[str, set[str]]:
+    """docs/development.md's map of the code: each top folder's listed files and folders."""
+    page = (DOCS / "development.md").read_text()
+    block = page.split("## The code", 1)[1].split("```\n", 2)[1]
+    listed: dict[str, set[str]] = {}
+    top, folders = "", dict[int, str]()
+    for line in block.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        depth = (len(line) - len(line.lstrip())) // 2
+        if not name or not (name.endswith((".py", "/"))) or line.startswith(" " * 29):
+            continue
+        if depth == 0:
+            top, folders = name, dict[int, str]()
+            listed[top] = set()
+            continue
+        folders[depth] = name
+        listed[top].add("".join(folders[level] for level in range(1, depth)) + name)
+    return listed
+
+
+def test_the_module_map_matches_the_folders_of_the_webhook() -> None:
+    for top in ("functions/stripe_webhook/",):
+        root = REPO_ROOT / top
+        actual = {
+            str(path.relative_to(root)) + ("/" if path.is_dir() else "")
+            for path in root.rglob("*")
+            if (path.suffix == ".py" and path.name != "__init__.py")
+            or (path.is_dir() and path.name != "__pycache__")
+        }
+        assert module_map()[top] == actual

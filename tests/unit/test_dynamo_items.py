@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stripe_webhook.dynamo_items import from_item, to_item
+from stripe_webhook.adapters.dynamo_items import from_item, to_item
 
 
 def test_round_trip_of_the_shapes_records_use() -> None:

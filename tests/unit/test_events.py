@@ -5,8 +5,8 @@ import json
 import pytest
 
 from infra.fixtures.payloads import encode, fresh_event, load_event, thin_notification
+from stripe_webhook.core.events import parse_event, parse_stored_event, parse_thin_event
 from stripe_webhook.errors import InvalidPayload
-from stripe_webhook.events import parse_event, parse_stored_event, parse_thin_event
 
 
 def test_parses_the_fields_later_steps_need() -> None:

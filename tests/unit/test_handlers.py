@@ -9,8 +9,8 @@ import pytest
 
 from infra.fixtures.payloads import encode, load_event
 from stripe_webhook.composition import registry as deployed_registry
-from stripe_webhook.events import StripeEvent, parse_event
-from stripe_webhook.records import Record
+from stripe_webhook.core.events import StripeEvent, parse_event
+from stripe_webhook.core.records import Record
 
 
 def _event(event_type: str, changes: dict[str, Any] | None = None, **top: Any) -> StripeEvent:

@@ -107,7 +107,7 @@ def test_the_inbox_keeps_at_most_its_bytes_dropping_the_oldest_and_the_page_is_t
 
 
 def test_a_stored_event_that_cannot_be_read_is_said_in_the_detail_not_a_dropped_connection() -> None:
-    from stripe_webhook.bodies import UnreadableBody
+    from stripe_webhook.adapters.bodies import UnreadableBody
 
     class DamagedTable(NoTable):
         def get_event(self, event_id: str) -> dict[str, Any] | None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from stripe_webhook.dynamo_items import to_item
-from stripe_webhook.ordering import Verdict, bound, verdict
-from stripe_webhook.records import RANK_SLOTS, Record
+from stripe_webhook.adapters.dynamo_items import to_item
+from stripe_webhook.core.ordering import Verdict, bound, verdict
+from stripe_webhook.core.records import RANK_SLOTS, Record
 
 SECOND = 1_764_300_000
 AT = SECOND * RANK_SLOTS

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from infra.fixtures.payloads import encode, fresh_event
+from stripe_webhook.core.events import StripeEvent, parse_event
+from stripe_webhook.core.pipeline import Pipeline
+from stripe_webhook.core.records import Record
+from stripe_webhook.core.routing import Registry
 from stripe_webhook.errors import ConfigurationError, HandlerError, OutOfTime, PublishError
-from stripe_webhook.events import StripeEvent, parse_event
-from stripe_webhook.pipeline import Pipeline
 from stripe_webhook.ports import Claim, PayloadLocation, Resolver
-from stripe_webhook.records import Record
-from stripe_webhook.routing import Registry
 
 MESSAGE_LIMIT_BYTES = 262_144
 """The fake topic's message size limit (SNS's)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from stripe_webhook.reconciler_state import MAX_STATE_BYTES, State, Sweep
-from stripe_webhook.reconciliation import Limits, Report
+from stripe_webhook.recovery.reconciler_state import MAX_STATE_BYTES, State, Sweep
+from stripe_webhook.recovery.reconciliation import Limits, Report
 
 NOW = 1_800_000_000
 LIMITS = Limits(overlap_seconds=600, grace_seconds=300)

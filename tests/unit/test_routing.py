@@ -7,9 +7,9 @@ import pytest
 
 from stripe_webhook import handlers
 from stripe_webhook.composition import registry as deployed_registry
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record
-from stripe_webhook.routing import Registry
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record
+from stripe_webhook.core.routing import Registry
 
 
 def _handler(event: StripeEvent) -> list[Record]:
@@ -89,7 +89,7 @@ def test_each_handled_type_s_object_is_owned_by_the_family_that_handles_it() -> 
 
 
 def test_two_families_owning_one_object_type_are_refused_with_the_owner_named() -> None:
-    from stripe_webhook.routing import Family, owners
+    from stripe_webhook.core.routing import Family, owners
 
     billing, invoices = Family("billing", owns=("invoice",)), Family("invoices", owns=("invoice",))
 

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from stripe_webhook.adapters.secret_cache import SecretCache
 from stripe_webhook.errors import ConfigurationError
-from stripe_webhook.secret_cache import SecretCache
 
 
 @dataclass

@@ -9,8 +9,8 @@ import stripe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stripe_webhook.edges.signature import compute_signature, sign_header, verify
 from stripe_webhook.errors import SignatureError
-from stripe_webhook.signature import compute_signature, sign_header, verify
 
 SECRET = "whsec_" + "5a" * 16
 PAYLOAD = b'{\n  "id": "evt_test_webhook",\n  "object": "event"\n}'

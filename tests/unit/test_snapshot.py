@@ -18,7 +18,7 @@ from infra import REPO_ROOT
 from infra.local import snapshot
 from infra.local.inbox import Entry
 from infra.local.snapshot import Unrestorable, as_json_value, parse
-from stripe_webhook import bodies
+from stripe_webhook.adapters import bodies
 
 ENTRY = {
     "seq": 1,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from infra.fixtures.payloads import thin_notification
+from stripe_webhook.adapters.stripe_api import Answer, StripeApi
+from stripe_webhook.core.events import StripeEvent, parse_thin_event
 from stripe_webhook.errors import InvalidPayload, StripeApiError
-from stripe_webhook.events import StripeEvent, parse_thin_event
-from stripe_webhook.stripe_api import Answer, StripeApi
 
 
 class FakeStripe:

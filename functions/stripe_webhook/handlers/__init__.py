@@ -7,8 +7,8 @@ to ``FAMILIES`` below. A family owning an object type another owns is refused at
 
 from __future__ import annotations
 
+from stripe_webhook.core.routing import Registry, owners
 from stripe_webhook.handlers import billing, checkout, customers, disputes, money_movement, payments
-from stripe_webhook.routing import Registry, owners
 
 FAMILIES = (
     payments.family,

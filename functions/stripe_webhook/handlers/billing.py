@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import (
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import (
     Record,
     expandable_id,
     integer,
@@ -22,7 +22,7 @@ from stripe_webhook.records import (
     rank_for,
     text,
 )
-from stripe_webhook.routing import Family
+from stripe_webhook.core.routing import Family
 
 family = Family("billing", owns=("subscription", "invoice", "invoice_payment"))
 

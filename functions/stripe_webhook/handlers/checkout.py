@@ -12,9 +12,9 @@
 
 from __future__ import annotations
 
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, expandable_id, object_record, pick, pick_ids
-from stripe_webhook.routing import Family
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record, expandable_id, object_record, pick, pick_ids
+from stripe_webhook.core.routing import Family
 
 family = Family("checkout", owns=("checkout.session",))
 

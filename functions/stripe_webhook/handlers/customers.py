@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, expandable_id, object_record, pick
-from stripe_webhook.routing import Family
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record, expandable_id, object_record, pick
+from stripe_webhook.core.routing import Family
 
 family = Family("customers", owns=("customer", "payment_method"))
 

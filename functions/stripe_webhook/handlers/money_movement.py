@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_webhook import schema
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record, integer, object_record, pick, pick_ids, rank_for, scalar, watermark
-from stripe_webhook.routing import Family
+from stripe_webhook.adapters import schema
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import (
+    Record,
+    integer,
+    object_record,
+    pick,
+    pick_ids,
+    rank_for,
+    scalar,
+    watermark,
+)
+from stripe_webhook.core.routing import Family
 
 family = Family("money_movement", owns=("balance", "payout", "transfer"))
 

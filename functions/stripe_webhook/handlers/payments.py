@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import (
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import (
     Record,
     expandable_id,
     integer,
@@ -13,7 +13,7 @@ from stripe_webhook.records import (
     rank_for,
     text,
 )
-from stripe_webhook.routing import Family
+from stripe_webhook.core.routing import Family
 
 family = Family("payments", owns=("payment_intent", "charge", "refund"))
 

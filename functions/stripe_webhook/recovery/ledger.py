@@ -24,10 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import aws
 from contract.aws import error_code
-from stripe_webhook import schema
+from stripe_webhook.adapters import schema
 from stripe_webhook.errors import StorageError
-from stripe_webhook.reconciler_state import State
-from stripe_webhook.reconciliation import Endpoint
+from stripe_webhook.recovery.reconciler_state import State
+from stripe_webhook.recovery.reconciliation import Endpoint
 
 BATCH_KEYS = 100
 """The most keys one ``BatchGetItem`` takes."""

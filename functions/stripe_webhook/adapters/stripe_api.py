@@ -32,8 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stripe_webhook.core.events import EVENT_ID, OBJECT_ID, StripeEvent, is_id, strict_json
 from stripe_webhook.errors import InvalidPayload, StripeApiError
-from stripe_webhook.events import EVENT_ID, OBJECT_ID, StripeEvent, is_id, strict_json
 from stripe_webhook.settings import API_VERSION, key_livemode
 
 TIMEOUT_SECONDS = 5.0

@@ -18,10 +18,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import aws, records
-from stripe_webhook import bodies, schema
-from stripe_webhook.dynamo_items import from_item
+from stripe_webhook.adapters import bodies, schema
+from stripe_webhook.adapters.dynamo_items import from_item
+from stripe_webhook.adapters.payloads import S3Payloads
 from stripe_webhook.errors import StorageError
-from stripe_webhook.payloads import S3Payloads
 from stripe_webhook.ports import PayloadLocation
 
 DAY_SECONDS = 86_400

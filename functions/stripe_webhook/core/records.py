@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.records import link_sk, object_key
-from stripe_webhook import schema
+from stripe_webhook.adapters import schema
+from stripe_webhook.core.events import OBJECT_ID, StripeEvent, is_id
 from stripe_webhook.errors import InvalidPayload
-from stripe_webhook.events import OBJECT_ID, StripeEvent, is_id
 
 MAX_RECORDS = 99
 """DynamoDB's TransactWriteItems holds 100 items; one is the event's claim."""

@@ -34,16 +34,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from stripe_webhook import budget
+from stripe_webhook.adapters.stripe_api import MAX_OBJECT_BYTES, MAX_PAGE_BYTES, MAX_PAGE_VALUES, StripeApi
+from stripe_webhook.core import budget
+from stripe_webhook.core.events import compact_json, parse_event, parse_thin_event
+from stripe_webhook.core.pipeline import EventOutcome, Pipeline
 from stripe_webhook.errors import EventInProgress, RequestRejected, StorageError, StripeApiError, WebhookError
-from stripe_webhook.events import compact_json, parse_event, parse_thin_event
-from stripe_webhook.ledger import LeaseLost
-from stripe_webhook.listed import listed_problem, other_mode, unreadable_version
-from stripe_webhook.pipeline import EventOutcome, Pipeline
-from stripe_webhook.reconciler_state import SWEEPS, State
-from stripe_webhook.reconciliation import Endpoint, Ledger, Limits, Report, Verdict, subscription
-from stripe_webhook.stripe_api import MAX_OBJECT_BYTES, MAX_PAGE_BYTES, MAX_PAGE_VALUES, StripeApi
-from stripe_webhook.sweeps import Backlogged, OutOfBudget, Walk
+from stripe_webhook.recovery.ledger import LeaseLost
+from stripe_webhook.recovery.listed import listed_problem, other_mode, unreadable_version
+from stripe_webhook.recovery.reconciler_state import SWEEPS, State
+from stripe_webhook.recovery.reconciliation import Endpoint, Ledger, Limits, Report, Verdict, subscription
+from stripe_webhook.recovery.sweeps import Backlogged, OutOfBudget, Walk
 
 LIST_SECONDS = 15.0
 """What one list call (with its retries on 429 and 5xx) may take."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from stripe_webhook.events import API_VERSION as API_VERSION_PATTERN
-from stripe_webhook.events import EVENT_ID, EVENT_TYPE, MAX_CREATED, is_id
+from stripe_webhook.core.events import API_VERSION as API_VERSION_PATTERN
+from stripe_webhook.core.events import EVENT_ID, EVENT_TYPE, MAX_CREATED, is_id
 from stripe_webhook.settings import OLDEST_READ
 
 

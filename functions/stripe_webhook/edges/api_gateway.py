@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from contract import tracing
-from stripe_webhook import signature
+from stripe_webhook.core.events import StripeEvent, parse_event, parse_thin_event
+from stripe_webhook.edges import signature
 from stripe_webhook.errors import (
     ConfigurationError,
     EventInProgress,
@@ -33,7 +34,6 @@ from stripe_webhook.errors import (
     ThinEventsDisabled,
     WebhookError,
 )
-from stripe_webhook.events import StripeEvent, parse_event, parse_thin_event
 from stripe_webhook.observability import count, outcome_body, report_failure, report_outcome, start_event
 
 if TYPE_CHECKING:

@@ -74,7 +74,7 @@ class S3Payloads(aws.ServiceAdapter):
     def read(self, location: PayloadLocation) -> bytes:
         """The stored body; ``StorageError`` if S3 cannot return it (e.g. expired by the lifecycle),
         ``UnreadableBody`` if it is larger than any body (read no further)."""
-        from stripe_webhook.bodies import UnreadableBody
+        from stripe_webhook.adapters.bodies import UnreadableBody
 
         try:
             body = aws.read_object(self.client, location.bucket, location.key, MAX_BODY_BYTES)

@@ -22,12 +22,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import aws, tracing
 from contract.aws import error_code
-from stripe_webhook import ordering, retries, schema, writes
-from stripe_webhook.dynamo_items import from_item, to_attribute
+from stripe_webhook.adapters import retries, schema, writes
+from stripe_webhook.adapters.dynamo_items import from_item, to_attribute
+from stripe_webhook.core import ordering
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record
 from stripe_webhook.errors import EventInProgress, StorageError
-from stripe_webhook.events import StripeEvent
 from stripe_webhook.ports import Claim, PayloadLocation, Resolver
-from stripe_webhook.records import Record
 
 ORDER_ROUNDS = 4
 """How many times a claim is re-decided because records changed under it before it gives up (503)."""

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from stripe_webhook.events import (
+from stripe_webhook.core.events import (
     ACCOUNT,
     CONTEXT,
     EVENT_TYPE,

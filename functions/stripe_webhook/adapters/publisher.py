@@ -31,8 +31,8 @@ from contract import (
     SCHEMA_VERSION,
     aws,
 )
+from stripe_webhook.core.events import StripeEvent, parse_stored_event
 from stripe_webhook.errors import PublishError
-from stripe_webhook.events import StripeEvent, parse_stored_event
 from stripe_webhook.ports import PayloadLocation
 
 SNS_MAX_MESSAGE_BYTES = 262_144

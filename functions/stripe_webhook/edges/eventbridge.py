@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from stripe_webhook.core.events import THIN_EVENT_OBJECT, parse_event, parse_thin_event
 from stripe_webhook.errors import InvalidPayload, WebhookError
-from stripe_webhook.events import THIN_EVENT_OBJECT, parse_event, parse_thin_event
 from stripe_webhook.observability import (
     count,
     logger,

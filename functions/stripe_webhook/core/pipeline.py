@@ -19,6 +19,9 @@ from typing import Any, Literal
 
 from contract import POSSIBLE_DUPLICATE, tracing
 from contract.records import object_key
+from stripe_webhook.core.events import HEALTH_NOTICE, StripeEvent, as_business_event
+from stripe_webhook.core.records import Record, records_problem
+from stripe_webhook.core.routing import Registry, Route
 from stripe_webhook.errors import (
     ConfigurationError,
     HandlerError,
@@ -27,10 +30,7 @@ from stripe_webhook.errors import (
     PublishError,
     missing_api_key,
 )
-from stripe_webhook.events import HEALTH_NOTICE, StripeEvent, as_business_event
 from stripe_webhook.ports import EventPublisher, EventStore, PayloadLocation, PayloadStore, Resolver
-from stripe_webhook.records import Record, records_problem
-from stripe_webhook.routing import Registry, Route
 from stripe_webhook.settings import API_VERSION
 
 
@@ -149,7 +149,7 @@ class Pipeline:
     def _recovered(self, notice: StripeEvent, deadline: float | None) -> StripeEvent:
         """The event Stripe failed to generate, rebuilt from its health notice: the notice in full,
         then the object it names as Stripe serves it now (``health.as_recovered_event``)."""
-        from stripe_webhook import health  # rare: off the cold path
+        from stripe_webhook.edges import health  # rare: off the cold path
 
         full = self._fetch_full(notice, deadline)
         impact = health.impact_of(full)

@@ -12,10 +12,11 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from contract.aws import error_code
-from stripe_webhook import bodies, ordering, schema
-from stripe_webhook.dynamo_items import to_attribute, to_item
+from stripe_webhook.adapters import bodies, schema
+from stripe_webhook.adapters.dynamo_items import to_attribute, to_item
+from stripe_webhook.core import ordering
+from stripe_webhook.core.events import StripeEvent
 from stripe_webhook.errors import StorageError
-from stripe_webhook.events import StripeEvent
 from stripe_webhook.ports import PayloadLocation
 
 ORDERED = "attribute_not_exists(pk) OR (attribute_not_exists(deleted) AND last_event_watermark < :bound)"

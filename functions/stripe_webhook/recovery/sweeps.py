@@ -16,15 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stripe_webhook.adapters.stripe_api import TOO_LARGE
+from stripe_webhook.core.events import EVENT_ID, EVENT_TYPE, is_id
 from stripe_webhook.errors import StripeApiError
-from stripe_webhook.events import EVENT_ID, EVENT_TYPE, is_id
-from stripe_webhook.listed import label, listed_problem
-from stripe_webhook.stripe_api import TOO_LARGE
+from stripe_webhook.recovery.listed import label, listed_problem
 
 if TYPE_CHECKING:
-    from stripe_webhook.reconciler import Reconciler
-    from stripe_webhook.reconciler_state import State
-    from stripe_webhook.reconciliation import Report
+    from stripe_webhook.recovery.reconciler import Reconciler
+    from stripe_webhook.recovery.reconciler_state import State
+    from stripe_webhook.recovery.reconciliation import Report
 
 PAGE_SIZE = 100
 """The most events one list call returns (Stripe's limit)."""

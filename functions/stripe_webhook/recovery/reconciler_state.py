@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stripe_webhook.reconciliation import EVENTS_API_WINDOW_DAYS
+from stripe_webhook.recovery.reconciliation import EVENTS_API_WINDOW_DAYS
 
 if TYPE_CHECKING:
-    from stripe_webhook.reconciliation import Limits, Report, Verdict
+    from stripe_webhook.recovery.reconciliation import Limits, Report, Verdict
 
 MAX_EVENT_ATTEMPTS = 5
 """Runs that try a failing event before it is named and given up (one per run)."""

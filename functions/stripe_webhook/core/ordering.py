@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from stripe_webhook.dynamo_items import to_item
-from stripe_webhook.events import StripeEvent
+from stripe_webhook.adapters.dynamo_items import to_item
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import RANK_SLOTS, Record
 from stripe_webhook.ports import Resolver
-from stripe_webhook.records import RANK_SLOTS, Record
 
 BOOKKEEPING = frozenset(
     {"pk", "sk", "last_event_id", "last_event_type", "last_event_watermark", "updated_at", "order_uncertain"}

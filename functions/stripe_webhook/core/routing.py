@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from stripe_webhook.events import StripeEvent
-from stripe_webhook.records import Record
+from stripe_webhook.core.events import StripeEvent
+from stripe_webhook.core.records import Record
 
 Handler = Callable[[StripeEvent], list[Record]]
 

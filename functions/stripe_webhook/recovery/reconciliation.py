@@ -17,8 +17,8 @@ from contract import matches
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from stripe_webhook.pipeline import EventOutcome
-    from stripe_webhook.reconciler_state import State
+    from stripe_webhook.core.pipeline import EventOutcome
+    from stripe_webhook.recovery.reconciler_state import State
 
 EVENTS_API_WINDOW_DAYS = 30
 """How long Stripe's Events API keeps an event (it lists the last 30 days)."""

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.aws import error_code
-from stripe_webhook import budget
+from stripe_webhook.core import budget
 from stripe_webhook.errors import StorageError
 
 CONFLICT_RETRIES = 3
