@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from contract import aws
+from contract.composition import Root
 from stripe_actions.actions import REGISTERED, Action, ActionRegistry, Ports, reads_records
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
 from stripe_actions.consumer import Consumer
@@ -41,7 +42,7 @@ def registered() -> dict[str, Callable[[Ports], Action]]:
     return dict(REGISTERED)
 
 
-class Components:
+class Components(Root[Settings]):
     """Everything one configuration of an actions function needs, each built once, on first use."""
 
     def __init__(
@@ -54,25 +55,14 @@ class Components:
         sns: Any | None = None,
         report: Callable[[ActionOutcome], None] = report_outcome,
     ) -> None:
-        self._settings = settings
-        self._dynamodb = dynamodb
-        self._s3 = s3
-        self._ses = ses
-        self._sns = sns
+        super().__init__(settings, get_settings, {"dynamodb": dynamodb, "s3": s3, "ses": ses, "sns": sns})
         self._report = report
         self._building = ""
         """The action ``actions()`` is building: whose keys ``effects()`` writes."""
 
-    @property
-    def settings(self) -> Settings:
-        """The settings given, else the environment's, read on first use."""
-        if self._settings is None:
-            self._settings = get_settings()
-        return self._settings
-
     @functools.cached_property
     def dynamodb(self) -> Any:
-        return self._dynamodb or aws.client("dynamodb")
+        return self.given("dynamodb") or aws.client("dynamodb")
 
     @functools.cached_property
     def consumer(self) -> Consumer:
@@ -122,17 +112,19 @@ class Components:
         """This stack's payload bucket, read for a large event's body."""
         from stripe_actions.webhook_data import PayloadReader
 
-        return PayloadReader(self.settings.payload_bucket, client=self._s3)
+        return PayloadReader(self.settings.payload_bucket, client=self.given("s3"))
 
     def actions_table(self) -> ActionsTable:
         return ActionsTable(self._needs("ACTIONS_TABLE", self.settings.actions_table), client=self.dynamodb)
 
     def mailer(self) -> ReceiptMailer | None:
         sender = self.settings.receipt_sender
-        return ReceiptMailer(sender, client=self._ses) if sender else None
+        return ReceiptMailer(sender, client=self.given("ses")) if sender else None
 
     def alert_topic(self) -> AlertTopic:
-        return AlertTopic(self._needs("ALERT_TOPIC_ARN", self.settings.alert_topic_arn), client=self._sns)
+        return AlertTopic(
+            self._needs("ALERT_TOPIC_ARN", self.settings.alert_topic_arn), client=self.given("sns")
+        )
 
     def _needs(self, setting: str, value: str | None) -> str:
         """A port's setting, or the error naming it and the action that asked (at the function's start)."""

@@ -16,6 +16,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from contract import aws, tracing
+from contract.composition import Root
 from stripe_webhook.adapters.secret_cache import SecretCache
 from stripe_webhook.core import budget
 from stripe_webhook.errors import ConfigurationError, ThinEventsDisabled, missing_api_key
@@ -42,7 +43,7 @@ def registry() -> Registry:
     return build_registry()
 
 
-class Components:
+class Components(Root[Settings]):
     """Everything one configuration of the function needs, each built once, on first use."""
 
     def __init__(
@@ -54,19 +55,8 @@ class Components:
         secretsmanager: Any | None = None,
         s3: Any | None = None,
     ) -> None:
-        self._settings = settings
-        self._s3 = s3
-        self._dynamodb = dynamodb
-        self._sns = sns
-        self._secretsmanager = secretsmanager
-
-    @property
-    def settings(self) -> Settings:
-        """The settings given, else the environment's, read on first use: a missing or malformed
-        variable raises ``ConfigurationError`` inside the edge, which answers it like any error."""
-        if self._settings is None:
-            self._settings = get_settings()
-        return self._settings
+        clients = {"dynamodb": dynamodb, "sns": sns, "secretsmanager": secretsmanager, "s3": s3}
+        super().__init__(settings, get_settings, clients)
 
     @functools.cached_property
     def store(self) -> DynamoStore:
@@ -76,20 +66,20 @@ class Components:
             self.settings.table_name,
             lease_seconds=self.settings.lease_seconds,
             retention_seconds=self.settings.retention_days * 86_400,
-            client=self._dynamodb,
+            client=self.given("dynamodb"),
         )
 
     @functools.cached_property
     def publisher(self) -> SnsPublisher:
         from stripe_webhook.adapters.publisher import SnsPublisher
 
-        return SnsPublisher(self.settings.topic_arn, client=self._sns)
+        return SnsPublisher(self.settings.topic_arn, client=self.given("sns"))
 
     @functools.cached_property
     def queries(self) -> TableQueries:
         from stripe_webhook.adapters.queries import TableQueries
 
-        return TableQueries(self.settings.table_name, client=self._dynamodb, payloads=self.payloads)
+        return TableQueries(self.settings.table_name, client=self.given("dynamodb"), payloads=self.payloads)
 
     @functools.cached_property
     def pipeline(self) -> Pipeline:
@@ -119,7 +109,7 @@ class Components:
     def ledger(self) -> DynamoLedger:
         from stripe_webhook.recovery.ledger import DynamoLedger
 
-        return DynamoLedger(self.settings.table_name, client=self._dynamodb)
+        return DynamoLedger(self.settings.table_name, client=self.given("dynamodb"))
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:
@@ -151,7 +141,7 @@ class Components:
     def payloads(self) -> S3Payloads:
         from stripe_webhook.adapters.payloads import S3Payloads
 
-        return S3Payloads(self.settings.payload_bucket, client=self._s3)
+        return S3Payloads(self.settings.payload_bucket, client=self.given("s3"))
 
     def full_event(self, event: StripeEvent, deadline: float | None = None) -> StripeEvent:
         """A thin event with its full payload, from the Stripe API (only handlers that need it call)."""
@@ -214,7 +204,7 @@ class Components:
             inline=inline,
             secret_arn=arn,
             max_age=self.settings.secret_cache_seconds,
-            client=self._secretsmanager,
+            client=self.given("secretsmanager"),
             **options,
         )
 
