@@ -121,17 +121,20 @@ class ActionInstance:
         return {"event_type": json.loads(str(self.parameters["EventTypes"]))}
 
     @property
+    def _words(self) -> list[tuple[str, str]]:
+        """``Uses``, word by word: (``records``, "") … (``keys``, ``FULFILMENT#``)."""
+        return [word.partition("=")[::2] for word in str(self.parameters.get("Uses", "")).split()]
+
+    @property
     def uses(self) -> frozenset[str]:
         """What the instance grants beyond the queue, idempotency and effect ledger (``Uses``):
         ``records``, ``email``, ``alerts``, and ``keys`` when it owns a key prefix."""
-        words = str(self.parameters.get("Uses", "")).split()
-        return frozenset("keys" if word.startswith("keys=") else word for word in words)
+        return frozenset(word for word, _ in self._words)
 
     @property
     def own_keys(self) -> str:
         """The actions-table key prefix it may get and put (``keys=FULFILMENT#``), or ""."""
-        words = str(self.parameters.get("Uses", "")).split()
-        return next((word.removeprefix("keys=") for word in words if word.startswith("keys=")), "")
+        return next((prefix for word, prefix in self._words if word == "keys"), "")
 
 
 def action_instances() -> dict[str, ActionInstance]:

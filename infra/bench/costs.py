@@ -11,6 +11,7 @@ import argparse
 import statistics
 import sys
 
+from infra import REPO_ROOT
 from infra.bench import corpus, recovery
 from infra.bench.units import Measured, measure, report
 from infra.cli import exit_with
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report(measured, name), end="\n\n")
     write_measured(bases)
     print(
-        f"wrote {MEASURED.relative_to(MEASURED.parents[2])}: what python -m infra.ops.cost prices",
+        f"wrote {MEASURED.relative_to(REPO_ROOT)}: what python -m infra.ops.cost prices",
         file=sys.stderr,
     )
     print("measuring the reconciler under moto…", file=sys.stderr, flush=True)

@@ -138,8 +138,9 @@ def add_to_families(init: Path, family: str, width: int) -> bool:
     return True
 
 
-def scaffold(event_type: str, family: str | None, root: Path = REPO_ROOT) -> list[str]:
-    """Write the files; return what was done, one line each (the first says where the type went)."""
+def scaffold(event_type: str, family: str | None, root: Path = REPO_ROOT) -> tuple[list[str], bool]:
+    """Write the files; return what was done, one line each, and whether the type went into its
+    owner's table (its handler already writes the record)."""
     if not TYPE_PATTERN.match(event_type):
         raise Problem(f"{event_type!r} is not a Stripe event type (like price.updated)")
     handlers = root / "functions" / "stripe_webhook" / "handlers"
@@ -181,7 +182,7 @@ def scaffold(event_type: str, family: str | None, root: Path = REPO_ROOT) -> lis
     with test.open("a") as handle:
         handle.write(test_text(event_type))
     done.append(f"added a test to {test.relative_to(root)}")
-    return done
+    return done, extended is not None
 
 
 def payload_for(root: Path, event_type: str, siblings: list[str]) -> str:
@@ -211,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", help="the handler family (module) to add it to (default: from the type)")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)  # tests: a copy
     args = parser.parse_args(argv)
-    done = scaffold(args.event_type, args.family, args.root)
+    done, in_owners_table = scaffold(args.event_type, args.family, args.root)
     print("\n".join(done))
-    if "'s " in done[0] and " handles it too " in done[0]:
+    if in_owners_table:
         print(
             "next: make unit passes as it is (the owner's handler writes the record). Choose the rank,\n"
             "      and check what the record keeps for this type in the new test."

@@ -56,12 +56,11 @@ def thin_delivery(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     snapshot_type = args.thin.removeprefix("v1.")
     if snapshot_type not in available_events():
         if not args.thin.startswith(THIN_PREFIXES):  # no thin type is named so: a typo, said so
-            raise Problem(
-                f"--thin {unknown(args.thin, available_events())}"
-                if unknown(args.thin, available_events())
-                else f"--thin {args.thin!r}: no payload to serve its fetch (see --list); a generic thin"
+            problem = unknown(args.thin, available_events()) or (
+                f"{args.thin!r}: no payload to serve its fetch (see --list); a generic thin"
                 " notification's type starts with v1. or v2."
             )
+            raise Problem(f"--thin {problem}")
         return thin_notification(args.thin), None
     (event,) = with_current_times(with_fresh_ids([fresh_event(snapshot_type)]))
     event = shaped(event, args.api_version)
