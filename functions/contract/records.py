@@ -3,8 +3,11 @@
 
     OBJECT#<stripe id> / STATE               one record per Stripe object (the handler's fields)
     OBJECT#<stripe id> / LINK#<name>#<id>    a link the object's own events do not carry
+    BALANCE#<acct|platform> / BALANCE#live|test  the latest balance (it has no id)
 
-A reader queries the object's partition and gives its items, as plain values, to ``merged``.
+A reader queries the object's partition and gives its items, as plain values, to ``merged``. A
+record that belongs to a customer carries the ``by-customer`` index's keys (``CUSTOMER_KEY``,
+``CUSTOMER_SORT``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 
 STATE_SK = "STATE"
 LINK_SK_PREFIX = "LINK#"
+CUSTOMER_KEY = "customer_key"
+CUSTOMER_SORT = "customer_sort"
 
 
 def object_key(object_id: str) -> tuple[str, str]:
@@ -22,6 +27,16 @@ def object_key(object_id: str) -> tuple[str, str]:
 
 def link_sk(name: str, linked_id: str) -> str:
     return f"{LINK_SK_PREFIX}{name}#{linked_id}"
+
+
+def balance_key(owner: str, livemode: bool) -> tuple[str, str]:
+    """The balance has no id: one item per account (or ``platform``) and mode."""
+    return f"BALANCE#{owner}", f"BALANCE#{'live' if livemode else 'test'}"
+
+
+def customer_sort(object_type: str, created: int, object_id: str) -> str:
+    """Sort key of the ``by-customer`` index: by object type, then the object's ``created``."""
+    return f"{object_type}#{created:012d}#{object_id}"
 
 
 def merged(object_id: str, items: Iterable[dict[str, Any]]) -> dict[str, Any] | None:

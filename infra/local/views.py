@@ -11,9 +11,8 @@ import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from contract.records import object_key
+from contract.records import CUSTOMER_KEY, CUSTOMER_SORT, object_key
 from infra.fixtures.payloads import is_unix_time
-from stripe_webhook.adapters import schema
 
 if TYPE_CHECKING:
     from infra.local.inbox import Entry
@@ -25,8 +24,8 @@ _RECORD_META = {
     "object_id",
     "object_type",
     "livemode",
-    schema.CUSTOMER_KEY,
-    schema.CUSTOMER_SORT,
+    CUSTOMER_KEY,
+    CUSTOMER_SORT,
     "last_event_id",
     "last_event_type",
     "last_event_watermark",

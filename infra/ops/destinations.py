@@ -25,7 +25,7 @@ from stripe_webhook.core.events import HEALTH_NOTICE
 
 def enabled_events(style: str) -> list[str]:
     """The handled types, as a destination of ``style`` names them; a thin destination also takes
-    Stripe's notice of an event it never generated (``stripe_webhook.edges.health``)."""
+    Stripe's notice of an event it never generated (``stripe_webhook.core.health``)."""
     types = handled_event_types()
     return [*(f"v1.{event_type}" for event_type in types), HEALTH_NOTICE] if style == "thin" else types
 

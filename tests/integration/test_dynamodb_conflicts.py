@@ -17,7 +17,7 @@ import pytest
 from contract import aws as aws_clients
 from infra.fixtures.payloads import encode, fresh_event
 from stripe_webhook import composition
-from stripe_webhook.adapters.retries import CONFLICT_RETRIES
+from stripe_webhook.adapters.table import CONFLICT_RETRIES
 from stripe_webhook.core import budget
 from stripe_webhook.core.events import parse_event
 from stripe_webhook.core.pipeline import Pipeline

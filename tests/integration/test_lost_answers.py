@@ -25,7 +25,7 @@ import pytest
 from contract import aws as aws_clients
 from infra.fixtures.payloads import encode, fresh_event
 from stripe_webhook import composition
-from stripe_webhook.adapters import store
+from stripe_webhook.adapters import lease
 from stripe_webhook.core.events import parse_event
 from tests.faults import Fault, FaultInjector
 from tests.integration.conftest import Aws
@@ -273,7 +273,7 @@ def test_a_mark_failing_until_the_deadline_is_answered_200_and_counted(
     function_logs: Any,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(store, "MARK_ROUNDS", 1)
+    monkeypatch.setattr(lease, "MARK_ROUNDS", 1)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     event = fresh_event("invoice.paid")
     faults.fail("dynamodb.UpdateItem", Fault("InternalServerError", 500))

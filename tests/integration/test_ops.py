@@ -406,7 +406,7 @@ def test_status_shows_counts_last_event_and_failures(
     # One more whose mark failed for its whole invocation: published, left IN_PROGRESS
     stuck = fresh_event("invoice.paid")
     injector.fail("dynamodb.UpdateItem", Fault("InternalServerError", 500))
-    monkeypatch.setattr("stripe_webhook.adapters.store.MARK_ROUNDS", 0)
+    monkeypatch.setattr("stripe_webhook.adapters.lease.MARK_ROUNDS", 0)
     assert deliver(stuck, secret).status == 200
     injector.heal("dynamodb.UpdateItem")
     # And one whose publish failed: released for Stripe's retry, indexed as IN_PROGRESS

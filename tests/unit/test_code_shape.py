@@ -1,5 +1,6 @@
-"""The code stays readable in an hour: no module in functions/ or infra/ over 300 lines, and no
-function over 60 (``make complexity`` ranks their branching)."""
+"""The code stays readable in an hour: no module in functions/ or infra/ over 400 lines, and no
+function over 60 (``make complexity`` ranks their branching). A module is one idea read top to
+bottom; the cap warns of one holding two, and nothing is split only to fit (docs/development.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from infra import REPO_ROOT
 
-MAX_MODULE_LINES = 300
+MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 SOURCES = sorted(
     path
@@ -22,7 +23,7 @@ def _relative(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT))
 
 
-def test_no_module_is_over_300_lines() -> None:
+def test_no_module_is_over_400_lines() -> None:
     long = {
         _relative(path): n for path in SOURCES if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }

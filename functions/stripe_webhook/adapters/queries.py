@@ -78,10 +78,10 @@ class TableQueries(aws.ServiceAdapter):
 
     def customer_records(self, customer_id: str, object_type: str | None = None) -> list[dict[str, Any]]:
         """A customer's records, oldest first; ``object_type`` narrows to e.g. ``"invoice"``."""
-        condition = f"{schema.CUSTOMER_KEY} = :customer"
+        condition = f"{records.CUSTOMER_KEY} = :customer"
         values: dict[str, Any] = {":customer": {"S": customer_id}}
         if object_type:
-            condition += f" AND begins_with({schema.CUSTOMER_SORT}, :prefix)"
+            condition += f" AND begins_with({records.CUSTOMER_SORT}, :prefix)"
             values[":prefix"] = {"S": f"{object_type}#"}
         return list(
             self._query(

@@ -1,9 +1,9 @@
 """The table's shape: item keys, the event log's status values, and the indexes.
 
-One table, string keys ``pk``/``sk``. The write side (``store.py``, ``records.py``, the handlers)
-and the read side (``queries.py``, the tooling) both spell keys through this module, so the two
-cannot disagree. The template's ``EventsTable`` declares the same attributes and indexes
-(``tests/integration/test_template.py`` checks it).
+One table, string keys ``pk``/``sk``. The write side (``claim.py``, ``lease.py``) and the read
+side (``queries.py``, the tooling) both spell keys through this module (the records' own keys
+through ``contract.records``), so the two cannot disagree. The template's ``EventsTable``
+declares the same attributes and indexes (``tests/integration/test_template.py`` checks it).
 
     EVENT#<event id>      / EVENT               the event log (dedup claim, lease, payload)
     OBJECT#<stripe id>    / STATE               one record per Stripe object    (``contract.records``:
@@ -23,6 +23,8 @@ import time
 import zlib
 from typing import Any
 
+from contract.records import CUSTOMER_KEY, CUSTOMER_SORT
+
 EVENT_SK = "EVENT"
 RECONCILER_PK = "RECONCILER"
 RECONCILER_STATE_SK = "STATE"
@@ -31,8 +33,6 @@ IN_PROGRESS = "IN_PROGRESS"
 PUBLISHED = "PUBLISHED"
 
 CUSTOMER_INDEX = "by-customer"
-CUSTOMER_KEY = "customer_key"
-CUSTOMER_SORT = "customer_sort"
 TYPE_INDEX = "by-type"
 TYPE_DAY = "type_day"
 CREATED_EVENT = "created_event"
@@ -68,18 +68,8 @@ def event_key(event_id: str) -> dict[str, Any]:
     return {"pk": {"S": event_pk(event_id)}, "sk": {"S": EVENT_SK}}
 
 
-def balance_key(owner: str, livemode: bool) -> tuple[str, str]:
-    """The balance has no id: one item per account (or ``platform``) and mode."""
-    return f"BALANCE#{owner}", f"BALANCE#{'live' if livemode else 'test'}"
-
-
 def key_item(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def customer_sort(object_type: str, created: int, object_id: str) -> str:
-    """Sort key of the ``by-customer`` index: by object type, then the object's ``created``."""
-    return f"{object_type}#{created:012d}#{object_id}"
 
 
 def type_shard(event_id: str) -> int:

@@ -1,9 +1,12 @@
 """Which of two events about one object wins its record, when DynamoDB refused a record write.
 
+Pure: the claim (``adapters/claim.py``) reads the stored record back and asks here; nothing in
+this module touches AWS.
+
 Stripe's ``created`` is whole seconds and event ids carry no order. A record write succeeds at
 once when the stored state is older: an earlier second, or (for records whose lifecycle only
 moves forward, ``Record.ranked``) an earlier rank in the same second. Otherwise DynamoDB refuses
-it, the store reads the stored item back, and ``verdict`` decides with it:
+it, and ``decision`` says what the refusal means:
 
     STALE      the stored state is newer (a later second, a later rank, a deletion): keep it
     OURS       the stored state is this event's own (a re-sent claim): nothing to do
@@ -13,33 +16,73 @@ it, the store reads the stored item back, and ``verdict`` decides with it:
                object's current state (``Pipeline``), or keep the tie-break winner and mark the
                record ``order_uncertain``
 
-``decide`` turns a verdict into what the store writes instead (a ``Write``: ``How`` it is written
-and the ``Stamp`` of the stored item it was decided against), or nothing.
+``decide`` turns a decision into the ``RecordWrite`` the claim sends instead, or nothing.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from stripe_webhook.adapters.dynamo_items import to_item
 from stripe_webhook.core.events import StripeEvent
 from stripe_webhook.core.records import RANK_SLOTS, Record
 from stripe_webhook.ports import Resolver
 
-BOOKKEEPING = frozenset(
-    {"pk", "sk", "last_event_id", "last_event_type", "last_event_watermark", "updated_at", "order_uncertain"}
-)
-"""Item attributes the store adds; everything else is the handler's content."""
-UNCERTAIN = "order_uncertain"
 
-
-class Verdict(Enum):
+class Decision(Enum):
     STALE = "stale"
     OURS = "ours"
     REPLACE = "replace"
     AMBIGUOUS = "ambiguous"
+
+
+@dataclass(frozen=True)
+class LastEvent:
+    """The event a record names as its last (its ``last_event_*`` attributes)."""
+
+    watermark: int
+    event_id: str
+    event_type: str = ""
+
+    def beats(self, other: LastEvent) -> bool:
+        """The tie-break of one second: the higher watermark, then the higher event id."""
+        return (self.watermark, self.event_id) > (other.watermark, other.event_id)
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A stored record as a refused write is decided against, in plain values."""
+
+    last_event: LastEvent
+    deleted: bool
+    content: Mapping[str, Any]
+    """What the handler wrote: the item without the attributes the claim adds."""
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """One record write of a claim."""
+
+    record: Record
+    """As the handler made it: what a refusal is decided against, every round."""
+    last_event: LastEvent
+    """The event the written item names as its last."""
+    content: Record | None
+    """What is put: ``record``, or Stripe's current state; None keeps the stored content and only
+    marks it ``order_uncertain``."""
+    if_unchanged: LastEvent | None = None
+    """A write decided against a stored record applies only while that record's last event is still
+    this one. None on the first try, which applies over any older state (``bound``)."""
+    uncertain: bool = False
+    """Written with ``order_uncertain``: nothing ordered the two events of its second."""
+
+    @classmethod
+    def first(cls, event: StripeEvent, record: Record) -> RecordWrite:
+        """The first try: the handler's record, over any older state."""
+        return cls(record, LastEvent(record.watermark, event.id, event.type), record)
 
 
 def bound(record: Record) -> int:
@@ -47,107 +90,49 @@ def bound(record: Record) -> int:
     return record.watermark if record.ranked else record.watermark // RANK_SLOTS * RANK_SLOTS
 
 
-def verdict(record: Record, event_id: str, stored: dict[str, Any]) -> Verdict:
-    """Decide, from the stored item (DynamoDB attribute values), what a refused write means."""
-    if "deleted" in stored:
-        return Verdict.STALE
-    last = stamp_of(stored)
+def decision(record: Record, event_id: str, stored: StoredRecord) -> Decision:
+    """What a refused write of ``record`` means, decided from the stored record alone."""
+    if stored.deleted:
+        return Decision.STALE
+    last = stored.last_event
     if last.event_id == event_id:
-        return Verdict.OURS
+        return Decision.OURS
     if last.watermark // RANK_SLOTS != record.watermark // RANK_SLOTS or (
         record.ranked and last.watermark != record.watermark
     ):
-        return Verdict.STALE  # refused, so the stored state is in a later second, or ranked later
+        return Decision.STALE  # refused, so the stored state is in a later second, or ranked later
     if same_content(record, stored):
-        ours_higher = (record.watermark, event_id) > (last.watermark, last.event_id)
-        return Verdict.REPLACE if ours_higher else Verdict.STALE
-    return Verdict.AMBIGUOUS
+        ours = LastEvent(record.watermark, event_id)
+        return Decision.REPLACE if ours.beats(last) else Decision.STALE
+    return Decision.AMBIGUOUS
 
 
-def same_content(record: Record, stored: dict[str, Any]) -> bool:
-    content = {name: value for name, value in stored.items() if name not in BOOKKEEPING}
-    return content == to_item(record.attributes)
+def same_content(record: Record, stored: StoredRecord) -> bool:
+    """Whether the stored content is the record's, value for value and type for type (JSON tells
+    ``true`` from ``1``, as DynamoDB does)."""
+    return _canonical(stored.content) == _canonical(record.attributes)
 
 
-@dataclass(frozen=True)
-class Stamp:
-    """The event a record names as its last (``last_event_*``): a write decided against a stored
-    item requires that item's stamp to be still there."""
-
-    watermark: int
-    event_id: str
-    event_type: str = ""
-
-
-def stamp_of(stored: dict[str, Any]) -> Stamp:
-    """The stamp of a stored item (DynamoDB attribute values)."""
-    return Stamp(
-        int(stored["last_event_watermark"]["N"]),
-        stored["last_event_id"]["S"],
-        stored.get("last_event_type", {}).get("S", ""),
-    )
-
-
-class How(Enum):
-    """How one record write of a claim is made."""
-
-    ORDERED = "ordered"
-    """Put the handler's record if the stored state is older (``writes.ORDERED``): every first try."""
-    REPLACE = "replace"
-    """Put the handler's record over the stored item decided on (a same-second tie we win)."""
-    RESOLVED = "resolved"
-    """Put Stripe's current state over it, credited to the tie-break winner."""
-    UNCERTAIN = "uncertain"
-    """Put the handler's record over it, marked ``order_uncertain`` (we win the tie-break)."""
-    FLAG = "flag"
-    """Keep the stored content, only mark it ``order_uncertain`` (the stored event wins)."""
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A same-second tie settled by asking Stripe: the object's current state as the handler makes
-    it, and the event the item names as its last (the tie-break winner)."""
-
-    content: Record
-    credited: Stamp
-
-
-@dataclass(frozen=True)
-class Write:
-    """One record write of a claim: the handler's record, and how it is written this round."""
-
-    record: Record
-    """As the handler made it: what a refusal is decided against, every round."""
-    how: How = How.ORDERED
-    over: Stamp | None = None
-    """The stored item's stamp that a decided write requires (None: ``ORDERED``)."""
-    resolved: Resolved | None = None
-    """``RESOLVED`` only: what is written instead of ``record``."""
-
-    @property
-    def puts_content(self) -> bool:
-        return self.how is not How.FLAG
-
-    @property
-    def uncertain(self) -> bool:
-        return self.how in (How.UNCERTAIN, How.FLAG)
+def _canonical(content: Mapping[str, Any]) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=repr)
 
 
 def decide(
-    event: StripeEvent, record: Record, stored: dict[str, Any], resolve: Resolver | None
-) -> tuple[Verdict, Write | None]:
-    """What to write instead of a refused record, given the item DynamoDB returned."""
-    decided = verdict(record, event.id, stored)
-    if decided in (Verdict.STALE, Verdict.OURS):
+    event: StripeEvent, record: Record, stored: StoredRecord, resolve: Resolver | None
+) -> tuple[Decision, RecordWrite | None]:
+    """What to write instead of a refused ``record``, given the stored record."""
+    decided = decision(record, event.id, stored)
+    if decided in (Decision.STALE, Decision.OURS):
         return decided, None
-    last = stamp_of(stored)
-    if decided == Verdict.REPLACE:
-        return decided, Write(record, How.REPLACE, last)
+    last = stored.last_event
+    ours = LastEvent(record.watermark, event.id, event.type)
+    if decided == Decision.REPLACE:
+        return decided, RecordWrite(record, ours, record, if_unchanged=last)
     # Same second, different content, nothing to order them: ask Stripe, else keep the
-    # tie-break winner (the higher watermark, then event id) and say the order is uncertain.
-    ours = Stamp(record.watermark, event.id, event.type)
-    ours_win = (ours.watermark, ours.event_id) > (last.watermark, last.event_id)
+    # tie-break winner and say the order is uncertain.
+    winner = ours if ours.beats(last) else last
     truth = resolve(record) if resolve is not None else None
-    if truth is not None:
-        return decided, Write(record, How.RESOLVED, last, Resolved(truth, ours if ours_win else last))
-    return decided, Write(record, How.UNCERTAIN if ours_win else How.FLAG, last)
+    if truth is not None:  # Stripe's current state, named after the tie-break winner
+        return decided, RecordWrite(record, winner, truth, if_unchanged=last)
+    content = record if winner is ours else None  # the stored event wins: only mark it
+    return decided, RecordWrite(record, winner, content, if_unchanged=last, uncertain=True)

@@ -149,7 +149,7 @@ class Pipeline:
     def _recovered(self, notice: StripeEvent, deadline: float | None) -> StripeEvent:
         """The event Stripe failed to generate, rebuilt from its health notice: the notice in full,
         then the object it names as Stripe serves it now (``health.as_recovered_event``)."""
-        from stripe_webhook.edges import health  # rare: off the cold path
+        from stripe_webhook.core import health  # rare: off the cold path
 
         full = self._fetch_full(notice, deadline)
         impact = health.impact_of(full)

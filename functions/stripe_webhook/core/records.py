@@ -12,8 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from contract.records import link_sk, object_key
-from stripe_webhook.adapters import schema
+from contract.records import CUSTOMER_KEY, CUSTOMER_SORT, customer_sort, link_sk, object_key
 from stripe_webhook.core.events import OBJECT_ID, StripeEvent, is_id
 from stripe_webhook.errors import InvalidPayload
 
@@ -86,8 +85,8 @@ def object_record(
         created = integer(event.data_object.get("created"))
         created = event.created if created is None else created
         values["customer"] = customer
-        values[schema.CUSTOMER_KEY] = customer
-        values[schema.CUSTOMER_SORT] = schema.customer_sort(event.object_type, created, object_id)
+        values[CUSTOMER_KEY] = customer
+        values[CUSTOMER_SORT] = customer_sort(event.object_type, created, object_id)
     if deleted:
         values["deleted"] = True
     pk, sk = object_key(object_id)

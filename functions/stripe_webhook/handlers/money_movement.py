@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_webhook.adapters import schema
+from contract.records import balance_key
 from stripe_webhook.core.events import StripeEvent
 from stripe_webhook.core.records import (
     Record,
@@ -58,7 +58,7 @@ def balance_available(event: StripeEvent) -> list[Record]:
     }
     if event.account:
         attributes["account"] = event.account
-    pk, sk = schema.balance_key(owner, event.livemode)
+    pk, sk = balance_key(owner, event.livemode)
     return [Record(pk, sk, attributes, watermark(event.ordered_at, 0))]
 
 

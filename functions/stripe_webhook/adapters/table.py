@@ -1,4 +1,4 @@
-"""How the DynamoDB adapters wait and try again: transaction conflicts, and a mark against a deadline.
+"""The event table as the write path sends to it (``Table``), and how a write is tried again.
 
 DynamoDB refuses a write to an item that an in-flight transaction holds: a transaction is
 cancelled with the reason ``TransactionConflict``, a single-item write fails with
@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -68,6 +69,23 @@ class Waits:
             return False
         self.sleep(pause)
         return True
+
+
+@dataclass(frozen=True)
+class Table:
+    """What the claim (``claim.py``) and the lease (``lease.py``) write to: the event table's
+    client and name, how long a lease and an event-log item last, and the waits between tries."""
+
+    client: Any
+    name: str
+    lease_seconds: int
+    retention_seconds: int
+    waits: Waits
+
+    def send(self, operation: str, **request: Any) -> Any:
+        """One write (``put_item``, ``transact_write_items``, ``update_item``), its conflicts
+        retried (``through_conflicts``)."""
+        return through_conflicts(lambda: getattr(self.client, operation)(**request), self.waits)
 
 
 def through_conflicts(send: Callable[[], Any], waits: Waits) -> Any:
