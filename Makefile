@@ -76,8 +76,8 @@ console: venv  ## browse a deployed stack on loopback: ARGS="--stack NAME" (or "
 ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|verify|redrive|status|effects --stack NAME"
 	$(BIN)/python -m infra.ops $(ARGS)
 
-cost: venv  ## DynamoDB units and stored bytes per event measured under moto, the cost per million events, the reconciler's calls and units (ARGS="--duration-ms 60")
-	$(BIN)/python -m infra.bench.costs && $(BIN)/python -m infra.ops.cost $(ARGS)
+cost: venv  ## DynamoDB units and stored bytes per event measured under moto, the cost per million events (written into docs/performance.md), the reconciler's calls and units
+	$(BIN)/python -m infra.bench.costs && $(BIN)/python -m infra.ops.cost --write-docs $(ARGS)
 
 test: venv  ## every check: ruff, mypy, xenon, checkov, pytest (incl. cfn-lint, sam validate, sam build, browser tests)
 	@start=$$(date +%s); $(MAKE) --no-print-directory lint typecheck complexity scan pytest; \

@@ -75,10 +75,26 @@ class EventStore(Protocol):
     ) -> Claim: ...
 
     def mark_published(
-        self, event: StripeEvent, token: str, message_id: str, now: float, *, deadline: float | None = None
+        self,
+        event: StripeEvent,
+        token: str,
+        message_id: str,
+        now: float,
+        *,
+        deadline: float | None = None,
+        payload: PayloadLocation | None = None,
     ) -> bool: ...
 
-    def release(self, event: StripeEvent, token: str, *, published_maybe_at: float | None = None) -> bool: ...
+    def release(
+        self,
+        event: StripeEvent,
+        token: str,
+        *,
+        published_maybe_at: float | None = None,
+        payload: PayloadLocation | None = None,
+    ) -> bool:
+        """``payload``: where the body is when it is too big for the item (else the item keeps it)."""
+        ...
 
 
 class EventPublisher(Protocol):

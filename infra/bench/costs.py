@@ -15,7 +15,7 @@ from infra import REPO_ROOT
 from infra.bench import corpus, recovery
 from infra.bench.units import Measured, measure, report
 from infra.cli import exit_with
-from infra.ops.cost import MEASURED, Basis, write_measured
+from infra.ops.cost import MEASURED, PERFORMANCE_DOC, Basis, write_docs, write_measured
 
 RECOVERY_EVENTS = 200
 """Undelivered events in the reconciler's measured outage run (``infra.bench.recovery``)."""
@@ -36,16 +36,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m infra.bench.costs", description=(__doc__ or "").split("\n\n")[0]
     )
     parser.parse_args(argv)
-    bases = {}
+    bases, reports = {}, {}
     for name, events in corpus.CORPORA.items():
         made = events()
         print(f"measuring {len(made)} event types ({name}) under moto…", file=sys.stderr, flush=True)
         measured = measure(made)
         bases[name] = basis_of(measured)
+        reports[f"units {name}"] = f"```\n{report(measured, name)}\n```"
         print(report(measured, name), end="\n\n")
     write_measured(bases)
+    write_docs(reports)
     print(
-        f"wrote {MEASURED.relative_to(REPO_ROOT)}: what python -m infra.ops.cost prices",
+        f"wrote {MEASURED.relative_to(REPO_ROOT)} (what python -m infra.ops.cost prices) and the"
+        f" figures into {PERFORMANCE_DOC.relative_to(REPO_ROOT)}",
         file=sys.stderr,
     )
     print("measuring the reconciler under moto…", file=sys.stderr, flush=True)

@@ -88,12 +88,12 @@ class InboxApi:
                 stored = self.table.get_event(entry.event_id)
             except UnreadableBody as error:  # shown, not a dropped connection
                 stored, detail["event_log_problem"] = None, str(error)
-            if stored is not None:
+            if stored is not None and "payload" in stored:  # kept by the mark or a release
                 received = self.tap.get(entry.event_id) if self.tap else []
                 detail["message"] = received[-1] if received else self._message(stored)
                 detail["message"]["copies"] = len(received)
-                detail["records"] = self._records(stored["payload"], entry.event_id)
-                stored.pop("payload", None)
+                detail["records"] = self._records(stored.pop("payload"), entry.event_id)
+            if stored is not None:
                 detail["event_log"] = plain(stored)
         if entry.object_id:
             record = self.table.get_record(entry.object_id)

@@ -219,7 +219,7 @@ def latest_object(queries: Any) -> Callable[[str], dict[str, Any] | None]:
             stored = queries.get_event(event_id) if isinstance(event_id, str) else None
         except UnreadableBody:
             return None  # as if unknown: Stripe's own copy is what a fetch would get
-        if stored is None:
+        if stored is None or "payload" not in stored:  # no body until the event is marked
             return None
         obj = json.loads(stored["payload"]).get("data", {}).get("object")
         return obj if isinstance(obj, dict) and obj.get("id") == object_id else None

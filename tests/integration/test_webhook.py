@@ -414,3 +414,28 @@ def test_stored_payload_round_trips_for_every_sample(aws: Aws, secret: str) -> N
         body = encode(event)
         assert deliver(body, secret).status == 200
         assert event_item(aws, event["id"])["payload"] == body.decode()  # type: ignore[index]
+
+
+def test_the_body_is_kept_by_the_first_mark_or_release_and_never_replaced_by_a_copy(
+    aws: Aws, secret: str
+) -> None:
+    """The claim's transaction would pay for the body twice; the mark or a release keeps it, once."""
+    event = fresh_event("customer.created")
+    first, copy = (
+        encode(event),
+        json.dumps(event, separators=(",", ":")).encode(),
+    )  # one event, two byte strings
+    store = _store(aws)
+    # Given a delivery claimed the event: the item holds its lease, not its body
+    claim = store.claim(parse_event(first), [], None, time.time() - 120)
+    assert claim.token is not None
+    assert "payload_z" not in (event_item(aws, event["id"]) or {})
+    # When it releases (its publish failed), the body is kept
+    assert store.release(parse_event(first), claim.token)
+    assert aws.queries.get_event(event["id"])["payload"] == first.decode()  # type: ignore[index]
+
+    # Then a later delivery of a copy with other bytes publishes it, and the stored body stays the first's
+    sent = invoke(signed_request(copy, secret))
+    assert sent.status == 200 and sent.body["status"] == "processed"
+    stored = aws.queries.get_event(event["id"])
+    assert stored is not None and stored["status"] == "PUBLISHED" and stored["payload"] == first.decode()

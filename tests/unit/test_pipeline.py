@@ -48,13 +48,27 @@ class FakeStore:
         return Claim("token", records_written=len(records))
 
     def mark_published(
-        self, event: StripeEvent, token: str, message_id: str, now: float, *, deadline: float | None = None
+        self,
+        event: StripeEvent,
+        token: str,
+        message_id: str,
+        now: float,
+        *,
+        deadline: float | None = None,
+        payload: PayloadLocation | None = None,
     ) -> bool:
         self.published[event.id] = message_id
         self.done.add(event.id)
         return True
 
-    def release(self, event: StripeEvent, token: str, *, published_maybe_at: float | None = None) -> bool:
+    def release(
+        self,
+        event: StripeEvent,
+        token: str,
+        *,
+        published_maybe_at: float | None = None,
+        payload: PayloadLocation | None = None,
+    ) -> bool:
         self.released.append(event.id)
         if published_maybe_at is not None:
             self.published_maybe_at.setdefault(event.id, published_maybe_at)
@@ -247,6 +261,7 @@ def test_the_mark_gets_the_earlier_of_the_deadline_and_the_lease() -> None:
             now: float,
             *,
             deadline: float | None = None,
+            payload: PayloadLocation | None = None,
         ) -> bool:
             deadlines.append(deadline)
             return super().mark_published(event, token, message_id, now)

@@ -24,7 +24,7 @@ from typing import Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.aws import error_code
-from stripe_webhook.adapters import bodies, lease, schema
+from stripe_webhook.adapters import lease, schema
 from stripe_webhook.adapters.dynamo_items import from_item, to_attribute, to_item
 from stripe_webhook.adapters.table import Table
 from stripe_webhook.core import ordering
@@ -263,9 +263,10 @@ def event_item(
     *,
     payload: PayloadLocation | None,
 ) -> dict[str, Any]:
-    """The event log's item for a new claim: the event, its lease and its body. Its ``by-type``
-    index keys come with the mark or a release (``lease.index_values``): an entry written with the
-    claim would be written again when the mark changes its projected ``status``."""
+    """The event log's item for a new claim: the event and its lease. Its body and its ``by-type``
+    index keys come with the mark or a release (``lease``): in the claim's transaction the body would
+    be paid for twice, and an index entry written with the claim would be written again when the
+    mark changes its projected ``status``."""
     values: dict[str, object] = {
         "pk": schema.event_pk(event.id),
         "sk": schema.EVENT_SK,
@@ -288,8 +289,6 @@ def event_item(
         "payload_style": "thin" if event.thin else None,  # which delivery of a migration's twins counted
     }
     values.update({name: value for name, value in optional.items() if value is not None})
-    if payload is not None:
+    if payload is not None:  # the body itself comes with the mark or a release (``lease``)
         values["payload_s3"] = payload.as_item()
-    else:  # under SNS's 256 KiB (larger ones are in S3), so far under the 400 KB item
-        values[bodies.ATTRIBUTE] = bodies.pack(event.raw)
     return to_item(values)

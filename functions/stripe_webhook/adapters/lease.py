@@ -6,6 +6,11 @@ request whose answer was lost; the re-send then fails its condition, and the ite
 the refusal (``ALL_OLD``) says whether it was our update that landed. The mark is tried again while
 its deadline allows (``MARK_ROUNDS``): the event is already published, so a failed mark must not
 send Stripe back to retry.
+
+The event's body (``bodies``) is written by the first of the mark and a release, never by the
+claim: the claim's transaction pays for each of its items twice, the mark once for the item's size
+whatever it holds, so the body costs nothing with the mark (docs/performance.md). It is written only
+if absent (``if_not_exists``): a later holder's copy never replaces the stored bytes.
 """
 
 from __future__ import annotations
@@ -18,26 +23,36 @@ from botocore.exceptions import ClientError
 
 from contract import tracing
 from contract.aws import error_code
-from stripe_webhook.adapters import schema
+from stripe_webhook.adapters import bodies, schema
 from stripe_webhook.adapters.dynamo_items import from_item, to_attribute
 from stripe_webhook.adapters.table import Table
 from stripe_webhook.core.events import StripeEvent
 from stripe_webhook.errors import EventInProgress, StorageError
-from stripe_webhook.ports import Claim
+from stripe_webhook.ports import Claim, PayloadLocation
 
 MARK_ROUNDS = 5
 """How many times the mark is re-sent (after botocore's own attempts) while its deadline allows."""
 
 INDEX_KEYS = f"{schema.TYPE_DAY} = :type_day, {schema.CREATED_EVENT} = :created_event"
 """What the mark and a release ``SET``: the event's ``by-type`` index entry (``index_values``)."""
+BODY = f", {bodies.ATTRIBUTE} = if_not_exists({bodies.ATTRIBUTE}, :body)"
+"""What the mark and a release ``SET`` too: the body, unless one is stored already."""
 
 
 def mark_published(
-    table: Table, event: StripeEvent, token: str, message_id: str, now: float, *, deadline: float | None
+    table: Table,
+    event: StripeEvent,
+    token: str,
+    message_id: str,
+    now: float,
+    *,
+    deadline: float | None,
+    payload: PayloadLocation | None,
 ) -> bool:
-    """Record that the event reached SNS, and index it by type; False if our lease was taken
-    over meanwhile, or if DynamoDB failed every attempt made until ``deadline``. A traced
-    invocation's trace id is kept with it (``trace_id``): the console links to it."""
+    """Record that the event reached SNS, keep its body (unless ``payload`` says it is in S3), and
+    index it by type; False if our lease was taken over meanwhile, or if DynamoDB failed every
+    attempt made until ``deadline``. A traced invocation's trace id is kept with it (``trace_id``):
+    the console links to it."""
     update = f"SET #status = :published, published_at = :now, sns_message_id = :message_id, {INDEX_KEYS}"
     values = {
         ":published": {"S": schema.PUBLISHED},
@@ -45,6 +60,9 @@ def mark_published(
         ":message_id": {"S": message_id},
         **index_values(event),
     }
+    if payload is None:
+        update += BODY
+        values[":body"] = {"B": bodies.pack(event.raw)}
     if (trace := tracing.trace_id()) is not None:
         update += ", trace_id = :trace_id"
         values[":trace_id"] = {"S": trace}
@@ -59,13 +77,23 @@ def mark_published(
     )
 
 
-def release(table: Table, event: StripeEvent, token: str, *, published_maybe_at: float | None) -> bool:
+def release(
+    table: Table,
+    event: StripeEvent,
+    token: str,
+    *,
+    published_maybe_at: float | None,
+    payload: PayloadLocation | None,
+) -> bool:
     """Give up our lease early so Stripe's retry can finish the event without waiting; the event is
-    indexed by type (``status`` IN_PROGRESS) so ``status`` lists it while it waits.
-    ``published_maybe_at``: our publish's answer was lost, so SNS may hold the message since then;
-    kept (the earliest such time) for whoever publishes it next."""
+    indexed by type (``status`` IN_PROGRESS) so ``status`` lists it while it waits, and its body is
+    kept (as the mark keeps it). ``published_maybe_at``: our publish's answer was lost, so SNS may
+    hold the message since then; kept (the earliest such time) for whoever publishes it next."""
     update = f"SET lease_expires_at = :zero, {INDEX_KEYS}"
     values = {":zero": {"N": "0"}, **index_values(event)}
+    if payload is None:
+        update += BODY
+        values[":body"] = {"B": bodies.pack(event.raw)}
     if published_maybe_at is not None:
         update += ", publish_uncertain_at = if_not_exists(publish_uncertain_at, :at)"
         values[":at"] = to_attribute(int(published_maybe_at))

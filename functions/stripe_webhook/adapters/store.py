@@ -60,9 +60,25 @@ class DynamoStore(aws.ServiceAdapter):
         return claim.claim(self.table, event, records, handler, now, resolve=resolve, payload=payload)
 
     def mark_published(
-        self, event: StripeEvent, token: str, message_id: str, now: float, *, deadline: float | None = None
+        self,
+        event: StripeEvent,
+        token: str,
+        message_id: str,
+        now: float,
+        *,
+        deadline: float | None = None,
+        payload: PayloadLocation | None = None,
     ) -> bool:
-        return lease.mark_published(self.table, event, token, message_id, now, deadline=deadline)
+        return lease.mark_published(
+            self.table, event, token, message_id, now, deadline=deadline, payload=payload
+        )
 
-    def release(self, event: StripeEvent, token: str, *, published_maybe_at: float | None = None) -> bool:
-        return lease.release(self.table, event, token, published_maybe_at=published_maybe_at)
+    def release(
+        self,
+        event: StripeEvent,
+        token: str,
+        *,
+        published_maybe_at: float | None = None,
+        payload: PayloadLocation | None = None,
+    ) -> bool:
+        return lease.release(self.table, event, token, published_maybe_at=published_maybe_at, payload=payload)

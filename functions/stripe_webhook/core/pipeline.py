@@ -99,7 +99,7 @@ class Pipeline:
         # another delivery may take the event over (see ``budget``).
         must_end_by = min((t for t in (deadline, claim.lease_expires_at) if t is not None), default=None)
         if self._too_late_to_publish(must_end_by):
-            self._store.release(event, claim.token)
+            self._store.release(event, claim.token, payload=payload)
             code = "lease_expiring" if must_end_by == claim.lease_expires_at else "deadline_near"
             raise OutOfTime(code, "too little time is left to publish and mark; released for a retry")
         flagged = claim.may_have_published_at is not None and not self._topic_drops_copy_of(
@@ -110,7 +110,7 @@ class Pipeline:
         # would publish twice), so it is retried while time is left, then reported, not raised.
         with tracing.span("mark", **_annotations(event)):
             marked = self._store.mark_published(
-                event, claim.token, message_id, self._clock(), deadline=must_end_by
+                event, claim.token, message_id, self._clock(), deadline=must_end_by, payload=payload
             )
         return EventOutcome(
             event.id,
@@ -189,7 +189,7 @@ class Pipeline:
                 )
         except PublishError as error:
             maybe = started if error.code == "publish_uncertain" else None
-            self._store.release(event, token, published_maybe_at=maybe)
+            self._store.release(event, token, published_maybe_at=maybe, payload=payload)
             raise
 
     def _as_snapshot(self, notification: StripeEvent, deadline: float | None) -> StripeEvent:

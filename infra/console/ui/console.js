@@ -189,6 +189,9 @@ async function showEvent(eventId) {
       el("tr", {}, el("td", {}, name), el("td", {}, value.StringValue))), "message-attributes"));
   }
   parts.push(el("h3", {}, "body"));
+  if (detail.body == null && !detail.body_problem) {
+    parts.push(el("p", { class: "muted" }, "Not stored yet: the body is kept when the event is published or released."));
+  }
   let body = detail.body || "";
   try { body = JSON.stringify(JSON.parse(body), null, 2); } catch (error) { /* shown as stored */ }
   parts.push(el("pre", { id: "body" }, body));
