@@ -11,6 +11,12 @@ the effect itself, which runs at most once per (name, business key) while its re
 ``decide`` must be free of effects: it runs for every delivery, duplicates included. Return
 ``Wait(reason)`` when the fact has not happened yet (a Checkout Session completed but unpaid):
 nothing is recorded, so a later event for the same object can still run the action.
+
+An action whose whole effect is one write to its own table defines ``write`` instead of
+``perform`` (a ``WriteAction``): it returns the ``Write`` (``ActionsTable.write_new`` or
+``write_if_newer``), and the kit makes it in one transaction with its note that the message was
+handled, so a new message costs two calls (that note and the record read together, then the
+transaction) and a repeat one. Any other action runs ``perform`` under Powertools' idempotency.
 """
 
 from __future__ import annotations
@@ -59,6 +65,42 @@ class Action(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Write:
+    """A write action's effect: one conditional put to its own table, made by the kit."""
+
+    put: dict[str, Any]
+    """The ``TransactWriteItems`` ``Put``: table, item, and the condition that makes it once."""
+    done: str
+    """What was done, in a few words, when it is written."""
+    refused: str = "already done"
+    """What its condition refusing it means (an item as new or newer is stored)."""
+
+
+class WriteAction(Protocol):
+    """An action whose whole effect is one conditional write (``Write``) the kit makes."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def types(self) -> tuple[str, ...]: ...
+
+    def decide(self, event: ActionEvent) -> Run | Wait: ...
+
+    def write(self, event: ActionEvent, key: str) -> Write:
+        """The write that performs the action for ``key``: computed, not made (no AWS call)."""
+        ...
+
+
+AnyAction = Action | WriteAction
+
+
+def writes_only(action: AnyAction) -> WriteAction | None:
+    """The action as a ``WriteAction`` when its effect is one write (it defines ``write``)."""
+    return action if callable(getattr(action, "write", None)) else None  # type: ignore[return-value]
+
+
 class Ports(Protocol):
     """What an action's constructor may ask its function for (``composition.Components``). Each
     port is granted by the action's template instance (``Uses``): an action asking for one its
@@ -82,7 +124,7 @@ class Ports(Protocol):
 
 
 Builds = TypeVar("Builds", bound=type[Any])
-REGISTERED: dict[str, Callable[[Ports], Action]] = {}
+REGISTERED: dict[str, Callable[[Ports], AnyAction]] = {}
 """Every registered action by name: its class, built with the function's ports."""
 
 
@@ -92,6 +134,11 @@ def register_action(cls: Builds) -> Builds:
     name = cls.name
     if not isinstance(name, str) or not name or not isinstance(cls.types, tuple) or not cls.types:
         raise TypeError(f"{cls.__qualname__}: an action needs a name and a tuple of types")
+    if callable(getattr(cls, "perform", None)) == callable(getattr(cls, "write", None)):
+        raise TypeError(
+            f"{cls.__qualname__}: an action defines perform (any effect) or write (its one write),"
+            " one of the two"
+        )
     other = REGISTERED.get(name)
     if other is not None and other is not cls and getattr(other, "__qualname__", "") != cls.__qualname__:
         raise ValueError(
@@ -101,7 +148,7 @@ def register_action(cls: Builds) -> Builds:
     return cls
 
 
-def reads_records(action: Callable[[Ports], Action]) -> bool:
+def reads_records(action: Callable[[Ports], AnyAction] | AnyAction) -> bool:
     """Whether the action reads the webhook's records (its class says ``reads_records = True``)."""
     return bool(getattr(action, "reads_records", False))
 
@@ -109,13 +156,13 @@ def reads_records(action: Callable[[Ports], Action]) -> bool:
 class ActionRegistry:
     """Event type → the actions it triggers, in registration order. Names are unique."""
 
-    def __init__(self, actions: Iterable[Action]) -> None:
+    def __init__(self, actions: Iterable[AnyAction]) -> None:
         self.actions = list(actions)
         names = [action.name for action in self.actions]
         if len(set(names)) < len(names):
             raise ValueError(f"action names must be unique: {names}")
 
-    def for_type(self, event_type: str) -> list[Action]:
+    def for_type(self, event_type: str) -> list[AnyAction]:
         return [
             action for action in self.actions if any(matches(pattern, event_type) for pattern in action.types)
         ]

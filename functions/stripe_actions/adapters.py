@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from contract import aws
+from stripe_actions.actions import Write
 from stripe_actions.items import from_item, to_item
 
 FULFILMENT_PREFIX = "FULFILMENT#"
@@ -48,12 +49,7 @@ class ActionsTable(aws.ServiceAdapter):
     def put_new(self, pk: str, sk: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """Write the item unless it exists; return what is stored either way."""
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=to_item({**values, "pk": pk, "sk": sk}),
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self.client.put_item(**self._new(pk, sk, values), ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as error:
             if not _refused(error):
                 raise
@@ -64,17 +60,37 @@ class ActionsTable(aws.ServiceAdapter):
     def put_if_newer(self, pk: str, sk: str, values: Mapping[str, Any], as_of: int) -> bool:
         """Write the item unless it holds state as new or newer (``as_of``); True if written."""
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=to_item({**values, "pk": pk, "sk": sk, "as_of": as_of}),
-                ConditionExpression="attribute_not_exists(pk) OR as_of < :as_of",
-                ExpressionAttributeValues={":as_of": {"N": str(as_of)}},
-            )
+            self.client.put_item(**self._newer(pk, sk, values, as_of))
         except ClientError as error:
             if _refused(error):
                 return False
             raise
         return True
+
+    def write_new(self, pk: str, sk: str, values: Mapping[str, Any], *, done: str) -> Write:
+        """``put_new`` as a write action's ``Write``: the kit makes it (``done``: what it did)."""
+        return Write(self._new(pk, sk, values), done)
+
+    def write_if_newer(
+        self, pk: str, sk: str, values: Mapping[str, Any], as_of: int, *, done: str, refused: str
+    ) -> Write:
+        """``put_if_newer`` as a write action's ``Write`` (``refused``: a state as new is stored)."""
+        return Write(self._newer(pk, sk, values, as_of), done, refused)
+
+    def _new(self, pk: str, sk: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "TableName": self.table_name,
+            "Item": to_item({**values, "pk": pk, "sk": sk}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+
+    def _newer(self, pk: str, sk: str, values: Mapping[str, Any], as_of: int) -> dict[str, Any]:
+        return {
+            "TableName": self.table_name,
+            "Item": to_item({**values, "pk": pk, "sk": sk, "as_of": as_of}),
+            "ConditionExpression": "attribute_not_exists(pk) OR as_of < :as_of",
+            "ExpressionAttributeValues": {":as_of": {"N": str(as_of)}},
+        }
 
     def scan(self) -> Iterator[dict[str, Any]]:
         """Every item (for the local tools and tests; the actions never scan)."""

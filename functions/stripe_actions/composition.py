@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from contract import aws
 from contract.composition import Root
-from stripe_actions.actions import REGISTERED, Action, ActionRegistry, Ports, reads_records
+from stripe_actions.actions import REGISTERED, ActionRegistry, AnyAction, Ports, reads_records, writes_only
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer
-from stripe_actions.consumer import Consumer
+from stripe_actions.consumer import Consumer, idempotency_prefix
 from stripe_actions.effects import EffectLedger
 from stripe_actions.errors import ConfigurationError
+from stripe_actions.handled import HandledNotes
 from stripe_actions.observability import report_outcome
 from stripe_actions.outcomes import ActionOutcome
 from stripe_actions.settings import Settings, get_settings
@@ -35,7 +36,7 @@ ACTION_MODULES = ("stripe_actions.examples",)
 here (an action written into ``examples.py`` needs nothing more)."""
 
 
-def registered() -> dict[str, Callable[[Ports], Action]]:
+def registered() -> dict[str, Callable[[Ports], AnyAction]]:
     """Every registered action by name, its modules imported."""
     for module in ACTION_MODULES:
         importlib.import_module(module)
@@ -66,19 +67,32 @@ class Components(Root[Settings]):
 
     @functools.cached_property
     def consumer(self) -> Consumer:
-        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
         settings = self.settings
+        actions = self.actions()
+        persistence = None
+        if any(writes_only(action) is None for action in actions):  # only they use Powertools' records
+            from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+            persistence = DynamoDBPersistenceLayer(
+                table_name=settings.idempotency_table, boto3_client=self.dynamodb
+            )
         return Consumer(
-            ActionRegistry(self.actions()),
-            DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=self.dynamodb),
+            ActionRegistry(actions),
+            persistence,
             remember_seconds=settings.remember_days * 86_400,
+            handled=HandledNotes(
+                settings.idempotency_table,
+                settings.events_table,
+                key_prefix=idempotency_prefix,
+                remember_seconds=settings.remember_days * 86_400,
+                client=self.dynamodb,
+            ),
             read_payload=self.payloads.read,
             read_record=self.records.get_record if self.records is not None else None,
             report=self._report,
         )
 
-    def actions(self) -> list[Action]:
+    def actions(self) -> list[AnyAction]:
         """The actions ``ACTIONS`` names, each built on these components (its ``Ports``)."""
         known = registered()
         unknown = [name for name in self.settings.actions if name not in known]

@@ -2,7 +2,9 @@
 
 Powertools' ``BatchProcessor`` (``SqsFifoPartialProcessor`` for a FIFO queue, skipping the later
 messages of a failed one's group) reports failed messages one by one; each action runs inside
-Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (``IDEMPOTENCY_KEY_PREFIX``).
+Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (``IDEMPOTENCY_KEY_PREFIX``),
+except a write action (``actions.WriteAction``), whose one write the kit makes with its note that
+the event was handled (``handled``): two calls for a new message, one for a repeat.
 What a first delivery, a duplicate, a failure, a death mid-action and an uncertain effect each do:
 docs/actions.md, "What exactly once means here".
 """
@@ -11,11 +13,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from contract import aws, tracing
-from stripe_actions.actions import Action, ActionRegistry, Wait
+from stripe_actions.actions import (
+    Action,
+    ActionRegistry,
+    AnyAction,
+    Wait,
+    WriteAction,
+    reads_records,
+    writes_only,
+)
 from stripe_actions.effects import EffectRefused, EffectUncertain
+from stripe_actions.handled import Conflict, HandledNotes
 from stripe_actions.messages import (
     ActionEvent,
     PoisonMessage,
@@ -67,19 +78,28 @@ class Consumer:
     def __init__(
         self,
         registry: ActionRegistry,
-        persistence: BasePersistenceLayer,
+        persistence: BasePersistenceLayer | None,
         *,
         remember_seconds: int,
+        handled: HandledNotes | None = None,
         read_payload: ReadPayload | None = None,
         read_record: ReadRecord | None = None,
         report: Callable[[ActionOutcome], None] = report_outcome,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-
+        """``persistence``: Powertools' idempotency records, for the actions that ``perform``
+        (None when every action writes: then Powertools' idempotency is never imported);
+        ``handled``: the write actions' notes."""
         self.registry = registry
         self._persistence = persistence
-        self._config = IdempotencyConfig(expires_after_seconds=remember_seconds, response_hook=_mark_replayed)
+        self._config: Any = None
+        if persistence is not None:
+            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+            self._config = IdempotencyConfig(
+                expires_after_seconds=remember_seconds, response_hook=_mark_replayed
+            )
+        self._handled = handled
         self._read_payload = read_payload
         self._read_record = read_record
         self._report = report
@@ -94,7 +114,7 @@ class Consumer:
             process_partial_response,
         )
 
-        if context is not None:
+        if context is not None and self._config is not None:
             self._config.register_lambda_context(context)
         records = event.get("Records") or []
         fifo = any(str(record.get("eventSourceARN", "")).endswith(".fifo") for record in records)
@@ -134,9 +154,47 @@ class Consumer:
         if failures:
             raise ActionFailed(f"{len(failures)} action(s) failed for {event.id}") from failures[0]
 
-    def run(self, action: Action, event: ActionEvent) -> ActionOutcome:
+    def run(self, action: AnyAction, event: ActionEvent) -> ActionOutcome:
         """Decide, then perform at most once per (action, business key); report and return it."""
+        writer = writes_only(action)
+        if writer is not None:
+            return self._write(writer, event)
+        return self._perform(cast(Action, action), event)
+
+    def _write(self, action: WriteAction, event: ActionEvent) -> ActionOutcome:
+        """A write action: its note and the record read in one call, then its write and the note
+        in one transaction (``handled``)."""
+        notes, key = self._handled, event.object_id or event.id
+        if notes is None:
+            raise ActionFailed(f"{action.name} writes, and nothing keeps its notes (IDEMPOTENCY_TABLE)")
+        try:
+            found = notes.read(action.name, event.id, event.object_id if reads_records(action) else None)
+            if found.handled:
+                return self._emit(action, key, "skipped", "already done", event)
+            if reads_records(action) and event.object_id is not None:
+                event.keep_record(event.object_id, found.record)
+            decision = action.decide(event)
+            if isinstance(decision, Wait):
+                return self._emit(action, key, "waiting", decision.reason, event)
+            key = decision.key
+            write = action.write(event, key)
+            written = notes.commit(action.name, event.id, key, write)
+        except Conflict as conflict:
+            self._emit(action, key, "busy", f"{conflict}", event)
+            raise
+        except Exception as error:
+            self._emit(action, key, "failed", _named(error), event, error=error)
+            raise
+        if written:
+            return self._emit(action, key, "done", write.done, event)
+        return self._emit(action, key, "skipped", write.refused, event)
+
+    def _perform(self, action: Action, event: ActionEvent) -> ActionOutcome:
+        """Any other action: ``perform`` inside Powertools' ``idempotent_function``."""
         from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+        if self._persistence is None:
+            raise ActionFailed(f"{action.name} performs, and no idempotency records are kept for it")
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
         key = event.object_id or event.id
@@ -176,7 +234,7 @@ class Consumer:
 
     def _emit(
         self,
-        action: Action,
+        action: AnyAction,
         key: str,
         status: str,
         detail: str,

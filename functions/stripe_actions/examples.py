@@ -8,7 +8,8 @@
   for one invoice: the key is the invoice id, so the second finds it done.
 - ``entitlement``: the customer's current access from the subscription's record (``entitled``,
   ``entitled_until``), keyed on the subscription and the record's version, so each state is
-  written once, and a late message never overwrites a newer state (``as_of``).
+  written once, and a late message never overwrites a newer state (``as_of``). Its whole effect
+  is that one write: a write action (``write``), made by the kit in two calls.
 - ``dispute_alert``: people are told once per dispute, with the evidence due date.
 
 The receipt and the alert go through ``EffectLedger.once``: attempted at most once, and surfaced
@@ -24,7 +25,7 @@ import datetime
 import json
 from typing import Any
 
-from stripe_actions.actions import Ports, Run, Wait, register_action
+from stripe_actions.actions import Ports, Run, Wait, Write, register_action
 from stripe_actions.adapters import ActionsTable, AlertTopic, ReceiptMailer, entitlement_key, fulfilment_key
 from stripe_actions.effects import EffectLedger
 from stripe_actions.messages import ActionEvent
@@ -147,17 +148,18 @@ class Entitlement:
 
     def decide(self, event: ActionEvent) -> Run | Wait:
         record = _current_record(event)
+        if not isinstance(record.get("customer"), str):
+            return Wait("no customer on the subscription; nothing to entitle")
         return Run(f"{record['object_id']}@{record.get('last_event_id', event.id)}")
 
-    def perform(self, event: ActionEvent, key: str) -> str:
+    def write(self, event: ActionEvent, key: str) -> Write:
         record = _current_record(event)
-        customer = record.get("customer")
-        if not isinstance(customer, str):
-            return "no customer on the subscription; nothing to entitle"
+        customer = str(record["customer"])
         active = bool(record.get("entitled")) and not record.get("deleted")
         until = record.get("entitled_until") if active else None
         pk, sk = entitlement_key(customer, str(record["object_id"]))
-        written = self.table.put_if_newer(
+        state = f"active until {_day(until)}" if active else "not active"
+        return self.table.write_if_newer(
             pk,
             sk,
             {
@@ -171,9 +173,9 @@ class Entitlement:
                 "livemode": event.livemode,
             },
             as_of=int(record.get("last_event_watermark", 0)),
+            done=f"{customer} {state}",
+            refused=f"{customer}: an entitlement as new or newer is already stored",
         )
-        state = f"active until {_day(until)}" if active else "not active"
-        return f"{customer} {state}" if written else f"{customer}: a newer entitlement is already stored"
 
 
 @register_action

@@ -77,6 +77,11 @@ class ActionEvent:
             self._records[wanted] = self.read_record(wanted)
         return self._records[wanted]
 
+    def keep_record(self, object_id: str, record: dict[str, Any] | None) -> None:
+        """``object_id``'s record, read by the kit with something else (``handled``): ``record``
+        gives it without another read."""
+        self._records[object_id] = record
+
 
 def _raw_attributes(record: Mapping[str, Any]) -> dict[str, str]:
     attributes = record.get("messageAttributes") or {}

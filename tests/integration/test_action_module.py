@@ -159,7 +159,13 @@ def test_only_the_events_topic_may_send_to_a_consumer_s_queues() -> None:
 COMMON_GRANTS = {
     "PollOwnQueue": ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}, {"Queue"}),
     "IdempotencyRecords": (
-        {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        {
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
         {"ActionsIdempotencyTable"},
     ),
     "ReadEffectsBeforeScopes": ({"dynamodb:GetItem"}, {"ActionsIdempotencyTable"}),
@@ -170,7 +176,7 @@ COMMON_GRANTS = {
 
 
 USES: dict[str, dict[str, tuple[set[str], set[str]]]] = {
-    "records": {"ReadRecords": ({"dynamodb:Query"}, {"EventsTable"})},
+    "records": {"ReadRecords": ({"dynamodb:Query", "dynamodb:BatchGetItem"}, {"EventsTable"})},
     "keys": {"OwnRecords": ({"dynamodb:PutItem", "dynamodb:GetItem"}, {"ActionsTable"})},
     "email": {"SendEmail": ({"ses:SendEmail"}, set())},
     "alerts": {"Notify": ({"sns:Publish"}, {"AlertTopic"})},

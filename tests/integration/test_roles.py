@@ -11,6 +11,7 @@ import pytest
 
 from infra import REPO_ROOT
 from infra.template import action_instances, instance_parameters, load_module, load_template
+from tests.integration.test_action_module import COMMON_GRANTS, USES
 from tests.modules import conditions_of, role_statements, targets
 
 TEMPLATE = load_template()
@@ -40,18 +41,8 @@ RECONCILER: Grants = {
     "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"LogGroup"}),
 }
 ACTION: Grants = {
-    "PollOwnQueue": ({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}, {"Queue"}),
-    "IdempotencyRecords": (
-        {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
-        {"ActionsIdempotencyTable"},
-    ),
-    "ReadEffectsBeforeScopes": ({"dynamodb:GetItem"}, {"ActionsIdempotencyTable"}),
-    "ReadLargePayloads": ({"s3:GetObject"}, {"PayloadBucket"}),
-    "ReadRecords": ({"dynamodb:Query"}, {"EventsTable"}),
-    "OwnRecords": ({"dynamodb:PutItem", "dynamodb:GetItem"}, {"ActionsTable"}),
-    "SendEmail": ({"ses:SendEmail"}, set()),
-    "Notify": ({"sns:Publish"}, {"AlertTopic"}),
-    "WriteOwnLogs": ({"logs:CreateLogStream", "logs:PutLogEvents"}, {"LogGroup"}),
+    **COMMON_GRANTS,
+    **{sid: grant for grants in USES.values() for sid, grant in grants.items()},
 }
 """Every statement an action's role may have; each instance gets the common five and those its
 parameters ask for (tests/integration/test_action_module.py checks which)."""

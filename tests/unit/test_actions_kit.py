@@ -11,7 +11,14 @@ import pytest
 import contract
 from infra.fixtures.payloads import encode, fresh_event
 from infra.template import action_instances, action_module, module_properties
-from stripe_actions.actions import Action, ActionRegistry, Run, Wait, reads_records, register_action
+from stripe_actions.actions import (
+    ActionRegistry,
+    AnyAction,
+    Run,
+    Wait,
+    reads_records,
+    register_action,
+)
 from stripe_actions.composition import Components, registered
 from stripe_actions.errors import ConfigurationError
 from stripe_actions.examples import Entitlement
@@ -314,7 +321,7 @@ class RecordingPorts:
         return object()  # every action's own, always granted
 
 
-def built(name: str) -> tuple[Action, set[str]]:
+def built(name: str) -> tuple[AnyAction, set[str]]:
     """The registered action ``name``, built, and what it needs: the ports it asked for, and
     ``records`` when its class reads them."""
     ports = RecordingPorts()
@@ -346,7 +353,7 @@ def test_each_instance_grants_exactly_what_its_action_asks_for() -> None:
 
 
 def test_the_registry_finds_every_action_of_a_type_by_exact_type_or_family() -> None:
-    registry = ActionRegistry([built(name)[0] for name in ("fulfil_order", "entitlement", "dispute_alert")])
+    registry = ActionRegistry([built(name)[0] for name in registered()])
 
     assert [action.name for action in registry.for_type("invoice.paid")] == ["fulfil_order"]
     assert [action.name for action in registry.for_type("customer.subscription.paused")] == ["entitlement"]
@@ -364,7 +371,21 @@ def test_two_action_classes_with_one_name_are_refused_at_import() -> None:
             name = "entitlement"
             types = ("customer.created",)
 
+            def perform(self, event: ActionEvent, key: str) -> str:
+                return "never"
+
     assert registered()["entitlement"] is Entitlement
+
+
+@pytest.mark.parametrize("methods", [(), ("perform", "write")], ids=["neither", "both"])
+def test_an_action_performs_or_writes_one_of_the_two(methods: tuple[str, ...]) -> None:
+    """The kit runs ``perform`` under Powertools' idempotency, or makes ``write`` with its note: an
+    action must say which."""
+    body: dict[str, Any] = {"name": "either", "types": ("customer.created",)}
+    body.update({method: lambda self, event, key: "" for method in methods})
+    with pytest.raises(TypeError, match=r"perform .* or write"):
+        register_action(type("Either", (), body))
+    assert "either" not in registered()
 
 
 def event_with_record(event: dict[str, Any], record: dict[str, Any] | None) -> ActionEvent:

@@ -46,27 +46,25 @@ CONSUMER_COLD = {"ours": (1200.0, 67.0), "floor": (990.0, 64.0)}
 
 def _consumer(**changes: Any) -> dict[str, Any]:
     figures: dict[str, Any] = {
-        "ours_new": 17.6,
+        "ours_new": 6.6,
         "floor_new": 3.7,
-        "ours_duplicate": 9.6,
-        "calls_new": 4.0,
-        "calls_duplicate": 2.0,
-        "idempotency_calls_new": 2.0,
-        "idempotency_calls_duplicate": 1.0,
-        "per_call_ratios": [1.08, 1.12, 1.19],
+        "ours_duplicate": 3.6,
+        "calls_new": 2.0,
+        "calls_duplicate": 1.0,
+        "ratios": [1.7, 1.8, 1.9],
     }
     return figures | changes
 
 
-def test_the_consumer_budgets_bound_cold_start_cpu_per_call_and_powertools_calls() -> None:
+def test_the_consumer_budgets_bound_cold_start_cpu_per_message_and_calls() -> None:
     assert missed_consumer_budgets(CONSUMER_COLD, _consumer()) == []
     slow = {**CONSUMER_COLD, "ours": (990.0 * BUDGETS["consumer_cold"] + 1, 67.0)}
     assert missed_consumer_budgets(slow, _consumer()) == ["consumer cold start"]
-    heavy = _consumer(per_call_ratios=[1.1, BUDGETS["consumer_warm_per_call"] + 0.01, 1.3])
-    assert missed_consumer_budgets(CONSUMER_COLD, heavy) == ["consumer warm CPU per AWS call"]
-    chatty = _consumer(idempotency_calls_duplicate=2.0, calls_duplicate=3.0)
+    heavy = _consumer(ratios=[1.9, BUDGETS["consumer_warm"] + 0.01, 2.3])
+    assert missed_consumer_budgets(CONSUMER_COLD, heavy) == ["consumer warm CPU per new message"]
+    chatty = _consumer(calls_new=3.0, calls_duplicate=2.0)
     assert missed_consumer_budgets(CONSUMER_COLD, chatty, timed=False) == [
+        "consumer calls new",
         "consumer calls duplicate",
-        "consumer idempotency calls duplicate",
     ]
     assert missed_consumer_budgets(slow, heavy, timed=False) == []
