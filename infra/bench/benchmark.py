@@ -16,8 +16,8 @@ shared machine are noise.
 - naive: ``stripe.Webhook.construct_event``, a boto3 ``Table.put_item`` and an SNS publish, with
   the X-Ray SDK patched in — the tutorial shape, with no dedup at all.
 - the consumer kit (``consumer.py``): an actions function's cold start and warm CPU per message,
-  against a bare SQS-triggered function making the same DynamoDB write; its AWS calls per message,
-  Powertools Idempotency's among them.
+  against a bare SQS-triggered function making the same DynamoDB write; its AWS calls per message.
+- latency (``latency.py``): on a local stack of its own, each event's 200 to its action's effect.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import statistics
 import sys
 from typing import Any
 
-from infra.bench import corpus, units
+from infra.bench import corpus, latency, units
 from infra.bench.cold import cold_starts
 from infra.bench.consumer import cold_consumer_starts, warm_consumer
 from infra.bench.environment import AwsEndpoint, XrayDaemon, function_environment
@@ -55,6 +55,11 @@ transaction: ``stripe_actions.handled``), and in botocore each call costs about 
 is the floor of two calls, and what is left of the budget bounds everything else (parsing, the
 contract, the batch), at the median of rounds that alternate ours and the floor's (one machine's
 noise moves a single round's ratio by a tenth)."""
+
+
+LATENCY_RUNS = ((100, 1), (300, 8))
+"""The latency runs (events, concurrency): one sender at a time, then the burst tool's load, which
+outruns what the local stack's one process acts on (its actions queue up behind the webhook)."""
 
 
 def missed_budgets(
@@ -220,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-build", action="store_true", help="skip sam build (package size)")
     parser.add_argument(
         "--part",
-        choices=["all", "webhook", "consumer", "units"],
+        choices=["all", "webhook", "consumer", "units", "latency"],
         default="all",
-        help="measure the webhook function, the consumer kit, the DynamoDB units per event, or all (default)",
+        help="measure the webhook function, the consumer kit, the DynamoDB units per event, the latency"
+        " from POST to an action's effect on the local stack, or all (default)",
     )
     parser.add_argument("--aws-port", type=int, default=5055)
     parser.add_argument("--no-tracing", action="store_true", help="as Tracing=PassThrough (default: traced)")
@@ -255,11 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             calls = consumer_warm["calls_by_operation"]
             lines.append(f"\nconsumer AWS calls per {args.events} new messages: {calls}")
             failures += missed_consumer_budgets(consumer_cold, consumer_warm, timed=timed)
-        if args.part in ("all", "units") and not args.quick:
-            say("DynamoDB units: the openapi corpus under moto (about 30 s) ...")
-            measured = units.measure(corpus.openapi_events())
-            lines += ["", units.report(measured, "openapi")]
-            failures += units.missed_targets(measured)
+        lines += other_parts(args, failures)
     finally:
         endpoint.stop()
     lines.append(
@@ -270,6 +272,25 @@ def main(argv: list[str] | None = None) -> int:
     if not timed:
         print("(a --quick run checks only the AWS-call budgets; timings are too few to compare)")
     return 1 if failures else 0
+
+
+def other_parts(args: argparse.Namespace, failures: list[str]) -> list[str]:
+    """The parts that need no warm endpoint of the benchmark's: the latency on a local stack of
+    its own, and the DynamoDB units under moto (``failures`` gets what they miss)."""
+    lines: list[str] = []
+    if args.part in ("all", "latency"):
+        lines.append("")
+        for events, concurrency in [(15, 2)] if args.quick else LATENCY_RUNS:
+            say(f"POST -> action done: a local stack of its own, {events} events, {concurrency} at once ...")
+            measured = latency.measure(events, concurrency)
+            lines += measured.lines(events, concurrency)
+            failures += ["latency: actions not done"] if measured.missing else []
+    if args.part in ("all", "units") and not args.quick:
+        say("DynamoDB units: the openapi corpus under moto (about 30 s) ...")
+        units_measured = units.measure(corpus.openapi_events())
+        lines += ["", units.report(units_measured, "openapi")]
+        failures += units.missed_targets(units_measured)
+    return lines
 
 
 def say(message: str) -> None:

@@ -58,6 +58,8 @@ class Reply:
     body: str
     seconds: float
     attempts: int = 1
+    answered_at: float = 0.0
+    """Wall-clock time the final answer arrived (what an action's effect is timed from)."""
 
 
 NO_ANSWER = 0
@@ -105,7 +107,7 @@ def send_all(
             if not retryable(answer.status) or attempt == MAX_ATTEMPTS:
                 break
             sleep(FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))  # noqa: S311
-        return Reply(event["id"], answer.status, answer.text, spent, attempt)
+        return Reply(event["id"], answer.status, answer.text, spent, attempt, time.time())
 
     result = BurstResult()
     started = time.perf_counter()

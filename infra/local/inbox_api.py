@@ -20,6 +20,7 @@ from infra.local.inbox import Entry, Inbox
 from infra.local.message_tap import MessageTap
 from infra.local.views import event_records, plain
 from stripe_webhook.adapters.bodies import UnreadableBody
+from stripe_webhook.core.events import EVENT_ID, is_id
 
 if TYPE_CHECKING:
     from infra.local.stripe_standin import LocalStripeApi
@@ -124,6 +125,13 @@ class InboxApi:
             "created": sorted(rows, key=lambda row: (row.get("created") or 0, row["seq"])),
             "record": plain(record) if record else None,
         }
+
+    def outcomes(self, event_id: str) -> dict[str, Any]:
+        """What the example actions did with an event's message, each with its wall-clock ``time``
+        (``make bench``'s latency from the webhook's 200 to the action's effect reads it)."""
+        if not is_id(EVENT_ID, event_id):
+            raise ValueError(f"{event_id[:80]!r} is not an event id")
+        return {"event_id": event_id, "outcomes": self.inbox.outcomes(event_id)}
 
     def replay(self, seq: int) -> dict[str, Any]:
         """The stored raw body, signed anew with the current secret: the same event again. Only

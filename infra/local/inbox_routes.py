@@ -53,6 +53,8 @@ def inbox_response(api: InboxApi, method: str, target: str) -> tuple[int, str, b
             return json_answer(200, api.detail(_seq(parts[1])))
         if method == "GET" and len(parts) == 2 and parts[0] == "objects":
             return json_answer(200, api.timeline(urllib.parse.unquote(parts[1])))
+        if method == "GET" and len(parts) == 2 and parts[0] == "outcomes":
+            return json_answer(200, api.outcomes(urllib.parse.unquote(parts[1])))
         if method == "POST" and len(parts) == 3 and parts[0] == "requests" and parts[2] in ACTIONS:
             action = getattr(api, parts[2])
             return json_answer(200, action(_seq(parts[1])))

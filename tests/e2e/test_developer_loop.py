@@ -289,28 +289,6 @@ def test_sam_events_are_signed_proxy_events_the_function_accepts(stack: LocalSta
     assert status == 200
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "local",
-        "local.trigger",
-        "local.inspector",
-        "local.sam_events",
-        "local.scaffold",
-        "bench",
-        "bench.burst",
-        "ops",
-        "ops.cost",
-        "bench.costs",
-        "console",
-        "build",
-    ],
-)
-def test_every_command_has_help(module: str) -> None:
-    result = run_tool(module, "--help")
-    assert result.returncode == 0 and "usage:" in result.stdout
-
-
 def test_committed_sample_events_exist_for_sam_local_invoke() -> None:
     from infra.local.sam_events import SAMPLE_TYPES, SAMPLES_DIR
 
