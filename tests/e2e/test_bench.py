@@ -22,4 +22,4 @@ def test_the_benchmark_runs_and_reports_every_measure() -> None:
     assert "| AWS calls per duplicate | 1 |" in result.stdout
     # POST -> the action's effect, on a local stack of its own: every event's action done
     assert "POST -> action done, local stack, 15 events" in result.stdout
-    assert ", 15 done, 0 not done" in result.stdout
+    assert "; 15 done, 0 not done" in result.stdout
