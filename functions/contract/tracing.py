@@ -60,7 +60,13 @@ class TraceHeader:
 
 def current() -> TraceHeader | None:
     """The current invocation's trace (Lambda sets the variable for each invocation)."""
-    return TraceHeader.parse(os.environ.get(HEADER_ENV))
+    return _parsed(os.environ.get(HEADER_ENV))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(value: str | None) -> TraceHeader | None:
+    """One invocation's header, parsed once however many steps ask (it changes per invocation)."""
+    return TraceHeader.parse(value)
 
 
 def trace_id() -> str | None:

@@ -49,6 +49,8 @@ BOOKKEEPING = frozenset(
     {"pk", "sk", "last_event_id", "last_event_type", "last_event_watermark", "updated_at", UNCERTAIN}
 )
 """Item attributes the claim adds to a record; everything else is the handler's content."""
+KNOWN_FIELDS = ("pk", "event_id", "status", "lease_token", "lease_expires_at", "publish_uncertain_at")
+"""What a known event's stored item (``ALL_OLD``) is read for: whose it is, and its lease."""
 
 
 def claim(
@@ -244,7 +246,7 @@ def _known(table: Table, item: dict[str, Any] | None, now: float, ours: Claim) -
     answer was lost), a duplicate, in progress elsewhere, or taken over from a lapsed lease."""
     if item is None:
         raise EventInProgress("in_progress", "another delivery of this event is being processed")
-    existing = from_item(item)
+    existing = from_item({name: item[name] for name in KNOWN_FIELDS if name in item})  # not its body
     if existing.get("lease_token") == ours.token:
         return ours  # our own claim: applied, its answer lost, and botocore sent it again
     if existing.get("status") == schema.PUBLISHED:

@@ -30,7 +30,14 @@ _SIMPLE: tuple[tuple[Any, Callable[[Any], AttributeValue]], ...] = (
 )
 
 
+_EXACT = {kind: convert for kind, convert in _SIMPLE if isinstance(kind, type) and kind is not Mapping}
+"""The converters by exact type: most values are a plain str, int or bool, found in one lookup."""
+
+
 def to_attribute(value: object) -> AttributeValue:
+    exact = _EXACT.get(type(value))
+    if exact is not None:
+        return exact(value)
     if value is None:
         return {"NULL": True}
     for kind, convert in _SIMPLE:

@@ -40,6 +40,9 @@ SNS_MAX_MESSAGE_BYTES = 262_144
 NOT_SENT = (ConnectTimeoutError, EndpointConnectionError)
 """botocore errors raised before a request left the machine: always safe to re-send."""
 ATTRIBUTE_HEADROOM_BYTES = 1024
+ATTRIBUTE_BOUND_BYTES = 4096
+"""More than the attributes ``message_attributes`` can make: their names and types, and values
+bounded by the parser (an id or an account 255 characters, a type 255, an object type 100)."""
 MAX_GROUP_ID = 128
 FIFO_DEDUPLICATION_SECONDS = 300
 """SNS FIFO topics drop a message whose deduplication id they accepted in the last 5 minutes
@@ -77,7 +80,10 @@ def attribute_bytes(attributes: Mapping[str, Mapping[str, str]]) -> int:
 
 def needs_offload(event: StripeEvent) -> bool:
     """Whether the event's body must be stored in S3 because it may not fit an SNS message: with
-    its attributes and room for any added later (a redrive's, the pointer's size) it is too big."""
+    its attributes and room for any added later (a redrive's, the pointer's size) it is too big.
+    A body far under the limit is answered without building the attributes (every event asks)."""
+    if len(event.raw) + ATTRIBUTE_BOUND_BYTES + ATTRIBUTE_HEADROOM_BYTES <= SNS_MAX_MESSAGE_BYTES:
+        return False
     size = len(event.raw) + attribute_bytes(message_attributes(event)) + ATTRIBUTE_HEADROOM_BYTES
     return size > SNS_MAX_MESSAGE_BYTES
 
