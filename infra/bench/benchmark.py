@@ -38,7 +38,7 @@ from infra.fixtures.signing import generate_secret
 
 BUDGETS = {
     "cold": 1.2,
-    "warm": 1.3,
+    "warm": 1.15,
     "calls_new": 3,
     "calls_duplicate": 1,
     "artifact_kib": 1024,
