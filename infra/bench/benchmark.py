@@ -37,7 +37,7 @@ from infra.cli import exit_with
 from infra.fixtures.signing import generate_secret
 
 BUDGETS = {
-    "cold": 1.2,
+    "cold": 1.1,
     "warm": 1.15,
     "calls_new": 3,
     "calls_duplicate": 1,
