@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             say(f"cold starts: {args.cold_runs} fresh processes per variant ...")
             cold = cold_starts(secret, env, args.cold_runs)
             say(f"warm: {args.events} new events and {args.events} duplicates per variant ...")
-            warm_figures = warm(secret, env, args.events) | {"events": args.events}
+            warm_figures = warm(secret, env, args.events, rounds=1 if args.quick else 3) | {
+                "events": args.events
+            }
             say("package: sam build ...")
             sizes = package_size(not args.no_build)
             lines += report(cold, warm_figures, sizes)
