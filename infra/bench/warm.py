@@ -99,8 +99,10 @@ def child_ours(secret: str, events: int, calls_file: Path) -> dict[str, Any]:
 
     recorded: list[tuple[str, dict[str, Any]]] = []
 
-    def record(event_name: str, params: dict[str, Any], **kwargs: Any) -> None:
-        recorded.append((event_name, params))  # kept by reference: copying here would cost us CPU
+    def record(event_name: str, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        # the client's own service name (an event name spells some differently: secrets-manager),
+        # the params kept by reference: copying here would cost us CPU
+        recorded.append((f"call.{model.service_model.service_name}.{model.name}", params))
 
     hook: Any = record
     aws.session().register("before-parameter-build", hook)
