@@ -1,7 +1,7 @@
 """The performance benchmark: cold start, warm per-event CPU, AWS calls, package size — each
 against a floor measured in the same run, plus the way most tutorials write the same job.
 
-    python -m infra.bench            # make bench; about ten minutes; exits 1 if a budget is missed
+    python -m infra.bench            # make bench; about 15-20 minutes; exits 1 if a budget is missed
     python -m infra.bench --quick    # a smoke run (the test suite uses it): only the AWS-call budgets count
 
 The local AWS endpoint is the local stack (moto) in its own process, started once, so its CPU is
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m infra.bench", description=(__doc__ or "").split("\n\n")[0]
     )
     parser.add_argument("--cold-runs", type=int, default=15, help="fresh processes per variant (default 15)")
-    parser.add_argument("--events", type=int, default=2000, help="warm events per variant (default 2000)")
+    parser.add_argument("--events", type=int, default=1000, help="warm events per variant and round (default 1000)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 cold runs, 30 events, no build")
     parser.add_argument("--no-build", action="store_true", help="skip sam build (package size)")
     parser.add_argument(
