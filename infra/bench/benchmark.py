@@ -220,9 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m infra.bench", description=(__doc__ or "").split("\n\n")[0]
     )
     parser.add_argument("--cold-runs", type=int, default=15, help="fresh processes per variant (default 15)")
-    parser.add_argument(
-        "--events", type=int, default=1000, help="warm events per variant and round (default 1000)"
-    )
+    parser.add_argument("--events", type=int, default=1000, help="warm events a round (default 1000)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 cold runs, 30 events, no build")
     parser.add_argument("--no-build", action="store_true", help="skip sam build (package size)")
     parser.add_argument(
