@@ -35,8 +35,6 @@ MARK_ROUNDS = 5
 
 INDEX_KEYS = f"{schema.TYPE_DAY} = :type_day, {schema.CREATED_EVENT} = :created_event"
 """What the mark and a release ``SET``: the event's ``by-type`` index entry (``index_values``)."""
-BODY = f", {bodies.ATTRIBUTE} = if_not_exists({bodies.ATTRIBUTE}, :body)"
-"""What the mark and a release ``SET`` too: the body, unless one is stored already."""
 
 
 def mark_published(
@@ -60,9 +58,7 @@ def mark_published(
         ":message_id": {"S": message_id},
         **index_values(event),
     }
-    if payload is None:
-        update += BODY
-        values[":body"] = {"B": bodies.pack(event.raw)}
+    update += _keep_body(event, payload, values)
     if (trace := tracing.trace_id()) is not None:
         update += ", trace_id = :trace_id"
         values[":trace_id"] = {"S": trace}
@@ -91,13 +87,20 @@ def release(
     hold the message since then; kept (the earliest such time) for whoever publishes it next."""
     update = f"SET lease_expires_at = :zero, {INDEX_KEYS}"
     values = {":zero": {"N": "0"}, **index_values(event)}
-    if payload is None:
-        update += BODY
-        values[":body"] = {"B": bodies.pack(event.raw)}
+    update += _keep_body(event, payload, values)
     if published_maybe_at is not None:
         update += ", publish_uncertain_at = if_not_exists(publish_uncertain_at, :at)"
         values[":at"] = to_attribute(int(published_maybe_at))
     return _update(table, event.id, token, update, values)
+
+
+def _keep_body(event: StripeEvent, payload: PayloadLocation | None, values: dict[str, Any]) -> str:
+    """The ``SET`` clause that keeps the body, unless one is stored already or it is in S3
+    (``payload``); its value is added to ``values``."""
+    if payload is not None:
+        return ""
+    values[":body"] = {"B": bodies.pack(event.raw)}
+    return f", {bodies.ATTRIBUTE} = if_not_exists({bodies.ATTRIBUTE}, :body)"
 
 
 def take_over(table: Table, existing: dict[str, Any], now: float) -> Claim:
