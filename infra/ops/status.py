@@ -105,14 +105,17 @@ def metric_sums(ctx: Context, names: list[str], hours: int) -> dict[str, float]:
     from contract import METRICS_NAMESPACE
 
     cloudwatch = ctx.aws("cloudwatch")
-    end = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    # EndTime is exclusive, and CloudWatch (and moto) compare at whole seconds: a point from this
+    # very second would fall outside `EndTime=now`, so the window reaches a minute ahead.
+    end = now + dt.timedelta(minutes=1)
     sums = {}
     for name in names:
         points = cloudwatch.get_metric_statistics(
             Namespace=METRICS_NAMESPACE,
             MetricName=name,
             Dimensions=[{"Name": "service", "Value": ctx.stack.name}],
-            StartTime=end - dt.timedelta(hours=hours),
+            StartTime=now - dt.timedelta(hours=hours),
             EndTime=end,
             Period=3600,
             Statistics=["Sum"],

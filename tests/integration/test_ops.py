@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -19,7 +20,7 @@ from infra.cli import Problem
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli, verify
 from infra.ops.deployed import Context, handled_event_types, load_stack
-from infra.ops.status import DASHBOARD_METRICS
+from infra.ops.status import DASHBOARD_METRICS, metric_sums
 from infra.template import load_module
 from stripe_webhook import composition
 from stripe_webhook.adapters import bodies
@@ -494,6 +495,27 @@ def test_status_shows_counts_last_event_and_failures(
     assert "       2  processed (EventsProcessed)" in out
     assert "       0  published, not marked (PublishedNotMarked)" in out
     assert f"dashboard (latency, throttles, failures by cause, dead letters): {DASHBOARD_URL}" in out
+
+
+def test_status_counts_a_metric_point_from_the_current_second(aws: Aws, stack: dict[str, str]) -> None:
+    # EndTime is exclusive and compared at whole seconds: a point from the last fraction of this
+    # second (an EMF line just flushed) is still counted
+    now = dt.datetime.now(dt.UTC)
+    boto_client("cloudwatch").put_metric_data(
+        Namespace="StripeWebhooks",
+        MetricData=[
+            {
+                "MetricName": "EventsProcessed",
+                "Value": 3,
+                "Timestamp": now.replace(microsecond=999_999),
+                "Dimensions": [{"Name": "service", "Value": STACK}],
+            }
+        ],
+    )
+
+    ctx = Context(load_stack(boto_client("cloudformation"), STACK), boto_client)
+
+    assert metric_sums(ctx, ["EventsProcessed"], hours=24) == {"EventsProcessed": 3}
 
 
 def test_status_prints_the_same_metrics_as_the_dashboard() -> None:
