@@ -83,6 +83,9 @@ def function_environment(endpoint: str, daemon: XrayDaemon | None = None) -> dic
         "STRIPE_WEBHOOK_SECRET_ARN": SECRET_NAME,
         "POWERTOOLS_SERVICE_NAME": "stripe-webhooks-bench",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        # Lambda's Python runtime has no awscrt (aws/aws-lambda-base-images#147), so botocore signs
+        # in Python there; our venv has it (through aws-sam-cli), and botocore would sign with it
+        "BOTO_DISABLE_CRT": "true",
         # the function, and infra for the one Lambda context stand-in (stdlib only)
         "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO_ROOT)]),
     }
