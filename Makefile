@@ -64,7 +64,7 @@ events: venv  ## signed API Gateway events in .sam-events/ for `sam local invoke
 burst: venv  ## load the running local stack: 2,000 events at 16-way, prints throughput, latency, lost/doubled
 	$(BIN)/python -m infra.bench.burst $(ARGS)
 
-bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors, POST -> action latency (15-20 min; exit 1 on a missed budget)
+bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package size vs floors, POST -> action latency (about 20 min; exit 1 on a missed budget)
 	PATH="$$($(BIN)/python -m infra.build --bin-dir):$$PATH" $(BIN)/python -m infra.bench $(ARGS)
 
 chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_SEED=… replays a run; ~10 min)

@@ -1,7 +1,7 @@
 """The performance benchmark: cold start, warm per-event CPU, AWS calls, package size — each
 against a floor measured in the same run, plus the way most tutorials write the same job.
 
-    python -m infra.bench            # make bench; about 15-20 minutes; exits 1 if a budget is missed
+    python -m infra.bench            # make bench; about 20 minutes; exits 1 if a budget is missed
     python -m infra.bench --quick    # a smoke run (the test suite uses it): only the AWS-call budgets count
 
 The local AWS endpoint is the local stack (moto) in its own process, started once, so its CPU is
