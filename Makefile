@@ -70,7 +70,7 @@ bench: venv  ## performance benchmark: cold start, warm CPU, AWS calls, package 
 chaos: venv  ## the chaos test at 400 objects per topic kind (make chaos CHAOS_SEED=… replays a run; ~10 min)
 	CHAOS_OBJECTS=$${CHAOS_OBJECTS:-400} $(BIN)/python -m pytest tests/integration/test_chaos.py -q $(ARGS)
 
-console: venv  ## browse a deployed stack on loopback: ARGS="--stack NAME" (or "--aws-endpoint http://127.0.0.1:5000" for the local stack; --allow-actions)
+console: venv  ## browse a stack on loopback: the running local stack (make run), or ARGS="--stack NAME" (--allow-actions to change)
 	$(BIN)/python -m infra.console $(ARGS)
 
 ops: venv  ## operate a deployed stack: ARGS="register|rotate-secret|enable-endpoint|backfill|verify|redrive|status|effects --stack NAME"

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from infra.cli import exit_with
-from infra.console.launch import DEFAULT_PORT, serve
+from infra.console.launch import DEFAULT_PORT, local_endpoint, serve
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,9 +42,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"loopback port (default {DEFAULT_PORT}; 0: any free one)",
     )
     parser.add_argument(
+        "--local",
+        action="store_true",
+        help="the running local stack (make run; its AWS side from .local-stack.json). The default"
+        " when neither --stack nor --aws-endpoint is given and a local stack runs",
+    )
+    parser.add_argument(
         "--aws-endpoint",
         metavar="URL",
-        help="the local stack's AWS side (e.g. http://127.0.0.1:5000) instead of a deployed stack",
+        help="a local stack's AWS side at this address (e.g. http://127.0.0.1:5000), not a deployed stack",
     )
     parser.add_argument(
         "--allow-actions",
@@ -65,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context(load_stack(aws("cloudformation"), args.stack or default_stack_name()), aws)
         ctx.say(json.dumps(policy(discover(ctx), WRITE if args.allow_actions else READ), indent=2))
         return 0
+    args.aws_endpoint = local_endpoint(args)
     return serve(args)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.console.deployment import Deployment, QueuePair
+from infra.console.deployment import Deployment, QueuePair, queue_depth
 from infra.local.views import plain
 from infra.ops.deployed import Context
 from infra.ops.effects import AFTER_SETTLING, NOT_WAITING, ledger_of
@@ -51,6 +51,10 @@ class ConsoleActions:
         """What the action will do, in words (the page asks the person with this)."""
         if kind == "redrive":
             pair = self._queue(target)
+            assert pair.dead_letter_url is not None
+            depth = queue_depth(self.ctx.aws("sqs"), pair.dead_letter_url)
+            if not depth["waiting"] + depth["in_flight"]:
+                raise Refused(f"{pair.name}'s dead-letter queue is empty: nothing to redrive")
             return Plan(
                 kind,
                 target,

@@ -90,3 +90,10 @@ def queue_pairs(sqs: Any, labels: dict[str, str]) -> list[QueuePair]:
         receives = policy.get("maxReceiveCount")
         pairs.append(QueuePair(name, url, dead_letter, int(receives) if receives is not None else None))
     return [pair for pair in pairs if pair.url not in targets]
+
+
+def queue_depth(sqs: Any, url: str) -> dict[str, int]:
+    """A queue's messages waiting and in flight (SQS's approximate counts)."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names).get("Attributes", {})
+    return {"waiting": int(attributes.get(names[0], 0)), "in_flight": int(attributes.get(names[1], 0))}

@@ -1,7 +1,8 @@
 """Start the console: find the stack, check who is asking, serve on loopback until Ctrl-C.
 
 python -m infra.console --stack stripe-webhooks-prod [--profile P] [--region R] [--port 8050]
-python -m infra.console --aws-endpoint http://127.0.0.1:5000     # the local stack's AWS side
+python -m infra.console --local          # the running local stack (the default when one runs)
+python -m infra.console --aws-endpoint http://127.0.0.1:5000     # a local stack's AWS side
 """
 
 from __future__ import annotations
@@ -20,6 +21,23 @@ from infra.console.server import App, ConsoleServer
 from infra.ops.deployed import Context, aws_factory, default_stack_name, load_stack, local_resources
 
 DEFAULT_PORT = 8050
+
+
+def local_endpoint(args: argparse.Namespace) -> str | None:
+    """The AWS endpoint to read: ``--aws-endpoint``; the running local stack's with ``--local``, or
+    when nothing names a stack and one runs; None for a deployed stack (``--stack`` or samconfig's)."""
+    from infra.local.state import read_state
+
+    if args.aws_endpoint:
+        return str(args.aws_endpoint)
+    if args.stack and args.local:
+        raise Problem("--local and --stack name two stacks: choose one")
+    if args.stack:
+        return None
+    state = read_state("--stack NAME")
+    if state is None and args.local:
+        raise Problem("no local stack is running: start one with make run (it writes .local-stack.json)")
+    return state.aws_endpoint if state is not None else None
 
 
 def build(
@@ -42,6 +60,8 @@ def build(
         caller = caller_identity(aws("sts"))
     except ClientError as error:
         detail = error.response.get("Error", {})
+        if args.aws_endpoint:
+            raise Problem(not_aws(args.aws_endpoint, error)) from None
         raise Problem(
             f"AWS refused: {detail.get('Code')}: {detail.get('Message')} (docs/console.md#permissions)"
         ) from None
@@ -49,6 +69,22 @@ def build(
     reads = ConsoleReads(ctx, deployment)
     acting = Context(ctx.stack, changes or aws, out=out)
     return App(reads, ConsoleActions(acting, deployment, caller), args.allow_actions)
+
+
+def not_aws(endpoint: str, error: Any) -> str:
+    """What to say when ``endpoint`` answered like no AWS endpoint (the webhook's port, another
+    program): where the running local stack's AWS side is, if one runs."""
+    from infra.local.state import read_state
+
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+    said = f"{endpoint} is not a local stack's AWS side (it answered HTTP {status} to an AWS call)"
+    try:
+        state = read_state()
+    except Problem:
+        state = None
+    if state is not None and state.aws_endpoint != endpoint:
+        return f"{said}; the running local stack's is {state.aws_endpoint}: run it with --local"
+    return f"{said}; start the local stack with make run, then run the console with --local"
 
 
 def serve(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

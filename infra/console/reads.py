@@ -13,12 +13,13 @@ log lines (``action_log_lines``).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
-from infra.console.action_log_lines import ActionLogLines
-from infra.console.deployment import Deployment, QueuePair
+from infra.console.action_log_lines import SETTLED, ActionLogLines
+from infra.console.deployment import Deployment, QueuePair, queue_depth
 from infra.console.event_log import EventLog, Filters, entry_of
 from infra.local.views import event_records, plain
 from infra.ops.deployed import Context, handled_event_types
@@ -35,7 +36,8 @@ MAX_EFFECT_ENTRIES = 20_000
 class ConsoleReads:
     def __init__(self, ctx: Context, deployment: Deployment) -> None:
         self.ctx, self.deployment = ctx, deployment
-        self.log = EventLog(ctx.aws("dynamodb"), ctx.stack.table_name, handled_event_types())
+        self.log = EventLog(ctx.aws("dynamodb"), ctx.stack.table_name)
+        self.event_types = handled_event_types()
         self.logs = ActionLogLines(ctx.aws("logs"), deployment.action_logs)
 
     def events(
@@ -48,7 +50,14 @@ class ConsoleReads:
                 raise ValueError("claims held now are in no index: ask for them with scan=1 (a Scan)")
             return self._claimed()
         page = self.log.page(filters, cursor, size)
-        return {"events": page.entries, "cursor": page.cursor, "queries": page.queries, "days": page.days}
+        shown = {
+            "events": page.entries,
+            "cursor": page.cursor,
+            "queries": page.queries,
+            "reached": page.reached,
+        }
+        hint = type_hint(filters.event_type, self.event_types)
+        return {**shown, "hint": hint} if hint else shown
 
     def event(self, event_id: str) -> dict[str, Any]:
         from stripe_webhook.adapters.bodies import UnreadableBody
@@ -72,9 +81,21 @@ class ConsoleReads:
                 {"pk": pk, "sk": sk, "record": plain(item) if item else None, "written_by_this_event": own}
                 for pk, sk, item, own in event_records(queries, body, event_id)
             ]
-        detail["actions"] = self.logs.outcomes(event_id, int(stored.get("received_at") or 0))
+        detail["actions"] = self._outcomes(event_id, int(stored.get("received_at") or 0))
         detail["trace"] = trace_links(self.deployment.region, event_id, stored.get("trace_id"))
         return detail
+
+    def _outcomes(self, event_id: str, since: int) -> list[dict[str, Any]]:
+        """What the actions logged about the event, each attempt that failed at its queue's
+        ``maxReceiveCount`` marked ``dead_lettered`` (SQS moved the message to the dead-letter queue)."""
+        receives = {pair.name: pair.max_receives for pair in self.deployment.queues}
+        outcomes = self.logs.outcomes(event_id, since)
+        for outcome in outcomes:
+            most = receives.get(str(outcome.get("function")))
+            count = int(outcome.get("receive_count") or 0)
+            failed = outcome.get("outcome") not in SETTLED
+            outcome["dead_lettered"] = bool(failed and most is not None and count >= most)
+        return outcomes
 
     def timeline(self, object_id: str, cursor: str | None = None) -> dict[str, Any]:
         page = self.log.page(Filters(object_id=object_id), cursor, 100)
@@ -127,7 +148,7 @@ class ConsoleReads:
             skipped = [
                 {"event_id": event_id, "status": "skipped", "reason": why} for event_id, why in named.items()
             ]
-            return {"events": skipped[::-1], "cursor": None, "queries": 1, "days": []}
+            return {"events": skipped[::-1], "cursor": None, "queries": 1}
         recovered = state.recovered if state else {}
         ids = list(reversed(recovered))
         found: dict[str, dict[str, Any]] = {}
@@ -152,7 +173,7 @@ class ConsoleReads:
             {**found.get(event_id, {}), "event_id": event_id, "recovered_at": recovered[event_id]}
             for event_id in ids
         ]
-        return {"events": rows, "cursor": None, "queries": 1 + (len(ids) + 99) // 100, "days": []}
+        return {"events": rows, "cursor": None, "queries": 1 + (len(ids) + 99) // 100}
 
     def _claimed(self) -> dict[str, Any]:
         """Claims held now (``IN_PROGRESS`` with no index entry): a bounded Scan, when asked."""
@@ -179,7 +200,6 @@ class ConsoleReads:
             "events": rows[:MAX_CLAIMED],
             "cursor": None,
             "queries": pages,
-            "days": [],
             "scanned_all": not more,
         }
 
@@ -188,11 +208,11 @@ class ConsoleReads:
         shown: dict[str, Any] = {
             "name": pair.name,
             "max_receives": pair.max_receives,
-            **_depth(sqs, pair.url),
+            **queue_depth(sqs, pair.url),
         }
         if pair.dead_letter_url is None:
             return shown
-        shown["dead_letter"] = _depth(sqs, pair.dead_letter_url)
+        shown["dead_letter"] = queue_depth(sqs, pair.dead_letter_url)
         group = self.deployment.action_logs.get(pair.name)
         shown["dead_lettered"] = self.logs.dead_lettered(group, pair.max_receives) if group else []
         shown["described_by_logs"] = group is not None
@@ -232,13 +252,19 @@ class ConsoleReads:
         return firing
 
 
+def type_hint(prefix: str, handled: list[str]) -> str | None:
+    """What to say when no event type Stripe sends (nor one the stack handles) starts with
+    ``prefix``: a typo's "did you mean". The page is read anyway: Stripe adds types."""
+    from infra.stripe_types import THIN_PREFIXES, snapshot_types
+
+    known = sorted({*snapshot_types(), *handled})
+    if not prefix or prefix.startswith(THIN_PREFIXES) or any(name.startswith(prefix) for name in known):
+        return None
+    close = difflib.get_close_matches(prefix, known, n=3, cutoff=0.6)
+    return f"no event type starts with {prefix!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
+
+
 _SUMMARY = ("event_type", "created", "object_id", "object_type", "status", "received_at", "livemode")
-
-
-def _depth(sqs: Any, url: str) -> dict[str, int]:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names).get("Attributes", {})
-    return {"waiting": int(attributes.get(names[0], 0)), "in_flight": int(attributes.get(names[1], 0))}
 
 
 XRAY_CONSOLE = "https://console.aws.amazon.com/xray/home"

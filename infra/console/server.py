@@ -21,6 +21,7 @@ from typing import Any
 from infra.console.actions import ConsoleActions, Refused
 from infra.console.event_log import Filters
 from infra.console.reads import ConsoleReads
+from infra.fixtures.payloads import TIMESTAMP_KEY, TIMESTAMPS
 from infra.local.guard import BAD_LENGTH, HostPolicy, declared_length, inbox_refusal, linger
 from infra.local.inbox_routes import INBOX_HEADERS
 from infra.ops.progress import parse_time
@@ -66,7 +67,9 @@ class App:
                 "who": self.actions.caller,
                 "allow_actions": self.allow_actions,
                 "region": self.reads.deployment.region,
-                "event_types": self.reads.log.event_types,
+                "event_types": self.reads.event_types,
+                "time_fields": TIMESTAMP_KEY.pattern,  # the page shows these fields' Unix times as dates
+                "time_range": [TIMESTAMPS.start, TIMESTAMPS.stop],
             }
         raise LookupError(f"no console route GET {path}")
 

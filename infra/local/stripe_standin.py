@@ -164,11 +164,12 @@ class LocalStripeApi:
                     status, body = stand_in.answer(path, query)
                 except ValueError:  # a query no Stripe client sends (limit=abc)
                     status, body = 400, {"error": {"type": "invalid_request_error", "message": "bad query"}}
-                self._json(status, body)
-                # the reconciler's look every few seconds is said only when it finds something
+                # recorded (and said) before it is answered: whoever got the answer finds the
+                # fetch; the reconciler's look every few seconds is said only when it finds something
                 idle = status == 200 and path in EVENT_LISTS and not body.get("data")
                 fetch = Fetch(time.time(), path, status, self.headers.get("Stripe-Context"))
                 stand_in._record(fetch, say=not idle)
+                self._json(status, body)
 
             def do_OPTIONS(self) -> None:
                 self._refused()

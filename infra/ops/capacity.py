@@ -34,9 +34,10 @@ class Limit:
     change: str
 
 
-def limits(rate: int, write_units: float, type_shards: int, stage: int) -> list[Limit]:
+def limits(rate: int, write_units: float, shards: tuple[int, int], stage: int) -> list[Limit]:
     """Every limit at ``rate`` new events/s, in the order they are met (``stage``: the template's
-    ``ThrottlingRateLimit``, met first)."""
+    ``ThrottlingRateLimit``, met first; ``shards``: the ``by-type`` and ``by-time`` indexes')."""
+    type_shards, log_shards = shards
     writes = rate * write_units
     return [
         Limit(
@@ -48,6 +49,7 @@ def limits(rate: int, write_units: float, type_shards: int, stage: int) -> list[
         Limit(
             "`by-type` key, one busy type", rate / type_shards, PARTITION_WRITE_UNITS, "raise `TYPE_SHARDS`"
         ),
+        Limit("`by-time` key", rate / log_shards, PARTITION_WRITE_UNITS, "raise `LOG_SHARDS`"),
         Limit(
             "SNS Publish (smaller regions)",
             rate,
@@ -61,7 +63,7 @@ def limits(rate: int, write_units: float, type_shards: int, stage: int) -> list[
 
 
 def render(write_units: float) -> str:
-    from stripe_webhook.adapters.schema import TYPE_SHARDS
+    from stripe_webhook.adapters.schema import LOG_SHARDS, TYPE_SHARDS
 
     stage = int(load_template()["Parameters"]["ThrottlingRateLimit"]["Default"])
     rows = [
@@ -70,7 +72,9 @@ def render(write_units: float) -> str:
     ]
     for rate in RATES:
         met = [
-            limit for limit in limits(rate, write_units, TYPE_SHARDS, stage) if limit.used >= limit.allowed
+            limit
+            for limit in limits(rate, write_units, (TYPE_SHARDS, LOG_SHARDS), stage)
+            if limit.used >= limit.allowed
         ]
         names = "; ".join(f"{limit.name} ({limit.used:,.0f} of {limit.allowed:,.0f})" for limit in met)
         changes = "; ".join(limit.change for limit in met)

@@ -1,5 +1,5 @@
 """Operator commands for a deployed stack: register, rotate-secret, enable-endpoint, backfill, redrive,
-verify, status, effects. (The console, which uses these, is ``python -m infra.console``.)
+verify, status, effects, reindex. (The console, which uses these, is ``python -m infra.console``.)
 
     python -m infra.ops register      --stack stripe-webhooks-prod [--style snapshot|thin [--eventbridge]]
     python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
@@ -9,6 +9,7 @@ verify, status, effects. (The console, which uses these, is ``python -m infra.co
     python -m infra.ops verify        --stack … [--since 24h] [--type invoice.paid] [--recover] [--resume]
     python -m infra.ops status        --stack …
     python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
+    python -m infra.ops reindex       --stack … [--rate 50] [--dry-run]   # once, after upgrading
 
 Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
 argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
@@ -29,6 +30,7 @@ from infra.ops import (
     endpoints,
     redrive,
     register,
+    reindex,
     rotate_secret,
     status,
     verify,
@@ -46,7 +48,7 @@ from infra.ops.deployed import (
 from infra.ops.progress import parse_time
 from infra.stripe_types import known_type
 
-LOCAL_COMMANDS = ("status", "redrive", "effects", "verify")
+LOCAL_COMMANDS = ("status", "redrive", "effects", "verify", "reindex")
 STRIPE_COMMANDS = ("register", "rotate-secret", "enable-endpoint", "backfill", "verify")
 """The commands that call Stripe (with the key in STRIPE_API_KEY; ``--local``: the stand-in)."""
 
@@ -141,7 +143,7 @@ def _stripe_commands(command: Command) -> None:
 
 
 def _stack_commands(command: Command) -> None:
-    """The commands that read or republish the stack's own state: redrive, status, effects."""
+    """The commands that read or change the stack's own state: redrive, status, effects, reindex."""
     red = command("redrive", "republish stored events of some types to the topic (or a queue)")
     red.add_argument(
         "--type",
@@ -175,6 +177,17 @@ def _stack_commands(command: Command) -> None:
     )
     eff.add_argument("--dry-run", action="store_true", help="say what would be recorded, record nothing")
 
+    rei = command(
+        "reindex", "list the events stored before the by-time index in it (once, after upgrading; resumable)"
+    )
+    rei.add_argument(
+        "--rate",
+        type=float,
+        default=reindex.DEFAULT_RATE,
+        help=f"items a second, read and written (default {reindex.DEFAULT_RATE:g})",
+    )
+    rei.add_argument("--dry-run", action="store_true", help="count the events to index, change nothing")
+
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse cannot say alone: options that need or exclude each other (usage errors)."""
@@ -184,6 +197,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--settle needs --happened or --not-happened: what did you find out?")
     if args.command == "effects" and not args.settle and (args.happened or args.not_happened):
         parser.error("--happened/--not-happened need --settle EFFECT")
+    if args.command == "reindex" and args.rate <= 0:
+        parser.error("--rate must be above 0")
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
     if args.command == "verify" and not 0 < args.rate <= verify.MAX_RATE:
@@ -230,6 +245,8 @@ def _stack_command(ctx: Context, args: argparse.Namespace) -> int:
         if args.settle:
             return effects.settle(ctx, args.settle, happened=args.happened)
         return effects.list_effects(ctx, everything=args.all)
+    if args.command == "reindex":
+        return reindex.reindex(ctx, args.rate)
     if args.command == "redrive":
         return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
     return status.status(ctx, args.hours)

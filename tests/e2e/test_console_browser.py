@@ -63,7 +63,8 @@ def open_console(stack: LocalStack, *options: str) -> tuple[subprocess.Popen[str
 def delivered(stack: LocalStack) -> Iterator[dict[str, Any]]:
     events = flow_events("checkout")
     dispute = fresh_event("charge.dispute.created")
-    for event in [*events, dispute]:
+    unhandled = fresh_event("invoice.paid", type="product.created")  # no handler: listed all the same
+    for event in [*events, dispute, unhandled]:
         assert send(stack, event) == 200
     sqs = stack.client("sqs")
     queue = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("stripe-actions-entitlement"))
@@ -74,7 +75,25 @@ def delivered(stack: LocalStack) -> Iterator[dict[str, Any]]:
         time.sleep(0.5)
     assert depth(sqs, dead_letters) == 1
     session = next(event for event in events if event["type"] == "checkout.session.completed")
-    yield {"session": session, "dispute": dispute, "dead_letters": dead_letters}
+    yield {"session": session, "dispute": dispute, "dead_letters": dead_letters, "unhandled": unhandled}
+
+
+def assert_no_id_breaks(page: Any) -> None:
+    """No id on the page is broken across lines (each shows on one line, whole or cut with an
+    ellipsis), and the list does not scroll sideways."""
+    broken = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+              '.ident, #events td .id, #events td .type, #events a.object, dd.token, #detail-pane td.key'))
+            .filter((node) => node.offsetParent !== null)
+            .filter((node) => node.getClientRects().length > 1 ||
+              node.getBoundingClientRect().height > 1.8 * parseFloat(getComputedStyle(node).fontSize) * 1.45)
+            .map((node) => node.textContent)"""
+    )
+    assert broken == []
+    sideways = page.evaluate(
+        "() => { const p = document.querySelector('#list-pane'); return p.scrollWidth - p.clientWidth; }"
+    )
+    assert sideways <= 1
 
 
 def depth(sqs: Any, url: str) -> int:
@@ -94,6 +113,15 @@ def test_an_operator_finds_opens_and_follows_events_and_cannot_change_anything_r
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("#events tbody tr")
         assert "read-only" in page.inner_text("#who")
+        page.wait_for_selector(f"#events tr[data-event='{delivered['unhandled']['id']}']")
+        assert re.search(r"\d+ queries", page.inner_text("#progress"))
+        queries = int(re.search(r"(\d+) queries", page.inner_text("#progress")).group(1))  # type: ignore[union-attr]
+        assert queries <= 10
+
+        # a typo in the type: a "did you mean", not a silent empty list
+        page.fill("#filter-type", "checkout.sesion.completed")
+        page.press("#filter-type", "Enter")
+        expect(page.locator("#progress")).to_contain_text("did you mean checkout.session.completed")
 
         # by type
         page.fill("#filter-type", "checkout.session.completed")
@@ -110,6 +138,7 @@ def test_an_operator_finds_opens_and_follows_events_and_cannot_change_anything_r
         assert "checkout.session.completed" in page.inner_text("#message-attributes")
         page.wait_for_selector("#action-outcomes")
         assert re.search(r"fulfil_order\s+done", page.inner_text("#action-outcomes"))
+        assert_no_id_breaks(page)
         page.screenshot(path=str(screenshots(tmp_path) / f"console-event-{width}.png"))
         page.reload()
         page.wait_for_selector("#body")
@@ -142,6 +171,11 @@ def test_an_operator_finds_opens_and_follows_events_and_cannot_change_anything_r
         assert depth(stack.client("sqs"), delivered["dead_letters"]) == 1
         button = page.locator("[data-queue='stripe-actions-entitlement'] button[data-kind='redrive']")
         assert button.is_disabled()
+        # an empty dead-letter queue offers no redrive
+        assert (
+            page.locator("[data-queue='stripe-actions-fulfil_order'] button[data-kind='redrive']").count()
+            == 0
+        )
         page.screenshot(path=str(screenshots(tmp_path) / f"console-consumers-{width}.png"))
         refused = page.evaluate(
             """() => fetch('/api/actions', {method: 'POST', headers: {'X-Inbox-Request': '1',

@@ -22,7 +22,7 @@ from botocore.exceptions import ReadTimeoutError
 
 from infra import REPO_ROOT
 from infra.console.actions import DONE, FAILED, UNCERTAIN, Refused
-from infra.console.event_log import EventLog, Filters
+from infra.console.event_log import FILTERED_LIMIT, MAX_QUERIES, EventLog, Filters
 from infra.console.launch import build
 from infra.console.server import App, ConsoleServer
 from infra.fixtures.flows import flow_events
@@ -30,8 +30,8 @@ from infra.fixtures.payloads import fresh_event, load_event
 from infra.local.action_logs import ActionLogs
 from infra.local.action_runners import ActionRunner, build_runners
 from infra.local.resources import LocalResources, create_action_resources
-from infra.ops.deployed import handled_event_types
 from stripe_webhook.adapters import schema
+from stripe_webhook.adapters.lease import index_entry
 from tests.integration.conftest import Aws
 from tests.support import deliver, drain
 
@@ -74,7 +74,7 @@ def console(aws: Aws) -> Iterator[Console]:
     )
     local = LocalResources(aws.table, aws.topic_arn, aws.queue_url, aws.bucket)
     runners = build_runners(aws.sqs, local, actions, lambda outcome: None, ActionLogs(boto3.client("logs")))
-    args = argparse.Namespace(aws_endpoint="moto", stack=None, port=8050, allow_actions=True)
+    args = argparse.Namespace(aws_endpoint="moto", stack=None, local=False, port=8050, allow_actions=True)
     app = build(args, client)
     calls.clear()
     yield Console(app, aws, {runner.queue.actions[0]: runner for runner in runners}, calls)
@@ -105,6 +105,30 @@ def test_an_event_shows_its_body_records_message_and_what_the_actions_did(
     assert [(o["action"], o["outcome"], o["receive_count"]) for o in detail["actions"]] == [
         ("fulfil_order", "done", 1)
     ]
+    assert "dynamodb:Scan" not in console.calls
+
+
+def test_every_delivered_event_is_listed_in_at_most_ten_queries_a_page(console: Console, secret: str) -> None:
+    handled = [fresh_event(name) for name in ("invoice.paid", "invoice.payment_failed", "customer.created")]
+    unhandled = [fresh_event("invoice.paid", type=name) for name in ("product.created", "price.updated")]
+    for event in [*handled, *unhandled]:
+        assert deliver(event, secret).status == 200
+    console.calls.clear()
+
+    page = console.app.get("/api/events", {})
+
+    listed = {entry["event_id"]: entry["event_type"] for entry in page["events"]}
+    assert listed == {event["id"]: event["type"] for event in [*handled, *unhandled]}
+    assert page["queries"] <= MAX_QUERIES and console.calls.count("dynamodb:Query") == page["queries"]
+    invoices = console.app.get("/api/events", {"type": "invoice."})
+    assert sorted(entry["event_type"] for entry in invoices["events"]) == [
+        "invoice.paid",
+        "invoice.payment_failed",
+    ]
+    assert "hint" not in invoices
+    typo = console.app.get("/api/events", {"type": "invoice.payed"})
+    assert typo["events"] == [] and "did you mean invoice.paid" in typo["hint"]
+    assert typo["queries"] <= MAX_QUERIES
     assert "dynamodb:Scan" not in console.calls
 
 
@@ -445,10 +469,7 @@ def seed(dynamodb: Any, table: str, count: int, *, day: int, types: list[str], o
                             "status": {"S": schema.PUBLISHED},
                             "received_at": {"N": str(created)},
                             "object_id": {"S": object_id if n % 10 == 0 else f"pi_seed{n:07d}"},
-                            schema.TYPE_DAY: {
-                                "S": schema.type_day_key(event_type, created, schema.type_shard(event_id))
-                            },
-                            schema.CREATED_EVENT: {"S": schema.created_event_key(created)},
+                            **index_entry(event_type, created, event_id),
                         }
                     }
                 }
@@ -468,7 +489,7 @@ def test_a_table_of_20_000_events_pages_without_a_scan_and_in_bounded_memory(aws
     aws.dynamodb.meta.events.register(
         "after-call.dynamodb.Query", lambda parsed, **_: fetched.append(len(parsed.get("Items", [])))
     )
-    log = EventLog(aws.dynamodb, aws.table, handled_event_types())
+    log = EventLog(aws.dynamodb, aws.table)
 
     seen: list[tuple[int, str]] = []
     cursor, most = None, 0
@@ -492,7 +513,7 @@ def test_a_table_of_20_000_events_pages_without_a_scan_and_in_bounded_memory(aws
     one_type = log.page(Filters(event_type="invoice.paid", since=day, until=day + 86_399), None, 100)
     newest = sorted(((n, event_id) for n, event_id in enumerate(ids) if n % 3 == 0), reverse=True)[:100]
     assert [entry["event_id"] for entry in one_type.entries] == [event_id for _, event_id in newest]
-    assert one_type.queries == schema.TYPE_SHARDS + 1 and sum(fetched) <= 1_000
+    assert one_type.queries <= MAX_QUERIES and sum(fetched) <= MAX_QUERIES * FILTERED_LIMIT
     assert set(calls) == {"Query"}  # never a Scan
 
 

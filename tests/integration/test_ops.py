@@ -17,13 +17,15 @@ import stripe
 from contract import aws as aws_clients
 from infra import cli as runner
 from infra.cli import Problem
+from infra.console.event_log import EventLog, Filters
 from infra.fixtures.payloads import fresh_event
 from infra.ops import backfill, cli, verify
 from infra.ops.deployed import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS, metric_sums
 from infra.template import load_module
 from stripe_webhook import composition
-from stripe_webhook.adapters import bodies
+from stripe_webhook.adapters import bodies, schema
+from stripe_webhook.adapters.lease import index_entry
 from stripe_webhook.settings import API_VERSION
 from tests.fake_stripe import FakeStripe
 from tests.faults import Fault, FaultInjector
@@ -930,3 +932,38 @@ def test_an_interrupted_verify_resumes_from_its_last_page(
 def test_verify_refuses_a_rate_above_stripes_read_limit() -> None:
     with pytest.raises(SystemExit):
         cli.parse_args(["verify", "--rate", "500"])
+
+
+def test_reindex_lists_the_events_stored_before_the_by_time_index_once(
+    aws: Aws, stack: dict[str, str], fake_stripe: FakeStripe
+) -> None:
+    created = int(time.time()) - 3_600
+    old = [f"evt_before{n:04d}" for n in range(30)]
+    for n, event_id in enumerate(old):  # as an earlier version's mark left them: no log_shard
+        entry = index_entry("invoice.paid", created + n, event_id)
+        del entry[schema.LOG_SHARD]
+        item = {**schema.event_key(event_id), "event_type": {"S": "invoice.paid"}, **entry}
+        aws.dynamodb.put_item(TableName=aws.table, Item={**item, "status": {"S": schema.PUBLISHED}})
+    claimed = {**schema.event_key("evt_claimed"), "status": {"S": schema.IN_PROGRESS}}
+    aws.dynamodb.put_item(TableName=aws.table, Item=claimed)  # a claim held now: in no index
+    log = EventLog(aws.dynamodb, aws.table)
+    assert log.page(Filters(), None, 100).entries == []
+    updates: list[str] = []
+    aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", lambda **_: updates.append("u"))
+
+    def clients(service: str) -> Any:
+        return aws.dynamodb if service == "dynamodb" else boto_client(service)
+
+    code, out = run(["reindex", "--dry-run"], fake_stripe, clients)
+    assert code == 0 and "would index 30" in out and updates == []
+
+    code, out = run(["reindex", "--rate", "1000"], fake_stripe, clients)
+    assert code == 0 and "indexed 30" in out and "every stored event is in the by-time index" in out
+    listed = log.page(Filters(), None, 100).entries
+    assert [entry["event_id"] for entry in listed] == old[::-1]
+    held = get_item(aws.dynamodb, aws.table, schema.event_pk("evt_claimed"), schema.EVENT_SK)
+    assert held is not None and schema.LOG_SHARD not in held
+
+    updates.clear()
+    code, out = run(["reindex", "--rate", "1000"], fake_stripe, clients)
+    assert code == 0 and updates == [] and "every stored event is in the by-time index" in out

@@ -266,7 +266,7 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
 
 
 def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
-    from stripe_webhook.adapters.schema import CUSTOMER_INDEX, OBJECT_INDEX, TYPE_INDEX
+    from stripe_webhook.adapters.schema import CUSTOMER_INDEX, OBJECT_INDEX, TIME_INDEX, TYPE_INDEX
 
     indexes = {
         index["IndexName"]: [key["AttributeName"] for key in index["KeySchema"]]
@@ -276,6 +276,7 @@ def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
         CUSTOMER_INDEX: ["customer_key", "customer_sort"],
         TYPE_INDEX: ["type_day", "created_event"],
         OBJECT_INDEX: ["object_id", "created_event"],
+        TIME_INDEX: ["log_shard", "created_event"],
     }
 
 

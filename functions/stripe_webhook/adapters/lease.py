@@ -33,8 +33,10 @@ from stripe_webhook.ports import Claim, PayloadLocation
 MARK_ROUNDS = 5
 """How many times the mark is re-sent (after botocore's own attempts) while its deadline allows."""
 
-INDEX_KEYS = f"{schema.TYPE_DAY} = :type_day, {schema.CREATED_EVENT} = :created_event"
-"""What the mark and a release ``SET``: the event's ``by-type`` index entry (``index_values``)."""
+INDEX_ATTRIBUTES = (schema.TYPE_DAY, schema.CREATED_EVENT, schema.LOG_SHARD)
+INDEX_KEYS = ", ".join(f"{name} = :{name}" for name in INDEX_ATTRIBUTES)
+"""What the mark and a release ``SET``: the event's entries in the ``by-type``, ``by-object`` and
+``by-time`` indexes (``index_entry``)."""
 
 
 def mark_published(
@@ -148,11 +150,18 @@ def may_have_published_at(existing: dict[str, Any], lease_seconds: int) -> int |
 
 def index_values(event: StripeEvent) -> dict[str, Any]:
     """The values of ``INDEX_KEYS`` for ``event``."""
-    day = schema.type_day_key(event.type, event.created, schema.type_shard(event.id))
-    return {
-        ":type_day": {"S": day},
-        ":created_event": {"S": schema.created_event_key(event.created)},
+    return {f":{name}": value for name, value in index_entry(event.type, event.created, event.id).items()}
+
+
+def index_entry(event_type: str, created: int, event_id: str) -> dict[str, Any]:
+    """An event's index keys as the mark and a release write them (``INDEX_ATTRIBUTES``)."""
+    entry = {
+        schema.TYPE_DAY: {"S": schema.type_day_key(event_type, created, schema.type_shard(event_id))},
+        schema.CREATED_EVENT: {"S": schema.created_event_key(created)},
+        schema.LOG_SHARD: {"S": schema.log_shard(event_id)},
     }
+    assert tuple(entry) == INDEX_ATTRIBUTES
+    return entry
 
 
 def _update(

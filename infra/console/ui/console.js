@@ -27,6 +27,20 @@ function el(tag, attributes, ...children) {
   return node;
 }
 
+// An id is never broken across lines: shown whole or cut with an ellipsis, the whole id on hover
+// and a button that copies it.
+function ident(value, tag = "span") {
+  return el(tag, { class: "ident", title: value }, value);
+}
+
+function copyable(value) {
+  return el("span", { class: "copyable" }, ident(value),
+    el("button", { class: "copy", type: "button", title: `copy ${value}`, onclick: (event) => {
+      event.stopPropagation();
+      navigator.clipboard.writeText(value).then(() => notice(`Copied ${value}`), () => problem("the browser refused the clipboard"));
+    } }, "copy"));
+}
+
 function when(seconds) {
   if (!seconds) return "";
   return new Date(Number(seconds) * 1000).toISOString().replace("T", " ").slice(0, 19);
@@ -60,6 +74,7 @@ async function api(path, body) {
 }
 
 function problem(text) {
+  if (text) notice("");
   $("#problem").hidden = !text;
   $("#problem").textContent = text || "";
 }
@@ -92,15 +107,15 @@ async function showEvents(params, more) {
   for (const name of FILTERS) if (filters[name]) query.set(name, filters[name]);
   if (filters.status === "claimed") query.set("scan", "1");
   if (more && cursor) query.set("cursor", cursor);
-  $("#progress").textContent = filters.type || filters.object ? "reading the index…" :
-    "reading the event log, every handled type (about 500 queries a day)…";
+  $("#progress").textContent = "reading the event log…";
   const page = await api(`/api/events?${query}`);
   cursor = page.cursor;
   if (!more) rows = [];
   rows = rows.concat(page.events);
-  const days = page.days && page.days.length ? ` · days ${page.days[page.days.length - 1]}…${page.days[0]}` : "";
-  $("#progress").textContent = `${rows.length} event(s) · ${page.queries} queries${days}` +
-    (cursor ? "" : " · the end of the range") + (page.scanned_all === false ? " · the Scan stopped at its bound" : "");
+  const reached = cursor && page.reached ? ` · looked back to ${when(page.reached)}` : "";
+  $("#progress").textContent = `${rows.length} event(s) · ${page.queries} queries${reached}` +
+    (cursor ? "" : " · the end of the range") + (page.scanned_all === false ? " · the Scan stopped at its bound" : "") +
+    (page.hint ? ` · ${page.hint}` : "");
   $("#more").hidden = !cursor;
   renderRows(filters);
   const open = params.get("event");
@@ -111,8 +126,8 @@ function renderRows(filters) {
   const body = rows.map((row, index) => el("tr", { "data-event": row.event_id, onclick: () => openRow(index) },
     el("td", { class: "when" }, when(row.created) || when(row.recovered_at)),
     el("td", { class: "status" }, badge(row.status)),
-    el("td", { class: "event" }, el("div", { class: "type" }, row.event_type || ""), el("div", { class: "id" }, row.event_id)),
-    el("td", { class: "wide" }, row.object_id ? el("a", { class: "object", href: `#/object/${encodeURIComponent(row.object_id)}` }, row.object_id) : "",
+    el("td", { class: "event" }, el("div", { class: "type", title: row.event_type || "" }, row.event_type || ""), el("div", { class: "id", title: row.event_id }, row.event_id)),
+    el("td", { class: "wide" }, row.object_id ? el("a", { class: "object", title: row.object_id, href: `#/object/${encodeURIComponent(row.object_id)}` }, row.object_id) : "",
       row.reason ? el("div", { class: "why" }, row.reason) : null)));
   const empty = filters && filters.status === "claimed" ? "No claim is held now." : "No event in this range.";
   $("#list").replaceChildren(rows.length ? table([["created", "when"], ["status"], ["event"], ["object", "wide"]], body, "events") :
@@ -139,9 +154,19 @@ function select(index) {
 }
 
 // --- one event -------------------------------------------------------------------------------
+function shownValue(name, value) {
+  if (typeof value === "object" && value !== null) return JSON.stringify(value).replaceAll(",", ", ");
+  const [low, high] = about.time_range || [0, 0];
+  const isTime = Number.isInteger(value) && value >= low && value < high && about.time_fields && new RegExp(about.time_fields).test(name);
+  return isTime ? `${when(value)} UTC (${value})` : String(value);
+}
+
 function dl(values) {
-  return el("dl", {}, Object.entries(values || {}).flatMap(([name, value]) =>
-    [el("dt", {}, name), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))]));
+  return el("dl", {}, Object.entries(values || {}).flatMap(([name, value]) => {
+    const shown = shownValue(name, value);
+    const json = typeof value === "object" && value !== null;
+    return [el("dt", {}, name), el("dd", { class: json ? "json" : "token", title: json ? null : shown }, shown)];
+  }));
 }
 
 function actionButton(label, kind, target, verdict) {
@@ -156,26 +181,40 @@ async function act(kind, target, verdict) {
     if (!window.confirm(`This will ${plan.says}.\n\nIt is recorded with your identity. Go on?`)) return;
     const done = await api("/api/actions", { kind, target, verdict, confirmed: true });
     problem("");
-    window.alert(`Done: ${JSON.stringify(done)}`);
+    notice(`Done: ${plan.says}. ${doneWords(kind, done)}`);
+    listKey = null;  // the list and the open event show what changed
     render();
   } catch (error) {
     problem(error.message);
   }
 }
 
+function doneWords(kind, done) {
+  if (kind === "redrive") return `${done.moved} message${done.moved === 1 ? "" : "s"} moved back to the queue.`;
+  if (kind === "resend") return `Published as message ${done.message_id}.`;
+  return done.happened ? "Recorded: it happened, it is not attempted again." : "Recorded: it did not happen, a redrive attempts it once.";
+}
+
+function notice(text) {
+  $("#notice").hidden = !text;
+  $("#notice").textContent = text || "";
+}
+
 async function showEvent(eventId) {
   const detail = await api(`/api/events/${encodeURIComponent(eventId)}`);
   const entry = detail.entry || {};
   const parts = [el("h2", {}, entry.event_type || eventId, " ", badge(entry.status)),
-    el("p", { class: "id" }, eventId, entry.object_id ? " · " : "",
-      entry.object_id ? el("a", { class: "object", href: `#/object/${encodeURIComponent(entry.object_id)}` }, `timeline of ${entry.object_id}`) : "")];
+    el("p", { class: "id" }, copyable(eventId)),
+    entry.object_id ? el("p", { class: "id" }, copyable(entry.object_id), " ",
+      el("a", { class: "object", href: `#/object/${encodeURIComponent(entry.object_id)}` }, "its timeline")) : null];
   parts.push(el("div", { class: "actions" }, actionButton("resend to every subscriber", "resend", eventId)));
   if (detail.body_problem) parts.push(el("p", { class: "why" }, `The stored body cannot be read: ${detail.body_problem}`));
   if (detail.trace) parts.push(traceLinks(detail.trace));
   parts.push(el("h3", {}, "actions"));
   parts.push(detail.actions && detail.actions.length ? table([["time"], ["function"], ["outcome"], ["key"], ["why"]],
     detail.actions.map((o) => el("tr", { class: `outcome-${o.outcome}` }, el("td", {}, when(o.time)), el("td", {}, o.function),
-      el("td", {}, o.outcome), el("td", {}, o.business_key || ""), el("td", {}, o.reason || ""))), "action-outcomes") :
+      el("td", {}, o.outcome, o.dead_lettered ? el("div", { class: "why" }, `receive ${o.receive_count}: moved to the dead-letter queue`) : null),
+      el("td", { class: "key" }, o.business_key ? ident(o.business_key) : ""), el("td", {}, o.reason || ""))), "action-outcomes") :
     el("p", { class: "muted" }, "No action logged anything about this event."));
   parts.push(el("h3", {}, "records"));
   parts.push((detail.records || []).length ? el("div", { id: "records" }, detail.records.map((r) => el("div", {},
@@ -235,7 +274,8 @@ async function showConsumers() {
     el("h2", {}, q.name),
     el("p", {}, `waiting ${q.waiting} · in flight ${q.in_flight}`, q.dead_letter ?
       ` · dead-letter queue ${q.dead_letter.waiting} (after ${q.max_receives} receives)` : " · no dead-letter queue"),
-    q.dead_letter ? el("div", { class: "actions" }, actionButton("redrive its dead letters", "redrive", q.name)) : null,
+    q.dead_letter && q.dead_letter.waiting + q.dead_letter.in_flight > 0 ?
+      el("div", { class: "actions" }, actionButton("redrive its dead letters", "redrive", q.name)) : null,
     (q.dead_lettered || []).length ? table([["time"], ["action"], ["event, or the message"], ["outcome"], ["why"], ["receives", "num"]],
       q.dead_lettered.map((m) => el("tr", { class: `outcome-${m.outcome}` }, el("td", {}, when(m.time)), el("td", {}, m.action || "none could read it"),
         el("td", {}, m.event_id ? el("a", { href: `#/events?event=${encodeURIComponent(m.event_id)}` }, m.event_id) : m.business_key),
