@@ -212,7 +212,8 @@ async function showEvent(eventId) {
   if (detail.trace) parts.push(traceLinks(detail.trace));
   parts.push(el("h3", {}, "actions"));
   parts.push(detail.actions && detail.actions.length ? table([["time"], ["function"], ["outcome"], ["key"], ["why"]],
-    detail.actions.map((o) => el("tr", { class: `outcome-${o.outcome}` }, el("td", {}, when(o.time)), el("td", {}, o.function),
+    detail.actions.map((o) => el("tr", { class: `outcome-${o.outcome}` }, el("td", { title: when(o.time) }, when(o.time).slice(11)),
+      el("td", { class: "function" }, ident(o.function)),
       el("td", {}, o.outcome, o.dead_lettered ? el("div", { class: "why" }, `receive ${o.receive_count}: moved to the dead-letter queue`) : null),
       el("td", { class: "key" }, o.business_key ? ident(o.business_key) : ""), el("td", {}, o.reason || ""))), "action-outcomes") :
     el("p", { class: "muted" }, "No action logged anything about this event."));
