@@ -7,7 +7,13 @@ import statistics
 import time
 from typing import Any
 
-from infra.bench.environment import child_environment, program, run_python, signed_request
+from infra.bench.environment import (
+    child_environment,
+    compiled_as_shipped,
+    program,
+    run_python,
+    signed_request,
+)
 
 
 def cold_run(name: str, request: dict[str, Any], env: dict[str, str]) -> tuple[float, float]:
@@ -28,6 +34,7 @@ def warm_container_peak_mb(secret: str, env: dict[str, str], events: int) -> flo
 
 def cold_starts(secret: str, env: dict[str, str], runs: int) -> dict[str, tuple[float, float]]:
     """Median wall ms and median peak MB per variant, runs interleaved so drift hits all alike."""
+    compiled_as_shipped()
     samples: dict[str, list[tuple[float, float]]] = {"ours": [], "floor": [], "naive": [], "xray_sdk": []}
     for _ in range(runs):
         for name, runs_so_far in samples.items():

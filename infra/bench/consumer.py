@@ -26,7 +26,7 @@ from collections import Counter
 from typing import Any
 
 from infra.bench.cold import cold_run
-from infra.bench.environment import TRACE_HEADER, child_environment, run_python
+from infra.bench.environment import TRACE_HEADER, child_environment, compiled_as_shipped, run_python
 from infra.bench.warm import cpu_ms_per_call
 from infra.cli import exit_with
 from infra.local.action_runners import sqs_lambda_event
@@ -129,6 +129,7 @@ def records_table(env: dict[str, str]) -> Any:
 def cold_consumer_starts(env: dict[str, str], runs: int) -> dict[str, tuple[float, float]]:
     """Median wall ms and peak MB of a fresh process handling one batch of one new message, ours
     and the floor's, runs interleaved so drift hits both alike."""
+    compiled_as_shipped()
     env = consumer_environment(env)
     events = subscription_events(2 * runs)
     seed_records(records_table(env), RECORDS_TABLE, events)

@@ -106,7 +106,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 9
 
 
 def start_api(port: int, aws_port: int, *, build: bool, image: str | None) -> int:
-    from infra.build import SAM, compile_bytecode, sam_build
+    from infra.build import SAM, sam_build
     from infra.local.connect import SECRET_NAME
     from infra.local.state import StackState, remove_state, write_state
 
@@ -118,7 +118,7 @@ def start_api(port: int, aws_port: int, *, build: bool, image: str | None) -> in
     say(f"Docker engine {version} answers")
     if build:
         say("sam build ...")
-        compile_bytecode(sam_build())
+        sam_build()  # compiled too: the container mounts the code read-only
     children: list[subprocess.Popen[str]] = []
     before = sam_containers()
     try:

@@ -263,6 +263,16 @@ def test_sam_build_produces_the_function_with_its_dependencies(tmp_path: Path) -
         assert (action / "stripe_actions" / "app.py").is_file(), logical
         assert (action / "contract" / "sns-message.v2.schema.json").is_file(), logical
         assert (action / "fastjsonschema" / "__init__.py").is_file(), logical
+    # Shipped compiled, for Lambda's Python (its /var/task is read-only: no module is compiled at a
+    # cold start), each file checked against its source's hash and naming /var/task in tracebacks
+    for function in [artifact, *(build_dir / logical / "Function" for logical in action_instances())]:
+        sources = [path for path in function.rglob("*.py") if "__pycache__" not in path.parts]
+        for source in sources:
+            compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+            assert compiled.is_file(), source
+    header = (artifact / "stripe_webhook" / "__pycache__" / "app.cpython-313.pyc").read_bytes()
+    assert int.from_bytes(header[4:8], "little") == 3  # PEP 552: hash-based, checked
+    assert b"/var/task/stripe_webhook/app.py" in header
 
 
 def test_indexes_the_queries_use_exist_with_the_keys_the_code_writes() -> None:
