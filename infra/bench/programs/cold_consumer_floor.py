@@ -1,5 +1,6 @@
 """The consumer's floor: a bare SQS-triggered function making the entitlement action's one
-DynamoDB write per message through boto3: ``json.loads`` and ``put_item``, nothing else.
+DynamoDB write per message through boto3: ``json.loads`` and one conditional ``put_item`` (only
+over an older state, as the action's own write), nothing else.
 
 As a script (``infra.bench``'s cold runs): argv[1] is the SQS event as JSON; prints the process's
 peak RSS (KiB) on stderr. The warm run imports ``handle``.
@@ -28,7 +29,10 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
                 "sk": {"S": subscription["id"]},
                 "active": {"BOOL": subscription["status"] in ("active", "trialing", "past_due")},
                 "status": {"S": subscription["status"]},
+                "as_of": {"N": str(subscription["created"])},
             },
+            ConditionExpression="attribute_not_exists(pk) OR as_of < :as_of",
+            ExpressionAttributeValues={":as_of": {"N": str(subscription["created"])}},
         )
     return {"batchItemFailures": []}
 
