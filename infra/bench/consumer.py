@@ -27,7 +27,7 @@ from typing import Any
 
 from infra.bench.cold import cold_run
 from infra.bench.environment import TRACE_HEADER, child_environment, compiled_as_shipped, run_python
-from infra.bench.warm import cpu_ms_per_call
+from infra.bench.warm import cpu_ms_per_call, in_turn
 from infra.cli import exit_with
 from infra.local.action_runners import sqs_lambda_event
 from infra.local.resources import ACTIONS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME
@@ -150,13 +150,13 @@ def warm_consumer(env: dict[str, str], messages: int, rounds: int = 3) -> dict[s
     per new message over the floor's, whose median the budget bounds."""
     records_table(consumer_environment(env))
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "floor": []}
-    for _ in range(rounds):
-        for kind, taken in runs.items():
+    for round_ in range(rounds):
+        for kind in in_turn(round_, ("ours", "floor")):
             arguments = ["-m", "infra.bench.consumer", "--child", kind, "--messages", str(messages)]
             result = run_python(
                 arguments, child_environment(consumer_environment(env), ""), f"the consumer {kind} run"
             )
-            taken.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            runs[kind].append(json.loads(result.stdout.strip().splitlines()[-1]))
     figures: dict[str, Any] = dict(runs["ours"][-1])  # the call counts: the same every round
     for name in ("ours_new", "ours_duplicate"):
         figures[name] = statistics.median(run[name] for run in runs["ours"])

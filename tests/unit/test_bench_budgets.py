@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from infra.bench.benchmark import BUDGETS, missed_budgets, missed_consumer_budgets
 
 COLD = {"ours": (440.0, 61.0), "floor": (420.0, 64.0), "naive": (670.0, 88.0)}
@@ -68,3 +70,21 @@ def test_the_consumer_budgets_bound_cold_start_cpu_per_message_and_calls() -> No
         "consumer calls duplicate",
     ]
     assert missed_consumer_budgets(slow, heavy, timed=False) == []
+
+
+def test_warm_rounds_alternate_which_side_runs_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine that drifts during a run favours the second of each pair: the rounds take turns."""
+    from infra.bench import warm
+
+    order: list[str] = []
+
+    def child(kind: str, *args: object) -> dict[str, float]:
+        order.append(kind)
+        return {f"{kind}_new": 1.0, f"{kind}_duplicate": 1.0}
+
+    monkeypatch.setattr(warm, "run_child", child)
+    monkeypatch.setattr(warm, "warm_container_peak_mb", lambda *args: 60.0)
+
+    warm.warm("whsec_x", {}, 10, rounds=4)
+
+    assert order == ["ours", "floor", "floor", "ours", "ours", "floor", "floor", "ours", "naive"]
