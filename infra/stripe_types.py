@@ -65,9 +65,23 @@ def unknown(event_type: str, extra: Iterable[str] = ()) -> str | None:
     known = {*snapshot_types(), *extra}
     if event_type in known or event_type.startswith(THIN_PREFIXES):
         return None
-    close = difflib.get_close_matches(event_type, sorted(known), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else " (a thin event's type starts with v1. or v2.)"
+    close = _closest(event_type, known)
+    hint = f"; did you mean {close}?" if close else " (a thin event's type starts with v1. or v2.)"
     return f"{event_type!r} is not an event type Stripe sends{hint}"
+
+
+def unknown_prefix(prefix: str, extra: Iterable[str] = ()) -> str | None:
+    """Why no event type Stripe sends (nor one of ``extra``) starts with ``prefix``, with the
+    closest ones; None when one does (or it is a thin type's)."""
+    known = {*snapshot_types(), *extra}
+    if not prefix or prefix.startswith(THIN_PREFIXES) or any(name.startswith(prefix) for name in known):
+        return None
+    close = _closest(prefix, known)
+    return f"no event type starts with {prefix!r}" + (f"; did you mean {close}?" if close else "")
+
+
+def _closest(value: str, known: set[str]) -> str:
+    return ", ".join(difflib.get_close_matches(value, sorted(known), n=3))
 
 
 def check_types(event_types: Iterable[str], extra: Iterable[str] = ()) -> None:

@@ -3,6 +3,7 @@ environment, signed requests, and fresh interpreters to run programs in."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -91,11 +92,12 @@ def function_environment(endpoint: str, daemon: XrayDaemon | None = None) -> dic
     }
 
 
+@functools.cache
 def compiled_as_shipped() -> None:
     """Our modules' bytecode, as ``sam build`` ships it (``build.compile_bytecode``), for this
     Python, in ``functions/``'s ``__pycache__`` (git-ignored): the cold runs then start as a
     deployed function does, instead of compiling every module (the runs keep
-    ``PYTHONDONTWRITEBYTECODE`` when it is set, so they would write none themselves)."""
+    ``PYTHONDONTWRITEBYTECODE`` when it is set, so they would write none themselves). Once a run."""
     from pathlib import Path
 
     from infra.build import compile_bytecode

@@ -105,6 +105,11 @@ class _Reader:
     """The key of the last entry taken from it on this page."""
 
     @property
+    def at(self) -> Key | None:
+        """Where its next query starts: where the last one stopped, or the page's start."""
+        return self.point if self.read else self.start
+
+    @property
     def spent(self) -> bool:
         return self.read and self.point is None
 
@@ -190,9 +195,8 @@ class EventLog:
         if conditions:
             request["FilterExpression"] = " AND ".join(conditions)
         request["ExpressionAttributeNames"], request["ExpressionAttributeValues"] = names, values
-        start = reader.point if reader.read else reader.start
-        if start:
-            request["ExclusiveStartKey"] = start
+        if reader.at:
+            request["ExclusiveStartKey"] = reader.at
         answer = self.client.query(**request)
         reader.found += answer.get("Items", [])
         reader.point, reader.read = answer.get("LastEvaluatedKey"), True
@@ -265,16 +269,14 @@ def _order(item: dict[str, Any]) -> tuple[str, str]:
 
 def _point_order(reader: _Reader) -> tuple[str, str]:
     """The newest place ``reader`` can still give an entry from (exclusive)."""
-    start = reader.point if reader.read else reader.start
-    if not start:
+    if not reader.at:
         return ("~", "~")  # not read yet, from the top: anything
-    return _order(start)
+    return _order(reader.at)
 
 
 def _created(reader: _Reader) -> int:
     """The second down to which ``reader`` looked: it read everything newer."""
-    start = reader.point if reader.read else reader.start
-    return int(_order(start)[0][:12]) if start else 0
+    return int(_order(reader.at)[0][:12]) if reader.at else 0
 
 
 def _key(item: dict[str, Any], stream: Stream) -> Key:

@@ -18,7 +18,14 @@ from infra.console.deployment import Deployment, discover, discover_local
 from infra.console.event_log import WORKERS
 from infra.console.reads import ConsoleReads
 from infra.console.server import App, ConsoleServer
-from infra.ops.deployed import Context, aws_factory, default_stack_name, load_stack, local_resources
+from infra.ops.deployed import (
+    Context,
+    aws_factory,
+    default_stack_name,
+    load_stack,
+    local_resources,
+    running_local_endpoint,
+)
 
 DEFAULT_PORT = 8050
 
@@ -34,9 +41,9 @@ def local_endpoint(args: argparse.Namespace) -> str | None:
         raise Problem("--local and --stack name two stacks: choose one")
     if args.stack:
         return None
+    if args.local:
+        return running_local_endpoint()[0]
     state = read_state("--stack NAME")
-    if state is None and args.local:
-        raise Problem("no local stack is running: start one with make run (it writes .local-stack.json)")
     return state.aws_endpoint if state is not None else None
 
 

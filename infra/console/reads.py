@@ -13,7 +13,6 @@ log lines (``action_log_lines``).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +23,7 @@ from infra.console.event_log import EventLog, Filters, entry_of
 from infra.local.views import event_records, plain
 from infra.ops.deployed import Context, handled_event_types
 from infra.ops.effects import ledger_of
+from infra.stripe_types import unknown_prefix
 from stripe_webhook.adapters import schema
 
 MAX_SCAN_PAGES = 20
@@ -56,7 +56,7 @@ class ConsoleReads:
             "queries": page.queries,
             "reached": page.reached,
         }
-        hint = type_hint(filters.event_type, self.event_types)
+        hint = unknown_prefix(filters.event_type, self.event_types)
         return {**shown, "hint": hint} if hint else shown
 
     def event(self, event_id: str) -> dict[str, Any]:
@@ -250,18 +250,6 @@ class ConsoleReads:
                 for alarm in answer.get("MetricAlarms", [])
             ]
         return firing
-
-
-def type_hint(prefix: str, handled: list[str]) -> str | None:
-    """What to say when no event type Stripe sends (nor one the stack handles) starts with
-    ``prefix``: a typo's "did you mean". The page is read anyway: Stripe adds types."""
-    from infra.stripe_types import THIN_PREFIXES, snapshot_types
-
-    known = sorted({*snapshot_types(), *handled})
-    if not prefix or prefix.startswith(THIN_PREFIXES) or any(name.startswith(prefix) for name in known):
-        return None
-    close = difflib.get_close_matches(prefix, known, n=3, cutoff=0.6)
-    return f"no event type starts with {prefix!r}" + (f"; did you mean {', '.join(close)}?" if close else "")
 
 
 _SUMMARY = ("event_type", "created", "object_id", "object_type", "status", "received_at", "livemode")

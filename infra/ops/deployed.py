@@ -229,7 +229,8 @@ def aws_factory(
     return client
 
 
-def _running_local_endpoint() -> tuple[str, str | None]:
+def running_local_endpoint() -> tuple[str, str | None]:
+    """The running local stack's AWS endpoint and webhook URL (``.local-stack.json``), or ``Problem``."""
     from infra.local.state import read_state
 
     state = read_state()
@@ -240,7 +241,7 @@ def _running_local_endpoint() -> tuple[str, str | None]:
 
 def local_stack() -> Stack:
     """The running local stack as a deployed one would describe itself (``--local``)."""
-    _, webhook_url = _running_local_endpoint()
+    _, webhook_url = running_local_endpoint()
     return local_resources(webhook_url or "-")
 
 
@@ -266,7 +267,7 @@ def local_aws() -> Callable[[str], Any]:
     """Clients for the running local stack's AWS endpoint."""
     from infra.local.connect import client
 
-    endpoint, _ = _running_local_endpoint()
+    endpoint, _ = running_local_endpoint()
     clients: dict[str, Any] = {}
 
     def make(service: str) -> Any:

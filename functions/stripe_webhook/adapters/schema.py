@@ -64,7 +64,7 @@ Only ever raise it: the console reads shards ``0..LOG_SHARDS-1``."""
 
 def log_shard(event_id: str) -> str:
     """An event's ``by-time`` partition key: stable, and even over event ids."""
-    return str(zlib.crc32(event_id.encode()) % LOG_SHARDS)
+    return str(_shard(event_id, LOG_SHARDS))
 
 
 def log_shards() -> list[str]:
@@ -93,7 +93,11 @@ def key_item(pk: str, sk: str) -> dict[str, Any]:
 
 def type_shard(event_id: str) -> int:
     """The ``by-type`` shard of an event: stable, and even over event ids."""
-    return zlib.crc32(event_id.encode()) % TYPE_SHARDS
+    return _shard(event_id, TYPE_SHARDS)
+
+
+def _shard(event_id: str, shards: int) -> int:
+    return zlib.crc32(event_id.encode()) % shards
 
 
 def type_day_key(event_type: str, created: int, shard: int | None) -> str:
