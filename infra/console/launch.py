@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from infra.cli import Problem
 from infra.console.actions import ConsoleActions, caller_identity
 from infra.console.deployment import Deployment, discover, discover_local
 from infra.console.event_log import WORKERS
 from infra.console.reads import ConsoleReads
-from infra.console.server import App, ConsoleServer
+from infra.console.routes import App
+from infra.console.server import ConsoleServer
 from infra.ops.deployed import (
     Context,
     aws_factory,
@@ -27,7 +28,12 @@ from infra.ops.deployed import (
     running_local_endpoint,
 )
 
+if TYPE_CHECKING:
+    from infra.local.inbox_api import InboxApi
+    from infra.local.page_http import Respond
+
 DEFAULT_PORT = 8050
+LOCAL_CALLER = "you, on the local stack"
 
 
 def local_endpoint(args: argparse.Namespace) -> str | None:
@@ -76,6 +82,18 @@ def build(
     reads = ConsoleReads(ctx, deployment)
     acting = Context(ctx.stack, changes or aws, out=out)
     return App(reads, ConsoleActions(acting, deployment, caller), args.allow_actions)
+
+
+def local_console(endpoint: str, requests: InboxApi, webhook_url: str) -> Respond:
+    """The console in its local mode, for ``make run`` to serve beside the webhook: the local
+    stack's AWS side read and changed as ``make console --local`` does (actions allowed, each
+    confirmed), plus the requests the webhook answered (``requests``)."""
+    aws = aws_factory(None, endpoint=endpoint, pool=WORKERS)
+    ctx = Context(local_resources(webhook_url), aws)
+    deployment = discover_local(ctx)
+    acting = Context(ctx.stack, aws_factory(None, endpoint=endpoint, one_attempt=True))
+    actions = ConsoleActions(acting, deployment, LOCAL_CALLER)
+    return App(ConsoleReads(ctx, deployment), actions, allow_actions=True, local=requests).respond
 
 
 def not_aws(endpoint: str, error: Any) -> str:

@@ -92,7 +92,9 @@ def network_address() -> str:
 
 def _inbox_lines(here: str, elsewhere: str | None, port: int, token: str | None) -> list[str]:
     link = f"#token={token}" if token else ""
-    lines = [f"  inbox           http://{here}:{port}/{link}   (every request, replay; in a browser)"]
+    lines = [
+        f"  console         http://{here}:{port}/{link}   (every request and event, replay; in a browser)"
+    ]
     if elsewhere:
         shared = (
             "share this link only with people who may see your events" if token else "from other machines"

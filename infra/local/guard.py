@@ -14,10 +14,12 @@ so that the browser treats our answers as same-origin to it. Both local servers 
   refused, and so is a foreign ``Host`` while the front listens on loopback only. Listening on
   another address (``--host 0.0.0.0``, for a tunnel or another machine) accepts any ``Host``:
   requests are signature-checked either way.
-- ``inbox_refusal`` (the inbox's JSON): reads and changes come from the inbox's own page only. A
-  change needs the custom header ``X-Inbox-Request`` (a cross-site page cannot send one without a
-  preflight, which is refused) and, from a browser, the inbox's own ``Origin``/``Sec-Fetch-Site``.
-  With ``--inbox-public`` every API request also needs the random token printed in the banner.
+- ``page_refusal`` (the console's page and JSON, served by ``make run`` and ``make console``
+  alike, ``page_http``): reads and changes come from the console's own page only. A change needs
+  the custom header ``X-Inbox-Request`` (a cross-site page cannot send one without a preflight,
+  which is refused) and, from a browser, the page's own ``Origin``/``Sec-Fetch-Site``. With
+  ``--inbox-public`` every API request also needs the random token printed in the banner.
+- ``PAGE_HEADERS``: what every answer of a page server carries: no framing, a strict CSP, no CORS.
 """
 
 from __future__ import annotations
@@ -104,17 +106,11 @@ def webhook_refusal(headers: Mapping[str, str], policy: HostPolicy, *, any_host:
     return None
 
 
-def inbox_refusal(
-    method: str,
-    path: str,
-    headers: Mapping[str, str],
-    policy: HostPolicy,
-    token: str | None,
-    *,
-    page: str = "inbox",
+def page_refusal(
+    method: str, path: str, headers: Mapping[str, str], policy: HostPolicy, token: str | None
 ) -> str | None:
-    """Why the inbox (or another local page: ``page``, the console) refuses this request, or None.
-    ``token``: required when the inbox is public."""
+    """Why the console's page server refuses this request, or None. ``token``: required on the JSON
+    when the local stack's console is public (``--inbox-public``)."""
     host = _header(headers, "host")
     if token is None and not policy.allows(host):
         return "Host is not a loopback name with this port (DNS rebinding?); see --allow-host"
@@ -122,20 +118,37 @@ def inbox_refusal(
     if token is not None and is_api:
         given = _header(headers, TOKEN_HEADER.lower()) or ""
         if not hmac.compare_digest(given.encode(), token.encode()):
-            return "the inbox is public: open it with the token link the banner printed"
+            return "the console is public: open it with the token link the banner printed"
     fetch_site = _header(headers, "sec-fetch-site")
     origin = _header(headers, "origin")
     if method == "OPTIONS":
-        return f"CORS preflight: the {page} grants no cross-origin access"
+        return "CORS preflight: the console grants no cross-origin access"
     if is_api and fetch_site is not None and fetch_site not in SAME_ORIGIN_FETCH:
-        return f"a {fetch_site} request: the {page}'s JSON is for its own page"
+        return f"a {fetch_site} request: the console's JSON is for its own page"
     if method == "POST":
         if _header(headers, REQUEST_HEADER.lower()) is None:
-            return f"a change needs the {REQUEST_HEADER} header (the {page}'s page sends it)"
+            return f"a change needs the {REQUEST_HEADER} header (the console's page sends it)"
         if origin is not None and origin.lower() != f"http://{(host or '').lower()}":
             return "a change from another origin"
     return None
 
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+"""No inline script or style, nothing from elsewhere: a body can never run code in the page; and
+no other page may frame it."""
+PAGE_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Referrer-Policy", "no-referrer"),
+)
+"""Every page server answer's headers; none grants CORS."""
 
 BAD_LENGTH = "Content-Length must be one whole number of bytes (not chunked, not negative)"
 

@@ -1,10 +1,10 @@
-"""The inbox's JSON API: what the page (``inbox_ui/``) reads, and its actions.
+"""What only the local stack knows, for the console's local mode: the requests the webhook answered.
 
 ``InboxApi`` answers the list (filtered, and ``after`` a number: what the live stream said is new), one
 request in detail (with the event-log entry, the object's record and the message as published, and
 what the example actions did with it: ``done``, ``uncertain``…), an object's timeline, and three
 actions: replay the stored body signed anew, resend it as a new event, redrive the stored event to
-the consumer queue (``inbox_routes.py`` maps HTTP to it; ``server.py`` decides who may ask)."""
+the consumer queue (``infra.console.routes`` maps HTTP to it; ``page_http`` decides who may ask)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from infra.local.inbox import Entry, Inbox
 from infra.local.message_tap import MessageTap
 from infra.local.views import event_records, plain
 from stripe_webhook.adapters.bodies import UnreadableBody
-from stripe_webhook.core.events import EVENT_ID, is_id
 
 if TYPE_CHECKING:
     from infra.local.stripe_standin import LocalStripeApi
@@ -129,8 +128,6 @@ class InboxApi:
     def outcomes(self, event_id: str) -> dict[str, Any]:
         """What the example actions did with an event's message, each with its wall-clock ``time``
         (``make bench``'s latency from the webhook's 200 to the action's effect reads it)."""
-        if not is_id(EVENT_ID, event_id):
-            raise ValueError(f"{event_id[:80]!r} is not an event id")
         return {"event_id": event_id, "outcomes": self.inbox.outcomes(event_id)}
 
     def replay(self, seq: int) -> dict[str, Any]:

@@ -64,7 +64,7 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
             "action": "append",
             "default": [],
             "metavar": "NAME",
-            "help": "a Host name the inbox and the local AWS endpoint answer besides 127.0.0.1, localhost "
+            "help": "a Host name the console and the local AWS endpoint answer besides 127.0.0.1, localhost "
             "and [::1] (repeatable; e.g. a name your /etc/hosts gives this machine)",
         },
     ),
@@ -87,15 +87,15 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "type": int,
             "default": DEFAULT_SIZE,
-            "help": f"requests the inbox keeps, the oldest dropped first (default {DEFAULT_SIZE}; and at most"
-            f" {MAX_BYTES // 2**20} MiB of them)",
+            "help": f"requests the console's requests view keeps, the oldest dropped first (default"
+            f" {DEFAULT_SIZE}; and at most {MAX_BYTES // 2**20} MiB of them)",
         },
     ),
     (
         "--inbox-public",
         {
             "action": "store_true",
-            "help": "let other machines open the inbox too (with --host 0.0.0.0); it shows bodies and can "
+            "help": "let other machines open the console too (with --host 0.0.0.0); it shows bodies and can "
             "replay, so its JSON then needs the random token in the link the banner prints",
         },
     ),

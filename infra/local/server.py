@@ -1,8 +1,10 @@
-"""The local stack's HTTP front: what API Gateway does for the deployed function, and the inbox.
+"""The local stack's HTTP front: what API Gateway does for the deployed function, and the console.
 
 Each ``POST /webhook`` (or ``/webhook/thin``) becomes the REST proxy event ``sam local start-api``
 would send, is answered by the real ``lambda_handler``, and is printed as one line. Every request
-the webhook side answers is recorded in the inbox (``inbox.py``), whose page is served at ``/``.
+the webhook side answers is recorded in the inbox (``inbox.py``); the console, in its local mode
+(``Front.page``: ``infra.console``'s routes, which show those requests too), is served at ``/`` by
+the rule every local page server follows (``page_http``).
 """
 
 from __future__ import annotations
@@ -19,17 +21,9 @@ from typing import Any
 from contract import MAX_BODY_BYTES
 from infra.lambda_context import LambdaContext
 from infra.local.apigw import proxy_event
-from infra.local.guard import (
-    BAD_LENGTH,
-    HostPolicy,
-    declared_length,
-    inbox_refusal,
-    linger,
-    webhook_refusal,
-)
-from infra.local.inbox_api import InboxApi
-from infra.local.inbox_routes import API_PREFIX, INBOX_HEADERS, STATIC_PREFIX, inbox_response, json_answer
-from infra.local.inbox_stream import STREAM_HEADERS, STREAM_PATH, stream
+from infra.local.guard import BAD_LENGTH, declared_length, linger, webhook_refusal
+from infra.local.inbox import Inbox
+from infra.local.page_http import PageRules, Respond, serve_page
 from infra.local.stopping import Deliveries
 from infra.local.views import CAPTURED, console_line, take_traceback
 
@@ -42,29 +36,30 @@ DRAIN_BYTES = 64 * 1024
 MAX_INVOKE_BYTES = 6_291_456
 """Lambda's limit for a synchronous invocation's request: the whole proxy event, body included.
 API Gateway answers 413 ``{"message": "Request Too Long"}`` for an event above it."""
-LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+API_PREFIX = "/api/"
+STATIC_PREFIX = "/static/"
 
 
 @dataclass(frozen=True)
 class Front:
-    """What the HTTP front serves with: the function, the inbox's API, and who may ask.
+    """What the HTTP front serves with: the function, the inbox it records requests in, the
+    console's page, and who may ask.
 
-    ``policy``: the ``Host`` values the inbox answers; ``token``: required on its JSON when it is
-    public (``allow_remote_inbox``); ``any_host``: the front listens beyond loopback, so
-    ``POST /webhook`` cannot hold foreign Hosts to loopback's rule (``guard.webhook_refusal``)."""
+    ``rules``: who the console answers (``page_http``; its ``policy`` holds for ``POST /webhook``
+    too); ``any_host``: the front listens beyond loopback, so ``POST /webhook`` cannot hold foreign
+    Hosts to loopback's rule (``guard.webhook_refusal``)."""
 
     invoke: Callable[[dict[str, Any], Any], dict[str, Any]]
     show_records: Callable[[bytes], list[str]] | None
-    api: InboxApi
-    policy: HostPolicy
-    allow_remote_inbox: bool = False
-    token: str | None = None
+    inbox: Inbox
+    page: Respond
+    rules: PageRules
     any_host: bool = False
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
     """The stack's HTTP front. A client that goes away mid-answer (a browser tab closed during
-    the inbox's live stream, a curl interrupted) is routine, not a traceback on the console."""
+    the console's live stream, a curl interrupted) is routine, not a traceback on the console."""
 
     daemon_threads = True
     request_queue_size = 128
@@ -85,26 +80,26 @@ def _is_webhook(path: str) -> bool:
     return path in (WEBHOOK_PATH, THIN_WEBHOOK_PATH)
 
 
-def _is_inbox_page(path: str) -> bool:
+def _is_page(path: str) -> bool:
     return path in ("/", "/index.html") or path.startswith((STATIC_PREFIX, API_PREFIX))
 
 
 ROUTES: tuple[tuple[str, Callable[[str], bool], str], ...] = (
-    ("POST", lambda path: path.startswith(API_PREFIX), "serve_inbox"),
+    ("POST", lambda path: path.startswith(API_PREFIX), "serve_console"),
     ("POST", lambda path: True, "serve_webhook"),  # other paths: 404, after the size check
-    ("GET", _is_inbox_page, "serve_inbox"),
+    ("GET", _is_page, "serve_console"),
     ("GET", lambda path: path == "/favicon.ico", "serve_no_content"),  # the browser's own request
     ("OPTIONS", _is_webhook, "serve_wrong_method"),  # no CORS anywhere: the webhook's preflight is a 405,
-    ("OPTIONS", lambda path: True, "serve_inbox"),  # the inbox refuses every preflight
+    ("OPTIONS", lambda path: True, "serve_console"),  # the console refuses every preflight
 )
 """(method, path test, handler method): the first match serves; nothing matches: 405 or 404."""
 
 
 class FrontHandler(BaseHTTPRequestHandler):
-    """The stack's HTTP handler: the webhook, and the inbox page and its JSON (``Front.api``).
+    """The stack's HTTP handler: the webhook, and the console's page and JSON (``Front.page``).
 
     Every request the webhook side answers, 404s and 405s included, is recorded in the inbox. The
-    inbox answers only what ``guard.inbox_refusal`` lets through; ``POST /webhook`` refuses what
+    console answers only what ``page_http`` lets through; ``POST /webhook`` refuses what
     ``guard.webhook_refusal`` refuses."""
 
     server: LocalHTTPServer
@@ -146,7 +141,7 @@ class FrontHandler(BaseHTTPRequestHandler):
             message = f"no route for POST {path}; the webhook is POST {WEBHOOK_PATH}"
             self._refuse_unread(started, 404, {"error": "not_found", "message": message}, length)
             return
-        refusal = webhook_refusal(dict(self.headers.items()), front.policy, any_host=front.any_host)
+        refusal = webhook_refusal(dict(self.headers.items()), front.rules.policy, any_host=front.any_host)
         if refusal is not None:
             self._refuse_unread(started, 403, {"error": "forbidden", "message": refusal}, length)
             return
@@ -199,40 +194,9 @@ class FrontHandler(BaseHTTPRequestHandler):
             content = {"error": "not_found", "message": f"no route for {self.command} {path}"}
             self._refuse_unread(started, 404, content, length)
 
-    def serve_inbox(self, path: str) -> None:
-        """The inbox page, its files and its JSON: loopback only unless the stack was told otherwise."""
-        front = self.server.front
-        length = declared_length(self.headers, self.command)
-        self._drain(length or 0)  # the inbox reads nothing of a body
-        refusal = inbox_refusal(self.command, path, dict(self.headers.items()), front.policy, front.token)
-        if refusal is None and not front.allow_remote_inbox and self.client_address[0] not in LOOPBACK:
-            refusal = "the inbox answers only on loopback (start with --inbox-public)"
-        if length is None:
-            self.close_connection = True
-            status, content_type, payload = json_answer(400, {"error": "bad_request", "message": BAD_LENGTH})
-        elif refusal is not None:
-            status, content_type, payload = json_answer(403, {"error": "forbidden", "message": refusal})
-        elif self.command == "GET" and path == STREAM_PATH:
-            self.serve_stream()
-            return
-        else:
-            status, content_type, payload = inbox_response(front.api, self.command, self.path)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in INBOX_HEADERS:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def serve_stream(self) -> None:
-        """The page's live updates (``inbox_stream``): open until the page goes or the stack stops."""
-        self.close_connection = True
-        self.send_response(200)
-        for name, value in STREAM_HEADERS + INBOX_HEADERS:
-            self.send_header(name, value)
-        self.end_headers()
-        stream(self.server.front.api.inbox.live, self.wfile.write)
+    def serve_console(self, path: str) -> None:
+        """The console's page, its files and its JSON (``page_http``'s rule, ``Front.page``'s answers)."""
+        serve_page(self, self.server.front.page, self.server.front.rules)
 
     def _drain(self, length: int) -> None:
         """Drop a small body nobody keeps; leave a larger one unread and close after the answer."""
@@ -273,7 +237,7 @@ class FrontHandler(BaseHTTPRequestHandler):
 
     def _record(self, started: float, body: bytes, response: dict[str, Any]) -> None:
         """Record the request in the inbox and print its console line."""
-        entry = self.server.front.api.inbox.record(
+        entry = self.server.front.inbox.record(
             method=self.command,
             path=self.path.split("?", 1)[0],
             headers=dict(self.headers.items()),

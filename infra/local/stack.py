@@ -4,7 +4,9 @@ Starts an embedded moto server as the AWS endpoint (DynamoDB, SNS, SQS, S3, SES,
 Manager), creates the table, topic and bucket from template.yaml, subscribes an SQS queue standing
 in for a downstream consumer, runs the example actions on their own queues (``action_runners``),
 and serves ``POST /webhook`` on 127.0.0.1 as ``sam local start-api`` would (``server.py``; the code
-reloaded on save), with the inbox at ``/``. Its addresses go to ``.local-stack.json`` for the tools.
+reloaded on save), with the console at ``/`` (its local mode: the requests the webhook answered as
+well; the console itself is ``infra.console``'s, handed in by ``__main__`` as ``console``). Its
+addresses go to ``.local-stack.json`` for the tools.
 
     python -m infra.local [--port 3000] [--aws-port 5000]       (make run)
     stripe listen --all-snapshot --latest --forward-to localhost:3000/webhook   # STRIPE_WEBHOOK_SECRET set
@@ -20,11 +22,12 @@ import os
 import secrets
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra import FUNCTIONS_DIR
-from infra.cli import ctrl_c_ignored, exit_with, wait_for_ctrl_c
+from infra.cli import ctrl_c_ignored, wait_for_ctrl_c
 from infra.local import persist
 from infra.local.action_runners import ActionRunner, build_actions, print_outcome
 from infra.local.banner import print_banner
@@ -35,6 +38,7 @@ from infra.local.inbox_api import InboxApi, deliver_over_http
 from infra.local.message_tap import MessageTap
 from infra.local.moto_server import LocalAws, start_aws
 from infra.local.options import check_ports, parse_args, resolve_secret
+from infra.local.page_http import PageRules, Respond
 from infra.local.reconcile_timer import LOCAL_SETTINGS, ReconcileTimer, start_reconciler
 from infra.local.reload import Reloader
 from infra.local.resources import ActionResources, LocalResources, create_resources, subscribe_queue
@@ -48,6 +52,9 @@ if TYPE_CHECKING:
     from stripe_actions.outcomes import ActionOutcome
     from stripe_webhook.adapters.queries import TableQueries
 
+
+ConsoleFactory = Callable[[str, InboxApi, str], Respond]
+"""(AWS endpoint, the requests' API, the webhook's URL) → the console's answers, in its local mode."""
 
 INBOX_QUEUE_NAME = "stripe-webhooks-inbox"
 """The inbox's own queue on the topic (raw delivery, no filter): what a consumer queue receives."""
@@ -120,7 +127,9 @@ class Services:
     def aws_client(self, service: str) -> Any:
         return client(service, self.endpoint)
 
-    def start(self, args: argparse.Namespace, secret: str, inbox_token: str | None) -> str:
+    def start(
+        self, args: argparse.Namespace, secret: str, inbox_token: str | None, console: ConsoleFactory
+    ) -> str:
         """Create the resources, put back what ``--persist`` saved, then start the Stripe API
         stand-in and the HTTP front (unless switched off); the secret's ARN. What works on its
         own (the actions, the reconciler) starts after the banner (``start_workers``), so it
@@ -149,6 +158,7 @@ class Services:
                 self.runners,
                 inbox=self.inbox,
                 inbox_token=inbox_token,
+                console=console,
                 stripe_api=self.stripe_api,
             )
         return secret_arn
@@ -185,7 +195,7 @@ class Services:
         remove_state(os.getpid())
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(console: ConsoleFactory, argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     claim_state(f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}")  # held until this process ends
     if args.persist:
@@ -200,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     running, interrupted = Services(endpoint, aws), False
     try:
         configure_environment(endpoint, secret, args.verbose)
-        secret_arn = running.start(args, secret, inbox_token)
+        secret_arn = running.start(args, secret, inbox_token, console)
         webhook_url = None if args.aws_only else f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"
         stand_in = running.stripe_api.base_url if running.stripe_api else None
         every = args.reconcile_every if running.reloader else 0
@@ -250,10 +260,11 @@ def serve_webhook(
     *,
     inbox: Inbox,
     inbox_token: str | None,
+    console: ConsoleFactory,
     stripe_api: LocalStripeApi | None = None,
 ) -> tuple[LocalHTTPServer, Reloader]:
-    """The HTTP front: the function (reloaded on save, the actions with it), and the inbox with its
-    own queue on the topic; and the reloader, whose code the reconciler's timer runs too."""
+    """The HTTP front: the function (reloaded on save, the actions with it), and the console with
+    the inbox's own queue on the topic; and the reloader, whose code the reconciler's timer runs too."""
     if args.functions_dir is not None:
         sys.path.insert(0, str(args.functions_dir))
 
@@ -279,19 +290,20 @@ def serve_webhook(
         tap=MessageTap(sqs, tap_queue, args.inbox_size).start(),
         stripe_api=stripe_api,
     )
+    rules = PageRules(
+        HostPolicy.of(args.port, args.allow_host),
+        token=inbox_token,
+        remote=args.inbox_public,
+        live=inbox.live,
+    )
     front = Front(
         reloader.invoke,
         show,
-        api=api,
-        policy=HostPolicy.of(args.port, args.allow_host),
-        allow_remote_inbox=args.inbox_public,
-        token=inbox_token,
+        inbox=inbox,
+        page=console(endpoint, api, f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}"),
+        rules=rules,
         any_host=args.host not in ("127.0.0.1", "localhost", "::1"),
     )
     server = LocalHTTPServer((args.host, args.port), front)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, reloader
-
-
-if __name__ == "__main__":
-    exit_with(main)

@@ -222,3 +222,47 @@ def test_a_foreign_host_and_a_cross_site_request_are_refused(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+UI_FILES = ("/", "/static/page.js", "/static/console.js", "/static/requests.js", "/static/page.css")
+
+
+def read(port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+        body: bytes = answer.read()
+    return body
+
+
+def test_make_run_serves_the_same_console_with_what_only_the_local_stack_knows(
+    stack: LocalStack, delivered: dict[str, Any], browser: Any, tmp_path: Path
+) -> None:
+    session = delivered["session"]
+    process, port = open_console(stack)
+    try:
+        assert all(read(port, path) == read(stack.port, path) for path in UI_FILES)  # one UI
+        with pytest.raises(urllib.error.HTTPError) as deployed:  # the requests are make run's alone
+            read(port, "/api/requests")
+        assert (
+            deployed.value.code == 404 and "local stack only" in json.loads(deployed.value.read())["message"]
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"http://127.0.0.1:{stack.port}/")
+    page.wait_for_selector("#requests tbody tr")  # the local mode opens on the requests
+    assert "local stack" in page.inner_text("#title") and "actions allowed" in page.inner_text("#who")
+    page.click("#tabs a[data-tab='events']")
+    page.wait_for_selector(f"#events tr[data-event='{delivered['unhandled']['id']}']")  # unhandled too
+    queries = int(re.search(r"(\d+) queries", page.inner_text("#progress")).group(1))  # type: ignore[union-attr]
+    assert queries <= 10
+    page.click(f"#events tr[data-event='{session['id']}'] td.event")
+    page.wait_for_selector("#body")
+    assert "written by this event" in page.inner_text("#records")
+    assert_no_id_breaks(page)
+    page.screenshot(path=str(screenshots(tmp_path) / "console-local-event.png"))
+    page.keyboard.press("1")  # the requests' tab, first on the local stack
+    page.wait_for_selector(f"#requests tbody tr:has-text('{session['id']}')")
+    assert "#/requests" in page.url
+    page.close()

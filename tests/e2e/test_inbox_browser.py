@@ -1,4 +1,5 @@
-"""The webhook inbox in a real browser: Playwright driving Debian's Chromium against the local stack.
+"""The console's requests view (the webhook inbox) in a real browser: Playwright driving Debian's
+Chromium against the local stack, whose page (``make run``) is the console in its local mode.
 
 Debian's Chromium drives it (CI installs it, ``.ci/provision``); without it this test is skipped
 with the reason. ``INBOX_SCREENSHOTS=docs`` also writes the screenshots docs/local-development.md shows.
@@ -43,6 +44,10 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     page.on("dialog", dismiss)
     page.goto(f"http://127.0.0.1:{stack.port}/")
     rows = page.locator("#requests tbody tr")
+    # the path column's header reads whole, however narrow the column
+    path_header = page.locator("#requests th.path")
+    assert path_header.inner_text() == "path"
+    assert path_header.evaluate("(th) => th.scrollWidth <= th.clientWidth")
 
     # A flow and a tampered request appear without reloading
     flow = flow_events("checkout")
@@ -81,9 +86,11 @@ def test_the_inbox_lists_every_request_opens_details_replays_and_never_runs_a_bo
     assert not headers.locator("dl").is_visible()
     headers.locator(":scope > summary").click()
 
-    # Replay: the same event again is a duplicate, shown in place and live in the list
+    # Replay: the same event again is a duplicate, shown in place and live in the list; the open
+    # detail is read again, so its deliveries include the replay without a reload
     page.locator("#action-replay").click()
     page.locator(".result", has_text="duplicate").wait_for()
+    expect(detail.locator("#attempts tbody tr")).to_have_count(2)
     made = page.locator("#made")  # the request the replay made, linked and highlighted
     made_seq = made.inner_text().removeprefix("open #")
     page.locator(f'tbody tr.new[data-seq="{made_seq}"]').wait_for()
@@ -165,7 +172,7 @@ def test_a_link_to_a_request_opens_it_with_its_filters(stack: LocalStack, browse
     (entry,) = get_json(stack, f"/api/requests?q={event['id']}")["requests"]
     page = browser.new_page(viewport={"width": 1280, "height": 800})
 
-    page.goto(f"http://127.0.0.1:{stack.port}/#type=charge.&request={entry['seq']}")
+    page.goto(f"http://127.0.0.1:{stack.port}/#/requests?type=charge.&request={entry['seq']}")
 
     page.locator("#detail h2", has_text=f"#{entry['seq']} ").wait_for()
     assert page.locator("#filter-type").input_value() == "charge."
@@ -189,7 +196,7 @@ def test_a_risky_action_asks_first_and_its_result_is_linked(
         (dialog.accept if next(answers) else dialog.dismiss)()
 
     page.on("dialog", answer)
-    page.goto(f"http://127.0.0.1:{stack.port}/#request={entry['seq']}")
+    page.goto(f"http://127.0.0.1:{stack.port}/#/requests?request={entry['seq']}")
     page.locator("#detail h2", has_text=f"#{entry['seq']} ").wait_for()
 
     before = len(get_json(stack, "/api/requests")["requests"])

@@ -24,7 +24,8 @@ from infra import REPO_ROOT
 from infra.console.actions import DONE, FAILED, UNCERTAIN, Refused
 from infra.console.event_log import FILTERED_LIMIT, MAX_QUERIES, EventLog, Filters
 from infra.console.launch import build
-from infra.console.server import App, ConsoleServer
+from infra.console.routes import App
+from infra.console.server import ConsoleServer
 from infra.fixtures.flows import flow_events
 from infra.fixtures.payloads import fresh_event, load_event
 from infra.local.action_logs import ActionLogs

@@ -9,7 +9,7 @@ import pytest
 
 from infra.cli import Problem
 from infra.local import options
-from infra.local.guard import DOCKER_HOST_NAME, HostPolicy, browser_refusal, inbox_refusal, webhook_refusal
+from infra.local.guard import DOCKER_HOST_NAME, HostPolicy, browser_refusal, page_refusal, webhook_refusal
 
 POLICY = HostPolicy.of(3000, ["tunnel.example"])
 CLI = {"Host": "localhost:3000", "Stripe-Signature": "t=1,v1=ab", "User-Agent": "Stripe/1.0"}
@@ -57,13 +57,13 @@ def test_the_aws_endpoint_refuses_every_browser_request_and_preflight() -> None:
 def test_an_inbox_change_needs_its_header_its_origin_and_when_public_its_token() -> None:
     page = {"Host": "127.0.0.1:3000", "Origin": "http://127.0.0.1:3000", "X-Inbox-Request": "1"}
     path = "/api/requests/1/replay"
-    assert inbox_refusal("POST", path, page, POLICY, None) is None
-    assert inbox_refusal("POST", path, {**page, "Origin": "http://attacker.test"}, POLICY, None) is not None
+    assert page_refusal("POST", path, page, POLICY, None) is None
+    assert page_refusal("POST", path, {**page, "Origin": "http://attacker.test"}, POLICY, None) is not None
     without_header = {key: value for key, value in page.items() if key != "X-Inbox-Request"}
-    assert inbox_refusal("POST", path, without_header, POLICY, None) is not None
-    assert inbox_refusal("GET", "/api/requests", {**page, "Sec-Fetch-Site": "cross-site"}, POLICY, None)
-    assert inbox_refusal("POST", path, page, POLICY, "s3cret") is not None
-    assert inbox_refusal("POST", path, {**page, "X-Inbox-Token": "s3cret"}, POLICY, "s3cret") is None
+    assert page_refusal("POST", path, without_header, POLICY, None) is not None
+    assert page_refusal("GET", "/api/requests", {**page, "Sec-Fetch-Site": "cross-site"}, POLICY, None)
+    assert page_refusal("POST", path, page, POLICY, "s3cret") is not None
+    assert page_refusal("POST", path, {**page, "X-Inbox-Token": "s3cret"}, POLICY, "s3cret") is None
 
 
 def test_docker_mode_listens_on_the_bridge_where_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,10 +1,10 @@
 // The console's page: the event log, an event, an object's timeline, the consumers, health and the
-// audit log, from the console's JSON (infra/console/server.py). Every value is set as text, never as
-// HTML: a body or an id can never run code here. The URL's hash holds the view and its filters, so a
-// link or a reload keeps them.
+// audit log, from the console's JSON (infra/console/routes.py); on the local stack (make run) also the
+// requests the webhook answered (requests.js). Every value is set as text, never as HTML (page.js):
+// a body or an id can never run code here. The URL's hash holds the view and its filters, so a link
+// or a reload keeps them.
 "use strict";
 
-const $ = (selector) => document.querySelector(selector);
 const FILTERS = ["type", "object", "since", "until", "status"];
 let about = { allow_actions: false };
 let rows = [];
@@ -13,41 +13,8 @@ let cursor = null;
 let arrival = [];  // an object's timeline in arrival order, as paged so far
 let listKey = null;  // the list shown (view, object, filters): opening an event keeps it
 
-function el(tag, attributes, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "onclick") node.addEventListener("click", value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-// An id is never broken across lines: shown whole or cut with an ellipsis, the whole id on hover
-// and a button that copies it.
-function ident(value, tag = "span") {
-  return el(tag, { class: "ident", title: value }, value);
-}
-
-function copyable(value) {
-  return el("span", { class: "copyable" }, ident(value),
-    el("button", { class: "copy", type: "button", title: `copy ${value}`, onclick: (event) => {
-      event.stopPropagation();
-      navigator.clipboard.writeText(value).then(() => notice(`Copied ${value}`), () => problem("the browser refused the clipboard"));
-    } }, "copy"));
-}
-
-function when(seconds) {
-  if (!seconds) return "";
-  return new Date(Number(seconds) * 1000).toISOString().replace("T", " ").slice(0, 19);
-}
-
 function route() {
-  const hash = location.hash.replace(/^#\/?/, "") || "events";
+  const hash = location.hash.replace(/^#\/?/, "") || (about.requests ? "requests" : "events");
   const [path, search] = hash.split("?");
   const params = new URLSearchParams(search || "");
   const [view, ...rest] = path.split("/");
@@ -59,29 +26,6 @@ function go(view, params) {
   for (const [name, value] of Object.entries(params || {})) if (value) search.set(name, value);
   const text = search.toString();
   location.hash = `#/${view}${text ? "?" + text : ""}`;
-}
-
-async function api(path, body) {
-  const options = body === undefined ? {} : {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Inbox-Request": "1" },
-    body: JSON.stringify(body),
-  };
-  const answer = await fetch(path, options);
-  const content = await answer.json().catch(() => ({ error: `HTTP ${answer.status}` }));
-  if (!answer.ok) throw new Error(content.error || `HTTP ${answer.status}`);
-  return content;
-}
-
-function problem(text) {
-  if (text) notice("");
-  $("#problem").hidden = !text;
-  $("#problem").textContent = text || "";
-}
-
-function table(headers, body, id) {
-  return el("table", { id }, el("thead", {}, el("tr", {}, headers.map(([name, cls]) => el("th", { class: cls }, name)))),
-    el("tbody", {}, body));
 }
 
 function badge(status) {
@@ -193,11 +137,6 @@ function doneWords(kind, done) {
   if (kind === "redrive") return `${done.moved} message${done.moved === 1 ? "" : "s"} moved back to the queue.`;
   if (kind === "resend") return `Published as message ${done.message_id}.`;
   return done.happened ? "Recorded: it happened, it is not attempted again." : "Recorded: it did not happen, a redrive attempts it once.";
-}
-
-function notice(text) {
-  $("#notice").hidden = !text;
-  $("#notice").textContent = text || "";
 }
 
 async function showEvent(eventId) {
@@ -326,24 +265,35 @@ async function showAudit() {
 }
 
 // --- the page --------------------------------------------------------------------------------
+const LIST_VIEWS = ["events", "object"];
+
+function showFilters(view) {
+  const shown = LIST_VIEWS.includes(view) ? "events" : view;
+  $("#filters").hidden = !["events", "requests"].includes(shown);
+  for (const field of document.querySelectorAll("#filters [data-views]")) {
+    field.hidden = !field.dataset.views.split(" ").includes(shown);
+  }
+}
+
 async function render(more) {
   const { view, arg, params } = route();
   const rest = new URLSearchParams(params);
   const open = rest.get("event");
   rest.delete("event");
   const key = `${view}/${arg}?${rest}`;
-  if (!more && key === listKey && ["events", "object"].includes(view)) {  // only the open event changed
+  if (!more && key === listKey && LIST_VIEWS.includes(view)) {  // only the open event changed
     try { if (open) await showEvent(open); else $("#detail-pane").hidden = true; } catch (error) { problem(error.message); }
     return;
   }
   listKey = key;
   document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("current",
     a.dataset.tab === view || (view === "object" && a.dataset.tab === "events")));
-  $("#filters").hidden = !["events", "object"].includes(view);
+  showFilters(view);
   if (!more) { $("#detail-pane").hidden = true; $("#progress").textContent = ""; $("#more").hidden = true; }
   try {
     problem("");
-    if (view === "object") await showObject(arg, params, more);
+    if (view === "requests" && about.requests) await Requests.show(params);
+    else if (view === "object") await showObject(arg, params, more);
     else if (view === "consumers") await showConsumers();
     else if (view === "health") await showHealth();
     else if (view === "audit") await showAudit();
@@ -356,11 +306,15 @@ async function render(more) {
 
 $("#filters").addEventListener("submit", (event) => {
   event.preventDefault();
+  if (route().view === "requests") { Requests.filter(); return; }
   const values = {};
   for (const name of FILTERS) values[name] = $(`#filter-${name}`).value.trim();
   go("events", values);
 });
-$("#filters").addEventListener("reset", () => setTimeout(() => go("events", {}), 0));
+$("#filters").addEventListener("input", () => { if (route().view === "requests") Requests.filter(); });
+$("#filters").addEventListener("reset", () => setTimeout(() => {
+  if (route().view === "requests") Requests.filter(); else go("events", {});
+}, 0));
 $("#more").addEventListener("click", () => render(true));
 window.addEventListener("hashchange", () => render(false));
 document.addEventListener("keydown", (event) => {
@@ -368,18 +322,19 @@ document.addEventListener("keydown", (event) => {
     if (event.key === "Escape") event.target.blur();
     return;
   }
-  const tabs = { 1: "events", 2: "consumers", 3: "health", 4: "audit" };
-  if (tabs[event.key]) go(tabs[event.key]);
+  const tabs = [...document.querySelectorAll("#tabs a:not([hidden])")].map((a) => a.dataset.tab);
+  const { view, arg, params } = route();
+  if (tabs[Number(event.key) - 1]) go(tabs[Number(event.key) - 1]);
+  else if (view === "requests" && about.requests) { if (!Requests.key(event.key)) return; }
   else if (event.key === "j" || event.key === "ArrowDown") select(selected + 1);
   else if (event.key === "k" || event.key === "ArrowUp") select(selected - 1);
   else if (event.key === "Enter" && selected >= 0) openRow(selected);
   else if (event.key === "Escape") {
-    const { view, arg, params } = route();
     const values = Object.fromEntries(params.entries());
     delete values.event;
     go(view === "object" ? `object/${encodeURIComponent(arg)}` : view, values);
   }
-  else if (event.key === "/") { event.preventDefault(); $("#filter-object").focus(); }
+  else if (event.key === "/") $("#filter-object").focus();
   else if (event.key === "t" && rows[selected] && rows[selected].object_id) go(`object/${encodeURIComponent(rows[selected].object_id)}`);
   else return;
   event.preventDefault();
@@ -387,8 +342,12 @@ document.addEventListener("keydown", (event) => {
 
 api("/api/about").then((found) => {
   about = found;
+  if (/(?:^#|[#&])token=/.test(location.hash)) history.replaceState(null, "", "#");  // kept for this tab (page.js)
   $("#title").textContent = `Webhook console · ${found.local ? "local stack" : found.stack}`;
   $("#event-types").replaceChildren(...found.event_types.map((type) => el("option", { value: type })));
   $("#who").textContent = `${found.who}${found.region ? " · " + found.region : ""} · ${found.allow_actions ? "actions allowed" : "read-only"}`;
+  $('#tabs a[data-tab="requests"]').hidden = !found.requests;
+  $("#live").hidden = !found.requests;
+  if (found.requests) Requests.listen();
   render(false);
 }).catch((error) => problem(error.message));

@@ -1,50 +1,26 @@
-// The local stack's webhook inbox. Plain DOM, no build step, no dependencies.
-// Every value from a request is put on the page with textContent, never as HTML, and the server's
-// Content-Security-Policy allows no inline script: a body can only ever be shown as text.
+// The console's requests view, on the local stack only (make run): every HTTP request the webhook
+// answered, refused ones too and why, with replay, resend and redrive, the tracebacks beside them, and
+// live updates. Built with page.js's helpers: every value from a request is text, never HTML.
 "use strict";
 
+const Requests = (() => {
 const state = { rows: [], lastSeq: 0, selected: null, filters: {}, size: 0, maxBytes: 0, recorded: 0, held: 0, oldest: 0 };
-const $ = (id) => document.getElementById(id);
+const FIELDS = { type: "#filter-type", class: "#filter-class", object: "#filter-object", q: "#filter-text" };
+const shown = () => route().view === "requests";
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (value === null || value === undefined) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-// The page's address keeps what it shows: #request=47&type=charge.&token=… (a public inbox,
-// --inbox-public, is opened with the link the banner prints, which carries the token).
-const HASH = new URLSearchParams(location.hash.slice(1));
-const TOKEN = HASH.get("token");
-
+// The page's address keeps what it shows: #/requests?type=charge.&request=47
 function remember() {
   const params = new URLSearchParams();
-  if (TOKEN) params.set("token", TOKEN);
   for (const [name, value] of Object.entries(state.filters)) if (value) params.set(name, value);
-  if (state.selected && !$("detail-pane").hidden) params.set("request", String(state.selected));
-  history.replaceState(null, "", `#${params}`);
-}
-
-async function api(path, options = {}) {
-  // X-Inbox-Request: a page on another site cannot send it without a CORS preflight, which the
-  // server refuses; so only this page can change anything.
-  const headers = { "X-Inbox-Request": "1", ...(TOKEN ? { "X-Inbox-Token": TOKEN } : {}) };
-  const response = await fetch(path, { ...options, headers, credentials: "same-origin" });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
-  return body;
+  if (state.selected && !$("#detail-pane").hidden) params.set("request", String(state.selected));
+  const text = params.toString();
+  history.replaceState(null, "", `#/requests${text ? "?" + text : ""}`);
 }
 
 function query(extra = {}) {
+  const { class: status, ...rest } = state.filters;  // the API's status filter: a class, 2xx/4xx/5xx
   const params = new URLSearchParams();
-  for (const [name, value] of Object.entries({ ...state.filters, ...extra })) if (value) params.set(name, value);
+  for (const [name, value] of Object.entries({ ...rest, status, ...extra })) if (value) params.set(name, value);
   return params.toString();
 }
 
@@ -52,40 +28,14 @@ function pretty(text) {
   try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return text; }
 }
 
-// One time format everywhere: 24-hour, with the date when it is not today (and the year when not
-// this year).
-function when(seconds) {
-  const date = new Date(seconds * 1000);
-  const now = new Date();
-  const pad = (number) => String(number).padStart(2, "0");
-  const clock = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-  if (date.toDateString() === now.toDateString()) return clock;
-  const day = `${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
-  return date.getFullYear() === now.getFullYear() ? `${day} ${clock}` : `${date.getFullYear()}-${day} ${clock}`;
-}
-
-function ago(seconds) {
-  const span = Math.round(Date.now() / 1000 - seconds);
-  const size = Math.abs(span);
-  const amount = size < 5 ? null : size < 60 ? `${size} s` : size < 3600 ? `${Math.floor(size / 60)} min`
-    : size < 86400 ? `${Math.floor(size / 3600)} h` : `${Math.floor(size / 86400)} days`;
-  return amount === null ? "just now" : span >= 0 ? `${amount} ago` : `in ${amount}`;
-}
-
-// A Unix time as people read it: the local date and time with its zone, and how long ago; the raw
-// value on hover.
+// A Unix time as people read it: the UTC date and time, and how long ago; the raw value on hover.
 function humanTime(seconds) {
-  const date = new Date(seconds * 1000);
-  const zone = date.toLocaleTimeString([], { timeZoneName: "short" }).split(" ").pop();
-  const text = `${when(seconds)} ${zone} (${ago(seconds)})`;
-  return el("span", { class: "time", text, title: `${seconds} · ${date.toISOString()}` });
+  return el("span", { class: "time", text: `${when(seconds)} UTC (${ago(seconds)})`, title: `${seconds} · ${new Date(seconds * 1000).toISOString()}` });
 }
 
-// payloads.TIMESTAMP_KEY's names (and ``time``, the inbox's own)
-const TIME_KEY = /(^|_)(created|updated|at|date|start|end|by|on|anchor|attempt|time)$/;
-
-function isTime(name, value) {
-  return TIME_KEY.test(name) && Number.isInteger(value) && value > 1400000000 && value < 2100000000;
+function isTime(name, value) {  // the server's rule (about.time_fields, from payloads.TIMESTAMP_KEY)
+  const [low, high] = about.time_range || [0, 0];
+  return Number.isInteger(value) && value >= low && value < high && new RegExp(about.time_fields).test(name);
 }
 
 // A status as a badge: an icon and a word as well as a colour, so that no one needs the colour.
@@ -107,7 +57,7 @@ function badge(entry) {
   const word = BADGE_WORDS[code] || code;  // the code itself on hover, and in the detail
   const text = entry.status === 200 ? `${icon} ${entry.verdict}` : `${icon} ${entry.status} ${word}`;
   const marks = [el("span", { class: `badge ${kind}`, text, title: `${entry.status} ${entry.verdict}` })];
-  if (entry.records_stale) marks.push(el("span", { class: "badge stale", text: "⧖ stale", title: "an older event: its record was not overwritten" }));
+  if (entry.records_stale) marks.push(el("span", { class: "badge stale", text: "↓ stale", title: "an older event: its record was not overwritten" }));
   if (entry.twin) marks.push(el("span", { class: "badge thin", text: "thin", title: `the thin twin of ${entry.twin}` }));
   return marks;
 }
@@ -117,7 +67,7 @@ function row(entry) {
   const path = entry.method === "POST" && entry.path === "/webhook" ? "" : entry.method === "POST" && entry.path === "/webhook/thin" ? "thin" : `${entry.method} ${entry.path}`;
   const cut = (value) => ({ title: value || null });  // a cell that may be cut shows its whole value on hover
   return el("tr", { "data-seq": String(entry.seq), onclick: () => select(entry.seq, true) },
-    el("td", { class: "when", text: when(entry.time), title: `${ago(entry.time)} · ${new Date(entry.time * 1000).toISOString()}` }),
+    el("td", { class: "when", text: clock(entry.time), title: `${when(entry.time)} UTC, ${ago(entry.time)}` }),
     el("td", { class: "status" }, ...badge(entry)),
     el("td", { class: "event", ...cut([entry.event_type || path, entry.event_id].filter(Boolean).join(" · ")) },
       entry.event_type ? el("div", { class: "type", text: entry.event_type }) : el("div", { class: "route", text: path || "-" }),
@@ -129,24 +79,35 @@ function row(entry) {
     el("td", { class: "num", text: `${Math.round(entry.latency_ms)} ms` }));
 }
 
+function skeleton() {
+  const heads = [["time", "when"], ["status", "status"], ["event", "event"], ["object · account", "object"], ["path", "path"], ["latency", "num"]];
+  $("#list").replaceChildren(
+    el("table", { id: "requests" }, el("thead", {}, el("tr", {}, heads.map(([name, cls]) =>
+      el("th", { class: cls, title: cls === "path" ? "POST /webhook unless named" : null }, name)))), el("tbody")),
+    el("p", { id: "empty", class: "muted" }, "No requests yet. Send one: ", el("code", {}, 'make trigger ARGS="--flow checkout"')),
+    el("p", {}, el("span", { id: "counts" }), " ", el("span", { id: "retention", class: "muted" })));
+}
+
 function renderList(fresh = []) {
-  const body = $("requests").querySelector("tbody");
+  if (!$("#requests")) return;  // another view is shown
+  const body = $("#requests").querySelector("tbody");
   body.replaceChildren(...state.rows.map((entry) => {
     const tr = row(entry);
     if (fresh.includes(entry.seq) || entry.seq === state.made) tr.classList.add("new");
     if (entry.seq === state.selected) tr.classList.add("selected");
     return tr;
   }));
-  $("empty").hidden = state.rows.length > 0;
+  $("#empty").hidden = state.rows.length > 0;
   const dropped = Math.max(0, state.recorded - state.held);
-  $("counts").textContent = `${state.recorded.toLocaleString()} request${state.recorded === 1 ? "" : "s"}, ${state.rows.length.toLocaleString()} shown`
+  $("#counts").textContent = `${state.recorded.toLocaleString()} request${state.recorded === 1 ? "" : "s"}, ${state.rows.length.toLocaleString()} shown`
     + (dropped ? `, ${dropped.toLocaleString()} older dropped` : "");
   const mib = Math.round(state.maxBytes / 1048576);
-  $("retention").textContent = `Keeps the last ${state.size.toLocaleString()} requests or ${mib} MiB of them,`
+  $("#retention").textContent = `Keeps the last ${state.size.toLocaleString()} requests or ${mib} MiB of them,`
     + " whichever is less; older ones are dropped (--inbox-size).";
 }
 
 async function refresh(reset = false) {
+  if (!shown()) return;  // the view fetches afresh when it is shown again
   if (reset) { state.rows = []; state.lastSeq = 0; }
   try {
     const found = await api(`/api/requests?${query({ after: String(state.lastSeq) })}`);
@@ -170,7 +131,7 @@ async function refresh(reset = false) {
 }
 
 // Live updates without polling: the server streams what changed (Server-Sent Events, read with
-// fetch so a public inbox's token goes in a header, never in a URL); the page fetches only then.
+// fetch so a public console's token goes in a header, never in a URL); the page fetches only then.
 let refreshing = null;
 let again = false;
 function refreshSoon() {  // coalesced: a burst of requests is one fetch, plus one for what came during it
@@ -179,11 +140,11 @@ function refreshSoon() {  // coalesced: a burst of requests is one fetch, plus o
 }
 
 async function outcomeArrived(eventId) {
-  if ($("detail-pane").hidden || !$("action-replay") || state.openEvent !== eventId) return;
+  if ($("#detail-pane").hidden || !$("#action-replay") || state.openEvent !== eventId) return;
   const detail = await api(`/api/requests/${state.selected}`);
   const part = actionsPart(detail.actions || []);
-  const shown = $("actions-part");
-  if (shown) shown.replaceWith(part); else $("detail").append(part);
+  const shown = $("#actions-part");
+  if (shown) shown.replaceWith(part); else $("#detail").append(part);
 }
 
 function changed(block) {
@@ -198,26 +159,25 @@ function changed(block) {
 function stopped(why) {
   state.stopped = true;
   document.body.classList.add("stopped");
-  $("live").textContent = "stopped";
-  $("stopped").hidden = false;
-  $("stopped").textContent = `Stack stopped: ${why}. Start it again with make run; this page reconnects by itself. Replay, resend and redrive are off until then.`;
+  $("#live").textContent = "stopped";
+  $("#stopped").hidden = false;
+  $("#stopped").textContent = `Stack stopped: ${why}. Start it again with make run; this page reconnects by itself. Replay, resend and redrive are off until then.`;
   for (const button of document.querySelectorAll("button.act")) button.disabled = true;
 }
 
 function running() {
   state.stopped = false;
   document.body.classList.remove("stopped");
-  $("live").textContent = "live";
-  $("stopped").hidden = true;
+  $("#live").textContent = "live";
+  $("#stopped").hidden = true;
   // each button as the open request allows it (a refused request's stay off)
   for (const button of document.querySelectorAll("button.act")) button.disabled = button.hasAttribute("data-refused");
 }
 
 async function listen() {
-  const headers = TOKEN ? { "X-Inbox-Token": TOKEN } : {};
   for (let wait = 500; ; wait = Math.min(wait * 2, 8000)) {
     try {
-      const response = await fetch("/api/stream", { headers, credentials: "same-origin" });
+      const response = await fetch("/api/stream", { headers: AUTH, credentials: "same-origin" });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       await refresh();  // whatever happened while the page was not listening
@@ -301,8 +261,8 @@ function objectLink(objectId) {
 
 async function select(seq, open) {
   state.selected = seq;
-  for (const tr of document.querySelectorAll("tbody tr")) tr.classList.toggle("selected", tr.dataset.seq === String(seq));
-  const current = document.querySelector("tbody tr.selected");
+  for (const tr of document.querySelectorAll("#requests tbody tr")) tr.classList.toggle("selected", tr.dataset.seq === String(seq));
+  const current = document.querySelector("#requests tbody tr.selected");
   if (current) current.scrollIntoView({ block: "nearest" });
   if (open) await showDetail(seq);
 }
@@ -312,18 +272,20 @@ const RISKY = {
   redrive: "Redrive to the consumer queue? Consumers receive the event again.",
 };
 
-async function showDetail(seq) {
-  const pane = $("detail-pane");
+// ``said``: what an action just did, shown above the detail it changed (re-read, so its deliveries,
+// records and outcomes are current).
+async function showDetail(seq, said = null) {
+  const pane = $("#detail-pane");
   pane.hidden = false;
   state.selected = seq;
   remember();
   let detail;
   try { detail = await api(`/api/requests/${seq}`); } catch (error) {
-    $("detail").replaceChildren(el("p", { text: error.message }));
+    $("#detail").replaceChildren(el("p", { text: error.message }));
     return;
   }
   state.openEvent = detail.event_id;  // an outcome for it updates the open detail (outcomeArrived)
-  const result = el("div", { class: "result", hidden: "" });
+  const result = said || el("div", { class: "result", hidden: "" });
   const refusal = (action) => (detail.available || {})[action];
   const act = (action, label) => el("button", { type: "button", id: `action-${action}`, class: "act", text: label,
     disabled: refusal(action) || state.stopped ? "" : null, title: refusal(action) || null,
@@ -332,14 +294,14 @@ async function showDetail(seq) {
     result.hidden = false;
     result.textContent = `${label}…`;
     try {
-      const answer = await api(`/api/requests/${seq}/${action}`, { method: "POST" });
-      result.replaceChildren(actionSummary(action, answer));
-      await refresh();
+      const answer = await api(`/api/requests/${seq}/${action}`, {});
+      const done = el("div", { class: "result" }, actionSummary(action, answer));
       if (answer.seq) {  // the request it made: linked, and highlighted in the list
-        result.append(" ", el("a", { id: "made", href: "#", text: `open #${answer.seq}`, onclick: (event) => { event.preventDefault(); select(answer.seq, true); } }));
+        done.append(" ", el("a", { id: "made", href: "#", text: `open #${answer.seq}`, onclick: (event) => { event.preventDefault(); select(answer.seq, true); } }));
         state.made = answer.seq;  // stays highlighted across the list's refreshes
-        document.querySelector(`tbody tr[data-seq="${answer.seq}"]`)?.classList.add("new");
       }
+      await refresh();
+      if (state.selected === seq) await showDetail(seq, done);
     } catch (error) { result.textContent = `${label} failed: ${error.message}`; }
   } });
   const summary = {
@@ -374,9 +336,9 @@ async function showDetail(seq) {
   if (detail.event_log) parts.push(section("Event log", pairs(detail.event_log)));
   if (detail.fetches && detail.fetches.length) {
     parts.push(section("Fetched from the Stripe API (the local stand-in)", el("ul", {},
-      ...detail.fetches.map((fetch) => el("li", { text: `${when(fetch.time)}  GET ${fetch.path}  ${fetch.status}${fetch.context ? `  Stripe-Context ${fetch.context}` : ""}` })))));
+      ...detail.fetches.map((fetch) => el("li", { text: `${clock(fetch.time)}  GET ${fetch.path}  ${fetch.status}${fetch.context ? `  Stripe-Context ${fetch.context}` : ""}` })))));
   }
-  $("detail").replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
+  $("#detail").replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
 }
 
 // Every delivery of the open request's event (Stripe's retries, replays, the thin twin), near the top.
@@ -386,7 +348,7 @@ function attemptsPart(detail) {
   return section(`Deliveries of this event (${attempts.length})`, el("table", { id: "attempts" },
     el("thead", {}, el("tr", {}, ...["#", "time", "status", "ms"].map((name) => el("th", { text: name })))),
     el("tbody", {}, ...attempts.map((attempt) => el("tr", { class: attempt.seq === detail.seq ? "selected" : "", onclick: () => select(attempt.seq, true) },
-      el("td", { text: `#${attempt.seq}` }), el("td", { class: "when", text: when(attempt.time) }),
+      el("td", { text: `#${attempt.seq}` }), el("td", { class: "when", text: clock(attempt.time) }),
       el("td", { class: "status" }, ...badge(attempt)), el("td", { class: "num", text: `${Math.round(attempt.latency_ms)} ms` }))))));
 }
 
@@ -412,25 +374,25 @@ function actionOutcomes(outcomes) {
   return el("table", { id: "action-outcomes" },
     el("thead", {}, el("tr", {}, ...["time", "action", "business key", "outcome", "detail"].map((name) => el("th", { text: name })))),
     el("tbody", {}, ...outcomes.map((outcome) => el("tr", { class: `outcome-${outcome.status}` },
-      el("td", { class: "when", text: when(outcome.time) }), el("td", { text: outcome.action }),
+      el("td", { class: "when", text: clock(outcome.time) }), el("td", { text: outcome.action }),
       el("td", { text: outcome.key }), el("td", { text: outcome.status }),
       el("td", { text: outcome.status === "uncertain" ? `${outcome.detail}: make ops ARGS="effects --local"` : outcome.detail })))));
 }
 
 async function showTimeline(objectId) {
-  $("detail-pane").hidden = false;
+  $("#detail-pane").hidden = false;
   let timeline;
-  try { timeline = await api(`/api/objects/${encodeURIComponent(objectId)}`); } catch (error) {
-    $("detail").replaceChildren(el("p", { text: error.message }));
+  try { timeline = await api(`/api/requests/objects/${encodeURIComponent(objectId)}`); } catch (error) {
+    $("#detail").replaceChildren(el("p", { text: error.message }));
     return;
   }
   const table = (rows) => el("table", {},
     el("thead", {}, el("tr", {}, ...["#", "created", "type", "event", "effect"].map((name) => el("th", { text: name })))),
     el("tbody", {}, ...rows.map((entry) => el("tr", { onclick: () => select(entry.seq, true) },
-      el("td", { text: String(entry.seq) }), el("td", { text: entry.created ? when(entry.created) : "" }),
+      el("td", { text: String(entry.seq) }), el("td", { text: entry.created ? clock(entry.created) : "" }),
       el("td", { text: entry.event_type || "" }), el("td", { text: entry.event_id || "" }),
       el("td", { text: entry.effect })))));
-  $("detail").replaceChildren(
+  $("#detail").replaceChildren(
     el("h2", { text: `Timeline of ${objectId}` }),
     section("In arrival order", table(timeline.arrival)),
     section("In created order", table(timeline.created)),
@@ -441,42 +403,38 @@ function move(step) {
   if (!state.rows.length) return;
   const index = state.rows.findIndex((entry) => entry.seq === state.selected);
   const next = Math.min(state.rows.length - 1, Math.max(0, index === -1 ? 0 : index + step));
-  select(state.rows[next].seq, !$("detail-pane").hidden);
+  select(state.rows[next].seq, !$("#detail-pane").hidden);
 }
 
-document.addEventListener("keydown", (event) => {
-  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) {
-    if (event.key === "Escape") event.target.blur();
-    return;
-  }
-  if (event.key === "j" || event.key === "ArrowDown") { move(1); event.preventDefault(); }
-  else if (event.key === "k" || event.key === "ArrowUp") { move(-1); event.preventDefault(); }
-  else if (event.key === "Enter" && state.selected) showDetail(state.selected);
-  else if (event.key === "Escape") { $("detail-pane").hidden = true; remember(); }
-  else if (event.key === "/") { $("filter-text").focus(); event.preventDefault(); }
-  else if (event.key === "t") {
+// A key on the requests view: true when it meant something here.
+function key(name) {
+  if (name === "j" || name === "ArrowDown") move(1);
+  else if (name === "k" || name === "ArrowUp") move(-1);
+  else if (name === "Enter" && state.selected) showDetail(state.selected);
+  else if (name === "Escape") { $("#detail-pane").hidden = true; remember(); }
+  else if (name === "/") $("#filter-text").focus();
+  else if (name === "t") {
     const entry = state.rows.find((candidate) => candidate.seq === state.selected);
     if (entry && entry.object_id) showTimeline(entry.object_id);
-  }
-});
-
-function readFilters(load = true) {
-  const form = new FormData($("filters"));
-  state.filters = Object.fromEntries([...form.entries()].map(([name, value]) => [name, String(value).trim()]));
-  remember();
-  if (load) refresh(true);
+  } else return false;
+  return true;
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  $("filters").addEventListener("input", readFilters);
-  $("filters").addEventListener("submit", (event) => { event.preventDefault(); readFilters(); });
-  $("filters").addEventListener("reset", () => setTimeout(readFilters, 0));
-  for (const [name, value] of HASH) {  // filters and the open request from the address
-    const field = $("filters").elements.namedItem(name);
-    if (field && "value" in field) field.value = value;
-  }
-  readFilters(false);  // the list is loaded once the live stream is connected (listen)
-  const asked = Number(HASH.get("request"));
-  if (asked) select(asked, true);
-  listen();
-});
+function filter() {
+  state.filters = Object.fromEntries(Object.entries(FIELDS).map(([name, field]) => [name, $(field).value.trim()]));
+  remember();
+  refresh(true);
+}
+
+// The view shown (a tab, a link, a reload): its filters and open request from the address.
+async function show(params) {
+  for (const [name, field] of Object.entries(FIELDS)) $(field).value = params.get(name) || "";
+  state.filters = Object.fromEntries(Object.entries(FIELDS).map(([name]) => [name, params.get(name) || ""]));
+  skeleton();
+  await refresh(true);
+  const asked = Number(params.get("request"));
+  if (asked) await select(asked, true);
+}
+
+return { show, filter, key, listen };
+})();
