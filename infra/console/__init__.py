@@ -1,2 +1,3 @@
-"""The console for a deployed stack (or the local stack's AWS side): the inbox's clarity for
-production, served on the operator's machine with their own AWS credentials. docs/console.md."""
+"""The console: one page for a deployed stack (``make console``, on the operator's machine with
+their own AWS credentials) and for the local stack (``make run``'s page, which adds the requests the
+webhook answered). docs/console.md."""

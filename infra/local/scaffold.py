@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             "      the three every handled type passes (one ordered record, the Connect account on it, the\n"
             "      same record on every API version). Write the record in the handler; make unit passes."
         )
-    print(f"      Then with `make run` going: make trigger EVENT={args.event_type}, and look in the inbox")
+    print(f"      Then with `make run` going: make trigger EVENT={args.event_type}, and look in the console")
     return 0
 
 

@@ -80,7 +80,7 @@ def claim_state(webhook: str) -> int:
         where = f" (pid {running.pid}, {running.webhook_url or running.aws_endpoint})" if running else ""
         raise Problem(
             f"a local stack of this checkout already runs{where}: make trigger, make inspect and the"
-            " inbox use it as it is. To start this one instead, stop it first (Ctrl-C in its"
+            " console use it as it is. To start this one instead, stop it first (Ctrl-C in its"
             f" terminal); a second stack beside it runs from another checkout ({webhook} here was"
             " not started)."
         )

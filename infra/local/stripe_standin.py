@@ -5,7 +5,7 @@ Events API the reconciler reads, offline.
 bucket ``stripe-local-api``, under the object's API path (``v1/invoices/in_…``), then sends the
 signed ``v1.invoice.paid`` notification. When the function fetches ``related_object.url``, this
 server answers from that bucket, as Stripe's API would (a 404 in Stripe's error shape for an
-object it does not hold), and records the fetch for the console and the inbox.
+object it does not hold), and records the fetch for the terminal and the console.
 
 ``make trigger ARGS=--undelivered`` stores the event under ``v1/events/<id>`` instead of sending
 it, as an event Stripe could not deliver; every snapshot event ``make trigger`` sends is kept too
@@ -272,7 +272,7 @@ def when_recovered(aws_endpoint: str) -> str:
             ' with make run (or make run ARGS="--reconcile-every 10") to recover them'
         )
     within = f"within {every:g} s" if every else "on its next run (every 10 s by default)"
-    return f"the local stack's reconciler recovers them {within}; watch the inbox"
+    return f"the local stack's reconciler recovers them {within}; watch the console's Requests tab"
 
 
 def sent_bucket(aws_endpoint: str) -> Any:

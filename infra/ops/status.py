@@ -75,7 +75,7 @@ def status(ctx: Context, hours: int) -> int:
             if webhook.startswith("http")
             else "the webhook's port, 3000 by default"
         )
-        ctx.say(f"  is in the inbox ({inbox})")
+        ctx.say(f"  is in the console's Requests tab ({inbox})")
     else:
         say_metrics(ctx, hours, rejected, failed)
     say_recovery(ctx)

@@ -411,7 +411,9 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
     assert status.returncode == 0, status.stderr
     assert "stack local" in status.stdout and "customer.created" in status.stdout
     assert "the local stack keeps none" in status.stdout and "(EventsProcessed)" not in status.stdout
-    assert f"is in the inbox (http://127.0.0.1:{stack.port}/)" in status.stdout  # where it runs
+    assert (
+        f"is in the console's Requests tab (http://127.0.0.1:{stack.port}/)" in status.stdout
+    )  # where it runs
     assert redriven.returncode == 0, redriven.stderr
     assert event_id in [message.attributes["event_id"] for message in drain(*consumer)]
     assert refused.returncode == 2 and "unrecognized arguments: --local" in refused.stderr

@@ -730,6 +730,27 @@ def test_the_server_answers_its_own_page_only(served: str) -> None:
     assert ask(f"{served}/api/events/evt_missing") == 404
 
 
+def test_every_error_is_said_in_the_contract_s_shape_and_the_requests_are_the_local_stack_s(
+    served: str,
+) -> None:
+    """One route table serves make console and make run: without the local stack's requests
+    (make console), their routes are a 404 that says where they are; ids follow the one rule."""
+    for path, status in [
+        ("/api/requests", 404),
+        ("/api/requests/3", 404),
+        ("/api/outcomes/evt_1", 404),
+        ("/api/objects/not%20an%20id", 400),
+        ("/api/nowhere", 404),
+        ("/static/../server.py", 404),
+    ]:
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(f"{served}{path}", timeout=10)
+        content = json.loads(raised.value.read())
+        assert raised.value.code == status and set(content) == {"error", "message"}, path
+        if path.startswith(("/api/requests", "/api/outcomes")):
+            assert "local stack only (make run)" in content["message"]
+
+
 def test_an_oversized_body_is_refused_unread(served: str) -> None:
     import socket
 
@@ -744,6 +765,7 @@ def test_an_oversized_body_is_refused_unread(served: str) -> None:
 
 
 def test_the_page_never_puts_data_into_html() -> None:
-    script = (REPO_ROOT / "infra" / "console" / "ui" / "console.js").read_text()
-    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script
+    for script in (REPO_ROOT / "infra" / "console" / "ui").glob("*.js"):
+        text = script.read_text()
+        assert "innerHTML" not in text and "insertAdjacentHTML" not in text and "eval(" not in text
     assert load_event("checkout.session.completed")  # the fixtures the page's tests use exist
