@@ -8,4 +8,4 @@ from infra.cli import exit_with
 from infra.console.launch import local_console
 from infra.local.stack import main
 
-exit_with(functools.partial(main, local_console))
+exit_with(functools.partial(main, console=local_console))

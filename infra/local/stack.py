@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra import FUNCTIONS_DIR
-from infra.cli import ctrl_c_ignored, wait_for_ctrl_c
+from infra.cli import Problem, ctrl_c_ignored, wait_for_ctrl_c
 from infra.local import persist
 from infra.local.action_runners import ActionRunner, build_actions, print_outcome
 from infra.local.banner import print_banner
@@ -128,7 +128,7 @@ class Services:
         return client(service, self.endpoint)
 
     def start(
-        self, args: argparse.Namespace, secret: str, inbox_token: str | None, console: ConsoleFactory
+        self, args: argparse.Namespace, secret: str, inbox_token: str | None, console: ConsoleFactory | None
     ) -> str:
         """Create the resources, put back what ``--persist`` saved, then start the Stripe API
         stand-in and the HTTP front (unless switched off); the secret's ARN. What works on its
@@ -149,7 +149,7 @@ class Services:
             targets = targets_of(self.resources, self.actions)
             self.persisted = PersistedRun(self.local_aws, self.aws_client, targets, self.inbox, say)
             self.persisted.restore()
-        if self.inbox is not None:
+        if self.inbox is not None and console is not None:
             self.server, self.reloader = serve_webhook(
                 args,
                 endpoint,
@@ -195,8 +195,11 @@ class Services:
         remove_state(os.getpid())
 
 
-def main(console: ConsoleFactory, argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, console: ConsoleFactory | None = None) -> int:
+    """The stack, serving ``console`` at ``/`` (``__main__`` hands in ``infra.console``'s)."""
     args = parse_args(argv)
+    if console is None and not args.aws_only:
+        raise Problem("the stack serves the console: run it as python -m infra.local (make run)")
     claim_state(f"http://127.0.0.1:{args.port}{WEBHOOK_PATH}")  # held until this process ends
     if args.persist:
         hold_saved(persist.state_dir())

@@ -179,6 +179,12 @@ def test_a_link_to_a_request_opens_it_with_its_filters(stack: LocalStack, browse
     page.locator("#requests tbody tr", has_text=event["id"]).wait_for()
     assert all("charge." in row for row in page.locator("#requests tbody tr").all_inner_texts())
 
+    # a link from before the inbox became the console's Requests tab opens the same view
+    page.goto(f"http://127.0.0.1:{stack.port}/#type=charge.&request={entry['seq']}")
+    page.reload()
+    page.locator("#detail h2", has_text=f"#{entry['seq']} ").wait_for()
+    assert page.locator("#filter-type").input_value() == "charge." and "#/requests?" in page.url
+
 
 def test_a_risky_action_asks_first_and_its_result_is_linked(
     stack: LocalStack, browser: Any, tmp_path: Path

@@ -114,9 +114,9 @@ def test_a_handler_s_bug_shows_its_traceback_with_the_request_in_the_inbox(
     assert "Traceback (most recent call last):" in detail["traceback"]
     assert "customers.py" in detail["traceback"] and "KeyError: 'no_such_field'" in detail["traceback"]
 
-    # and the inbox's page shows it with the request
+    # and the console's Requests tab shows it with the request
     page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"http://127.0.0.1:{stack.port}/#request={entry['seq']}")
+    page.goto(f"http://127.0.0.1:{stack.port}/#/requests?request={entry['seq']}")
     shown = page.locator("#traceback")
     shown.wait_for()
     assert "KeyError: 'no_such_field'" in shown.inner_text()

@@ -14,7 +14,9 @@ let arrival = [];  // an object's timeline in arrival order, as paged so far
 let listKey = null;  // the list shown (view, object, filters): opening an event keeps it
 
 function route() {
-  const hash = location.hash.replace(/^#\/?/, "") || (about.requests ? "requests" : "events");
+  const raw = location.hash.replace(/^#/, "");
+  const inbox = !raw.startsWith("/") && raw.includes("=");  // a link from the inbox's days: #request=47
+  const hash = (inbox ? `requests?${raw}` : raw.replace(/^\//, "")) || (about.requests ? "requests" : "events");
   const [path, search] = hash.split("?");
   const params = new URLSearchParams(search || "");
   const [view, ...rest] = path.split("/");

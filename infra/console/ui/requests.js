@@ -106,7 +106,16 @@ function renderList(fresh = []) {
     + " whichever is less; older ones are dropped (--inbox-size).";
 }
 
-async function refresh(reset = false) {
+// One fetch of the list at a time, in order: a reset's (the view shown) and the stream's (what came
+// since) never cross, so each request is listed once and only new ones flash.
+let pending = Promise.resolve();
+function refresh(reset = false) {
+  const run = pending.then(() => load(reset));
+  pending = run.catch(() => {});
+  return run;
+}
+
+async function load(reset) {
   if (!shown()) return;  // the view fetches afresh when it is shown again
   if (reset) { state.rows = []; state.lastSeq = 0; }
   try {
@@ -375,7 +384,7 @@ function actionOutcomes(outcomes) {
     el("thead", {}, el("tr", {}, ...["time", "action", "business key", "outcome", "detail"].map((name) => el("th", { text: name })))),
     el("tbody", {}, ...outcomes.map((outcome) => el("tr", { class: `outcome-${outcome.status}` },
       el("td", { class: "when", text: clock(outcome.time) }), el("td", { text: outcome.action }),
-      el("td", { text: outcome.key }), el("td", { text: outcome.status }),
+      el("td", { class: "key" }, ident(outcome.key)), el("td", { text: outcome.status }),
       el("td", { text: outcome.status === "uncertain" ? `${outcome.detail}: make ops ARGS="effects --local"` : outcome.detail })))));
 }
 
