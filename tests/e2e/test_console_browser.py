@@ -257,6 +257,9 @@ def test_make_run_serves_the_same_console_with_what_only_the_local_stack_knows(
     page.wait_for_selector(f"#events tr[data-event='{delivered['unhandled']['id']}']")  # unhandled too
     queries = int(re.search(r"(\d+) queries", page.inner_text("#progress")).group(1))  # type: ignore[union-attr]
     assert queries <= 10
+    arrived = fresh_event("customer.created")  # the event log is live on the local stack too
+    assert send(stack, arrived) == 200
+    page.wait_for_selector(f"#events tr[data-event='{arrived['id']}']", timeout=10_000)
     page.click(f"#events tr[data-event='{session['id']}'] td.event")
     page.wait_for_selector("#body")
     assert "written by this event" in page.inner_text("#records")

@@ -266,6 +266,14 @@ async function showAudit() {
     el("p", { class: "muted card" }, "Nothing was changed from the console."));
 }
 
+// On the local stack the event log is live too: a request that reached the stack reads the first
+// page again, unless an event is open or older pages are shown (nothing moves under the reader).
+let rereading = null;
+function eventsMoved() {
+  if (route().view !== "events" || !$("#detail-pane").hidden || rows.length > 50 || rereading) return;
+  rereading = setTimeout(() => { rereading = null; listKey = null; render(false); }, 700);
+}
+
 // --- the page --------------------------------------------------------------------------------
 const LIST_VIEWS = ["events", "object"];
 
@@ -350,6 +358,9 @@ api("/api/about").then((found) => {
   $("#who").textContent = `${found.who}${found.region ? " · " + found.region : ""} · ${found.allow_actions ? "actions allowed" : "read-only"}`;
   $('#tabs a[data-tab="requests"]').hidden = !found.requests;
   $("#live").hidden = !found.requests;
-  if (found.requests) Requests.listen();
+  if (found.requests) {
+    Requests.onRequest(eventsMoved);
+    Requests.listen();
+  }
   render(false);
 }).catch((error) => problem(error.message));

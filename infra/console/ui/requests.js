@@ -7,6 +7,7 @@ const Requests = (() => {
 const state = { rows: [], lastSeq: 0, selected: null, filters: {}, size: 0, maxBytes: 0, recorded: 0, held: 0, oldest: 0 };
 const FIELDS = { type: "#filter-type", class: "#filter-class", object: "#filter-object", q: "#filter-text" };
 const shown = () => route().view === "requests";
+const others = [];  // the other views' hooks: a request reached the stack (``onRequest``)
 
 // The page's address keeps what it shows: #/requests?type=charge.&request=47
 function remember() {
@@ -159,7 +160,7 @@ async function outcomeArrived(eventId) {
 function changed(block) {
   const kind = (/^event: (.*)$/m.exec(block) || [])[1];
   const data = JSON.parse((/^data: (.*)$/m.exec(block) || [null, "{}"])[1]);
-  if (kind === "request") refreshSoon();
+  if (kind === "request") { refreshSoon(); others.forEach((notify) => notify()); }
   else if (kind === "reset") refresh(true);
   else if (kind === "outcome") outcomeArrived(data.value).catch(() => {});
 }
@@ -445,5 +446,8 @@ async function show(params) {
   if (asked) await select(asked, true);
 }
 
-return { show, filter, key, listen };
+// ``notify`` runs whenever a request reaches the stack (the Events tab reads the log again).
+function onRequest(notify) { others.push(notify); }
+
+return { show, filter, key, listen, onRequest };
 })();
