@@ -1,5 +1,5 @@
 """Operator commands for a deployed stack: register, rotate-secret, enable-endpoint, backfill, redrive,
-verify, status, effects, reindex. (The console, which uses these, is ``python -m infra.console``.)
+verify, status, effects, reindex, rebuild. (The console, which uses these, is ``python -m infra.console``.)
 
     python -m infra.ops register      --stack stripe-webhooks-prod [--style snapshot|thin [--eventbridge]]
     python -m infra.ops rotate-secret --stack …            # start the overlap; later: --finish
@@ -10,6 +10,7 @@ verify, status, effects, reindex. (The console, which uses these, is ``python -m
     python -m infra.ops status        --stack …
     python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
     python -m infra.ops reindex       --stack … [--rate 50] [--dry-run]   # once, after upgrading
+    python -m infra.ops rebuild       --stack … --since 7d [--type invoice.] [--object in_…] [--dry-run]
 
 Stripe calls use the ``stripe`` library with the key in ``STRIPE_API_KEY`` (never a command-line
 argument); AWS calls use your usual AWS credentials. Every command that writes has ``--dry-run``.
@@ -28,6 +29,7 @@ from infra.ops import (
     destinations,
     effects,
     endpoints,
+    rebuild,
     redrive,
     register,
     reindex,
@@ -47,8 +49,9 @@ from infra.ops.deployed import (
 )
 from infra.ops.progress import parse_time
 from infra.stripe_types import known_type
+from stripe_webhook.core.events import OBJECT_ID, is_id
 
-LOCAL_COMMANDS = ("status", "redrive", "effects", "verify", "reindex")
+LOCAL_COMMANDS = ("status", "redrive", "effects", "verify", "reindex", "rebuild")
 STRIPE_COMMANDS = ("register", "rotate-secret", "enable-endpoint", "backfill", "verify")
 """The commands that call Stripe (with the key in STRIPE_API_KEY; ``--local``: the stand-in)."""
 
@@ -187,6 +190,37 @@ def _stack_commands(command: Command) -> None:
         help=f"items a second, read and written (default {reindex.DEFAULT_RATE:g})",
     )
     rei.add_argument("--dry-run", action="store_true", help="count the events to index, change nothing")
+    _rebuild_command(command)
+
+
+def _rebuild_command(command: Command) -> None:
+    """``rebuild``: its window (time, type prefix, object), pace, resume and dry run."""
+    reb = command(
+        "rebuild",
+        "re-derive records from the stored events with today's handlers (order-safe, publishes nothing)",
+    )
+    reb.add_argument("--since", type=parse_time, help="2026-11-01, an ISO time, a unix time, or 48h / 7d")
+    reb.add_argument("--until", type=parse_time, default=None, help="the same forms (default: now)")
+    reb.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        help="an event type or its start (invoice.); repeatable (default: every type)",
+    )
+    reb.add_argument("--object", dest="object_id", help="only the events about this Stripe object")
+    reb.add_argument(
+        "--rate",
+        type=float,
+        default=rebuild.DEFAULT_RATE,
+        help=f"events a second, read and rebuilt (default {rebuild.DEFAULT_RATE:g})",
+    )
+    reb.add_argument(
+        "--resume", action="store_true", help="go on where the last rebuild of this stack stopped"
+    )
+    reb.add_argument(
+        "--dry-run", action="store_true", help="say what would change (fields, a few records), write nothing"
+    )
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -197,14 +231,23 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--settle needs --happened or --not-happened: what did you find out?")
     if args.command == "effects" and not args.settle and (args.happened or args.not_happened):
         parser.error("--happened/--not-happened need --settle EFFECT")
-    if args.command == "reindex" and args.rate <= 0:
+    if args.command in ("reindex", "rebuild") and args.rate <= 0:
         parser.error("--rate must be above 0")
+    if args.command == "rebuild":
+        _check_rebuild(parser, args)
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
     if args.command == "verify" and not 0 < args.rate <= verify.MAX_RATE:
         parser.error(
             f"--rate must be above 0 and at most {verify.MAX_RATE:g} (Stripe's live-mode read limit)"
         )
+
+
+def _check_rebuild(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not args.resume and args.since is None:
+        parser.error("rebuild needs --since (or --resume)")
+    if args.object_id and not is_id(OBJECT_ID, args.object_id):
+        parser.error(f"--object: {args.object_id[:80]!r} is not a Stripe object id")
 
 
 def run(
@@ -247,6 +290,13 @@ def _stack_command(ctx: Context, args: argparse.Namespace) -> int:
         return effects.list_effects(ctx, everything=args.all)
     if args.command == "reindex":
         return reindex.reindex(ctx, args.rate)
+    if args.command == "rebuild":
+        if args.resume:
+            state = rebuild.RebuildState.load(ctx.stack.name)
+        else:
+            until = args.until or int(time.time())
+            state = rebuild.RebuildState(args.since, until, args.types, args.object_id)
+        return rebuild.rebuild(ctx, state, args.rate)
     if args.command == "redrive":
         return redrive.redrive(ctx, args.types, args.since, args.until or int(time.time()), args.queue_url)
     return status.status(ctx, args.hours)

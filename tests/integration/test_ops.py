@@ -967,3 +967,105 @@ def test_reindex_lists_the_events_stored_before_the_by_time_index_once(
     updates.clear()
     code, out = run(["reindex", "--rate", "1000"], fake_stripe, clients)
     assert code == 0 and updates == [] and "every stored event is in the by-time index" in out
+
+
+def _customer_event(event_type: str, customer: str, created: int, email: str) -> dict[str, Any]:
+    event = fresh_event(event_type, created=created)
+    event["data"]["object"].update(id=customer, email=email)
+    return event
+
+
+def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window_order_safe(
+    aws: Aws,
+    stack: dict[str, str],
+    secret: str,
+    fake_stripe: FakeStripe,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    from dataclasses import replace
+
+    from infra.ops import rebuild
+    from stripe_webhook.core.routing import Registry, Route
+
+    monkeypatch.setattr(rebuild, "STATE_DIR", tmp_path / ".rebuild")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
+    composition.reset()
+    now = int(time.time())
+    older = _customer_event("customer.created", "cus_Rebuild1", now - 600, "a@example.com")
+    newer = _customer_event("customer.updated", "cus_Rebuild1", now - 300, "a.new@example.com")
+    other = _customer_event("customer.created", "cus_Rebuild2", now - 500, "b@example.com")
+    for event in (older, newer, other):
+        assert deliver(event, secret).status == 200
+    drain(aws.sqs, aws.queue_url)
+    unreadable = _customer_event("customer.created", "cus_Rebuild3", now - 450, "c@example.com")
+    assert deliver(unreadable, secret).status == 200
+    aws.dynamodb.update_item(  # its stored body damaged: named, never stops the others
+        TableName=aws.table,
+        Key=schema.event_key(unreadable["id"]),
+        UpdateExpression="SET #z = :junk",
+        ExpressionAttributeNames={"#z": bodies.ATTRIBUTE},
+        ExpressionAttributeValues={":junk": {"B": b"not a deflate stream"}},
+    )
+    drain(aws.sqs, aws.queue_url)
+
+    # Today's handler keeps one more field
+    resolve = Registry.resolve
+
+    def with_field(registry: Registry, event_type: str) -> Route | None:
+        route = resolve(registry, event_type)
+        if route is None or not event_type.startswith("customer."):
+            return route
+        handler = route.handler
+
+        def added(event: Any) -> Any:
+            return [replace(r, attributes={**r.attributes, "domain": "example.com"}) for r in handler(event)]
+
+        return replace(route, handler=added)
+
+    monkeypatch.setattr(Registry, "resolve", with_field)
+    calls: list[str] = []
+    for name in ("PutItem", "UpdateItem", "TransactWriteItems"):
+        aws.dynamodb.meta.events.register(f"before-call.dynamodb.{name}", lambda **_: calls.append("write"))
+    published: list[str] = []
+    aws.sns.meta.events.register("before-call.sns.Publish", lambda **_: published.append("p"))
+
+    def clients(service: str) -> Any:
+        return {"dynamodb": aws.dynamodb, "sns": aws.sns}.get(service) or boto_client(service)
+
+    def record(customer: str) -> dict[str, Any]:
+        found = get_item(aws.dynamodb, aws.table, f"OBJECT#{customer}", "STATE")
+        assert found is not None
+        return found
+
+    # --dry-run writes nothing and says what would change
+    code, out = run(["rebuild", "--since", str(now - 700), "--dry-run"], fake_stripe, clients)
+    assert code == 0 and calls == [] and "would write" in out
+    assert "added domain: 2" in out and "OBJECT#cus_Rebuild" in out
+    assert f"{unreadable['id']}: its stored body cannot be read" in out
+
+    # A window holding only the older event: the newer event's state is kept
+    code, out = run(["rebuild", "--since", str(now - 700), "--until", str(now - 550)], fake_stripe, clients)
+    assert code == 0 and "kept newer" in out
+    kept = record("cus_Rebuild1")
+    assert kept["last_event_id"] == newer["id"] and kept["email"] == "a.new@example.com"
+    assert "domain" not in kept
+
+    # The whole window: every record gains the field, each still its newest event's
+    code, out = run(["rebuild", "--since", str(now - 700), "--type", "customer."], fake_stripe, clients)
+    assert code == 0 and "records rebuilt; nothing was published" in out
+    first, second = record("cus_Rebuild1"), record("cus_Rebuild2")
+    assert (first["domain"], first["last_event_id"], first["email"]) == (
+        "example.com",
+        newer["id"],
+        "a.new@example.com",
+    )
+    assert (second["domain"], second["last_event_id"]) == ("example.com", other["id"])
+    assert published == [] and drain(aws.sqs, aws.queue_url) == []
+
+    # Run again (or resumed): nothing left to write
+    calls.clear()
+    code, out = run(["rebuild", "--resume"], fake_stripe, clients)
+    assert code == 0 and calls == []
+    code, out = run(["rebuild", "--since", str(now - 700)], fake_stripe, clients)
+    assert code == 0 and calls == [] and "unchanged" in out

@@ -101,7 +101,7 @@ def _send(
     """Send the claim; None if DynamoDB applied it, else its refusal."""
     try:
         if writes:
-            items = [{"Put": put_event}, *(_record_write(table.name, write, now) for write in writes)]
+            items = [{"Put": put_event}, *(record_write(table.name, write, now) for write in writes)]
             table.send("transact_write_items", TransactItems=items)
         else:
             table.send("put_item", **put_event)
@@ -110,7 +110,7 @@ def _send(
     return None
 
 
-def _record_write(table_name: str, write: RecordWrite, now: float) -> dict[str, Any]:
+def record_write(table_name: str, write: RecordWrite, now: float) -> dict[str, Any]:
     """One TransactWriteItems entry: a conditional put, or (no content) a conditional update that
     only marks the stored record ``order_uncertain``."""
     record = write.record
@@ -200,7 +200,7 @@ def _decide(
     decisions: Counter[Decision],
 ) -> RecordWrite | None:
     """What to write instead of a refused record, decided against the stored one (counted)."""
-    stored = _stored(table, write.record)
+    stored = stored_record(table, write.record)
     if stored is None:  # deleted since (records never are): try again next round
         return RecordWrite.first(event, write.record)
     decided, instead = ordering.decide(event, write.record, stored, resolve)
@@ -208,7 +208,7 @@ def _decide(
     return instead
 
 
-def _stored(table: Table, record: Record) -> StoredRecord | None:
+def stored_record(table: Table, record: Record) -> StoredRecord | None:
     """The stored record a refused write is decided against (read only on that rare path: asking
     for it with every write would make every duplicate's refused claim carry it too)."""
     try:
@@ -226,7 +226,7 @@ def _stored(table: Table, record: Record) -> StoredRecord | None:
         int(item["last_event_watermark"]), str(item["last_event_id"]), str(item.get("last_event_type", ""))
     )
     content = {name: value for name, value in item.items() if name not in BOOKKEEPING}
-    return StoredRecord(last, "deleted" in item, content)
+    return StoredRecord(last, "deleted" in item, content, uncertain=bool(item.get(UNCERTAIN)))
 
 
 def _event_refusal(refusal: ClientError) -> dict[str, Any] | None:

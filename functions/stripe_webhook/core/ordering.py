@@ -60,6 +60,8 @@ class StoredRecord:
     deleted: bool
     content: Mapping[str, Any]
     """What the handler wrote: the item without the attributes the claim adds."""
+    uncertain: bool = False
+    """Marked ``order_uncertain``: nothing ordered its event and another of the same second."""
 
 
 @dataclass(frozen=True)
