@@ -407,6 +407,7 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
         env=env,
     )
     refused = run_tool("ops", "register", "--local", env=env)
+    rebuilt = run_tool("ops", "rebuild", "--local", "--since", "1h", "--type", "customer.created", env=env)
 
     assert status.returncode == 0, status.stderr
     assert "stack local" in status.stdout and "customer.created" in status.stdout
@@ -417,6 +418,9 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
     assert redriven.returncode == 0, redriven.stderr
     assert event_id in [message.attributes["event_id"] for message in drain(*consumer)]
     assert refused.returncode == 2 and "unrecognized arguments: --local" in refused.stderr
+    # today's handlers write what they wrote: every record is unchanged, nothing is published
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "unchanged" in rebuilt.stdout and "records rebuilt; nothing was published" in rebuilt.stdout
 
 
 def test_ops_verify_checks_every_event_trigger_sent_against_the_local_log(stack: LocalStack) -> None:
