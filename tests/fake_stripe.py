@@ -57,6 +57,8 @@ class FakeStripe(stripe.HTTPClient):
         """Newest last; ``delivered`` marks whether Stripe delivered it to every endpoint."""
         self.requests: list[tuple[str, str]] = []
         self.destinations: dict[str, dict[str, Any]] = {}
+        self.objects: dict[str, dict[str, Any]] = {}
+        """``/v1/customers/cus_…`` → the object a retrieve answers (404 ``resource_missing`` if absent)."""
 
     # -- what tests set up --------------------------------------------------------------------
 
@@ -106,6 +108,16 @@ class FakeStripe(stripe.HTTPClient):
             for entry in self.events:
                 if entry["event"]["id"] == segments[2]:
                     return 200, entry["event"]
+        if method == "GET" and path in self.objects:
+            return 200, self.objects[path]
+        if method == "GET" and len(segments) == 3 and segments[0] == "v1" and segments[1] != "events":
+            return 404, {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "message": f"No such object: '{segments[2]}'",
+                }
+            }
         if segments[:3] == ["v2", "core", "events"] and method == "GET":
             for entry in self.events:
                 if entry["event"]["id"] == segments[3]:

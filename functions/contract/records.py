@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from typing import Any
 
 STATE_SK = "STATE"
+FIXED_BY_PREFIX = "evt_fix_"
+"""What a record names as its last event when ``ops verify --records --fix`` wrote it from Stripe's
+object (``evt_fix_<unix time of the fetch>``): no stored event has that id."""
 LINK_SK_PREFIX = "LINK#"
 CUSTOMER_KEY = "customer_key"
 CUSTOMER_SORT = "customer_sort"

@@ -33,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from contract.records import FIXED_BY_PREFIX
 from infra.cli import Problem
 from infra.fixtures.events_api import Listed, list_events, list_query
 from infra.local.guard import HostPolicy, browser_refusal
@@ -216,6 +217,8 @@ def latest_object(queries: Any) -> Callable[[str], dict[str, Any] | None]:
     def latest(object_id: str) -> dict[str, Any] | None:
         record = queries.get_record(object_id)
         event_id = record.get("last_event_id") if record else None
+        if isinstance(event_id, str) and event_id.startswith(FIXED_BY_PREFIX):  # ops verify --records --fix's
+            event_id = queries.newest_event_id(object_id)  # snapshot: the object as last delivered
         try:
             stored = queries.get_event(event_id) if isinstance(event_id, str) else None
         except UnreadableBody:

@@ -7,6 +7,7 @@ verify, status, effects, reindex, rebuild. (The console, which uses these, is ``
     python -m infra.ops backfill      --stack … --since 2026-11-01 [--all] [--resume]
     python -m infra.ops redrive       --stack … --type invoice.paid --since 2026-11-01 [--queue-url …]
     python -m infra.ops verify        --stack … [--since 24h] [--type invoice.paid] [--recover] [--resume]
+    python -m infra.ops verify        --stack … --records [--sample 500] [--fix]   # records vs Stripe
     python -m infra.ops status        --stack …
     python -m infra.ops effects       --stack … [--settle EFFECT --happened | --not-happened]
     python -m infra.ops reindex       --stack … [--rate 50] [--dry-run]   # once, after upgrading
@@ -36,6 +37,7 @@ from infra.ops import (
     rotate_secret,
     status,
     verify,
+    verify_records,
 )
 from infra.ops.deployed import (
     Context,
@@ -237,7 +239,19 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         _check_rebuild(parser, args)
     if args.command == "backfill" and not args.resume and args.since is None:
         parser.error("backfill needs --since (or --resume)")
-    if args.command == "verify" and not 0 < args.rate <= verify.MAX_RATE:
+    if args.command == "verify":
+        _check_verify(parser, args)
+
+
+def _check_verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """verify's options that need or exclude each other, and its bounds."""
+    if (args.sample is not None or args.fix) and not args.records:
+        parser.error("--sample and --fix go with --records")
+    if args.records and args.recover:
+        parser.error("--recover recovers missing events; --records checks records (--fix): choose one")
+    if args.sample is not None and args.sample <= 0:
+        parser.error("--sample must be above 0")
+    if not 0 < args.rate <= verify.MAX_RATE:
         parser.error(
             f"--rate must be above 0 and at most {verify.MAX_RATE:g} (Stripe's live-mode read limit)"
         )
@@ -277,6 +291,12 @@ def run(
                 args.since, args.until or int(time.time()), undelivered_only=not args.all
             )
         return backfill.backfill(ctx, state)
+    if args.command == "verify" and args.records:
+        if args.resume:
+            checked = verify_records.RecordsState.load(stack.name)
+        else:
+            checked = verify_records.RecordsState(args.since, list(args.types), args.sample)
+        return verify_records.verify_records(ctx, checked, rate=args.rate, fix=args.fix)
     if args.command == "verify":
         return verify.verify(ctx, verify.state_of(args, stack.name), rate=args.rate, recover=args.recover)
     return _stack_command(ctx, args)

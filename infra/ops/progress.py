@@ -16,8 +16,8 @@ from infra.cli import Problem
 class Progress:
     """A one-line progress display on a terminal, a line every ``every`` items otherwise."""
 
-    def __init__(self, label: str, out: TextIO, every: int = 100) -> None:
-        self.label = label
+    def __init__(self, label: str, out: TextIO, every: int = 100, noun: str = "events") -> None:
+        self.label, self.noun = label, noun
         self.out = out
         self.counts: Counter[str] = Counter()
         self.every = every
@@ -40,7 +40,12 @@ class Progress:
         total = sum(self.counts.values())
         rate = total / max(time.monotonic() - self.started, 1e-6)
         parts = "  ".join(f"{name} {count:,}" for name, count in sorted(self.counts.items()))
-        print(f"{self.label}: {total:,} events  {parts}  ({rate:,.0f}/s)", end=end, file=self.out, flush=True)
+        print(
+            f"{self.label}: {total:,} {self.noun}  {parts}  ({rate:,.0f}/s)",
+            end=end,
+            file=self.out,
+            flush=True,
+        )
 
 
 class Resumable:

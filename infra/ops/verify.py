@@ -90,6 +90,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send each missing event through the pipeline (as the reconciler does)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the last verify of this stack")
+    records = parser.add_argument_group(
+        "records", "--records checks the records against Stripe's objects instead (verify_records.py)"
+    )
+    records.add_argument(
+        "--records",
+        action="store_true",
+        help="fetch the objects behind the records and compare what each keeps (--type: its last event's"
+        " type; --since: written since; exit 1 on any drift)",
+    )
+    records.add_argument("--sample", type=int, metavar="N", help="check N records, not all")
+    records.add_argument(
+        "--fix",
+        action="store_true",
+        help="write Stripe's current state over a record that differs (as of the fetch; never over newer)",
+    )
 
 
 def state_of(args: argparse.Namespace, stack: str) -> VerifyState:

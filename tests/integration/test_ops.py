@@ -1069,3 +1069,60 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
     assert code == 0 and calls == []
     code, out = run(["rebuild", "--since", str(now - 700)], fake_stripe, clients)
     assert code == 0 and calls == [] and "unchanged" in out
+
+
+def test_verify_records_reports_drift_fixes_it_from_stripe_and_names_what_is_gone(
+    aws: Aws,
+    stack: dict[str, str],
+    secret: str,
+    fake_stripe: FakeStripe,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    from infra.ops import verify_records
+
+    monkeypatch.setattr(verify_records, "STATE_DIR", tmp_path / ".verify-records")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
+    composition.reset()
+    now = int(time.time())
+    kept, edited, deleted = (
+        _customer_event("customer.created", f"cus_Verify{n}", now - 60, f"v{n}@example.com") for n in range(3)
+    )
+    for event in (kept, edited, deleted):
+        assert deliver(event, secret).status == 200
+    drain(aws.sqs, aws.queue_url)
+    for event in (kept, edited):  # Stripe still has them as delivered; the third was deleted since
+        customer = event["data"]["object"]
+        fake_stripe.objects[f"/v1/customers/{customer['id']}"] = customer
+    aws.dynamodb.update_item(  # someone edits a record by hand
+        TableName=aws.table,
+        Key={"pk": {"S": "OBJECT#cus_Verify1"}, "sk": {"S": "STATE"}},
+        UpdateExpression="SET email = :wrong",
+        ExpressionAttributeValues={":wrong": {"S": "typo@example.com"}},
+    )
+    command = ["verify", "--records", "--type", "customer.created", "--rate", "100"]
+
+    code, out = run(command, fake_stripe)
+    assert code == 1
+    assert "3 records checked, 1 match, 1 differ, 1 gone at Stripe" in out
+    assert 'cus_Verify1: email: stored "typo@example.com" / Stripe "v1@example.com"' in out
+    assert "cus_Verify2: gone at Stripe (404)" in out
+    assert get_item(aws.dynamodb, aws.table, "OBJECT#cus_Verify1", "STATE")["email"] == "typo@example.com"  # type: ignore[index]
+
+    code, out = run([*command, "--fix"], fake_stripe)
+    assert code == 1 and "1 differ (1 fixed), 1 gone at Stripe" in out  # the gone one stays reported
+    fixed = get_item(aws.dynamodb, aws.table, "OBJECT#cus_Verify1", "STATE")
+    assert fixed is not None and fixed["email"] == "v1@example.com"
+    assert str(fixed["last_event_id"]).startswith("evt_fix_")
+    assert published_nothing(aws)
+
+    code, out = run([*command, "--sample", "1"], fake_stripe)
+    assert "1 records checked" in out
+    for refused in (["verify", "--records", "--recover"], ["verify", "--fix"]):
+        with pytest.raises(SystemExit) as usage:
+            cli.parse_args(refused)
+        assert usage.value.code == 2
+
+
+def published_nothing(aws: Aws) -> bool:
+    return drain(aws.sqs, aws.queue_url) == []

@@ -76,6 +76,20 @@ class TableQueries(aws.ServiceAdapter):
         )
         return records.merged(object_id, items)
 
+    def newest_event_id(self, object_id: str) -> str | None:
+        """The newest stored event about ``object_id`` (the ``by-object`` index), or None."""
+        answer = self.client.query(
+            TableName=self.table_name,
+            IndexName=schema.OBJECT_INDEX,
+            KeyConditionExpression="#object = :object",
+            ExpressionAttributeNames={"#object": schema.OBJECT_ID},
+            ExpressionAttributeValues={":object": {"S": object_id}},
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = answer.get("Items", [])
+        return schema.event_id_of(from_item(items[0])) if items else None
+
     def customer_records(self, customer_id: str, object_type: str | None = None) -> list[dict[str, Any]]:
         """A customer's records, oldest first; ``object_type`` narrows to e.g. ``"invoice"``."""
         condition = f"{records.CUSTOMER_KEY} = :customer"
