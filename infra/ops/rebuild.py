@@ -98,6 +98,12 @@ def rebuild(ctx: Context, state: RebuildState, rate: float = DEFAULT_RATE) -> in
     kinds = f" {', '.join(state.types)}" if state.types else ""
     verb = "would rebuild" if ctx.dry_run else "rebuilding"
     ctx.say(f"{verb} the records of{kinds} events{where} from {day(state.since)} .. {day(state.until)}")
+    kept_from = int(time.time()) - ctx.components.settings.retention_days * 86_400
+    if state.since < kept_from:  # the table's TTL removed them: nothing to read, nothing to name
+        ctx.say(
+            f"note: the event log keeps {ctx.components.settings.retention_days} days (EventRetentionDays):"
+            f" events before {day(kept_from)} are gone and cannot be rebuilt"
+        )
     progress = Progress("dry run" if ctx.dry_run else "rebuild", ctx.out)
     progress.counts.update(state.counts)
     pace, shown, failed = Pace(rate), [0], 0
@@ -159,11 +165,15 @@ def _one(ctx: Context, state: RebuildState, event_id: str, shown: list[int]) -> 
     from stripe_webhook.adapters.bodies import UnreadableBody
     from stripe_webhook.composition import registry
     from stripe_webhook.core.events import parse_stored_event
+    from stripe_webhook.errors import StorageError
 
     try:
         stored = ctx.components.queries.get_event(event_id)
     except UnreadableBody as error:  # named and skipped: the others still go
         state.name(event_id, f"its stored body cannot be read: {error}")
+        return "unreadable"
+    except StorageError as error:  # a large body's S3 copy gone (the bucket's lifecycle) or unreadable
+        state.name(event_id, f"its stored body could not be read from the payload bucket: {error}")
         return "unreadable"
     if stored is None or "payload" not in stored:
         state.name(event_id, "no stored body (claimed, never published or released)")

@@ -19,6 +19,7 @@ from infra import REPO_ROOT
 from infra.fixtures.flows import FLOWS
 from infra.fixtures.payloads import fresh_event
 from infra.fixtures.versions import BASIL, PRE_BASIL
+from infra.local.resources import TABLE_NAME
 from stripe_webhook.adapters.queries import TableQueries
 from stripe_webhook.composition import registry as deployed_registry
 from tests.e2e.conftest import SECRET, LocalStack, run_tool, start
@@ -421,6 +422,33 @@ def test_ops_status_and_redrive_rehearse_on_the_local_stack(
     # today's handlers write what they wrote: every record is unchanged, nothing is published
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "unchanged" in rebuilt.stdout and "records rebuilt; nothing was published" in rebuilt.stdout
+
+
+def test_verify_records_finds_a_hand_edited_record_and_fix_restores_it_on_the_local_stack(
+    stack: LocalStack,
+) -> None:
+    env = {"STRIPE_LOCAL_STATE": str(stack.state_file)}
+    (event_id,) = event_ids(trigger(stack, "customer.created", "--no-inspect")[1])
+    dynamodb = stack.client("dynamodb")
+    stored = dynamodb.get_item(
+        TableName=TABLE_NAME, Key={"pk": {"S": f"EVENT#{event_id}"}, "sk": {"S": "EVENT"}}
+    )
+    customer = stored["Item"]["object_id"]["S"]
+    dynamodb.update_item(
+        TableName=TABLE_NAME,
+        Key={"pk": {"S": f"OBJECT#{customer}"}, "sk": {"S": "STATE"}},
+        UpdateExpression="SET email = :typo",
+        ExpressionAttributeValues={":typo": {"S": "typo@example.com"}},
+    )
+    check = ["ops", "verify", "--records", "--local", "--type", "customer.created", "--rate", "100"]
+
+    found = run_tool(*check, env=env)
+    fixed = run_tool(*check, "--fix", env=env)
+    again = run_tool(*check, env=env)
+
+    assert found.returncode == 1 and f'{customer}: email: stored "typo@example.com"' in found.stdout
+    assert "records checked" in found.stdout and "(1 fixed)" in fixed.stdout
+    assert customer not in again.stdout  # the local Stripe stand-in agrees with the record again
 
 
 def test_ops_verify_checks_every_event_trigger_sent_against_the_local_log(stack: LocalStack) -> None:

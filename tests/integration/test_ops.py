@@ -1038,7 +1038,12 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
         assert found is not None
         return found
 
-    # --dry-run writes nothing and says what would change
+    # --dry-run writes nothing and says what would change; a window past retention says so
+    code, out = run(
+        ["rebuild", "--since", "200d", "--object", "cus_Rebuild2", "--dry-run"], fake_stripe, clients
+    )
+    assert code == 0 and calls == [] and "would write 1" in out and "cus_Rebuild1" not in out
+    assert f"the event log keeps {RETENTION_DAYS} days (EventRetentionDays)" in out
     code, out = run(["rebuild", "--since", str(now - 700), "--dry-run"], fake_stripe, clients)
     assert code == 0 and calls == [] and "would write" in out
     assert "added domain: 2" in out and "OBJECT#cus_Rebuild" in out
