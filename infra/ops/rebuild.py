@@ -178,12 +178,17 @@ def _one(ctx: Context, state: RebuildState, event_id: str, shown: list[int]) -> 
     if stored is None or "payload" not in stored:
         state.name(event_id, "no stored body (claimed, never published or released)")
         return "no body"
-    event = parse_stored_event(str(stored["payload"]).encode("utf-8"))
-    route = registry().resolve(event.type)
-    if route is None:
+    try:
+        event = parse_stored_event(str(stored["payload"]).encode("utf-8"))
+        route = registry().resolve(event.type)
+        records = route.handler(event) if route else None
+    except Exception as error:  # an old body today's code cannot read: named, the others go on
+        state.name(event_id, f"today's handler cannot read it: {type(error).__name__}: {error}")
+        return "unreadable"
+    if records is None:
         return "no handler"
     outcomes = []
-    for record in route.handler(event):
+    for record in records:
         try:
             outcomes.append(_record(ctx, state, event, record, shown))
         except (ClientError, BotoCoreError) as error:

@@ -995,7 +995,8 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
     older = _customer_event("customer.created", "cus_Rebuild1", now - 600, "a@example.com")
     newer = _customer_event("customer.updated", "cus_Rebuild1", now - 300, "a.new@example.com")
     other = _customer_event("customer.created", "cus_Rebuild2", now - 500, "b@example.com")
-    for event in (older, newer, other):
+    odd = _customer_event("customer.created", "cus_Rebuild4", now - 400, "d@example.com")
+    for event in (older, newer, other, odd):
         assert deliver(event, secret).status == 200
     drain(aws.sqs, aws.queue_url)
     unreadable = _customer_event("customer.created", "cus_Rebuild3", now - 450, "c@example.com")
@@ -1019,6 +1020,8 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
         handler = route.handler
 
         def added(event: Any) -> Any:
+            if event.object_id == "cus_Rebuild4":  # a body today's handler cannot read
+                raise KeyError("domain")
             return [replace(r, attributes={**r.attributes, "domain": "example.com"}) for r in handler(event)]
 
         return replace(route, handler=added)
@@ -1048,6 +1051,7 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
     assert code == 0 and calls == [] and "would write" in out
     assert "added domain: 2" in out and "OBJECT#cus_Rebuild" in out
     assert f"{unreadable['id']}: its stored body cannot be read" in out
+    assert f"{odd['id']}: today's handler cannot read it: KeyError" in out
 
     # A window holding only the older event: the newer event's state is kept
     code, out = run(["rebuild", "--since", str(now - 700), "--until", str(now - 550)], fake_stripe, clients)
