@@ -191,7 +191,7 @@ def _one(ctx: Context, state: RebuildState, event_id: str, shown: list[int]) -> 
     for record in records:
         try:
             outcomes.append(_record(ctx, state, event, record, shown))
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, StorageError) as error:  # this one's; the others go on
             state.name(event_id, f"{record.pk} / {record.sk}: {error}")
             outcomes.append("failed")
     for outcome in ("failed", "written", "would write", "changed meanwhile"):
