@@ -38,7 +38,7 @@ def deliver_over_http(base_url: str) -> Deliver:
 
 @dataclass
 class InboxApi:
-    """The JSON the inbox page reads, and its actions; errors are ``ValueError`` with a message."""
+    """The JSON the console's Requests tab reads, and its actions; errors are ``ValueError``."""
 
     inbox: Inbox
     table: TableQueries

@@ -1,9 +1,10 @@
-"""The inbox page's live updates: Server-Sent Events, so the page fetches only when something changed.
+"""The console's live updates on the local stack (its Requests tab; the Events tab reads again):
+Server-Sent Events, so the page fetches only when something changed.
 
 ``Changes`` remembers the last changes (a request recorded, an action's outcome) with a version
 number; ``stream`` writes them to one page as ``text/event-stream`` until the page goes away or
 the stack stops, with a comment line as a heartbeat. The page reads the stream with ``fetch``
-rather than ``EventSource``, so a public inbox's token travels in its header, never in a URL.
+rather than ``EventSource``, so a public console's token travels in its header, never in a URL.
 """
 
 from __future__ import annotations

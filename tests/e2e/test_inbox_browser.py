@@ -303,7 +303,7 @@ def test_the_inbox_json_answers_errors_in_the_contract_shape(stack: LocalStack) 
     url = f"http://127.0.0.1:{stack.port}/api/requests/999999/replay"
     answer = post(url, b"", headers={"X-Inbox-Request": "1"}, timeout=5)
     assert answer.status == 400 and "not in the inbox" in answer.json["message"]
-    refused = post(url, b"", timeout=5)  # without the header the inbox's page sends: refused
+    refused = post(url, b"", timeout=5)  # without the header the console's page sends: refused
     assert refused.status == 403 and "X-Inbox-Request" in refused.json["message"]
 
 
