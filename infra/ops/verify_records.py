@@ -102,7 +102,6 @@ def _page(ctx: Context, state: RecordsState) -> dict[str, Any]:
         "FilterExpression": " AND ".join(filters),
         "ExpressionAttributeValues": values,
         "Limit": PAGE_ITEMS,
-        "ConsistentRead": True,
     }
     if state.position:
         request["ExclusiveStartKey"] = state.position
