@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from stripe_webhook.core.records import Record
 
 STATE_DIR = REPO_ROOT / ".verify-records"
-PAGE_ITEMS = 100
+PAGE_ITEMS = 1_000
+"""Items a Scan page reads (records and event items alike: the filter applies after the read)."""
 SHOWN = 10
 """How many differing records are kept and shown, field by field."""
 
