@@ -59,6 +59,8 @@ class FakeStripe(stripe.HTTPClient):
         self.destinations: dict[str, dict[str, Any]] = {}
         self.objects: dict[str, dict[str, Any]] = {}
         """``/v1/customers/cus_…`` → the object a retrieve answers (404 ``resource_missing`` if absent)."""
+        self.contexts: dict[str, str] = {}
+        """A retrieve's path → the account it was asked in (``Stripe-Account`` or ``Stripe-Context``)."""
 
     # -- what tests set up --------------------------------------------------------------------
 
@@ -79,6 +81,9 @@ class FakeStripe(stripe.HTTPClient):
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         self.requests.append((method.upper(), parts.path))
+        given = {name.lower(): value for name, value in (headers or {}).items()}
+        if "stripe-account" in given or "stripe-context" in given:
+            self.contexts[parts.path] = given.get("stripe-account") or given["stripe-context"]
         if parts.path.startswith("/v2/core/event_destinations"):
             data = post_data.decode() if isinstance(post_data, bytes) else post_data or ""
             body_params = json.loads(data) if data else {}

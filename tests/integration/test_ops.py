@@ -1097,6 +1097,7 @@ def test_verify_records_reports_drift_fixes_it_from_stripe_and_names_what_is_gon
     kept, edited, deleted = (
         _customer_event("customer.created", f"cus_Verify{n}", now - 60, f"v{n}@example.com") for n in range(3)
     )
+    kept["account"] = "acct_1VerifyConnected"  # a connected account's customer: fetched in its account
     for event in (kept, edited, deleted):
         assert deliver(event, secret).status == 200
     drain(aws.sqs, aws.queue_url)
@@ -1116,6 +1117,7 @@ def test_verify_records_reports_drift_fixes_it_from_stripe_and_names_what_is_gon
     assert "3 records checked, 1 match, 1 differ, 1 gone at Stripe" in out
     assert 'cus_Verify1: email: stored "typo@example.com" / Stripe "v1@example.com"' in out
     assert "cus_Verify2: gone at Stripe (404)" in out
+    assert fake_stripe.contexts == {"/v1/customers/cus_Verify0": "acct_1VerifyConnected"}
     assert get_item(aws.dynamodb, aws.table, "OBJECT#cus_Verify1", "STATE")["email"] == "typo@example.com"  # type: ignore[index]
 
     code, out = run([*command, "--fix"], fake_stripe)
