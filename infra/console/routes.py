@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,7 @@ def _parts(path: str) -> list[str]:
     return [urllib.parse.unquote(part) for part in path.removeprefix("/api/").strip("/").split("/")]
 
 
-def _json(work: Any) -> tuple[int, Any]:
+def _json(work: Callable[[], Any]) -> tuple[int, Any]:
     """(200, the answer), or an error's (status, (code, message)): botocore's named as AWS's."""
     from botocore.exceptions import BotoCoreError, ClientError
 

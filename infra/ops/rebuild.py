@@ -24,7 +24,9 @@ page; ``--resume`` goes on from there. Reads and writes are paced by ``--rate`` 
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +40,7 @@ from stripe_webhook.adapters import schema
 if TYPE_CHECKING:
     from stripe_webhook.adapters.table import Table
     from stripe_webhook.core.events import StripeEvent
+    from stripe_webhook.core.ordering import RecordWrite
     from stripe_webhook.core.records import Record
 
 STATE_DIR = REPO_ROOT / ".rebuild"
@@ -202,8 +205,6 @@ def _one(ctx: Context, state: RebuildState, event_id: str, shown: list[int]) -> 
 
 def _record(ctx: Context, state: RebuildState, event: StripeEvent, record: Record, shown: list[int]) -> str:
     """Write one record as the delivery's conditions allow (module docstring); its outcome."""
-    from botocore.exceptions import ClientError
-
     from stripe_webhook.adapters import claim
     from stripe_webhook.core import ordering
 
@@ -220,7 +221,9 @@ def _record(ctx: Context, state: RebuildState, event: StripeEvent, record: Recor
         )
     else:
         return "kept newer"
-    change = _change(record, stored.content if stored else {})
+    change = Change(
+        f"{record.pk} / {record.sk}", *changed_fields(stored.content if stored else {}, record.attributes)
+    )
     for word, names in (("added", change.added), ("removed", change.removed), ("changed", change.changed)):
         for name in names if stored is not None else ():
             state.fields[f"{word} {name}"] = state.fields.get(f"{word} {name}", 0) + 1
@@ -229,24 +232,38 @@ def _record(ctx: Context, state: RebuildState, event: StripeEvent, record: Recor
             shown[0] += 1
             ctx.say(change.line())
         return "would write"
-    put = claim.record_write(table.name, write, time.time())["Put"]
+    # a delivery that wrote it since it was read keeps it
+    return "written" if put_record(ctx, write) else "changed meanwhile"
+
+
+def put_record(ctx: Context, write: RecordWrite) -> bool:
+    """Send one record write as the delivery builds it (``claim.record_write``: its condition),
+    DynamoDB's transaction conflicts retried as the write path retries them; False if the
+    condition refused it (the stored record is no longer the one decided against)."""
+    from botocore.exceptions import ClientError
+
+    from contract.aws import error_code
+    from stripe_webhook.adapters import claim
+    from stripe_webhook.adapters.table import through_conflicts
+
+    put = claim.record_write(ctx.stack.table_name, write, time.time())["Put"]
     try:
-        ctx.aws("dynamodb").put_item(**put)
+        through_conflicts(lambda: ctx.aws("dynamodb").put_item(**put), ctx.components.store.table.waits)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return "changed meanwhile"  # a delivery wrote it since it was read: kept
+        if error_code(error) == "ConditionalCheckFailedException":
+            return False
         raise
-    return "written"
+    return True
 
 
-def _change(record: Record, stored: Any) -> Change:
-    new, old = dict(record.attributes), dict(stored)
-    return Change(
-        f"{record.pk} / {record.sk}",
-        sorted(set(new) - set(old)),
-        sorted(set(old) - set(new)),
-        sorted(name for name in set(new) & set(old) if new[name] != old[name]),
-    )
+def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """The fields ``new`` adds, removes and changes, compared as JSON (``true`` is not ``1``)."""
+    same = [name for name in set(old) & set(new) if _json(old[name]) == _json(new[name])]
+    return sorted(set(new) - set(old)), sorted(set(old) - set(new)), sorted(set(old) & set(new) - set(same))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
 
 
 def _summary(ctx: Context, state: RebuildState, failed: int) -> int:

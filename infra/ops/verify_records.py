@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from infra import REPO_ROOT
 from infra.ops.deployed import Context
 from infra.ops.progress import Progress, Resumable
+from infra.ops.rebuild import changed_fields, put_record
 from infra.ops.reindex import Pace
 
 if TYPE_CHECKING:
@@ -204,12 +205,10 @@ def _record_of(event: StripeEvent, object_id: str) -> Record | None:
 
 def _differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``email: stored 'a@x' / Stripe 'b@x'`` for each field that differs (added and dropped too)."""
-    shown = []
-    for name in sorted(set(stored) | set(current)):
-        old, new = stored.get(name), current.get(name)
-        if json.dumps(old, sort_keys=True, default=repr) != json.dumps(new, sort_keys=True, default=repr):
-            shown.append(f"{name}: stored {_short(old)} / Stripe {_short(new)}")
-    return shown
+    names = sorted(name for group in changed_fields(stored, current) for name in group)
+    return [
+        f"{name}: stored {_short(stored.get(name))} / Stripe {_short(current.get(name))}" for name in names
+    ]
 
 
 def _short(value: Any) -> str:
@@ -219,19 +218,11 @@ def _short(value: Any) -> str:
 
 def _fix(ctx: Context, event: StripeEvent, record: Record) -> str:
     """Write Stripe's state as of the fetch, over older state only (the delivery's condition)."""
-    from botocore.exceptions import ClientError
-
-    from stripe_webhook.adapters import claim
     from stripe_webhook.core import ordering
 
-    put = claim.record_write(ctx.stack.table_name, ordering.RecordWrite.first(event, record), time.time())
-    try:
-        ctx.aws("dynamodb").put_item(**put["Put"])
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return "differ, kept (an event of the fetch's second or later)"
-        raise
-    return "fixed"
+    if put_record(ctx, ordering.RecordWrite.first(event, record)):
+        return "fixed"
+    return "differ, kept (an event of the fetch's second or later)"
 
 
 def _show(state: RecordsState, line: str) -> None:

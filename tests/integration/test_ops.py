@@ -19,7 +19,7 @@ from infra import cli as runner
 from infra.cli import Problem
 from infra.console.event_log import EventLog, Filters
 from infra.fixtures.payloads import fresh_event
-from infra.ops import backfill, cli, verify
+from infra.ops import backfill, cli, rebuild, verify, verify_records
 from infra.ops.deployed import Context, handled_event_types, load_stack
 from infra.ops.status import DASHBOARD_METRICS, metric_sums
 from infra.template import load_module
@@ -87,6 +87,8 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
     )
     monkeypatch.setattr(backfill, "STATE_DIR", tmp_path / ".backfill")
     monkeypatch.setattr(verify, "STATE_DIR", tmp_path / ".verify")
+    monkeypatch.setattr(rebuild, "STATE_DIR", tmp_path / ".rebuild")
+    monkeypatch.setattr(verify_records, "STATE_DIR", tmp_path / ".verify-records")
     # The function reads the secret the commands write, as when deployed.
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRET")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET_ARN", secret_arn)
@@ -981,14 +983,11 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
     secret: str,
     fake_stripe: FakeStripe,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Any,
 ) -> None:
     from dataclasses import replace
 
-    from infra.ops import rebuild
     from stripe_webhook.core.routing import Registry, Route
 
-    monkeypatch.setattr(rebuild, "STATE_DIR", tmp_path / ".rebuild")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
     composition.reset()
     now = int(time.time())
@@ -1086,11 +1085,7 @@ def test_verify_records_reports_drift_fixes_it_from_stripe_and_names_what_is_gon
     secret: str,
     fake_stripe: FakeStripe,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Any,
 ) -> None:
-    from infra.ops import verify_records
-
-    monkeypatch.setattr(verify_records, "STATE_DIR", tmp_path / ".verify-records")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
     composition.reset()
     now = int(time.time())

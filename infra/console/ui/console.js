@@ -102,9 +102,7 @@ function select(index) {
 // --- one event -------------------------------------------------------------------------------
 function shownValue(name, value) {
   if (typeof value === "object" && value !== null) return JSON.stringify(value).replaceAll(",", ", ");
-  const [low, high] = about.time_range || [0, 0];
-  const isTime = Number.isInteger(value) && value >= low && value < high && about.time_fields && new RegExp(about.time_fields).test(name);
-  return isTime ? `${when(value)} UTC (${value})` : String(value);
+  return isTime(name, value) ? `${when(value)} UTC (${value})` : String(value);
 }
 
 function dl(values) {

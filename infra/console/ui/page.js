@@ -44,6 +44,13 @@ function clock(seconds) {
   return full.slice(0, 10) === when(Date.now() / 1000).slice(0, 10) ? full.slice(11) : full;
 }
 
+// Whether a field holds a Unix time: the server's rule (about.time_fields and time_range, from
+// payloads.TIMESTAMP_KEY), so the page has no list of its own.
+function isTime(name, value) {
+  const [low, high] = about.time_range || [0, 0];
+  return Number.isInteger(value) && value >= low && value < high && !!about.time_fields && new RegExp(about.time_fields).test(name);
+}
+
 function ago(seconds) {
   const span = Math.round(Date.now() / 1000 - seconds);
   const size = Math.abs(span);

@@ -34,11 +34,6 @@ function humanTime(seconds) {
   return el("span", { class: "time", text: `${when(seconds)} UTC (${ago(seconds)})`, title: `${seconds} · ${new Date(seconds * 1000).toISOString()}` });
 }
 
-function isTime(name, value) {  // the server's rule (about.time_fields, from payloads.TIMESTAMP_KEY)
-  const [low, high] = about.time_range || [0, 0];
-  return Number.isInteger(value) && value >= low && value < high && new RegExp(about.time_fields).test(name);
-}
-
 // A status as a badge: an icon and a word as well as a colour, so that no one needs the colour.
 const BADGES = {
   processed: ["✓", "ok"], unhandled: ["✓", "ok"], duplicate: ["=", "same"], recovered: ["↻", "recovered"],
