@@ -37,6 +37,14 @@ RECONCILIATION = {"reconciliation": "true"}
 """The attribute of a message made from Stripe's notice of an event it never generated."""
 PAYLOAD_STYLE_THIN = {"payload_style": "thin"}
 """The attribute of a message whose object was fetched for a thin notification."""
+RECORD = "record"
+"""The attribute carrying the event's object's record as this delivery wrote it (JSON), so that an
+action can act on it without reading it (``contract.records.WRITE_MARKS``)."""
+MAX_RECORD_BYTES = 4096
+"""The largest ``record`` attribute the webhook sends; a larger record is left out (read instead)."""
+MAX_MESSAGE_ATTRIBUTES = 10
+"""The most attributes SNS delivers to an SQS subscription with raw delivery: a message with more
+is discarded (Amazon SNS Developer Guide, "Amazon SNS message attributes")."""
 
 
 MAX_BODY_BYTES = 10 * 1024 * 1024

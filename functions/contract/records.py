@@ -19,6 +19,11 @@ STATE_SK = "STATE"
 FIXED_BY_PREFIX = "evt_fix_"
 """What a record names as its last event when ``ops verify --records --fix`` wrote it from Stripe's
 object (``evt_fix_<unix time of the fetch>``): no stored event has that id."""
+UNCERTAIN = "order_uncertain"
+"""Set on a record kept by a tie-break no Stripe key could settle."""
+WRITE_MARKS = ("last_event_id", "last_event_watermark", "updated_at")
+"""What every write of a record sets anew, so a record still holding the values one write gave
+them is that write's: how an action tells the record it was sent is the one stored."""
 LINK_SK_PREFIX = "LINK#"
 CUSTOMER_KEY = "customer_key"
 CUSTOMER_SORT = "customer_sort"

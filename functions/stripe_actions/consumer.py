@@ -4,7 +4,8 @@ Powertools' ``BatchProcessor`` (``SqsFifoPartialProcessor`` for a FIFO queue, sk
 messages of a failed one's group) reports failed messages one by one; each action runs inside
 Powertools' ``idempotent_function``, keyed on ``{"action", "key"}`` (``IDEMPOTENCY_KEY_PREFIX``),
 except a write action (``actions.WriteAction``), whose one write the kit makes with its note that
-the event was handled (``handled``): two calls for a new message, one for a repeat.
+the event was handled (``handled``): one call for a new message and for a repeat when the message
+carries the record the action decides on (or it reads none), else two and one.
 What a first delivery, a duplicate, a failure, a death mid-action and an uncertain effect each do:
 docs/actions.md, "What exactly once means here".
 """
@@ -35,7 +36,7 @@ from stripe_actions.messages import (
     parse_record,
     receive_count,
 )
-from stripe_actions.observability import report_outcome, start_message
+from stripe_actions.observability import record_left_out, report_outcome, start_message
 from stripe_actions.outcomes import ActionOutcome
 
 if TYPE_CHECKING:
@@ -141,6 +142,8 @@ class Consumer:
             self._report(ActionOutcome("", record.message_id, "poison", str(error), receive=count))
             raise
         start_message(event.id, trace)
+        if event.carried_problem is not None:
+            record_left_out(event.carried_problem)
         failures = []
         for action in self.registry.for_type(event.type):
             started, failed = time.time(), False
@@ -162,32 +165,41 @@ class Consumer:
         return self._perform(cast(Action, action), event)
 
     def _write(self, action: WriteAction, event: ActionEvent) -> ActionOutcome:
-        """A write action: its note and the record read in one call, then its write and the note
-        in one transaction (``handled``)."""
+        """A write action: its write and its note in one transaction (``handled``), on the record
+        the message carries, or read first with the note when it carries none."""
         notes, key = self._handled, event.object_id or event.id
         if notes is None:
             raise ActionFailed(f"{action.name} writes, and nothing keeps its notes (IDEMPOTENCY_TABLE)")
+        uses_record = reads_records(action) and event.object_id is not None
+        carried = event.carried if uses_record else None
         try:
-            found = notes.read(action.name, event.id, event.object_id if reads_records(action) else None)
-            if found.handled:
-                return self._emit(action, key, "skipped", "already done", event)
-            if reads_records(action) and event.object_id is not None:
-                event.keep_record(event.object_id, found.record)
-            decision = action.decide(event)
-            if isinstance(decision, Wait):
-                return self._emit(action, key, "waiting", decision.reason, event)
-            key = decision.key
-            write = action.write(event, key)
-            written = notes.commit(action.name, event.id, key, write)
+            if uses_record and carried is None:
+                found = notes.read(action.name, event.id, event.object_id)
+                if found.handled:
+                    return self._emit(action, key, "skipped", "already done", event)
+                event.keep_record(str(event.object_id), found.record)
+            elif carried is not None:
+                event.keep_record(str(event.object_id), carried)
+            for check in (carried, None):  # on the carried record; if it moved on, on the stored one
+                decision = action.decide(event)
+                if isinstance(decision, Wait):
+                    return self._emit(action, key, "waiting", decision.reason, event)
+                key = decision.key
+                write = action.write(event, key)
+                committed = notes.commit(action.name, event.id, key, write, carried=check)
+                if committed.status != "moved":
+                    break
+                event.keep_record(str(event.object_id), committed.record)
         except Conflict as conflict:
             self._emit(action, key, "busy", f"{conflict}", event)
             raise
         except Exception as error:
             self._emit(action, key, "failed", _named(error), event, error=error)
             raise
-        if written:
+        if committed.status == "written":
             return self._emit(action, key, "done", write.done, event)
-        return self._emit(action, key, "skipped", write.refused, event)
+        detail = "already done" if committed.status == "handled" else write.refused
+        return self._emit(action, key, "skipped", detail, event)
 
     def _perform(self, action: Action, event: ActionEvent) -> ActionOutcome:
         """Any other action: ``perform`` inside Powertools' ``idempotent_function``."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import contract
-from contract import EXTENDED_PAYLOAD_SIZE
+from contract import EXTENDED_PAYLOAD_SIZE, RECORD
+from contract.records import WRITE_MARKS, object_key
 
 ReadPayload = Callable[[str, str], bytes]
 """(bucket, key) → the stored event's bytes."""
@@ -37,6 +38,11 @@ class ActionEvent:
     message_id: str
     receive_count: int = 1
     read_record: ReadRecord | None = field(default=None, repr=False)
+    carried: dict[str, Any] | None = field(default=None, repr=False)
+    """The event's object's record as its delivery wrote it, when the message carries it
+    (``contract.RECORD``); the stored one may be newer since (``handled`` checks)."""
+    carried_problem: str | None = None
+    """Why a ``record`` attribute the message has was left out (it is read instead)."""
     _records: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     @property
@@ -122,13 +128,37 @@ def parse_record(
         document = _resolve_pointer(document[1], attributes, read_payload)
     if document["id"] != attributes["event_id"] or document["type"] != attributes["event_type"]:
         raise PoisonMessage("the body's id or type differs from the message attributes")
-    return ActionEvent(
+    event = ActionEvent(
         event=document,
-        attributes={name: value for name, value in attributes.items() if name != EXTENDED_PAYLOAD_SIZE},
+        attributes={name: value for name, value in attributes.items() if name not in KIT_ATTRIBUTES},
         message_id=str(record.get("messageId", "")),
         receive_count=receive_count(record),
         read_record=read_record,
     )
+    if RECORD in attributes:
+        event.carried, event.carried_problem = carried_record(attributes[RECORD], event)
+    return event
+
+
+KIT_ATTRIBUTES = frozenset({EXTENDED_PAYLOAD_SIZE, RECORD})
+"""Attributes the kit reads for itself and does not hand to actions."""
+
+
+def carried_record(text: str, event: ActionEvent) -> tuple[dict[str, Any] | None, str | None]:
+    """The record a message carries, if it is the event's object's, as this event's write left it;
+    else None and why (the record is then read, as for a message without one)."""
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, "the record attribute is not JSON"
+    if event.object_id is None or not isinstance(record, dict):
+        return None, "the record attribute is not an object's record"
+    pk, sk = object_key(event.object_id)
+    if (record.get("pk"), record.get("sk"), record.get("last_event_id")) != (pk, sk, event.id):
+        return None, "the record attribute is not this event's object's, as this event wrote it"
+    if not all(isinstance(record.get(name), str | int) for name in WRITE_MARKS):
+        return None, "the record attribute lacks what tells its write apart"
+    return record, None
 
 
 def receive_count(record: Mapping[str, Any]) -> int:

@@ -35,6 +35,12 @@ def start_message(event_id: str | None, trace: TraceHeader | None) -> None:
     logger.append_keys(event_id=event_id, trace_id=trace.root if trace is not None else None)
 
 
+def record_left_out(reason: str) -> None:
+    """A message's ``record`` attribute could not be used (``messages.carried_record``): the record
+    is read instead, and the line says why."""
+    logger.warning("message record left out; read instead", extra={"reason": reason})
+
+
 MAX_FRAMES_CHARS = 8_000
 LOGGED_AS_ERRORS = frozenset({"uncertain", "poison", "failed"})
 """The outcomes logged at ERROR (the console looks for dead letters among them)."""

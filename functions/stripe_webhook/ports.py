@@ -58,6 +58,8 @@ class Claim:
     """On a takeover: the earliest time an earlier holder may have published the event (its
     publish's answer was lost, or it stopped without releasing its lease: died, or published and
     could not mark). None when no earlier holder can have published."""
+    record: Mapping[str, Any] | None = None
+    """The event's object's record as this claim wrote it whole (plain values), else None."""
 
 
 class EventStore(Protocol):
@@ -110,7 +112,10 @@ class EventPublisher(Protocol):
         *,
         payload: PayloadLocation | None = None,
         extra_attributes: dict[str, str] | None = None,
-    ) -> str: ...
+        record: Mapping[str, Any] | None = None,
+    ) -> str:
+        """``record``: the event's object's record as the claim wrote it, carried when it fits."""
+        ...
 
 
 class PayloadStore(Protocol):

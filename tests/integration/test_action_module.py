@@ -176,7 +176,12 @@ COMMON_GRANTS = {
 
 
 USES: dict[str, dict[str, tuple[set[str], set[str]]]] = {
-    "records": {"ReadRecords": ({"dynamodb:Query", "dynamodb:BatchGetItem"}, {"EventsTable"})},
+    "records": {
+        "ReadRecords": (
+            {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"},
+            {"EventsTable"},
+        )
+    },
     "keys": {"OwnRecords": ({"dynamodb:PutItem", "dynamodb:GetItem"}, {"ActionsTable"})},
     "email": {"SendEmail": ({"ses:SendEmail"}, set())},
     "alerts": {"Notify": ({"sns:Publish"}, {"AlertTopic"})},

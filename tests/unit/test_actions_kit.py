@@ -510,3 +510,44 @@ def test_a_poison_outcome_is_logged_and_counted(capsys: pytest.CaptureFixture[st
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     (metric,) = [line for line in printed if "_aws" in line]
     assert metric["PoisonMessages"] == [1.0] or metric["PoisonMessages"] == 1.0
+
+
+def carrying(record: object) -> ActionEvent:
+    body, attributes = published(EVENT)
+    text = record if isinstance(record, str) else json.dumps(record)
+    return parse_record(raw_record(body, {**attributes, contract.RECORD: text}))
+
+
+OWN = {
+    "pk": f"OBJECT#{EVENT['data']['object']['id']}",
+    "sk": "STATE",
+    "status": "paid",
+    "last_event_id": EVENT["id"],
+    "last_event_watermark": 17_000_000_000,
+    "updated_at": 1_700_000_000,
+}
+
+
+def test_the_record_a_message_carries_is_given_to_the_kit_not_to_actions() -> None:
+    event = carrying(OWN)
+    assert (event.carried, event.carried_problem) == (OWN, None)
+    assert contract.RECORD not in event.attributes
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        ("{not json", "not JSON"),
+        ([OWN], "not an object's record"),
+        ({**OWN, "pk": "OBJECT#in_other"}, "not this event's object's"),
+        ({**OWN, "last_event_id": "evt_other"}, "not this event's object's"),
+        (
+            {key: value for key, value in OWN.items() if key != "updated_at"},
+            "lacks what tells its write apart",
+        ),
+    ],
+)
+def test_a_record_that_is_not_this_events_write_is_left_out_and_named(record: object, why: str) -> None:
+    event = carrying(record)
+    assert event.carried is None
+    assert event.carried_problem is not None and why in event.carried_problem

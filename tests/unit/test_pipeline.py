@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -82,6 +83,7 @@ class FakePublisher:
     sent: list[str] = field(default_factory=list)
     pointers: dict[str, PayloadLocation] = field(default_factory=dict)
     attributes: list[dict[str, str]] = field(default_factory=list)
+    records: list[Mapping[str, Any] | None] = field(default_factory=list)
 
     def publish(
         self,
@@ -89,6 +91,7 @@ class FakePublisher:
         *,
         payload: PayloadLocation | None = None,
         extra_attributes: dict[str, str] | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> str:
         if self.fail:
             raise PublishError("publish_failed", "SNS rejected the publish: KMSThrottlingException")
@@ -97,6 +100,7 @@ class FakePublisher:
             self.lose_answer = False
             raise PublishError("publish_uncertain", "SNS's answer was lost; it may have accepted the message")
         self.sent.append(event.id)
+        self.records.append(record)
         if payload is not None:
             self.pointers[event.id] = payload
         return f"msg-{len(self.sent)}"

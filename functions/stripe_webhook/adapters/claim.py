@@ -24,6 +24,7 @@ from typing import Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract.aws import error_code
+from contract.records import UNCERTAIN, object_key
 from stripe_webhook.adapters import lease, schema
 from stripe_webhook.adapters.dynamo_items import from_item, to_attribute, to_item
 from stripe_webhook.adapters.table import Table
@@ -44,7 +45,6 @@ UNCHANGED = (
     "attribute_not_exists(deleted) AND last_event_watermark = :stored_mark AND last_event_id = :stored_id"
 )
 """A write decided against a stored record applies only if that record is still the one decided on."""
-UNCERTAIN = "order_uncertain"
 BOOKKEEPING = frozenset(
     {"pk", "sk", "last_event_id", "last_event_type", "last_event_watermark", "updated_at", UNCERTAIN}
 )
@@ -89,10 +89,21 @@ def claim(
         records_stale=decisions[Decision.STALE],
         records_uncertain=sum(write.uncertain for write in writes),
         lease_expires_at=int(now) + table.lease_seconds,
+        record=_own_record(event, writes, now) if refusal is None else None,
     )
     if refusal is None:
         return ours
     return _known(table, (_event_refusal(refusal) or {}).get("Item"), now, ours)
+
+
+def _own_record(event: StripeEvent, writes: Sequence[RecordWrite], now: float) -> dict[str, Any] | None:
+    """The event's object's record as the applied claim wrote it, when it wrote it whole and not
+    ``order_uncertain``: what the message can carry (``contract.RECORD``)."""
+    own = object_key(event.object_id) if event.object_id else None
+    for write in writes:
+        if (write.record.pk, write.record.sk) == own and write.content is not None and not write.uncertain:
+            return record_item(write, now)
+    return None
 
 
 def _send(
@@ -134,10 +145,24 @@ def record_write(table_name: str, write: RecordWrite, now: float) -> dict[str, A
                 "ExpressionAttributeValues": values,
             }
         }
+    return {
+        "Put": {
+            "TableName": table_name,
+            "Item": to_item(record_item(write, now)),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def record_item(write: RecordWrite, now: float) -> dict[str, Any]:
+    """The whole item a write with content puts, as plain values."""
+    if write.content is None:
+        raise ValueError("a write without content puts no item")
     item = {
         **write.content.attributes,
-        "pk": record.pk,
-        "sk": record.sk,
+        "pk": write.record.pk,
+        "sk": write.record.sk,
         "last_event_id": write.last_event.event_id,
         "last_event_type": write.last_event.event_type,
         "last_event_watermark": write.last_event.watermark,
@@ -145,14 +170,7 @@ def record_write(table_name: str, write: RecordWrite, now: float) -> dict[str, A
     }
     if write.uncertain:
         item[UNCERTAIN] = True
-    return {
-        "Put": {
-            "TableName": table_name,
-            "Item": to_item(item),
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-        }
-    }
+    return item
 
 
 def _refused_records(refusal: ClientError) -> list[int]:

@@ -25,9 +25,12 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 
 from contract import (
     EXTENDED_PAYLOAD_SIZE,
+    MAX_MESSAGE_ATTRIBUTES,
+    MAX_RECORD_BYTES,
     PAYLOAD_STYLE_THIN,
     POINTER_CLASS,
     RECONCILIATION,
+    RECORD,
     SCHEMA_VERSION,
     aws,
 )
@@ -101,6 +104,25 @@ def message_body(
     return json.dumps([POINTER_CLASS, {"s3BucketName": payload.bucket, "s3Key": payload.key}])
 
 
+def add_record(
+    attributes: dict[str, dict[str, str]], body_bytes: int, record: Mapping[str, Any] | None
+) -> None:
+    """Carry ``record`` (``contract.RECORD``) when the body is the event itself and the message has
+    room: at most ``MAX_MESSAGE_ATTRIBUTES`` attributes, the record at most ``MAX_RECORD_BYTES``,
+    the whole within SNS's limit. Otherwise it is left out, and a consumer reads the record."""
+    if record is None or EXTENDED_PAYLOAD_SIZE in attributes or len(attributes) >= MAX_MESSAGE_ATTRIBUTES:
+        return
+    try:
+        value = json.dumps(record, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):  # nothing a handler stores, but never a failed publish
+        return
+    added = {RECORD: {"DataType": "String", "StringValue": value}}
+    if len(value) <= MAX_RECORD_BYTES and (
+        body_bytes + attribute_bytes(attributes) + attribute_bytes(added) <= SNS_MAX_MESSAGE_BYTES
+    ):
+        attributes.update(added)
+
+
 def stored_message(
     item: Mapping[str, Any], extra: Mapping[str, str] | None = None
 ) -> tuple[str, dict[str, dict[str, str]]]:
@@ -144,13 +166,16 @@ class SnsPublisher(aws.ServiceAdapter):
         *,
         payload: PayloadLocation | None = None,
         extra_attributes: Mapping[str, str] | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> str:
-        """Publish the event (a pointer to ``payload`` when it is too big for SNS); return SNS's
-        message id or raise ``PublishError``."""
+        """Publish the event (a pointer to ``payload`` when it is too big for SNS), with ``record``
+        when it fits (``add_record``); return SNS's message id or raise ``PublishError``."""
         attributes = message_attributes(event, extra_attributes)
+        body = message_body(event, attributes, payload)
+        add_record(attributes, len(event.raw), record)
         request: dict[str, Any] = {
             "TopicArn": self._topic_arn,
-            "Message": message_body(event, attributes, payload),
+            "Message": body,
             "MessageAttributes": attributes,
         }
         if self.fifo:

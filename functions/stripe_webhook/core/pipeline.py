@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,7 +105,7 @@ class Pipeline:
         flagged = claim.may_have_published_at is not None and not self._topic_drops_copy_of(
             claim.may_have_published_at
         )
-        message_id = self._publish(event, claim.token, payload, flagged=flagged)
+        message_id = self._publish(event, claim.token, payload, flagged=flagged, record=claim.record)
         # The event is stored and published; if this marker fails Stripe must not retry (that
         # would publish twice), so it is retried while time is left, then reported, not raised.
         with tracing.span("mark", **_annotations(event)):
@@ -178,14 +178,23 @@ class Pipeline:
         return records
 
     def _publish(
-        self, event: StripeEvent, token: str, payload: PayloadLocation | None, *, flagged: bool
+        self,
+        event: StripeEvent,
+        token: str,
+        payload: PayloadLocation | None,
+        *,
+        flagged: bool,
+        record: Mapping[str, Any] | None,
     ) -> str:
         """Publish; a failure releases the lease (noting when a lost answer may have published)."""
         started = self._clock()
         try:
             with tracing.span("publish", **_annotations(event)):
                 return self._publisher.publish(
-                    event, payload=payload, extra_attributes=POSSIBLE_DUPLICATE if flagged else None
+                    event,
+                    payload=payload,
+                    extra_attributes=POSSIBLE_DUPLICATE if flagged else None,
+                    record=record,
                 )
         except PublishError as error:
             maybe = started if error.code == "publish_uncertain" else None
