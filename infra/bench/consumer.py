@@ -2,10 +2,11 @@
 bare SQS-triggered function making the same DynamoDB write, and the AWS calls per message.
 
 The action measured is ``entitlement``: one DynamoDB write per business fact, read from the
-subscription's record. Ours parses and validates each message against the contract inside
-Powertools' ``BatchProcessor``, reads its note and the record in one call, and makes the write
-with its note in one transaction (a write action: ``stripe_actions.handled``). The floor is what a
-tutorial's SQS handler does: ``json.loads`` the body and ``put_item`` the same item, with no
+subscription's record, which the message carries as the webhook publishes it. Ours parses and
+validates each message against the contract inside Powertools' ``BatchProcessor`` and makes the
+write with its note, and a check that the record is still the stored one, in one transaction (a
+write action: ``stripe_actions.handled``). The floor is what a tutorial's SQS handler does:
+``json.loads`` the body and ``put_item`` the same item conditioned on an older state, with no
 validation, no record and no idempotency.
 
 Messages come in batches of ``BATCH`` as Lambda's SQS event source sends them; the subscription
@@ -22,6 +23,7 @@ import json
 import os
 import secrets
 import statistics
+import time
 from collections import Counter
 from typing import Any
 
@@ -66,46 +68,51 @@ def subscription_events(count: int) -> list[dict[str, Any]]:
     return events
 
 
-def seed_records(dynamodb: Any, table: str, events: list[dict[str, Any]]) -> None:
-    """The records the webhook would have written for ``events`` (its own handler decides them)."""
+def seed_records(dynamodb: Any, table: str, events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Write the records the webhook would have written for ``events`` (its own handler decides
+    them, its claim's ``record_item`` makes the items); each event's object's record, by event id."""
+    from contract.records import object_key
+    from stripe_webhook.adapters.claim import record_item
     from stripe_webhook.adapters.dynamo_items import to_item
     from stripe_webhook.core.events import parse_event
+    from stripe_webhook.core.ordering import RecordWrite
     from stripe_webhook.handlers import build_registry
 
-    registry = build_registry()
-    items = []
+    registry, now = build_registry(), time.time()
+    items, own = [], {}
     for event in events:
         parsed = parse_event(json.dumps(event).encode())
         route = registry.resolve(parsed.type)
-        assert route is not None
+        assert route is not None and parsed.object_id is not None
         for record in route.handler(parsed):
-            values = {
-                **record.attributes,
-                "pk": record.pk,
-                "sk": record.sk,
-                "last_event_id": parsed.id,
-                "last_event_type": parsed.type,
-                "last_event_watermark": record.watermark,
-            }
-            items.append({"PutRequest": {"Item": to_item(values)}})
+            item = record_item(RecordWrite.first(parsed, record), now)
+            if (record.pk, record.sk) == object_key(parsed.object_id):
+                own[parsed.id] = item
+            items.append({"PutRequest": {"Item": to_item(item)}})
     for start in range(0, len(items), 25):
         dynamodb.batch_write_item(RequestItems={table: items[start : start + 25]})
+    return own
 
 
-def lambda_event(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The SQS event Lambda sends for these events, published as the webhook publishes them."""
-    from stripe_webhook.adapters.publisher import message_attributes, message_body
+def lambda_event(
+    events: list[dict[str, Any]], records: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The SQS event Lambda sends for these events, published as the webhook publishes them: with
+    the record each delivery wrote (``records``, by event id), where it fits."""
+    from stripe_webhook.adapters.publisher import add_record, message_attributes, message_body
     from stripe_webhook.core.events import parse_event
 
     messages = []
     for event in events:
         parsed = parse_event(json.dumps(event).encode())
         attributes = message_attributes(parsed)
+        body = message_body(parsed, attributes, None)
+        add_record(attributes, len(parsed.raw), (records or {}).get(parsed.id))
         messages.append(
             {
                 "MessageId": secrets.token_hex(16),
                 "ReceiptHandle": secrets.token_hex(16),
-                "Body": message_body(parsed, attributes, None),
+                "Body": body,
                 "Attributes": {"ApproximateReceiveCount": "1", "AWSTraceHeader": TRACE_HEADER},
                 "MessageAttributes": attributes,
             }
@@ -132,11 +139,13 @@ def cold_consumer_starts(env: dict[str, str], runs: int) -> dict[str, tuple[floa
     compiled_as_shipped()
     env = consumer_environment(env)
     events = subscription_events(2 * runs)
-    seed_records(records_table(env), RECORDS_TABLE, events)
+    records = seed_records(records_table(env), RECORDS_TABLE, events)
     samples: dict[str, list[tuple[float, float]]] = {"ours": [], "floor": []}
     for index in range(runs):
         for offset, (name, taken) in enumerate(samples.items()):
-            taken.append(cold_run(f"cold_consumer_{name}", lambda_event([events[2 * index + offset]]), env))
+            taken.append(
+                cold_run(f"cold_consumer_{name}", lambda_event([events[2 * index + offset]], records), env)
+            )
     return {
         name: (statistics.median(s[0] for s in taken) * 1000, statistics.median(s[1] for s in taken))
         for name, taken in samples.items()
@@ -173,8 +182,8 @@ def child_ours(messages: int) -> dict[str, Any]:
     from stripe_actions.app import lambda_handler
 
     events = subscription_events(messages + BATCH)
-    seed_records(aws.client("dynamodb"), os.environ["TABLE_NAME"], events)
-    batches = [lambda_event(events[start : start + BATCH]) for start in range(0, len(events), BATCH)]
+    records = seed_records(aws.client("dynamodb"), os.environ["TABLE_NAME"], events)
+    batches = [lambda_event(events[start : start + BATCH], records) for start in range(0, len(events), BATCH)]
     recorded: list[tuple[str, dict[str, Any]]] = []
 
     def record(event_name: str, params: dict[str, Any], **kwargs: Any) -> None:
