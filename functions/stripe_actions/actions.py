@@ -15,8 +15,9 @@ nothing is recorded, so a later event for the same object can still run the acti
 An action whose whole effect is one write to its own table defines ``write`` instead of
 ``perform`` (a ``WriteAction``): it returns the ``Write`` (``ActionsTable.write_new`` or
 ``write_if_newer``), and the kit makes it in one transaction with its note that the message was
-handled, so a new message costs two calls (that note and the record read together, then the
-transaction) and a repeat one. Any other action runs ``perform`` under Powertools' idempotency.
+handled: one call for a new message and one for a repeat (two and one when the record it decides
+on is not in the message and is read first: ``handled``). Any other action runs ``perform`` under
+Powertools' idempotency.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 - ``entitlement``: the customer's current access from the subscription's record (``entitled``,
   ``entitled_until``), keyed on the subscription and the record's version, so each state is
   written once, and a late message never overwrites a newer state (``as_of``). Its whole effect
-  is that one write: a write action (``write``), made by the kit in two calls.
+  is that one write: a write action (``write``), made by the kit in one call.
 - ``dispute_alert``: people are told once per dispute, with the evidence due date.
 
 The receipt and the alert go through ``EffectLedger.once``: attempted at most once, and surfaced

@@ -50,11 +50,12 @@ BUDGETS = {
 """The consumer's cold budget is looser than the webhook's: Powertools' batch utility imports asyncio
 and every event data class (about 50 ms) and the contract compiles once (about 20 ms), and the
 floor does neither. Its warm budget is per message: the floor makes one call per message (its
-write), ours two (the note and the record read together, then the write and the note in one
-transaction: ``stripe_actions.handled``), and in botocore each call costs about the same CPU; so 2x
-is the floor of two calls, and what is left of the budget bounds everything else (parsing, the
-contract, the batch), at the median of rounds that alternate ours and the floor's (one machine's
-noise moves a single round's ratio by a tenth)."""
+write), and so does ours when the message carries the record (the write, the note and the
+record's check in one transaction: ``stripe_actions.handled``); the budget still allows the two
+calls of a message without the record (the note and the record read together first), since in
+botocore each call costs about the same CPU, and bounds everything else (parsing, the contract,
+the batch), at the median of rounds that alternate ours and the floor's (one machine's noise
+moves a single round's ratio by a tenth)."""
 
 
 LATENCY_RUNS = ((100, 1), (300, 8))
