@@ -56,7 +56,9 @@ def test_new_event_is_stored_recorded_and_published_once(aws: Aws, secret: str) 
     messages = drain(aws.sqs, aws.queue_url)
     assert len(messages) == 1
     assert messages[0].body == body.decode()
-    assert messages[0].attributes == {
+    attributes = dict(messages[0].attributes)
+    assert json.loads(attributes.pop("record")) == payment  # the record this delivery wrote
+    assert attributes == {
         "schema_version": "2",
         "event_type": "payment_intent.succeeded",
         "event_id": event["id"],
