@@ -46,7 +46,8 @@ class FakeStore:
         self.payloads[event.id] = payload
         if event.id in self.published_maybe_at:
             return Claim("token", resumed=True, may_have_published_at=int(self.published_maybe_at[event.id]))
-        return Claim("token", records_written=len(records))
+        record = {"pk": records[0].pk, "sk": records[0].sk, "last_event_id": event.id} if records else None
+        return Claim("token", records_written=len(records), record=record)
 
     def mark_published(
         self,
@@ -137,6 +138,10 @@ def test_new_event_is_claimed_with_its_records_then_published_then_marked() -> N
     assert store.claims == [(event.id, [Record("DISPUTE#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq", "DISPUTE")])]
     assert publisher.sent == [event.id]
     assert store.published == {event.id: "msg-1"}
+    # what the claim wrote of the event's object rides with the message
+    assert publisher.records == [
+        {"pk": "DISPUTE#du_1QJ9aCF2eZvKYlo2Vx8Lm4Pq", "sk": "DISPUTE", "last_event_id": event.id}
+    ]
 
 
 def test_duplicate_is_not_published_again() -> None:
