@@ -1,7 +1,8 @@
 """The order of steps for one verified event; the only module that knows it.
 
     route (a thin v1 notification: fetch its object) → handler's records (pure) → (too big for
-    SNS: store it in S3) → claim + write records (one transaction) → publish → mark published
+    SNS: store it in S3) → claim + write records (one transaction) → publish (with the event's
+    object's record as the claim wrote it, when it fits) → mark published
 
 A handler that raises leaves nothing behind; a publish fails by releasing the lease; a publish and
 a mark must both fit before the deadline and the lease; an earlier holder that may have published
