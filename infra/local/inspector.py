@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract import RECORD
 from contract.aws import error_code
 from infra.cli import Problem, exit_with
 from infra.local.connect import (
@@ -148,9 +149,12 @@ def tail(sqs: Any, queue: str, follow: bool) -> int:
                 name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()
             }
             size = len(message["Body"].encode())
+            record = attributes.pop(RECORD, None)  # the record it carries: its size, not its fields
+            carried = f"  + the record its delivery wrote ({len(record)} bytes)" if record is not None else ""
             print(
                 f"{attributes.get('event_type', '?'):<42} {attributes.get('event_id', '?')}  {size} bytes  "
-                + json.dumps(attributes),
+                + json.dumps(attributes)
+                + carried,
                 flush=True,
             )
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

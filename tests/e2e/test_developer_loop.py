@@ -234,6 +234,7 @@ def test_inspect_lists_shows_and_tails(stack: LocalStack, consumer: tuple[Any, s
     # (the reconciler may add one: an earlier test's delivery refused for a stale secret is listed
     # by the stand-in as undelivered, and recovered, as Stripe's would be)
     assert event_id in tailed.stdout and re.search(r"^\d+ messages?$", tailed.stdout, re.MULTILINE)
+    assert "+ the record its delivery wrote (" in tailed.stdout  # its size, not a line of JSON
     assert event_id not in [
         message.attributes["event_id"] for message in drain(*consumer)
     ]  # tail consumed it
