@@ -97,6 +97,14 @@ def stack(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[
 
 
 @pytest.fixture
+def direct(stack: dict[str, str], secret: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function verifies with the test's ``secret`` itself, not the stack's stored one, so a
+    test can deliver events beside what the commands do."""
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
+    composition.reset()
+
+
+@pytest.fixture
 def fake_stripe() -> FakeStripe:
     return FakeStripe()
 
@@ -323,11 +331,10 @@ def test_a_failed_event_is_reported_and_retried_by_resume(
     assert sorted(consumed) == sorted(event["id"] for event in events)
 
 
+@pytest.mark.usefixtures("direct")
 def test_redrive_republishes_stored_history_to_one_queue_or_the_topic(
-    aws: Aws, stack: dict[str, str], secret: str, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
+    aws: Aws, stack: dict[str, str], secret: str, fake_stripe: FakeStripe
 ) -> None:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    composition.reset()
     now = int(time.time())
     invoices = [fresh_event("invoice.paid", created=now - 3600 * hours) for hours in (1, 2)]
     for event in (*invoices, fresh_event("product.created", created=now - 60)):
@@ -359,18 +366,16 @@ def test_redrive_republishes_stored_history_to_one_queue_or_the_topic(
         pytest.param(lambda stored: bodies.pack(b"\0" * (11 * 1024 * 1024)), id="inflates past the bound"),
     ],
 )
+@pytest.mark.usefixtures("direct")
 def test_redrive_skips_and_names_an_event_whose_stored_body_cannot_be_read(
     aws: Aws,
     stack: dict[str, str],
     secret: str,
     fake_stripe: FakeStripe,
-    monkeypatch: pytest.MonkeyPatch,
     damage: Callable[[bytes], bytes],
 ) -> None:
     """One damaged item (a bad deflate stream, or one that would inflate to 11 MiB) is skipped and
     named; the others still go."""
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    composition.reset()
     now = int(time.time())
     invoices = [fresh_event("invoice.paid", created=now - 60 * minutes) for minutes in (1, 2, 3)]
     for event in invoices:
@@ -399,11 +404,10 @@ def test_redrive_skips_and_names_an_event_whose_stored_body_cannot_be_read(
     assert sent == {invoices[0]["id"], invoices[2]["id"]}
 
 
+@pytest.mark.usefixtures("direct")
 def test_status_shows_counts_last_event_and_failures(
     aws: Aws, stack: dict[str, str], secret: str, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    composition.reset()
     injector = FaultInjector()
     injector.install(aws_clients.session())
     for name in ("invoice.paid", "invoice.paid", "customer.created"):
@@ -977,6 +981,7 @@ def _customer_event(event_type: str, customer: str, created: int, email: str) ->
     return event
 
 
+@pytest.mark.usefixtures("direct")
 def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window_order_safe(
     aws: Aws,
     stack: dict[str, str],
@@ -988,8 +993,6 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
 
     from stripe_webhook.core.routing import Registry, Route
 
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    composition.reset()
     now = int(time.time())
     older = _customer_event("customer.created", "cus_Rebuild1", now - 600, "a@example.com")
     newer = _customer_event("customer.updated", "cus_Rebuild1", now - 300, "a.new@example.com")
@@ -1079,15 +1082,13 @@ def test_rebuild_brings_a_field_added_to_a_handler_to_every_record_in_the_window
     assert code == 0 and calls == [] and "unchanged" in out
 
 
+@pytest.mark.usefixtures("direct")
 def test_verify_records_reports_drift_fixes_it_from_stripe_and_names_what_is_gone(
     aws: Aws,
     stack: dict[str, str],
     secret: str,
     fake_stripe: FakeStripe,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", secret)
-    composition.reset()
     now = int(time.time())
     kept, edited, deleted = (
         _customer_event("customer.created", f"cus_Verify{n}", now - 60, f"v{n}@example.com") for n in range(3)
